@@ -1,0 +1,1 @@
+"""Built-in ATS connectors, importable as ``syncbridge.connectors.<vendor>``."""

@@ -1,0 +1,1 @@
+"""Greenhouse Harvest v3 connector (OAuth client credentials, cursor pagination)."""

@@ -1,0 +1,223 @@
+"""The Greenhouse Harvest v3 connector."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr
+
+from syncbridge.connector import (
+    Capability,
+    Connector,
+    ConnectorSettings,
+    Record,
+    StateStore,
+    StreamSpec,
+    Window,
+)
+from syncbridge.errors import InvalidRequest, NotFound
+from syncbridge.http import ApiClient
+from syncbridge.model import Candidate, NewCandidate, Note
+
+from . import mapping
+from .client import build_client
+
+log = logging.getLogger("syncbridge.connectors.greenhouse")
+
+MAX_IDS_PER_FILTER = 50
+
+
+class GreenhouseSettings(ConnectorSettings):
+    type: Literal["greenhouse"] = "greenhouse"
+    client_id: str = Field(min_length=1, description="Harvest V3 (OAuth) client id")
+    client_secret: SecretStr = Field(description="Harvest V3 (OAuth) client secret; use ${ENV}")
+    user_id: int | None = Field(
+        default=None, description="the `sub`: Greenhouse user id writes are attributed to (a Site Admin)"
+    )
+    base_url: str = "https://harvest.greenhouse.io"
+    token_url: str = "https://auth.greenhouse.io/token"
+    page_size: int = Field(default=500, ge=1, le=500)
+    note_visibility: Literal["admin_only", "private", "public"] = "private"
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+
+
+class GreenhouseConnector(Connector):
+    type = "greenhouse"
+    settings_model = GreenhouseSettings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.read_candidates,
+            Capability.read_requisitions,
+            Capability.find_candidates,
+            Capability.create_candidate,
+            Capability.add_note,
+            Capability.add_tags,
+            Capability.set_fields,
+        }
+    )
+    streams = (
+        StreamSpec("candidates", "candidate"),
+        StreamSpec("applications", "application"),
+        StreamSpec("jobs", "requisition"),
+        StreamSpec("users", "other"),
+        StreamSpec("custom_fields", "other"),
+    )
+
+    def __init__(
+        self,
+        name: str,
+        settings: ConnectorSettings,
+        *,
+        state: StateStore | None = None,
+        client: ApiClient | None = None,
+    ) -> None:
+        super().__init__(name, settings, state=state)
+        assert isinstance(settings, GreenhouseSettings)
+        self.cfg = settings
+        self.client = client or build_client(
+            base_url=settings.base_url,
+            token_url=settings.token_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            sub=settings.user_id,
+            connector=name,
+            timeout=(settings.connect_timeout, settings.read_timeout),
+            max_attempts=settings.max_attempts,
+        )
+        self._tag_ids: dict[str, int] | None = None
+        self._tag_lock = threading.Lock()
+
+    # reads ------------------------------------------------------------------------------------------
+    _PATHS: ClassVar[dict[str, str]] = {
+        "candidates": "/v3/candidates",
+        "applications": "/v3/applications",
+        "jobs": "/v3/jobs",
+        "users": "/v3/users",
+        "custom_fields": "/v3/custom_fields",
+    }
+
+    def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:
+        path = self._PATHS[stream]
+        params = {"per_page": self.cfg.page_size, "updated_at": mapping.window_filter(window.since, window.until)}
+        for page in self.client.paginate_link(path, params):
+            yield [self._map(stream, rec) for rec in page if isinstance(rec, dict) and "id" in rec]
+
+    def _map(self, stream: str, rec: dict[str, Any]) -> Record:
+        if stream == "candidates":
+            return mapping.candidate_from_v3(rec, self.name)
+        if stream == "applications":
+            return mapping.application_from_v3(rec, self.name)
+        if stream == "jobs":
+            return mapping.requisition_from_job(rec, self.name)
+        return rec
+
+    def find_candidates(self, email: str) -> list[Candidate]:
+        found: list[Candidate] = []
+        for page in self.client.paginate_link("/v3/candidates", {"email": email, "per_page": 100}):
+            found.extend(mapping.candidate_from_v3(r, self.name) for r in page if isinstance(r, dict))
+        return found
+
+    def get_candidate(self, candidate_id: str) -> Candidate:
+        page = self.client.get_json("/v3/candidates", {"ids": candidate_id})
+        for rec in page if isinstance(page, list) else []:
+            if str(rec.get("id")) == str(candidate_id):
+                return mapping.candidate_from_v3(rec, self.name)
+        raise NotFound(f"candidate {candidate_id} not found", status=404, connector=self.name)
+
+    def check(self) -> dict[str, Any]:
+        users = self.client.get_json("/v3/users", {"per_page": 1})
+        return {"users_visible": len(users) if isinstance(users, list) else 0}
+
+    # writes -----------------------------------------------------------------------------------------
+    def create_candidate(self, new: NewCandidate) -> Candidate:
+        body = self.client.send_json("POST", "/v3/candidates", mapping.new_candidate_body(new))
+        record = body.get("candidate") if isinstance(body, dict) and "candidate" in body else body
+        if not isinstance(record, dict) or "id" not in record:
+            raise InvalidRequest("unexpected response to POST /v3/candidates", connector=self.name)
+        return mapping.candidate_from_v3(record, self.name)
+
+    def add_note(self, candidate_id: str, note: Note) -> str:
+        body: dict[str, Any] = {
+            "candidate_id": int(candidate_id),
+            "body": note.body_text(),
+            "visibility": self.cfg.note_visibility,
+            "note_type": "NOTE",
+            "subject": note.subject,
+        }
+        if self.cfg.user_id is not None:
+            body["user_id"] = self.cfg.user_id
+        created = self.client.send_json("POST", "/v3/notes", body)
+        return str(created["id"]) if isinstance(created, dict) and "id" in created else ""
+
+    def _load_tags(self) -> dict[str, int]:
+        tags: dict[str, int] = {}
+        for page in self.client.paginate_link("/v3/candidate_tags", {"per_page": 500}):
+            for t in page:
+                if isinstance(t, dict) and isinstance(t.get("name"), str):
+                    tags[t["name"]] = int(t["id"])
+        return tags
+
+    def _tag_id(self, name: str) -> int:
+        """Get-or-create a tag in the dictionary.  A 422 on create means it exists (made by someone else
+        in the meantime): reload the dictionary instead of failing."""
+        with self._tag_lock:
+            if self._tag_ids is None:
+                self._tag_ids = self._load_tags()
+            if name in self._tag_ids:
+                return self._tag_ids[name]
+            try:
+                created = self.client.send_json("POST", "/v3/candidate_tags", {"name": name})
+                self._tag_ids[name] = int(created["id"])
+            except InvalidRequest:
+                self._tag_ids = self._load_tags()
+                if name not in self._tag_ids:
+                    raise
+            return self._tag_ids[name]
+
+    def _applied_tag_ids(self, candidate_id: str) -> set[int]:
+        applied: set[int] = set()
+        for page in self.client.paginate_link("/v3/applied_candidate_tags", {"candidate_ids": candidate_id}):
+            applied.update(int(r["candidate_tag_id"]) for r in page if isinstance(r, dict))
+        return applied
+
+    def add_tags(self, candidate_id: str, tags: Sequence[str]) -> None:
+        current = set(self.get_candidate(candidate_id).tags)
+        for name in tags:
+            if name in current:
+                continue
+            tag_id = self._tag_id(name)
+            try:
+                self.client.send_json(
+                    "POST", "/v3/applied_candidate_tags",
+                    {"candidate_id": int(candidate_id), "candidate_tag_id": tag_id},
+                )
+            except InvalidRequest:
+                # 422 for a pair that already exists is success; anything else is re-raised
+                if tag_id not in self._applied_tag_ids(candidate_id):
+                    raise
+
+    def set_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> None:
+        """Custom fields are an array on write and arrays *replace*: send current + new, merged."""
+        current = self.get_candidate(candidate_id).custom_fields
+        merged = {k: v for k, v in current.items() if v is not None}
+        merged.update(fields)
+        self.client.send_json(
+            "PATCH", f"/v3/candidates/{candidate_id}",
+            {"custom_fields": mapping.write_custom_fields(merged)}, idempotent=True,
+        )
+
+    # reconciliation ---------------------------------------------------------------------------------
+    def find_note(self, candidate_id: str, marker: str) -> str | None:
+        for page in self.client.paginate_link("/v3/notes", {"candidate_ids": candidate_id, "per_page": 500}):
+            for note in page:
+                if isinstance(note, dict) and marker in str(note.get("body") or ""):
+                    return str(note.get("id"))
+        return None
+
+    def close(self) -> None:
+        self.client.close()

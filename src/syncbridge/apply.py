@@ -1,0 +1,187 @@
+"""The applier: executes a plan through the connectors, exactly once, with the ledger.
+
+For each action:
+
+1. a ``done`` ledger entry → skip (another run or worker did it);
+2. an existing ``started``/``failed`` entry → **reconcile** first: ask the vendor whether the write is
+   already there (the note's marker, the tags, the field values, the person by e-mail).  Found → record
+   ``done`` without sending anything;
+3. write ``started`` (committed) → call the vendor → ``done`` with the remote ref, or ``failed`` with the
+   error.  When the failure leaves it unknown whether the vendor applied the write (5xx, a connection
+   that broke after sending), reconcile at once and resend only if the write is provably absent.
+
+So a crash anywhere leaves at worst a ``started`` entry, which the next run reconciles; nothing is sent
+twice.  Every outcome of every action is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncbridge.connector import Connector
+from syncbridge.errors import ApiError, delivery_uncertain
+from syncbridge.model import NewCandidate, Note
+from syncbridge.plan import Action
+from syncbridge.redact import redact
+from syncbridge.store import Store
+
+log = logging.getLogger("syncbridge.apply")
+
+MAX_UNCERTAIN_ATTEMPTS = 3
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    reconciled: int = 0
+    skipped: int = 0
+    failed: int = 0
+    blocked: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"applied": self.applied, "reconciled": self.reconciled, "skipped": self.skipped,
+                "failed": self.failed, "blocked": self.blocked}
+
+    def merge(self, other: ApplyResult) -> None:
+        for name in ("applied", "reconciled", "skipped", "failed", "blocked"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+
+def _note(action: Action) -> Note:
+    p = action.payload
+    return Note(subject=p["subject"], text=p["text"], marker=action.marker, score=p.get("score"))
+
+
+def execute(connector: Connector, action: Action, target: str | None) -> str:
+    """Send one action to the vendor; returns the remote ref (an id, or the target for list writes)."""
+    if action.kind == "create_candidate":
+        p = action.payload
+        created = connector.create_candidate(NewCandidate(
+            first_name=p["first_name"], last_name=p["last_name"], email=p["email"], phone=p.get("phone"),
+            tags=tuple(p.get("tags") or ())))
+        return created.ref.id
+    assert target is not None
+    if action.kind == "add_note":
+        return connector.add_note(target, _note(action)) or target
+    if action.kind == "add_tags":
+        connector.add_tags(target, action.payload["tags"])
+        return target
+    if action.kind == "set_fields":
+        connector.set_fields(target, action.payload["fields"])
+        return target
+    raise ValueError(f"unknown action kind {action.kind}")
+
+
+def reconcile(connector: Connector, action: Action, target: str | None) -> str | None:
+    """Is the action's effect already in the ATS?  Returns the remote ref when it is."""
+    if action.kind == "create_candidate":
+        found = connector.find_candidates(action.payload["email"])
+        return found[0].ref.id if len(found) == 1 else None
+    if target is None:
+        return None
+    if action.kind == "add_note":
+        return connector.find_note(target, action.marker)
+    if action.kind == "add_tags":
+        return target if connector.has_tags(target, action.payload["tags"]) else None
+    if action.kind == "set_fields":
+        return target if connector.has_fields(target, action.payload["fields"]) else None
+    return None
+
+
+class Applier:
+    def __init__(self, store: Store, connectors: Mapping[str, Connector], *, run_id: str | None = None,
+                 actor: str = "syncbridge", progress: Callable[[int, int], None] | None = None) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.run_id = run_id
+        self.actor = actor
+        self.progress = progress
+
+    def apply(self, actions: Sequence[Action]) -> ApplyResult:
+        result = ApplyResult()
+        rows = self.store.ledger_rows([a.key for a in actions])
+        # creations first: notes/tags/fields for a new person depend on them
+        ordered = sorted(actions, key=lambda a: 0 if a.kind == "create_candidate" else 1)
+        for i, action in enumerate(ordered, 1):
+            self._one(action, rows.get(action.key), result)
+            if self.progress:
+                self.progress(i, len(ordered))
+        return result
+
+    def _audit(self, action: Action, target: str | None, outcome: str, detail: str | None = None) -> None:
+        self.store.audit(run_id=self.run_id, actor=self.actor, connector=action.connector, kind=action.kind,
+                         key=action.key, target=target, result=outcome, detail=detail)
+
+    def _target(self, action: Action) -> tuple[bool, str | None]:
+        if action.depends_on is None:
+            return True, action.target
+        dep = self.store.ledger_get(action.depends_on)
+        if dep is None or dep["status"] != "done":
+            return False, None
+        return True, dep["remote_ref"]
+
+    def _one(self, action: Action, row: dict[str, Any] | None, result: ApplyResult) -> None:
+        if row is not None and row["status"] == "done":
+            result.skipped += 1
+            return
+        ready, target = self._target(action)
+        if not ready:
+            result.blocked += 1
+            self._audit(action, None, "blocked", "waiting for the candidate to be created")
+            return
+        connector = self.connectors[action.connector]
+        if row is not None:  # started or failed before: find out what really happened
+            try:
+                found = reconcile(connector, action, target)
+            except ApiError as exc:
+                self._fail(action, target, exc, result)
+                return
+            if found is not None:
+                self.store.ledger_start(action.key, connector=action.connector, kind=action.kind,
+                                        outcome_id=action.outcome_id, target=target, payload=action.payload)
+                self.store.ledger_finish(action.key, "done", remote_ref=found)
+                self._audit(action, target, "reconciled", f"found existing {found}")
+                result.reconciled += 1
+                return
+        for attempt in range(1, MAX_UNCERTAIN_ATTEMPTS + 1):
+            self.store.ledger_start(action.key, connector=action.connector, kind=action.kind,
+                                    outcome_id=action.outcome_id, target=target, payload=action.payload)
+            try:
+                ref = execute(connector, action, target)
+            except ApiError as exc:
+                if delivery_uncertain(exc) and attempt < MAX_UNCERTAIN_ATTEMPTS:
+                    try:
+                        found = reconcile(connector, action, target)
+                    except ApiError:
+                        found = None
+                    if found is not None:
+                        self.store.ledger_finish(action.key, "done", remote_ref=found)
+                        self._audit(action, target, "reconciled", f"after {exc.__class__.__name__}")
+                        result.reconciled += 1
+                        return
+                    log.info("%s %s: %s; not applied, sending again", action.kind, action.key[:12],
+                             exc.__class__.__name__)
+                    continue
+                self._fail(action, target, exc, result)
+                return
+            self.store.ledger_finish(action.key, "done", remote_ref=ref)
+            self._audit(action, target, "applied", ref)
+            result.applied += 1
+            return
+
+    def _fail(self, action: Action, target: str | None, exc: ApiError, result: ApplyResult) -> None:
+        message = redact(str(exc))
+        if self.store.ledger_get(action.key) is None:
+            self.store.ledger_start(action.key, connector=action.connector, kind=action.kind,
+                                    outcome_id=action.outcome_id, target=target, payload=action.payload)
+        self.store.ledger_finish(action.key, "failed", error=message)
+        self._audit(action, target, "failed", message)
+        result.failed += 1
+        result.errors.append({"key": action.key[:12], "connector": action.connector, "action": action.kind,
+                              "outcome": action.outcome_id, "error": message})
+        log.warning("%s for outcome %s failed: %s", action.kind, action.outcome_id, message)

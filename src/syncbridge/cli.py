@@ -1,0 +1,389 @@
+"""The ``syncbridge`` command.
+
+Exit codes: 0 success; 1 the run finished but some writes failed, or the vendor refused a call;
+2 bad configuration or input (one line naming the problem, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syncbridge.errors import ApiError, ConfigError, SyncbridgeError
+from syncbridge.outcomes import OutcomeFileError
+from syncbridge.redact import install as install_redaction
+
+DEFAULT_CONFIG = "config/syncbridge.yaml"
+log = logging.getLogger("syncbridge.cli")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
+    root = logging.getLogger()
+    if not any(getattr(h, "_syncbridge", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._syncbridge = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    logging.getLogger("syncbridge").setLevel(level)
+    install_redaction()
+
+
+def _progress_printer(enabled: bool) -> Callable[[str, int, int | None], None]:
+    """Progress on a terminal (one rewritten line on stderr); silent when output is not a TTY."""
+    if not enabled:
+        return lambda *_: None
+
+    def show(what: str, done: int, total: int | None) -> None:
+        text = f"{what}: {done}" + (f"/{total}" if total else "")
+        click.echo(f"\r\033[K{text}", nl=False, err=True)
+
+    return show
+
+
+def _done_progress(enabled: bool) -> None:
+    if enabled:
+        click.echo("\r\033[K", nl=False, err=True)
+
+
+class _Ctx:
+    def __init__(self, config: str, verbose: int) -> None:
+        self.config = config
+        self.verbose = verbose
+
+    def runtime(self) -> Any:
+        from syncbridge.pipeline import Runtime
+
+        return Runtime.from_file(self.config)
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, OutcomeFileError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except ApiError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except SyncbridgeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", default=DEFAULT_CONFIG, envvar="SYNCBRIDGE_CONFIG", show_default=True,
+              help="YAML configuration file (env SYNCBRIDGE_CONFIG).")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.pass_context
+def main(ctx: click.Context, config: str, verbose: int) -> None:
+    """syncbridge: micro-internship outcomes into your ATS (Greenhouse, Lever, Workday).
+
+    \b
+    Typical use:
+      syncbridge validate          check the config (and --online: the credentials)
+      syncbridge plan              dry run: every write it would make
+      syncbridge run               sync, link, plan and apply, as a Prefect flow
+      syncbridge status            cursors, links, ledger, recent runs
+      syncbridge demo              everything against a local Greenhouse sandbox
+    """
+    _setup_logging(verbose)
+    ctx.obj = _Ctx(config, verbose)
+
+
+@main.command()
+@click.option("--online", is_flag=True, help="Also call each ATS once to prove the credentials work.")
+@click.pass_obj
+@_handle_errors
+def validate(obj: _Ctx, online: bool) -> None:
+    """Validate the configuration file (and with --online, the credentials)."""
+    from syncbridge.config import load_config
+
+    settings = load_config(obj.config)
+    click.echo(f"{obj.config}: valid ({len(settings.connectors)} connector(s), "
+               f"{len(settings.routing)} route(s))")
+    if online:
+        from syncbridge.pipeline import Runtime
+
+        with Runtime(settings) as rt:
+            for name, connector in rt.connectors().items():
+                info = connector.check()
+                click.echo(f"  {name}: credentials OK {info}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the configuration file (for editors and CI checks)."""
+    from syncbridge.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@click.option("--connector", "connector_name", help="Only this connector (default: all).")
+@click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
+@click.option("--full", is_flag=True, help="Ignore cursors and read everything again.")
+@click.pass_obj
+@_handle_errors
+def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: bool) -> None:
+    """Read candidates, applications, requisitions... from the ATS into the local mirror."""
+    from syncbridge.pipeline import recorded_run, sync_stream
+
+    tty = sys.stderr.isatty()
+    with obj.runtime() as rt:
+        names = [connector_name] if connector_name else list(rt.settings.connectors)
+        for name in names:
+            if name not in rt.settings.connectors:
+                raise ConfigError(f"--connector: {name!r} is not configured")
+            with recorded_run(rt, "sync", name) as info:
+                for stream in rt.streams_for(name):
+                    if streams and stream not in streams:
+                        continue
+                    r = sync_stream(rt, name, stream, full=full, progress=_progress_printer(tty))
+                    _done_progress(tty)
+                    info["counts"][stream] = r.records
+                    click.echo(f"{name}/{stream}: {r.records} records in {r.pages} page(s), {r.seconds:.1f} s")
+
+
+def _plan(obj: _Ctx) -> tuple[Any, Any, Any, Any]:
+    from syncbridge.pipeline import link, load_outcomes, new_run_id, plan
+
+    rt = obj.runtime()
+    batch = load_outcomes(rt, new_run_id())
+    links = link(rt, batch)
+    return rt, batch, links, plan(rt, batch, links)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        return
+    widths = {c: min(60, max(len(c), *(len(str(r.get(c, ""))) for r in rows))) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for r in rows:
+        click.echo("  ".join(str(r.get(c, ""))[: widths[c]].ljust(widths[c]) for c in columns))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_obj
+@_handle_errors
+def plan(obj: _Ctx, as_json: bool) -> None:
+    """Dry run: show every write the next apply would make (reads the local mirror; run sync first)."""
+    from syncbridge.pipeline import summarize
+
+    rt, batch, links, the_plan = _plan(obj)
+    with rt:
+        summary = summarize(batch, links, the_plan, None).as_dict()
+        if as_json:
+            click.echo(json.dumps({"actions": [a.model_dump() for a in the_plan.actions],
+                                   "summary": summary}, indent=2, default=str))
+            return
+        _print_table(the_plan.rows(), ["key", "connector", "action", "outcome", "target", "what"])
+        click.echo(f"\n{len(the_plan.actions)} write(s) planned, {the_plan.already_done} already done; "
+                   f"outcomes: {summary['outcomes']}")
+        for gap in the_plan.skipped:
+            click.echo(f"not planned: {gap}")
+
+
+@main.command()
+@click.pass_obj
+@_handle_errors
+def apply(obj: _Ctx) -> None:
+    """Execute the plan: write history to the ATS, exactly once (the ledger remembers every write)."""
+    from syncbridge.pipeline import apply as apply_actions
+    from syncbridge.pipeline import recorded_run
+
+    tty = sys.stderr.isatty()
+    rt, _batch, _links, the_plan = _plan(obj)
+    with rt, recorded_run(rt, "apply") as info:
+        result = apply_actions(rt, the_plan.actions, run_id=info["run_id"], progress=_progress_printer(tty))
+        _done_progress(tty)
+        info["counts"] = result.counts()
+        info["failed"] = bool(result.failed)
+    click.echo(f"applied {result.applied}, reconciled {result.reconciled}, failed {result.failed}, "
+               f"blocked {result.blocked}")
+    for err in result.errors:
+        click.echo(f"  failed: {err['action']} for outcome {err['outcome']}: {err['error']}", err=True)
+    if result.failed:
+        sys.exit(1)
+
+
+def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    o, a = summary["outcomes"], summary["actions"]
+    click.echo("syncbridge run summary")
+    if summary.get("synced"):
+        click.echo("  synced:    " + ", ".join(f"{k} {v}" for k, v in summary["synced"].items()))
+    click.echo(f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
+               f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "
+               f"{o.get('unrouted', 0)} unrouted")
+    click.echo(f"  actions:   {a['planned']} planned ({a['already_done']} already done), "
+               f"{a.get('applied', 0)} applied, {a.get('reconciled', 0)} reconciled, "
+               f"{a.get('failed', 0)} failed, {a.get('blocked', 0)} blocked")
+    for q in summary.get("quarantine", []):
+        click.echo(f"  quarantined row {q['line']}: {q['reason']}")
+    for amb in summary.get("ambiguous", []):
+        click.echo(f"  ambiguous: outcome {amb['outcome_id']} matches {len(amb['candidates'])} people "
+                   f"in {amb['connector']} ({', '.join(amb['candidates'])}): no writes")
+    for err in summary.get("errors", []):
+        click.echo(f"  failed: {err['action']} for outcome {err['outcome']}: {err['error']}")
+    for gap in summary.get("capability_gaps", []):
+        click.echo(f"  not planned: {gap}")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Plan but do not write.")
+@click.option("--no-prefect", is_flag=True, help="Run in this process without Prefect.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+@_handle_errors
+def run(obj: _Ctx, dry_run: bool, no_prefect: bool, as_json: bool) -> None:
+    """Sync, link, plan and apply: the whole pipeline (as the Prefect flow syncbridge-pipeline)."""
+    from syncbridge.config import load_config
+
+    load_config(obj.config)  # refuse a bad config before starting Prefect
+    if no_prefect:
+        from syncbridge.pipeline import Runtime, run_all
+
+        tty = sys.stderr.isatty()
+        with Runtime.from_file(obj.config) as rt:
+            summary = run_all(rt, dry_run=dry_run, progress=_progress_printer(tty)).as_dict()
+        _done_progress(tty)
+    else:
+        from syncbridge.demo import prepare_prefect_env
+
+        prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
+        from syncbridge.flows.pipeline import pipeline_flow
+
+        summary = pipeline_flow(obj.config, dry_run=dry_run)
+    _print_summary(summary, as_json=as_json)
+    if summary["actions"].get("failed"):
+        sys.exit(1)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@_handle_errors
+def status(obj: _Ctx, as_json: bool) -> None:
+    """Show cursors, mirror size, links, ledger counts, pending writes and recent runs."""
+    from syncbridge.config import load_config
+    from syncbridge.store import Store
+
+    settings = load_config(obj.config)
+    store = Store(settings.state.url)
+    try:
+        runs = store.recent_runs(20)
+        runs.sort(key=lambda r: (r["status"] != "failed", -r["started_at"].timestamp()))
+        data = {
+            "state": settings.state.url.split("@")[-1],
+            "cursors": store.all_cursors(),
+            "mirror": store.mirror_counts(),
+            "links": store.link_counts(),
+            "ledger": store.ledger_counts(),
+            "pending": [{k: r[k] for k in ("key", "connector", "kind", "outcome_id", "status", "attempts", "error")}
+                        for r in store.ledger_pending()],
+            "runs": [{k: r[k] for k in ("run_id", "flow", "connector", "status", "started_at", "finished_at",
+                                        "counts", "error")} for r in runs],
+        }
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo(f"state: {data['state']}")
+    click.echo("cursors:")
+    for c in data["cursors"]:
+        click.echo(f"  {c['connector']}/{c['stream']}: {_fmt(c['position'])}")
+    click.echo("mirror:  " + "; ".join(f"{k}: {v}" for k, v in data["mirror"].items()))
+    click.echo(f"links:   {data['links']}")
+    click.echo(f"ledger:  {data['ledger']}")
+    if data["pending"]:
+        click.echo("pending writes:")
+        for p in data["pending"]:
+            click.echo(f"  {p['key'][:12]} {p['connector']} {p['kind']} outcome {p['outcome_id']}: "
+                       f"{p['status']} x{p['attempts']} {p['error'] or ''}")
+    click.echo("recent runs (failures first):")
+    for r in data["runs"]:
+        click.echo(f"  {_fmt(r['started_at'])} {r['flow']:<9} {r['status']:<9} {r['connector'] or '':<16} "
+                   f"{r['error'] or ''}")
+
+
+@main.command()
+@click.option("--workdir", default=".syncbridge", show_default=True, type=click.Path(path_type=Path),
+              help="Where the demo keeps the sandbox, state, outcomes and Prefect home.")
+@click.option("--reset", "do_reset", is_flag=True, help="Start again from fresh seed data.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--size", default=500, show_default=True, help="Seeded candidates in the sandbox.")
+@click.option("--fault-rate", default=0.0, show_default=True,
+              help="Fraction of sandbox requests answered by 429/5xx/dropped connections.")
+@click.option("--no-prefect", is_flag=True, help="Run the pipeline in-process without Prefect.")
+@click.pass_obj
+@_handle_errors
+def demo(obj: _Ctx, workdir: Path, do_reset: bool, as_json: bool, size: int, fault_rate: float,
+         no_prefect: bool) -> None:
+    """Run the full pipeline against a local Greenhouse sandbox with sample outcomes.
+
+    The first run seeds the sandbox, writes sample outcomes and writes history back; a second run sees
+    those writes and plans nothing.  Use --reset to start over.
+    """
+    from syncbridge.demo import prepare_prefect_env, run_demo
+
+    where = prepare_prefect_env(workdir, verbose=obj.verbose > 0) if not no_prefect else "no Prefect"
+    tty = sys.stderr.isatty() and not as_json
+    summary = run_demo(workdir, do_reset=do_reset, size=size, fault_rate=fault_rate,
+                       use_prefect=not no_prefect, progress=_progress_printer(tty))
+    _done_progress(tty)
+    summary["where"]["prefect"] = where
+    _print_summary(summary, as_json=as_json)
+    if not as_json:
+        w = summary["where"]
+        click.echo("\nwhere to look:")
+        click.echo(f"  config:   {w['config']}")
+        click.echo(f"  outcomes: {w['outcomes']}")
+        click.echo(f"  state:    {w['state']}  (syncbridge -c {w['config']} status)")
+        click.echo(f"  runs:     {where}")
+        click.echo("  again:    syncbridge demo   (plans zero writes)   ·   fresh: syncbridge demo --reset")
+    if summary["actions"].get("failed"):
+        sys.exit(1)
+
+
+@main.group()
+def sandbox() -> None:
+    """Local vendor sandboxes (for trying syncbridge without an ATS account)."""
+
+
+@sandbox.command("greenhouse", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def sandbox_greenhouse(args: tuple[str, ...]) -> None:
+    """Serve the Greenhouse Harvest v3 sandbox (see `syncbridge sandbox greenhouse serve --help`)."""
+    from syncbridge.connectors.greenhouse.sandbox import main as sandbox_main
+
+    sys.exit(sandbox_main(list(args)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

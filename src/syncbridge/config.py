@@ -1,0 +1,262 @@
+"""YAML configuration → validated settings.
+
+* ``${VAR}`` and ``${VAR:-default}`` are replaced from the environment, then from a ``.env`` file
+  (next to the config file, then in the working directory).  ``.env`` values never enter
+  ``os.environ`` so they cannot leak into Prefect's own settings.
+* Every error is reported as one line naming the YAML path: ``connectors.acme.client_secret: ...``.
+* Each connector's block is validated by that connector type's own settings model, found through the
+  ``syncbridge.connectors`` entry points.
+* Relative paths (outcome files, SQLite URLs) are relative to the working directory syncbridge runs in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from syncbridge.connector import ConnectorSettings, connector_class
+from syncbridge.errors import ConfigError
+from syncbridge.outcomes import OutcomeSourceSettings
+from syncbridge.redact import register_secret
+
+DEFAULT_STATE_URL = "sqlite:///.syncbridge/state.db"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+#: dotted paths into an Outcome that history fields may use
+FIELD_SOURCES = {
+    "outcome_id", "student.email", "student.first_name", "student.last_name", "student.school",
+    "project.project_id", "project.title", "project.role_title", "project.team", "project.employer",
+    "project.start_date", "project.end_date", "project.status", "project.hours",
+    "project.supervisor.name", "project.supervisor.email", "project.supervisor.title",
+    "evaluation.rating", "evaluation.would_hire", "evaluation.skills", "evaluation.comments",
+    "evaluation.deliverables", "evaluation.submitted_at",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateSettings(_Strict):
+    url: str = DEFAULT_STATE_URL
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///.syncbridge/state.db "
+                             "or postgresql+psycopg://user@host/db")
+        return v
+
+
+class Route(_Strict):
+    employer: str = Field(description="employer name as in the outcomes (case-insensitive), or '*'")
+    connector: str
+
+
+class MatchingSettings(_Strict):
+    create_unmatched: bool = Field(
+        default=False, description="create a candidate/prospect for outcomes that match nobody")
+    new_candidate_tags: list[str] = Field(default_factory=list)
+
+
+class HistorySettings(_Strict):
+    note: bool = True
+    tags: list[str] = Field(default_factory=lambda: ["micro-intern"])
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="ATS custom field name_key → outcome path (e.g. evaluation.rating)")
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, source in v.items():
+            if source not in FIELD_SOURCES:
+                raise ValueError(f"{key}: unknown outcome path {source!r} "
+                                 f"(one of: {', '.join(sorted(FIELD_SOURCES))})")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        for tag in v:
+            if not tag.strip() or len(tag) > 255:
+                raise ValueError(f"tag {tag!r} must be 1-255 characters")
+        return v
+
+
+class SyncSettings(_Strict):
+    streams: dict[str, list[str]] = Field(
+        default_factory=dict, description="connector → streams to sync (default: all the connector has)")
+
+
+class ScheduleSettings(_Strict):
+    cron: str | None = None
+    interval_minutes: int | None = Field(default=None, ge=1)
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleSettings:
+        if (self.cron is None) == (self.interval_minutes is None):
+            raise ValueError("give exactly one of cron or interval_minutes")
+        if self.cron is not None and len(self.cron.split()) not in (5, 6):
+            raise ValueError(f"cron {self.cron!r} must have 5 fields")
+        return self
+
+
+class Settings(_Strict):
+    version: Literal[1] = 1
+    state: StateSettings = Field(default_factory=StateSettings)
+    outcomes: OutcomeSourceSettings
+    connectors: dict[str, ConnectorSettings]
+    routing: list[Route] = Field(min_length=1)
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    schedules: dict[str, ScheduleSettings] = Field(default_factory=dict)
+
+    @field_validator("connectors", mode="before")
+    @classmethod
+    def _connectors(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not value:
+            raise ValueError("at least one connector is required")
+        out: dict[str, ConnectorSettings] = {}
+        for name, block in value.items():
+            if isinstance(block, ConnectorSettings):
+                out[name] = block
+                continue
+            if not isinstance(block, dict) or "type" not in block:
+                raise ValueError(f"{name}.type: missing (one of greenhouse, lever, workday)")
+            try:
+                model = connector_class(str(block["type"])).settings_model
+            except ConfigError as exc:
+                raise ValueError(f"{name}.type: {exc}") from exc
+            try:
+                out[name] = model.model_validate(block)
+            except ValidationError as exc:
+                raise ValueError(_first_lines(exc, prefix=name)) from None
+        return out
+
+    @model_validator(mode="after")
+    def _routes(self) -> Settings:
+        for i, route in enumerate(self.routing):
+            if route.connector not in self.connectors:
+                raise ValueError(f"routing.{i}.connector: {route.connector!r} is not a configured connector")
+        for name in self.sync.streams:
+            if name not in self.connectors:
+                raise ValueError(f"sync.streams.{name}: not a configured connector")
+        return self
+
+    def connector_for(self, employer: str) -> str | None:
+        wanted = employer.strip().casefold()
+        for route in self.routing:
+            if route.employer == "*" or route.employer.strip().casefold() == wanted:
+                return route.connector
+        return None
+
+
+def _first_lines(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = {"missing": "missing", "extra_forbidden": "unknown key"}.get(
+            err["type"], err["msg"].removeprefix("Value error, "))
+        path = ".".join(p for p in (prefix, loc) if p)
+        if err["type"] == "value_error" and ": " in msg and path in ("connectors", "history", "history.fields"):
+            # a nested validator already named the rest of the path
+            parts.extend(f"{path}.{m}" for m in msg.split("; "))
+        else:
+            parts.append(f"{path}: {msg}" if path else msg)
+    return "; ".join(parts)
+
+
+def _interpolate(node: Any, path: str, lookup: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), lookup) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}.{i}", lookup) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in lookup and lookup[name] != "":
+            return lookup[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path}: environment variable {name} is not set (and has no default)")
+
+    whole = _VAR.fullmatch(node)
+    value = _VAR.sub(repl, node)
+    if whole and m_is_secretish(path):
+        register_secret(value)
+    return value
+
+
+def m_is_secretish(path: str) -> bool:
+    last = path.rsplit(".", 1)[-1].lower()
+    return any(w in last for w in ("secret", "password", "token", "api_key", "key"))
+
+
+def env_lookup(config_path: Path | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for candidate in [Path.cwd() / ".env", *( [config_path.parent / ".env"] if config_path else [])]:
+        if candidate.is_file():
+            values.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
+    values.update(os.environ)
+    return values
+
+
+def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> Settings:
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a YAML mapping at the top level")
+    resolved = _interpolate(data, "", env_lookup(config_path))
+    try:
+        settings = Settings.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError(_first_lines(exc)) from None
+    for name, block in settings.connectors.items():
+        for field, value in block:
+            if hasattr(value, "get_secret_value"):
+                register_secret(value.get_secret_value())
+            elif m_is_secretish(f"{name}.{field}") and isinstance(value, str):
+                register_secret(value)
+    return settings
+
+
+def load_config(path: str | Path) -> Settings:
+    """Read, interpolate and validate a YAML config file.  Raises :class:`ConfigError` (one line)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: configuration file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return load_settings(data or {}, config_path=p)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the configuration file, with every installed connector type's block."""
+    from syncbridge.connector import connector_types
+
+    schema = Settings.model_json_schema()
+    blocks = []
+    for name in connector_types():
+        try:
+            blocks.append(connector_class(name).settings_model.model_json_schema())
+        except ConfigError:
+            continue
+    schema.setdefault("properties", {})["connectors"] = {
+        "type": "object",
+        "description": "named connector blocks; `type` selects the vendor",
+        "additionalProperties": {"anyOf": blocks} if blocks else {"type": "object"},
+    }
+    return schema

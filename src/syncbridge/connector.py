@@ -1,0 +1,196 @@
+"""The connector contract and the registry.
+
+A connector turns one vendor's API into the common model and performs the writes the planner asks for.
+It declares its :class:`Capability` set; the planner never plans an action the connector cannot do and
+says so in the plan instead.
+
+Connectors are found through the ``syncbridge.connectors`` entry-point group (name → class), so a third
+party can ship one as its own distribution.  The built-in ones are also listed in ``_BUILTIN`` so a
+source checkout whose metadata is stale still finds them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from syncbridge.errors import ConfigError
+from syncbridge.model import Application, Candidate, NewCandidate, Note, Requisition
+
+
+class Capability(StrEnum):
+    read_candidates = "read_candidates"
+    read_requisitions = "read_requisitions"
+    find_candidates = "find_candidates"
+    create_candidate = "create_candidate"
+    add_note = "add_note"
+    add_tags = "add_tags"
+    set_fields = "set_fields"
+    create_requisition = "create_requisition"
+    publish = "publish"
+    attach = "attach"
+
+
+Entity = Literal["candidate", "application", "requisition", "other"]
+Record = Candidate | Application | Requisition | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One readable stream: its name, which common-model entity its records are, and whether the
+    vendor can filter it by update time (otherwise every sync is a full scan)."""
+
+    name: str
+    entity: Entity
+    incremental: bool = True
+
+
+@dataclass(frozen=True)
+class Window:
+    """An update-time window ``[since, until]``; ``since=None`` means a full read."""
+
+    since: datetime | None
+    until: datetime
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's settings block in the YAML (``connectors.<name>``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    lookback_minutes: int = 10
+    page_size: int | None = None
+
+
+class StateStore:
+    """Small key/value persistence a connector may use (e.g. a rotated OAuth refresh token)."""
+
+    def get(self, key: str) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def set(self, key: str, value: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class MemoryState(StateStore):
+    def __init__(self) -> None:
+        self._data: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self._data.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        self._data[key] = value
+
+
+class Connector(ABC):
+    """What every vendor connector implements.  Candidate ids are the id of the *person* record that
+    history is written to (Greenhouse candidate, Lever contact, Workday candidate)."""
+
+    type: ClassVar[str]
+    settings_model: ClassVar[type[ConnectorSettings]]
+    capabilities: ClassVar[frozenset[Capability]]
+    streams: ClassVar[tuple[StreamSpec, ...]]
+    #: the marker-friendly name of the place a note lands, for the plan ("note", "attachment")
+    note_kind: ClassVar[str] = "note"
+
+    def __init__(self, name: str, settings: ConnectorSettings, *, state: StateStore | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.state = state or MemoryState()
+
+    # reads ------------------------------------------------------------------------------------------
+    @abstractmethod
+    def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:
+        """Yield pages of records of ``stream`` updated inside ``window`` (memory bounded by a page)."""
+
+    @abstractmethod
+    def find_candidates(self, email: str) -> list[Candidate]:
+        """Every person whose any e-mail matches (case-insensitive)."""
+
+    @abstractmethod
+    def get_candidate(self, candidate_id: str) -> Candidate:
+        """The current state of one person (used to merge lists before a replace-all write)."""
+
+    # writes -----------------------------------------------------------------------------------------
+    def create_candidate(self, new: NewCandidate) -> Candidate:
+        raise NotImplementedError(f"{self.type} cannot create candidates")
+
+    def add_note(self, candidate_id: str, note: Note) -> str:
+        raise NotImplementedError(f"{self.type} cannot add notes")
+
+    def add_tags(self, candidate_id: str, tags: Sequence[str]) -> None:
+        raise NotImplementedError(f"{self.type} cannot add tags")
+
+    def set_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> None:
+        raise NotImplementedError(f"{self.type} cannot set fields")
+
+    # reconciliation ---------------------------------------------------------------------------------
+    def find_note(self, candidate_id: str, marker: str) -> str | None:
+        """The id of the note (or attachment) on the person whose body holds ``marker``, if any."""
+        raise NotImplementedError(f"{self.type} cannot search notes")
+
+    def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
+        current = set(self.get_candidate(candidate_id).tags)
+        return all(t in current for t in tags)
+
+    def has_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> bool:
+        current = self.get_candidate(candidate_id).custom_fields
+        return all(_same_value(current.get(k), v) for k, v in fields.items())
+
+    def check(self) -> dict[str, Any]:
+        """A cheap authenticated call proving the credentials work (``syncbridge validate --online``)."""
+        return {}
+
+    def close(self) -> None:  # pragma: no cover - default
+        return None
+
+    def stream(self, name: str) -> StreamSpec:
+        for spec in self.streams:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+_BUILTIN = {
+    "greenhouse": "syncbridge.connectors.greenhouse.connector:GreenhouseConnector",
+    "lever": "syncbridge.connectors.lever.connector:LeverConnector",
+    "workday": "syncbridge.connectors.workday.connector:WorkdayConnector",
+}
+
+
+def _load(target: str) -> type[Connector]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def connector_types() -> dict[str, str]:
+    """Known connector types → ``module:Class`` (entry points override the built-in table)."""
+    found = dict(_BUILTIN)
+    for ep in entry_points(group="syncbridge.connectors"):
+        found[ep.name] = ep.value
+    return found
+
+
+def connector_class(type_name: str) -> type[Connector]:
+    types = connector_types()
+    if type_name not in types:
+        raise ConfigError(f"unknown connector type {type_name!r} (known: {', '.join(sorted(types))})")
+    try:
+        return _load(types[type_name])
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"connector type {type_name!r} is not installed: {exc}") from exc

@@ -1,0 +1,121 @@
+"""``syncbridge demo``: the whole product on one machine, against a local Greenhouse sandbox.
+
+Everything lives in one working directory (default ``.syncbridge/``): the sandbox's data, the state
+store, the outcomes file, the generated config and, unless a Prefect server is configured, Prefect's
+home.  A second run reuses all of it, so it sees the first run's writes and plans nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEMO_EMPLOYER = "Acme Corp"
+CONNECTOR = "acme-greenhouse"
+ENV_ID, ENV_SECRET = "SB_DEMO_GH_CLIENT_ID", "SB_DEMO_GH_CLIENT_SECRET"
+
+
+def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
+    """Point Prefect at the demo's own home unless a server is configured.  Must run before Prefect is
+    imported; returns a one-line description of where runs are recorded."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "syncbridge")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if os.environ.get("PREFECT_API_URL"):
+        return f"Prefect server at {os.environ['PREFECT_API_URL']}"
+    if "prefect" in sys.modules:
+        return "the Prefect API this process already uses"
+    home = (workdir / "prefect").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(home)
+    return f"Prefect ephemeral mode, history in {home}"
+
+
+def reset(workdir: Path) -> None:
+    for name in ("greenhouse-sandbox.db", "greenhouse-sandbox.db-wal", "greenhouse-sandbox.db-shm",
+                 "state.db", "state.db-wal", "state.db-shm", "outcomes.csv", "demo.yaml"):
+        (workdir / name).unlink(missing_ok=True)
+    shutil.rmtree(workdir / "prefect", ignore_errors=True)
+
+
+def write_config(workdir: Path, base_url: str) -> Path:
+    config = {
+        "version": 1,
+        "state": {"url": f"sqlite:///{(workdir / 'state.db').resolve()}"},
+        "outcomes": {"path": str((workdir / "outcomes.csv").resolve())},
+        "connectors": {
+            CONNECTOR: {
+                "type": "greenhouse",
+                "client_id": f"${{{ENV_ID}}}",
+                "client_secret": f"${{{ENV_SECRET}}}",
+                "user_id": 1,
+                "base_url": base_url,
+                "token_url": f"{base_url}/token",
+            }
+        },
+        "routing": [{"employer": DEMO_EMPLOYER, "connector": CONNECTOR}],
+        "matching": {"create_unmatched": True, "new_candidate_tags": ["micro-intern-sourced"]},
+        "history": {
+            "note": True,
+            "tags": ["micro-intern"],
+            "fields": {
+                "mi_rating": "evaluation.rating",
+                "mi_last_project": "project.title",
+                "mi_skills": "evaluation.skills",
+                "mi_would_hire": "evaluation.would_hire",
+            },
+        },
+    }
+    path = workdir / "demo.yaml"
+    header = "# written by `syncbridge demo`; the sandbox's port changes on every run\n"
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    do_reset: bool = False,
+    size: int = 500,
+    seed: int = 7,
+    fault_rate: float = 0.0,
+    use_prefect: bool = True,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> dict[str, Any]:
+    from syncbridge.connectors.greenhouse import sandbox
+    from syncbridge.outcomes import write_demo_outcomes
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    if do_reset:
+        reset(workdir)
+    db = workdir / "greenhouse-sandbox.db"
+    sandbox.seed(db, size=size, seed=seed)
+    outcomes_path = workdir / "outcomes.csv"
+    if not outcomes_path.exists():
+        write_demo_outcomes(outcomes_path, sandbox.demo_people(db, n=12, seed=seed), employer=DEMO_EMPLOYER,
+                            seed=seed)
+    os.environ.setdefault(ENV_ID, sandbox.DEFAULT_CLIENT_ID)
+    os.environ.setdefault(ENV_SECRET, sandbox.DEFAULT_CLIENT_SECRET)
+    with sandbox.SandboxServer(db, fault_rate=fault_rate, rate_limit=0) as server:
+        config = write_config(workdir, server.url)
+        if use_prefect:
+            from syncbridge.flows.pipeline import pipeline_flow
+
+            summary: dict[str, Any] = pipeline_flow(str(config))
+        else:
+            from syncbridge.pipeline import Runtime, run_all
+
+            with Runtime.from_file(config) as rt:
+                summary = run_all(rt, progress=progress or (lambda *_: None)).as_dict()
+    summary["where"] = {"workdir": str(workdir.resolve()), "config": str(config.resolve()),
+                        "state": str((workdir / "state.db").resolve()),
+                        "outcomes": str(outcomes_path.resolve())}
+    return summary

@@ -1,0 +1,85 @@
+"""Identity resolution: which ATS person an outcome belongs to.
+
+Rules (in order), per routed connector, against the local mirror (so matching costs no API call):
+
+1. the normalized student e-mail is carried by exactly one (not deleted) person → **linked**;
+   method ``email_primary`` (confidence 1.0) when it is that person's first e-mail, else
+   ``email_secondary`` (0.9);
+2. it is carried by several people → **ambiguous**: no writes, listed for review with the candidates;
+3. nobody carries it → **unmatched** (a candidate/prospect is created only when the config allows it).
+
+Names, schools and phones are never used to link automatically: a wrong link writes someone's
+evaluation onto another person's record, which is worse than no link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from syncbridge.config import Settings
+from syncbridge.model import Outcome
+from syncbridge.store import Store
+
+Status = Literal["linked", "ambiguous", "unmatched", "unrouted"]
+
+
+@dataclass(frozen=True)
+class Link:
+    outcome_id: str
+    connector: str | None
+    status: Status
+    candidate_id: str | None = None
+    method: str | None = None
+    confidence: float | None = None
+    candidates: tuple[str, ...] = ()
+
+
+@dataclass
+class LinkSummary:
+    links: list[Link] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for link in self.links if link.status == status)
+
+    def counts(self) -> dict[str, int]:
+        return {s: self.count(s) for s in ("linked", "ambiguous", "unmatched", "unrouted")}
+
+
+def match_one(store: Store, connector: str, outcome: Outcome) -> Link:
+    rows = store.candidates_by_email(connector, outcome.student.email)
+    ids = sorted({r["remote_id"] for r in rows}, key=_id_key)
+    if not ids:
+        return Link(outcome.outcome_id, connector, "unmatched")
+    if len(ids) > 1:
+        return Link(outcome.outcome_id, connector, "ambiguous", candidates=tuple(ids))
+    primary = any(r["is_primary"] for r in rows)
+    return Link(
+        outcome.outcome_id, connector, "linked", candidate_id=ids[0],
+        method="email_primary" if primary else "email_secondary",
+        confidence=1.0 if primary else 0.9,
+    )
+
+
+def link_outcomes(store: Store, settings: Settings, items: Sequence[Outcome]) -> LinkSummary:
+    summary = LinkSummary()
+    rows: list[dict[str, Any]] = []
+    for outcome in items:
+        connector = settings.connector_for(outcome.employer)
+        if connector is None:
+            summary.links.append(Link(outcome.outcome_id, None, "unrouted"))
+            continue
+        link = match_one(store, connector, outcome)
+        summary.links.append(link)
+        rows.append({
+            "outcome_id": link.outcome_id, "connector": connector, "status": link.status,
+            "candidate_id": link.candidate_id, "method": link.method, "confidence": link.confidence,
+            "candidates": list(link.candidates),
+        })
+    store.save_links(rows)
+    return summary
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    return (0, f"{int(value):020d}") if value.isdigit() else (1, value)

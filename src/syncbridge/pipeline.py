@@ -1,0 +1,220 @@
+"""The steps of a run, Prefect-free: sync → load outcomes → link → plan → apply.
+
+The CLI calls these directly; the Prefect flows in ``syncbridge.flows`` call the same functions as tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from syncbridge.apply import Applier, ApplyResult
+from syncbridge.config import Settings, load_config
+from syncbridge.connector import Connector, Window, connector_class
+from syncbridge.matching import LinkSummary, link_outcomes
+from syncbridge.outcomes import OutcomeBatch, read_outcomes
+from syncbridge.plan import Action, Plan, make_plan
+from syncbridge.store import Store
+
+log = logging.getLogger("syncbridge.pipeline")
+
+Progress = Callable[[str, int, int | None], None]
+
+
+def _noop(_what: str, _done: int, _total: int | None) -> None:
+    return None
+
+
+@dataclass
+class SyncResult:
+    connector: str
+    stream: str
+    records: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    window_since: datetime | None = None
+    window_until: datetime | None = None
+
+
+@dataclass
+class RunSummary:
+    outcomes_read: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    links: dict[str, int] = field(default_factory=dict)
+    planned: int = 0
+    already_done: int = 0
+    apply: dict[str, int] = field(default_factory=dict)
+    synced: dict[str, int] = field(default_factory=dict)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    ambiguous: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcomes": {"read": self.outcomes_read, "quarantined": self.quarantined,
+                         "duplicates": self.duplicates, **self.links},
+            "actions": {"planned": self.planned, "already_done": self.already_done, **self.apply},
+            "synced": self.synced,
+            "quarantine": self.quarantine,
+            "ambiguous": self.ambiguous,
+            "errors": self.errors,
+            "capability_gaps": self.skipped,
+        }
+
+
+class Runtime:
+    """Settings + store + connectors for one process.  Close it (or use it as a context manager)."""
+
+    def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.state.url)
+        self._connectors: dict[str, Connector] = {}
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Runtime:
+        return cls(load_config(path))
+
+    def connector(self, name: str) -> Connector:
+        if name not in self._connectors:
+            block = self.settings.connectors[name]
+            cls = connector_class(block.type)
+            self._connectors[name] = cls(name, block, state=self.store.state_for(name))
+        return self._connectors[name]
+
+    def connectors(self) -> dict[str, Connector]:
+        return {name: self.connector(name) for name in self.settings.connectors}
+
+    def streams_for(self, name: str) -> list[str]:
+        wanted = self.settings.sync.streams.get(name)
+        specs = [s.name for s in connector_class(self.settings.connectors[name].type).streams]
+        return [s for s in specs if wanted is None or s in wanted]
+
+    def close(self) -> None:
+        for c in self._connectors.values():
+            c.close()
+        self.store.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sync_stream(rt: Runtime, name: str, stream: str, *, full: bool = False,
+                progress: Progress = _noop, now: datetime | None = None) -> SyncResult:
+    """Read one stream incrementally into the mirror; the cursor moves only when the stream completes."""
+    connector = rt.connector(name)
+    spec = connector.stream(stream)
+    until = now or datetime.now(UTC)
+    cursor = None if full or not spec.incremental else rt.store.get_cursor(name, stream)
+    lookback = timedelta(minutes=rt.settings.connectors[name].lookback_minutes)
+    since = cursor - lookback if cursor else None
+    result = SyncResult(name, stream, window_since=since, window_until=until)
+    started = time.monotonic()
+    for page in connector.read(stream, Window(since, until)):
+        result.records += rt.store.upsert_page(name, spec.entity, stream, page)
+        result.pages += 1
+        progress(f"{name}/{stream}", result.records, None)
+    rt.store.set_cursor(name, stream, until)
+    result.seconds = time.monotonic() - started
+    log.info("synced %s/%s: %d records in %d pages (%.1f s)", name, stream, result.records, result.pages,
+             result.seconds)
+    return result
+
+
+def load_outcomes(rt: Runtime, run_id: str) -> OutcomeBatch:
+    batch = read_outcomes(rt.settings.outcomes)
+    rt.store.record_outcomes(batch.outcomes)
+    rt.store.record_quarantine(run_id, str(rt.settings.outcomes.path), batch.quarantined)
+    for q in batch.quarantined:
+        log.warning("outcome row %d quarantined: %s", q.line, q.reason)
+    return batch
+
+
+def link(rt: Runtime, batch: OutcomeBatch) -> LinkSummary:
+    return link_outcomes(rt.store, rt.settings, batch.outcomes)
+
+
+def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary) -> Plan:
+    capabilities = {name: connector_class(block.type).capabilities
+                    for name, block in rt.settings.connectors.items()}
+    done_cache: dict[str, str | None] = {}
+
+    def done(key: str) -> str | None:
+        if key not in done_cache:
+            row = rt.store.ledger_get(key)
+            done_cache[key] = row["remote_ref"] if row and row["status"] == "done" else None
+        return done_cache[key]
+
+    return make_plan(rt.settings, batch.outcomes, links.links, capabilities=capabilities, done=done)
+
+
+def apply(rt: Runtime, actions: list[Action], *, run_id: str | None = None,
+          progress: Progress = _noop) -> ApplyResult:
+    applier = Applier(rt.store, {n: rt.connector(n) for n in {a.connector for a in actions}},
+                      run_id=run_id, progress=lambda i, n: progress("actions", i, n))
+    return applier.apply(actions)
+
+
+def summarize(batch: OutcomeBatch, links: LinkSummary, the_plan: Plan, result: ApplyResult | None,
+              synced: dict[str, int] | None = None) -> RunSummary:
+    s = RunSummary(
+        outcomes_read=batch.rows_read, quarantined=len(batch.quarantined), duplicates=batch.duplicates,
+        links=links.counts(), planned=len(the_plan.actions), already_done=the_plan.already_done,
+        apply=result.counts() if result else {}, synced=synced or {},
+        quarantine=[{"line": q.line, "outcome_id": q.outcome_id, "reason": q.reason} for q in batch.quarantined],
+        ambiguous=[{"outcome_id": lk.outcome_id, "connector": lk.connector, "candidates": list(lk.candidates)}
+                   for lk in links.links if lk.status == "ambiguous"],
+        errors=result.errors if result else [],
+        skipped=the_plan.skipped,
+    )
+    return s
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@contextmanager
+def recorded_run(rt: Runtime, flow: str, connector: str | None = None,
+                 run_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Record a run in ``sb_runs``: running → completed/failed with counts and the reason."""
+    run_id = run_id or new_run_id()
+    rt.store.run_started(run_id, flow, connector)
+    info: dict[str, Any] = {"run_id": run_id, "counts": {}}
+    try:
+        yield info
+    except BaseException as exc:
+        rt.store.run_finished(run_id, "failed", info.get("counts"), error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    status = "failed" if info.get("failed") else "completed"
+    rt.store.run_finished(run_id, status, info.get("counts"), error=info.get("error"))
+
+
+def run_all(rt: Runtime, *, dry_run: bool = False, progress: Progress = _noop) -> RunSummary:
+    """The whole pipeline without Prefect (``syncbridge run --no-prefect`` and the tests)."""
+    with recorded_run(rt, "pipeline") as info:
+        synced: dict[str, int] = {}
+        for name in rt.settings.connectors:
+            for stream in rt.streams_for(name):
+                synced[f"{name}/{stream}"] = sync_stream(rt, name, stream, progress=progress).records
+        batch = load_outcomes(rt, info["run_id"])
+        links = link(rt, batch)
+        the_plan = plan(rt, batch, links)
+        result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
+        summary = summarize(batch, links, the_plan, result, synced)
+        info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
+        info["failed"] = bool(result and result.failed)
+        if result and result.failed:
+            info["error"] = f"{result.failed} action(s) failed"
+    return summary

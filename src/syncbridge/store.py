@@ -1,0 +1,569 @@
+"""The state store: SQLAlchemy Core on SQLite (default, WAL) or PostgreSQL (by URL).
+
+Holds the cursors, a mirror of each ATS's people and requisitions (normalized e-mails indexed for
+matching), the outcomes seen, quarantined rows, links, the write ledger, the audit trail and run
+history.  Writes are batched; reads stream; nothing loads the whole mirror into memory.
+
+Schema versions are explicit: ``SCHEMA_VERSION`` and the ``MIGRATIONS`` list; :meth:`Store.migrate`
+applies what a database lacks and runs automatically when a store is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.url import make_url
+
+from syncbridge.connector import Entity, StateStore
+from syncbridge.model import Application, Candidate, Outcome, Requisition
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+Ts = DateTime(timezone=True)
+
+meta = Table("sb_meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
+
+cursors = Table(
+    "sb_cursors",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("position", Ts, nullable=False),
+    Column("updated_at", Ts, nullable=False),
+)
+
+kv = Table(
+    "sb_kv",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", Text),
+    Column("updated_at", Ts),
+)
+
+candidates = Table(
+    "sb_candidates",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("remote_id", String(64), primary_key=True),
+    Column("first_name", String(255)),
+    Column("last_name", String(255)),
+    Column("primary_email", String(320), index=True),
+    Column("tags", JSON),
+    Column("updated_at", Ts),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("raw", JSON),
+    Column("synced_at", Ts),
+)
+
+candidate_emails = Table(
+    "sb_candidate_emails",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("remote_id", String(64), primary_key=True),
+    Column("is_primary", Boolean, nullable=False),
+)
+
+requisitions = Table(
+    "sb_requisitions",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("remote_id", String(64), primary_key=True),
+    Column("name", String(512)),
+    Column("code", String(255), index=True),
+    Column("status", String(64)),
+    Column("is_template", Boolean),
+    Column("updated_at", Ts),
+    Column("raw", JSON),
+    Column("synced_at", Ts),
+)
+
+applications = Table(
+    "sb_applications",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("remote_id", String(64), primary_key=True),
+    Column("candidate_id", String(64), index=True),
+    Column("requisition_id", String(64)),
+    Column("status", String(64)),
+    Column("prospect", Boolean),
+    Column("updated_at", Ts),
+    Column("raw", JSON),
+    Column("synced_at", Ts),
+)
+
+records = Table(
+    "sb_records",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("remote_id", String(64), primary_key=True),
+    Column("updated_at", Ts),
+    Column("raw", JSON),
+    Column("synced_at", Ts),
+)
+
+outcomes = Table(
+    "sb_outcomes",
+    metadata,
+    Column("outcome_id", String(255), primary_key=True),
+    Column("content_hash", String(32), nullable=False),
+    Column("employer", String(255)),
+    Column("data", JSON, nullable=False),
+    Column("first_seen", Ts),
+    Column("last_seen", Ts),
+)
+
+quarantine = Table(
+    "sb_quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64)),
+    Column("source", String(1024)),
+    Column("line", Integer),
+    Column("outcome_id", String(255)),
+    Column("reason", Text),
+    Column("at", Ts),
+)
+
+links = Table(
+    "sb_links",
+    metadata,
+    Column("outcome_id", String(255), primary_key=True),
+    Column("connector", String(128), primary_key=True),
+    Column("status", String(32), nullable=False),  # linked | ambiguous | unmatched | created
+    Column("candidate_id", String(64)),
+    Column("method", String(64)),
+    Column("confidence", Float),
+    Column("candidates", JSON),
+    Column("updated_at", Ts),
+)
+
+ledger = Table(
+    "sb_ledger",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("connector", String(128), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("outcome_id", String(255)),
+    Column("target", String(64)),
+    Column("status", String(16), nullable=False, index=True),  # started | done | failed
+    Column("remote_ref", String(255)),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("payload", JSON),
+    Column("created_at", Ts),
+    Column("updated_at", Ts),
+)
+
+audit = Table(
+    "sb_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64)),
+    Column("at", Ts, nullable=False),
+    Column("actor", String(255)),
+    Column("connector", String(128)),
+    Column("kind", String(64)),
+    Column("key", String(64), index=True),
+    Column("target", String(64)),
+    Column("result", String(32)),
+    Column("detail", Text),
+)
+
+runs = Table(
+    "sb_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("flow", String(64), nullable=False),
+    Column("connector", String(128)),
+    Column("started_at", Ts, nullable=False),
+    Column("finished_at", Ts),
+    Column("status", String(16), nullable=False),  # running | completed | failed
+    Column("counts", JSON),
+    Column("error", Text),
+)
+
+#: version → callable(conn) bringing the schema from version-1 to version.  Version 1 is create_all.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything in syncbridge is UTC-aware."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return Path(parsed.database)
+    return None
+
+
+class Store:
+    """All persistent state.  Thread-safe (one engine, short transactions)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, echo=echo, future=True, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._lock = threading.Lock()
+        self.migrate()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- schema
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            if not self.engine.dialect.has_table(conn, meta.name):
+                return 0
+            value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+            return int(value) if value else 0
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; returns the version now in place."""
+        current = self.schema_version()
+        with self.engine.begin() as conn:
+            if current == 0:
+                metadata.create_all(conn)
+                current = 1
+            for version in sorted(v for v in MIGRATIONS if v > current):
+                MIGRATIONS[version](conn)
+                current = version
+            self._upsert(conn, meta, [{"key": "schema_version", "value": str(current)}], ["key"])
+        return current
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def _upsert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(table)
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates else \
+            stmt.on_conflict_do_nothing(index_elements=keys)
+        conn.execute(stmt, list(rows))
+
+    # -- cursors
+    def get_cursor(self, connector: str, stream: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(cursors.c.position).where(and_(cursors.c.connector == connector, cursors.c.stream == stream))
+            ).scalar()
+        return _aware(value)
+
+    def set_cursor(self, connector: str, stream: str, position: datetime) -> None:
+        with self.tx() as conn:
+            self._upsert(conn, cursors, [{"connector": connector, "stream": stream, "position": position,
+                                          "updated_at": _now()}], ["connector", "stream"])
+
+    def all_cursors(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cursors).order_by(cursors.c.connector, cursors.c.stream)).mappings()
+            return [dict(r) for r in rows]
+
+    # -- connector key/value state
+    def state_for(self, connector: str) -> StateStore:
+        return _KvState(self, connector)
+
+    # -- mirror
+    def upsert_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> int:
+        """Store one page of records in the mirror.  Returns the number stored."""
+        now = _now()
+        with self.tx() as conn:
+            if entity == "candidate":
+                self._upsert_candidates(conn, connector, [r for r in page if isinstance(r, Candidate)], now)
+            elif entity == "requisition":
+                rows = [
+                    {"connector": connector, "remote_id": r.ref.id, "name": r.name[:512], "code": r.code,
+                     "status": r.status, "is_template": r.is_template, "updated_at": r.updated_at,
+                     "raw": r.raw, "synced_at": now}
+                    for r in page if isinstance(r, Requisition)
+                ]
+                self._upsert(conn, requisitions, rows, ["connector", "remote_id"])
+            elif entity == "application":
+                rows = [
+                    {"connector": connector, "remote_id": r.ref.id, "candidate_id": r.candidate_id,
+                     "requisition_id": r.requisition_id, "status": r.status, "prospect": r.prospect,
+                     "updated_at": r.updated_at, "raw": r.raw, "synced_at": now}
+                    for r in page if isinstance(r, Application)
+                ]
+                self._upsert(conn, applications, rows, ["connector", "remote_id"])
+            else:
+                rows = [
+                    {"connector": connector, "stream": stream, "remote_id": str(r.get("id")),
+                     "updated_at": None, "raw": r, "synced_at": now}
+                    for r in page if isinstance(r, dict)
+                ]
+                self._upsert(conn, records, rows, ["connector", "stream", "remote_id"])
+        return len(page)
+
+    def _upsert_candidates(self, conn: Connection, connector: str, cands: list[Candidate], now: datetime) -> None:
+        if not cands:
+            return
+        # one row per id: the last one in the page wins (a page never repeats ids, but be safe)
+        by_id = {c.ref.id: c for c in cands}
+        rows = []
+        email_rows = []
+        for c in by_id.values():
+            emails = c.normalized_emails
+            rows.append({
+                "connector": connector, "remote_id": c.ref.id, "first_name": (c.first_name or "")[:255],
+                "last_name": (c.last_name or "")[:255], "primary_email": emails[0] if emails else None,
+                "tags": list(c.tags), "updated_at": c.updated_at, "deleted": c.deleted, "raw": c.raw,
+                "synced_at": now,
+            })
+            email_rows.extend(
+                {"connector": connector, "email": e, "remote_id": c.ref.id, "is_primary": i == 0}
+                for i, e in enumerate(emails)
+            )
+        self._upsert(conn, candidates, rows, ["connector", "remote_id"])
+        ids = list(by_id)
+        for start in range(0, len(ids), 500):
+            conn.execute(delete(candidate_emails).where(and_(
+                candidate_emails.c.connector == connector,
+                candidate_emails.c.remote_id.in_(ids[start:start + 500]))))
+        if email_rows:
+            conn.execute(insert(candidate_emails), email_rows)
+
+    def mark_deleted(self, connector: str, remote_ids: Iterable[str]) -> int:
+        ids = list(remote_ids)
+        with self.tx() as conn:
+            result = conn.execute(update(candidates).where(and_(
+                candidates.c.connector == connector, candidates.c.remote_id.in_(ids))).values(deleted=True))
+        return result.rowcount or 0
+
+    def candidates_by_email(self, connector: str, email: str) -> list[dict[str, Any]]:
+        """Mirror rows (not deleted) that carry ``email``; each with ``is_primary``."""
+        q = (
+            select(candidate_emails.c.remote_id, candidate_emails.c.is_primary)
+            .join(candidates, and_(candidates.c.connector == candidate_emails.c.connector,
+                                   candidates.c.remote_id == candidate_emails.c.remote_id))
+            .where(and_(candidate_emails.c.connector == connector, candidate_emails.c.email == email,
+                        candidates.c.deleted.is_(False)))
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def mirror_counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for name, table in (("candidates", candidates), ("requisitions", requisitions),
+                                ("applications", applications)):
+                for connector, n in conn.execute(select(table.c.connector, func.count()).group_by(table.c.connector)):
+                    out.setdefault(connector, {})[name] = n
+            q = select(records.c.connector, records.c.stream, func.count()).group_by(records.c.connector,
+                                                                                   records.c.stream)
+            for connector, stream, n in conn.execute(q):
+                out.setdefault(connector, {})[stream] = n
+        return out
+
+    # -- outcomes
+    def record_outcomes(self, items: Sequence[Outcome]) -> int:
+        """Remember outcomes (upsert by id).  Returns how many changed content since last seen."""
+        now = _now()
+        changed = 0
+        with self.tx() as conn:
+            ids = [o.outcome_id for o in items]
+            known: dict[str, str] = {}
+            for start in range(0, len(ids), 500):
+                q = select(outcomes.c.outcome_id, outcomes.c.content_hash).where(
+                    outcomes.c.outcome_id.in_(ids[start:start + 500]))
+                known.update({r[0]: r[1] for r in conn.execute(q)})
+            rows = []
+            for o in items:
+                h = o.content_hash()
+                if o.outcome_id in known and known[o.outcome_id] != h:
+                    changed += 1
+                rows.append({"outcome_id": o.outcome_id, "content_hash": h, "employer": o.employer,
+                             "data": o.model_dump(mode="json"), "first_seen": now, "last_seen": now})
+            if rows:
+                if self.dialect == "postgresql":
+                    from sqlalchemy.dialects.postgresql import insert as di
+                else:
+                    from sqlalchemy.dialects.sqlite import insert as di
+                stmt = di(outcomes)
+                stmt = stmt.on_conflict_do_update(index_elements=["outcome_id"], set_={
+                    "content_hash": stmt.excluded.content_hash, "employer": stmt.excluded.employer,
+                    "data": stmt.excluded.data, "last_seen": stmt.excluded.last_seen})
+                conn.execute(stmt, rows)
+        return changed
+
+    def record_quarantine(self, run_id: str, source: str, items: Iterable[Any]) -> None:
+        rows = [{"run_id": run_id, "source": source, "line": q.line, "outcome_id": q.outcome_id,
+                 "reason": q.reason, "at": _now()} for q in items]
+        if rows:
+            with self.tx() as conn:
+                conn.execute(insert(quarantine), rows)
+
+    # -- links
+    def save_links(self, rows: Sequence[dict[str, Any]]) -> None:
+        now = _now()
+        with self.tx() as conn:
+            self._upsert(conn, links, [{**r, "updated_at": now} for r in rows], ["outcome_id", "connector"])
+
+    def links(self, status: str | None = None) -> list[dict[str, Any]]:
+        q = select(links).order_by(links.c.connector, links.c.outcome_id)
+        if status:
+            q = q.where(links.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def link_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {s: n for s, n in conn.execute(select(links.c.status, func.count()).group_by(links.c.status))}
+
+    # -- ledger
+    def ledger_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                q = select(ledger).where(ledger.c.key.in_(list(keys[start:start + 500])))
+                out.update({r["key"]: dict(r) for r in conn.execute(q).mappings()})
+        return out
+
+    def ledger_get(self, key: str) -> dict[str, Any] | None:
+        return self.ledger_rows([key]).get(key)
+
+    def ledger_start(self, key: str, *, connector: str, kind: str, outcome_id: str | None,
+                     target: str | None, payload: dict[str, Any]) -> int:
+        """Record that the write is about to be sent (before the HTTP call).  Returns the attempt number."""
+        now = _now()
+        with self.tx() as conn:
+            row = conn.execute(select(ledger.c.attempts).where(ledger.c.key == key)).first()
+            if row is None:
+                conn.execute(insert(ledger).values(
+                    key=key, connector=connector, kind=kind, outcome_id=outcome_id, target=target,
+                    status="started", attempts=1, payload=payload, created_at=now, updated_at=now))
+                return 1
+            attempts = int(row[0]) + 1
+            conn.execute(update(ledger).where(ledger.c.key == key).values(
+                status="started", attempts=attempts, target=target, error=None, updated_at=now))
+            return attempts
+
+    def ledger_finish(self, key: str, status: str, *, remote_ref: str | None = None,
+                      error: str | None = None) -> None:
+        with self.tx() as conn:
+            conn.execute(update(ledger).where(ledger.c.key == key).values(
+                status=status, remote_ref=remote_ref, error=error, updated_at=_now()))
+
+    def ledger_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {s: n for s, n in conn.execute(select(ledger.c.status, func.count()).group_by(ledger.c.status))}
+
+    def ledger_pending(self, limit: int = 50) -> list[dict[str, Any]]:
+        q = select(ledger).where(ledger.c.status != "done").order_by(ledger.c.updated_at.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def audit(self, *, run_id: str | None, actor: str, connector: str, kind: str, key: str,
+              target: str | None, result: str, detail: str | None = None) -> None:
+        with self.tx() as conn:
+            conn.execute(insert(audit).values(run_id=run_id, at=_now(), actor=actor, connector=connector,
+                                              kind=kind, key=key, target=target, result=result,
+                                              detail=detail))
+
+    def audit_rows(self, key: str | None = None) -> list[dict[str, Any]]:
+        q = select(audit).order_by(audit.c.id)
+        if key:
+            q = q.where(audit.c.key == key)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- runs
+    def run_started(self, run_id: str, flow: str, connector: str | None = None) -> None:
+        with self.tx() as conn:
+            conn.execute(insert(runs).values(run_id=run_id, flow=flow, connector=connector,
+                                             started_at=_now(), status="running"))
+
+    def run_finished(self, run_id: str, status: str, counts: dict[str, Any] | None = None,
+                     error: str | None = None) -> None:
+        with self.tx() as conn:
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(
+                finished_at=_now(), status=status, counts=counts, error=error))
+
+    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        q = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+
+class _KvState(StateStore):
+    def __init__(self, store: Store, connector: str) -> None:
+        self.store, self.connector = store, connector
+
+    def get(self, key: str) -> str | None:
+        with self.store.engine.connect() as conn:
+            return conn.execute(select(kv.c.value).where(and_(kv.c.connector == self.connector,
+                                                               kv.c.key == key))).scalar()
+
+    def set(self, key: str, value: str) -> None:
+        with self.store.tx() as conn:
+            self.store._upsert(conn, kv, [{"connector": self.connector, "key": key, "value": value,
+                                            "updated_at": _now()}], ["connector", "key"])
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
