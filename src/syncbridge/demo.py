@@ -27,6 +27,8 @@ def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "syncbridge")
+    # a fresh ephemeral database is migrated on first start: ~13 s on 2 cores, more under load
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     if os.environ.get("PREFECT_API_URL"):
@@ -56,7 +58,7 @@ def write_config(workdir: Path, base_url: str) -> Path:
                 "type": "greenhouse",
                 "client_id": f"${{{ENV_ID}}}",
                 "client_secret": f"${{{ENV_SECRET}}}",
-                "user_id": 1,
+                "user_id": 1000001,  # the seeded Site Admin (Ada Admin)
                 "base_url": base_url,
                 "token_url": f"{base_url}/token",
             }

@@ -137,7 +137,7 @@ def load_outcomes(rt: Runtime, run_id: str) -> OutcomeBatch:
     rt.store.record_outcomes(batch.outcomes)
     rt.store.record_quarantine(run_id, str(rt.settings.outcomes.path), batch.quarantined)
     for q in batch.quarantined:
-        log.warning("outcome row %d quarantined: %s", q.line, q.reason)
+        log.info("outcome row %d quarantined: %s", q.line, q.reason)
     return batch
 
 
