@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from syncbridge.errors import AuthError, InvalidRequest
+from syncbridge.errors import AuthError, InvalidRequest, RateLimited, ServerError
 from syncbridge.http import ApiClient, HeaderRateLimiter, TokenProvider, error_from_response
 from syncbridge.redact import register_secret
 
@@ -33,9 +33,11 @@ def parse_expiry(body: dict[str, Any], *, now: float) -> float:
         if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
             text = text[:-2] + ":" + text[-2:]
         try:
-            return datetime.fromisoformat(text).timestamp()
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             pass
+        else:  # a timestamp without an offset is UTC, like every Greenhouse timestamp
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     if isinstance(raw, int | float) and raw > 1_000_000_000:
         return float(raw)
     expires_in = body.get("expires_in")
@@ -60,6 +62,7 @@ class GreenhouseTokens(TokenProvider):
         connector: str = "greenhouse",
         timeout: tuple[float, float] = (5.0, 30.0),
         clock: Any = time.time,
+        sleep: Any = time.sleep,
     ) -> None:
         register_secret(client_secret)
         self._url = token_url
@@ -73,10 +76,12 @@ class GreenhouseTokens(TokenProvider):
         self._expires = 0.0
         self.issued = 0
         self._http = ApiClient(token_url, connector=connector, timeout=timeout, max_attempts=4,
-                               error_mapper=self._token_error)
+                               sleep=sleep, error_mapper=self._token_error)
 
     def _token_error(self, response: requests.Response, connector: str | None) -> Any:
         error = error_from_response(response, connector)
+        if isinstance(error, RateLimited | ServerError):
+            return error  # the token endpoint's own 429/5xx stay retryable, whatever the body says
         # the token endpoint answers bad credentials with 400/401 and either {"message"} or RFC 6749
         if response.status_code in (400, 401) or (error.body or {}).get("error"):
             msg = error.message.replace(self._client_id, "<client_id>")
@@ -126,7 +131,7 @@ def build_client(
     max_attempts: int = 6,
     sleep: Any = time.sleep,
 ) -> ApiClient:
-    tokens = GreenhouseTokens(token_url, client_id, client_secret, sub=sub, connector=connector)
+    tokens = GreenhouseTokens(token_url, client_id, client_secret, sub=sub, connector=connector, sleep=sleep)
     return ApiClient(
         base_url,
         connector=connector,

@@ -103,7 +103,10 @@ class GreenhouseConnector(Connector):
 
     def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:
         path = self._PATHS[stream]
-        params = {"per_page": self.cfg.page_size, "updated_at": mapping.window_filter(window.since, window.until)}
+        params = {
+            "per_page": self.cfg.page_size,
+            "updated_at": mapping.window_filter(window.since, window.until),
+        }
         for page in self.client.paginate_link(path, params):
             yield [self._map(stream, rec) for rec in page if isinstance(rec, dict) and "id" in rec]
 

@@ -20,8 +20,9 @@ def parse_ts(value: Any) -> datetime | None:
 
 
 def format_ts(value: datetime) -> str:
-    """Greenhouse's timestamp form: UTC, milliseconds, ``Z``."""
-    utc = value.astimezone(UTC)
+    """Greenhouse's timestamp form: UTC, milliseconds, ``Z``.  A naive value is taken as UTC (as in
+    :func:`parse_ts`), not as the host's local time."""
+    utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 

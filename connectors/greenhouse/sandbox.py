@@ -734,7 +734,8 @@ def _gen_candidate(
         domain = domains[k]
         kind = "work" if domain in WORK_DOMAINS else "personal" if domain in PERSONAL_DOMAINS else "other"
         emails.append({"value": _messy_email(rng, f"{local}@{domain}"), "type": kind})
-    if i > 10 and recent and rng.random() < 0.01:
+    # about 1% of candidates share an address with an earlier one; candidate 12 always does (small seeds)
+    if i > 10 and recent and (i == 12 or rng.random() < 0.01):
         borrowed = rng.choice(recent)
         if borrowed.strip().lower() not in shared:
             shared.add(borrowed.strip().lower())
@@ -1084,18 +1085,8 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
             }
 
         used: set[int] = set()
-        out: list[dict[str, Any]] = []
-        for email, cand in rng.sample(primary, min(len(primary), max(n - 4, 0) * 3)):
-            if len([p for p in out if p["kind"] == "primary"]) >= max(n - 4, 0):
-                break
-            if cand not in used:
-                used.add(cand)
-                out.append(person(cand, email, "primary"))
-        for email, cand in rng.sample(secondary, len(secondary)):
-            if cand not in used:
-                used.add(cand)
-                out.append(person(cand, email, "secondary"))
-                break
+        picked: dict[str, list[dict[str, Any]]] = {"primary": [], "secondary": [], "ambiguous": []}
+        # the scarce kinds first, so that the primaries cannot use up their candidates in a small seed
         for email in rng.sample(ambiguous, len(ambiguous)):
             owners = [
                 r[0]
@@ -1107,16 +1098,30 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
             ]
             if not used.intersection(owners):
                 used.update(owners)
-                out.append(person(owners[0], email, "ambiguous"))
+                picked["ambiguous"].append(person(owners[0], email, "ambiguous"))
                 break
+        for email, cand in rng.sample(secondary, len(secondary)):
+            if cand not in used:
+                used.add(cand)
+                picked["secondary"].append(person(cand, email, "secondary"))
+                break
+        want = max(n - 4, 0)
+        for email, cand in rng.sample(primary, len(primary)):
+            if len(picked["primary"]) >= want:
+                break
+            if cand not in used:
+                used.add(cand)
+                picked["primary"].append(person(cand, email, "primary"))
+        out = picked["primary"] + picked["secondary"] + picked["ambiguous"]
         made_up = [
             ("Quinn", "Holloway"),
             ("Marisol", "Ortega-Ruiz"),
             ("Tobias", "Brandt"),
             ("Leilani", "Kahale"),
         ]
+        offset = rng.randrange(len(made_up))
         for k in range(2):
-            first, last = made_up[(k + rng.randrange(len(made_up))) % len(made_up)]
+            first, last = made_up[(offset + k) % len(made_up)]
             email = f"{first.lower()}.{_ascii(last)}.{rng.randrange(1000, 9999)}@nowhere.example"
             if conn.execute("SELECT 1 FROM candidate_emails WHERE email = ?", (email,)).fetchone():
                 continue
@@ -1669,8 +1674,8 @@ def _build_where(resource: str, filters: dict[str, str]) -> tuple[list[str], lis
         elif spec.kind == "service":
             service_accounts = bool(_parse_bool(name, value))
         elif spec.kind == "fields":
-            fields = [f.strip() for f in value.split(",") if f.strip()]
-            if len(fields) > MAX_ID_LIST:
+            fields = [f.strip() for f in value.split(",") if f.strip()] or None
+            if fields is not None and len(fields) > MAX_ID_LIST:
                 raise _unprocessable({name: f"must contain at most {MAX_ID_LIST} items"})
     if resource == "users" and not service_accounts:
         where.append("service_account = 0")
@@ -1844,8 +1849,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
             return JSONResponse({"message": "Resource not found"}, status_code=404)
-        if exc.status_code == 405:
-            return JSONResponse({"message": "Method Not Allowed"}, status_code=405)
+        if exc.status_code == 405:  # a known path with an undocumented method: no such route in v3
+            return JSONResponse({"message": "Resource not found"}, status_code=404)
         return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
 
     async def validation_error(_request: Request, exc: Exception) -> Response:
@@ -1991,7 +1996,7 @@ class _V3:
             for key, value in params:
                 if key == "per_page":
                     per_page = self._per_page(value)
-                elif key in specs and value != "":
+                elif key in specs:
                     filters[key] = value
         where, args, fields = _build_where(resource, filters)
         if after is not None:
@@ -2712,7 +2717,9 @@ class SandboxServer:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

@@ -43,7 +43,7 @@ def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
 
 def reset(workdir: Path) -> None:
     for name in ("greenhouse-sandbox.db", "greenhouse-sandbox.db-wal", "greenhouse-sandbox.db-shm",
-                 "state.db", "state.db-wal", "state.db-shm", "outcomes.csv", "demo.yaml"):
+                 "state.db", "state.db-wal", "state.db-shm", "outcomes.csv", "demo.yaml", ".env"):
         (workdir / name).unlink(missing_ok=True)
     shutil.rmtree(workdir / "prefect", ignore_errors=True)
 
@@ -104,8 +104,10 @@ def run_demo(
     if not outcomes_path.exists():
         write_demo_outcomes(outcomes_path, sandbox.demo_people(db, n=12, seed=seed), employer=DEMO_EMPLOYER,
                             seed=seed)
-    os.environ.setdefault(ENV_ID, sandbox.DEFAULT_CLIENT_ID)
-    os.environ.setdefault(ENV_SECRET, sandbox.DEFAULT_CLIENT_SECRET)
+    # the sandbox's (not secret) credentials go to a .env beside demo.yaml, so `syncbridge -c
+    # .syncbridge/demo.yaml status|plan|...` works afterwards exactly like a real installation
+    (workdir / ".env").write_text(f"{ENV_ID}={sandbox.DEFAULT_CLIENT_ID}\n"
+                                  f"{ENV_SECRET}={sandbox.DEFAULT_CLIENT_SECRET}\n", encoding="utf-8")
     with sandbox.SandboxServer(db, fault_rate=fault_rate, rate_limit=0) as server:
         config = write_config(workdir, server.url)
         if use_prefect:

@@ -15,8 +15,10 @@ reconciles through the ledger (see ``docs/architecture.md``).
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -42,6 +44,7 @@ from syncbridge.redact import redact
 log = logging.getLogger("syncbridge.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+MAX_RETRY_AFTER = 600.0  # never wait longer than this on one Retry-After (client and limiter alike)
 
 
 # --- rate limiting ---------------------------------------------------------------------------------
@@ -182,7 +185,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             parsed = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if parsed.tzinfo is None:  # asctime / "-0000" forms: HTTP dates are always GMT
+            parsed = parsed.replace(tzinfo=datetime.UTC)
         return max(0.0, parsed.timestamp() - now)
+    if not math.isfinite(number):
+        return None  # "inf"/"nan" parse as floats but are no wait at all
     if number > 1_000_000_000:  # an epoch, not a duration
         return max(0.0, number - now)
     return max(0.0, number)
@@ -330,7 +337,8 @@ class ApiClient:
             error = self._map_error(response, self.connector)
             if isinstance(error, RateLimited):
                 self.stats["rate_limited"] += 1
-                self.limiter.penalize(error.retry_after if error.retry_after is not None else 1.0)
+                wait = error.retry_after if error.retry_after is not None else 1.0
+                self.limiter.penalize(min(wait, MAX_RETRY_AFTER))
             raise error
         return response
 
@@ -351,7 +359,7 @@ class ApiClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, ApiError) and exc.retry_after is not None:
-            return min(exc.retry_after, 600.0) + random.uniform(0, 0.25)
+            return min(exc.retry_after, MAX_RETRY_AFTER) + random.uniform(0, 0.25)
         exp = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
         return random.uniform(exp / 2, exp)
 

@@ -1,0 +1,439 @@
+"""Lever Data API v1 transport: authentication, error mapping, offset-token pagination and the raw calls.
+
+Facts (``shared/api/lever.md``):
+
+* API key = HTTP Basic username with an empty password; OAuth = ``Authorization: Bearer`` with 1-hour access
+  tokens and **single-use refresh tokens** (every refresh returns a new one, the old one stops working);
+* lists answer ``{"data": [...], "hasNext": bool, "next": "<opaque offset token>"}``; the token is only
+  valid for the exact query that produced it and never outlives a run here; a replayed or stale token is
+  answered with a message starting ``Invalid offset token`` (status undocumented), so the whole window is
+  read again from the first page, a bounded number of times;
+* errors are ``{"code": ..., "message": ...}``; 429 (token bucket, 10 rps, no headers) and 503 are retried by
+  :class:`~syncbridge.http.ApiClient` with exponential backoff and jitter (``Retry-After`` honoured when sent);
+* ``perform_as=<user id>`` goes in the query string, never in the body; required on ``POST /opportunities``
+  and ``POST /postings[/:id]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from syncbridge.connector import StateStore
+from syncbridge.errors import ApiError, AuthError, InvalidRequest, NotFound
+from syncbridge.http import ApiClient, RateLimiter, TokenProvider, error_from_response
+from syncbridge.redact import register_secret
+
+log = logging.getLogger("syncbridge.connectors.lever")
+
+PRODUCTION_URL = "https://api.lever.co/v1"
+SANDBOX_URL = "https://api.sandbox.lever.co/v1"
+EU_URL = "https://api.eu.lever.co/v1"
+PRODUCTION_TOKEN_URL = "https://auth.lever.co/oauth/token"
+SANDBOX_TOKEN_URL = "https://sandbox-lever.auth0.com/oauth/token"
+
+MAX_PAGE_SIZE = 100
+OPPORTUNITY_EXPAND = ("applications", "stage")
+REFRESH_EARLY_SECONDS = 120
+DEFAULT_TOKEN_TTL = 3600
+STATE_REFRESH_TOKEN = "oauth.refresh_token"
+STATE_REFRESH_ORIGIN = "oauth.refresh_origin"
+
+#: fields a requisition PUT may carry (everything else on a read record is computed by Lever)
+REQUISITION_WRITABLE = (
+    "requisitionCode", "name", "headcountTotal", "status", "owner", "hiringManager", "employmentStatus",
+    "location", "team", "department", "compensationBand", "internalNotes", "backfill", "customFields",
+)
+
+
+class InvalidOffsetToken(InvalidRequest):
+    """Lever refused an offset token (replayed under other parameters, or expired)."""
+
+
+def lever_error(response: requests.Response, connector: str | None = None) -> ApiError:
+    """Map a Lever error response (``{code, message}``) to the shared typed errors.
+
+    ``Invalid offset token`` is recognised by its text before the status (the status is undocumented).
+    The Lever ``code`` is kept as a detail so operators see ``ResourceNotFound`` & co. in messages.
+    """
+    error = error_from_response(response, connector)
+    body = error.body if isinstance(error.body, dict) else {}
+    code = body.get("code")
+    message = str(body.get("message") or "")
+    if code and f"code: {code}" not in error.details:
+        error.details = [f"code: {code}", *error.details]
+    if message.lower().startswith("invalid offset token"):
+        return InvalidOffsetToken(error.message, status=error.status, connector=connector,
+                                  details=error.details, body=error.body)
+    return error
+
+
+def _fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+class LeverOAuthTokens(TokenProvider):
+    """Access tokens from a rotating refresh token.
+
+    Every refresh returns a new refresh token and invalidates the one used, so the new one is written to
+    the connector's :class:`StateStore` *before* the access token is used.  On start the persisted token
+    wins over the configured one, unless the configured one changed since (an admin re-authorized: its
+    fingerprint is stored next to the persisted token).  When a refresh is refused, the state is read once
+    more (another process sharing the state may have rotated the token meanwhile) before giving up.
+
+    The refresh POST is never retried after it may have reached Lever: a lost answer would have consumed
+    the old token anyway, and resending it could only be refused.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        state: StateStore,
+        connector: str = "lever",
+        timeout: tuple[float, float] = (5.0, 30.0),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        for secret in (client_secret, refresh_token):
+            register_secret(secret)
+        self.token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._configured = refresh_token
+        self._origin = _fingerprint(refresh_token)
+        self.state = state
+        self.connector = connector
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.refreshes = 0
+        self._http = ApiClient(token_url, connector=connector, timeout=timeout, max_attempts=4,
+                               sleep=sleep, session=session, error_mapper=self._token_error)
+
+    def _token_error(self, response: requests.Response, connector: str | None) -> ApiError:
+        error = error_from_response(response, connector)
+        body = error.body if isinstance(error.body, dict) else {}
+        if response.status_code in (400, 401, 403) or body.get("error"):
+            reason = body.get("error_description") or body.get("error") or error.message
+            return AuthError(f"refresh token refused ({reason}); Lever refresh tokens are single-use and "
+                             "expire after 90 days unused: authorize the app again and configure the new "
+                             "refresh_token", status=response.status_code, connector=connector)
+        return error
+
+    def current_refresh_token(self) -> str:
+        persisted = self.state.get(STATE_REFRESH_TOKEN)
+        if persisted and self.state.get(STATE_REFRESH_ORIGIN) == self._origin:
+            register_secret(persisted)
+            return persisted
+        return self._configured
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires - REFRESH_EARLY_SECONDS:
+                self._refresh()
+            assert self._token is not None
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def _post(self, refresh_token: str) -> dict[str, Any]:
+        form = {"grant_type": "refresh_token", "client_id": self._client_id,
+                "client_secret": self._client_secret, "refresh_token": refresh_token}
+        response = self._http.request("POST", self.token_url, data=form, idempotent=False)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AuthError("token endpoint did not return JSON", connector=self.connector) from exc
+        if not isinstance(body, dict) or not body.get("access_token"):
+            raise AuthError("token response has no access_token", connector=self.connector)
+        return body
+
+    def _refresh(self) -> None:
+        used = self.current_refresh_token()
+        try:
+            body = self._post(used)
+        except AuthError:
+            newer = self.current_refresh_token()
+            if newer == used:
+                raise
+            used = newer
+            body = self._post(used)
+        new_refresh = body.get("refresh_token")
+        if isinstance(new_refresh, str) and new_refresh and new_refresh != used:
+            register_secret(new_refresh)
+            self.state.set(STATE_REFRESH_TOKEN, new_refresh)
+            self.state.set(STATE_REFRESH_ORIGIN, self._origin)
+        access = str(body["access_token"])
+        register_secret(access)
+        try:
+            ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL)
+        except (TypeError, ValueError):
+            ttl = DEFAULT_TOKEN_TTL
+        self._token = access
+        self._expires = self._clock() + ttl
+        self.refreshes += 1
+        log.info("lever access token refreshed (rotation %d)", self.refreshes)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _envelope(body: Any, path: str, connector: str) -> tuple[list[dict[str, Any]], bool, str | None]:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise InvalidRequest(f"expected a {{data: [...]}} list envelope from {path}", connector=connector)
+    data = [r for r in body["data"] if isinstance(r, dict)]
+    nxt = body.get("next")
+    return data, bool(body.get("hasNext")), str(nxt) if nxt else None
+
+
+class LeverClient:
+    """The Lever calls the connector makes, over one shared :class:`ApiClient`."""
+
+    def __init__(self, api: ApiClient, *, page_size: int = MAX_PAGE_SIZE, max_restarts: int = 3) -> None:
+        self.api = api
+        self.connector = api.connector
+        self.page_size = max(1, min(MAX_PAGE_SIZE, page_size))
+        self.max_restarts = max_restarts
+        self.stats = {"pages": 0, "offset_restarts": 0}
+
+    # -- generic -----------------------------------------------------------------------------------------
+    def paginate(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a list endpoint: ``offset`` = the previous page's ``next`` while ``hasNext``.
+
+        Every other parameter stays identical between pages.  When Lever refuses a token, the listing starts
+        again from the first page (the consumer upserts, so re-reading is harmless), at most
+        ``max_restarts`` times.  Tokens live only inside this generator.
+        """
+        base = {k: v for k, v in (params or {}).items() if v is not None}
+        base["limit"] = self.page_size
+        restarts = 0
+        while True:
+            offset: str | None = None
+            try:
+                while True:
+                    query = dict(base)
+                    if offset is not None:
+                        query["offset"] = offset
+                    data, has_next, nxt = _envelope(self.api.get_json(path, query), path, self.connector)
+                    self.stats["pages"] += 1
+                    yield data
+                    if not has_next or not nxt:
+                        return
+                    if nxt == offset:
+                        raise InvalidRequest(f"{path}: the server repeated an offset token",
+                                             connector=self.connector)
+                    offset = nxt
+            except InvalidOffsetToken:
+                if offset is None or restarts >= self.max_restarts:
+                    raise
+                restarts += 1
+                self.stats["offset_restarts"] += 1
+                log.warning("%s: offset token refused; reading the window again from the start (%d/%d)",
+                            path, restarts, self.max_restarts)
+
+    def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [r for page in self.paginate(path, params) for r in page]
+
+    def get_data(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        body = self.api.get_json(path, params)
+        if not isinstance(body, dict) or "data" not in body:
+            raise InvalidRequest(f"expected a {{data: ...}} envelope from {path}", connector=self.connector)
+        return body["data"]
+
+    def _write(self, method: str, path: str, body: Any, *, params: Mapping[str, Any] | None = None,
+               idempotent: bool | None = None) -> Any:
+        response = self.api.request(method, path, params=params, json=body, idempotent=idempotent)
+        if response.status_code == 204 or not response.content:
+            return None
+        payload = response.json()
+        return payload.get("data") if isinstance(payload, dict) and "data" in payload else payload
+
+    def _require_perform_as(self, perform_as: str | None, what: str) -> dict[str, str]:
+        if not perform_as:
+            raise InvalidRequest(f"{what} needs perform_as: set perform_as or perform_as_email in the "
+                                 "connector settings", connector=self.connector)
+        return {"perform_as": perform_as}
+
+    # -- reads -------------------------------------------------------------------------------------------
+    def opportunity(self, opportunity_id: str, *, expand: Sequence[str] = OPPORTUNITY_EXPAND) -> dict[str, Any]:
+        data = self.get_data(f"opportunities/{opportunity_id}", {"expand": list(expand)})
+        if not isinstance(data, dict):
+            raise NotFound(f"opportunity {opportunity_id} not found", status=404, connector=self.connector)
+        return data
+
+    def opportunities(self, params: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        query = {"confidentiality": "all", "expand": list(OPPORTUNITY_EXPAND), **params}
+        return self.paginate("opportunities", query)
+
+    def users_by_email(self, email: str) -> list[dict[str, Any]]:
+        return self.list_all("users", {"email": email})
+
+    def notes(self, opportunity_id: str) -> Iterator[list[dict[str, Any]]]:
+        return self.paginate(f"opportunities/{opportunity_id}/notes")
+
+    # -- opportunity writes ----------------------------------------------------------------------------
+    def create_opportunity(self, body: Mapping[str, Any], *, perform_as: str | None) -> dict[str, Any]:
+        """``POST /opportunities``: every call makes a NEW opportunity (search by e-mail first)."""
+        params = self._require_perform_as(perform_as, "creating an opportunity")
+        data = self._write("POST", "opportunities", dict(body), params=params)
+        if not isinstance(data, dict) or "id" not in data:
+            raise InvalidRequest("unexpected response to POST /opportunities", connector=self.connector)
+        return data
+
+    def add_note(self, opportunity_id: str, value: str, *, perform_as: str | None = None,
+                 secret: bool = False, score: int | None = None) -> str:
+        body: dict[str, Any] = {"value": value, "secret": secret}
+        if score is not None:
+            body["score"] = score
+        params = {"perform_as": perform_as} if perform_as else None
+        data = self._write("POST", f"opportunities/{opportunity_id}/notes", body, params=params)
+        note_id = (data.get("noteId") or data.get("id")) if isinstance(data, dict) else None
+        return str(note_id) if note_id else ""
+
+    def add_tags(self, opportunity_id: str, tags: Sequence[str], *, perform_as: str | None = None) -> None:
+        params = {"perform_as": perform_as} if perform_as else None
+        # adding a tag twice leaves one tag: safe to resend after an uncertain failure
+        self._write("POST", f"opportunities/{opportunity_id}/addTags", {"tags": list(tags)}, params=params,
+                    idempotent=True)
+
+    # -- requisitions ----------------------------------------------------------------------------------
+    def requisitions_by_code(self, code: str) -> list[dict[str, Any]]:
+        return self.list_all("requisitions", {"requisition_code": code, "confidentiality": "all"})
+
+    def create_requisition(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /requisitions`` (needs "API management of requisitions" switched on by a Super Admin)."""
+        missing = [k for k in ("requisitionCode", "name", "headcountTotal")
+                   if fields.get(k) in (None, "")]
+        if missing:
+            raise InvalidRequest(f"requisition is missing {', '.join(missing)}", connector=self.connector)
+        data = self._write("POST", "requisitions", dict(fields))
+        if not isinstance(data, dict) or "id" not in data:
+            raise InvalidRequest("unexpected response to POST /requisitions", connector=self.connector)
+        return data
+
+    def requisition(self, requisition_id: str) -> dict[str, Any]:
+        data = self.get_data(f"requisitions/{requisition_id}")
+        if not isinstance(data, dict):
+            raise NotFound(f"requisition {requisition_id} not found", status=404, connector=self.connector)
+        return data
+
+    def update_requisition(self, requisition_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Read, merge, write: ``PUT /requisitions/:id`` resets every field it is not sent.
+
+        ``customFields`` are merged key by key.  ``department`` is sent back as read; if Lever refuses it
+        (it is not among the documented write fields) the PUT is repeated without it.
+        """
+        current = self.requisition(requisition_id)
+        body = merge_requisition(current, changes)
+        try:
+            data = self._write("PUT", f"requisitions/{requisition_id}", body, idempotent=True)
+        except InvalidRequest as exc:
+            if "department" not in body or "department" in changes or "department" not in str(exc).lower():
+                raise
+            body.pop("department")
+            data = self._write("PUT", f"requisitions/{requisition_id}", body, idempotent=True)
+        return data if isinstance(data, dict) else {**current, **body}
+
+    # -- postings ----------------------------------------------------------------------------------------
+    def create_posting(self, fields: Mapping[str, Any], *, perform_as: str | None) -> dict[str, Any]:
+        params = self._require_perform_as(perform_as, "creating a posting")
+        if not fields.get("text"):
+            raise InvalidRequest("a posting needs its title in `text`", connector=self.connector)
+        body = {"state": "draft", **fields}
+        try:
+            data = self._write("POST", "postings", body, params=params)
+        except InvalidRequest as exc:
+            retry = _closing_alternative(body, str(exc))
+            if retry is None:
+                raise
+            data = self._write("POST", "postings", retry, params=params)
+        if not isinstance(data, dict) or "id" not in data:
+            raise InvalidRequest("unexpected response to POST /postings", connector=self.connector)
+        return data
+
+    def posting(self, posting_id: str) -> dict[str, Any]:
+        data = self.get_data(f"postings/{posting_id}")
+        if not isinstance(data, dict):
+            raise NotFound(f"posting {posting_id} not found", status=404, connector=self.connector)
+        return data
+
+    def update_posting(self, posting_id: str, changes: Mapping[str, Any], *,
+                       perform_as: str | None) -> dict[str, Any]:
+        """``POST /postings/:id`` is a partial update (only the sent fields change)."""
+        params = self._require_perform_as(perform_as, "updating a posting")
+        body = dict(changes)
+        try:
+            data = self._write("POST", f"postings/{posting_id}", body, params=params, idempotent=True)
+        except InvalidRequest as exc:
+            retry = _closing_alternative(body, str(exc))
+            if retry is None:
+                raise
+            data = self._write("POST", f"postings/{posting_id}", retry, params=params, idempotent=True)
+        return data if isinstance(data, dict) else {"id": posting_id, **body}
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def merge_requisition(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The full body of a requisition PUT: the writable fields as read, overlaid with ``changes``."""
+    body = {k: current[k] for k in REQUISITION_WRITABLE if current.get(k) is not None}
+    for key, value in changes.items():
+        if key == "customFields" and isinstance(value, Mapping) and isinstance(body.get("customFields"), Mapping):
+            body["customFields"] = {**body["customFields"], **value}
+        else:
+            body[key] = value
+    return body
+
+
+def _closing_alternative(body: Mapping[str, Any], error: str) -> dict[str, Any] | None:
+    """The docs spell the closing HTML ``closingHtml`` and (in one example) ``closingPostingHtml``."""
+    content = body.get("content")
+    if not isinstance(content, Mapping) or "closing" not in error.lower():
+        return None
+    for have, other in (("closingHtml", "closingPostingHtml"), ("closingPostingHtml", "closingHtml")):
+        if have in content:
+            swapped = {other if k == have else k: v for k, v in content.items()}
+            return {**body, "content": swapped}
+    return None
+
+
+def build_api(
+    base_url: str,
+    *,
+    connector: str,
+    limiter: RateLimiter,
+    api_key: str | None = None,
+    tokens: TokenProvider | None = None,
+    timeout: tuple[float, float] = (5.0, 60.0),
+    max_attempts: int = 6,
+    backoff_base: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    session: requests.Session | None = None,
+) -> ApiClient:
+    """The shared :class:`ApiClient`: Basic auth with the key (empty password) or bearer tokens."""
+    if (api_key is None) == (tokens is None):
+        raise ValueError("give exactly one of api_key or tokens")
+    auth = None
+    if api_key is not None:
+        register_secret(api_key)
+        auth = requests.auth.HTTPBasicAuth(api_key, "")
+    api = ApiClient(base_url, connector=connector, tokens=tokens, auth=auth, limiter=limiter, timeout=timeout,
+                    max_attempts=max_attempts, backoff_base=backoff_base, sleep=sleep, session=session,
+                    error_mapper=lever_error)
+    api.session.headers["Accept"] = "application/json"
+    return api

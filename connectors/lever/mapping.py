@@ -1,0 +1,436 @@
+"""Lever v1 payloads ⇄ the common model.  Pure functions, tolerant of nulls, extra keys and both shapes
+the docs show for the same thing (nested ``archived: {archivedAt, reason}`` and flat
+``archivedAt``/``archiveReason``; ``stage`` as an id or as an expanded object).
+
+People: a Lever **contact** is the person (``Candidate.ref``, kind ``contact``); each **opportunity** is one
+candidacy (``Application``).  A contact's data (name, e-mails, phones) is copied onto every one of its
+opportunities; tags are per opportunity, so a person's tags are the union over the opportunities seen.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from syncbridge.model import Application, Candidate, Email, NewCandidate, Phone, Ref, Requisition
+
+# --- time -------------------------------------------------------------------------------------------------
+
+
+def to_ms(value: datetime) -> int:
+    """A datetime → Lever's integer milliseconds since the epoch (UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def from_ms(value: Any) -> datetime | None:
+    """Lever's millisecond timestamp (int, float or digit string) → an aware datetime; None when absent."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.lstrip("-").isdigit():
+            return None
+        value = int(value)
+    if not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000.0, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _ms_or_none(value: Any) -> int | None:
+    dt = from_ms(value)
+    return to_ms(dt) if dt is not None else None
+
+
+# --- opportunity fields -----------------------------------------------------------------------------------
+
+
+def _id_of(value: Any) -> str | None:
+    """An id given as a string or as an expanded object ``{"id": ...}``."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def archived_at(opp: Mapping[str, Any]) -> int | None:
+    """When the opportunity was archived (ms), from either documented shape; None when active."""
+    nested = opp.get("archived")
+    if isinstance(nested, Mapping):
+        when = _ms_or_none(nested.get("archivedAt"))
+        if when is not None:
+            return when
+        if nested.get("reason"):
+            return 0  # archived, time unknown
+    return _ms_or_none(opp.get("archivedAt"))
+
+
+def is_archived(opp: Mapping[str, Any]) -> bool:
+    if archived_at(opp) is not None:
+        return True
+    return bool(opp.get("archiveReason"))
+
+
+def archive_reason(opp: Mapping[str, Any]) -> str | None:
+    nested = opp.get("archived")
+    if isinstance(nested, Mapping) and nested.get("reason"):
+        return _id_of(nested.get("reason"))
+    return _id_of(opp.get("archiveReason"))
+
+
+def stage_name(opp: Mapping[str, Any]) -> str | None:
+    stage = opp.get("stage")
+    if isinstance(stage, Mapping):
+        text = stage.get("text")
+        return str(text) if text else _id_of(stage)
+    return _id_of(stage)
+
+
+def contact_id(opp: Mapping[str, Any]) -> str:
+    """The person key.  An opportunity without ``contact`` (never seen, but tolerated) is its own person."""
+    return _id_of(opp.get("contact")) or str(opp["id"])
+
+
+def split_name(name: Any) -> tuple[str | None, str | None]:
+    """Lever keeps one ``name``; the first word is the first name, the rest the last name."""
+    if not isinstance(name, str) or not name.strip():
+        return None, None
+    parts = name.split()
+    if len(parts) == 1:
+        return parts[0], None
+    return parts[0], " ".join(parts[1:])
+
+
+def opportunity_emails(opp: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for e in opp.get("emails") or []:
+        value = e.get("value") if isinstance(e, Mapping) else e
+        if isinstance(value, str) and value.strip() and value not in out:
+            out.append(value)
+    return out
+
+
+def opportunity_phones(opp: Mapping[str, Any]) -> list[Phone]:
+    out: list[Phone] = []
+    for p in opp.get("phones") or []:
+        if isinstance(p, Mapping):
+            value, kind = p.get("value"), p.get("type")
+        else:
+            value, kind = p, None
+        if isinstance(value, str) and value.strip():
+            out.append(Phone(value=value, type=str(kind) if kind else None))
+    return out
+
+
+def _tags(opp: Mapping[str, Any]) -> list[str]:
+    return [t for t in opp.get("tags") or [] if isinstance(t, str) and t]
+
+
+def _recency(opp: Mapping[str, Any]) -> int:
+    return _ms_or_none(opp.get("updatedAt")) or _ms_or_none(opp.get("createdAt")) or 0
+
+
+def relevant_opportunity(opps: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Where history is written: the open (not archived) opportunity updated last, else the latest one.
+
+    Works on full opportunity records and on the compact summaries kept in ``Candidate.raw``.
+    """
+    if not opps:
+        return None
+    pool = [o for o in opps if not _closed(o)] or list(opps)
+    return max(pool, key=lambda o: (_recency(o), _ms_or_none(o.get("createdAt")) or 0, str(o.get("id"))))
+
+
+def _closed(opp: Mapping[str, Any]) -> bool:
+    flag = opp.get("archived")
+    return flag if isinstance(flag, bool) else is_archived(opp)
+
+
+def _summary(opp: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": str(opp["id"]), "archived": is_archived(opp), "createdAt": _ms_or_none(opp.get("createdAt")),
+            "updatedAt": _ms_or_none(opp.get("updatedAt")), "tags": _tags(opp)}
+
+
+# --- people -----------------------------------------------------------------------------------------------
+
+
+def candidate_from_opportunities(opps: Sequence[Mapping[str, Any]], connector: str) -> Candidate:
+    """One person from one or more opportunities of the same contact (e-mails, phones, tags: union).
+
+    ``raw`` is compact: the contact's identity fields and one summary per opportunity (id, archived,
+    createdAt, updatedAt, tags), which is what :func:`relevant_opportunity` needs.
+    """
+    if not opps:
+        raise ValueError("at least one opportunity is needed")
+    ordered = sorted(opps, key=_recency, reverse=True)
+    best = relevant_opportunity(ordered) or ordered[0]
+    emails: list[str] = []
+    phones: list[Phone] = []
+    tags: list[str] = []
+    for opp in [best, *ordered]:
+        for e in opportunity_emails(opp):
+            if e not in emails:
+                emails.append(e)
+        for p in opportunity_phones(opp):
+            if all(p.value != q.value for q in phones):
+                phones.append(p)
+        for t in _tags(opp):
+            if t not in tags:
+                tags.append(t)
+    first, last = split_name(best.get("name"))
+    created = [c for c in (_ms_or_none(o.get("createdAt")) for o in ordered) if c is not None]
+    updated = [u for u in (_ms_or_none(o.get("updatedAt")) for o in ordered) if u is not None]
+    summaries = {s["id"]: s for s in (_summary(o) for o in reversed(ordered))}
+    raw = {
+        "contact": contact_id(best),
+        "name": best.get("name"),
+        "headline": best.get("headline"),
+        "location": best.get("location"),
+        "isAnonymized": bool(best.get("isAnonymized")),
+        "opportunities": list(summaries.values()),
+    }
+    return Candidate(
+        ref=Ref(connector=connector, kind="contact", id=contact_id(best)),
+        first_name=first,
+        last_name=last,
+        emails=tuple(Email(value=e) for e in emails),
+        phones=tuple(phones),
+        tags=tuple(tags),
+        application_ids=tuple(s["id"] for s in summaries.values()),
+        created_at=from_ms(min(created)) if created else None,
+        updated_at=from_ms(max(updated)) if updated else None,
+        raw=raw,
+    )
+
+
+def merge_candidates(old: Candidate, new: Candidate) -> Candidate:
+    """The union of two views of the same contact (``new`` wins for names and per-opportunity state)."""
+    if old.ref != new.ref:
+        raise ValueError("can only merge views of the same contact")
+    emails = list(new.emails) + [e for e in old.emails if all(e.value != n.value for n in new.emails)]
+    phones = list(new.phones) + [p for p in old.phones if all(p.value != n.value for n in new.phones)]
+    summaries = {s["id"]: s for s in old.raw.get("opportunities", [])}
+    summaries.update({s["id"]: s for s in new.raw.get("opportunities", [])})
+    tags: list[str] = []
+    for s in summaries.values():
+        tags.extend(t for t in s.get("tags", []) if t not in tags)
+    created = [d for d in (old.created_at, new.created_at) if d is not None]
+    updated = [d for d in (old.updated_at, new.updated_at) if d is not None]
+    return new.model_copy(update={
+        "emails": tuple(emails), "phones": tuple(phones), "tags": tuple(tags),
+        "application_ids": tuple(summaries),
+        "created_at": min(created) if created else None,
+        "updated_at": max(updated) if updated else None,
+        "raw": {**new.raw, "opportunities": list(summaries.values())},
+    })
+
+
+def group_by_contact(opps: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for opp in opps:
+        if opp.get("id") is None:
+            continue
+        groups.setdefault(contact_id(opp), []).append(opp)
+    return groups
+
+
+def candidates_from_page(opps: Iterable[Mapping[str, Any]], connector: str) -> list[Candidate]:
+    return [candidate_from_opportunities(group, connector) for group in group_by_contact(opps).values()]
+
+
+def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Application:
+    """One opportunity = one candidacy.  ``requisition_id`` is the posting it is on (Lever's "job");
+    ``prospect`` marks an opportunity on no posting (a sourced lead)."""
+    posting: str | None = None
+    for app in opp.get("applications") or []:
+        if isinstance(app, Mapping):
+            posting = _id_of(app.get("posting"))
+            if posting:
+                break
+    if posting is None and isinstance(opp.get("postings"), list) and opp["postings"]:
+        posting = _id_of(opp["postings"][0])
+    return Application(
+        ref=Ref(connector=connector, kind="application", id=str(opp["id"])),
+        candidate_id=contact_id(opp),
+        requisition_id=posting,
+        status="archived" if is_archived(opp) else "active",
+        stage=stage_name(opp),
+        prospect=posting is None,
+        created_at=from_ms(opp.get("createdAt")),
+        updated_at=from_ms(opp.get("updatedAt")),
+        raw=dict(opp),
+    )
+
+
+def requisition_from_lever(rec: Mapping[str, Any], connector: str) -> Requisition:
+    custom = rec.get("customFields")
+    return Requisition(
+        ref=Ref(connector=connector, kind="requisition", id=str(rec["id"])),
+        name=str(rec.get("name") or rec.get("requisitionCode") or f"requisition {rec['id']}"),
+        code=str(rec["requisitionCode"]) if rec.get("requisitionCode") else None,
+        status=str(rec["status"]) if rec.get("status") else None,
+        department=str(rec.get("department") or rec.get("team") or "") or None,
+        custom_fields=dict(custom) if isinstance(custom, Mapping) else {},
+        created_at=from_ms(rec.get("createdAt")),
+        updated_at=from_ms(rec.get("updatedAt")),
+        raw=dict(rec),
+    )
+
+
+def in_window(rec: Mapping[str, Any], since: datetime | None, until: datetime) -> bool:
+    """Client-side window test for lists Lever cannot filter by update time (requisitions).
+
+    A record without ``updatedAt`` counts by its ``createdAt``; one with neither is always kept.
+    """
+    when = from_ms(rec.get("updatedAt")) or from_ms(rec.get("createdAt"))
+    if when is None:
+        return True
+    return (since is None or when >= since) and when <= until
+
+
+# --- writes -----------------------------------------------------------------------------------------------
+
+
+def note_score(rating: float | None) -> int | None:
+    """A 1–5 supervisor rating → Lever's note score 1–4 (strong no, no, yes, strong yes)."""
+    if rating is None:
+        return None
+    if rating >= 4.5:
+        return 4
+    if rating >= 3.5:
+        return 3
+    if rating >= 2.5:
+        return 2
+    return 1
+
+
+def new_opportunity_body(new: NewCandidate, *, origin: str = "sourced") -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": f"{new.first_name} {new.last_name}".strip(),
+        "emails": [new.email],
+        "origin": origin,
+    }
+    if new.phone:
+        body["phones"] = [{"value": new.phone, "type": "mobile"}]
+    if new.tags:
+        body["tags"] = list(dict.fromkeys(new.tags))
+    if new.source:
+        body["sources"] = [new.source]
+    return body
+
+
+def note_texts(note: Mapping[str, Any]) -> list[str]:
+    """Every text a Lever note carries: its comments (``fields[].value``) and, tolerantly, top-level text."""
+    out: list[str] = []
+    for item in note.get("fields") or []:
+        if isinstance(item, Mapping) and isinstance(item.get("value"), str):
+            out.append(item["value"])
+    for key in ("value", "text", "body"):
+        if isinstance(note.get(key), str):
+            out.append(note[key])
+    return out
+
+
+def note_has_marker(note: Mapping[str, Any], marker: str) -> bool:
+    return not note.get("deletedAt") and any(marker in t for t in note_texts(note))
+
+
+# --- posting HTML -----------------------------------------------------------------------------------------
+
+DESCRIPTION_TAGS = frozenset({"div", "p", "span", "br", "b", "i", "s", "u", "a"})
+LIST_TAGS = frozenset({"li", "b", "i", "s", "u", "a"})
+_FONT_SIZE = re.compile(r"^\s*font-size\s*:\s*(10|14|18|24|32)px\s*;?\s*$", re.IGNORECASE)
+_DROP_CONTENT = frozenset({"script", "style", "iframe", "object", "noscript", "template"})
+_VOID = frozenset({"br"})
+
+
+class _Cleaner(HTMLParser):
+    def __init__(self, allowed: frozenset[str]) -> None:
+        super().__init__(convert_charrefs=True)
+        self.allowed = allowed
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROP_CONTENT:
+            self.skip += 1
+            return
+        if self.skip or tag not in self.allowed:
+            return
+        kept = []
+        for name, value in attrs:
+            value = value or ""
+            if (name == "href" and tag == "a" and value.strip().lower().startswith(("http://", "https://",
+                                                                                     "mailto:"))) \
+                    or (name == "class" and value.strip() == "postings-link") \
+                    or (name == "style" and _FONT_SIZE.match(value)):
+                kept.append(f' {name}="{html.escape(value.strip(), quote=True)}"')
+        self.out.append(f"<{tag}{''.join(kept)}>")
+        if tag not in _VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag in self.open and tag not in _VOID and self.open[-1] == tag:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROP_CONTENT:
+            self.skip = max(0, self.skip - 1)
+            return
+        if self.skip or tag not in self.allowed or tag in _VOID or tag not in self.open:
+            return
+        while self.open:
+            top = self.open.pop()
+            self.out.append(f"</{top}>")
+            if top == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(html.escape(data, quote=False))
+
+    def result(self) -> str:
+        self.close()
+        return "".join(self.out) + "".join(f"</{t}>" for t in reversed(self.open))
+
+
+def clean_html(text: str, allowed: frozenset[str] = DESCRIPTION_TAGS) -> str:
+    """Reduce HTML to Lever's posting whitelist: unknown tags are dropped (their text kept), scripts and
+    styles removed with their content, attributes limited to ``href`` (http/https/mailto), ``class``
+    ``postings-link`` and ``style`` ``font-size`` 10/14/18/24/32px; unclosed tags are closed."""
+    cleaner = _Cleaner(allowed)
+    cleaner.feed(text)
+    return cleaner.result()
+
+
+def clean_posting(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A posting create/update body with every HTML field reduced to the whitelist."""
+    body = dict(fields)
+    content = body.get("content")
+    if isinstance(content, Mapping):
+        content = dict(content)
+        for key in ("descriptionHtml", "closingHtml", "closingPostingHtml"):
+            if isinstance(content.get(key), str):
+                content[key] = clean_html(content[key], DESCRIPTION_TAGS)
+        if isinstance(content.get("lists"), list):
+            content["lists"] = [
+                {**item, "content": clean_html(item["content"], LIST_TAGS)}
+                if isinstance(item, Mapping) and isinstance(item.get("content"), str) else item
+                for item in content["lists"]
+            ]
+        body["content"] = content
+    if isinstance(body.get("salaryDescriptionHtml"), str):
+        body["salaryDescriptionHtml"] = clean_html(body["salaryDescriptionHtml"], DESCRIPTION_TAGS)
+    return body
