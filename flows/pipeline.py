@@ -18,27 +18,41 @@ from prefect.runtime import flow_run
 from syncbridge import pipeline as steps
 from syncbridge.apply import ApplyResult
 from syncbridge.outcomes import OutcomeBatch
-from syncbridge.pipeline import Runtime, RunSummary
+from syncbridge.pipeline import RunSummary, Runtime
 from syncbridge.plan import Action, Plan
 
 APPLY_BATCH = 200
 
 
-@task(name="sync-stream", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE,
-      task_run_name="sync {connector}/{stream}")
+@task(
+    name="sync-stream",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    cache_policy=NO_CACHE,
+    task_run_name="sync {connector}/{stream}",
+)
 def sync_stream_task(rt: Runtime, connector: str, stream: str, full: bool = False) -> dict[str, Any]:
     result = steps.sync_stream(rt, connector, stream, full=full)
     get_run_logger().info("%s/%s: %d records, %d pages", connector, stream, result.records, result.pages)
-    return {"connector": connector, "stream": stream, "records": result.records, "pages": result.pages,
-            "seconds": round(result.seconds, 2)}
+    return {
+        "connector": connector,
+        "stream": stream,
+        "records": result.records,
+        "pages": result.pages,
+        "seconds": round(result.seconds, 2),
+    }
 
 
 @task(name="load-and-link", cache_policy=NO_CACHE)
 def link_task(rt: Runtime, run_id: str) -> tuple[OutcomeBatch, steps.LinkSummary]:
     batch = steps.load_outcomes(rt, run_id)
     links = steps.link(rt, batch)
-    get_run_logger().info("outcomes: %d read, %d quarantined; links: %s", batch.rows_read,
-                          len(batch.quarantined), links.counts())
+    get_run_logger().info(
+        "outcomes: %d read, %d quarantined; links: %s",
+        batch.rows_read,
+        len(batch.quarantined),
+        links.counts(),
+    )
     return batch, links
 
 
@@ -47,9 +61,20 @@ def plan_task(rt: Runtime, batch: OutcomeBatch, links: steps.LinkSummary) -> Pla
     the_plan = steps.plan(rt, batch, links)
     rows = the_plan.rows()
     create_table_artifact(
-        table=rows or [{"key": "-", "connector": "-", "action": "nothing to do", "outcome": "-",
-                        "target": "-", "what": f"{the_plan.already_done} already done"}],
-        key="syncbridge-plan", description=f"{len(rows)} write(s) planned; {the_plan.already_done} already done")
+        table=rows
+        or [
+            {
+                "key": "-",
+                "connector": "-",
+                "action": "nothing to do",
+                "outcome": "-",
+                "target": "-",
+                "what": f"{the_plan.already_done} already done",
+            }
+        ],
+        key="syncbridge-plan",
+        description=f"{len(rows)} write(s) planned; {the_plan.already_done} already done",
+    )
     return the_plan
 
 
@@ -74,22 +99,30 @@ def _apply_all(rt: Runtime, the_plan: Plan, run_id: str) -> ApplyResult:
     total = ApplyResult()
     actions = the_plan.actions
     for start in range(0, len(actions), APPLY_BATCH):
-        chunk = actions[start:start + APPLY_BATCH]
+        chunk = actions[start : start + APPLY_BATCH]
         total.merge(apply_task(rt, chunk, run_id, start + 1, start + len(chunk)))
     return total
 
 
 def _publish(summary: RunSummary) -> None:
     d = summary.as_dict()
-    rows = [{"step": "outcomes", **{k: v for k, v in d["outcomes"].items()}},
-            {"step": "actions", **{k: v for k, v in d["actions"].items()}}]
-    create_table_artifact(table=[{"measure": f"{r['step']}.{k}", "value": v} for r in rows
-                                 for k, v in r.items() if k != "step"],
-                          key="syncbridge-run-summary", description="syncbridge run summary")
+    rows = [
+        {"step": "outcomes", **{k: v for k, v in d["outcomes"].items()}},
+        {"step": "actions", **{k: v for k, v in d["actions"].items()}},
+    ]
+    create_table_artifact(
+        table=[
+            {"measure": f"{r['step']}.{k}", "value": v} for r in rows for k, v in r.items() if k != "step"
+        ],
+        key="syncbridge-run-summary",
+        description="syncbridge run summary",
+    )
     if summary.errors or summary.quarantine:
         lines = ["# syncbridge: needs attention", ""]
-        lines += [f"- action `{e['action']}` for outcome `{e['outcome']}` failed: {e['error']}"
-                  for e in summary.errors]
+        lines += [
+            f"- action `{e['action']}` for outcome `{e['outcome']}` failed: {e['error']}"
+            for e in summary.errors
+        ]
         lines += [f"- outcome row {q['line']} quarantined: {q['reason']}" for q in summary.quarantine]
         create_markdown_artifact("\n".join(lines), key="syncbridge-attention")
 

@@ -17,12 +17,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-import yaml  # noqa: E402
+import pytest
+import yaml
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +30,10 @@ def prefect_backend() -> Iterator[None]:
     from prefect.settings import temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90), \
-            temporary_settings(updates={"flows.heartbeat_frequency": None}):
+    with (
+        prefect_test_harness(server_startup_timeout=90),
+        temporary_settings(updates={"flows.heartbeat_frequency": None}),
+    ):
         yield
 
 

@@ -53,13 +53,17 @@ def test_dotenv_file_next_to_config(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (base(connectors={"acme": {k: v for k, v in GH.items() if k != "client_id"}}),
-         "connectors.acme.client_id: missing"),
+        (
+            base(connectors={"acme": {k: v for k, v in GH.items() if k != "client_id"}}),
+            "connectors.acme.client_id: missing",
+        ),
         (base(connectors={"acme": {**GH, "colour": "red"}}), "connectors.acme.colour: unknown key"),
         (base(connectors={"acme": {**GH, "type": "taleo"}}), "connectors.acme.type: unknown connector type"),
         (base(routing=[{"employer": "X", "connector": "nope"}]), "routing.0.connector: 'nope' is not"),
-        (base(history={"fields": {"mi_rating": "evaluation.score"}}),
-         "history.fields.mi_rating: unknown outcome path"),
+        (
+            base(history={"fields": {"mi_rating": "evaluation.score"}}),
+            "history.fields.mi_rating: unknown outcome path",
+        ),
         (base(state={"url": "state.db"}), "state.url:"),
         (base(schedules={"sync": {"cron": "* *"}}), "schedules.sync"),
         (base(connectors={"acme": {**GH, "page_size": 900}}), "connectors.acme.page_size:"),

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from syncbridge.connectors.greenhouse import sandbox
 
 from syncbridge.cli import main
-from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.store import Store
 
@@ -28,8 +28,12 @@ class GH:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        body = requests.post(f"{url}/token", data={"grant_type": "client_credentials"},
-                             auth=(sandbox.DEFAULT_CLIENT_ID, sandbox.DEFAULT_CLIENT_SECRET), timeout=10).json()
+        body = requests.post(
+            f"{url}/token",
+            data={"grant_type": "client_credentials"},
+            auth=(sandbox.DEFAULT_CLIENT_ID, sandbox.DEFAULT_CLIENT_SECRET),
+            timeout=10,
+        ).json()
         self.headers = {"Authorization": f"Bearer {body['access_token']}"}
 
     def get(self, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -82,19 +86,32 @@ def gh(tmp_path: Path, env: None) -> Iterator[sandbox.SandboxServer]:
     server.stop()
 
 
-def _config(write_config: Callable[..., Path], server: sandbox.SandboxServer, tmp: Path, name: str = "c.yaml") -> Path:
+def _config(
+    write_config: Callable[..., Path], server: sandbox.SandboxServer, tmp: Path, name: str = "c.yaml"
+) -> Path:
     outcomes = tmp / "outcomes.csv"
     if not outcomes.exists():
         write_demo_outcomes(outcomes, sandbox.demo_people(server.db_path, n=10, seed=11))
     return write_config(
-        {"acme-gh": {"type": "greenhouse", "client_id": sandbox.DEFAULT_CLIENT_ID,
-                     "client_secret": "${" + SECRET_ENV + "}", "user_id": ADMIN_USER,
-                     "base_url": server.url, "token_url": f"{server.url}/token", "max_attempts": 4}},
+        {
+            "acme-gh": {
+                "type": "greenhouse",
+                "client_id": sandbox.DEFAULT_CLIENT_ID,
+                "client_secret": "${" + SECRET_ENV + "}",
+                "user_id": ADMIN_USER,
+                "base_url": server.url,
+                "token_url": f"{server.url}/token",
+                "max_attempts": 4,
+            }
+        },
         name=name,
         outcomes={"path": str(outcomes)},
         matching={"create_unmatched": True},
-        history={"note": True, "tags": ["micro-intern"],
-                 "fields": {"mi_rating": "evaluation.rating", "mi_last_project": "project.title"}},
+        history={
+            "note": True,
+            "tags": ["micro-intern"],
+            "fields": {"mi_rating": "evaluation.rating", "mi_last_project": "project.title"},
+        },
     )
 
 
@@ -111,8 +128,9 @@ def _people(tmp: Path) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(fh) if r["student_email"]]
 
 
-def test_run_writes_history_then_nothing(gh: sandbox.SandboxServer, write_config: Callable[..., Path],
-                                        tmp_path: Path) -> None:
+def test_run_writes_history_then_nothing(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
     cfg = _config(write_config, gh, tmp_path)
     kinds = {p["email"]: p["kind"] for p in sandbox.demo_people(gh.db_path, n=10, seed=11)}
     code, first = _run(cfg)
@@ -128,8 +146,10 @@ def test_run_writes_history_then_nothing(gh: sandbox.SandboxServer, write_config
         people = api.candidates(email)
         if kind == "ambiguous":
             assert len(people) == 2
-            assert all(api.notes(p["id"]) == [] or not any("syncbridge:" in n["body"] for n in api.notes(p["id"]))
-                       for p in people)
+            assert all(
+                api.notes(p["id"]) == [] or not any("syncbridge:" in n["body"] for n in api.notes(p["id"]))
+                for p in people
+            )
             assert all("micro-intern" not in (p.get("tags") or []) for p in people)
             continue
         assert len(people) == 1, (kind, len(people))
@@ -150,8 +170,11 @@ def test_run_writes_history_then_nothing(gh: sandbox.SandboxServer, write_config
 
 
 def test_crash_between_http_call_and_ledger_update_leaves_one_note(
-        gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    gh: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     cfg = _config(write_config, gh, tmp_path)
     original = Store.ledger_finish
     crashed: dict[str, str] = {}
@@ -183,8 +206,9 @@ def test_crash_between_http_call_and_ledger_update_leaves_one_note(
     store.close()
 
 
-def test_fault_injection_converges_to_clean_state(tmp_path: Path, env: None,
-                                                 write_config: Callable[..., Path]) -> None:
+def test_fault_injection_converges_to_clean_state(
+    tmp_path: Path, env: None, write_config: Callable[..., Path]
+) -> None:
     (tmp_path / "clean").mkdir()
     (tmp_path / "faulty").mkdir()
     clean = _start(tmp_path / "clean" / "gh.db")
@@ -195,7 +219,9 @@ def test_fault_injection_converges_to_clean_state(tmp_path: Path, env: None,
         assert code == 0
         # separate state for the faulty run, same outcomes file
         cfg_faulty = _config(write_config, faulty, tmp_path, "faulty.yaml")
-        text = cfg_faulty.read_text().replace(str(tmp_path / "state.db"), str(tmp_path / "faulty" / "state.db"))
+        text = cfg_faulty.read_text().replace(
+            str(tmp_path / "state.db"), str(tmp_path / "faulty" / "state.db")
+        )
         cfg_faulty.write_text(text)
         api_f = GH(faulty.url)
         api_f.configure(fault_rate=0.1)
@@ -219,8 +245,12 @@ def test_fault_injection_converges_to_clean_state(tmp_path: Path, env: None,
         faulty.stop()
 
 
-def test_logs_hold_no_secrets_or_emails(gh: sandbox.SandboxServer, write_config: Callable[..., Path],
-                                       tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_logs_hold_no_secrets_or_emails(
+    gh: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     cfg = _config(write_config, gh, tmp_path)
     caplog.set_level(logging.DEBUG)
     result = CliRunner().invoke(main, ["-vv", "-c", str(cfg), "run", "--no-prefect"])
@@ -241,13 +271,13 @@ def test_demo_cli_twice_and_reset(tmp_path: Path) -> None:
     args = ["demo", "--no-prefect", "--json", "--size", "120", "--workdir", str(workdir)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
-    s1 = json.loads(first.stdout[first.stdout.index("{"):])
+    s1 = json.loads(first.stdout[first.stdout.index("{") :])
     assert s1["actions"]["applied"] > 0 and s1["outcomes"]["quarantined"] == 2
     second = CliRunner().invoke(main, args)
-    s2 = json.loads(second.stdout[second.stdout.index("{"):])
+    s2 = json.loads(second.stdout[second.stdout.index("{") :])
     assert s2["actions"]["planned"] == 0 and s2["actions"]["applied"] == 0
     third = CliRunner().invoke(main, [*args, "--reset"])
-    s3 = json.loads(third.stdout[third.stdout.index("{"):])
+    s3 = json.loads(third.stdout[third.stdout.index("{") :])
     assert s3["actions"]["applied"] == s1["actions"]["applied"]
 
 
@@ -259,12 +289,12 @@ def test_demo_as_prefect_flow_publishes_artifacts(tmp_path: Path, prefect_backen
     args = ["demo", "--json", "--size", "100", "--workdir", str(workdir)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
-    s1 = json.loads(first.stdout[first.stdout.index("{"):])
+    s1 = json.loads(first.stdout[first.stdout.index("{") :])
     assert s1["actions"]["applied"] > 0
     plan = Artifact.get("syncbridge-plan")
     assert plan is not None and "add_note" in str(plan.data)
     second = CliRunner().invoke(main, args)
-    s2 = json.loads(second.stdout[second.stdout.index("{"):])
+    s2 = json.loads(second.stdout[second.stdout.index("{") :])
     assert s2["actions"]["planned"] == 0
     summary = Artifact.get("syncbridge-run-summary")
     assert summary is not None and "actions.planned" in str(summary.data)

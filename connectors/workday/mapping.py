@@ -208,7 +208,8 @@ def requisition_from_wd(record: Mapping[str, Any], connector: str) -> Requisitio
         name=title or descriptor(ref) or code or wid,
         code=code,
         status=best_id(status_ref, "Job_Requisition_Status_ID") if status_ref else None,
-        department=(descriptor(org_ref) or best_id(org_ref, "Organization_Reference_ID")) if org_ref else None,
+        department=(descriptor(org_ref) or best_id(org_ref, "Organization_Reference_ID"))
+        if org_ref else None,
         created_at=created,
         raw=dict(record),
     )

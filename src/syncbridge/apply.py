@@ -43,8 +43,13 @@ class ApplyResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {"applied": self.applied, "reconciled": self.reconciled, "skipped": self.skipped,
-                "failed": self.failed, "blocked": self.blocked}
+        return {
+            "applied": self.applied,
+            "reconciled": self.reconciled,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "blocked": self.blocked,
+        }
 
     def merge(self, other: ApplyResult) -> None:
         for name in ("applied", "reconciled", "skipped", "failed", "blocked"):
@@ -61,9 +66,15 @@ def execute(connector: Connector, action: Action, target: str | None) -> str:
     """Send one action to the vendor; returns the remote ref (an id, or the target for list writes)."""
     if action.kind == "create_candidate":
         p = action.payload
-        created = connector.create_candidate(NewCandidate(
-            first_name=p["first_name"], last_name=p["last_name"], email=p["email"], phone=p.get("phone"),
-            tags=tuple(p.get("tags") or ())))
+        created = connector.create_candidate(
+            NewCandidate(
+                first_name=p["first_name"],
+                last_name=p["last_name"],
+                email=p["email"],
+                phone=p.get("phone"),
+                tags=tuple(p.get("tags") or ()),
+            )
+        )
         return created.ref.id
     assert target is not None
     if action.kind == "add_note":
@@ -94,8 +105,15 @@ def reconcile(connector: Connector, action: Action, target: str | None) -> str |
 
 
 class Applier:
-    def __init__(self, store: Store, connectors: Mapping[str, Connector], *, run_id: str | None = None,
-                 actor: str = "syncbridge", progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        connectors: Mapping[str, Connector],
+        *,
+        run_id: str | None = None,
+        actor: str = "syncbridge",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.store = store
         self.connectors = connectors
         self.run_id = run_id
@@ -114,8 +132,16 @@ class Applier:
         return result
 
     def _audit(self, action: Action, target: str | None, outcome: str, detail: str | None = None) -> None:
-        self.store.audit(run_id=self.run_id, actor=self.actor, connector=action.connector, kind=action.kind,
-                         key=action.key, target=target, result=outcome, detail=detail)
+        self.store.audit(
+            run_id=self.run_id,
+            actor=self.actor,
+            connector=action.connector,
+            kind=action.kind,
+            key=action.key,
+            target=target,
+            result=outcome,
+            detail=detail,
+        )
 
     def _target(self, action: Action) -> tuple[bool, str | None]:
         if action.depends_on is None:
@@ -142,15 +168,27 @@ class Applier:
                 self._fail(action, target, exc, result)
                 return
             if found is not None:
-                self.store.ledger_start(action.key, connector=action.connector, kind=action.kind,
-                                        outcome_id=action.outcome_id, target=target, payload=action.payload)
+                self.store.ledger_start(
+                    action.key,
+                    connector=action.connector,
+                    kind=action.kind,
+                    outcome_id=action.outcome_id,
+                    target=target,
+                    payload=action.payload,
+                )
                 self.store.ledger_finish(action.key, "done", remote_ref=found)
                 self._audit(action, target, "reconciled", f"found existing {found}")
                 result.reconciled += 1
                 return
         for attempt in range(1, MAX_UNCERTAIN_ATTEMPTS + 1):
-            self.store.ledger_start(action.key, connector=action.connector, kind=action.kind,
-                                    outcome_id=action.outcome_id, target=target, payload=action.payload)
+            self.store.ledger_start(
+                action.key,
+                connector=action.connector,
+                kind=action.kind,
+                outcome_id=action.outcome_id,
+                target=target,
+                payload=action.payload,
+            )
             try:
                 ref = execute(connector, action, target)
             except ApiError as exc:
@@ -164,8 +202,12 @@ class Applier:
                         self._audit(action, target, "reconciled", f"after {exc.__class__.__name__}")
                         result.reconciled += 1
                         return
-                    log.info("%s %s: %s; not applied, sending again", action.kind, action.key[:12],
-                             exc.__class__.__name__)
+                    log.info(
+                        "%s %s: %s; not applied, sending again",
+                        action.kind,
+                        action.key[:12],
+                        exc.__class__.__name__,
+                    )
                     continue
                 self._fail(action, target, exc, result)
                 return
@@ -177,11 +219,24 @@ class Applier:
     def _fail(self, action: Action, target: str | None, exc: ApiError, result: ApplyResult) -> None:
         message = redact(str(exc))
         if self.store.ledger_get(action.key) is None:
-            self.store.ledger_start(action.key, connector=action.connector, kind=action.kind,
-                                    outcome_id=action.outcome_id, target=target, payload=action.payload)
+            self.store.ledger_start(
+                action.key,
+                connector=action.connector,
+                kind=action.kind,
+                outcome_id=action.outcome_id,
+                target=target,
+                payload=action.payload,
+            )
         self.store.ledger_finish(action.key, "failed", error=message)
         self._audit(action, target, "failed", message)
         result.failed += 1
-        result.errors.append({"key": action.key[:12], "connector": action.connector, "action": action.kind,
-                              "outcome": action.outcome_id, "error": message})
+        result.errors.append(
+            {
+                "key": action.key[:12],
+                "connector": action.connector,
+                "action": action.kind,
+                "outcome": action.outcome_id,
+                "error": message,
+            }
+        )
         log.warning("%s for outcome %s failed: %s", action.kind, action.outcome_id, message)

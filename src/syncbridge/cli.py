@@ -86,8 +86,14 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-c", "--config", default=DEFAULT_CONFIG, envvar="SYNCBRIDGE_CONFIG", show_default=True,
-              help="YAML configuration file (env SYNCBRIDGE_CONFIG).")
+@click.option(
+    "-c",
+    "--config",
+    default=DEFAULT_CONFIG,
+    envvar="SYNCBRIDGE_CONFIG",
+    show_default=True,
+    help="YAML configuration file (env SYNCBRIDGE_CONFIG).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.pass_context
 def main(ctx: click.Context, config: str, verbose: int) -> None:
@@ -114,8 +120,9 @@ def validate(obj: _Ctx, online: bool) -> None:
     from syncbridge.config import load_config
 
     settings = load_config(obj.config)
-    click.echo(f"{obj.config}: valid ({len(settings.connectors)} connector(s), "
-               f"{len(settings.routing)} route(s))")
+    click.echo(
+        f"{obj.config}: valid ({len(settings.connectors)} connector(s), {len(settings.routing)} route(s))"
+    )
     if online:
         from syncbridge.pipeline import Runtime
 
@@ -156,7 +163,9 @@ def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: 
                     r = sync_stream(rt, name, stream, full=full, progress=_progress_printer(tty))
                     _done_progress(tty)
                     info["counts"][stream] = r.records
-                    click.echo(f"{name}/{stream}: {r.records} records in {r.pages} page(s), {r.seconds:.1f} s")
+                    click.echo(
+                        f"{name}/{stream}: {r.records} records in {r.pages} page(s), {r.seconds:.1f} s"
+                    )
 
 
 def _plan(obj: _Ctx) -> tuple[Any, Any, Any, Any]:
@@ -189,12 +198,19 @@ def plan(obj: _Ctx, as_json: bool) -> None:
     with rt:
         summary = summarize(batch, links, the_plan, None).as_dict()
         if as_json:
-            click.echo(json.dumps({"actions": [a.model_dump() for a in the_plan.actions],
-                                   "summary": summary}, indent=2, default=str))
+            click.echo(
+                json.dumps(
+                    {"actions": [a.model_dump() for a in the_plan.actions], "summary": summary},
+                    indent=2,
+                    default=str,
+                )
+            )
             return
         _print_table(the_plan.rows(), ["key", "connector", "action", "outcome", "target", "what"])
-        click.echo(f"\n{len(the_plan.actions)} write(s) planned, {the_plan.already_done} already done; "
-                   f"outcomes: {summary['outcomes']}")
+        click.echo(
+            f"\n{len(the_plan.actions)} write(s) planned, {the_plan.already_done} already done; "
+            f"outcomes: {summary['outcomes']}"
+        )
         for gap in the_plan.skipped:
             click.echo(f"not planned: {gap}")
 
@@ -214,8 +230,10 @@ def apply(obj: _Ctx) -> None:
         _done_progress(tty)
         info["counts"] = result.counts()
         info["failed"] = bool(result.failed)
-    click.echo(f"applied {result.applied}, reconciled {result.reconciled}, failed {result.failed}, "
-               f"blocked {result.blocked}")
+    click.echo(
+        f"applied {result.applied}, reconciled {result.reconciled}, failed {result.failed}, "
+        f"blocked {result.blocked}"
+    )
     for err in result.errors:
         click.echo(f"  failed: {err['action']} for outcome {err['outcome']}: {err['error']}", err=True)
     if result.failed:
@@ -230,17 +248,23 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     click.echo("syncbridge run summary")
     if summary.get("synced"):
         click.echo("  synced:    " + ", ".join(f"{k} {v}" for k, v in summary["synced"].items()))
-    click.echo(f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
-               f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "
-               f"{o.get('unrouted', 0)} unrouted")
-    click.echo(f"  actions:   {a['planned']} planned ({a['already_done']} already done), "
-               f"{a.get('applied', 0)} applied, {a.get('reconciled', 0)} reconciled, "
-               f"{a.get('failed', 0)} failed, {a.get('blocked', 0)} blocked")
+    click.echo(
+        f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
+        f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "
+        f"{o.get('unrouted', 0)} unrouted"
+    )
+    click.echo(
+        f"  actions:   {a['planned']} planned ({a['already_done']} already done), "
+        f"{a.get('applied', 0)} applied, {a.get('reconciled', 0)} reconciled, "
+        f"{a.get('failed', 0)} failed, {a.get('blocked', 0)} blocked"
+    )
     for q in summary.get("quarantine", []):
         click.echo(f"  quarantined row {q['line']}: {q['reason']}")
     for amb in summary.get("ambiguous", []):
-        click.echo(f"  ambiguous: outcome {amb['outcome_id']} matches {len(amb['candidates'])} people "
-                   f"in {amb['connector']} ({', '.join(amb['candidates'])}): no writes")
+        click.echo(
+            f"  ambiguous: outcome {amb['outcome_id']} matches {len(amb['candidates'])} people "
+            f"in {amb['connector']} ({', '.join(amb['candidates'])}): no writes"
+        )
     for err in summary.get("errors", []):
         click.echo(f"  failed: {err['action']} for outcome {err['outcome']}: {err['error']}")
     for gap in summary.get("capability_gaps", []):
@@ -297,16 +321,32 @@ def status(obj: _Ctx, as_json: bool) -> None:
     try:
         runs = store.recent_runs(20)
         runs.sort(key=lambda r: (r["status"] != "failed", -r["started_at"].timestamp()))
-        data = {
+        data: dict[str, Any] = {
             "state": settings.state.url.split("@")[-1],
             "cursors": store.all_cursors(),
             "mirror": store.mirror_counts(),
             "links": store.link_counts(),
             "ledger": store.ledger_counts(),
-            "pending": [{k: r[k] for k in ("key", "connector", "kind", "outcome_id", "status", "attempts", "error")}
-                        for r in store.ledger_pending()],
-            "runs": [{k: r[k] for k in ("run_id", "flow", "connector", "status", "started_at", "finished_at",
-                                        "counts", "error")} for r in runs],
+            "pending": [
+                {k: r[k] for k in ("key", "connector", "kind", "outcome_id", "status", "attempts", "error")}
+                for r in store.ledger_pending()
+            ],
+            "runs": [
+                {
+                    k: r[k]
+                    for k in (
+                        "run_id",
+                        "flow",
+                        "connector",
+                        "status",
+                        "started_at",
+                        "finished_at",
+                        "counts",
+                        "error",
+                    )
+                }
+                for r in runs
+            ],
         }
     finally:
         store.close()
@@ -323,27 +363,41 @@ def status(obj: _Ctx, as_json: bool) -> None:
     if data["pending"]:
         click.echo("pending writes:")
         for p in data["pending"]:
-            click.echo(f"  {p['key'][:12]} {p['connector']} {p['kind']} outcome {p['outcome_id']}: "
-                       f"{p['status']} x{p['attempts']} {p['error'] or ''}")
+            click.echo(
+                f"  {p['key'][:12]} {p['connector']} {p['kind']} outcome {p['outcome_id']}: "
+                f"{p['status']} x{p['attempts']} {p['error'] or ''}"
+            )
     click.echo("recent runs (failures first):")
     for r in data["runs"]:
-        click.echo(f"  {_fmt(r['started_at'])} {r['flow']:<9} {r['status']:<9} {r['connector'] or '':<16} "
-                   f"{r['error'] or ''}")
+        click.echo(
+            f"  {_fmt(r['started_at'])} {r['flow']:<9} {r['status']:<9} {r['connector'] or '':<16} "
+            f"{r['error'] or ''}"
+        )
 
 
 @main.command()
-@click.option("--workdir", default=".syncbridge", show_default=True, type=click.Path(path_type=Path),
-              help="Where the demo keeps the sandbox, state, outcomes and Prefect home.")
+@click.option(
+    "--workdir",
+    default=".syncbridge",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the demo keeps the sandbox, state, outcomes and Prefect home.",
+)
 @click.option("--reset", "do_reset", is_flag=True, help="Start again from fresh seed data.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--size", default=500, show_default=True, help="Seeded candidates in the sandbox.")
-@click.option("--fault-rate", default=0.0, show_default=True,
-              help="Fraction of sandbox requests answered by 429/5xx/dropped connections.")
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    help="Fraction of sandbox requests answered by 429/5xx/dropped connections.",
+)
 @click.option("--no-prefect", is_flag=True, help="Run the pipeline in-process without Prefect.")
 @click.pass_obj
 @_handle_errors
-def demo(obj: _Ctx, workdir: Path, do_reset: bool, as_json: bool, size: int, fault_rate: float,
-         no_prefect: bool) -> None:
+def demo(
+    obj: _Ctx, workdir: Path, do_reset: bool, as_json: bool, size: int, fault_rate: float, no_prefect: bool
+) -> None:
     """Run the full pipeline against a local Greenhouse sandbox with sample outcomes.
 
     The first run seeds the sandbox, writes sample outcomes and writes history back; a second run sees
@@ -353,8 +407,14 @@ def demo(obj: _Ctx, workdir: Path, do_reset: bool, as_json: bool, size: int, fau
 
     where = prepare_prefect_env(workdir, verbose=obj.verbose > 0) if not no_prefect else "no Prefect"
     tty = sys.stderr.isatty() and not as_json
-    summary = run_demo(workdir, do_reset=do_reset, size=size, fault_rate=fault_rate,
-                       use_prefect=not no_prefect, progress=_progress_printer(tty))
+    summary = run_demo(
+        workdir,
+        do_reset=do_reset,
+        size=size,
+        fault_rate=fault_rate,
+        use_prefect=not no_prefect,
+        progress=_progress_printer(tty),
+    )
     _done_progress(tty)
     summary["where"]["prefect"] = where
     _print_summary(summary, as_json=as_json)

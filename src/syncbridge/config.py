@@ -30,12 +30,29 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 #: dotted paths into an Outcome that history fields may use
 FIELD_SOURCES = {
-    "outcome_id", "student.email", "student.first_name", "student.last_name", "student.school",
-    "project.project_id", "project.title", "project.role_title", "project.team", "project.employer",
-    "project.start_date", "project.end_date", "project.status", "project.hours",
-    "project.supervisor.name", "project.supervisor.email", "project.supervisor.title",
-    "evaluation.rating", "evaluation.would_hire", "evaluation.skills", "evaluation.comments",
-    "evaluation.deliverables", "evaluation.submitted_at",
+    "outcome_id",
+    "student.email",
+    "student.first_name",
+    "student.last_name",
+    "student.school",
+    "project.project_id",
+    "project.title",
+    "project.role_title",
+    "project.team",
+    "project.employer",
+    "project.start_date",
+    "project.end_date",
+    "project.status",
+    "project.hours",
+    "project.supervisor.name",
+    "project.supervisor.email",
+    "project.supervisor.title",
+    "evaluation.rating",
+    "evaluation.would_hire",
+    "evaluation.skills",
+    "evaluation.comments",
+    "evaluation.deliverables",
+    "evaluation.submitted_at",
 }
 
 
@@ -50,8 +67,10 @@ class StateSettings(_Strict):
     @classmethod
     def _url(cls, v: str) -> str:
         if "://" not in v:
-            raise ValueError("must be a SQLAlchemy URL such as sqlite:///.syncbridge/state.db "
-                             "or postgresql+psycopg://user@host/db")
+            raise ValueError(
+                "must be a SQLAlchemy URL such as sqlite:///.syncbridge/state.db "
+                "or postgresql+psycopg://user@host/db"
+            )
         return v
 
 
@@ -62,7 +81,8 @@ class Route(_Strict):
 
 class MatchingSettings(_Strict):
     create_unmatched: bool = Field(
-        default=False, description="create a candidate/prospect for outcomes that match nobody")
+        default=False, description="create a candidate/prospect for outcomes that match nobody"
+    )
     new_candidate_tags: list[str] = Field(default_factory=list)
 
 
@@ -70,15 +90,17 @@ class HistorySettings(_Strict):
     note: bool = True
     tags: list[str] = Field(default_factory=lambda: ["micro-intern"])
     fields: dict[str, str] = Field(
-        default_factory=dict, description="ATS custom field name_key → outcome path (e.g. evaluation.rating)")
+        default_factory=dict, description="ATS custom field name_key → outcome path (e.g. evaluation.rating)"
+    )
 
     @field_validator("fields")
     @classmethod
     def _fields(cls, v: dict[str, str]) -> dict[str, str]:
         for key, source in v.items():
             if source not in FIELD_SOURCES:
-                raise ValueError(f"{key}: unknown outcome path {source!r} "
-                                 f"(one of: {', '.join(sorted(FIELD_SOURCES))})")
+                raise ValueError(
+                    f"{key}: unknown outcome path {source!r} (one of: {', '.join(sorted(FIELD_SOURCES))})"
+                )
         return v
 
     @field_validator("tags")
@@ -92,7 +114,8 @@ class HistorySettings(_Strict):
 
 class SyncSettings(_Strict):
     streams: dict[str, list[str]] = Field(
-        default_factory=dict, description="connector → streams to sync (default: all the connector has)")
+        default_factory=dict, description="connector → streams to sync (default: all the connector has)"
+    )
 
 
 class ScheduleSettings(_Strict):
@@ -161,13 +184,18 @@ class Settings(_Strict):
 
 
 def _first_lines(exc: ValidationError, prefix: str = "") -> str:
-    parts = []
+    parts: list[str] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = {"missing": "missing", "extra_forbidden": "unknown key"}.get(
-            err["type"], err["msg"].removeprefix("Value error, "))
+            err["type"], err["msg"].removeprefix("Value error, ")
+        )
         path = ".".join(p for p in (prefix, loc) if p)
-        if err["type"] == "value_error" and ": " in msg and path in ("connectors", "history", "history.fields"):
+        if (
+            err["type"] == "value_error"
+            and ": " in msg
+            and path in ("connectors", "history", "history.fields")
+        ):
             # a nested validator already named the rest of the path
             parts.extend(f"{path}.{m}" for m in msg.split("; "))
         else:
@@ -205,7 +233,7 @@ def m_is_secretish(path: str) -> bool:
 
 def env_lookup(config_path: Path | None) -> dict[str, str]:
     values: dict[str, str] = {}
-    for candidate in [Path.cwd() / ".env", *( [config_path.parent / ".env"] if config_path else [])]:
+    for candidate in [Path.cwd() / ".env", *([config_path.parent / ".env"] if config_path else [])]:
         if candidate.is_file():
             values.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
     values.update(os.environ)

@@ -11,6 +11,7 @@ source checkout whose metadata is stale still finds them.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,7 +41,7 @@ class Capability(StrEnum):
 
 
 Entity = Literal["candidate", "application", "requisition", "other"]
-Record = Candidate | Application | Requisition | dict[str, Any]
+Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Connector(ABC):
     history is written to (Greenhouse candidate, Lever contact, Workday candidate)."""
 
     type: ClassVar[str]
-    settings_model: ClassVar[type[ConnectorSettings]]
+    settings_model: ClassVar[builtins.type[ConnectorSettings]]
     capabilities: ClassVar[frozenset[Capability]]
     streams: ClassVar[tuple[StreamSpec, ...]]
     #: the marker-friendly name of the place a note lands, for the plan ("note", "attachment")
@@ -175,7 +176,8 @@ _BUILTIN = {
 
 def _load(target: str) -> type[Connector]:
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    cls: type[Connector] = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 def connector_types() -> dict[str, str]:

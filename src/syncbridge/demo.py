@@ -42,8 +42,17 @@ def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
 
 
 def reset(workdir: Path) -> None:
-    for name in ("greenhouse-sandbox.db", "greenhouse-sandbox.db-wal", "greenhouse-sandbox.db-shm",
-                 "state.db", "state.db-wal", "state.db-shm", "outcomes.csv", "demo.yaml", ".env"):
+    for name in (
+        "greenhouse-sandbox.db",
+        "greenhouse-sandbox.db-wal",
+        "greenhouse-sandbox.db-shm",
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+        "outcomes.csv",
+        "demo.yaml",
+        ".env",
+    ):
         (workdir / name).unlink(missing_ok=True)
     shutil.rmtree(workdir / "prefect", ignore_errors=True)
 
@@ -93,6 +102,7 @@ def run_demo(
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
+
     from syncbridge.outcomes import write_demo_outcomes
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -102,12 +112,15 @@ def run_demo(
     sandbox.seed(db, size=size, seed=seed)
     outcomes_path = workdir / "outcomes.csv"
     if not outcomes_path.exists():
-        write_demo_outcomes(outcomes_path, sandbox.demo_people(db, n=12, seed=seed), employer=DEMO_EMPLOYER,
-                            seed=seed)
+        write_demo_outcomes(
+            outcomes_path, sandbox.demo_people(db, n=12, seed=seed), employer=DEMO_EMPLOYER, seed=seed
+        )
     # the sandbox's (not secret) credentials go to a .env beside demo.yaml, so `syncbridge -c
     # .syncbridge/demo.yaml status|plan|...` works afterwards exactly like a real installation
-    (workdir / ".env").write_text(f"{ENV_ID}={sandbox.DEFAULT_CLIENT_ID}\n"
-                                  f"{ENV_SECRET}={sandbox.DEFAULT_CLIENT_SECRET}\n", encoding="utf-8")
+    (workdir / ".env").write_text(
+        f"{ENV_ID}={sandbox.DEFAULT_CLIENT_ID}\n{ENV_SECRET}={sandbox.DEFAULT_CLIENT_SECRET}\n",
+        encoding="utf-8",
+    )
     with sandbox.SandboxServer(db, fault_rate=fault_rate, rate_limit=0) as server:
         config = write_config(workdir, server.url)
         if use_prefect:
@@ -119,7 +132,10 @@ def run_demo(
 
             with Runtime.from_file(config) as rt:
                 summary = run_all(rt, progress=progress or (lambda *_: None)).as_dict()
-    summary["where"] = {"workdir": str(workdir.resolve()), "config": str(config.resolve()),
-                        "state": str((workdir / "state.db").resolve()),
-                        "outcomes": str(outcomes_path.resolve())}
+    summary["where"] = {
+        "workdir": str(workdir.resolve()),
+        "config": str(config.resolve()),
+        "state": str((workdir / "state.db").resolve()),
+        "outcomes": str(outcomes_path.resolve()),
+    }
     return summary

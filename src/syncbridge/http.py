@@ -300,9 +300,7 @@ class ApiClient:
         return urljoin(self.base_url, path_or_url.lstrip("/"))
 
     # -- one attempt
-    def _send_once(
-        self, method: str, url: str, *, refreshed: list[bool], **kw: Any
-    ) -> requests.Response:
+    def _send_once(self, method: str, url: str, *, refreshed: list[bool], **kw: Any) -> requests.Response:
         self.limiter.acquire()
         original_headers = kw.pop("headers", None)
         headers = dict(original_headers or {})
@@ -314,21 +312,35 @@ class ApiClient:
                 method, url, headers=headers, auth=self.auth, timeout=self.timeout, **kw
             )
         except requests.exceptions.ConnectTimeout as exc:
-            raise TransportError(f"connect timeout: {exc.__class__.__name__}", sent=False,
-                                 connector=self.connector) from exc
+            raise TransportError(
+                f"connect timeout: {exc.__class__.__name__}", sent=False, connector=self.connector
+            ) from exc
         except requests.exceptions.ConnectionError as exc:
             # a refused connection never carried the request; a reset/aborted one may have
             text = str(exc)
-            sent = not any(s in text for s in ("Connection refused", "NewConnectionError",
-                                               "Name or service not known", "Failed to resolve"))
-            raise TransportError(f"connection error: {exc.__class__.__name__}", sent=sent,
-                                 connector=self.connector) from exc
+            sent = not any(
+                s in text
+                for s in (
+                    "Connection refused",
+                    "NewConnectionError",
+                    "Name or service not known",
+                    "Failed to resolve",
+                )
+            )
+            raise TransportError(
+                f"connection error: {exc.__class__.__name__}", sent=sent, connector=self.connector
+            ) from exc
         except requests.exceptions.Timeout as exc:
             raise TransportError("read timeout", sent=True, connector=self.connector) from exc
         self.stats["requests"] += 1
         self.limiter.observe(response)
-        log.debug("%s %s -> %s in %.0f ms", method, _path_only(url), response.status_code,
-                  (time.monotonic() - started) * 1000)
+        log.debug(
+            "%s %s -> %s in %.0f ms",
+            method,
+            _path_only(url),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
         if response.status_code == 401 and self.tokens is not None and not refreshed[0]:
             refreshed[0] = True
             self.tokens.invalidate()
@@ -380,8 +392,13 @@ class ApiClient:
         def before_sleep(state: RetryCallState) -> None:
             self.stats["retries"] += 1
             exc = state.outcome.exception() if state.outcome else None
-            log.info("retrying %s %s after %s (attempt %d)", method, _path_only(url),
-                     redact(exc), state.attempt_number)
+            log.info(
+                "retrying %s %s after %s (attempt %d)",
+                method,
+                _path_only(url),
+                redact(exc),
+                state.attempt_number,
+            )
 
         retrying = Retrying(
             retry=retry_if_exception(self._should_retry(method, idempotent)),
@@ -416,8 +433,11 @@ class ApiClient:
         while True:
             page = response.json()
             if not isinstance(page, list):
-                raise InvalidRequest(f"expected a JSON array from {_path_only(response.url)}",
-                                     connector=self.connector, status=response.status_code)
+                raise InvalidRequest(
+                    f"expected a JSON array from {_path_only(response.url)}",
+                    connector=self.connector,
+                    status=response.status_code,
+                )
             yield page
             next_url = response.links.get("next", {}).get("url")
             if not next_url:

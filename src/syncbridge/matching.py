@@ -56,7 +56,10 @@ def match_one(store: Store, connector: str, outcome: Outcome) -> Link:
         return Link(outcome.outcome_id, connector, "ambiguous", candidates=tuple(ids))
     primary = any(r["is_primary"] for r in rows)
     return Link(
-        outcome.outcome_id, connector, "linked", candidate_id=ids[0],
+        outcome.outcome_id,
+        connector,
+        "linked",
+        candidate_id=ids[0],
         method="email_primary" if primary else "email_secondary",
         confidence=1.0 if primary else 0.9,
     )
@@ -72,11 +75,17 @@ def link_outcomes(store: Store, settings: Settings, items: Sequence[Outcome]) ->
             continue
         link = match_one(store, connector, outcome)
         summary.links.append(link)
-        rows.append({
-            "outcome_id": link.outcome_id, "connector": connector, "status": link.status,
-            "candidate_id": link.candidate_id, "method": link.method, "confidence": link.confidence,
-            "candidates": list(link.candidates),
-        })
+        rows.append(
+            {
+                "outcome_id": link.outcome_id,
+                "connector": connector,
+                "status": link.status,
+                "candidate_id": link.candidate_id,
+                "method": link.method,
+                "confidence": link.confidence,
+                "candidates": list(link.candidates),
+            }
+        )
     store.save_links(rows)
     return summary
 

@@ -60,8 +60,12 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "outcomes": {"read": self.outcomes_read, "quarantined": self.quarantined,
-                         "duplicates": self.duplicates, **self.links},
+            "outcomes": {
+                "read": self.outcomes_read,
+                "quarantined": self.quarantined,
+                "duplicates": self.duplicates,
+                **self.links,
+            },
             "actions": {"planned": self.planned, "already_done": self.already_done, **self.apply},
             "synced": self.synced,
             "quarantine": self.quarantine,
@@ -110,8 +114,15 @@ class Runtime:
         self.close()
 
 
-def sync_stream(rt: Runtime, name: str, stream: str, *, full: bool = False,
-                progress: Progress = _noop, now: datetime | None = None) -> SyncResult:
+def sync_stream(
+    rt: Runtime,
+    name: str,
+    stream: str,
+    *,
+    full: bool = False,
+    progress: Progress = _noop,
+    now: datetime | None = None,
+) -> SyncResult:
     """Read one stream incrementally into the mirror; the cursor moves only when the stream completes."""
     connector = rt.connector(name)
     spec = connector.stream(stream)
@@ -127,8 +138,14 @@ def sync_stream(rt: Runtime, name: str, stream: str, *, full: bool = False,
         progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
-    log.info("synced %s/%s: %d records in %d pages (%.1f s)", name, stream, result.records, result.pages,
-             result.seconds)
+    log.info(
+        "synced %s/%s: %d records in %d pages (%.1f s)",
+        name,
+        stream,
+        result.records,
+        result.pages,
+        result.seconds,
+    )
     return result
 
 
@@ -146,8 +163,9 @@ def link(rt: Runtime, batch: OutcomeBatch) -> LinkSummary:
 
 
 def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary) -> Plan:
-    capabilities = {name: connector_class(block.type).capabilities
-                    for name, block in rt.settings.connectors.items()}
+    capabilities = {
+        name: connector_class(block.type).capabilities for name, block in rt.settings.connectors.items()
+    }
     done_cache: dict[str, str | None] = {}
 
     def done(key: str) -> str | None:
@@ -159,22 +177,42 @@ def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary) -> Plan:
     return make_plan(rt.settings, batch.outcomes, links.links, capabilities=capabilities, done=done)
 
 
-def apply(rt: Runtime, actions: list[Action], *, run_id: str | None = None,
-          progress: Progress = _noop) -> ApplyResult:
-    applier = Applier(rt.store, {n: rt.connector(n) for n in {a.connector for a in actions}},
-                      run_id=run_id, progress=lambda i, n: progress("actions", i, n))
+def apply(
+    rt: Runtime, actions: list[Action], *, run_id: str | None = None, progress: Progress = _noop
+) -> ApplyResult:
+    applier = Applier(
+        rt.store,
+        {n: rt.connector(n) for n in {a.connector for a in actions}},
+        run_id=run_id,
+        progress=lambda i, n: progress("actions", i, n),
+    )
     return applier.apply(actions)
 
 
-def summarize(batch: OutcomeBatch, links: LinkSummary, the_plan: Plan, result: ApplyResult | None,
-              synced: dict[str, int] | None = None) -> RunSummary:
+def summarize(
+    batch: OutcomeBatch,
+    links: LinkSummary,
+    the_plan: Plan,
+    result: ApplyResult | None,
+    synced: dict[str, int] | None = None,
+) -> RunSummary:
     s = RunSummary(
-        outcomes_read=batch.rows_read, quarantined=len(batch.quarantined), duplicates=batch.duplicates,
-        links=links.counts(), planned=len(the_plan.actions), already_done=the_plan.already_done,
-        apply=result.counts() if result else {}, synced=synced or {},
-        quarantine=[{"line": q.line, "outcome_id": q.outcome_id, "reason": q.reason} for q in batch.quarantined],
-        ambiguous=[{"outcome_id": lk.outcome_id, "connector": lk.connector, "candidates": list(lk.candidates)}
-                   for lk in links.links if lk.status == "ambiguous"],
+        outcomes_read=batch.rows_read,
+        quarantined=len(batch.quarantined),
+        duplicates=batch.duplicates,
+        links=links.counts(),
+        planned=len(the_plan.actions),
+        already_done=the_plan.already_done,
+        apply=result.counts() if result else {},
+        synced=synced or {},
+        quarantine=[
+            {"line": q.line, "outcome_id": q.outcome_id, "reason": q.reason} for q in batch.quarantined
+        ],
+        ambiguous=[
+            {"outcome_id": lk.outcome_id, "connector": lk.connector, "candidates": list(lk.candidates)}
+            for lk in links.links
+            if lk.status == "ambiguous"
+        ],
         errors=result.errors if result else [],
         skipped=the_plan.skipped,
     )
@@ -186,8 +224,9 @@ def new_run_id() -> str:
 
 
 @contextmanager
-def recorded_run(rt: Runtime, flow: str, connector: str | None = None,
-                 run_id: str | None = None) -> Iterator[dict[str, Any]]:
+def recorded_run(
+    rt: Runtime, flow: str, connector: str | None = None, run_id: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Record a run in ``sb_runs``: running → completed/failed with counts and the reason."""
     run_id = run_id or new_run_id()
     rt.store.run_started(run_id, flow, connector)

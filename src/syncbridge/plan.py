@@ -67,9 +67,14 @@ class Plan:
 
     def rows(self) -> list[dict[str, Any]]:
         return [
-            {"key": a.key[:12], "connector": a.connector, "action": a.kind, "outcome": a.outcome_id,
-             "target": a.target or (f"(new, after {a.depends_on[:12]})" if a.depends_on else ""),
-             "what": a.summary}
+            {
+                "key": a.key[:12],
+                "connector": a.connector,
+                "action": a.kind,
+                "outcome": a.outcome_id,
+                "target": a.target or (f"(new, after {a.depends_on[:12]})" if a.depends_on else ""),
+                "what": a.summary,
+            }
             for a in self.actions
         ]
 
@@ -115,16 +120,26 @@ def make_plan(
             if not settings.matching.create_unmatched:
                 continue
             new = {
-                "first_name": o.student.first_name, "last_name": o.student.last_name,
-                "email": o.student.email, "phone": o.student.phone,
+                "first_name": o.student.first_name,
+                "last_name": o.student.last_name,
+                "email": o.student.email,
+                "phone": o.student.phone,
                 "tags": list(settings.matching.new_candidate_tags),
             }
             create_key = action_key(c, "create_candidate", o.outcome_id, o.student.email)
             created_ref = done(create_key)
             if created_ref is None:
-                add(Action(key=create_key, connector=c, kind="create_candidate", outcome_id=o.outcome_id,
-                           target=None, payload=new,
-                           summary=f"create prospect for {mask_email(o.student.email)}"))
+                add(
+                    Action(
+                        key=create_key,
+                        connector=c,
+                        kind="create_candidate",
+                        outcome_id=o.outcome_id,
+                        target=None,
+                        payload=new,
+                        summary=f"create prospect for {mask_email(o.student.email)}",
+                    )
+                )
                 depends_on = create_key
             else:
                 plan.already_done += 1
@@ -132,20 +147,48 @@ def make_plan(
         elif link.status != "linked":
             continue
 
-        common = {"connector": c, "outcome_id": o.outcome_id, "target": target, "depends_on": depends_on}
+        common: dict[str, Any] = {
+            "connector": c,
+            "outcome_id": o.outcome_id,
+            "target": target,
+            "depends_on": depends_on,
+        }
         if history.note:
             key = action_key(c, "add_note", o.outcome_id, o.content_hash())
-            add(Action(key=key, kind="add_note",
-                       payload={"subject": history_subject(o), "text": history_text(o),
-                                "score": o.evaluation.rating},
-                       summary=f"note: {history_subject(o)}", **common))
+            add(
+                Action(
+                    key=key,
+                    kind="add_note",
+                    payload={
+                        "subject": history_subject(o),
+                        "text": history_text(o),
+                        "score": o.evaluation.rating,
+                    },
+                    summary=f"note: {history_subject(o)}",
+                    **common,
+                )
+            )
         if history.tags:
             tags = sorted(set(history.tags))
-            add(Action(key=action_key(c, "add_tags", o.outcome_id, tags), kind="add_tags",
-                       payload={"tags": tags}, summary="tags: " + ", ".join(tags), **common))
+            add(
+                Action(
+                    key=action_key(c, "add_tags", o.outcome_id, tags),
+                    kind="add_tags",
+                    payload={"tags": tags},
+                    summary="tags: " + ", ".join(tags),
+                    **common,
+                )
+            )
         if history.fields:
             values = {name: field_value(o, path) for name, path in sorted(history.fields.items())}
-            add(Action(key=action_key(c, "set_fields", o.outcome_id, values), kind="set_fields",
-                       payload={"fields": values}, summary="fields: " + ", ".join(values), **common))
+            add(
+                Action(
+                    key=action_key(c, "set_fields", o.outcome_id, values),
+                    kind="set_fields",
+                    payload={"fields": values},
+                    summary="fields: " + ", ".join(values),
+                    **common,
+                )
+            )
     plan.skipped = sorted(gaps)
     return plan

@@ -52,23 +52,29 @@ def history_text(o: Outcome) -> str:
 def history_html(o: Outcome) -> str:
     p, e = o.project, o.evaluation
     esc = html.escape
+    team = f" · Team: {esc(p.team)}" if p.team else ""
     items = [
-        f"<li><b>Role:</b> {esc(p.role_title or p.title)}{(' · Team: ' + esc(p.team)) if p.team else ''}</li>",
+        f"<li><b>Role:</b> {esc(p.role_title or p.title)}{team}</li>",
         f"<li><b>Dates:</b> {p.start_date.isoformat()} to {p.end_date.isoformat()}</li>",
     ]
     if p.supervisor:
         items.append(f"<li><b>Supervisor:</b> {esc(p.supervisor.name)}</li>")
-    items.append(f"<li><b>Rating:</b> {rating_text(e.rating)} · <b>Would hire:</b> "
-                 f"{'yes' if e.would_hire else 'no'}</li>")
+    items.append(
+        f"<li><b>Rating:</b> {rating_text(e.rating)} · <b>Would hire:</b> "
+        f"{'yes' if e.would_hire else 'no'}</li>"
+    )
     if e.skills:
         items.append(f"<li><b>Skills:</b> {esc(skills_text(e.skills))}</li>")
-    parts = [f"<p><b>Micro-internship completed — {esc(p.title)} ({esc(p.employer)})</b></p>",
-             "<ul>" + "".join(items) + "</ul>"]
+    parts = [
+        f"<p><b>Micro-internship completed — {esc(p.title)} ({esc(p.employer)})</b></p>",
+        "<ul>" + "".join(items) + "</ul>",
+    ]
     if e.comments:
         parts.append(f"<p>{esc(e.comments.strip())}</p>")
     if e.deliverables:
-        parts.append("<ul>" + "".join(f'<li><a href="{esc(u)}">{esc(u)}</a></li>' for u in e.deliverables)
-                     + "</ul>")
+        parts.append(
+            "<ul>" + "".join(f'<li><a href="{esc(u)}">{esc(u)}</a></li>' for u in e.deliverables) + "</ul>"
+        )
     return "".join(parts)
 
 

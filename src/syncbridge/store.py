@@ -285,31 +285,38 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
-    def _upsert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+    def _upsert(
+        self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
+    ) -> None:
         if not rows:
             return
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(table)
+        stmt = _dialect_insert(self.dialect, table)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates else \
-            stmt.on_conflict_do_nothing(index_elements=keys)
+        stmt = (
+            stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+            if updates
+            else stmt.on_conflict_do_nothing(index_elements=keys)
+        )
         conn.execute(stmt, list(rows))
 
     # -- cursors
     def get_cursor(self, connector: str, stream: str) -> datetime | None:
         with self.engine.connect() as conn:
             value = conn.execute(
-                select(cursors.c.position).where(and_(cursors.c.connector == connector, cursors.c.stream == stream))
+                select(cursors.c.position).where(
+                    and_(cursors.c.connector == connector, cursors.c.stream == stream)
+                )
             ).scalar()
         return _aware(value)
 
     def set_cursor(self, connector: str, stream: str, position: datetime) -> None:
         with self.tx() as conn:
-            self._upsert(conn, cursors, [{"connector": connector, "stream": stream, "position": position,
-                                          "updated_at": _now()}], ["connector", "stream"])
+            self._upsert(
+                conn,
+                cursors,
+                [{"connector": connector, "stream": stream, "position": position, "updated_at": _now()}],
+                ["connector", "stream"],
+            )
 
     def all_cursors(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -329,44 +336,79 @@ class Store:
                 self._upsert_candidates(conn, connector, [r for r in page if isinstance(r, Candidate)], now)
             elif entity == "requisition":
                 rows = [
-                    {"connector": connector, "remote_id": r.ref.id, "name": r.name[:512], "code": r.code,
-                     "status": r.status, "is_template": r.is_template, "updated_at": r.updated_at,
-                     "raw": r.raw, "synced_at": now}
-                    for r in page if isinstance(r, Requisition)
+                    {
+                        "connector": connector,
+                        "remote_id": r.ref.id,
+                        "name": r.name[:512],
+                        "code": r.code,
+                        "status": r.status,
+                        "is_template": r.is_template,
+                        "updated_at": r.updated_at,
+                        "raw": r.raw,
+                        "synced_at": now,
+                    }
+                    for r in page
+                    if isinstance(r, Requisition)
                 ]
                 self._upsert(conn, requisitions, rows, ["connector", "remote_id"])
             elif entity == "application":
                 rows = [
-                    {"connector": connector, "remote_id": r.ref.id, "candidate_id": r.candidate_id,
-                     "requisition_id": r.requisition_id, "status": r.status, "prospect": r.prospect,
-                     "updated_at": r.updated_at, "raw": r.raw, "synced_at": now}
-                    for r in page if isinstance(r, Application)
+                    {
+                        "connector": connector,
+                        "remote_id": r.ref.id,
+                        "candidate_id": r.candidate_id,
+                        "requisition_id": r.requisition_id,
+                        "status": r.status,
+                        "prospect": r.prospect,
+                        "updated_at": r.updated_at,
+                        "raw": r.raw,
+                        "synced_at": now,
+                    }
+                    for r in page
+                    if isinstance(r, Application)
                 ]
                 self._upsert(conn, applications, rows, ["connector", "remote_id"])
             else:
                 rows = [
-                    {"connector": connector, "stream": stream, "remote_id": str(r.get("id")),
-                     "updated_at": None, "raw": r, "synced_at": now}
-                    for r in page if isinstance(r, dict)
+                    {
+                        "connector": connector,
+                        "stream": stream,
+                        "remote_id": str(r.get("id")),
+                        "updated_at": None,
+                        "raw": r,
+                        "synced_at": now,
+                    }
+                    for r in page
+                    if isinstance(r, dict)
                 ]
                 self._upsert(conn, records, rows, ["connector", "stream", "remote_id"])
         return len(page)
 
-    def _upsert_candidates(self, conn: Connection, connector: str, cands: list[Candidate], now: datetime) -> None:
+    def _upsert_candidates(
+        self, conn: Connection, connector: str, cands: list[Candidate], now: datetime
+    ) -> None:
         if not cands:
             return
         # one row per id: the last one in the page wins (a page never repeats ids, but be safe)
         by_id = {c.ref.id: c for c in cands}
         rows = []
-        email_rows = []
+        email_rows: list[dict[str, Any]] = []
         for c in by_id.values():
             emails = c.normalized_emails
-            rows.append({
-                "connector": connector, "remote_id": c.ref.id, "first_name": (c.first_name or "")[:255],
-                "last_name": (c.last_name or "")[:255], "primary_email": emails[0] if emails else None,
-                "tags": list(c.tags), "updated_at": c.updated_at, "deleted": c.deleted, "raw": c.raw,
-                "synced_at": now,
-            })
+            rows.append(
+                {
+                    "connector": connector,
+                    "remote_id": c.ref.id,
+                    "first_name": (c.first_name or "")[:255],
+                    "last_name": (c.last_name or "")[:255],
+                    "primary_email": emails[0] if emails else None,
+                    "tags": list(c.tags),
+                    "updated_at": c.updated_at,
+                    "deleted": c.deleted,
+                    "raw": c.raw,
+                    "synced_at": now,
+                }
+            )
             email_rows.extend(
                 {"connector": connector, "email": e, "remote_id": c.ref.id, "is_primary": i == 0}
                 for i, e in enumerate(emails)
@@ -374,27 +416,45 @@ class Store:
         self._upsert(conn, candidates, rows, ["connector", "remote_id"])
         ids = list(by_id)
         for start in range(0, len(ids), 500):
-            conn.execute(delete(candidate_emails).where(and_(
-                candidate_emails.c.connector == connector,
-                candidate_emails.c.remote_id.in_(ids[start:start + 500]))))
+            conn.execute(
+                delete(candidate_emails).where(
+                    and_(
+                        candidate_emails.c.connector == connector,
+                        candidate_emails.c.remote_id.in_(ids[start : start + 500]),
+                    )
+                )
+            )
         if email_rows:
             conn.execute(insert(candidate_emails), email_rows)
 
     def mark_deleted(self, connector: str, remote_ids: Iterable[str]) -> int:
         ids = list(remote_ids)
         with self.tx() as conn:
-            result = conn.execute(update(candidates).where(and_(
-                candidates.c.connector == connector, candidates.c.remote_id.in_(ids))).values(deleted=True))
+            result = conn.execute(
+                update(candidates)
+                .where(and_(candidates.c.connector == connector, candidates.c.remote_id.in_(ids)))
+                .values(deleted=True)
+            )
         return result.rowcount or 0
 
     def candidates_by_email(self, connector: str, email: str) -> list[dict[str, Any]]:
         """Mirror rows (not deleted) that carry ``email``; each with ``is_primary``."""
         q = (
             select(candidate_emails.c.remote_id, candidate_emails.c.is_primary)
-            .join(candidates, and_(candidates.c.connector == candidate_emails.c.connector,
-                                   candidates.c.remote_id == candidate_emails.c.remote_id))
-            .where(and_(candidate_emails.c.connector == connector, candidate_emails.c.email == email,
-                        candidates.c.deleted.is_(False)))
+            .join(
+                candidates,
+                and_(
+                    candidates.c.connector == candidate_emails.c.connector,
+                    candidates.c.remote_id == candidate_emails.c.remote_id,
+                ),
+            )
+            .where(
+                and_(
+                    candidate_emails.c.connector == connector,
+                    candidate_emails.c.email == email,
+                    candidates.c.deleted.is_(False),
+                )
+            )
         )
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
@@ -402,12 +462,18 @@ class Store:
     def mirror_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         with self.engine.connect() as conn:
-            for name, table in (("candidates", candidates), ("requisitions", requisitions),
-                                ("applications", applications)):
-                for connector, n in conn.execute(select(table.c.connector, func.count()).group_by(table.c.connector)):
+            for name, table in (
+                ("candidates", candidates),
+                ("requisitions", requisitions),
+                ("applications", applications),
+            ):
+                for connector, n in conn.execute(
+                    select(table.c.connector, func.count()).group_by(table.c.connector)
+                ):
                     out.setdefault(connector, {})[name] = n
-            q = select(records.c.connector, records.c.stream, func.count()).group_by(records.c.connector,
-                                                                                   records.c.stream)
+            q = select(records.c.connector, records.c.stream, func.count()).group_by(
+                records.c.connector, records.c.stream
+            )
             for connector, stream, n in conn.execute(q):
                 out.setdefault(connector, {})[stream] = n
         return out
@@ -422,30 +488,50 @@ class Store:
             known: dict[str, str] = {}
             for start in range(0, len(ids), 500):
                 q = select(outcomes.c.outcome_id, outcomes.c.content_hash).where(
-                    outcomes.c.outcome_id.in_(ids[start:start + 500]))
+                    outcomes.c.outcome_id.in_(ids[start : start + 500])
+                )
                 known.update({r[0]: r[1] for r in conn.execute(q)})
             rows = []
             for o in items:
                 h = o.content_hash()
                 if o.outcome_id in known and known[o.outcome_id] != h:
                     changed += 1
-                rows.append({"outcome_id": o.outcome_id, "content_hash": h, "employer": o.employer,
-                             "data": o.model_dump(mode="json"), "first_seen": now, "last_seen": now})
+                rows.append(
+                    {
+                        "outcome_id": o.outcome_id,
+                        "content_hash": h,
+                        "employer": o.employer,
+                        "data": o.model_dump(mode="json"),
+                        "first_seen": now,
+                        "last_seen": now,
+                    }
+                )
             if rows:
-                if self.dialect == "postgresql":
-                    from sqlalchemy.dialects.postgresql import insert as di
-                else:
-                    from sqlalchemy.dialects.sqlite import insert as di
-                stmt = di(outcomes)
-                stmt = stmt.on_conflict_do_update(index_elements=["outcome_id"], set_={
-                    "content_hash": stmt.excluded.content_hash, "employer": stmt.excluded.employer,
-                    "data": stmt.excluded.data, "last_seen": stmt.excluded.last_seen})
+                stmt = _dialect_insert(self.dialect, outcomes)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["outcome_id"],
+                    set_={
+                        "content_hash": stmt.excluded.content_hash,
+                        "employer": stmt.excluded.employer,
+                        "data": stmt.excluded.data,
+                        "last_seen": stmt.excluded.last_seen,
+                    },
+                )
                 conn.execute(stmt, rows)
         return changed
 
     def record_quarantine(self, run_id: str, source: str, items: Iterable[Any]) -> None:
-        rows = [{"run_id": run_id, "source": source, "line": q.line, "outcome_id": q.outcome_id,
-                 "reason": q.reason, "at": _now()} for q in items]
+        rows = [
+            {
+                "run_id": run_id,
+                "source": source,
+                "line": q.line,
+                "outcome_id": q.outcome_id,
+                "reason": q.reason,
+                "at": _now(),
+            }
+            for q in items
+        ]
         if rows:
             with self.tx() as conn:
                 conn.execute(insert(quarantine), rows)
@@ -465,57 +551,107 @@ class Store:
 
     def link_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return {s: n for s, n in conn.execute(select(links.c.status, func.count()).group_by(links.c.status))}
+            return {
+                s: n for s, n in conn.execute(select(links.c.status, func.count()).group_by(links.c.status))
+            }
 
     # -- ledger
     def ledger_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(keys), 500):
-                q = select(ledger).where(ledger.c.key.in_(list(keys[start:start + 500])))
+                q = select(ledger).where(ledger.c.key.in_(list(keys[start : start + 500])))
                 out.update({r["key"]: dict(r) for r in conn.execute(q).mappings()})
         return out
 
     def ledger_get(self, key: str) -> dict[str, Any] | None:
         return self.ledger_rows([key]).get(key)
 
-    def ledger_start(self, key: str, *, connector: str, kind: str, outcome_id: str | None,
-                     target: str | None, payload: dict[str, Any]) -> int:
+    def ledger_start(
+        self,
+        key: str,
+        *,
+        connector: str,
+        kind: str,
+        outcome_id: str | None,
+        target: str | None,
+        payload: dict[str, Any],
+    ) -> int:
         """Record that the write is about to be sent (before the HTTP call).  Returns the attempt number."""
         now = _now()
         with self.tx() as conn:
             row = conn.execute(select(ledger.c.attempts).where(ledger.c.key == key)).first()
             if row is None:
-                conn.execute(insert(ledger).values(
-                    key=key, connector=connector, kind=kind, outcome_id=outcome_id, target=target,
-                    status="started", attempts=1, payload=payload, created_at=now, updated_at=now))
+                conn.execute(
+                    insert(ledger).values(
+                        key=key,
+                        connector=connector,
+                        kind=kind,
+                        outcome_id=outcome_id,
+                        target=target,
+                        status="started",
+                        attempts=1,
+                        payload=payload,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
                 return 1
             attempts = int(row[0]) + 1
-            conn.execute(update(ledger).where(ledger.c.key == key).values(
-                status="started", attempts=attempts, target=target, error=None, updated_at=now))
+            conn.execute(
+                update(ledger)
+                .where(ledger.c.key == key)
+                .values(status="started", attempts=attempts, target=target, error=None, updated_at=now)
+            )
             return attempts
 
-    def ledger_finish(self, key: str, status: str, *, remote_ref: str | None = None,
-                      error: str | None = None) -> None:
+    def ledger_finish(
+        self, key: str, status: str, *, remote_ref: str | None = None, error: str | None = None
+    ) -> None:
         with self.tx() as conn:
-            conn.execute(update(ledger).where(ledger.c.key == key).values(
-                status=status, remote_ref=remote_ref, error=error, updated_at=_now()))
+            conn.execute(
+                update(ledger)
+                .where(ledger.c.key == key)
+                .values(status=status, remote_ref=remote_ref, error=error, updated_at=_now())
+            )
 
     def ledger_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return {s: n for s, n in conn.execute(select(ledger.c.status, func.count()).group_by(ledger.c.status))}
+            return {
+                s: n for s, n in conn.execute(select(ledger.c.status, func.count()).group_by(ledger.c.status))
+            }
 
     def ledger_pending(self, limit: int = 50) -> list[dict[str, Any]]:
         q = select(ledger).where(ledger.c.status != "done").order_by(ledger.c.updated_at.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
-    def audit(self, *, run_id: str | None, actor: str, connector: str, kind: str, key: str,
-              target: str | None, result: str, detail: str | None = None) -> None:
+    def audit(
+        self,
+        *,
+        run_id: str | None,
+        actor: str,
+        connector: str,
+        kind: str,
+        key: str,
+        target: str | None,
+        result: str,
+        detail: str | None = None,
+    ) -> None:
         with self.tx() as conn:
-            conn.execute(insert(audit).values(run_id=run_id, at=_now(), actor=actor, connector=connector,
-                                              kind=kind, key=key, target=target, result=result,
-                                              detail=detail))
+            conn.execute(
+                insert(audit).values(
+                    run_id=run_id,
+                    at=_now(),
+                    actor=actor,
+                    connector=connector,
+                    kind=kind,
+                    key=key,
+                    target=target,
+                    result=result,
+                    detail=detail,
+                )
+            )
 
     def audit_rows(self, key: str | None = None) -> list[dict[str, Any]]:
         q = select(audit).order_by(audit.c.id)
@@ -527,14 +663,21 @@ class Store:
     # -- runs
     def run_started(self, run_id: str, flow: str, connector: str | None = None) -> None:
         with self.tx() as conn:
-            conn.execute(insert(runs).values(run_id=run_id, flow=flow, connector=connector,
-                                             started_at=_now(), status="running"))
+            conn.execute(
+                insert(runs).values(
+                    run_id=run_id, flow=flow, connector=connector, started_at=_now(), status="running"
+                )
+            )
 
-    def run_finished(self, run_id: str, status: str, counts: dict[str, Any] | None = None,
-                     error: str | None = None) -> None:
+    def run_finished(
+        self, run_id: str, status: str, counts: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
         with self.tx() as conn:
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(
-                finished_at=_now(), status=status, counts=counts, error=error))
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(finished_at=_now(), status=status, counts=counts, error=error)
+            )
 
     def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         q = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
@@ -548,13 +691,29 @@ class _KvState(StateStore):
 
     def get(self, key: str) -> str | None:
         with self.store.engine.connect() as conn:
-            return conn.execute(select(kv.c.value).where(and_(kv.c.connector == self.connector,
-                                                               kv.c.key == key))).scalar()
+            return conn.execute(
+                select(kv.c.value).where(and_(kv.c.connector == self.connector, kv.c.key == key))
+            ).scalar()
 
     def set(self, key: str, value: str) -> None:
         with self.store.tx() as conn:
-            self.store._upsert(conn, kv, [{"connector": self.connector, "key": key, "value": value,
-                                            "updated_at": _now()}], ["connector", "key"])
+            self.store._upsert(
+                conn,
+                kv,
+                [{"connector": self.connector, "key": key, "value": value, "updated_at": _now()}],
+                ["connector", "key"],
+            )
+
+
+def _dialect_insert(dialect: str, table: Table) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the two dialects we run on."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,0 +1,1 @@
+"""Workday Recruiting connector: SOAP web services (WWS), WS-Security or OAuth bearer, defusedxml parsing."""

@@ -1,0 +1,356 @@
+"""Workday WWS transport: authentication, the SOAP call, fault → typed error mapping, paging.
+
+* Endpoint: ``POST {host}/ccx/service/{tenant}/Recruiting/{version}`` with ``Content-Type: text/xml`` and
+  an empty ``SOAPAction``.
+* Auth: a WS-Security UsernameToken (``user@tenant`` + PasswordText) in the envelope, **or** an OAuth
+  bearer token from the refresh-token grant at ``{host}/ccx/oauth2/{tenant}/token`` (no Security header
+  then).  A refresh token the server rotates is kept in the connector's :class:`StateStore`.
+* Errors: the shared :class:`~syncbridge.http.ApiClient` does the HTTP (timeouts, limiter, retries);
+  :func:`fault_error` turns SOAP faults into the shared typed errors.  Validation_Fault →
+  :class:`InvalidRequest` (keeps the Xpath, never retried); Authentication_Fault → :class:`AuthError`;
+  Processing_Fault → :class:`ServerError` (retried for reads) or :class:`PermissionDenied` when it says
+  the task is not authorized; a 5xx without a fault → :class:`ServerError`.
+* Reads (``Get_*``) are POSTs but idempotent, so they are retried on transport errors, 5xx and processing
+  faults; writes are not (the applier reconciles them instead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from syncbridge.connector import StateStore
+from syncbridge.errors import (
+    ApiError,
+    AuthError,
+    InvalidRequest,
+    PermissionDenied,
+    ServerError,
+)
+from syncbridge.http import ApiClient, TokenBucket, TokenProvider, error_from_response
+from syncbridge.redact import register_secret
+
+from . import envelopes
+from .envelopes import NewJobRequisition, Paging, WdRef
+from .parse import (
+    PageInfo,
+    SoapFault,
+    body_payload,
+    children_named,
+    find_fault,
+    local,
+    page_info,
+    parse_document,
+    ref_ids,
+    response_records,
+)
+
+log = logging.getLogger("syncbridge.connectors.workday")
+
+SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+REFRESH_EARLY_SECONDS = 60
+DEFAULT_TOKEN_TTL = 3600
+
+
+def service_url(host: str, tenant: str, version: str) -> str:
+    return f"{host.rstrip('/')}/ccx/service/{tenant}/Recruiting/{version}"
+
+
+def token_url(host: str, tenant: str) -> str:
+    return f"{host.rstrip('/')}/ccx/oauth2/{tenant}/token"
+
+
+# --- faults → typed errors -----------------------------------------------------------------------------
+
+
+def fault_error(fault: SoapFault, *, status: int | None, connector: str | None,
+                version: str | None = None) -> ApiError:
+    """The shared typed error for one SOAP fault."""
+    message = fault.message
+    details = fault.details()
+    kw: dict[str, Any] = {"status": status, "connector": connector, "details": details}
+    if fault.kind == "validation":
+        lowered = f"{message} {fault.faultstring}".lower()
+        if "version" in lowered and "invalid" in lowered and version:
+            details.append(f"the tenant may not accept WWS {version}: set `version` to the highest version "
+                           "the tenant supports (see its Public Web Services report)")
+        return InvalidRequest(message, xpath=fault.xpath, **kw)
+    if fault.kind == "authentication":
+        return AuthError(f"Workday refused the credentials: {message}", **kw)
+    if fault.kind == "processing":
+        if "not authorized" in message.lower() or "not authorised" in message.lower():
+            return PermissionDenied(f"{message} (check the ISU's security group and domain policies)", **kw)
+        return ServerError(message, **kw)
+    if status is not None and status >= 500:
+        return ServerError(message, **kw)
+    return InvalidRequest(message, xpath=fault.xpath, **kw)
+
+
+def soap_error_mapper(version: str | None = None) -> Callable[[requests.Response, str | None], ApiError]:
+    """An ``error_mapper`` for :class:`ApiClient`: SOAP faults first, the default table otherwise."""
+
+    def mapper(response: requests.Response, connector: str | None) -> ApiError:
+        fault = find_fault(response.content or b"", connector=connector)
+        if fault is None:
+            return error_from_response(response, connector)
+        return fault_error(fault, status=response.status_code, connector=connector, version=version)
+
+    return mapper
+
+
+# --- OAuth refresh-token grant -------------------------------------------------------------------------
+
+
+class WorkdayTokens(TokenProvider):
+    """Bearer tokens from ``grant_type=refresh_token``; cached until a minute before they expire.
+
+    When the token endpoint rotates the refresh token, the new one is saved in ``state`` under a key
+    derived from the *configured* token, so a restart keeps using the live one and an admin who pastes a
+    new refresh token into the configuration starts afresh.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        state: StateStore,
+        connector: str = "workday",
+        timeout: tuple[float, float] = (10.0, 60.0),
+        clock: Callable[[], float] = time.time,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        for secret in (client_secret, refresh_token):
+            register_secret(secret)
+        self._url = url
+        self._client_id = client_id
+        self._secret = client_secret
+        self._configured = refresh_token
+        self._state = state
+        self._state_key = "oauth.refresh_token." + hashlib.sha256(refresh_token.encode()).hexdigest()[:16]
+        self._connector = connector
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.issued = 0
+        self._http = ApiClient(url, connector=connector, timeout=timeout, max_attempts=3, session=session,
+                               sleep=sleep, error_mapper=self._token_error)
+        stored = state.get(self._state_key)
+        if stored:
+            register_secret(stored)
+
+    @property
+    def refresh_token(self) -> str:
+        return self._state.get(self._state_key) or self._configured
+
+    def _token_error(self, response: requests.Response, connector: str | None) -> ApiError:
+        error = error_from_response(response, connector)
+        body = error.body if isinstance(error.body, dict) else {}
+        if response.status_code in (400, 401) or body.get("error"):
+            code = str(body.get("error") or f"HTTP {response.status_code}")
+            hint = ("the refresh token is expired or revoked: generate a new one with 'Manage Refresh Tokens "
+                    "for Integrations'" if code == "invalid_grant" else
+                    "check client_id/client_secret ('View API Clients')")
+            return AuthError(f"Workday refused the refresh-token grant ({code}): {hint}",
+                             status=response.status_code, connector=connector)
+        return error
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires - REFRESH_EARLY_SECONDS:
+                self._fetch()
+            assert self._token is not None
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def _fetch(self) -> None:
+        current = self.refresh_token
+        form = {"grant_type": "refresh_token", "refresh_token": current,
+                "client_id": self._client_id, "client_secret": self._secret}
+        response = self._http.request("POST", self._url, data=form, idempotent=True)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AuthError("the Workday token endpoint did not answer JSON",
+                            connector=self._connector) from exc
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthError("the Workday token response has no access_token", connector=self._connector)
+        register_secret(token)
+        rotated = body.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != current:
+            register_secret(rotated)
+            self._state.set(self._state_key, rotated)
+            log.info("Workday rotated the refresh token; the new one is kept in the state store")
+        try:
+            ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL)
+        except (TypeError, ValueError):
+            ttl = DEFAULT_TOKEN_TTL
+        self._token = token
+        self._expires = self._clock() + ttl
+        self.issued += 1
+
+
+# --- the SOAP client -----------------------------------------------------------------------------------
+
+
+class WorkdaySoapClient:
+    """One tenant's Recruiting service: builds envelopes, posts them, returns the response payload."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        tenant: str,
+        version: str,
+        connector: str,
+        username: str | None = None,
+        password: str | None = None,
+        tokens: TokenProvider | None = None,
+        timeout: tuple[float, float] = (10.0, 180.0),
+        max_attempts: int = 5,
+        requests_per_second: float = 10.0,
+        backoff_base: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        if (username is None) == (tokens is None):
+            raise ValueError("use exactly one of a UsernameToken (username/password) or OAuth tokens")
+        if password is not None:
+            register_secret(password)
+        self.version = version
+        self.connector = connector
+        self.endpoint = service_url(host, tenant, version)
+        self._username = username
+        self._password = password
+        self.tokens = tokens
+        self.http = ApiClient(
+            host,
+            connector=connector,
+            tokens=tokens,
+            limiter=TokenBucket(requests_per_second, max(1, round(requests_per_second)), sleep=sleep),
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            sleep=sleep,
+            session=session,
+            error_mapper=soap_error_mapper(version),
+        )
+        self.calls: dict[str, int] = {}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {**self.http.stats, **{f"op:{k}": v for k, v in self.calls.items()}}
+
+    def call(self, request: ET.Element, *, idempotent: bool) -> ET.Element:
+        """Send one request element; return the response payload or raise the mapped typed error."""
+        op = local(request.tag)
+        data = envelopes.envelope(request, username=self._username, password=self._password)
+        self.calls[op] = self.calls.get(op, 0) + 1
+        response: requests.Response | None = None
+        for attempt in (1, 2):
+            try:
+                response = self.http.request("POST", self.endpoint, data=data, headers=SOAP_HEADERS,
+                                             idempotent=idempotent)
+                break
+            except AuthError:
+                # an expired bearer token comes back as an authentication fault, not always as a 401
+                if self.tokens is None or attempt == 2:
+                    raise
+                self.tokens.invalidate()
+        assert response is not None
+        payload = body_payload(parse_document(response.content, connector=self.connector))
+        if isinstance(payload, SoapFault):  # a fault with a 2xx status: trust the body
+            raise fault_error(payload, status=response.status_code, connector=self.connector,
+                              version=self.version)
+        return payload
+
+    def walk(self, build: Callable[[Paging], ET.Element], record: str, *, page_size: int,
+             as_of: datetime) -> Iterator[tuple[PageInfo, list[dict[str, Any]]]]:
+        """Pages of one Get_* request: Page=1.. with ``As_Of_Entry_DateTime`` pinned, while
+        ``Page < Total_Pages`` (both read from ``Response_Results``)."""
+        page = 1
+        while True:
+            payload = self.call(build(Paging(page, page_size, as_of)), idempotent=True)
+            info = page_info(payload)
+            yield info, response_records(payload, record)
+            current = max(page, info.page)
+            if current >= info.total_pages:
+                return
+            page = current + 1
+
+    # -- operations -------------------------------------------------------------------------------------
+    def put_candidate(self, **kw: Any) -> dict[str, str]:
+        """``Put_Candidate`` → the candidate's ids (``{"WID": ..., "Candidate_ID": ...}``)."""
+        payload = self.call(envelopes.put_candidate(self.version, **kw), idempotent=False)
+        refs = children_named(payload, ["Candidate_Reference"])["Candidate_Reference"]
+        ids = ref_ids(refs[0]) if refs else {}
+        if "WID" not in ids:
+            raise InvalidRequest("Put_Candidate answered without a candidate WID", connector=self.connector)
+        return ids
+
+    def put_candidate_attachment(self, **kw: Any) -> list[str]:
+        """``Put_Candidate_Attachment`` → the new attachment ids (WID first when present)."""
+        payload = self.call(envelopes.put_candidate_attachment(self.version, **kw), idempotent=False)
+        found = children_named(payload, ["Attachment_Reference", "Candidate_Attachment_Reference"])
+        out: list[str] = []
+        for ref in [*found["Attachment_Reference"], *found["Candidate_Attachment_Reference"]]:
+            ids = ref_ids(ref)
+            value = ids.get("WID") or next(iter(ids.values()), None)
+            if value:
+                out.append(value)
+        return out
+
+    def create_job_requisition(self, req: NewJobRequisition, *, auto_complete: bool = False,
+                               run_now: bool = True, comment: str | None = None
+                               ) -> tuple[dict[str, str], dict[str, str]]:
+        """``Create_Job_Requisition`` → (requisition ids, business-process event ids)."""
+        request = envelopes.create_job_requisition(self.version, req, auto_complete=auto_complete,
+                                                   run_now=run_now, comment=comment)
+        payload = self.call(request, idempotent=False)
+        found = children_named(payload, ["Job_Requisition_Reference", "Event_Reference"])
+        req_ids = ref_ids(found["Job_Requisition_Reference"][0]) if found["Job_Requisition_Reference"] else {}
+        event_ids = ref_ids(found["Event_Reference"][0]) if found["Event_Reference"] else {}
+        if not req_ids:
+            raise InvalidRequest("Create_Job_Requisition answered without a Job_Requisition_Reference",
+                                 connector=self.connector)
+        return req_ids, event_ids
+
+    def move_candidate(self, *, job_application: WdRef | None = None, candidate: WdRef | None = None,
+                       requisition: WdRef | None = None, next_step: WdRef | None = None,
+                       disposition_step: WdRef | None = None, comment: str | None = None) -> dict[str, str]:
+        """``Move_Candidate`` → the business-process event ids."""
+        request = envelopes.move_candidate(
+            self.version, job_application=job_application, candidate=candidate, requisition=requisition,
+            next_step=next_step, disposition_step=disposition_step, comment=comment)
+        payload = self.call(request, idempotent=False)
+        events = children_named(payload, ["Event_Reference"])["Event_Reference"]
+        return ref_ids(events[0]) if events else {}
+
+    def get_candidates_by_ref(self, refs: Sequence[WdRef], *, as_of: datetime,
+                              include_attachments: bool = False) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for _info, records in self.walk(
+                lambda p: envelopes.get_candidates(self.version, p, references=refs,
+                                                   include_attachments=include_attachments),
+                "Candidate", page_size=max(1, min(len(refs), envelopes.MAX_COUNT)), as_of=as_of):
+            out.extend(records)
+        return out
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,153 @@
+"""The state store on SQLite and on the PostgreSQL server at 127.0.0.1:5432 (skipped only if none answers)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from syncbridge.model import Application, Candidate, Email, Ref, Requisition
+from syncbridge.store import SCHEMA_VERSION, Store
+
+PG_ADMIN = os.environ.get("SYNCBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A uniquely named database for this test session, dropped at the end."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"sb_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN.split('@')[-1]}: {exc.orig}")
+    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = Store(url)
+    yield s
+    if request.param == "postgresql":
+        from syncbridge.store import metadata
+
+        metadata.drop_all(s.engine)
+    s.close()
+
+
+def cand(i: int, *emails: str, deleted: bool = False) -> Candidate:
+    return Candidate(
+        ref=Ref(connector="gh", kind="candidate", id=str(i)),
+        first_name="Zoë",
+        last_name="Ørsted",
+        emails=tuple(Email(value=e) for e in emails),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        deleted=deleted,
+        raw={"id": i, "note": "ünïcode"},
+    )
+
+
+def test_schema_version_and_idempotent_migrate(store: Store) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.migrate() == SCHEMA_VERSION
+
+
+def test_cursor_roundtrip_is_timezone_aware(store: Store) -> None:
+    assert store.get_cursor("gh", "candidates") is None
+    t = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    store.set_cursor("gh", "candidates", t)
+    store.set_cursor("gh", "candidates", t + timedelta(hours=1))
+    got = store.get_cursor("gh", "candidates")
+    assert got == t + timedelta(hours=1) and got.tzinfo is not None
+
+
+def test_candidate_upsert_and_email_index(store: Store) -> None:
+    store.upsert_page(
+        "gh",
+        "candidate",
+        "candidates",
+        [cand(1, " Ana@X.org ", "ana.work@y.com"), cand(2, "bo@x.org"), cand(3, "ana.work@y.com")],
+    )
+    assert [r["remote_id"] for r in store.candidates_by_email("gh", "ana@x.org")] == ["1"]
+    assert {r["remote_id"] for r in store.candidates_by_email("gh", "ana.work@y.com")} == {"1", "3"}
+    # an update replaces the e-mail set of that person only
+    store.upsert_page("gh", "candidate", "candidates", [cand(1, "ana@new.org")])
+    assert store.candidates_by_email("gh", "ana@x.org") == []
+    assert {r["remote_id"] for r in store.candidates_by_email("gh", "ana.work@y.com")} == {"3"}
+    store.mark_deleted("gh", ["3"])
+    assert store.candidates_by_email("gh", "ana.work@y.com") == []
+    assert store.mirror_counts()["gh"]["candidates"] == 3
+
+
+def test_requisitions_applications_and_other_records(store: Store) -> None:
+    req = Requisition(ref=Ref(connector="gh", kind="requisition", id="9"), name="Data Analyst", code="REQ-9")
+    app = Application(
+        ref=Ref(connector="gh", kind="application", id="5"), candidate_id="1", requisition_id="9"
+    )
+    store.upsert_page("gh", "requisition", "jobs", [req])
+    store.upsert_page("gh", "application", "applications", [app])
+    store.upsert_page("gh", "other", "users", [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Rita"}])
+    counts = store.mirror_counts()["gh"]
+    assert counts == {"requisitions": 1, "applications": 1, "users": 2}
+
+
+def test_ledger_lifecycle_and_audit(store: Store) -> None:
+    assert (
+        store.ledger_start(
+            "k1", connector="gh", kind="add_note", outcome_id="o1", target="1", payload={"a": 1}
+        )
+        == 1
+    )
+    assert store.ledger_get("k1")["status"] == "started"  # type: ignore[index]
+    store.ledger_finish("k1", "failed", error="boom")
+    assert (
+        store.ledger_start(
+            "k1", connector="gh", kind="add_note", outcome_id="o1", target="1", payload={"a": 1}
+        )
+        == 2
+    )
+    store.ledger_finish("k1", "done", remote_ref="note-7")
+    row = store.ledger_get("k1")
+    assert (
+        row is not None and row["status"] == "done" and row["remote_ref"] == "note-7" and row["error"] is None
+    )
+    assert store.ledger_counts() == {"done": 1}
+    store.audit(
+        run_id="r", actor="t", connector="gh", kind="add_note", key="k1", target="1", result="applied"
+    )
+    assert [a["result"] for a in store.audit_rows("k1")] == ["applied"]
+
+
+def test_runs_and_kv_state(store: Store) -> None:
+    store.run_started("r1", "sync", "gh")
+    store.run_finished("r1", "failed", {"candidates": 3}, error="AuthError: nope")
+    [run] = store.recent_runs()
+    assert run["status"] == "failed" and run["counts"] == {"candidates": 3}
+    state = store.state_for("lever-acme")
+    assert state.get("refresh_token") is None
+    state.set("refresh_token", "r2")
+    state.set("refresh_token", "r3")
+    assert store.state_for("lever-acme").get("refresh_token") == "r3"
+
+
+def test_large_page_upsert_streams(store: Store) -> None:
+    page = [cand(i, f"p{i}@x.org", f"alt{i}@y.org") for i in range(2000)]
+    store.upsert_page("gh", "candidate", "candidates", page)
+    store.upsert_page("gh", "candidate", "candidates", page)  # second time: pure update
+    assert store.mirror_counts()["gh"]["candidates"] == 2000
+    assert [r["remote_id"] for r in store.candidates_by_email("gh", "alt1999@y.org")] == ["1999"]
