@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from syncbridge.connectors.greenhouse.sandbox import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,

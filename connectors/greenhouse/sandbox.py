@@ -819,15 +819,23 @@ def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = F
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = _connect(path)
     try:
-        if reset:
-            _drop_all(conn)
         _ensure_schema(conn)
-        if conn.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone():
+        state = dict(
+            conn.execute("SELECT key, value FROM meta WHERE key IN ('seeded', 'seeding')").fetchall()
+        )
+        if reset or "seeding" in state:  # a wipe was asked for, or an earlier seed was interrupted
+            _drop_all(conn)
+            _ensure_schema(conn)
+        elif "seeded" in state:
             return
         conn.execute("PRAGMA synchronous=OFF")
+        # commit in batches (a 1M seed would otherwise build one giant WAL);
+        # the 'seeding' mark makes a rerun after an interruption start over
         conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO meta(key, value) VALUES ('seeding', ?)", (_now(),))
         try:
             _seed_all(conn, size, seed)
+            conn.execute("DELETE FROM meta WHERE key = 'seeding'")
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('seeded', ?)",
                 (_dumps({"size": size, "seed": seed, "at": _now()}),),
@@ -869,6 +877,8 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
         cand_rows.clear()
         email_rows.clear()
         tag_rows.clear()
+        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
 
     for i in range(1, size + 1):
         created = start + timedelta(seconds=span * (i - 1 + rng.random()) / size)
@@ -1410,11 +1420,10 @@ class _Sandbox:
             has_key, has_id = "name_key" in item, "custom_field_id" in item
             if has_key == has_id:
                 raise _unprocessable({"custom_fields": "give exactly one of name_key or custom_field_id"})
-            field = (
-                self._custom_fields.get(item["name_key"])
-                if has_key
-                else self._custom_field_ids.get(item["custom_field_id"])
-            )
+            field = self._custom_field(item, has_key)
+            if field is None:  # the file may have been seeded after this app started
+                self.reload_custom_fields()
+                field = self._custom_field(item, has_key)
             ident = item.get("name_key", item.get("custom_field_id"))
             if field is None or field["field_type"] != field_type or not field["active"]:
                 raise _unprocessable({"custom_fields": f"unknown {field_type} custom field: {ident}"})
@@ -1428,6 +1437,13 @@ class _Sandbox:
                     "value": value,
                 }
         return result
+
+    def _custom_field(self, item: dict[str, Any], by_key: bool) -> dict[str, Any] | None:
+        if by_key:
+            key = item["name_key"]
+            return self._custom_fields.get(key) if isinstance(key, str) else None
+        fid = item["custom_field_id"]
+        return self._custom_field_ids.get(fid) if _is_int(fid) else None
 
     def _custom_field_value(self, field: dict[str, Any], value: Any) -> Any:
         if value is None:

@@ -33,12 +33,31 @@ def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     if os.environ.get("PREFECT_API_URL"):
         return f"Prefect server at {os.environ['PREFECT_API_URL']}"
+    profile_url = _profile_api_url()
+    if profile_url:
+        return f"Prefect server at {profile_url} (from your Prefect profile)"
     if "prefect" in sys.modules:
         return "the Prefect API this process already uses"
     home = (workdir / "prefect").resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["PREFECT_HOME"] = str(home)
     return f"Prefect ephemeral mode, history in {home}"
+
+
+def _profile_api_url() -> str | None:
+    """PREFECT_API_URL of the user's active Prefect profile, read without importing Prefect."""
+    import tomllib
+
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect"))
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml"))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active")
+    profile = data.get("profiles", {}).get(active, {}) if isinstance(active, str) else {}
+    url = profile.get("PREFECT_API_URL") if isinstance(profile, dict) else None
+    return url if isinstance(url, str) and url else None
 
 
 def reset(workdir: Path) -> None:
@@ -102,7 +121,6 @@ def run_demo(
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
-
     from syncbridge.outcomes import write_demo_outcomes
 
     workdir.mkdir(parents=True, exist_ok=True)
