@@ -4,24 +4,65 @@ Orchestration only: each task calls a function of :mod:`syncbridge.pipeline`.  T
 (connector, stream) for reads and a batch of actions for writes, never one task per record.  Reads are
 retried by Prefect as whole units (HTTP-level retries already happen inside the connector); writes are
 not, because the applier's ledger decides what may be sent again.
+
+Every flow takes one pydantic parameter model, so a run started from the Prefect UI with bad parameters
+is refused before it starts.  A run whose writes partly failed ends **Failed** (after publishing its
+artifacts) with :class:`~syncbridge.pipeline.RunFailed`, which carries the summary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge import pipeline as steps
 from syncbridge.apply import ApplyResult
 from syncbridge.outcomes import OutcomeBatch
-from syncbridge.pipeline import RunSummary, Runtime
+from syncbridge.pipeline import RunFailed, RunSummary, Runtime
 from syncbridge.plan import Action, Plan
+from syncbridge.redact import redact
 
 APPLY_BATCH = 200
+
+
+class FlowParams(BaseModel):
+    """Parameters every syncbridge flow takes."""
+
+    model_config = ConfigDict(extra="forbid")
+    config: str = Field(description="path of the syncbridge YAML configuration")
+    connector: str | None = Field(default=None, description="only this connector (default: all)")
+
+
+class SyncParams(FlowParams):
+    full: bool = Field(default=False, description="ignore cursors and read everything again")
+
+
+class HistoryParams(FlowParams):
+    dry_run: bool = Field(default=False, description="plan only, write nothing")
+
+
+class PipelineParams(FlowParams):
+    full: bool = False
+    dry_run: bool = False
+
+
+def _run_name(kind: str) -> Any:
+    def name() -> str:
+        params = flow_run.parameters.get("params") or {}
+        connector = (
+            params.get("connector") if isinstance(params, dict) else getattr(params, "connector", None)
+        )
+        return f"{connector or 'all'}-{kind}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+    return name
 
 
 @task(
@@ -57,8 +98,8 @@ def link_task(rt: Runtime, run_id: str) -> tuple[OutcomeBatch, steps.LinkSummary
 
 
 @task(name="plan", cache_policy=NO_CACHE)
-def plan_task(rt: Runtime, batch: OutcomeBatch, links: steps.LinkSummary) -> Plan:
-    the_plan = steps.plan(rt, batch, links)
+def plan_task(rt: Runtime, batch: OutcomeBatch, links: steps.LinkSummary, connector: str | None) -> Plan:
+    the_plan = steps.plan(rt, batch, links, connector=connector)
     rows = the_plan.rows()
     create_table_artifact(
         table=rows
@@ -106,17 +147,10 @@ def _apply_all(rt: Runtime, the_plan: Plan, run_id: str) -> ApplyResult:
 
 def _publish(summary: RunSummary) -> None:
     d = summary.as_dict()
-    rows = [
-        {"step": "outcomes", **{k: v for k, v in d["outcomes"].items()}},
-        {"step": "actions", **{k: v for k, v in d["actions"].items()}},
-    ]
-    create_table_artifact(
-        table=[
-            {"measure": f"{r['step']}.{k}", "value": v} for r in rows for k, v in r.items() if k != "step"
-        ],
-        key="syncbridge-run-summary",
-        description="syncbridge run summary",
-    )
+    table = [{"measure": f"outcomes.{k}", "value": v} for k, v in d["outcomes"].items()]
+    table += [{"measure": f"actions.{k}", "value": v} for k, v in d["actions"].items()]
+    table += [{"measure": f"synced.{k}", "value": v} for k, v in d["synced"].items()]
+    create_table_artifact(table=table, key="syncbridge-run-summary", description="syncbridge run summary")
     if summary.errors or summary.quarantine:
         lines = ["# syncbridge: needs attention", ""]
         lines += [
@@ -127,56 +161,94 @@ def _publish(summary: RunSummary) -> None:
         create_markdown_artifact("\n".join(lines), key="syncbridge-attention")
 
 
-def _run_id() -> str:
+@contextmanager
+def _runtime(params: FlowParams, flow_name: str) -> Iterator[tuple[Runtime, dict[str, Any]]]:
+    """Open the runtime, record the run, and on failure publish the reason (no personal data)."""
     fid = flow_run.get_id()
-    return str(fid).replace("-", "")[:16] if fid else steps.new_run_id()
+    run_id = str(fid).replace("-", "")[:16] if fid else steps.new_run_id()
+    try:
+        with (
+            Runtime.from_file(params.config) as rt,
+            steps.recorded_run(rt, flow_name, params.connector, run_id) as info,
+        ):
+            yield rt, info
+    except RunFailed:
+        raise
+    except Exception as exc:
+        create_markdown_artifact(
+            f"# syncbridge {flow_name} failed\n\n{redact(f'{exc.__class__.__name__}: {exc}')}",
+            key="syncbridge-failure",
+        )
+        raise
 
 
-@flow(name="syncbridge-sync", log_prints=False)
-def sync_flow(config: str, connector: str | None = None, full: bool = False) -> dict[str, int]:
+def _finish(summary: RunSummary, result: ApplyResult | None, info: dict[str, Any]) -> dict[str, Any]:
+    _publish(summary)
+    d = summary.as_dict()
+    info["counts"] = d["actions"] | d["outcomes"]
+    if result and result.failed:
+        info["failed"] = True
+        info["error"] = f"{result.failed} action(s) failed"
+    return d
+
+
+@flow(name="syncbridge-sync", flow_run_name=_run_name("sync"))
+def sync_flow(params: SyncParams) -> dict[str, int]:
     """Read every stream of one (or every) connector into the mirror."""
-    with Runtime.from_file(config) as rt, steps.recorded_run(rt, "sync", connector, _run_id()) as info:
-        synced = _sync_all(rt, connector, full)
+    with _runtime(params, "sync") as (rt, info):
+        synced = _sync_all(rt, params.connector, params.full)
         info["counts"] = synced
         return synced
 
 
-@flow(name="syncbridge-history")
-def history_flow(config: str, dry_run: bool = False) -> dict[str, Any]:
-    """Link outcomes to ATS people and write the micro-internship history (no sync first)."""
-    with Runtime.from_file(config) as rt, steps.recorded_run(rt, "history", None, _run_id()) as info:
-        batch, links = link_task(rt, info["run_id"])
-        the_plan = plan_task(rt, batch, links)
-        result = None if dry_run else _apply_all(rt, the_plan, info["run_id"])
-        summary = steps.summarize(batch, links, the_plan, result)
-        _publish(summary)
-        info["counts"] = summary.as_dict()["actions"]
-        info["failed"] = bool(result and result.failed)
-        return summary.as_dict()
-
-
-@flow(name="syncbridge-pipeline")
-def pipeline_flow(config: str, dry_run: bool = False, full: bool = False) -> dict[str, Any]:
-    """sync → link → plan → apply, the job HR ops schedule."""
-    with Runtime.from_file(config) as rt, steps.recorded_run(rt, "pipeline", None, _run_id()) as info:
-        synced = _sync_all(rt, None, full)
-        batch, links = link_task(rt, info["run_id"])
-        the_plan = plan_task(rt, batch, links)
-        result = None if dry_run else _apply_all(rt, the_plan, info["run_id"])
-        summary = steps.summarize(batch, links, the_plan, result, synced)
-        _publish(summary)
-        d = summary.as_dict()
-        info["counts"] = d["actions"] | d["outcomes"]
-        info["failed"] = bool(result and result.failed)
-        if result and result.failed:
-            info["error"] = f"{result.failed} action(s) failed"
-        return d
-
-
-@flow(name="syncbridge-link")
-def link_flow(config: str) -> dict[str, int]:
+@flow(name="syncbridge-link", flow_run_name=_run_name("link"))
+def link_flow(params: FlowParams) -> dict[str, int]:
     """Load outcomes and match them to ATS people (reads the mirror only)."""
-    with Runtime.from_file(config) as rt, steps.recorded_run(rt, "link", None, _run_id()) as info:
+    with _runtime(params, "link") as (rt, info):
         _batch, links = link_task(rt, info["run_id"])
         info["counts"] = links.counts()
         return links.counts()
+
+
+@flow(name="syncbridge-history", flow_run_name=_run_name("history"))
+def history_flow(params: HistoryParams) -> dict[str, Any]:
+    """Link outcomes to ATS people and write the micro-internship history (no sync first)."""
+    with _runtime(params, "history") as (rt, info):
+        batch, links = link_task(rt, info["run_id"])
+        the_plan = plan_task(rt, batch, links, params.connector)
+        result = None if params.dry_run else _apply_all(rt, the_plan, info["run_id"])
+        d = _finish(steps.summarize(batch, links, the_plan, result), result, info)
+    if result and result.failed:
+        raise RunFailed(f"{result.failed} write(s) failed", d)
+    return d
+
+
+@flow(name="syncbridge-pipeline", flow_run_name=_run_name("pipeline"))
+def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
+    """sync → link → plan → apply: the job HR ops schedule."""
+    with _runtime(params, "pipeline") as (rt, info):
+        synced = _sync_all(rt, params.connector, params.full)
+        batch, links = link_task(rt, info["run_id"])
+        the_plan = plan_task(rt, batch, links, params.connector)
+        result = None if params.dry_run else _apply_all(rt, the_plan, info["run_id"])
+        d = _finish(steps.summarize(batch, links, the_plan, result, synced), result, info)
+    if result and result.failed:
+        raise RunFailed(f"{result.failed} write(s) failed", d)
+    return d
+
+
+FLOWS: dict[str, tuple[Any, type[FlowParams]]] = {
+    "sync": (sync_flow, SyncParams),
+    "pipeline": (pipeline_flow, PipelineParams),
+    "history": (history_flow, HistoryParams),
+}
+
+
+def run_and_summarize(flow_name: str, params: FlowParams) -> dict[str, Any]:
+    """Run a flow in this process; a failed run raises (RunFailed keeps its summary)."""
+    fn, _ = FLOWS[flow_name]
+    state = fn(params=params, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return dict(result)

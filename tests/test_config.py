@@ -65,7 +65,23 @@ def test_dotenv_file_next_to_config(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             "history.fields.mi_rating: unknown outcome path",
         ),
         (base(state={"url": "state.db"}), "state.url:"),
-        (base(schedules={"sync": {"cron": "* *"}}), "schedules.sync"),
+        (
+            base(schedules=[{"flow": "sync", "cron": "61 * * * *"}]),
+            "schedules.0: cron '61 * * * *' is not a valid cron",
+        ),
+        (
+            base(schedules=[{"flow": "sync", "cron": "* * * * *", "timezone": "Mars/Base"}]),
+            "schedules.0: timezone",
+        ),
+        (
+            base(schedules=[{"flow": "sync", "interval_minutes": 5, "parameters": {"dry_run": True}}]),
+            "schedules.0: parameters: dry_run not accepted by the sync flow",
+        ),
+        (
+            base(schedules=[{"flow": "sync", "interval_minutes": 5, "connector": "x"}]),
+            "schedules.0.connector: 'x' is not",
+        ),
+        (base(schedules=[{"flow": "deploy", "interval_minutes": 5}]), "schedules.0.flow:"),
         (base(connectors={"acme": {**GH, "page_size": 900}}), "connectors.acme.page_size:"),
     ],
 )

@@ -151,3 +151,44 @@ def test_large_page_upsert_streams(store: Store) -> None:
     store.upsert_page("gh", "candidate", "candidates", page)  # second time: pure update
     assert store.mirror_counts()["gh"]["candidates"] == 2000
     assert [r["remote_id"] for r in store.candidates_by_email("gh", "alt1999@y.org")] == ["1999"]
+
+
+def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A database created by schema version 1 (no approvals table, no audit index) is upgraded in place."""
+    from sqlalchemy import create_engine, text
+
+    from syncbridge.store import approvals, audit_run_index, meta, metadata
+
+    urls = [f"sqlite:///{tmp_path / 'v1.db'}"]
+    try:
+        urls.append(request.getfixturevalue("pg_url"))
+    except pytest.skip.Exception:
+        pass
+    for url in urls:
+        engine = create_engine(url)
+        v1_tables = [t for t in metadata.sorted_tables if t is not approvals]
+        with engine.begin() as conn:
+            for t in v1_tables:
+                t.create(conn, checkfirst=True)
+            if engine.dialect.has_table(conn, approvals.name):
+                approvals.drop(conn)
+            conn.execute(text(f"DROP INDEX IF EXISTS {audit_run_index.name}"))
+            conn.execute(meta.delete())
+            conn.execute(meta.insert().values(key="schema_version", value="1"))
+        engine.dispose()
+        old = Store(url, migrate=False)
+        assert old.schema_version() == 1
+        old.ledger_start("k-old", connector="gh", kind="add_note", outcome_id="o", target="1", payload={})
+        old.ledger_finish("k-old", "done", remote_ref="n1")
+        old.close()
+
+        upgraded = Store(url)  # migrates on start
+        assert upgraded.schema_version() == SCHEMA_VERSION == 2
+        assert upgraded.ledger_get("k-old")["remote_ref"] == "n1"  # type: ignore[index]
+        with upgraded.engine.begin() as conn:
+            conn.execute(
+                approvals.insert().values(key="a1", outcome_id="o", connector="gh", status="pending")
+            )
+            assert conn.execute(approvals.select()).first() is not None
+        metadata.drop_all(upgraded.engine)
+        upgraded.close()

@@ -273,29 +273,42 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Plan but do not write.")
+@click.option("--connector", "connector_name", help="Only this connector (default: all).")
+@click.option("--full", is_flag=True, help="Ignore cursors and read everything again.")
 @click.option("--no-prefect", is_flag=True, help="Run in this process without Prefect.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 @_handle_errors
-def run(obj: _Ctx, dry_run: bool, no_prefect: bool, as_json: bool) -> None:
+def run(
+    obj: _Ctx, dry_run: bool, connector_name: str | None, full: bool, no_prefect: bool, as_json: bool
+) -> None:
     """Sync, link, plan and apply: the whole pipeline (as the Prefect flow syncbridge-pipeline)."""
     from syncbridge.config import load_config
+    from syncbridge.pipeline import RunFailed
 
-    load_config(obj.config)  # refuse a bad config before starting Prefect
-    if no_prefect:
-        from syncbridge.pipeline import Runtime, run_all
+    settings = load_config(obj.config)  # refuse a bad config before starting Prefect
+    if connector_name and connector_name not in settings.connectors:
+        raise ConfigError(f"--connector: {connector_name!r} is not configured")
+    try:
+        if no_prefect:
+            from syncbridge.pipeline import Runtime, run_all
 
-        tty = sys.stderr.isatty()
-        with Runtime.from_file(obj.config) as rt:
-            summary = run_all(rt, dry_run=dry_run, progress=_progress_printer(tty)).as_dict()
-        _done_progress(tty)
-    else:
-        from syncbridge.demo import prepare_prefect_env
+            tty = sys.stderr.isatty()
+            with Runtime(settings) as rt:
+                summary = run_all(
+                    rt, dry_run=dry_run, connector=connector_name, full=full, progress=_progress_printer(tty)
+                ).as_dict()
+            _done_progress(tty)
+        else:
+            from syncbridge.demo import prepare_prefect_env
 
-        prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
-        from syncbridge.flows.pipeline import pipeline_flow
+            prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
+            from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
 
-        summary = pipeline_flow(obj.config, dry_run=dry_run)
+            params = PipelineParams(config=obj.config, connector=connector_name, dry_run=dry_run, full=full)
+            summary = run_and_summarize("pipeline", params)
+    except RunFailed as failed:
+        summary = failed.summary
     _print_summary(summary, as_json=as_json)
     if summary["actions"].get("failed"):
         sys.exit(1)
@@ -318,11 +331,11 @@ def status(obj: _Ctx, as_json: bool) -> None:
 
     settings = load_config(obj.config)
     store = Store(settings.state.url)
+    run_keys = ("run_id", "flow", "connector", "status", "started_at", "finished_at", "counts", "error")
     try:
-        runs = store.recent_runs(20)
-        runs.sort(key=lambda r: (r["status"] != "failed", -r["started_at"].timestamp()))
         data: dict[str, Any] = {
             "state": settings.state.url.split("@")[-1],
+            "last_runs": [{k: r[k] for k in run_keys} for r in store.last_runs()],
             "cursors": store.all_cursors(),
             "mirror": store.mirror_counts(),
             "links": store.link_counts(),
@@ -331,21 +344,9 @@ def status(obj: _Ctx, as_json: bool) -> None:
                 {k: r[k] for k in ("key", "connector", "kind", "outcome_id", "status", "attempts", "error")}
                 for r in store.ledger_pending()
             ],
-            "runs": [
-                {
-                    k: r[k]
-                    for k in (
-                        "run_id",
-                        "flow",
-                        "connector",
-                        "status",
-                        "started_at",
-                        "finished_at",
-                        "counts",
-                        "error",
-                    )
-                }
-                for r in runs
+            "approvals_waiting": [
+                {k: r[k] for k in ("key", "outcome_id", "connector", "rule", "created_at")}
+                for r in store.pending_approvals()
             ],
         }
     finally:
@@ -354,6 +355,13 @@ def status(obj: _Ctx, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, default=str))
         return
     click.echo(f"state: {data['state']}")
+    click.echo("last run per flow and connector (failures first):")
+    for r in data["last_runs"]:
+        counts = ", ".join(f"{k} {v}" for k, v in (r["counts"] or {}).items() if v)
+        click.echo(
+            f"  {r['flow']:<9} {r['connector'] or 'all':<18} {r['status']:<9} {_fmt(r['started_at'])}"
+            f"  {r['error'] or counts}"
+        )
     click.echo("cursors:")
     for c in data["cursors"]:
         click.echo(f"  {c['connector']}/{c['stream']}: {_fmt(c['position'])}")
@@ -361,18 +369,16 @@ def status(obj: _Ctx, as_json: bool) -> None:
     click.echo(f"links:   {data['links']}")
     click.echo(f"ledger:  {data['ledger']}")
     if data["pending"]:
-        click.echo("pending writes:")
+        click.echo("writes not done (retried or reconciled on the next run):")
         for p in data["pending"]:
             click.echo(
                 f"  {p['key'][:12]} {p['connector']} {p['kind']} outcome {p['outcome_id']}: "
                 f"{p['status']} x{p['attempts']} {p['error'] or ''}"
             )
-    click.echo("recent runs (failures first):")
-    for r in data["runs"]:
-        click.echo(
-            f"  {_fmt(r['started_at'])} {r['flow']:<9} {r['status']:<9} {r['connector'] or '':<16} "
-            f"{r['error'] or ''}"
-        )
+    if data["approvals_waiting"]:
+        click.echo("approvals waiting:")
+        for a in data["approvals_waiting"]:
+            click.echo(f"  {a['key'][:12]} outcome {a['outcome_id']} on {a['connector']} ({a['rule']})")
 
 
 @main.command()
@@ -428,6 +434,103 @@ def demo(
         click.echo("  again:    syncbridge demo   (plans zero writes)   ·   fresh: syncbridge demo --reset")
     if summary["actions"].get("failed"):
         sys.exit(1)
+
+
+@main.command()
+@click.option("--once", "once", metavar="NAME", help="Run deployment NAME now, wait for it, and exit.")
+@click.option("--list", "list_only", is_flag=True, help="Only list the deployments the schedules describe.")
+@click.option(
+    "--limit", type=int, default=None, help="At most this many flow runs at once (default: no limit)."
+)
+@click.pass_obj
+@_handle_errors
+def serve(obj: _Ctx, once: str | None, list_only: bool, limit: int | None) -> None:
+    """Turn the YAML `schedules` into Prefect deployments and serve them from this process.
+
+    One deployment per (flow, connector), named FLOW-CONNECTOR, with a concurrency limit of 1.  Runs in
+    Prefect's ephemeral mode on one machine, or against the server in PREFECT_API_URL (then the Prefect UI
+    shows every run).  See docs/operations.md for running it under systemd.
+    """
+    from syncbridge.config import load_config
+    from syncbridge.demo import prepare_prefect_env
+
+    settings = load_config(obj.config)
+    if not settings.schedules:
+        raise ConfigError("schedules: none configured, nothing to serve")
+    where = prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
+    from syncbridge.flows.deployments import build_deployments, run_once
+    from syncbridge.flows.deployments import serve as serve_all
+
+    deployments = build_deployments(settings, obj.config)
+    if list_only or once is None:
+        for d in deployments:
+            scheds = "; ".join(_describe_schedule(s) for s in d.schedules or [])
+            click.echo(f"{d.name}: {scheds}")
+    if list_only:
+        return
+    if once:
+        try:
+            state = run_once(deployments, once)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from None
+        click.echo(f"{once}: {state.type.value} {state.message or ''}".rstrip())
+        sys.exit(0 if state.is_completed() else 1)
+    click.echo(f"serving {len(deployments)} deployment(s) ({where}); Ctrl-C to stop")
+    serve_all(deployments, limit=limit)
+
+
+def _describe_schedule(s: Any) -> str:
+    sched = s.schedule
+    what = getattr(sched, "cron", None) or f"every {getattr(sched, 'interval', '?')}"
+    tz = getattr(sched, "timezone", None)
+    params = (s.parameters or {}).get("params", {})
+    flags = [k for k in ("full", "dry_run") if params.get(k)]
+    return f"{what} {tz or ''}".strip() + (f" ({', '.join(flags)})" if flags else "")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--timeout", type=float, default=None, help="Seconds to wait (default: until it ends).")
+@click.pass_obj
+@_handle_errors
+def trigger(obj: _Ctx, name: str, timeout: float | None) -> None:
+    """Start a run of served deployment NAME (e.g. sync-acme-greenhouse) and wait for its result.
+
+    A `syncbridge serve` process (or a Prefect worker) must be running to pick the run up; without one,
+    use `syncbridge serve --once NAME`.
+    """
+    from syncbridge.demo import prepare_prefect_env
+
+    prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
+    from syncbridge.flows.deployments import trigger as trigger_run
+
+    flow = name.split("-", 1)[0]
+    if flow not in ("sync", "pipeline", "history"):
+        raise ConfigError(f"{name}: deployment names are FLOW-CONNECTOR, FLOW one of sync, pipeline, history")
+    run = trigger_run(name, flow, timeout=timeout)
+    state = run.state
+    click.echo(
+        f"{name}: {state.type.value if state else 'unknown'} {state.message if state else ''}".rstrip()
+    )
+    sys.exit(0 if state and state.is_completed() else 1)
+
+
+@main.command()
+@click.pass_obj
+@_handle_errors
+def migrate(obj: _Ctx) -> None:
+    """Create or upgrade the state store's schema (also done automatically on every start)."""
+    from syncbridge.config import load_config
+    from syncbridge.store import SCHEMA_VERSION, Store
+
+    settings = load_config(obj.config)
+    store = Store(settings.state.url, migrate=False)
+    try:
+        before = store.schema_version()
+        after = store.migrate()
+    finally:
+        store.close()
+    click.echo(f"state schema: version {before} -> {after} (current {SCHEMA_VERSION})")
 
 
 @main.group()

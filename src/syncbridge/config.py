@@ -118,17 +118,54 @@ class SyncSettings(_Strict):
     )
 
 
+SCHEDULED_FLOWS = ("sync", "pipeline", "history")
+#: parameters a schedule may set for each flow (besides the config path and connector, set by syncbridge)
+FLOW_PARAMETERS: dict[str, set[str]] = {
+    "sync": {"full"},
+    "pipeline": {"full", "dry_run"},
+    "history": {"dry_run"},
+}
+
+
 class ScheduleSettings(_Strict):
+    """One schedule of one flow.  Several schedules of the same (flow, connector) become one deployment
+    with several schedules, each with its own parameters (e.g. a full re-sync on Sunday nights)."""
+
+    flow: Literal["sync", "pipeline", "history"]
+    connector: str | None = Field(default=None, description="default: one deployment per connector")
     cron: str | None = None
     interval_minutes: int | None = Field(default=None, ge=1)
     timezone: str = "UTC"
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    active: bool = True
 
     @model_validator(mode="after")
-    def _one(self) -> ScheduleSettings:
+    def _check(self) -> ScheduleSettings:
+        from datetime import datetime
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from cronsim import CronSim, CronSimError
+
         if (self.cron is None) == (self.interval_minutes is None):
             raise ValueError("give exactly one of cron or interval_minutes")
-        if self.cron is not None and len(self.cron.split()) not in (5, 6):
-            raise ValueError(f"cron {self.cron!r} must have 5 fields")
+        if self.cron is not None:
+            try:
+                CronSim(self.cron, datetime(2026, 1, 1))
+            except CronSimError as exc:
+                raise ValueError(f"cron {self.cron!r} is not a valid cron expression ({exc})") from None
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from None
+        unknown = set(self.parameters) - FLOW_PARAMETERS[self.flow]
+        if unknown:
+            raise ValueError(
+                f"parameters: {', '.join(sorted(unknown))} not accepted by the {self.flow} flow "
+                f"(accepted: {', '.join(sorted(FLOW_PARAMETERS[self.flow]))})"
+            )
+        for key, value in self.parameters.items():
+            if not isinstance(value, bool):
+                raise ValueError(f"parameters.{key}: must be true or false")
         return self
 
 
@@ -141,7 +178,7 @@ class Settings(_Strict):
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
-    schedules: dict[str, ScheduleSettings] = Field(default_factory=dict)
+    schedules: list[ScheduleSettings] = Field(default_factory=list)
 
     @field_validator("connectors", mode="before")
     @classmethod
@@ -173,6 +210,11 @@ class Settings(_Strict):
         for name in self.sync.streams:
             if name not in self.connectors:
                 raise ValueError(f"sync.streams.{name}: not a configured connector")
+        for i, sched in enumerate(self.schedules):
+            if sched.connector is not None and sched.connector not in self.connectors:
+                raise ValueError(
+                    f"schedules.{i}.connector: {sched.connector!r} is not a configured connector"
+                )
         return self
 
     def connector_for(self, employer: str) -> str | None:

@@ -142,9 +142,13 @@ def run_demo(
     with sandbox.SandboxServer(db, fault_rate=fault_rate, rate_limit=0) as server:
         config = write_config(workdir, server.url)
         if use_prefect:
-            from syncbridge.flows.pipeline import pipeline_flow
+            from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
+            from syncbridge.pipeline import RunFailed
 
-            summary: dict[str, Any] = pipeline_flow(str(config))
+            try:
+                summary: dict[str, Any] = run_and_summarize("pipeline", PipelineParams(config=str(config)))
+            except RunFailed as failed:  # some writes failed: the summary says which
+                summary = failed.summary
         else:
             from syncbridge.pipeline import Runtime, run_all
 

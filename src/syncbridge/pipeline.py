@@ -18,9 +18,11 @@ from typing import Any
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
+from syncbridge.errors import SyncbridgeError
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
+from syncbridge.redact import redact
 from syncbridge.store import Store
 
 log = logging.getLogger("syncbridge.pipeline")
@@ -162,7 +164,8 @@ def link(rt: Runtime, batch: OutcomeBatch) -> LinkSummary:
     return link_outcomes(rt.store, rt.settings, batch.outcomes)
 
 
-def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary) -> Plan:
+def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str | None = None) -> Plan:
+    """Plan the writes; with ``connector``, only those for outcomes routed to that connector."""
     capabilities = {
         name: connector_class(block.type).capabilities for name, block in rt.settings.connectors.items()
     }
@@ -174,7 +177,8 @@ def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary) -> Plan:
             done_cache[key] = row["remote_ref"] if row and row["status"] == "done" else None
         return done_cache[key]
 
-    return make_plan(rt.settings, batch.outcomes, links.links, capabilities=capabilities, done=done)
+    chosen = [lk for lk in links.links if connector is None or lk.connector == connector]
+    return make_plan(rt.settings, batch.outcomes, chosen, capabilities=capabilities, done=done)
 
 
 def apply(
@@ -219,6 +223,15 @@ def summarize(
     return s
 
 
+class RunFailed(SyncbridgeError):
+    """A run that finished but could not do all its work (some writes failed).  Carries the summary so
+    that callers (the CLI, Prefect's failed state) can still show what did happen."""
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -234,22 +247,32 @@ def recorded_run(
     try:
         yield info
     except BaseException as exc:
-        rt.store.run_finished(run_id, "failed", info.get("counts"), error=f"{exc.__class__.__name__}: {exc}")
+        reason = redact(f"{exc.__class__.__name__}: {exc}")
+        rt.store.run_finished(run_id, "failed", info.get("counts"), error=reason)
         raise
     status = "failed" if info.get("failed") else "completed"
     rt.store.run_finished(run_id, status, info.get("counts"), error=info.get("error"))
 
 
-def run_all(rt: Runtime, *, dry_run: bool = False, progress: Progress = _noop) -> RunSummary:
+def run_all(
+    rt: Runtime,
+    *,
+    dry_run: bool = False,
+    connector: str | None = None,
+    full: bool = False,
+    progress: Progress = _noop,
+) -> RunSummary:
     """The whole pipeline without Prefect (``syncbridge run --no-prefect`` and the tests)."""
-    with recorded_run(rt, "pipeline") as info:
+    with recorded_run(rt, "pipeline", connector) as info:
         synced: dict[str, int] = {}
-        for name in rt.settings.connectors:
+        for name in [connector] if connector else list(rt.settings.connectors):
             for stream in rt.streams_for(name):
-                synced[f"{name}/{stream}"] = sync_stream(rt, name, stream, progress=progress).records
+                synced[f"{name}/{stream}"] = sync_stream(
+                    rt, name, stream, full=full, progress=progress
+                ).records
         batch = load_outcomes(rt, info["run_id"])
         links = link(rt, batch)
-        the_plan = plan(rt, batch, links)
+        the_plan = plan(rt, batch, links, connector=connector)
         result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
         summary = summarize(batch, links, the_plan, result, synced)
         info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]

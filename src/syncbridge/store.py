@@ -25,6 +25,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -45,7 +47,7 @@ from sqlalchemy.engine.url import make_url
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -220,8 +222,33 @@ runs = Table(
     Column("error", Text),
 )
 
-#: version → callable(conn) bringing the schema from version-1 to version.  Version 1 is create_all.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+approvals = Table(
+    "sb_approvals",
+    metadata,
+    Column("key", String(64), primary_key=True),  # the conversion action's idempotency key
+    Column("outcome_id", String(255), nullable=False),
+    Column("connector", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("rule", String(255)),
+    Column("summary", JSON),
+    Column("decided_by", String(255)),
+    Column("reason", Text),
+    Column("created_at", Ts),
+    Column("decided_at", Ts),
+)
+
+audit_run_index = Index("ix_sb_audit_run_id", audit.c.run_id)
+
+
+def _v2(conn: Connection) -> None:
+    """v2: manual-approval records for conversions; audit rows findable by run."""
+    approvals.create(conn, checkfirst=True)
+    audit_run_index.create(conn, checkfirst=True)
+
+
+#: version → callable(conn) bringing the schema from version-1 to version.  A new database gets the
+#: latest schema from ``create_all`` directly.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -241,7 +268,7 @@ def sqlite_path(url: str) -> Path | None:
 class Store:
     """All persistent state.  Thread-safe (one engine, short transactions)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, migrate: bool = True) -> None:
         self.url = url
         path = sqlite_path(url)
         if path is not None:
@@ -250,7 +277,8 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
-        self.migrate()
+        if migrate:
+            self.migrate()
 
     @property
     def dialect(self) -> str:
@@ -265,12 +293,29 @@ class Store:
             return int(value) if value else 0
 
     def migrate(self) -> int:
-        """Create or upgrade the schema; returns the version now in place."""
-        current = self.schema_version()
+        """Create or upgrade the schema; returns the version now in place.
+
+        On PostgreSQL an advisory lock serialises concurrent starts (two workers migrating at once)."""
+        if self.schema_version() == SCHEMA_VERSION:
+            return SCHEMA_VERSION
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(724157)"))
+            has_meta = self.engine.dialect.has_table(conn, meta.name)
+            value = (
+                conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+                if has_meta
+                else None
+            )
+            current = int(value) if value else 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"state schema version {current} is newer than this syncbridge "
+                    f"({SCHEMA_VERSION}); upgrade syncbridge"
+                )
             if current == 0:
                 metadata.create_all(conn)
-                current = 1
+                current = SCHEMA_VERSION
             for version in sorted(v for v in MIGRATIONS if v > current):
                 MIGRATIONS[version](conn)
                 current = version
@@ -678,6 +723,21 @@ class Store:
                 .where(runs.c.run_id == run_id)
                 .values(finished_at=_now(), status=status, counts=counts, error=error)
             )
+
+    def last_runs(self) -> list[dict[str, Any]]:
+        """The latest run of each (flow, connector), failures first, then newest first."""
+        latest: dict[tuple[str, str | None], dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(5000)).mappings():
+                latest.setdefault((r["flow"], r["connector"]), dict(r))
+        rows = list(latest.values())
+        rows.sort(key=lambda r: (r["status"] != "failed", -(_aware(r["started_at"]) or _now()).timestamp()))
+        return rows
+
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        q = select(approvals).where(approvals.c.status == "pending").order_by(approvals.c.created_at)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
 
     def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         q = select(runs).order_by(runs.c.started_at.desc()).limit(limit)

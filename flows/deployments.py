@@ -1,0 +1,111 @@
+"""YAML ``schedules`` → Prefect deployments, served by one long-lived process (``syncbridge serve``).
+
+One deployment per (flow, connector), named ``<flow>-<connector>``, with a concurrency limit of 1 so two
+runs against the same ATS account never overlap.  Every schedule of that pair becomes one Prefect
+schedule carrying its own parameters (for example a full re-sync on Sunday nights next to the incremental
+sync every 30 minutes).  Parameters are pydantic models and ``enforce_parameter_schema`` is on, so a run
+started from the UI with bad parameters is refused before it starts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect.deployments.runner import RunnerDeployment
+from prefect.flows import EntrypointType
+from prefect.schedules import Cron, Interval, Schedule
+
+from syncbridge.config import ScheduleSettings, Settings
+from syncbridge.flows.pipeline import FLOWS, FlowParams
+
+
+def deployment_name(flow: str, connector: str) -> str:
+    return f"{flow}-{connector}"
+
+
+def _schedule(spec: ScheduleSettings, params: dict[str, Any]) -> Schedule:
+    if spec.cron is not None:
+        return Cron(spec.cron, timezone=spec.timezone, active=spec.active, parameters={"params": params})
+    assert spec.interval_minutes is not None
+    return Interval(
+        timedelta(minutes=spec.interval_minutes),
+        timezone=spec.timezone,
+        active=spec.active,
+        parameters={"params": params},
+    )
+
+
+def build_deployments(settings: Settings, config_path: str | Path) -> list[RunnerDeployment]:
+    """The deployments the YAML describes (nothing is registered with the server here)."""
+    config = str(Path(config_path).resolve())
+    grouped: dict[tuple[str, str], list[ScheduleSettings]] = defaultdict(list)
+    for spec in settings.schedules:
+        for connector in [spec.connector] if spec.connector else list(settings.connectors):
+            grouped[(spec.flow, connector)].append(spec)
+    deployments = []
+    for (flow_name, connector), specs in sorted(grouped.items()):
+        fn, params_model = FLOWS[flow_name]
+        base: FlowParams = params_model(config=config, connector=connector)
+        schedules = [
+            _schedule(
+                spec, params_model.model_validate({**base.model_dump(), **spec.parameters}).model_dump()
+            )
+            for spec in specs
+        ]
+        deployments.append(
+            fn.to_deployment(
+                name=deployment_name(flow_name, connector),
+                schedules=schedules,
+                parameters={"params": base.model_dump()},
+                concurrency_limit=1,
+                tags=["syncbridge", connector, flow_name],
+                description=f"syncbridge {flow_name} for {connector} ({settings.connectors[connector].type})",
+                enforce_parameter_schema=True,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        )
+    return deployments
+
+
+def serve(deployments: list[RunnerDeployment], *, limit: int | None = None) -> None:  # pragma: no cover
+    """Serve the deployments until interrupted (SIGTERM/Ctrl-C)."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*deployments, limit=limit, print_starting_message=True)
+
+
+def run_once(deployments: list[RunnerDeployment], name: str) -> Any:
+    """Register the deployments, start a run of ``name`` now and execute it in this process.
+
+    The run belongs to the deployment (the UI shows it there) and this call waits for its final state,
+    which it returns.  For checks, tests and "run it now" from a terminal without a serving process.
+    """
+    from prefect import get_client
+    from prefect.flow_engine import run_flow
+
+    chosen = {d.name: d for d in deployments}
+    if name not in chosen:
+        raise KeyError(f"no deployment {name!r} (have: {', '.join(sorted(chosen)) or 'none'})")
+    target = chosen[name]
+    deployment_id = target.apply()
+    assert not hasattr(deployment_id, "__await__")  # sync context: apply() returns the id
+    flow_fn, params_model = FLOWS[name.split("-", 1)[0]]
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run_from_deployment(
+            deployment_id,
+            parameters=target.parameters,
+        )
+    params = params_model.model_validate(target.parameters["params"])
+    return run_flow(flow_fn, flow_run=flow_run, parameters={"params": params}, return_type="state")
+
+
+def trigger(name: str, flow: str, *, timeout: float | None = None) -> Any:
+    """Ask the server for a run of an already-served deployment and wait for it (a ``serve`` process or
+    a worker must be running to pick it up)."""
+    from prefect.deployments import run_deployment
+
+    flow_name = FLOWS[flow][0].name
+    return run_deployment(f"{flow_name}/{name}", timeout=timeout, as_subflow=False)
