@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-from syncbridge.connectors.greenhouse import sandbox
 
 from syncbridge.cli import main
+from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.store import Store
 

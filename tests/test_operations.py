@@ -93,7 +93,7 @@ def test_deployments_from_yaml(
     dep_id = pipeline.apply()
     with (
         get_client(sync_client=True) as client,
-        pytest.raises(Exception, match="(?i)validation|parameter|422"),
+        pytest.raises(Exception, match=r"(?i)validation|parameter|422"),
     ):
         client.create_flow_run_from_deployment(dep_id, parameters={"params": {"config": 5, "bogus": 1}})  # type: ignore[arg-type]
 
