@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="sb-prefect-")
 os.environ.pop("PREFECT_API_URL", None)
@@ -37,14 +38,79 @@ def prefect_backend() -> Iterator[None]:
         yield
 
 
+PG_ADMIN = os.environ.get("SYNCBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin URL of the PostgreSQL server the suite uses; skips (saying why) when none answers."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(PG_ADMIN)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN.split('@')[-1]}: {exc.orig}")
+    finally:
+        engine.dispose()
+    return PG_ADMIN
+
+
+def create_pg_database(admin_url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    name = f"sb_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(admin_url: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    engine.dispose()
+
+
 @pytest.fixture
-def write_config(tmp_path: Path) -> Callable[..., Path]:
+def state_backend() -> str:
+    """sqlite by default; end-to-end modules override this with a parametrized fixture (sqlite, postgresql)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def state_url_for(
+    state_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], str]]:
+    """Make state-store URLs for this test: a SQLite file, or a fresh PostgreSQL database (dropped after)."""
+    created: list[str] = []
+
+    def make(name: str = "state") -> str:
+        if state_backend == "sqlite":
+            return f"sqlite:///{tmp_path / name}.db"
+        url = create_pg_database(request.getfixturevalue("pg_server"))
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        drop_pg_database(PG_ADMIN, url)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, state_url_for: Callable[[str], str]) -> Callable[..., Path]:
     """Write a YAML config into tmp_path; keyword arguments replace top-level sections."""
 
     def make(connectors: dict[str, Any], *, name: str = "syncbridge.yaml", **sections: Any) -> Path:
         data: dict[str, Any] = {
             "version": 1,
-            "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+            "state": {"url": state_url_for("state")} if "state" not in sections else sections["state"],
             "outcomes": {"path": str(tmp_path / "outcomes.csv")},
             "connectors": connectors,
             "routing": [{"employer": "Acme Corp", "connector": next(iter(connectors))}],

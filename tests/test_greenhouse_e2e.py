@@ -14,6 +14,7 @@ import requests
 from click.testing import CliRunner
 
 from syncbridge.cli import main
+from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.store import Store
@@ -69,6 +70,12 @@ class GH:
         return sorted(state)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def state_backend(request: pytest.FixtureRequest) -> str:
+    """Every end-to-end test here runs on both state stores."""
+    return str(request.param)
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, sandbox.DEFAULT_CLIENT_SECRET)
@@ -87,7 +94,11 @@ def gh(tmp_path: Path, env: None) -> Iterator[sandbox.SandboxServer]:
 
 
 def _config(
-    write_config: Callable[..., Path], server: sandbox.SandboxServer, tmp: Path, name: str = "c.yaml"
+    write_config: Callable[..., Path],
+    server: sandbox.SandboxServer,
+    tmp: Path,
+    name: str = "c.yaml",
+    **sections: Any,
 ) -> Path:
     outcomes = tmp / "outcomes.csv"
     if not outcomes.exists():
@@ -112,6 +123,7 @@ def _config(
             "tags": ["micro-intern"],
             "fields": {"mi_rating": "evaluation.rating", "mi_last_project": "project.title"},
         },
+        **sections,
     )
 
 
@@ -190,7 +202,7 @@ def test_crash_between_http_call_and_ledger_update_leaves_one_note(
     with pytest.raises(RuntimeError, match="simulated crash"):
         _run(cfg)
     monkeypatch.setattr(Store, "ledger_finish", original)
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store = Store(load_config(cfg).state.url)
     row = store.ledger_get(crashed["key"])
     assert row is not None and row["status"] == "started"
 
@@ -207,7 +219,7 @@ def test_crash_between_http_call_and_ledger_update_leaves_one_note(
 
 
 def test_fault_injection_converges_to_clean_state(
-    tmp_path: Path, env: None, write_config: Callable[..., Path]
+    tmp_path: Path, env: None, write_config: Callable[..., Path], state_url_for: Callable[[str], str]
 ) -> None:
     (tmp_path / "clean").mkdir()
     (tmp_path / "faulty").mkdir()
@@ -218,11 +230,9 @@ def test_fault_injection_converges_to_clean_state(
         code, _ = _run(cfg_clean)
         assert code == 0
         # separate state for the faulty run, same outcomes file
-        cfg_faulty = _config(write_config, faulty, tmp_path, "faulty.yaml")
-        text = cfg_faulty.read_text().replace(
-            str(tmp_path / "state.db"), str(tmp_path / "faulty" / "state.db")
+        cfg_faulty = _config(
+            write_config, faulty, tmp_path, "faulty.yaml", state={"url": state_url_for("faulty")}
         )
-        cfg_faulty.write_text(text)
         api_f = GH(faulty.url)
         api_f.configure(fault_rate=0.1)
         summaries = []

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import uuid
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,26 +12,15 @@ import pytest
 from syncbridge.model import Application, Candidate, Email, Ref, Requisition
 from syncbridge.store import SCHEMA_VERSION, Store
 
-PG_ADMIN = os.environ.get("SYNCBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
+def pg_url(pg_server: str) -> Iterator[str]:
     """A uniquely named database for this test session, dropped at the end."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
+    from conftest import create_pg_database, drop_pg_database
 
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"sb_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN.split('@')[-1]}: {exc.orig}")
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    url = create_pg_database(pg_server)
+    yield url
+    drop_pg_database(pg_server, url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -160,10 +148,8 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
     from syncbridge.store import approvals, audit_run_index, meta, metadata
 
     urls = [f"sqlite:///{tmp_path / 'v1.db'}"]
-    try:
+    with contextlib.suppress(pytest.skip.Exception):
         urls.append(request.getfixturevalue("pg_url"))
-    except pytest.skip.Exception:
-        pass
     for url in urls:
         engine = create_engine(url)
         v1_tables = [t for t in metadata.sorted_tables if t is not approvals]
