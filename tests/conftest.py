@@ -80,7 +80,7 @@ def drop_pg_database(admin_url: str, url: str) -> None:
 
 @pytest.fixture
 def state_backend() -> str:
-    """sqlite by default; end-to-end modules override this with a parametrized fixture (sqlite, postgresql)."""
+    """sqlite by default; end-to-end modules override it with a parametrized one (sqlite, postgresql)."""
     return "sqlite"
 
 

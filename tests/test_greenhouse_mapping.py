@@ -136,7 +136,10 @@ def test_candidate_from_v3_full_record():
         Email(value="zoe@muller.example", type="work"),
     )
     assert cand.normalized_emails == ["zoe.angstrom@example.org", "zoe@muller.example"]
-    assert cand.phones == (Phone(value="+1 555 0100", type="mobile"), Phone(value="+44 20 7946 0000", type="work"))
+    assert cand.phones == (
+        Phone(value="+1 555 0100", type="mobile"),
+        Phone(value="+44 20 7946 0000", type="work"),
+    )
     assert cand.tags == ("Micro-internship", "Alumni 2024", "数据")
     assert cand.custom_fields["cost_center"] == "CC-1"
     assert cand.custom_fields["mi_score"] is None
@@ -220,7 +223,7 @@ def test_requisition_from_job():
     req = mapping.requisition_from_job(record, "gh")
     assert isinstance(req, Requisition)
     assert req.ref == Ref(connector="gh", kind="requisition", id="4001")
-    assert req.name == "Data Analyst Intern – Growth"
+    assert req.name == "Data Analyst Intern \u2013 Growth"  # en dash from the fixture
     assert req.code == "REQ-2025-017"
     assert req.status == "open"
     assert req.is_template is False

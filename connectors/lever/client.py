@@ -9,7 +9,8 @@ Facts (``shared/api/lever.md``):
   answered with a message starting ``Invalid offset token`` (status undocumented), so the whole window is
   read again from the first page, a bounded number of times;
 * errors are ``{"code": ..., "message": ...}``; 429 (token bucket, 10 rps, no headers) and 503 are retried by
-  :class:`~syncbridge.http.ApiClient` with exponential backoff and jitter (``Retry-After`` honoured when sent);
+  :class:`~syncbridge.http.ApiClient` with exponential backoff and jitter (``Retry-After`` honoured if
+  sent);
 * ``perform_as=<user id>`` goes in the query string, never in the body; required on ``POST /opportunities``
   and ``POST /postings[/:id]``.
 """
@@ -47,8 +48,20 @@ STATE_REFRESH_ORIGIN = "oauth.refresh_origin"
 
 #: fields a requisition PUT may carry (everything else on a read record is computed by Lever)
 REQUISITION_WRITABLE = (
-    "requisitionCode", "name", "headcountTotal", "status", "owner", "hiringManager", "employmentStatus",
-    "location", "team", "department", "compensationBand", "internalNotes", "backfill", "customFields",
+    "requisitionCode",
+    "name",
+    "headcountTotal",
+    "status",
+    "owner",
+    "hiringManager",
+    "employmentStatus",
+    "location",
+    "team",
+    "department",
+    "compensationBand",
+    "internalNotes",
+    "backfill",
+    "customFields",
 )
 
 
@@ -69,8 +82,9 @@ def lever_error(response: requests.Response, connector: str | None = None) -> Ap
     if code and f"code: {code}" not in error.details:
         error.details = [f"code: {code}", *error.details]
     if message.lower().startswith("invalid offset token"):
-        return InvalidOffsetToken(error.message, status=error.status, connector=connector,
-                                  details=error.details, body=error.body)
+        return InvalidOffsetToken(
+            error.message, status=error.status, connector=connector, details=error.details, body=error.body
+        )
     return error
 
 
@@ -119,17 +133,28 @@ class LeverOAuthTokens(TokenProvider):
         self._token: str | None = None
         self._expires = 0.0
         self.refreshes = 0
-        self._http = ApiClient(token_url, connector=connector, timeout=timeout, max_attempts=4,
-                               sleep=sleep, session=session, error_mapper=self._token_error)
+        self._http = ApiClient(
+            token_url,
+            connector=connector,
+            timeout=timeout,
+            max_attempts=4,
+            sleep=sleep,
+            session=session,
+            error_mapper=self._token_error,
+        )
 
     def _token_error(self, response: requests.Response, connector: str | None) -> ApiError:
         error = error_from_response(response, connector)
         body = error.body if isinstance(error.body, dict) else {}
         if response.status_code in (400, 401, 403) or body.get("error"):
             reason = body.get("error_description") or body.get("error") or error.message
-            return AuthError(f"refresh token refused ({reason}); Lever refresh tokens are single-use and "
-                             "expire after 90 days unused: authorize the app again and configure the new "
-                             "refresh_token", status=response.status_code, connector=connector)
+            return AuthError(
+                f"refresh token refused ({reason}); Lever refresh tokens are single-use and "
+                "expire after 90 days unused: authorize the app again and configure the new "
+                "refresh_token",
+                status=response.status_code,
+                connector=connector,
+            )
         return error
 
     def current_refresh_token(self) -> str:
@@ -151,8 +176,12 @@ class LeverOAuthTokens(TokenProvider):
             self._token = None
 
     def _post(self, refresh_token: str) -> dict[str, Any]:
-        form = {"grant_type": "refresh_token", "client_id": self._client_id,
-                "client_secret": self._client_secret, "refresh_token": refresh_token}
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": refresh_token,
+        }
         response = self._http.request("POST", self.token_url, data=form, idempotent=False)
         try:
             body = response.json()
@@ -234,16 +263,21 @@ class LeverClient:
                     if not has_next or not nxt:
                         return
                     if nxt == offset:
-                        raise InvalidRequest(f"{path}: the server repeated an offset token",
-                                             connector=self.connector)
+                        raise InvalidRequest(
+                            f"{path}: the server repeated an offset token", connector=self.connector
+                        )
                     offset = nxt
             except InvalidOffsetToken:
                 if offset is None or restarts >= self.max_restarts:
                     raise
                 restarts += 1
                 self.stats["offset_restarts"] += 1
-                log.warning("%s: offset token refused; reading the window again from the start (%d/%d)",
-                            path, restarts, self.max_restarts)
+                log.warning(
+                    "%s: offset token refused; reading the window again from the start (%d/%d)",
+                    path,
+                    restarts,
+                    self.max_restarts,
+                )
 
     def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return [r for page in self.paginate(path, params) for r in page]
@@ -254,8 +288,15 @@ class LeverClient:
             raise InvalidRequest(f"expected a {{data: ...}} envelope from {path}", connector=self.connector)
         return body["data"]
 
-    def _write(self, method: str, path: str, body: Any, *, params: Mapping[str, Any] | None = None,
-               idempotent: bool | None = None) -> Any:
+    def _write(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
         response = self.api.request(method, path, params=params, json=body, idempotent=idempotent)
         if response.status_code == 204 or not response.content:
             return None
@@ -264,12 +305,16 @@ class LeverClient:
 
     def _require_perform_as(self, perform_as: str | None, what: str) -> dict[str, str]:
         if not perform_as:
-            raise InvalidRequest(f"{what} needs perform_as: set perform_as or perform_as_email in the "
-                                 "connector settings", connector=self.connector)
+            raise InvalidRequest(
+                f"{what} needs perform_as: set perform_as or perform_as_email in the connector settings",
+                connector=self.connector,
+            )
         return {"perform_as": perform_as}
 
     # -- reads -------------------------------------------------------------------------------------------
-    def opportunity(self, opportunity_id: str, *, expand: Sequence[str] = OPPORTUNITY_EXPAND) -> dict[str, Any]:
+    def opportunity(
+        self, opportunity_id: str, *, expand: Sequence[str] = OPPORTUNITY_EXPAND
+    ) -> dict[str, Any]:
         data = self.get_data(f"opportunities/{opportunity_id}", {"expand": list(expand)})
         if not isinstance(data, dict):
             raise NotFound(f"opportunity {opportunity_id} not found", status=404, connector=self.connector)
@@ -294,8 +339,15 @@ class LeverClient:
             raise InvalidRequest("unexpected response to POST /opportunities", connector=self.connector)
         return data
 
-    def add_note(self, opportunity_id: str, value: str, *, perform_as: str | None = None,
-                 secret: bool = False, score: int | None = None) -> str:
+    def add_note(
+        self,
+        opportunity_id: str,
+        value: str,
+        *,
+        perform_as: str | None = None,
+        secret: bool = False,
+        score: int | None = None,
+    ) -> str:
         body: dict[str, Any] = {"value": value, "secret": secret}
         if score is not None:
             body["score"] = score
@@ -307,8 +359,13 @@ class LeverClient:
     def add_tags(self, opportunity_id: str, tags: Sequence[str], *, perform_as: str | None = None) -> None:
         params = {"perform_as": perform_as} if perform_as else None
         # adding a tag twice leaves one tag: safe to resend after an uncertain failure
-        self._write("POST", f"opportunities/{opportunity_id}/addTags", {"tags": list(tags)}, params=params,
-                    idempotent=True)
+        self._write(
+            "POST",
+            f"opportunities/{opportunity_id}/addTags",
+            {"tags": list(tags)},
+            params=params,
+            idempotent=True,
+        )
 
     # -- requisitions ----------------------------------------------------------------------------------
     def requisitions_by_code(self, code: str) -> list[dict[str, Any]]:
@@ -316,8 +373,7 @@ class LeverClient:
 
     def create_requisition(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /requisitions`` (needs "API management of requisitions" switched on by a Super Admin)."""
-        missing = [k for k in ("requisitionCode", "name", "headcountTotal")
-                   if fields.get(k) in (None, "")]
+        missing = [k for k in ("requisitionCode", "name", "headcountTotal") if fields.get(k) in (None, "")]
         if missing:
             raise InvalidRequest(f"requisition is missing {', '.join(missing)}", connector=self.connector)
         data = self._write("POST", "requisitions", dict(fields))
@@ -371,8 +427,9 @@ class LeverClient:
             raise NotFound(f"posting {posting_id} not found", status=404, connector=self.connector)
         return data
 
-    def update_posting(self, posting_id: str, changes: Mapping[str, Any], *,
-                       perform_as: str | None) -> dict[str, Any]:
+    def update_posting(
+        self, posting_id: str, changes: Mapping[str, Any], *, perform_as: str | None
+    ) -> dict[str, Any]:
         """``POST /postings/:id`` is a partial update (only the sent fields change)."""
         params = self._require_perform_as(perform_as, "updating a posting")
         body = dict(changes)
@@ -393,7 +450,11 @@ def merge_requisition(current: Mapping[str, Any], changes: Mapping[str, Any]) ->
     """The full body of a requisition PUT: the writable fields as read, overlaid with ``changes``."""
     body = {k: current[k] for k in REQUISITION_WRITABLE if current.get(k) is not None}
     for key, value in changes.items():
-        if key == "customFields" and isinstance(value, Mapping) and isinstance(body.get("customFields"), Mapping):
+        if (
+            key == "customFields"
+            and isinstance(value, Mapping)
+            and isinstance(body.get("customFields"), Mapping)
+        ):
             body["customFields"] = {**body["customFields"], **value}
         else:
             body[key] = value
@@ -432,8 +493,18 @@ def build_api(
     if api_key is not None:
         register_secret(api_key)
         auth = requests.auth.HTTPBasicAuth(api_key, "")
-    api = ApiClient(base_url, connector=connector, tokens=tokens, auth=auth, limiter=limiter, timeout=timeout,
-                    max_attempts=max_attempts, backoff_base=backoff_base, sleep=sleep, session=session,
-                    error_mapper=lever_error)
+    api = ApiClient(
+        base_url,
+        connector=connector,
+        tokens=tokens,
+        auth=auth,
+        limiter=limiter,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff_base=backoff_base,
+        sleep=sleep,
+        session=session,
+        error_mapper=lever_error,
+    )
     api.session.headers["Accept"] = "application/json"
     return api

@@ -62,7 +62,8 @@ class LeverSettings(ConnectorSettings):
     client_id: SecretStr | None = Field(default=None, description="OAuth client id; use ${ENV}")
     client_secret: SecretStr | None = Field(default=None, description="OAuth client secret; use ${ENV}")
     refresh_token: SecretStr | None = Field(
-        default=None, description="OAuth refresh token (single-use: the rotated one is kept in the state DB)")
+        default=None, description="OAuth refresh token (single-use: the rotated one is kept in the state DB)"
+    )
     token_url: str | None = Field(default=None, description="OAuth token endpoint (default by environment)")
     # where
     environment: Literal["production", "sandbox"] = "production"
@@ -71,15 +72,17 @@ class LeverSettings(ConnectorSettings):
     # who writes
     perform_as: str | None = Field(default=None, description="Lever user id writes are attributed to")
     perform_as_email: str | None = Field(
-        default=None, description="or that user's e-mail, resolved once with GET /users?email=")
+        default=None, description="or that user's e-mail, resolved once with GET /users?email="
+    )
     # pacing (Lever: 10 rps steady, bursts of 20, per key; one bucket shared by this connector's threads)
     rate_per_second: float = Field(default=8.0, gt=0, le=1000)
     burst: int = Field(default=16, ge=1, le=1000)
     # writes
     note_secret: bool = Field(default=False, description="post notes as secret (sensitive-info users only)")
     score_from_rating: bool = Field(default=True, description="set the note score (1-4) from the rating")
-    new_candidate_origin: Literal["agency", "applied", "internal", "referred", "sourced", "university"] = \
+    new_candidate_origin: Literal["agency", "applied", "internal", "referred", "sourced", "university"] = (
         "sourced"
+    )
     new_candidate_source: str | None = Field(default=None, description="a source added to created people")
     # reads
     page_size: int = Field(default=100, ge=1, le=100)
@@ -97,8 +100,11 @@ class LeverSettings(ConnectorSettings):
         if self.api_key is not None and any(v is not None for v in oauth):
             raise ValueError("give either api_key or client_id/client_secret/refresh_token, not both")
         if self.api_key is None and not all(v is not None for v in oauth):
-            missing = [n for n, v in zip(("client_id", "client_secret", "refresh_token"), oauth, strict=True)
-                       if v is None]
+            missing = [
+                n
+                for n, v in zip(("client_id", "client_secret", "refresh_token"), oauth, strict=True)
+                if v is None
+            ]
             raise ValueError("api_key: missing (or OAuth: " + ", ".join(missing) + " missing)")
         if self.perform_as and self.perform_as_email:
             raise ValueError("give perform_as or perform_as_email, not both")
@@ -172,15 +178,26 @@ class LeverConnector(Connector):
             self.limiter = TokenBucket(settings.rate_per_second, settings.burst)
             if settings.oauth:
                 self.tokens = LeverOAuthTokens(
-                    settings.oauth_token_url(), _secret(settings.client_id), _secret(settings.client_secret),
-                    _secret(settings.refresh_token), state=self.state, connector=name,
-                    timeout=(settings.connect_timeout, settings.read_timeout), sleep=sleep,
+                    settings.oauth_token_url(),
+                    _secret(settings.client_id),
+                    _secret(settings.client_secret),
+                    _secret(settings.refresh_token),
+                    state=self.state,
+                    connector=name,
+                    timeout=(settings.connect_timeout, settings.read_timeout),
+                    sleep=sleep,
                 )
             api = build_api(
-                settings.api_url(), connector=name, limiter=self.limiter,
-                api_key=None if settings.oauth else _secret(settings.api_key), tokens=self.tokens,
-                timeout=(settings.connect_timeout, settings.read_timeout), max_attempts=settings.max_attempts,
-                backoff_base=settings.backoff_base, sleep=sleep, session=session,
+                settings.api_url(),
+                connector=name,
+                limiter=self.limiter,
+                api_key=None if settings.oauth else _secret(settings.api_key),
+                tokens=self.tokens,
+                timeout=(settings.connect_timeout, settings.read_timeout),
+                max_attempts=settings.max_attempts,
+                backoff_base=settings.backoff_base,
+                sleep=sleep,
+                session=session,
             )
             client = LeverClient(api, page_size=settings.page_size, max_restarts=settings.max_offset_restarts)
         self.client = client
@@ -198,8 +215,11 @@ class LeverConnector(Connector):
             yield from self._read_deleted(window)
         elif stream == "requisitions":
             for page in self.client.paginate("requisitions", {"confidentiality": "all"}):
-                yield [mapping.requisition_from_lever(r, self.name) for r in page
-                       if r.get("id") and mapping.in_window(r, window.since, window.until)]
+                yield [
+                    mapping.requisition_from_lever(r, self.name)
+                    for r in page
+                    if r.get("id") and mapping.in_window(r, window.since, window.until)
+                ]
         elif stream == "postings":
             params: dict[str, Any] = {"confidentiality": "all"}
             if window.since is not None:  # only confidentiality may be combined with updated_at_*
@@ -229,7 +249,8 @@ class LeverConnector(Connector):
         Incremental (``since`` set): ``updated_at_start/_end`` in windows of ``window_days``, so a refused
         offset token only re-reads one window.  Full read (``since`` None): by ``created_at_end`` with no
         update filter, which is also the backfill of old opportunities whose ``updatedAt`` is null (an
-        ``updated_at`` filter never returns those).  Run a full sync now and then (``syncbridge sync --full``).
+        ``updated_at`` filter never returns those).  Run a full sync now and then
+        (``syncbridge sync --full``).
         """
         if window.since is None:
             yield from self.client.opportunities({"created_at_end": mapping.to_ms(window.until)})
@@ -273,7 +294,7 @@ class LeverConnector(Connector):
     def _opportunities_of_contacts(self, contacts: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         for start in range(0, len(contacts), CONTACT_ID_BATCH):
-            batch = list(contacts[start:start + CONTACT_ID_BATCH])
+            batch = list(contacts[start : start + CONTACT_ID_BATCH])
             for page in self.client.opportunities({"contact_id": batch}):
                 for opp in page:
                     if opp.get("id") is not None:
@@ -312,16 +333,22 @@ class LeverConnector(Connector):
         """The user id writes are attributed to; ``perform_as_email`` is resolved on first use."""
         with self._perform_as_lock:
             if self._perform_as is None and self.cfg.perform_as_email:
-                users = [u for u in self.client.users_by_email(self.cfg.perform_as_email)
-                         if u.get("id") and not u.get("deactivatedAt")]
+                users = [
+                    u
+                    for u in self.client.users_by_email(self.cfg.perform_as_email)
+                    if u.get("id") and not u.get("deactivatedAt")
+                ]
                 if not users:
-                    raise InvalidRequest("perform_as_email: no active Lever user has that e-mail",
-                                         connector=self.name)
+                    raise InvalidRequest(
+                        "perform_as_email: no active Lever user has that e-mail", connector=self.name
+                    )
                 self._perform_as = str(users[0]["id"])
                 log.info("%s: writes are performed as Lever user %s", self.name, self._perform_as)
             if required and not self._perform_as:
-                raise InvalidRequest("this write needs perform_as (or perform_as_email) in the connector "
-                                     "settings", connector=self.name)
+                raise InvalidRequest(
+                    "this write needs perform_as (or perform_as_email) in the connector settings",
+                    connector=self.name,
+                )
             return self._perform_as
 
     def check(self) -> dict[str, Any]:
@@ -348,8 +375,13 @@ class LeverConnector(Connector):
     def add_note(self, candidate_id: str, note: Note) -> str:
         opp = self.target_opportunity(candidate_id)
         score = mapping.note_score(note.score) if self.cfg.score_from_rating else None
-        return self.client.add_note(str(opp["id"]), note.body_text(), perform_as=self.perform_as(),
-                                    secret=self.cfg.note_secret, score=score)
+        return self.client.add_note(
+            str(opp["id"]),
+            note.body_text(),
+            perform_as=self.perform_as(),
+            secret=self.cfg.note_secret,
+            score=score,
+        )
 
     def add_tags(self, candidate_id: str, tags: Sequence[str]) -> None:
         opp = self.target_opportunity(candidate_id)
@@ -395,15 +427,20 @@ class LeverConnector(Connector):
         return mapping.requisition_from_lever(self.client.create_requisition(fields), self.name)
 
     def update_requisition(self, requisition_id: str, changes: Mapping[str, Any]) -> Requisition:
-        return mapping.requisition_from_lever(self.client.update_requisition(requisition_id, changes), self.name)
+        return mapping.requisition_from_lever(
+            self.client.update_requisition(requisition_id, changes), self.name
+        )
 
     def create_posting(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """A posting (``state`` draft unless given); HTML reduced to Lever's whitelist first."""
-        return self.client.create_posting(mapping.clean_posting(fields), perform_as=self.perform_as(required=True))
+        return self.client.create_posting(
+            mapping.clean_posting(fields), perform_as=self.perform_as(required=True)
+        )
 
     def update_posting(self, posting_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        return self.client.update_posting(posting_id, mapping.clean_posting(changes),
-                                          perform_as=self.perform_as(required=True))
+        return self.client.update_posting(
+            posting_id, mapping.clean_posting(changes), perform_as=self.perform_as(required=True)
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -157,8 +157,13 @@ def _closed(opp: Mapping[str, Any]) -> bool:
 
 
 def _summary(opp: Mapping[str, Any]) -> dict[str, Any]:
-    return {"id": str(opp["id"]), "archived": is_archived(opp), "createdAt": _ms_or_none(opp.get("createdAt")),
-            "updatedAt": _ms_or_none(opp.get("updatedAt")), "tags": _tags(opp)}
+    return {
+        "id": str(opp["id"]),
+        "archived": is_archived(opp),
+        "createdAt": _ms_or_none(opp.get("createdAt")),
+        "updatedAt": _ms_or_none(opp.get("updatedAt")),
+        "tags": _tags(opp),
+    }
 
 
 # --- people -----------------------------------------------------------------------------------------------
@@ -226,13 +231,17 @@ def merge_candidates(old: Candidate, new: Candidate) -> Candidate:
         tags.extend(t for t in s.get("tags", []) if t not in tags)
     created = [d for d in (old.created_at, new.created_at) if d is not None]
     updated = [d for d in (old.updated_at, new.updated_at) if d is not None]
-    return new.model_copy(update={
-        "emails": tuple(emails), "phones": tuple(phones), "tags": tuple(tags),
-        "application_ids": tuple(summaries),
-        "created_at": min(created) if created else None,
-        "updated_at": max(updated) if updated else None,
-        "raw": {**new.raw, "opportunities": list(summaries.values())},
-    })
+    return new.model_copy(
+        update={
+            "emails": tuple(emails),
+            "phones": tuple(phones),
+            "tags": tuple(tags),
+            "application_ids": tuple(summaries),
+            "created_at": min(created) if created else None,
+            "updated_at": max(updated) if updated else None,
+            "raw": {**new.raw, "opportunities": list(summaries.values())},
+        }
+    )
 
 
 def group_by_contact(opps: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -302,7 +311,7 @@ def in_window(rec: Mapping[str, Any], since: datetime | None, until: datetime) -
 
 
 def note_score(rating: float | None) -> int | None:
-    """A 1–5 supervisor rating → Lever's note score 1–4 (strong no, no, yes, strong yes)."""
+    """A 1 to 5 supervisor rating → Lever's note score 1 to 4 (strong no, no, yes, strong yes)."""
     if rating is None:
         return None
     if rating >= 4.5:
@@ -371,10 +380,15 @@ class _Cleaner(HTMLParser):
         kept = []
         for name, value in attrs:
             value = value or ""
-            if (name == "href" and tag == "a" and value.strip().lower().startswith(("http://", "https://",
-                                                                                     "mailto:"))) \
-                    or (name == "class" and value.strip() == "postings-link") \
-                    or (name == "style" and _FONT_SIZE.match(value)):
+            if (
+                (
+                    name == "href"
+                    and tag == "a"
+                    and value.strip().lower().startswith(("http://", "https://", "mailto:"))
+                )
+                or (name == "class" and value.strip() == "postings-link")
+                or (name == "style" and _FONT_SIZE.match(value))
+            ):
                 kept.append(f' {name}="{html.escape(value.strip(), quote=True)}"')
         self.out.append(f"<{tag}{''.join(kept)}>")
         if tag not in _VOID:
@@ -427,7 +441,8 @@ def clean_posting(fields: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(content.get("lists"), list):
             content["lists"] = [
                 {**item, "content": clean_html(item["content"], LIST_TAGS)}
-                if isinstance(item, Mapping) and isinstance(item.get("content"), str) else item
+                if isinstance(item, Mapping) and isinstance(item.get("content"), str)
+                else item
                 for item in content["lists"]
             ]
         body["content"] = content

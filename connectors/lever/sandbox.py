@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -153,8 +153,10 @@ def _connect(path: str | Path) -> sqlite3.Connection:
 def _ensure_schema(conn: sqlite3.Connection) -> None:
     for table, cols in TABLES.items():
         extra = "".join(f", {c}" for c in cols)
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, sort INTEGER NOT NULL, "
-                     f"data TEXT NOT NULL{extra})")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, sort INTEGER NOT NULL, "
+            f"data TEXT NOT NULL{extra})"
+        )
         conn.execute(f"CREATE INDEX IF NOT EXISTS ix_{table}_sort ON {table}(sort, id)")
     for stmt in INDEXES:
         conn.execute(stmt)
@@ -171,11 +173,19 @@ def _columns(table: str, rec: dict[str, Any]) -> tuple[Any, ...]:
     if table == "postings":
         return (rec.get("updatedAt"), rec.get("state"), int(rec.get("confidentiality") == "confidential"))
     if table == "requisitions":
-        return (rec.get("updatedAt"), rec.get("requisitionCode"), rec.get("status"),
-                int(rec.get("confidentiality") == "confidential"))
+        return (
+            rec.get("updatedAt"),
+            rec.get("requisitionCode"),
+            rec.get("status"),
+            int(rec.get("confidentiality") == "confidential"),
+        )
     if table == "opportunities":
-        return (rec["contact"], rec.get("updatedAt"), int(bool(rec.get("archived"))),
-                int(rec.get("confidentiality") == "confidential"))
+        return (
+            rec["contact"],
+            rec.get("updatedAt"),
+            int(bool(rec.get("archived"))),
+            int(rec.get("confidentiality") == "confidential"),
+        )
     if table == "notes":
         return (rec["_opp"],)
     if table == "deleted_opportunities":
@@ -238,7 +248,9 @@ class _Store:
 
     def all(self, table: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [json.loads(r[0]) for r in self.conn.execute(f"SELECT data FROM {table} ORDER BY sort, id")]
+            return [
+                json.loads(r[0]) for r in self.conn.execute(f"SELECT data FROM {table} ORDER BY sort, id")
+            ]
 
     def set_contact_emails(self, contact: dict[str, Any]) -> None:
         with self.lock:
@@ -258,11 +270,13 @@ NOTE_CAP = 5_000
 
 # fmt: off
 FIRST = ["José", "Zoë", "Renée", "François", "Björn", "Søren", "Łukasz", "Mary-Kate", "Siobhán", "Chloé",
-         "Maria", "James", "Priya", "Aisha", "Oluwaseun", "Mohammed", "Wei", "美咲", "翔太", "Дмитрий", "Анна",
+         "Maria", "James", "Priya", "Aisha", "Oluwaseun", "Mohammed", "Wei", "美咲", "翔太", "Дмитрий",
+         "Анна",
          "Emily", "Michael", "Sarah", "David", "Fatima", "Carlos", "Ingrid", "Kwame", "Yuki", "Liam", "Noah",
          "Olivia", "Jae-won", "민준", "Ngozi", "Tomás", "Ángel", "Gaëlle", "Sofía", "Zeynep", "Mateo", "Elif"]
 LAST = ["O'Brien", "García", "Müller", "Smith-Jones", "Nguyễn", "Østergaard", "Kowalski", "Иванов",
-        "Петрова", "佐藤", "鈴木", "王", "김", "Fernández", "van der Berg", "de la Cruz", "Smith", "Johnson",
+        "Петрова", "佐藤", "鈴木", "王", "김", "Fernández", "van der Berg", "de la Cruz", "Smith",
+        "Johnson",
         "Okafor", "Adeyemi", "Patel", "Singh", "Chen", "Nakamura", "Rossi", "Dubois", "Şahin", "Kovačević",
         "Ó Súilleabháin", "MacDonald", "Haddad", "Andersson", "Mendes", "Kaur", "Yilmaz"]
 DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "proton.me", "icloud.com", "mail.ru", "qq.com", "gmx.de",
@@ -277,9 +291,10 @@ SOURCES = ["linkedin", "indeed", "referral", "university fair", "company website
 ORIGINS = ["applied", "applied", "sourced", "referred", "university", "agency", "internal"]
 STAGES = [("lead-new", "New lead"), ("lead-reached-out", "Reached out"), ("lead-responded", "Responded"),
           ("applicant-new", "New applicant"), ("recruiter-screen", "Recruiter screen"),
-          ("phone-interview", "Phone interview"), ("onsite-interview", "On-site interview"), ("offer", "Offer")]
-ARCHIVE_REASONS = [("Underqualified", "non-hired"), ("Withdrew", "non-hired"), ("Position filled", "non-hired"),
-                   ("Hired", "hired")]
+          ("phone-interview", "Phone interview"), ("onsite-interview", "On-site interview"),
+          ("offer", "Offer")]
+ARCHIVE_REASONS = [("Underqualified", "non-hired"), ("Withdrew", "non-hired"),
+                   ("Position filled", "non-hired"), ("Hired", "hired")]
 USERS = [("Ada Admin", "ada.admin@sandbox-hr.example", "super admin", False),
          ("Rita Recruiter", "rita.recruiter@sandbox-hr.example", "admin", False),
          ("Rafael Núñez", "rafael.nunez@sandbox-hr.example", "team member", False),
@@ -334,63 +349,132 @@ class _World:
 def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
     anchor = _anchor_ms()
     early = anchor - SPAN_MS - 200 * 86_400_000
-    users = []
+    users: list[dict[str, Any]] = []
     for name, email, role, deactivated in USERS:
         created = early + rng.randrange(100 * 86_400_000)
-        users.append({"id": _uuid(rng), "name": name, "username": email.split("@")[0], "email": email,
-                      "createdAt": created, "deactivatedAt": created + 86_400_000 if deactivated else None,
-                      "accessRole": role, "photo": None, "externalDirectoryId": None,
-                      "linkedContactIds": None, "jobTitle": None, "managerId": None})
+        users.append(
+            {
+                "id": _uuid(rng),
+                "name": name,
+                "username": email.split("@")[0],
+                "email": email,
+                "createdAt": created,
+                "deactivatedAt": created + 86_400_000 if deactivated else None,
+                "accessRole": role,
+                "photo": None,
+                "externalDirectoryId": None,
+                "linkedContactIds": None,
+                "jobTitle": None,
+                "managerId": None,
+            }
+        )
     conn.executemany(_insert_sql("users"), [_row("users", u) for u in users])
-    stages = [{"id": sid, "text": text, "_pos": i} for i, (sid, text) in enumerate(STAGES)]
+    stages: list[dict[str, Any]] = [
+        {"id": sid, "text": text, "_pos": i} for i, (sid, text) in enumerate(STAGES)
+    ]
     conn.executemany(_insert_sql("stages"), [_row("stages", s) for s in stages])
-    reasons = [{"id": _uuid(rng), "text": text, "status": "active", "type": kind, "createdAt": early}
-               for text, kind in ARCHIVE_REASONS]
+    reasons: list[dict[str, Any]] = [
+        {"id": _uuid(rng), "text": text, "status": "active", "type": kind, "createdAt": early}
+        for text, kind in ARCHIVE_REASONS
+    ]
     conn.executemany(_insert_sql("archive_reasons"), [_row("archive_reasons", r) for r in reasons])
-    conn.executemany(_insert_sql("requisition_fields"),
-                     [_row("requisition_fields", {**f, "createdAt": early + i}) for i, f in enumerate(REQ_FIELDS)])
+    conn.executemany(
+        _insert_sql("requisition_fields"),
+        [_row("requisition_fields", {**f, "createdAt": early + i}) for i, f in enumerate(REQ_FIELDS)],
+    )
     active = [u["id"] for u in users if u["deactivatedAt"] is None]
-    postings = []
+    postings: list[dict[str, Any]] = []
     for k, (title, team, dept, state, confidential) in enumerate(POSTINGS):
         created = anchor - SPAN_MS + rng.randrange(SPAN_MS // 2)
         pid = _uuid(rng)
-        postings.append({
-            "id": pid, "text": title, "createdAt": created, "updatedAt": created + rng.randrange(SPAN_MS // 2),
-            "user": active[0], "owner": active[1 + k % 3], "hiringManager": active[3],
-            "confidentiality": "confidential" if confidential else "non-confidential",
-            "categories": {"team": team, "department": dept, "location": LOCATIONS[k % 4],
-                           "allLocations": [LOCATIONS[k % 4]], "commitment": "Full-time", "level": None},
-            "content": {"description": f"Join us as a {title}.", "descriptionHtml": f"<div>Join us as a {title}.</div>",
-                        "lists": [{"text": "Requirements", "content": "<li>Curiosity</li><li>Teamwork</li>"}],
-                        "closing": "", "closingHtml": ""},
-            "country": "US", "tags": [], "state": state, "distributionChannels": ["internal", "public"],
-            "reqCode": f"REQ-{1001 + k}", "requisitionCodes": [f"REQ-{1001 + k}"],
-            "salaryDescription": None, "salaryDescriptionHtml": None, "salaryRange": None,
-            "urls": {"list": "https://jobs.sandbox.example/acme",
-                     "show": f"https://jobs.sandbox.example/acme/{pid}",
-                     "apply": f"https://jobs.sandbox.example/acme/{pid}/apply"},
-            "workplaceType": ["onsite", "remote", "hybrid"][k % 3], "followers": [],
-        })
+        postings.append(
+            {
+                "id": pid,
+                "text": title,
+                "createdAt": created,
+                "updatedAt": created + rng.randrange(SPAN_MS // 2),
+                "user": active[0],
+                "owner": active[1 + k % 3],
+                "hiringManager": active[3],
+                "confidentiality": "confidential" if confidential else "non-confidential",
+                "categories": {
+                    "team": team,
+                    "department": dept,
+                    "location": LOCATIONS[k % 4],
+                    "allLocations": [LOCATIONS[k % 4]],
+                    "commitment": "Full-time",
+                    "level": None,
+                },
+                "content": {
+                    "description": f"Join us as a {title}.",
+                    "descriptionHtml": f"<div>Join us as a {title}.</div>",
+                    "lists": [{"text": "Requirements", "content": "<li>Curiosity</li><li>Teamwork</li>"}],
+                    "closing": "",
+                    "closingHtml": "",
+                },
+                "country": "US",
+                "tags": [],
+                "state": state,
+                "distributionChannels": ["internal", "public"],
+                "reqCode": f"REQ-{1001 + k}",
+                "requisitionCodes": [f"REQ-{1001 + k}"],
+                "salaryDescription": None,
+                "salaryDescriptionHtml": None,
+                "salaryRange": None,
+                "urls": {
+                    "list": "https://jobs.sandbox.example/acme",
+                    "show": f"https://jobs.sandbox.example/acme/{pid}",
+                    "apply": f"https://jobs.sandbox.example/acme/{pid}/apply",
+                },
+                "workplaceType": ["onsite", "remote", "hybrid"][k % 3],
+                "followers": [],
+            }
+        )
     conn.executemany(_insert_sql("postings"), [_row("postings", p) for p in postings])
-    reqs = []
+    reqs: list[dict[str, Any]] = []
     for k, p in enumerate(postings):
         created = p["createdAt"] - 86_400_000
         updated = None if k == 0 else p["updatedAt"]
-        reqs.append({
-            "id": _uuid(rng), "requisitionCode": f"REQ-{1001 + k}", "name": p["text"], "backfill": k == 3,
-            "confidentiality": p["confidentiality"], "createdAt": created, "creator": active[0],
-            "headcountHired": 0, "headcountTotal": "unlimited" if k == 1 else 1 + k % 3,
-            "status": {"published": "open", "internal": "open", "closed": "closed", "draft": "draft"}[p["state"]],
-            "hiringManager": active[3], "owner": active[1], "compensationBand": None,
-            "employmentStatus": "full-time", "location": p["categories"]["location"],
-            "internalNotes": "", "postings": [p["id"]], "department": p["categories"]["department"],
-            "team": p["categories"]["team"], "offerIds": [], "approval": None,
-            "customFields": {"cost_center": f"CC-{100 + k}"}, "closedAt": None,
-            "timeToFillStartAt": None, "timeToFillEndAt": None, "updatedAt": updated,
-        })
+        reqs.append(
+            {
+                "id": _uuid(rng),
+                "requisitionCode": f"REQ-{1001 + k}",
+                "name": p["text"],
+                "backfill": k == 3,
+                "confidentiality": p["confidentiality"],
+                "createdAt": created,
+                "creator": active[0],
+                "headcountHired": 0,
+                "headcountTotal": "unlimited" if k == 1 else 1 + k % 3,
+                "status": {"published": "open", "internal": "open", "closed": "closed", "draft": "draft"}[
+                    p["state"]
+                ],
+                "hiringManager": active[3],
+                "owner": active[1],
+                "compensationBand": None,
+                "employmentStatus": "full-time",
+                "location": p["categories"]["location"],
+                "internalNotes": "",
+                "postings": [p["id"]],
+                "department": p["categories"]["department"],
+                "team": p["categories"]["team"],
+                "offerIds": [],
+                "approval": None,
+                "customFields": {"cost_center": f"CC-{100 + k}"},
+                "closedAt": None,
+                "timeToFillStartAt": None,
+                "timeToFillEndAt": None,
+                "updatedAt": updated,
+            }
+        )
     conn.executemany(_insert_sql("requisitions"), [_row("requisitions", r) for r in reqs])
-    return _World(anchor=anchor, users=active, stages=[s["id"] for s in stages],
-                  reasons=[r["id"] for r in reasons], postings=postings)
+    return _World(
+        anchor=anchor,
+        users=active,
+        stages=[s["id"] for s in stages],
+        reasons=[r["id"] for r in reasons],
+        postings=postings,
+    )
 
 
 def _gen_contact(rng: random.Random, i: int, recent: list[str], shared: set[str]) -> dict[str, Any]:
@@ -422,10 +506,12 @@ def _gen_contact(rng: random.Random, i: int, recent: list[str], shared: set[str]
             phone["type"] = rng.choice(["mobile", "mobile", "home", "work", "other"])
         phones.append(phone)
     return {
-        "id": "", "name": f"{first} {last}" if rng.random() > 0.01 else first,
+        "id": "",
+        "name": f"{first} {last}" if rng.random() > 0.01 else first,
         "headline": rng.choice(HEADLINES) if rng.random() < 0.6 else "",
         "location": rng.choice(LOCATIONS) if rng.random() < 0.7 else None,
-        "emails": emails, "phones": phones,
+        "emails": emails,
+        "phones": phones,
         "links": [f"https://www.linkedin.com/in/{fa}-{la}-{i}"] if rng.random() < 0.15 else [],
         "isAnonymized": False,
     }
@@ -434,7 +520,11 @@ def _gen_contact(rng: random.Random, i: int, recent: list[str], shared: set[str]
 def _gen_opportunity(rng: random.Random, w: _World, contact: dict[str, Any], created: int) -> dict[str, Any]:
     oid = _uuid(rng)
     on_posting = rng.random() < 0.7
-    posting = rng.choice(w.postings) if on_posting else None
+    posting = None
+    if on_posting:
+        public = [p for p in w.postings if p["confidentiality"] != "confidential"]
+        secret = [p for p in w.postings if p["confidentiality"] == "confidential"]
+        posting = rng.choice(secret) if secret and rng.random() < 0.03 else rng.choice(public)
     confidential = bool(posting and posting["confidentiality"] == "confidential")
     updated: int | None = min(w.anchor, created + rng.randrange(1, 200 * 86_400_000))
     if rng.random() < 0.03:
@@ -442,30 +532,59 @@ def _gen_opportunity(rng: random.Random, w: _World, contact: dict[str, Any], cre
     stage = rng.choice(w.stages[3:] if on_posting else w.stages[:3])
     archived = None
     if rng.random() < 0.35:
-        archived = {"archivedAt": (updated or created) - rng.randrange(0, 1000), "reason": rng.choice(w.reasons)}
+        archived = {
+            "archivedAt": (updated or created) - rng.randrange(0, 1000),
+            "reason": rng.choice(w.reasons),
+        }
     apps = []
     if posting is not None:
-        apps.append({"id": _uuid(rng), "opportunityId": oid, "candidateId": oid, "createdAt": created,
-                     "type": "posting", "posting": posting["id"], "postingOwner": posting["owner"],
-                     "postingHiringManager": posting["hiringManager"], "user": None,
-                     "name": contact["name"], "email": (contact["emails"] or [None])[0],
-                     "phone": contact["phones"][0] if contact["phones"] else None, "company": None,
-                     "links": None, "comments": None, "customQuestions": [], "archived": archived,
-                     "requisitionForHire": None})
+        apps.append(
+            {
+                "id": _uuid(rng),
+                "opportunityId": oid,
+                "candidateId": oid,
+                "createdAt": created,
+                "type": "posting",
+                "posting": posting["id"],
+                "postingOwner": posting["owner"],
+                "postingHiringManager": posting["hiringManager"],
+                "user": None,
+                "name": contact["name"],
+                "email": (contact["emails"] or [None])[0],
+                "phone": contact["phones"][0] if contact["phones"] else None,
+                "company": None,
+                "links": None,
+                "comments": None,
+                "customQuestions": [],
+                "archived": archived,
+                "requisitionForHire": None,
+            }
+        )
     owner = rng.choice(w.users)
     return {
-        "id": oid, "contact": contact["id"], "createdAt": created, "updatedAt": updated,
-        "lastInteractionAt": updated or created, "lastAdvancedAt": updated or created, "snoozedUntil": None,
-        "archived": archived, "stage": stage,
-        "stageChanges": [{"toStageId": stage, "toStageIndex": w.stages.index(stage), "userId": owner,
-                          "updatedAt": created}],
-        "owner": owner, "followers": [owner],
+        "id": oid,
+        "contact": contact["id"],
+        "createdAt": created,
+        "updatedAt": updated,
+        "lastInteractionAt": updated or created,
+        "lastAdvancedAt": updated or created,
+        "snoozedUntil": None,
+        "archived": archived,
+        "stage": stage,
+        "stageChanges": [
+            {"toStageId": stage, "toStageIndex": w.stages.index(stage), "userId": owner, "updatedAt": created}
+        ],
+        "owner": owner,
+        "followers": [owner],
         "tags": rng.sample(TAGS, rng.choice([1, 1, 2])) if rng.random() < 0.2 else [],
         "sources": [rng.choice(SOURCES)] if rng.random() < 0.6 else [],
-        "origin": "applied" if on_posting else rng.choice(ORIGINS), "sourcedBy": None if on_posting else owner,
+        "origin": "applied" if on_posting else rng.choice(ORIGINS),
+        "sourcedBy": None if on_posting else owner,
         "confidentiality": "confidential" if confidential else "non-confidential",
-        "dataProtection": None, "isAnonymized": False,
-        "opportunityLocation": contact.get("location"), "_applications": apps,
+        "dataProtection": None,
+        "isAnonymized": False,
+        "opportunityLocation": contact.get("location"),
+        "_applications": apps,
     }
 
 
@@ -491,10 +610,14 @@ def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = F
         conn.execute("BEGIN IMMEDIATE")
         try:
             _seed_all(conn, size, seed)
-            conn.execute("INSERT INTO meta(key, value) VALUES ('seeded', ?)",
-                         (_dumps({"size": size, "seed": seed, "at": _now_ms()}),))
-            conn.execute("INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)",
-                         (DEFAULT_REFRESH_TOKEN, _now_ms()))
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('seeded', ?)",
+                (_dumps({"size": size, "seed": seed, "at": _now_ms()}),),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)",
+                (DEFAULT_REFRESH_TOKEN, _now_ms()),
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -540,14 +663,28 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
         contacts.append(_row("contacts", contact))
         emails.extend((e.strip().lower(), contact["id"], p) for p, e in enumerate(contact["emails"]))
         for k in range(n_opps):
-            created = first_created if k == 0 else min(w.anchor, first_created + rng.randrange(1, 90 * 86_400_000))
+            created = (
+                first_created if k == 0 else min(w.anchor, first_created + rng.randrange(1, 90 * 86_400_000))
+            )
             opp = _gen_opportunity(rng, w, contact, created)
             opps.append(_row("opportunities", opp))
             made += 1
             if len(notes) < NOTE_CAP and note_rng.random() < 0.25:
                 ts = created + note_rng.randrange(1, 86_400_000)
-                notes.append(_row("notes", _note_record(_uuid(note_rng), opp["id"], note_rng.choice(NOTE_TEXTS),
-                                                         note_rng.choice(w.users), ts, secret=False, score=None)))
+                notes.append(
+                    _row(
+                        "notes",
+                        _note_record(
+                            _uuid(note_rng),
+                            opp["id"],
+                            note_rng.choice(NOTE_TEXTS),
+                            note_rng.choice(w.users),
+                            ts,
+                            secret=False,
+                            score=None,
+                        ),
+                    )
+                )
         if rng.random() < 0.005:  # an opportunity of this person that was deleted last month
             when = w.anchor - rng.randrange(1, 30 * 86_400_000)
             gone = _gen_opportunity(rng, w, contact, first_created)
@@ -559,12 +696,30 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
     flush()
 
 
-def _note_record(note_id: str, opp_id: str, value: str, user: str | None, ts: int, *, secret: bool,
-                 score: int | None) -> dict[str, Any]:
-    return {"id": note_id, "_opp": opp_id, "text": "Note",
-            "fields": [{"type": "note", "text": "Comment", "value": value, "createdAt": ts, "user": user,
-                        "score": score, "stage": None}],
-            "user": user, "secret": secret, "createdAt": ts, "completedAt": ts, "deletedAt": None}
+def _note_record(
+    note_id: str, opp_id: str, value: str, user: str | None, ts: int, *, secret: bool, score: int | None
+) -> dict[str, Any]:
+    return {
+        "id": note_id,
+        "_opp": opp_id,
+        "text": "Note",
+        "fields": [
+            {
+                "type": "note",
+                "text": "Comment",
+                "value": value,
+                "createdAt": ts,
+                "user": user,
+                "score": score,
+                "stage": None,
+            }
+        ],
+        "user": user,
+        "secret": secret,
+        "createdAt": ts,
+        "completedAt": ts,
+        "deletedAt": None,
+    }
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -596,7 +751,9 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
         ambiguous = sorted(e for e, cs in owners.items() if len(cs) == 2)
 
         def person(contact: str, email_lc: str, kind: str) -> dict[str, Any]:
-            data = json.loads(conn.execute("SELECT data FROM contacts WHERE id = ?", (contact,)).fetchone()[0])
+            data = json.loads(
+                conn.execute("SELECT data FROM contacts WHERE id = ?", (contact,)).fetchone()[0]
+            )
             raw = next((e for e in data["emails"] if e.strip().lower() == email_lc), email_lc)
             parts = (data.get("name") or "").split()
             first = parts[0] if parts else "Student"
@@ -623,7 +780,12 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
                 used.update(both)
                 out.append(person(both[0], email, "ambiguous"))
                 break
-        made_up = [("Quinn", "Holloway"), ("Marisol", "Ortega-Ruiz"), ("Tobias", "Brandt"), ("Leilani", "Kahale")]
+        made_up = [
+            ("Quinn", "Holloway"),
+            ("Marisol", "Ortega-Ruiz"),
+            ("Tobias", "Brandt"),
+            ("Leilani", "Kahale"),
+        ]
         for k in range(2):
             first, last = made_up[(k + rng.randrange(len(made_up))) % len(made_up)]
             email = f"{first.lower()}.{_ascii(last)}.{rng.randrange(1000, 9999)}@nowhere.example"
@@ -688,8 +850,10 @@ def people_snapshot(db_path: str | Path) -> dict[str, dict[str, Any]]:
             entry["notes"].extend(notes.get(cid, []))
             entry["tags"].update(tags.get(cid, set()))
             entry["people"] += 1
-        return {k: {"notes": sorted(v["notes"]), "tags": sorted(v["tags"]), "people": v["people"]}
-                for k, v in out.items()}
+        return {
+            k: {"notes": sorted(v["notes"]), "tags": sorted(v["tags"]), "people": v["people"]}
+            for k, v in out.items()
+        }
     finally:
         conn.close()
 
@@ -737,11 +901,21 @@ def _json_response(body: Any, status: int = 200) -> Response:
     return Response(_dumps(body).encode(), status_code=status, media_type="application/json")
 
 
-async def _send_json(send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_json(
+    send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = _dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -758,8 +932,9 @@ async def _abort(send: Send) -> None:
 class _Sandbox:
     """Everything behind one app: the store, runtime config, bucket, faults, tokens and counters."""
 
-    def __init__(self, db_path: str | Path, config: _Config, *, api_key: str, client_id: str,
-                 client_secret: str) -> None:
+    def __init__(
+        self, db_path: str | Path, config: _Config, *, api_key: str, client_id: str, client_secret: str
+    ) -> None:
         self.store = _Store(db_path)
         self.config = config
         self.api_key, self.client_id, self.client_secret = api_key, client_id, client_secret
@@ -767,13 +942,24 @@ class _Sandbox:
         self.fault_rng = random.Random(config.fault_seed)
         self.offset_secret = secrets.token_bytes(16)
         self.access_tokens: dict[str, float] = {}
-        self.counters = {"requests": 0, "faults": 0, "rate_limited": 0, "offset_refused": 0,
-                         "notes_written": 0, "tags_added": 0, "opportunities_created": 0,
-                         "token_refreshes": 0, "requisitions_written": 0, "postings_written": 0}
+        self.counters = {
+            "requests": 0,
+            "faults": 0,
+            "rate_limited": 0,
+            "offset_refused": 0,
+            "notes_written": 0,
+            "tags_added": 0,
+            "opportunities_created": 0,
+            "token_refreshes": 0,
+            "requisitions_written": 0,
+            "postings_written": 0,
+        }
         self.stage_text = {s["id"]: s["text"] for s in self.store.all("stages")}
         with self.store.lock:
-            self.store.conn.execute("INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) "
-                                    "VALUES (?, 0, ?)", (DEFAULT_REFRESH_TOKEN, _now_ms()))
+            self.store.conn.execute(
+                "INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)",
+                (DEFAULT_REFRESH_TOKEN, _now_ms()),
+            )
 
     def close(self) -> None:
         self.store.close()
@@ -826,7 +1012,9 @@ class _Sandbox:
         allowed, wait = self.bucket.take()
         if not allowed:
             self.counters["rate_limited"] += 1
-            headers = [(b"retry-after", str(max(1, round(wait))).encode())] if self.config.send_retry_after else []
+            headers = (
+                [(b"retry-after", str(max(1, round(wait))).encode())] if self.config.send_retry_after else []
+            )
             await _send_json(send, 429, {"code": "TooManyRequests", "message": "Too many requests"}, headers)
             return
         if self.config.fault_rate > 0 and self.fault_rng.random() < self.config.fault_rate:
@@ -837,10 +1025,13 @@ class _Sandbox:
             elif kind == "429":
                 await _send_json(send, 429, {"code": "TooManyRequests", "message": "Too many requests"})
             elif kind == "500":
-                await _send_json(send, 500, {"code": "InternalServerError", "message": "Something went wrong"})
+                await _send_json(
+                    send, 500, {"code": "InternalServerError", "message": "Something went wrong"}
+                )
             else:
-                await _send_json(send, 503, {"code": "ServiceUnavailable", "message": "Lever is down for "
-                                             "maintenance"})
+                await _send_json(
+                    send, 503, {"code": "ServiceUnavailable", "message": "Lever is down for maintenance"}
+                )
             return
         await app(scope, receive, send)
 
@@ -862,38 +1053,61 @@ class _Sandbox:
 
     def issue_token(self, form: dict[str, str]) -> dict[str, Any]:
         cid, secret = form.get("client_id", ""), form.get("client_secret", "")
-        if not (hmac.compare_digest(cid.encode(), self.client_id.encode())
-                and hmac.compare_digest(secret.encode(), self.client_secret.encode())):
-            raise LeverError(401, "access_denied", "Unauthorized",
-                             body={"error": "access_denied", "error_description": "Unauthorized"})
+        if not (
+            hmac.compare_digest(cid.encode(), self.client_id.encode())
+            and hmac.compare_digest(secret.encode(), self.client_secret.encode())
+        ):
+            raise LeverError(
+                401,
+                "access_denied",
+                "Unauthorized",
+                body={"error": "access_denied", "error_description": "Unauthorized"},
+            )
         if form.get("grant_type") != "refresh_token":
-            raise LeverError(400, "unsupported_grant_type", "grant",
-                             body={"error": "unsupported_grant_type",
-                                   "error_description": "only refresh_token is supported here"})
+            raise LeverError(
+                400,
+                "unsupported_grant_type",
+                "grant",
+                body={
+                    "error": "unsupported_grant_type",
+                    "error_description": "only refresh_token is supported here",
+                },
+            )
         token = form.get("refresh_token", "")
         with self.store.tx() as conn:
             row = conn.execute("SELECT used FROM refresh_tokens WHERE token = ?", (token,)).fetchone()
             if row is None or row[0]:
-                raise LeverError(403, "invalid_grant", "grant",
-                                 body={"error": "invalid_grant",
-                                       "error_description": "Unknown or invalid refresh token."})
+                raise LeverError(
+                    403,
+                    "invalid_grant",
+                    "grant",
+                    body={"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."},
+                )
             conn.execute("UPDATE refresh_tokens SET used = 1 WHERE token = ?", (token,))
             new_refresh = "sbx-rt-" + secrets.token_urlsafe(24)
-            conn.execute("INSERT INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)",
-                         (new_refresh, _now_ms()))
+            conn.execute(
+                "INSERT INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)",
+                (new_refresh, _now_ms()),
+            )
         access = "sbx-at-" + secrets.token_urlsafe(24)
         now = time.time()
         self.access_tokens = {t: e for t, e in self.access_tokens.items() if e > now}
         self.access_tokens[access] = now + self.config.token_ttl
         self.counters["token_refreshes"] += 1
-        return {"access_token": access, "refresh_token": new_refresh, "token_type": "Bearer",
-                "scope": "opportunities:read:admin offline_access", "expires_in": self.config.token_ttl}
+        return {
+            "access_token": access,
+            "refresh_token": new_refresh,
+            "token_type": "Bearer",
+            "scope": "opportunities:read:admin offline_access",
+            "expires_in": self.config.token_ttl,
+        }
 
     def mint_refresh_token(self) -> str:
         token = "sbx-rt-" + secrets.token_urlsafe(24)
         with self.store.lock:
-            self.store.conn.execute("INSERT INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)",
-                                    (token, _now_ms()))
+            self.store.conn.execute(
+                "INSERT INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)", (token, _now_ms())
+            )
         return token
 
     def user_ok(self, user_id: str | None, *, required: bool) -> str | None:
@@ -926,8 +1140,17 @@ class _Sandbox:
         return int(parts[1]), parts[2]
 
     # -- listing
-    def list_page(self, path: str, request: Request, table: str, where: list[str], args: list[Any],
-                  render: Callable[[dict[str, Any]], dict[str, Any]], *, join_contacts: bool = False) -> Response:
+    def list_page(
+        self,
+        path: str,
+        request: Request,
+        table: str,
+        where: list[str],
+        args: list[Any],
+        render: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        join_contacts: bool = False,
+    ) -> Response:
         params = [(k, v) for k, v in request.query_params.multi_items()]
         limit = _limit(request.query_params.get("limit"))
         offset = request.query_params.get("offset")
@@ -962,16 +1185,24 @@ class _Sandbox:
     def render_opportunity(self, rec: dict[str, Any], expand: set[str]) -> dict[str, Any]:
         contact = rec.pop("_contact", None) or self.store.get("contacts", rec["contact"]) or {}
         apps = rec.pop("_applications", [])
-        out = {"id": rec["id"], "name": contact.get("name"), "headline": contact.get("headline"),
-               "contact": rec["contact"], "emails": list(contact.get("emails") or []),
-               "phones": list(contact.get("phones") or []), "location": contact.get("location"),
-               "links": list(contact.get("links") or [])}
+        out = {
+            "id": rec["id"],
+            "name": contact.get("name"),
+            "headline": contact.get("headline"),
+            "contact": rec["contact"],
+            "emails": list(contact.get("emails") or []),
+            "phones": list(contact.get("phones") or []),
+            "location": contact.get("location"),
+            "links": list(contact.get("links") or []),
+        }
         out.update({k: v for k, v in rec.items() if not k.startswith("_")})
         if "stage" in expand and rec.get("stage"):
             out["stage"] = {"id": rec["stage"], "text": self.stage_text.get(rec["stage"], rec["stage"])}
         out["applications"] = apps if "applications" in expand else [a["id"] for a in apps]
-        out["urls"] = {"list": "https://hire.sandbox.example/candidates",
-                       "show": f"https://hire.sandbox.example/candidates/{rec['id']}"}
+        out["urls"] = {
+            "list": "https://hire.sandbox.example/candidates",
+            "show": f"https://hire.sandbox.example/candidates/{rec['id']}",
+        }
         return out
 
 
@@ -1078,7 +1309,9 @@ def _check_posting_html(body: dict[str, Any]) -> None:
             raise _bad("content must be an object")
         unknown = set(content) - {"description", "descriptionHtml", "lists", "closing", "closingHtml"}
         if unknown:
-            raise _bad(f"content has unknown fields: {', '.join(sorted(unknown))} (closing HTML is closingHtml)")
+            raise _bad(
+                f"content has unknown fields: {', '.join(sorted(unknown))} (closing HTML is closingHtml)"
+            )
         for key in ("descriptionHtml", "closingHtml"):
             _check_html(content.get(key), DESCRIPTION_TAGS, f"content.{key}")
         for item in content.get("lists") or []:
@@ -1100,7 +1333,7 @@ class _App(FastAPI):
         if scope["type"] == "http" and (path == "/v1" or path.startswith("/v1/")):
             await self.state.sandbox.gate(scope, receive, send, super().__call__)
             return
-        await super().__call__(scope, receive, send)  # type: ignore[arg-type]
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -1121,9 +1354,17 @@ def create_app(
 ) -> FastAPI:
     """The sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded).
     ``rate_per_second=0`` turns the rate limit off."""
-    config = _Config(rate_per_second=rate_per_second, burst=burst, latency_ms=latency_ms, fault_rate=fault_rate,
-                     fault_seed=fault_seed, offset_fault_rate=offset_fault_rate, token_ttl=token_ttl,
-                     send_retry_after=send_retry_after, requisition_api=requisition_api)
+    config = _Config(
+        rate_per_second=rate_per_second,
+        burst=burst,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
+        offset_fault_rate=offset_fault_rate,
+        token_ttl=token_ttl,
+        send_retry_after=send_retry_after,
+        requisition_api=requisition_api,
+    )
     sb = _Sandbox(db_path, config, api_key=api_key, client_id=client_id, client_secret=client_secret)
     app = _App(title="Lever v1 sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
@@ -1208,7 +1449,7 @@ def _admin_routes(app: FastAPI, sb: _Sandbox) -> None:
         return _json_response({"data": rendered})
 
 
-def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route table
+def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
     store = sb.store
 
     def auth(request: Request) -> None:
@@ -1221,8 +1462,12 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         q = request.query_params
         where = _confidential_filter(request)
         args: list[Any] = []
-        for name, column, op in (("updated_at_start", "t.updated_at", ">="), ("updated_at_end", "t.updated_at", "<="),
-                                 ("created_at_start", "t.sort", ">="), ("created_at_end", "t.sort", "<=")):
+        for name, column, op in (
+            ("updated_at_start", "t.updated_at", ">="),
+            ("updated_at_end", "t.updated_at", "<="),
+            ("created_at_start", "t.sort", ">="),
+            ("created_at_end", "t.sort", "<="),
+        ):
             value = _ms_param(request, name)
             if value is not None:
                 where.append(f"{column} IS NOT NULL AND {column} {op} ?")
@@ -1240,16 +1485,28 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
             args.append(int(archived))
         tags = [t for t in q.getlist("tag") if t]
         if tags:
-            where.append("(" + " OR ".join("EXISTS (SELECT 1 FROM json_each(t.data, '$.tags') j WHERE j.value = ?)"
-                                           for _ in tags) + ")")
+            where.append(
+                "("
+                + " OR ".join(
+                    "EXISTS (SELECT 1 FROM json_each(t.data, '$.tags') j WHERE j.value = ?)" for _ in tags
+                )
+                + ")"
+            )
             args += tags
         stage_ids = [s for s in q.getlist("stage_id") if s]
         if stage_ids:
             where.append(f"json_extract(t.data, '$.stage') IN ({', '.join('?' * len(stage_ids))})")
             args += stage_ids
         expand = set(q.getlist("expand"))
-        return sb.list_page("/v1/opportunities", request, "opportunities", where, args,
-                            lambda r: sb.render_opportunity(r, expand), join_contacts=True)
+        return sb.list_page(
+            "/v1/opportunities",
+            request,
+            "opportunities",
+            where,
+            args,
+            lambda r: sb.render_opportunity(r, expand),
+            join_contacts=True,
+        )
 
     @app.get("/v1/opportunities/deleted")
     async def list_deleted(request: Request) -> Response:
@@ -1261,8 +1518,9 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
             if value is not None:
                 where.append(f"t.sort {op} ?")
                 args.append(value)
-        return sb.list_page("/v1/opportunities/deleted", request, "deleted_opportunities", where, args,
-                            lambda r: r)
+        return sb.list_page(
+            "/v1/opportunities/deleted", request, "deleted_opportunities", where, args, lambda r: r
+        )
 
     def require_opp(opp_id: str) -> dict[str, Any]:
         opp = store.get("opportunities", opp_id)
@@ -1274,7 +1532,9 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
     async def get_opportunity(opp_id: str, request: Request) -> Response:
         auth(request)
         opp = require_opp(opp_id)
-        return _json_response({"data": sb.render_opportunity(opp, set(request.query_params.getlist("expand")))})
+        return _json_response(
+            {"data": sb.render_opportunity(opp, set(request.query_params.getlist("expand")))}
+        )
 
     @app.post("/v1/opportunities")
     async def create_opportunity(request: Request) -> Response:
@@ -1287,8 +1547,9 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         if len(postings) > 1:
             raise _bad("postings can contain at most one posting")
         phones = body.get("phones") or []
-        if not isinstance(phones, list) or not all(isinstance(p, dict) and isinstance(p.get("value"), str)
-                                                   for p in phones):
+        if not isinstance(phones, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("value"), str) for p in phones
+        ):
             raise _bad("phones must be an array of {value, type}")
         origin = body.get("origin") or "sourced"
         if origin not in ("agency", "applied", "internal", "referred", "sourced", "university"):
@@ -1317,37 +1578,75 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
                 contact["links"] += [x for x in links if x not in contact["links"]]
             else:
                 for email in emails:
-                    row = conn.execute("SELECT contact FROM contact_emails WHERE email = ? ORDER BY position "
-                                       "LIMIT 1", (email.strip().lower(),)).fetchone()
+                    row = conn.execute(
+                        "SELECT contact FROM contact_emails WHERE email = ? ORDER BY position LIMIT 1",
+                        (email.strip().lower(),),
+                    ).fetchone()
                     if row is not None:
                         contact = store.get("contacts", row[0])  # the stored contact data wins
                         break
             if contact is None:
-                contact = {"id": _uuid(rng), "name": body.get("name") or "", "headline": body.get("headline") or "",
-                           "location": body.get("location"), "emails": emails,
-                           "phones": [{k: v for k, v in p.items() if k in ("type", "value")} for p in phones],
-                           "links": links, "isAnonymized": False, "createdAt": now}
+                contact = {
+                    "id": _uuid(rng),
+                    "name": body.get("name") or "",
+                    "headline": body.get("headline") or "",
+                    "location": body.get("location"),
+                    "emails": emails,
+                    "phones": [{k: v for k, v in p.items() if k in ("type", "value")} for p in phones],
+                    "links": links,
+                    "isAnonymized": False,
+                    "createdAt": now,
+                }
             store.put("contacts", contact)
             store.set_contact_emails(contact)
             oid = _uuid(rng)
             apps = []
             if posting is not None:
-                apps.append({"id": _uuid(rng), "opportunityId": oid, "candidateId": oid, "createdAt": created,
-                             "type": "user", "posting": posting["id"], "postingOwner": posting["owner"],
-                             "postingHiringManager": posting["hiringManager"], "user": actor,
-                             "name": contact["name"], "email": (contact["emails"] or [None])[0], "phone": None,
-                             "company": None, "links": None, "comments": None, "customQuestions": [],
-                             "archived": None, "requisitionForHire": None})
-            opp = {"id": oid, "contact": contact["id"], "createdAt": created, "updatedAt": now,
-                   "lastInteractionAt": now, "lastAdvancedAt": now, "snoozedUntil": None, "archived": None,
-                   "stage": stage, "stageChanges": [{"toStageId": stage, "toStageIndex": 0, "userId": actor,
-                                                     "updatedAt": now}],
-                   "owner": body.get("owner") or actor, "followers": [actor, *_str_list(body, "followers")],
-                   "tags": list(dict.fromkeys(tags)), "sources": list(dict.fromkeys(sources)), "origin": origin,
-                   "sourcedBy": actor if origin == "sourced" else None,
-                   "confidentiality": posting["confidentiality"] if posting else "non-confidential",
-                   "dataProtection": None, "isAnonymized": False,
-                   "opportunityLocation": body.get("opportunityLocation"), "_applications": apps}
+                apps.append(
+                    {
+                        "id": _uuid(rng),
+                        "opportunityId": oid,
+                        "candidateId": oid,
+                        "createdAt": created,
+                        "type": "user",
+                        "posting": posting["id"],
+                        "postingOwner": posting["owner"],
+                        "postingHiringManager": posting["hiringManager"],
+                        "user": actor,
+                        "name": contact["name"],
+                        "email": (contact["emails"] or [None])[0],
+                        "phone": None,
+                        "company": None,
+                        "links": None,
+                        "comments": None,
+                        "customQuestions": [],
+                        "archived": None,
+                        "requisitionForHire": None,
+                    }
+                )
+            opp = {
+                "id": oid,
+                "contact": contact["id"],
+                "createdAt": created,
+                "updatedAt": now,
+                "lastInteractionAt": now,
+                "lastAdvancedAt": now,
+                "snoozedUntil": None,
+                "archived": None,
+                "stage": stage,
+                "stageChanges": [{"toStageId": stage, "toStageIndex": 0, "userId": actor, "updatedAt": now}],
+                "owner": body.get("owner") or actor,
+                "followers": [actor, *_str_list(body, "followers")],
+                "tags": list(dict.fromkeys(tags)),
+                "sources": list(dict.fromkeys(sources)),
+                "origin": origin,
+                "sourcedBy": actor if origin == "sourced" else None,
+                "confidentiality": posting["confidentiality"] if posting else "non-confidential",
+                "dataProtection": None,
+                "isAnonymized": False,
+                "opportunityLocation": body.get("opportunityLocation"),
+                "_applications": apps,
+            }
             store.put("opportunities", opp)
         sb.counters["opportunities_created"] += 1
         return _json_response({"data": sb.render_opportunity(dict(opp), set())}, 201)
@@ -1360,8 +1659,9 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         def render(rec: dict[str, Any]) -> dict[str, Any]:
             return {k: v for k, v in rec.items() if not k.startswith("_")}
 
-        return sb.list_page(f"/v1/opportunities/{opp_id}/notes", request, "notes", ["t.opp_id = ?"], [opp_id],
-                            render)
+        return sb.list_page(
+            f"/v1/opportunities/{opp_id}/notes", request, "notes", ["t.opp_id = ?"], [opp_id], render
+        )
 
     @app.post("/v1/opportunities/{opp_id}/notes")
     async def create_note(opp_id: str, request: Request) -> Response:
@@ -1372,7 +1672,9 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         if not isinstance(value, str) or not value.strip():
             raise _bad("value is required")
         score = body.get("score")
-        if score is not None and (not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 4):
+        if score is not None and (
+            not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 4
+        ):
             raise _bad("score must be an integer from 1 to 4")
         secret = body.get("secret", False)
         if not isinstance(secret, bool):
@@ -1428,8 +1730,11 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         where = _confidential_filter(request)
         args: list[Any] = []
         windowed = any(q.get(k) for k in ("updated_at_start", "updated_at_end"))
-        others = {k for k in q if k not in ("updated_at_start", "updated_at_end", "confidentiality", "limit",
-                                            "offset")}
+        others = {
+            k
+            for k in q
+            if k not in ("updated_at_start", "updated_at_end", "confidentiality", "limit", "offset")
+        }
         if windowed and others:
             raise _bad("updated_at_start and updated_at_end can only be combined with confidentiality")
         for name, op in (("updated_at_start", ">="), ("updated_at_end", "<=")):
@@ -1453,14 +1758,34 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
 
     def posting_fields(body: dict[str, Any], posting: dict[str, Any]) -> None:
         _check_posting_html(body)
-        if "state" in body and body["state"] not in ("published", "internal", "closed", "draft", "pending",
-                                                     "rejected"):
+        if "state" in body and body["state"] not in (
+            "published",
+            "internal",
+            "closed",
+            "draft",
+            "pending",
+            "rejected",
+        ):
             raise _bad("state is not valid")
-        if body.get("workplaceType") == "unspecified" and posting.get("workplaceType") not in (None,
-                                                                                              "unspecified"):
+        if body.get("workplaceType") == "unspecified" and posting.get("workplaceType") not in (
+            None,
+            "unspecified",
+        ):
             raise _bad("workplaceType cannot be set back to unspecified")
-        for key in ("text", "state", "distributionChannels", "owner", "hiringManager", "categories", "tags",
-                    "content", "workplaceType", "requisitionCodes", "salaryDescriptionHtml", "salaryRange"):
+        for key in (
+            "text",
+            "state",
+            "distributionChannels",
+            "owner",
+            "hiringManager",
+            "categories",
+            "tags",
+            "content",
+            "workplaceType",
+            "requisitionCodes",
+            "salaryDescriptionHtml",
+            "salaryRange",
+        ):
             if key in body:
                 posting[key] = body[key]
 
@@ -1474,11 +1799,23 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         if body.get("confidentiality") == "confidential":
             raise _bad("confidential postings cannot be created through the API")
         now = _now_ms()
-        posting: dict[str, Any] = {"id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now, "user": actor,
-                                   "owner": actor, "hiringManager": None, "confidentiality": "non-confidential",
-                                   "categories": {}, "content": {}, "tags": [], "state": "draft",
-                                   "distributionChannels": ["public", "internal"], "requisitionCodes": [],
-                                   "workplaceType": "unspecified", "followers": [actor]}
+        posting: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "createdAt": now,
+            "updatedAt": now,
+            "user": actor,
+            "owner": actor,
+            "hiringManager": None,
+            "confidentiality": "non-confidential",
+            "categories": {},
+            "content": {},
+            "tags": [],
+            "state": "draft",
+            "distributionChannels": ["public", "internal"],
+            "requisitionCodes": [],
+            "workplaceType": "unspecified",
+            "followers": [actor],
+        }
         posting_fields(body, posting)
         store.put("postings", posting)
         sb.counters["postings_written"] += 1
@@ -1535,7 +1872,7 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
                 raise _bad(f"{key} is required")
         head = body.get("headcountTotal")
         if head != "unlimited" and (not isinstance(head, int) or isinstance(head, bool) or head < 0):
-            raise _bad("headcountTotal is required (an integer or \"unlimited\")")
+            raise _bad('headcountTotal is required (an integer or "unlimited")')
         status = body.get("status", "open")
         if status not in ("open", "onHold", "closed", "draft"):
             raise _bad("status is not valid")
@@ -1548,9 +1885,24 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         known = {f["id"] for f in store.all("requisition_fields")}
         if not isinstance(custom, dict) or set(custom) - known:
             raise _bad(f"customFields has unknown fields: {', '.join(sorted(set(custom) - known))}")
-        unknown = set(body) - {"requisitionCode", "name", "headcountTotal", "status", "owner", "hiringManager",
-                               "employmentStatus", "location", "team", "department", "compensationBand",
-                               "internalNotes", "backfill", "createdAt", "postingIds", "customFields"}
+        unknown = set(body) - {
+            "requisitionCode",
+            "name",
+            "headcountTotal",
+            "status",
+            "owner",
+            "hiringManager",
+            "employmentStatus",
+            "location",
+            "team",
+            "department",
+            "compensationBand",
+            "internalNotes",
+            "backfill",
+            "createdAt",
+            "postingIds",
+            "customFields",
+        }
         if unknown:
             raise _bad(f"unknown fields: {', '.join(sorted(unknown))}")
         now = _now_ms()
@@ -1559,15 +1911,30 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
             "createdAt": current["createdAt"] if current else body.get("createdAt", now),
             "creator": current.get("creator") if current else None,
             "headcountHired": current.get("headcountHired", 0) if current else 0,
-            "confidentiality": current.get("confidentiality", "non-confidential") if current else
-            "non-confidential",
-            "offerIds": current.get("offerIds", []) if current else [], "approval": None,
-            "closedAt": now if status == "closed" else None, "timeToFillStartAt": None, "timeToFillEndAt": None,
+            "confidentiality": current.get("confidentiality", "non-confidential")
+            if current
+            else "non-confidential",
+            "offerIds": current.get("offerIds", []) if current else [],
+            "approval": None,
+            "closedAt": now if status == "closed" else None,
+            "timeToFillStartAt": None,
+            "timeToFillEndAt": None,
             "updatedAt": now,
         }
         # a PUT resets everything it was not sent; postings are left alone when postingIds is omitted
-        for key in ("requisitionCode", "name", "headcountTotal", "owner", "hiringManager", "employmentStatus",
-                    "location", "team", "department", "compensationBand", "internalNotes"):
+        for key in (
+            "requisitionCode",
+            "name",
+            "headcountTotal",
+            "owner",
+            "hiringManager",
+            "employmentStatus",
+            "location",
+            "team",
+            "department",
+            "compensationBand",
+            "internalNotes",
+        ):
             rec[key] = body.get(key)
         rec["status"] = status
         rec["backfill"] = bool(body.get("backfill", False))
@@ -1581,7 +1948,9 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
         body = await _body(request)
         with store.tx() as conn:
             rec = requisition_body(body, None)
-            if conn.execute("SELECT 1 FROM requisitions WHERE code = ?", (rec["requisitionCode"],)).fetchone():
+            if conn.execute(
+                "SELECT 1 FROM requisitions WHERE code = ?", (rec["requisitionCode"],)
+            ).fetchone():
                 raise _bad(f"requisitionCode {rec['requisitionCode']} is already in use")
             store.put("requisitions", rec)
         sb.counters["requisitions_written"] += 1
@@ -1626,8 +1995,14 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:  # noqa: C901 - one route ta
     def simple_list(table: str) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
             auth(request)
-            return sb.list_page(f"/v1/{table}", request, table, [], [],
-                                lambda r: {k: v for k, v in r.items() if not k.startswith("_")})
+            return sb.list_page(
+                f"/v1/{table}",
+                request,
+                table,
+                [],
+                [],
+                lambda r: {k: v for k, v in r.items() if not k.startswith("_")},
+            )
 
         return handler
 
@@ -1645,7 +2020,9 @@ class SandboxServer:
     Use as a context manager; ``url`` is the server root (the API is under ``/v1``).
     """
 
-    def __init__(self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0, **app_kwargs: Any) -> None:
+    def __init__(
+        self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0, **app_kwargs: Any
+    ) -> None:
         self.db_path = Path(db_path)
         self.host, self.port = host, port
         self.app_kwargs = app_kwargs
@@ -1666,10 +2043,19 @@ class SandboxServer:
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                               proxy_headers=False, timeout_graceful_shutdown=3))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                  name=f"lever-sandbox-{self.port}")
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                proxy_headers=False,
+                timeout_graceful_shutdown=3,
+            )
+        )
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"lever-sandbox-{self.port}"
+        )
         thread.start()
         deadline = time.monotonic() + 15
         while not server.started:
@@ -1709,14 +2095,17 @@ class SandboxServer:
 def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # accepted sockets inherit it: no Nagle delay between a response's header and body writes
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(128)
     return sock
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m syncbridge.connectors.lever.sandbox",
-                                     description="Local Lever Data API v1 sandbox")
+    parser = argparse.ArgumentParser(
+        prog="python -m syncbridge.connectors.lever.sandbox", description="Local Lever Data API v1 sandbox"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="seed the database if needed, then serve until interrupted")
     serve.add_argument("--db", required=True, help="SQLite file (created and seeded if missing)")
@@ -1735,16 +2124,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     seed(args.db, size=args.size, seed=args.seed, reset=args.reset)
-    app = create_app(args.db, rate_per_second=args.rate, burst=args.burst, latency_ms=args.latency_ms,
-                     fault_rate=args.fault_rate, fault_seed=args.fault_seed,
-                     offset_fault_rate=args.offset_fault_rate, token_ttl=args.token_ttl)
+    app = create_app(
+        args.db,
+        rate_per_second=args.rate,
+        burst=args.burst,
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        fault_seed=args.fault_seed,
+        offset_fault_rate=args.offset_fault_rate,
+        token_ttl=args.token_ttl,
+    )
     sock = _bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"listening on http://{host}:{sock.getsockname()[1]} (API under /v1; API key: see DEMO_ENV)",
-          flush=True)
+    print(
+        f"listening on http://{host}:{sock.getsockname()[1]} (API under /v1; API key: see DEMO_ENV)",
+        flush=True,
+    )
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                      proxy_headers=False, timeout_graceful_shutdown=3)).run(sockets=[sock])
+        uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                proxy_headers=False,
+                timeout_graceful_shutdown=3,
+            )
+        ).run(sockets=[sock])
     finally:
         sock.close()
         app.state.sandbox.close()

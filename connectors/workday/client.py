@@ -71,8 +71,9 @@ def token_url(host: str, tenant: str) -> str:
 # --- faults → typed errors -----------------------------------------------------------------------------
 
 
-def fault_error(fault: SoapFault, *, status: int | None, connector: str | None,
-                version: str | None = None) -> ApiError:
+def fault_error(
+    fault: SoapFault, *, status: int | None, connector: str | None, version: str | None = None
+) -> ApiError:
     """The shared typed error for one SOAP fault."""
     message = fault.message
     details = fault.details()
@@ -80,8 +81,10 @@ def fault_error(fault: SoapFault, *, status: int | None, connector: str | None,
     if fault.kind == "validation":
         lowered = f"{message} {fault.faultstring}".lower()
         if "version" in lowered and "invalid" in lowered and version:
-            details.append(f"the tenant may not accept WWS {version}: set `version` to the highest version "
-                           "the tenant supports (see its Public Web Services report)")
+            details.append(
+                f"the tenant may not accept WWS {version}: set `version` to the highest version "
+                "the tenant supports (see its Public Web Services report)"
+            )
         return InvalidRequest(message, xpath=fault.xpath, **kw)
     if fault.kind == "authentication":
         return AuthError(f"Workday refused the credentials: {message}", **kw)
@@ -145,8 +148,15 @@ class WorkdayTokens(TokenProvider):
         self._token: str | None = None
         self._expires = 0.0
         self.issued = 0
-        self._http = ApiClient(url, connector=connector, timeout=timeout, max_attempts=3, session=session,
-                               sleep=sleep, error_mapper=self._token_error)
+        self._http = ApiClient(
+            url,
+            connector=connector,
+            timeout=timeout,
+            max_attempts=3,
+            session=session,
+            sleep=sleep,
+            error_mapper=self._token_error,
+        )
         stored = state.get(self._state_key)
         if stored:
             register_secret(stored)
@@ -160,11 +170,17 @@ class WorkdayTokens(TokenProvider):
         body = error.body if isinstance(error.body, dict) else {}
         if response.status_code in (400, 401) or body.get("error"):
             code = str(body.get("error") or f"HTTP {response.status_code}")
-            hint = ("the refresh token is expired or revoked: generate a new one with 'Manage Refresh Tokens "
-                    "for Integrations'" if code == "invalid_grant" else
-                    "check client_id/client_secret ('View API Clients')")
-            return AuthError(f"Workday refused the refresh-token grant ({code}): {hint}",
-                             status=response.status_code, connector=connector)
+            hint = (
+                "the refresh token is expired or revoked: generate a new one with 'Manage Refresh Tokens "
+                "for Integrations'"
+                if code == "invalid_grant"
+                else "check client_id/client_secret ('View API Clients')"
+            )
+            return AuthError(
+                f"Workday refused the refresh-token grant ({code}): {hint}",
+                status=response.status_code,
+                connector=connector,
+            )
         return error
 
     def token(self) -> str:
@@ -180,14 +196,19 @@ class WorkdayTokens(TokenProvider):
 
     def _fetch(self) -> None:
         current = self.refresh_token
-        form = {"grant_type": "refresh_token", "refresh_token": current,
-                "client_id": self._client_id, "client_secret": self._secret}
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": current,
+            "client_id": self._client_id,
+            "client_secret": self._secret,
+        }
         response = self._http.request("POST", self._url, data=form, idempotent=True)
         try:
             body = response.json()
         except ValueError as exc:
-            raise AuthError("the Workday token endpoint did not answer JSON",
-                            connector=self._connector) from exc
+            raise AuthError(
+                "the Workday token endpoint did not answer JSON", connector=self._connector
+            ) from exc
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("the Workday token response has no access_token", connector=self._connector)
@@ -204,6 +225,24 @@ class WorkdayTokens(TokenProvider):
         self._token = token
         self._expires = self._clock() + ttl
         self.issued += 1
+
+
+def _limiter(rate: float, sleep: Callable[[float], None]) -> TokenBucket:
+    """Client-side pacing (Workday publishes no limits).  With an injected ``sleep`` the bucket's clock
+    advances by what that sleep was asked to wait, so tests never spin on the real clock."""
+    burst = max(1, round(rate))
+    if sleep is time.sleep:
+        return TokenBucket(rate, burst)
+    skipped = [0.0]
+
+    def clock() -> float:
+        return time.monotonic() + skipped[0]
+
+    def wait(seconds: float) -> None:
+        skipped[0] += seconds
+        sleep(seconds)
+
+    return TokenBucket(rate, burst, clock=clock, sleep=wait)
 
 
 # --- the SOAP client -----------------------------------------------------------------------------------
@@ -243,7 +282,7 @@ class WorkdaySoapClient:
             host,
             connector=connector,
             tokens=tokens,
-            limiter=TokenBucket(requests_per_second, max(1, round(requests_per_second)), sleep=sleep),
+            limiter=_limiter(requests_per_second, sleep),
             timeout=timeout,
             max_attempts=max_attempts,
             backoff_base=backoff_base,
@@ -265,8 +304,9 @@ class WorkdaySoapClient:
         response: requests.Response | None = None
         for attempt in (1, 2):
             try:
-                response = self.http.request("POST", self.endpoint, data=data, headers=SOAP_HEADERS,
-                                             idempotent=idempotent)
+                response = self.http.request(
+                    "POST", self.endpoint, data=data, headers=SOAP_HEADERS, idempotent=idempotent
+                )
                 break
             except AuthError:
                 # an expired bearer token comes back as an authentication fault, not always as a 401
@@ -276,13 +316,20 @@ class WorkdaySoapClient:
         assert response is not None
         payload = body_payload(parse_document(response.content, connector=self.connector))
         if isinstance(payload, SoapFault):  # a fault with a 2xx status: trust the body
-            raise fault_error(payload, status=response.status_code, connector=self.connector,
-                              version=self.version)
+            raise fault_error(
+                payload, status=response.status_code, connector=self.connector, version=self.version
+            )
         return payload
 
-    def walk(self, build: Callable[[Paging], ET.Element], record: str, *, page_size: int,
-             as_of: datetime) -> Iterator[tuple[PageInfo, list[dict[str, Any]]]]:
-        """Pages of one Get_* request: Page=1.. with ``As_Of_Entry_DateTime`` pinned, while
+    def walk(
+        self,
+        build: Callable[[Paging], ET.Element],
+        record: str,
+        *,
+        page_size: int,
+        as_of: datetime | None,
+    ) -> Iterator[tuple[PageInfo, list[dict[str, Any]]]]:
+        """Pages of one Get_* request: Page=1.. with ``As_Of_Entry_DateTime`` pinned (when given), while
         ``Page < Total_Pages`` (both read from ``Response_Results``)."""
         page = 1
         while True:
@@ -316,39 +363,66 @@ class WorkdaySoapClient:
                 out.append(value)
         return out
 
-    def create_job_requisition(self, req: NewJobRequisition, *, auto_complete: bool = False,
-                               run_now: bool = True, comment: str | None = None
-                               ) -> tuple[dict[str, str], dict[str, str]]:
+    def create_job_requisition(
+        self,
+        req: NewJobRequisition,
+        *,
+        auto_complete: bool = False,
+        run_now: bool = True,
+        comment: str | None = None,
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """``Create_Job_Requisition`` → (requisition ids, business-process event ids)."""
-        request = envelopes.create_job_requisition(self.version, req, auto_complete=auto_complete,
-                                                   run_now=run_now, comment=comment)
+        request = envelopes.create_job_requisition(
+            self.version, req, auto_complete=auto_complete, run_now=run_now, comment=comment
+        )
         payload = self.call(request, idempotent=False)
         found = children_named(payload, ["Job_Requisition_Reference", "Event_Reference"])
         req_ids = ref_ids(found["Job_Requisition_Reference"][0]) if found["Job_Requisition_Reference"] else {}
         event_ids = ref_ids(found["Event_Reference"][0]) if found["Event_Reference"] else {}
         if not req_ids:
-            raise InvalidRequest("Create_Job_Requisition answered without a Job_Requisition_Reference",
-                                 connector=self.connector)
+            raise InvalidRequest(
+                "Create_Job_Requisition answered without a Job_Requisition_Reference",
+                connector=self.connector,
+            )
         return req_ids, event_ids
 
-    def move_candidate(self, *, job_application: WdRef | None = None, candidate: WdRef | None = None,
-                       requisition: WdRef | None = None, next_step: WdRef | None = None,
-                       disposition_step: WdRef | None = None, comment: str | None = None) -> dict[str, str]:
+    def move_candidate(
+        self,
+        *,
+        job_application: WdRef | None = None,
+        candidate: WdRef | None = None,
+        requisition: WdRef | None = None,
+        next_step: WdRef | None = None,
+        disposition_step: WdRef | None = None,
+        comment: str | None = None,
+    ) -> dict[str, str]:
         """``Move_Candidate`` → the business-process event ids."""
         request = envelopes.move_candidate(
-            self.version, job_application=job_application, candidate=candidate, requisition=requisition,
-            next_step=next_step, disposition_step=disposition_step, comment=comment)
+            self.version,
+            job_application=job_application,
+            candidate=candidate,
+            requisition=requisition,
+            next_step=next_step,
+            disposition_step=disposition_step,
+            comment=comment,
+        )
         payload = self.call(request, idempotent=False)
         events = children_named(payload, ["Event_Reference"])["Event_Reference"]
         return ref_ids(events[0]) if events else {}
 
-    def get_candidates_by_ref(self, refs: Sequence[WdRef], *, as_of: datetime,
-                              include_attachments: bool = False) -> list[dict[str, Any]]:
+    def get_candidates_by_ref(
+        self, refs: Sequence[WdRef], *, as_of: datetime | None = None, include_attachments: bool = False
+    ) -> list[dict[str, Any]]:
+        """The candidates behind ``refs`` (Request_References; unknown ones are skipped)."""
         out: list[dict[str, Any]] = []
         for _info, records in self.walk(
-                lambda p: envelopes.get_candidates(self.version, p, references=refs,
-                                                   include_attachments=include_attachments),
-                "Candidate", page_size=max(1, min(len(refs), envelopes.MAX_COUNT)), as_of=as_of):
+            lambda p: envelopes.get_candidates(
+                self.version, p, references=refs, include_attachments=include_attachments
+            ),
+            "Candidate",
+            page_size=max(1, min(len(refs), envelopes.MAX_COUNT)),
+            as_of=as_of,
+        ):
             out.extend(records)
         return out
 

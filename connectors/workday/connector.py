@@ -50,8 +50,10 @@ class WorkdaySettings(ConnectorSettings):
     """The ``connectors.<name>`` block for ``type: workday``."""
 
     type: Literal["workday"] = "workday"
-    host: str = Field(description="services host as a base URL, e.g. https://wd2-impl-services1.workday.com "
-                                  "(Public Web Service → View WSDL shows it); not the UI host")
+    host: str = Field(
+        description="services host as a base URL, e.g. https://wd2-impl-services1.workday.com "
+        "(Public Web Service → View WSDL shows it); not the UI host"
+    )
     tenant: str = Field(min_length=1, description="tenant name as in the service URL")
     version: str = Field(default="v46.0", description="WWS version in the URL, e.g. v46.0 (tenants cap it)")
     username: str | None = Field(default=None, description="ISU user name as user@tenant (WS-Security)")
@@ -59,14 +61,17 @@ class WorkdaySettings(ConnectorSettings):
     client_id: str | None = Field(default=None, description="API client id (OAuth refresh-token grant)")
     client_secret: SecretStr | None = Field(default=None, description="API client secret; use ${ENV}")
     refresh_token: SecretStr | None = Field(default=None, description="refresh token of the ISU; use ${ENV}")
-    document_category: str = Field(default="OTHER_DOCUMENTS",
-                                   description="document category id of the history attachments")
+    document_category: str = Field(
+        default="OTHER_DOCUMENTS", description="document category id of the history attachments"
+    )
     document_category_id_type: str = "Document_Category__Workday_Owned__ID"
-    tag_ids: dict[str, str] = Field(default_factory=dict,
-                                    description="tag name (as in history.tags) → the tenant's tag id")
+    tag_ids: dict[str, str] = Field(
+        default_factory=dict, description="tag name (as in history.tags) → the tenant's tag id"
+    )
     tag_id_type: str = Field(default="Candidate_Tag_ID", description="ID type of candidate tag references")
-    lag_minutes: int = Field(default=60, ge=0, le=24 * 60,
-                             description="how far behind now incremental windows end (and overlap)")
+    lag_minutes: int = Field(
+        default=60, ge=0, le=24 * 60, description="how far behind now incremental windows end (and overlap)"
+    )
     page_size: int = Field(default=100, ge=1, le=999, description="Response_Filter/Count")
     requests_per_second: float = Field(default=10.0, gt=0, le=100)
     connect_timeout: float = Field(default=10.0, gt=0)
@@ -98,8 +103,10 @@ class WorkdaySettings(ConnectorSettings):
         basic = self.username is not None or self.password is not None
         oauth = any(x is not None for x in (self.client_id, self.client_secret, self.refresh_token))
         if basic == oauth:
-            raise ValueError("give either username + password (WS-Security) or client_id + client_secret + "
-                             "refresh_token (OAuth), not both and not neither")
+            raise ValueError(
+                "give either username + password (WS-Security) or client_id + client_secret + "
+                "refresh_token (OAuth), not both and not neither"
+            )
         if basic and (not self.username or self.password is None):
             raise ValueError("WS-Security needs both username and password")
         if oauth and (not self.client_id or self.client_secret is None or self.refresh_token is None):
@@ -114,14 +121,16 @@ class WorkdayConnector(Connector):
     settings_model = WorkdaySettings
     note_kind = "attachment"
     # set_fields is not declared: WWS has no custom fields on a candidate (see docs/workday.md)
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.read_candidates,
-        Capability.read_requisitions,
-        Capability.find_candidates,
-        Capability.create_candidate,
-        Capability.add_note,
-        Capability.add_tags,
-    })
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.read_candidates,
+            Capability.read_requisitions,
+            Capability.find_candidates,
+            Capability.create_candidate,
+            Capability.add_note,
+            Capability.add_tags,
+        }
+    )
     streams = (
         StreamSpec("candidates", "candidate"),
         StreamSpec("requisitions", "requisition"),
@@ -148,18 +157,29 @@ class WorkdayConnector(Connector):
         s = self.cfg
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         common: dict[str, Any] = {
-            "host": s.host, "tenant": s.tenant, "version": s.version, "connector": self.name,
-            "timeout": (s.connect_timeout, s.read_timeout), "max_attempts": s.max_attempts,
-            "requests_per_second": s.requests_per_second, **extra,
+            "host": s.host,
+            "tenant": s.tenant,
+            "version": s.version,
+            "connector": self.name,
+            "timeout": (s.connect_timeout, s.read_timeout),
+            "max_attempts": s.max_attempts,
+            "requests_per_second": s.requests_per_second,
+            **extra,
         }
         if s.username is not None:
             assert s.password is not None
             return WorkdaySoapClient(username=s.username, password=s.password.get_secret_value(), **common)
         assert s.client_id and s.client_secret is not None and s.refresh_token is not None
         tokens = WorkdayTokens(
-            token_url(s.host, s.tenant), s.client_id, s.client_secret.get_secret_value(),
-            s.refresh_token.get_secret_value(), state=self.state, connector=self.name,
-            timeout=(s.connect_timeout, 60.0), **extra)
+            token_url(s.host, s.tenant),
+            s.client_id,
+            s.client_secret.get_secret_value(),
+            s.refresh_token.get_secret_value(),
+            state=self.state,
+            connector=self.name,
+            timeout=(s.connect_timeout, 60.0),
+            **extra,
+        )
         return WorkdaySoapClient(tokens=tokens, **common)
 
     # reads ------------------------------------------------------------------------------------------
@@ -190,19 +210,31 @@ class WorkdayConnector(Connector):
 
     def _remember_fallback(self, stream: str, exc: InvalidRequest) -> None:
         self.state.set(CRITERION_KEY.format(stream=stream), FALLBACK)
-        log.warning("%s: the tenant refused Transaction_Log_Criteria_Data for %s (%s); falling back to "
-                    "%s from now on", self.name, stream, exc.message,
-                    "Created_From/Applied_From windows" if stream == "candidates" else "full reads")
+        log.warning(
+            "%s: the tenant refused Transaction_Log_Criteria_Data for %s (%s); falling back to "
+            "%s from now on",
+            self.name,
+            stream,
+            exc.message,
+            "Created_From/Applied_From windows" if stream == "candidates" else "full reads",
+        )
 
     @staticmethod
     def _refuses_transaction_log(exc: InvalidRequest) -> bool:
         text = " ".join([exc.message, exc.xpath or "", *exc.details]).lower()
         return "transaction_log" in text or "transaction log" in text
 
-    def _pages(self, walks: list[Callable[[Paging], Any]], record: str,
-               convert: Callable[[dict[str, Any]], Record]) -> Iterator[list[Record]]:
-        """Run the walks one after the other; drop records whose WID this run has already yielded."""
-        as_of = self._clock()
+    def _pages(
+        self,
+        walks: list[Callable[[Paging], Any]],
+        record: str,
+        convert: Callable[[dict[str, Any]], Record],
+        *,
+        pin: bool = True,
+    ) -> Iterator[list[Record]]:
+        """Run the walks one after the other; drop records whose WID this run has already yielded.
+        ``pin`` fixes As_Of_Entry_DateTime for the whole run (sync walks); lookups leave it to the server."""
+        as_of = self._clock() if pin else None
         seen: set[str] = set()
         for build in walks:
             for _info, records in self.client.walk(build, record, page_size=self.cfg.page_size, as_of=as_of):
@@ -220,11 +252,16 @@ class WorkdayConnector(Connector):
                     page.append(item)
                 yield page
 
-    def _read_with_fallback(self, stream: str, window: Window, record: str,
-                            convert: Callable[[dict[str, Any]], Record],
-                            incremental: Callable[[Range], list[Callable[[Paging], Any]]],
-                            fallback: Callable[[Range], list[Callable[[Paging], Any]]],
-                            full: Callable[[Paging], Any]) -> Iterator[list[Record]]:
+    def _read_with_fallback(
+        self,
+        stream: str,
+        window: Window,
+        record: str,
+        convert: Callable[[dict[str, Any]], Record],
+        incremental: Callable[[Range], list[Callable[[Paging], Any]]],
+        fallback: Callable[[Range], list[Callable[[Paging], Any]]],
+        full: Callable[[Paging], Any],
+    ) -> Iterator[list[Record]]:
         bounds = self.window_bounds(window)
         if bounds is None:
             yield from self._pages([full], record, convert)
@@ -253,10 +290,15 @@ class WorkdayConnector(Connector):
             return mapping.candidate_from_wd(rec, self.name, self.tags)
 
         return self._read_with_fallback(
-            "candidates", window, "Candidate", convert,
+            "candidates",
+            window,
+            "Candidate",
+            convert,
             incremental=lambda r: [lambda p: envelopes.get_candidates(v, p, updated=r)],
-            fallback=lambda r: [lambda p: envelopes.get_candidates(v, p, created=r),
-                                lambda p: envelopes.get_candidates(v, p, applied=r)],
+            fallback=lambda r: [
+                lambda p: envelopes.get_candidates(v, p, created=r),
+                lambda p: envelopes.get_candidates(v, p, applied=r),
+            ],
             full=lambda p: envelopes.get_candidates(v, p),
         )
 
@@ -267,7 +309,10 @@ class WorkdayConnector(Connector):
             return mapping.requisition_from_wd(rec, self.name)
 
         return self._read_with_fallback(
-            "requisitions", window, "Job_Requisition", convert,
+            "requisitions",
+            window,
+            "Job_Requisition",
+            convert,
             incremental=lambda r: [lambda p: envelopes.get_job_requisitions(v, p, updated=r)],
             fallback=lambda _r: [lambda p: envelopes.get_job_requisitions(v, p)],
             full=lambda p: envelopes.get_job_requisitions(v, p),
@@ -280,14 +325,18 @@ class WorkdayConnector(Connector):
             return []
         found: list[Candidate] = []
         for page in self._pages(
-                [lambda p: envelopes.get_candidates(self.cfg.version, p, email=email.strip())],
-                "Candidate", lambda rec: mapping.candidate_from_wd(rec, self.name, self.tags)):
+            [lambda p: envelopes.get_candidates(self.cfg.version, p, email=email.strip())],
+            "Candidate",
+            lambda rec: mapping.candidate_from_wd(rec, self.name, self.tags),
+            pin=False,
+        ):
             found.extend(c for c in page if isinstance(c, Candidate) and wanted in c.normalized_emails)
         return found
 
     def _candidate_record(self, candidate_id: str, *, attachments: bool = False) -> dict[str, Any]:
-        records = self.client.get_candidates_by_ref([WdRef.wid(candidate_id)], as_of=self._clock(),
-                                                    include_attachments=attachments)
+        records = self.client.get_candidates_by_ref(
+            [WdRef.wid(candidate_id)], include_attachments=attachments
+        )
         for rec in records:
             if mapping.wid_of(rec.get("Candidate_Reference")) == candidate_id:
                 return rec
@@ -297,8 +346,16 @@ class WorkdayConnector(Connector):
         return mapping.candidate_from_wd(self._candidate_record(candidate_id), self.name, self.tags)
 
     def check(self) -> dict[str, Any]:
-        info = next(iter(self.client.walk(lambda p: envelopes.get_candidates(self.cfg.version, p),
-                                          "Candidate", page_size=1, as_of=self._clock())))[0]
+        info = next(
+            iter(
+                self.client.walk(
+                    lambda p: envelopes.get_candidates(self.cfg.version, p),
+                    "Candidate",
+                    page_size=1,
+                    as_of=None,
+                )
+            )
+        )[0]
         return {"candidates_visible": info.total_results, "version": self.cfg.version}
 
     # writes -----------------------------------------------------------------------------------------
@@ -309,13 +366,21 @@ class WorkdayConnector(Connector):
             log.info("%s: a candidate with that e-mail already exists; not creating another", self.name)
             return existing[0]
         if existing:
-            raise InvalidRequest(f"{len(existing)} Workday candidates already carry this e-mail; "
-                                 "not creating another", connector=self.name)
+            raise InvalidRequest(
+                f"{len(existing)} Workday candidates already carry this e-mail; not creating another",
+                connector=self.name,
+            )
         tags = [self.tags.ref(t) for t in dict.fromkeys(new.tags)]
         try:
             ids = self.client.put_candidate(
-                add_only=True, first_name=new.first_name[:255], last_name=new.last_name[:255],
-                email=new.email, phone=new.phone, prospect=True, tags=tags)
+                add_only=True,
+                first_name=new.first_name[:255],
+                last_name=new.last_name[:255],
+                email=new.email,
+                phone=new.phone,
+                prospect=True,
+                tags=tags,
+            )
         except InvalidRequest as exc:
             raise self._tag_error(exc, list(dict.fromkeys(new.tags))) from exc
         return mapping.created_candidate(new, ids, self.name)
@@ -324,8 +389,12 @@ class WorkdayConnector(Connector):
         """The note as a small text attachment with the marker in its comment (no note API in WWS)."""
         filename, content, comment = mapping.note_attachment(note)
         ids = self.client.put_candidate_attachment(
-            candidate=WdRef.wid(candidate_id), filename=filename, content=content, comment=comment,
-            category=WdRef(self.cfg.document_category_id_type, self.cfg.document_category))
+            candidate=WdRef.wid(candidate_id),
+            filename=filename,
+            content=content,
+            comment=comment,
+            category=WdRef(self.cfg.document_category_id_type, self.cfg.document_category),
+        )
         return ids[0] if ids else ""
 
     def add_tags(self, candidate_id: str, tags: Sequence[str]) -> None:
@@ -354,7 +423,11 @@ class WorkdayConnector(Connector):
         return InvalidRequest(
             f"Workday refused candidate tag {named!r}: {exc.message}. Tags must already exist and be active "
             f"in the tenant; map the name to its {self.cfg.tag_id_type} with `tag_ids` in the connector "
-            "settings", xpath=exc.xpath, status=exc.status, connector=self.name)
+            "settings",
+            xpath=exc.xpath,
+            status=exc.status,
+            connector=self.name,
+        )
 
     # reconciliation ---------------------------------------------------------------------------------
     def find_note(self, candidate_id: str, marker: str) -> str | None:

@@ -51,11 +51,12 @@ class WdRef:
 
 @dataclass(frozen=True)
 class Paging:
-    """``Response_Filter``: the page, its size and the entry moment pinned for the whole walk."""
+    """``Response_Filter``: the page, its size and the entry moment pinned for the whole walk
+    (``as_of=None`` leaves it to the server's clock: right for one-page lookups just after a write)."""
 
     page: int
     count: int
-    as_of: datetime
+    as_of: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.page < 1:
@@ -106,7 +107,8 @@ def _root(name: str, version: str, **attrs: str) -> ET.Element:
 
 def _response_filter(root: ET.Element, paging: Paging) -> None:
     rf = _sub(root, "Response_Filter")
-    _sub(rf, "As_Of_Entry_DateTime", wd_datetime(paging.as_of))
+    if paging.as_of is not None:
+        _sub(rf, "As_Of_Entry_DateTime", wd_datetime(paging.as_of))
     _sub(rf, "Page", str(paging.page))
     _sub(rf, "Count", str(paging.count))
 

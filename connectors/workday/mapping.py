@@ -133,7 +133,8 @@ def application_ids(data: Mapping[str, Any]) -> tuple[str, ...]:
         if not isinstance(app, dict):
             continue
         value = best_id(app.get("Job_Application_Reference"), "Job_Application_ID") or text(
-            dig(app, "Job_Applied_To_Data", "Job_Application_ID"))
+            dig(app, "Job_Applied_To_Data", "Job_Application_ID")
+        )
         if value and value not in ids:
             ids.append(value)
     return tuple(ids)
@@ -150,8 +151,11 @@ def candidate_from_wd(record: Mapping[str, Any], connector: str, tags: TagNames)
     first, last = _name(data)
     contact = data.get("Contact_Data") if isinstance(data.get("Contact_Data"), dict) else {}
     tag_names = [n for n in (tags.name(t) for t in as_list(data.get("Candidate_Tag_Reference"))) if n]
-    applied = [parse_ts(dig(app, "Job_Applied_To_Data", "Job_Application_Date"))
-               for app in as_list(data.get("Job_Application_Data")) if isinstance(app, dict)]
+    applied = [
+        parse_ts(dig(app, "Job_Applied_To_Data", "Job_Application_Date"))
+        for app in as_list(data.get("Job_Application_Data"))
+        if isinstance(app, dict)
+    ]
     moments = [a for a in applied if a is not None]
     return Candidate(
         ref=Ref(connector=connector, kind="candidate", id=wid),
@@ -169,7 +173,8 @@ def candidate_from_wd(record: Mapping[str, Any], connector: str, tags: TagNames)
 def candidate_id_of(record: Mapping[str, Any]) -> str | None:
     """The business id (``Candidate_ID``) for display."""
     return text(dig(record, "Candidate_Data", "Candidate_ID")) or ref_ids(
-        record.get("Candidate_Reference")).get("Candidate_ID")
+        record.get("Candidate_Reference")
+    ).get("Candidate_ID")
 
 
 def created_candidate(new: NewCandidate, ids: Mapping[str, str], connector: str) -> Candidate:
@@ -209,7 +214,8 @@ def requisition_from_wd(record: Mapping[str, Any], connector: str) -> Requisitio
         code=code,
         status=best_id(status_ref, "Job_Requisition_Status_ID") if status_ref else None,
         department=(descriptor(org_ref) or best_id(org_ref, "Organization_Reference_ID"))
-        if org_ref else None,
+        if org_ref
+        else None,
         created_at=created,
         raw=dict(record),
     )

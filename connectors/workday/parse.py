@@ -27,26 +27,28 @@ from syncbridge.errors import ApiError, ServerError
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 
 #: elements that may repeat in the responses we read; always lists after :func:`to_dict`
-REPEATABLE = frozenset({
-    "ID",
-    "Candidate",
-    "Job_Requisition",
-    "Job_Application_Data",
-    "Job_Applied_To_Data",
-    "Candidate_Tag_Reference",
-    "Candidate_Attachment_Data",
-    "Candidate_Pool_Membership_Data",
-    "Social_Media_Account_Data",
-    "Website_Data",
-    "Email_Address",
-    "Email_Address_Data",
-    "Phone_Number",
-    "Resume_Attachment_Data",
-    "Attachment_Reference",
-    "Candidate_Job_Application_Data",
-    "Validation_Error",
-    "Role_Assignment_Data",
-})
+REPEATABLE = frozenset(
+    {
+        "ID",
+        "Candidate",
+        "Job_Requisition",
+        "Job_Application_Data",
+        "Job_Applied_To_Data",
+        "Candidate_Tag_Reference",
+        "Candidate_Attachment_Data",
+        "Candidate_Pool_Membership_Data",
+        "Social_Media_Account_Data",
+        "Website_Data",
+        "Email_Address",
+        "Email_Address_Data",
+        "Phone_Number",
+        "Resume_Attachment_Data",
+        "Attachment_Reference",
+        "Candidate_Job_Application_Data",
+        "Validation_Error",
+        "Role_Assignment_Data",
+    }
+)
 
 
 class UnsafeXml(ApiError):
