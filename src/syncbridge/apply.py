@@ -23,8 +23,8 @@ from typing import Any
 
 from syncbridge.connector import Connector
 from syncbridge.errors import ApiError, delivery_uncertain
-from syncbridge.model import NewCandidate, Note
-from syncbridge.plan import Action
+from syncbridge.model import NewCandidate, NewRequisition, Note, Prescreen
+from syncbridge.plan import KIND_ORDER, Action
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
@@ -62,8 +62,30 @@ def _note(action: Action) -> Note:
     return Note(subject=p["subject"], text=p["text"], marker=action.marker, score=p.get("score"))
 
 
-def execute(connector: Connector, action: Action, target: str | None) -> str:
+@dataclass(frozen=True)
+class Refs:
+    """The ids an action writes to, resolved from the plan or from the ledger of the actions before it."""
+
+    person: str | None = None
+    requisition: str | None = None
+    application: str | None = None
+
+
+def execute(connector: Connector, action: Action, target: str | None, refs: Refs | None = None) -> str:
     """Send one action to the vendor; returns the remote ref (an id, or the target for list writes)."""
+    refs = refs or Refs(person=target)
+    p = action.payload
+    if action.kind == "create_requisition":
+        return connector.create_requisition(NewRequisition.model_validate(p)).ref.id
+    if action.kind == "publish":
+        assert refs.requisition is not None
+        return connector.publish(refs.requisition, p.get("options") or {})
+    if action.kind == "attach":
+        assert refs.person is not None and refs.requisition is not None
+        return connector.attach(refs.person, refs.requisition, stage=p.get("stage")).ref.id
+    if action.kind == "prescreen":
+        assert refs.application is not None
+        return connector.write_prescreen(refs.application, Prescreen.model_validate(p["prescreen"]))
     if action.kind == "create_candidate":
         p = action.payload
         created = connector.create_candidate(
@@ -88,8 +110,32 @@ def execute(connector: Connector, action: Action, target: str | None) -> str:
     raise ValueError(f"unknown action kind {action.kind}")
 
 
-def reconcile(connector: Connector, action: Action, target: str | None) -> str | None:
+def reconcile(
+    connector: Connector, action: Action, target: str | None, refs: Refs | None = None
+) -> str | None:
     """Is the action's effect already in the ATS?  Returns the remote ref when it is."""
+    refs = refs or Refs(person=target)
+    p = action.payload
+    if action.kind == "create_requisition":
+        new = NewRequisition.model_validate(p)
+        req = connector.find_requisition(new.code)
+        if req is None:
+            return None
+        connector.complete_requisition(req.ref.id, new)
+        return req.ref.id
+    if action.kind == "publish":
+        return (
+            connector.find_published(refs.requisition, p.get("options") or {}) if refs.requisition else None
+        )
+    if action.kind == "attach":
+        if refs.person is None or refs.requisition is None:
+            return None
+        app = connector.find_application(refs.person, refs.requisition)
+        return app.ref.id if app else None
+    if action.kind == "prescreen":
+        if refs.application is None:
+            return None
+        return connector.find_prescreen(refs.application, Prescreen.model_validate(p["prescreen"]))
     if action.kind == "create_candidate":
         found = connector.find_candidates(action.payload["email"])
         return found[0].ref.id if len(found) == 1 else None
@@ -124,7 +170,7 @@ class Applier:
         result = ApplyResult()
         rows = self.store.ledger_rows([a.key for a in actions])
         # creations first: notes/tags/fields for a new person depend on them
-        ordered = sorted(actions, key=lambda a: 0 if a.kind == "create_candidate" else 1)
+        ordered = sorted(actions, key=lambda a: KIND_ORDER[a.kind])
         for i, action in enumerate(ordered, 1):
             self._one(action, rows.get(action.key), result)
             if self.progress:
@@ -143,27 +189,34 @@ class Applier:
             detail=detail,
         )
 
-    def _target(self, action: Action) -> tuple[bool, str | None]:
-        if action.depends_on is None:
-            return True, action.target
-        dep = self.store.ledger_get(action.depends_on)
+    def _resolve(self, given: str | None, key: str | None) -> tuple[bool, str | None]:
+        if key is None:
+            return True, given
+        dep = self.store.ledger_get(key)
         if dep is None or dep["status"] != "done":
             return False, None
         return True, dep["remote_ref"]
+
+    def _refs(self, action: Action) -> tuple[bool, Refs]:
+        ok_p, person = self._resolve(action.target, action.depends_on)
+        ok_r, requisition = self._resolve(action.requisition, action.requisition_from)
+        ok_a, application = self._resolve(action.payload.get("application"), action.application_from)
+        return ok_p and ok_r and ok_a, Refs(person, requisition, application)
 
     def _one(self, action: Action, row: dict[str, Any] | None, result: ApplyResult) -> None:
         if row is not None and row["status"] == "done":
             result.skipped += 1
             return
-        ready, target = self._target(action)
+        ready, refs = self._refs(action)
+        target = refs.person
         if not ready:
             result.blocked += 1
-            self._audit(action, None, "blocked", "waiting for the candidate to be created")
+            self._audit(action, None, "blocked", "waiting for an earlier write it depends on")
             return
         connector = self.connectors[action.connector]
         if row is not None:  # started or failed before: find out what really happened
             try:
-                found = reconcile(connector, action, target)
+                found = reconcile(connector, action, target, refs)
             except ApiError as exc:
                 self._fail(action, target, exc, result)
                 return
@@ -190,11 +243,11 @@ class Applier:
                 payload=action.payload,
             )
             try:
-                ref = execute(connector, action, target)
+                ref = execute(connector, action, target, refs)
             except ApiError as exc:
                 if delivery_uncertain(exc) and attempt < MAX_UNCERTAIN_ATTEMPTS:
                     try:
-                        found = reconcile(connector, action, target)
+                        found = reconcile(connector, action, target, refs)
                     except ApiError:
                         found = None
                     if found is not None:

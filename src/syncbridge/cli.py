@@ -211,6 +211,11 @@ def plan(obj: _Ctx, as_json: bool) -> None:
             f"\n{len(the_plan.actions)} write(s) planned, {the_plan.already_done} already done; "
             f"outcomes: {summary['outcomes']}"
         )
+        for conv in the_plan.strong:
+            click.echo(
+                f"strong: outcome {conv.outcome_id} → {conv.code} on {conv.connector} (rule {conv.rule}): "
+                f"{conv.state} [approval id {conv.approval_key[:12]}]"
+            )
         for gap in the_plan.skipped:
             click.echo(f"not planned: {gap}")
 
@@ -267,6 +272,11 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         )
     for err in summary.get("errors", []):
         click.echo(f"  failed: {err['action']} for outcome {err['outcome']}: {err['error']}")
+    for conv in summary.get("conversions", []):
+        click.echo(
+            f"  strong: outcome {conv['outcome_id']} → {conv['code']} on {conv['connector']} "
+            f"(rule {conv['rule']}): {conv['state']} [approval id {conv['approval']}]"
+        )
     for gap in summary.get("capability_gaps", []):
         click.echo(f"  not planned: {gap}")
 
@@ -434,6 +444,52 @@ def demo(
         click.echo("  again:    syncbridge demo   (plans zero writes)   ·   fresh: syncbridge demo --reset")
     if summary["actions"].get("failed"):
         sys.exit(1)
+
+
+def _decide(obj: _Ctx, ref: str, status: str, reason: str | None) -> None:
+    import getpass
+
+    from syncbridge.config import load_config
+    from syncbridge.store import Store
+
+    settings = load_config(obj.config)
+    store = Store(settings.state.url)
+    try:
+        found = store.approvals_for(ref)
+        if not found:
+            raise ConfigError(f"{ref}: no conversion waits for approval with that id or outcome id")
+        decided = store.decide_approval(ref, status, by=getpass.getuser(), reason=reason)
+    finally:
+        store.close()
+    if not decided:
+        states = ", ".join(f"{r['key'][:12]} already {r['status']}" for r in found)
+        click.echo(f"nothing to decide: {states}")
+        return
+    for key in decided:
+        click.echo(f"{key[:12]}: {status}")
+    if status == "approved":
+        click.echo(
+            "the next run (syncbridge run, or the scheduled pipeline) opens the role and attaches the person"
+        )
+
+
+@main.command()
+@click.argument("approval_id")
+@click.pass_obj
+@_handle_errors
+def approve(obj: _Ctx, approval_id: str) -> None:
+    """Approve the conversion APPROVAL_ID (the id shown by plan/status, or the outcome id)."""
+    _decide(obj, approval_id, "approved", None)
+
+
+@main.command()
+@click.argument("approval_id")
+@click.option("--reason", help="Why (kept in the state store).")
+@click.pass_obj
+@_handle_errors
+def reject(obj: _Ctx, approval_id: str, reason: str | None) -> None:
+    """Reject the conversion APPROVAL_ID; it is recorded and never asked again for that outcome."""
+    _decide(obj, approval_id, "rejected", reason)
 
 
 @main.command()

@@ -118,6 +118,101 @@ class SyncSettings(_Strict):
     )
 
 
+class StrongWhen(_Strict):
+    """When a micro-intern counts as strong.  Every condition given must hold."""
+
+    employer: str = Field(default="*", description="employer this rule is for ('*' = any)")
+    team: str | None = Field(default=None, description="team this rule is for (default: any)")
+    min_rating: float = Field(default=4.5, ge=1, le=5)
+    would_hire: bool | None = Field(default=True, description="required would-hire answer (null: either)")
+    required_skills: dict[str, int] = Field(default_factory=dict, description="skill → minimum level 1-5")
+    completed: bool = Field(default=True, description="only completed projects")
+
+    @field_validator("required_skills")
+    @classmethod
+    def _levels(cls, v: dict[str, int]) -> dict[str, int]:
+        for skill, level in v.items():
+            if not 1 <= level <= 5:
+                raise ValueError(f"{skill}: level {level} is not between 1 and 5")
+        return v
+
+
+class RequisitionTemplate(_Strict):
+    """How to open the role.  Text values are templates over the outcome, e.g. "{project.role_title}"."""
+
+    title: str = "{project.role_title}"
+    code: str = Field(
+        default="MI-{project.employer}-{project.team}-{project.role_title}",
+        description="deterministic requisition code (slugged); same team and role → same requisition",
+    )
+    openings: int = Field(default=1, ge=1, le=200)
+    department: str | None = None
+    location: str | None = None
+    hiring_manager: str | None = Field(
+        default=None, description="ATS user id when the supervisor is not an ATS user (fallback)"
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="requisition custom field → outcome path"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="vendor specifics, e.g. {template_job_id, board, publish}; see docs/conversion.md",
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_paths(v)
+
+
+class PrescreenSettings(_Strict):
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="application custom field → outcome path (or prescreen.score, ...)"
+    )
+    attachment: bool = Field(default=True, description="attach the evaluation summary to the application")
+    stage: str | None = Field(default=None, description="initial stage / step id for the application")
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_paths(v, extra=PRESCREEN_SOURCES)
+
+
+class ConversionRule(_Strict):
+    name: str = Field(min_length=1)
+    when: StrongWhen = Field(default_factory=StrongWhen)
+    connector: str | None = Field(default=None, description="default: where the outcome is routed")
+    requisition: RequisitionTemplate = Field(default_factory=RequisitionTemplate)
+    prescreen: PrescreenSettings = Field(default_factory=PrescreenSettings)
+
+
+class ConversionSettings(_Strict):
+    enabled: bool = Field(default=False, description="open roles for strong micro-interns")
+    approval: Literal["auto", "manual"] = "auto"
+    approval_timeout_minutes: int = Field(
+        default=60, ge=1, description="how long a flow waits for a decision"
+    )
+    rules: list[ConversionRule] = Field(default_factory=list)
+
+
+def _check_paths(v: dict[str, str], extra: frozenset[str] = frozenset()) -> dict[str, str]:
+    for key, source in v.items():
+        if source not in FIELD_SOURCES and source not in extra:
+            raise ValueError(f"{key}: unknown outcome path {source!r}")
+    return v
+
+
+PRESCREEN_SOURCES = frozenset(
+    {
+        "prescreen.score",
+        "prescreen.max_score",
+        "prescreen.recommendation",
+        "prescreen.summary",
+        "prescreen.skills",
+    }
+)
+
+
 SCHEDULED_FLOWS = ("sync", "pipeline", "history")
 #: parameters a schedule may set for each flow (besides the config path and connector, set by syncbridge)
 FLOW_PARAMETERS: dict[str, set[str]] = {
@@ -179,6 +274,7 @@ class Settings(_Strict):
     history: HistorySettings = Field(default_factory=HistorySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedules: list[ScheduleSettings] = Field(default_factory=list)
+    conversion: ConversionSettings = Field(default_factory=ConversionSettings)
 
     @field_validator("connectors", mode="before")
     @classmethod
@@ -210,6 +306,11 @@ class Settings(_Strict):
         for name in self.sync.streams:
             if name not in self.connectors:
                 raise ValueError(f"sync.streams.{name}: not a configured connector")
+        for i, rule in enumerate(self.conversion.rules):
+            if rule.connector is not None and rule.connector not in self.connectors:
+                raise ValueError(
+                    f"conversion.rules.{i}.connector: {rule.connector!r} is not a configured connector"
+                )
         for i, sched in enumerate(self.schedules):
             if sched.connector is not None and sched.connector not in self.connectors:
                 raise ValueError(

@@ -24,7 +24,15 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict
 
 from syncbridge.errors import ConfigError
-from syncbridge.model import Application, Candidate, NewCandidate, Note, Requisition
+from syncbridge.model import (
+    Application,
+    Candidate,
+    NewCandidate,
+    NewRequisition,
+    Note,
+    Prescreen,
+    Requisition,
+)
 
 
 class Capability(StrEnum):
@@ -38,6 +46,7 @@ class Capability(StrEnum):
     create_requisition = "create_requisition"
     publish = "publish"
     attach = "attach"
+    prescreen = "prescreen"
 
 
 Entity = Literal["candidate", "application", "requisition", "other"]
@@ -133,6 +142,43 @@ class Connector(ABC):
 
     def set_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> None:
         raise NotImplementedError(f"{self.type} cannot set fields")
+
+    # conversion: open a role, post it, put the person on it with the prescreen ----------------------
+    def find_requisition(self, code: str) -> Requisition | None:
+        """The requisition carrying ``code`` (open ones first), if any: reuse and reconciliation."""
+        raise NotImplementedError(f"{self.type} cannot search requisitions")
+
+    def create_requisition(self, new: NewRequisition) -> Requisition:
+        raise NotImplementedError(f"{self.type} cannot create requisitions")
+
+    def complete_requisition(self, requisition_id: str, new: NewRequisition) -> None:
+        """Finish a requisition found by reconciliation (idempotent follow-up writes, e.g. custom fields)."""
+        return None
+
+    def publish(self, requisition_id: str, options: Mapping[str, Any]) -> str:
+        """Make the requisition's posting live where ``options`` say; returns the posting id."""
+        raise NotImplementedError(f"{self.type} cannot publish")
+
+    def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
+        raise NotImplementedError(f"{self.type} cannot search postings")
+
+    def attach(self, candidate_id: str, requisition_id: str, *, stage: str | None = None) -> Application:
+        """Put the person on the requisition (a new application/candidacy); idempotent where possible."""
+        raise NotImplementedError(f"{self.type} cannot attach candidates")
+
+    def find_application(self, candidate_id: str, requisition_id: str) -> Application | None:
+        raise NotImplementedError(f"{self.type} cannot search applications")
+
+    def write_prescreen(self, application_id: str, prescreen: Prescreen) -> str:
+        """Fill the prescreen data on the application (fields, summary document/note); returns a ref."""
+        raise NotImplementedError(f"{self.type} cannot write prescreen data")
+
+    def find_prescreen(self, application_id: str, prescreen: Prescreen) -> str | None:
+        raise NotImplementedError(f"{self.type} cannot search prescreen data")
+
+    def find_user(self, email: str) -> str | None:
+        """The ATS user id of a colleague by e-mail (hiring manager = the supervisor when possible)."""
+        return None
 
     # reconciliation ---------------------------------------------------------------------------------
     def find_note(self, candidate_id: str, marker: str) -> str | None:

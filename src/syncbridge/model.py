@@ -226,3 +226,46 @@ class NewCandidate(Frozen):
     phone: str | None = None
     tags: tuple[str, ...] = ()
     source: str | None = None
+
+
+class NewRequisition(Frozen):
+    """A requisition (Greenhouse job, Lever requisition + posting, Workday job requisition) to open.
+
+    ``code`` is deterministic from the outcome's team and role, so it is both the idempotency marker
+    (reconciliation finds the requisition by it) and the key for reusing an open requisition.
+    """
+
+    code: str
+    title: str
+    openings: int = 1
+    team: str | None = None
+    department: str | None = None
+    location: str | None = None
+    hiring_manager: str | None = None  # the ATS user id
+    description_html: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)  # vendor specifics from the rule
+
+
+class SkillResult(Frozen):
+    skill: str
+    level: int
+    max_level: int = 5
+
+
+class Prescreen(Frozen):
+    """What a recruiter needs to treat the micro-intern as already screened: an assessment-style result
+    (score out of a maximum, per-skill sub-results, the supervisor's recommendation, the deliverables)
+    plus the field values the rule maps onto the application."""
+
+    outcome_id: str
+    score: float
+    max_score: float = 5.0
+    recommendation: str
+    skills: tuple[SkillResult, ...] = ()
+    deliverables: tuple[str, ...] = ()
+    summary_text: str
+    summary_html: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    marker: str
+    stage: str | None = None

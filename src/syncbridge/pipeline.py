@@ -59,6 +59,7 @@ class RunSummary:
     ambiguous: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    conversions: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class RunSummary:
             "ambiguous": self.ambiguous,
             "errors": self.errors,
             "capability_gaps": self.skipped,
+            "conversions": self.conversions,
         }
 
 
@@ -178,7 +180,22 @@ def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str
         return done_cache[key]
 
     chosen = [lk for lk in links.links if connector is None or lk.connector == connector]
-    return make_plan(rt.settings, batch.outcomes, chosen, capabilities=capabilities, done=done)
+    the_plan = make_plan(
+        rt.settings,
+        batch.outcomes,
+        chosen,
+        capabilities=capabilities,
+        done=done,
+        open_requisition=rt.store.open_requisition,
+        approval=rt.store.approval_status,
+        user_for=rt.store.user_id_by_email,
+    )
+    for s in the_plan.strong:
+        if s.state == "awaiting approval" and rt.store.request_approval(
+            s.approval_key, outcome_id=s.outcome_id, connector=s.connector, rule=s.rule, summary=s.summary
+        ):
+            log.info("conversion of outcome %s waits for approval (%s)", s.outcome_id, s.approval_key[:12])
+    return the_plan
 
 
 def apply(
@@ -219,6 +236,17 @@ def summarize(
         ],
         errors=result.errors if result else [],
         skipped=the_plan.skipped,
+        conversions=[
+            {
+                "outcome_id": c.outcome_id,
+                "connector": c.connector,
+                "rule": c.rule,
+                "code": c.code,
+                "state": c.state,
+                "approval": c.approval_key[:12],
+            }
+            for c in the_plan.strong
+        ],
     )
     return s
 

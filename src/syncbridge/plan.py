@@ -26,14 +26,29 @@ from syncbridge.model import Outcome
 from syncbridge.redact import mask_email
 from syncbridge.render import field_value, history_subject, history_text
 
-Kind = Literal["create_candidate", "add_note", "add_tags", "set_fields"]
+Kind = Literal[
+    "create_candidate",
+    "add_note",
+    "add_tags",
+    "set_fields",
+    "create_requisition",
+    "publish",
+    "attach",
+    "prescreen",
+]
 
 _CAPABILITY: dict[str, Capability] = {
     "create_candidate": Capability.create_candidate,
     "add_note": Capability.add_note,
     "add_tags": Capability.add_tags,
     "set_fields": Capability.set_fields,
+    "create_requisition": Capability.create_requisition,
+    "publish": Capability.publish,
+    "attach": Capability.attach,
+    "prescreen": Capability.prescreen,
 }
+#: the order the applier runs kinds in (later kinds may depend on earlier ones)
+KIND_ORDER = {k: i for i, k in enumerate(_CAPABILITY)}
 
 
 class Action(BaseModel):
@@ -45,6 +60,9 @@ class Action(BaseModel):
     outcome_id: str
     target: str | None  # the person's id; None until the create_candidate it depends on is done
     depends_on: str | None = None
+    requisition: str | None = None  # conversion: the requisition id, when it already exists
+    requisition_from: str | None = None  # ... else the key of the create_requisition that makes it
+    application_from: str | None = None  # prescreen: the key of the attach that makes the application
     payload: dict[str, Any]
     summary: str  # one line for the plan table, with no personal data
 
@@ -54,10 +72,28 @@ class Action(BaseModel):
 
 
 @dataclass
+class Strong:
+    """An outcome a conversion rule judged strong, and what happens about it (shown in every plan)."""
+
+    outcome_id: str
+    connector: str
+    rule: str
+    code: str
+    state: str  # conversion disabled | approved | auto | awaiting approval | rejected | reuses <id> | ...
+    approval_key: str
+    summary: str = ""
+
+
+@dataclass
 class Plan:
     actions: list[Action] = field(default_factory=list)
     already_done: int = 0
     skipped: list[str] = field(default_factory=list)  # capability gaps and similar, one line each
+    strong: list[Strong] = field(default_factory=list)
+
+    def add(self, action: Action) -> None:
+        if all(a.key != action.key for a in self.actions):
+            self.actions.append(action)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -92,8 +128,16 @@ def make_plan(
     *,
     capabilities: Mapping[str, frozenset[Capability]],
     done: Callable[[str], str | None],
+    open_requisition: Callable[[str, str], str | None] = lambda _c, _code: None,
+    approval: Callable[[str], str | None] = lambda _key: None,
+    user_for: Callable[[str, str], str | None] = lambda _c, _email: None,
 ) -> Plan:
-    """Plan the history write-back.  ``done(key)`` returns the remote ref of a done key, else None."""
+    """Plan the history write-back and, for strong micro-interns, the conversion.
+
+    ``done(key)`` returns the remote ref of a done key, else None; ``open_requisition(connector, code)``
+    the id of an open requisition with that code in the mirror; ``approval(key)`` the recorded decision
+    (``approved``/``rejected``/``pending``) of a manual approval; ``user_for(connector, email)`` the ATS
+    user id of a colleague."""
     plan = Plan()
     by_id = {o.outcome_id: o for o in outcomes}
     history = settings.history
@@ -106,7 +150,7 @@ def make_plan(
         if _CAPABILITY[action.kind] not in capabilities.get(action.connector, frozenset()):
             gaps.add(f"{action.connector}: cannot {action.kind.replace('_', ' ')} (connector lacks it)")
             return False
-        plan.actions.append(action)
+        plan.add(action)
         return True
 
     for link in links:
@@ -190,5 +234,185 @@ def make_plan(
                     **common,
                 )
             )
+        _plan_conversion(plan, settings, o, common, add, done, open_requisition, approval, user_for)
     plan.skipped = sorted(gaps)
     return plan
+
+
+def strong_rule(settings: Settings, o: Outcome) -> tuple[Any, list[str]] | None:
+    """The first conversion rule for the outcome's employer/team, and why it is (not) strong.
+
+    Returns None when no rule covers the outcome; else (rule, unmet conditions) — strong when empty."""
+    for rule in settings.conversion.rules:
+        w = rule.when
+        if w.employer != "*" and w.employer.casefold() != o.employer.casefold():
+            continue
+        if w.team is not None and (o.project.team or "").casefold() != w.team.casefold():
+            continue
+        e = o.evaluation
+        unmet = []
+        if e.rating < w.min_rating:
+            unmet.append(f"rating {e.rating:g} < {w.min_rating:g}")
+        if w.would_hire is not None and e.would_hire != w.would_hire:
+            unmet.append("would-hire answer")
+        if w.completed and o.project.status.value != "completed":
+            unmet.append(f"project {o.project.status.value}")
+        levels = {sk.name.casefold(): sk.level for sk in e.skills}
+        for skill, minimum in w.required_skills.items():
+            if levels.get(skill.casefold(), 0) < minimum:
+                unmet.append(f"{skill} below {minimum}")
+        return rule, unmet
+    return None
+
+
+def _plan_conversion(
+    plan: Plan,
+    settings: Settings,
+    o: Outcome,
+    common: dict[str, Any],
+    add: Callable[[Action], bool],
+    done: Callable[[str], str | None],
+    open_requisition: Callable[[str, str], str | None],
+    approval: Callable[[str], str | None],
+    user_for: Callable[[str, str], str | None],
+) -> None:
+    from syncbridge.model import NewRequisition
+    from syncbridge.render import (
+        prescreen_html,
+        prescreen_text,
+        prescreen_value,
+        recommendation,
+        render_template,
+        requisition_code,
+    )
+
+    found = strong_rule(settings, o)
+    if found is None or found[1]:
+        return
+    rule = found[0]
+    c = common["connector"]
+    if rule.connector is not None and rule.connector != c:
+        plan.skipped.append(f"{rule.name}: outcome {o.outcome_id} is routed to {c}, not {rule.connector}")
+        return
+    tmpl = rule.requisition
+    code = requisition_code(tmpl.code, o)
+    approval_key = action_key(c, "convert", o.outcome_id, code)
+    summary = (
+        f"{o.project.title}: rating {o.evaluation.rating:g}/5, would hire: "
+        f"{'yes' if o.evaluation.would_hire else 'no'}, skills: "
+        + (", ".join(f"{s.name} {s.level}/5" for s in o.evaluation.skills) or "none")
+    )
+    strong = Strong(o.outcome_id, c, rule.name, code, "", approval_key, summary)
+    plan.strong.append(strong)
+    conv = settings.conversion
+    if not conv.enabled:
+        strong.state = "strong (conversion disabled)"
+        return
+    if conv.approval == "manual":
+        decision = approval(approval_key)
+        if decision == "rejected":
+            strong.state = "rejected"
+            return
+        if decision != "approved":
+            strong.state = "awaiting approval"
+            return
+        strong.state = "approved"
+    else:
+        strong.state = "auto"
+
+    # the requisition: reuse an open one with the same code, or one this tool already created
+    create_key = action_key(c, "create_requisition", code, code)
+    existing = open_requisition(c, code) or done(create_key)
+    req_fields: dict[str, Any] = {"requisition": existing, "requisition_from": None}
+    if existing:
+        strong.state += f", reuses requisition {existing}"
+    else:
+        supervisor = o.project.supervisor.email if o.project.supervisor else None
+        manager = (user_for(c, supervisor) if supervisor else None) or tmpl.hiring_manager
+        new = NewRequisition(
+            code=code,
+            title=render_template(tmpl.title, o) or o.project.title,
+            openings=tmpl.openings,
+            team=o.project.team,
+            department=tmpl.department,
+            location=tmpl.location,
+            hiring_manager=manager,
+            description_html=f"<p>{render_template(tmpl.title, o)}: opened by syncbridge after a strong "
+            f"micro-internship on {o.project.title}.</p>",
+            fields={k: field_value(o, v) for k, v in tmpl.fields.items()},
+            options=dict(tmpl.options),
+        )
+        add(
+            Action(
+                key=create_key,
+                connector=c,
+                kind="create_requisition",
+                outcome_id=o.outcome_id,
+                target=None,
+                payload=new.model_dump(mode="json"),
+                summary=f"open requisition {code} ({new.title})",
+            )
+        )
+        req_fields = {"requisition": None, "requisition_from": create_key}
+        strong.state += ", new requisition"
+    publish_to = tmpl.options.get("publish")
+    if publish_to:
+        add(
+            Action(
+                key=action_key(c, "publish", code, publish_to),
+                connector=c,
+                kind="publish",
+                outcome_id=o.outcome_id,
+                target=None,
+                payload={"options": dict(tmpl.options)},
+                summary=f"publish {code} ({publish_to})",
+                **req_fields,
+            )
+        )
+    person = {"target": common["target"], "depends_on": common["depends_on"]}
+    attach_key = action_key(c, "attach", o.outcome_id, code)
+    add(
+        Action(
+            key=attach_key,
+            connector=c,
+            kind="attach",
+            outcome_id=o.outcome_id,
+            payload={"stage": rule.prescreen.stage},
+            summary=f"attach to {code}",
+            **person,
+            **req_fields,
+        )
+    )
+    prescreen_key = action_key(c, "prescreen", o.outcome_id, [code, o.content_hash()])
+    marker = f"syncbridge:{prescreen_key}"
+    from syncbridge.model import Prescreen, SkillResult
+
+    pre = Prescreen(
+        outcome_id=o.outcome_id,
+        score=o.evaluation.rating,
+        recommendation=recommendation(o),
+        skills=tuple(SkillResult(skill=sk.name, level=sk.level) for sk in o.evaluation.skills),
+        deliverables=o.evaluation.deliverables,
+        summary_text=prescreen_text(o),
+        summary_html=prescreen_html(o),
+        fields={k: prescreen_value(o, v) for k, v in rule.prescreen.fields.items()},
+        marker=marker,
+        stage=rule.prescreen.stage,
+    )
+    app_ref = done(attach_key)
+    add(
+        Action(
+            key=prescreen_key,
+            connector=c,
+            kind="prescreen",
+            outcome_id=o.outcome_id,
+            payload={
+                "prescreen": pre.model_dump(mode="json"),
+                "attachment": rule.prescreen.attachment,
+                "application": app_ref,
+            },
+            application_from=None if app_ref else attach_key,
+            summary=f"prescreen on {code}",
+            **person,
+        )
+    )

@@ -92,3 +92,119 @@ def field_value(o: Outcome, path: str) -> Any:
     if hasattr(node, "value") and not isinstance(node, int | float | str | bool):
         return node.value
     return node
+
+
+# --- conversion: templates, codes and the prescreen summary ---------------------------------------
+
+
+class _Missing(str):
+    """An absent template value renders as empty instead of raising."""
+
+    def __getattr__(self, _name: str) -> _Missing:
+        return _Missing("")
+
+
+class _View:
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._obj, name, None)
+        if value is None:
+            return _Missing("")
+        if hasattr(value, "model_fields"):
+            return _View(value)
+        if hasattr(value, "value") and not isinstance(value, int | float | str | bool):
+            return value.value
+        return value
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self._obj), spec)
+
+
+def render_template(template: str, o: Outcome) -> str:
+    """Fill ``{project.role_title}``-style placeholders from the outcome (missing values → empty)."""
+    view = {
+        "project": _View(o.project),
+        "student": _View(o.student),
+        "evaluation": _View(o.evaluation),
+        "outcome_id": o.outcome_id,
+    }
+    return " ".join(template.format_map(view).split())
+
+
+def requisition_code(template: str, o: Outcome, *, max_len: int = 60) -> str:
+    """A deterministic, ATS-safe code: upper-case ASCII words joined by dashes, hashed when too long."""
+    import hashlib
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", render_template(template, o)).encode("ascii", "ignore").decode()
+    code = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9]+", "-", text)).strip("-").upper()
+    if len(code) > max_len:
+        digest = hashlib.sha256(code.encode()).hexdigest()[:8].upper()
+        code = f"{code[: max_len - 9].rstrip('-')}-{digest}"
+    return code or "MI-ROLE"
+
+
+def recommendation(o: Outcome) -> str:
+    e = o.evaluation
+    if e.would_hire and e.rating >= 4.5:
+        return "Strongly recommended: the supervisor would hire"
+    if e.would_hire:
+        return "Recommended: the supervisor would hire"
+    return "Not recommended for hire by the supervisor"
+
+
+def prescreen_text(o: Outcome) -> str:
+    p, e = o.project, o.evaluation
+    lines = [
+        f"Prescreened through a micro-internship: {p.title} ({p.employer})",
+        f"Score: {e.rating:g} / 5 · {recommendation(o)}",
+    ]
+    if p.supervisor:
+        lines.append(
+            f"Supervisor: {p.supervisor.name}" + (f", {p.supervisor.title}" if p.supervisor.title else "")
+        )
+    if e.skills:
+        lines.append("Skills assessed:")
+        lines += [f"- {s.name}: {s.level}/5" for s in e.skills]
+    if e.comments:
+        lines += ["", "Supervisor's comments:", e.comments.strip()]
+    if e.deliverables:
+        lines += ["", "Deliverables:", *[f"- {u}" for u in e.deliverables]]
+    lines += ["", f"Dates: {p.start_date.isoformat()} to {p.end_date.isoformat()} · outcome {o.outcome_id}"]
+    return "\n".join(lines)
+
+
+def prescreen_html(o: Outcome) -> str:
+    esc = html.escape
+    e = o.evaluation
+    parts = [
+        f"<p><b>Prescreened through a micro-internship: {esc(o.project.title)}</b></p>",
+        f"<p>Score: {e.rating:g} / 5 · {esc(recommendation(o))}</p>",
+    ]
+    if e.skills:
+        parts.append("<ul>" + "".join(f"<li>{esc(s.name)}: {s.level}/5</li>" for s in e.skills) + "</ul>")
+    if e.comments:
+        parts.append(f"<p>{esc(e.comments.strip())}</p>")
+    if e.deliverables:
+        parts.append(
+            "<ul>" + "".join(f'<li><a href="{esc(u)}">{esc(u)}</a></li>' for u in e.deliverables) + "</ul>"
+        )
+    return "".join(parts)
+
+
+def prescreen_value(o: Outcome, path: str) -> Any:
+    """Field values for the prescreen mapping: outcome paths plus ``prescreen.*``."""
+    if path == "prescreen.score":
+        return o.evaluation.rating
+    if path == "prescreen.max_score":
+        return 5
+    if path == "prescreen.recommendation":
+        return recommendation(o)
+    if path == "prescreen.summary":
+        return prescreen_text(o)
+    if path == "prescreen.skills":
+        return skills_text(o.evaluation.skills)
+    return field_value(o, path)

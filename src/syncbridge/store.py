@@ -734,6 +734,77 @@ class Store:
         rows.sort(key=lambda r: (r["status"] != "failed", -(_aware(r["started_at"]) or _now()).timestamp()))
         return rows
 
+    # -- conversion support
+    CLOSED = frozenset({"closed", "filled", "archived", "cancelled", "canceled", "frozen", "inactive"})
+
+    def open_requisition(self, connector: str, code: str) -> str | None:
+        """A mirrored requisition with this code that is not closed (None when there is none)."""
+        q = select(requisitions.c.remote_id, requisitions.c.status).where(
+            and_(requisitions.c.connector == connector, requisitions.c.code == code)
+        )
+        with self.engine.connect() as conn:
+            for remote_id, status in conn.execute(q):
+                if (status or "").lower() not in self.CLOSED:
+                    return str(remote_id)
+        return None
+
+    def user_id_by_email(self, connector: str, email: str) -> str | None:
+        """An ATS user (from the synced ``users`` stream) with this e-mail, for hiring managers."""
+        wanted = email.strip().lower()
+        q = select(records.c.remote_id, records.c.raw).where(
+            and_(records.c.connector == connector, records.c.stream == "users")
+        )
+        with self.engine.connect() as conn:
+            for remote_id, raw in conn.execute(q):
+                if wanted in _emails_in(raw):
+                    return str(remote_id)
+        return None
+
+    def approval_status(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(approvals.c.status).where(approvals.c.key == key)).scalar()
+
+    def request_approval(self, key: str, *, outcome_id: str, connector: str, rule: str, summary: str) -> bool:
+        """Record that a conversion waits for a person; returns True when it is new."""
+        with self.tx() as conn:
+            if conn.execute(select(approvals.c.key).where(approvals.c.key == key)).first() is not None:
+                return False
+            conn.execute(
+                insert(approvals).values(
+                    key=key,
+                    outcome_id=outcome_id,
+                    connector=connector,
+                    status="pending",
+                    rule=rule,
+                    summary={"text": summary},
+                    created_at=_now(),
+                )
+            )
+        return True
+
+    def decide_approval(self, ref: str, status: str, *, by: str, reason: str | None = None) -> list[str]:
+        """Approve or reject by key (or unique key prefix) or outcome id; returns the keys decided.
+        A decision already taken is never asked again: deciding twice keeps the first decision."""
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(approvals.c.key, approvals.c.status).where(
+                    (approvals.c.key.startswith(ref)) | (approvals.c.outcome_id == ref)
+                )
+            ).all()
+            pending = [k for k, st in rows if st == "pending"]
+            if pending:
+                conn.execute(
+                    update(approvals)
+                    .where(approvals.c.key.in_(pending))
+                    .values(status=status, decided_by=by, reason=reason, decided_at=_now())
+                )
+        return pending
+
+    def approvals_for(self, ref: str) -> list[dict[str, Any]]:
+        q = select(approvals).where((approvals.c.key.startswith(ref)) | (approvals.c.outcome_id == ref))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
     def pending_approvals(self) -> list[dict[str, Any]]:
         q = select(approvals).where(approvals.c.status == "pending").order_by(approvals.c.created_at)
         with self.engine.connect() as conn:
@@ -763,6 +834,21 @@ class _KvState(StateStore):
                 [{"connector": self.connector, "key": key, "value": value, "updated_at": _now()}],
                 ["connector", "key"],
             )
+
+
+def _emails_in(raw: Any) -> set[str]:
+    """Lower-cased e-mail-looking strings among a user record's top-level values (and lists of them)."""
+    found: set[str] = set()
+    if not isinstance(raw, dict):
+        return found
+    for value in raw.values():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                item = item.get("value") or item.get("email")
+            if isinstance(item, str) and "@" in item:
+                found.add(item.strip().lower())
+    return found
 
 
 def _dialect_insert(dialect: str, table: Table) -> Any:
