@@ -75,8 +75,14 @@ class GreenhouseTokens(TokenProvider):
         self._token: str | None = None
         self._expires = 0.0
         self.issued = 0
-        self._http = ApiClient(token_url, connector=connector, timeout=timeout, max_attempts=4,
-                               sleep=sleep, error_mapper=self._token_error)
+        self._http = ApiClient(
+            token_url,
+            connector=connector,
+            timeout=timeout,
+            max_attempts=4,
+            sleep=sleep,
+            error_mapper=self._token_error,
+        )
 
     def _token_error(self, response: requests.Response, connector: str | None) -> Any:
         error = error_from_response(response, connector)
@@ -85,8 +91,9 @@ class GreenhouseTokens(TokenProvider):
         # the token endpoint answers bad credentials with 400/401 and either {"message"} or RFC 6749
         if response.status_code in (400, 401) or (error.body or {}).get("error"):
             msg = error.message.replace(self._client_id, "<client_id>")
-            return AuthError(f"token request refused: {msg}", status=response.status_code,
-                             connector=connector)
+            return AuthError(
+                f"token request refused: {msg}", status=response.status_code, connector=connector
+            )
         return error
 
     def token(self) -> str:

@@ -20,7 +20,15 @@ from syncbridge.connector import (
 )
 from syncbridge.errors import InvalidRequest, NotFound
 from syncbridge.http import ApiClient
-from syncbridge.model import Candidate, NewCandidate, Note
+from syncbridge.model import (
+    Application,
+    Candidate,
+    NewCandidate,
+    NewRequisition,
+    Note,
+    Prescreen,
+    Requisition,
+)
 
 from . import mapping
 from .client import build_client
@@ -58,6 +66,10 @@ class GreenhouseConnector(Connector):
             Capability.add_note,
             Capability.add_tags,
             Capability.set_fields,
+            Capability.create_requisition,
+            Capability.publish,
+            Capability.attach,
+            Capability.prescreen,
         }
     )
     streams = (
@@ -196,7 +208,8 @@ class GreenhouseConnector(Connector):
             tag_id = self._tag_id(name)
             try:
                 self.client.send_json(
-                    "POST", "/v3/applied_candidate_tags",
+                    "POST",
+                    "/v3/applied_candidate_tags",
                     {"candidate_id": int(candidate_id), "candidate_tag_id": tag_id},
                 )
             except InvalidRequest:
@@ -210,9 +223,198 @@ class GreenhouseConnector(Connector):
         merged = {k: v for k, v in current.items() if v is not None}
         merged.update(fields)
         self.client.send_json(
-            "PATCH", f"/v3/candidates/{candidate_id}",
-            {"custom_fields": mapping.write_custom_fields(merged)}, idempotent=True,
+            "PATCH",
+            f"/v3/candidates/{candidate_id}",
+            {"custom_fields": mapping.write_custom_fields(merged)},
+            idempotent=True,
         )
+
+    # conversion -------------------------------------------------------------------------------------
+    def find_requisition(self, code: str) -> Requisition | None:
+        jobs = [
+            j for j in self.client.get_json("/v3/jobs", {"requisition_id": code}) or [] if isinstance(j, dict)
+        ]
+        jobs.sort(key=lambda j: (j.get("status") != "open", -int(j["id"])))
+        return mapping.requisition_from_job(jobs[0], self.name) if jobs else None
+
+    def create_requisition(self, new: NewRequisition) -> Requisition:
+        """``POST /v3/jobs`` from the rule's ``template_job_id``; custom job fields follow with a PATCH."""
+        opts = new.options
+        if "template_job_id" not in opts:
+            raise InvalidRequest(
+                "conversion rule needs requisition.options.template_job_id for Greenhouse",
+                connector=self.name,
+            )
+        body: dict[str, Any] = {
+            "template_job_id": int(opts["template_job_id"]),
+            "number_of_openings": new.openings,
+            "job_name": new.title,
+            "job_post_name": opts.get("job_post_name") or new.title,
+            "requisition_id": new.code,
+            "opening_ids": [f"{new.code}-{i}" for i in range(1, new.openings + 1)],
+        }
+        for key in ("department_id", "office_ids", "external_department_id", "external_office_ids"):
+            if key in opts:
+                body[key] = opts[key]
+        job = self.client.send_json("POST", "/v3/jobs", body)
+        req = mapping.requisition_from_job(job, self.name)
+        self.complete_requisition(req.ref.id, new)
+        return req
+
+    def complete_requisition(self, requisition_id: str, new: NewRequisition) -> None:
+        if not new.fields:
+            return
+        jobs = self.client.get_json("/v3/jobs", {"ids": requisition_id}) or []
+        current = mapping.read_custom_fields(jobs[0].get("custom_fields")) if jobs else {}
+        if all(current.get(k) == v for k, v in new.fields.items()):
+            return
+        merged = {k: v for k, v in current.items() if v is not None} | dict(new.fields)
+        self.client.send_json(
+            "PATCH",
+            f"/v3/jobs/{requisition_id}",
+            {"custom_fields": mapping.write_custom_fields(merged)},
+            idempotent=True,
+        )
+
+    def _board(self, options: Mapping[str, Any]) -> int:
+        wanted = options.get("board", options.get("publish", "external"))
+        boards = [b for b in self.client.get_json("/v3/job_boards") or [] if isinstance(b, dict)]
+        if isinstance(wanted, int) or str(wanted).isdigit():
+            return int(wanted)
+        internal = str(wanted).lower() == "internal"
+        for b in boards:
+            if bool(b.get("internal")) == internal:
+                return int(b["id"])
+        raise InvalidRequest(
+            f"no {'internal' if internal else 'external'} job board in this account", connector=self.name
+        )
+
+    def _posts(self, requisition_id: str) -> list[dict[str, Any]]:
+        posts: list[dict[str, Any]] = []
+        for page in self.client.paginate_link("/v3/job_posts", {"job_ids": requisition_id, "per_page": 500}):
+            posts.extend(p for p in page if isinstance(p, dict))
+        return posts
+
+    def publish(self, requisition_id: str, options: Mapping[str, Any]) -> str:
+        """Make the new job's post live on the configured board.  The post Greenhouse copied from the
+        template is used when there is one on that board; otherwise one is created from the template's
+        post.  Never a second post on the same board."""
+        board = self._board(options)
+        posts = self._posts(requisition_id)
+        on_board = [p for p in posts if p.get("job_board_id") == board]
+        if on_board:
+            post = on_board[0]
+        else:
+            template_posts = (
+                self._posts(str(options["template_job_id"])) if "template_job_id" in options else []
+            )
+            source = next((p for p in template_posts if p.get("job_board_id") == board), None) or (
+                template_posts[0] if template_posts else None
+            )
+            if source is None:
+                raise InvalidRequest("the template job has no post to copy", connector=self.name)
+            post = self.client.send_json(
+                "POST", "/v3/job_posts", {"template_job_post_id": source["id"], "job_board_id": board}
+            )
+        if not post.get("live"):
+            self.client.send_json(
+                "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=True
+            )
+        return str(post["id"])
+
+    def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
+        board = self._board(options)
+        for post in self._posts(requisition_id):
+            if post.get("job_board_id") == board and post.get("live"):
+                return str(post["id"])
+        return None
+
+    def _applications(self, candidate_id: str) -> list[dict[str, Any]]:
+        apps: list[dict[str, Any]] = []
+        for page in self.client.paginate_link(
+            "/v3/applications", {"candidate_ids": candidate_id, "per_page": 500}
+        ):
+            apps.extend(a for a in page if isinstance(a, dict))
+        return apps
+
+    def find_application(self, candidate_id: str, requisition_id: str) -> Application | None:
+        for app in self._applications(candidate_id):
+            if str(app.get("job_id")) == str(requisition_id) and not app.get("prospect"):
+                return mapping.application_from_v3(app, self.name)
+        return None
+
+    def attach(self, candidate_id: str, requisition_id: str, *, stage: str | None = None) -> Application:
+        """An application on the job; a prospect application (e.g. one syncbridge created) is converted
+        instead of adding a second application."""
+        apps = self._applications(candidate_id)
+        for app in apps:
+            if str(app.get("job_id")) == str(requisition_id) and not app.get("prospect"):
+                return mapping.application_from_v3(app, self.name)
+        prospect = next((a for a in apps if a.get("prospect") and a.get("job_id") is None), None)
+        if prospect is not None:
+            converted = self.client.send_json(
+                "POST",
+                f"/v3/applications/{prospect['id']}/convert_to_candidate",
+                {"job_id": int(requisition_id)},
+            )
+            return mapping.application_from_v3(converted, self.name)
+        body: dict[str, Any] = {"candidate_id": int(candidate_id), "job_id": int(requisition_id)}
+        if stage:
+            body["initial_stage_id"] = int(stage)
+        return mapping.application_from_v3(self.client.send_json("POST", "/v3/applications", body), self.name)
+
+    @staticmethod
+    def _prescreen_filename(prescreen: Prescreen) -> str:
+        return f"micro-internship-prescreen-{prescreen.marker.rsplit(':', 1)[-1][:16]}.txt"
+
+    def write_prescreen(self, application_id: str, prescreen: Prescreen) -> str:
+        """The evaluation summary as an attachment on the application (its file name carries the marker),
+        then the prescreen custom fields (merged full list, since arrays replace)."""
+        import base64
+
+        ref = self.find_prescreen(application_id, prescreen)
+        if ref is None:
+            text = f"{prescreen.summary_text}\n\n[{prescreen.marker}]\n"
+            created = self.client.send_json(
+                "POST",
+                "/v3/attachments",
+                {
+                    "application_id": int(application_id),
+                    "filename": self._prescreen_filename(prescreen),
+                    "type": "other",
+                    "content": base64.b64encode(text.encode()).decode(),
+                    "visibility": "private",
+                },
+            )
+            ref = str(created["id"])
+        self._set_application_fields(application_id, prescreen.fields)
+        return ref
+
+    def complete_prescreen(self, application_id: str, prescreen: Prescreen) -> None:
+        self._set_application_fields(application_id, prescreen.fields)
+
+    def _set_application_fields(self, application_id: str, fields: Mapping[str, Any]) -> None:
+        if not fields:
+            return
+        apps = self.client.get_json("/v3/applications", {"ids": application_id}) or []
+        current = mapping.read_custom_fields(apps[0].get("custom_fields")) if apps else {}
+        if all(current.get(k) == v for k, v in fields.items()):
+            return
+        merged = {k: v for k, v in current.items() if v is not None} | dict(fields)
+        self.client.send_json(
+            "PATCH",
+            f"/v3/applications/{application_id}",
+            {"custom_fields": mapping.write_custom_fields(merged)},
+            idempotent=True,
+        )
+
+    def find_prescreen(self, application_id: str, prescreen: Prescreen) -> str | None:
+        name = self._prescreen_filename(prescreen)
+        for page in self.client.paginate_link("/v3/attachments", {"application_ids": application_id}):
+            for att in page:
+                if isinstance(att, dict) and att.get("filename") == name:
+                    return str(att["id"])
+        return None
 
     # reconciliation ---------------------------------------------------------------------------------
     def find_note(self, candidate_id: str, marker: str) -> str | None:

@@ -1974,6 +1974,7 @@ def _install_v3_routes(app: FastAPI, sb: _Sandbox) -> None:
         ("PATCH", "/v3/candidates/{rec_id}", api.update_candidate, 200, True),
         ("POST", "/v3/applications", api.create_application, 201, True),
         ("PATCH", "/v3/applications/{rec_id}", api.update_application, 200, True),
+        ("POST", "/v3/applications/{rec_id}/convert_to_candidate", api.convert_to_candidate, 200, True),
         ("POST", "/v3/jobs", api.create_job, 201, True),
         ("PATCH", "/v3/jobs/{rec_id}", api.update_job, 200, True),
         ("POST", "/v3/job_posts", api.create_job_post, 201, True),
@@ -2275,6 +2276,38 @@ class _V3:
             if not self.store.exists("candidates", cand_id):
                 raise _unprocessable({"candidate_id": f"unknown candidate {cand_id}"})
             return self._new_application(cand_id, body, _now())
+
+    def convert_to_candidate(
+        self, body: dict[str, Any], rec_id: int | None, request: Request
+    ) -> dict[str, Any]:
+        """A prospect application becomes a candidate application on ``job_id`` (200 with it)."""
+        assert rec_id is not None
+        job_id = _req_int(body, "job_id")
+        with self.store.tx():
+            app = self.store.require("applications", rec_id)
+            if not app.get("prospect"):
+                raise _unprocessable({"application": "is not a prospect application"})
+            job = self.store.get("jobs", job_id)
+            if job is None or job["is_template"]:
+                raise _unprocessable({"job_id": f"unknown job {job_id}"})
+            dup = self.store.conn.execute(
+                "SELECT 1 FROM applications WHERE candidate_id = ? AND job_id = ?",
+                (app["candidate_id"], job_id),
+            ).fetchone()
+            if dup:
+                raise _unprocessable({"job_id": "The candidate already has an application on this job"})
+            stage = job_id * 10 + 1
+            app.update(
+                prospect=False,
+                job_id=job_id,
+                prospective_job_ids=[],
+                stage_id=stage,
+                job_interview_stage_id=stage,
+                stage_name=STAGES[0],
+                updated_at=_now(),
+            )
+            self.store.update("applications", app)
+        return app
 
     def update_application(
         self, body: dict[str, Any], rec_id: int | None, request: Request

@@ -135,7 +135,11 @@ def reconcile(
     if action.kind == "prescreen":
         if refs.application is None:
             return None
-        return connector.find_prescreen(refs.application, Prescreen.model_validate(p["prescreen"]))
+        pre = Prescreen.model_validate(p["prescreen"])
+        existing = connector.find_prescreen(refs.application, pre)
+        if existing is not None:
+            connector.complete_prescreen(refs.application, pre)
+        return existing
     if action.kind == "create_candidate":
         found = connector.find_candidates(action.payload["email"])
         return found[0].ref.id if len(found) == 1 else None

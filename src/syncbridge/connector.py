@@ -176,6 +176,10 @@ class Connector(ABC):
     def find_prescreen(self, application_id: str, prescreen: Prescreen) -> str | None:
         raise NotImplementedError(f"{self.type} cannot search prescreen data")
 
+    def complete_prescreen(self, application_id: str, prescreen: Prescreen) -> None:
+        """Finish prescreen data found by reconciliation (idempotent follow-up writes such as fields)."""
+        return None
+
     def find_user(self, email: str) -> str | None:
         """The ATS user id of a colleague by e-mail (hiring manager = the supervisor when possible)."""
         return None

@@ -103,6 +103,30 @@ def write_config(workdir: Path, base_url: str) -> Path:
                 "mi_would_hire": "evaluation.would_hire",
             },
         },
+        "conversion": {
+            "enabled": True,
+            "approval": "auto",
+            "rules": [
+                {
+                    "name": "strong-intern",
+                    "when": {"employer": DEMO_EMPLOYER, "min_rating": 4.5, "would_hire": True},
+                    "requisition": {
+                        "title": "{project.role_title}",
+                        "code": "MI-{project.team}-{project.role_title}",
+                        "fields": {"mi_source_project": "project.title"},
+                        # the seeded "Template: Data Analyst (Entry Level)" job; posts go live internally
+                        "options": {"template_job_id": 4100002, "publish": "internal"},
+                    },
+                    "prescreen": {
+                        "fields": {
+                            "mi_prescreen_score": "prescreen.score",
+                            "mi_prescreen_summary": "prescreen.summary",
+                            "mi_supervisor": "project.supervisor.name",
+                        },
+                    },
+                }
+            ],
+        },
     }
     path = workdir / "demo.yaml"
     header = "# written by `syncbridge demo`; the sandbox's port changes on every run\n"
