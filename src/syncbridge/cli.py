@@ -286,11 +286,22 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
 @click.option("--connector", "connector_name", help="Only this connector (default: all).")
 @click.option("--full", is_flag=True, help="Ignore cursors and read everything again.")
 @click.option("--no-prefect", is_flag=True, help="Run in this process without Prefect.")
+@click.option(
+    "--wait-for-approval",
+    is_flag=True,
+    help="With manual approval: pause the flow until someone decides (Prefect UI or approve/reject).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 @_handle_errors
 def run(
-    obj: _Ctx, dry_run: bool, connector_name: str | None, full: bool, no_prefect: bool, as_json: bool
+    obj: _Ctx,
+    dry_run: bool,
+    connector_name: str | None,
+    full: bool,
+    no_prefect: bool,
+    wait_for_approval: bool,
+    as_json: bool,
 ) -> None:
     """Sync, link, plan and apply: the whole pipeline (as the Prefect flow syncbridge-pipeline)."""
     from syncbridge.config import load_config
@@ -315,7 +326,13 @@ def run(
             prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
             from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
 
-            params = PipelineParams(config=obj.config, connector=connector_name, dry_run=dry_run, full=full)
+            params = PipelineParams(
+                config=obj.config,
+                connector=connector_name,
+                dry_run=dry_run,
+                full=full,
+                wait_for_approval=wait_for_approval,
+            )
             summary = run_and_summarize("pipeline", params)
     except RunFailed as failed:
         summary = failed.summary
@@ -467,10 +484,36 @@ def _decide(obj: _Ctx, ref: str, status: str, reason: str | None) -> None:
         return
     for key in decided:
         click.echo(f"{key[:12]}: {status}")
+    _resume_paused(found, decided, status)
     if status == "approved":
         click.echo(
             "the next run (syncbridge run, or the scheduled pipeline) opens the role and attaches the person"
         )
+
+
+def _resume_paused(rows: list[dict[str, Any]], decided: list[str], status: str) -> None:
+    """A flow paused for these approvals (manual approval in a scheduled pipeline) is resumed with the
+    decision, so a terminal works like the Prefect UI.  Without a reachable Prefect API nothing happens:
+    the decision is in the state store and the next run uses it."""
+    runs = {(r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided} - {None}
+    if not runs:
+        return
+    from uuid import UUID
+
+    from syncbridge.demo import prepare_prefect_env
+
+    prepare_prefect_env(Path(".syncbridge"))
+    from prefect.flow_runs import resume_flow_run
+
+    field = "approve" if status == "approved" else "reject"
+    for run_id in runs:
+        try:
+            resume_flow_run(
+                UUID(str(run_id)), run_input={field: [k[:12] for k in decided], "approver": "cli"}
+            )
+            click.echo(f"resumed the paused flow run {run_id}")
+        except Exception as exc:  # not paused any more, or no Prefect API here: the store has the decision
+            log.info("could not resume flow run %s: %s", run_id, exc)
 
 
 @main.command()

@@ -131,6 +131,7 @@ def make_plan(
     open_requisition: Callable[[str, str], str | None] = lambda _c, _code: None,
     approval: Callable[[str], str | None] = lambda _key: None,
     user_for: Callable[[str, str], str | None] = lambda _c, _email: None,
+    unfinished: Callable[[str], bool] = lambda _key: False,
 ) -> Plan:
     """Plan the history write-back and, for strong micro-interns, the conversion.
 
@@ -234,7 +235,9 @@ def make_plan(
                     **common,
                 )
             )
-        _plan_conversion(plan, settings, o, common, add, done, open_requisition, approval, user_for)
+        _plan_conversion(
+            plan, settings, o, common, add, done, open_requisition, approval, user_for, unfinished
+        )
     plan.skipped = sorted(gaps)
     return plan
 
@@ -275,6 +278,7 @@ def _plan_conversion(
     open_requisition: Callable[[str, str], str | None],
     approval: Callable[[str], str | None],
     user_for: Callable[[str, str], str | None],
+    unfinished: Callable[[str], bool],
 ) -> None:
     from syncbridge.model import NewRequisition
     from syncbridge.render import (
@@ -323,6 +327,10 @@ def _plan_conversion(
     # the requisition: reuse an open one with the same code, or one this tool already created
     create_key = action_key(c, "create_requisition", code, code)
     existing = open_requisition(c, code) or done(create_key)
+    if existing and unfinished(create_key):
+        # a crashed creation that the mirror already shows: plan it anyway so the applier reconciles
+        # it by code and closes its ledger entry (nothing is sent: the requisition is found)
+        existing = None
     req_fields: dict[str, Any] = {"requisition": existing, "requisition_from": None}
     if existing:
         strong.state += f", reuses requisition {existing}"

@@ -800,6 +800,14 @@ class Store:
                 )
         return pending
 
+    def note_paused_run(self, key: str, flow_run_id: str | None) -> None:
+        """Remember which paused Prefect flow run waits for this approval (so the CLI can resume it)."""
+        with self.tx() as conn:
+            row = conn.execute(select(approvals.c.summary).where(approvals.c.key == key)).first()
+            if row is not None:
+                summary = dict(row[0] or {}) | {"flow_run_id": flow_run_id}
+                conn.execute(update(approvals).where(approvals.c.key == key).values(summary=summary))
+
     def approvals_for(self, ref: str) -> list[dict[str, Any]]:
         q = select(approvals).where((approvals.c.key.startswith(ref)) | (approvals.c.outcome_id == ref))
         with self.engine.connect() as conn:

@@ -1,0 +1,319 @@
+"""Conversion on Greenhouse end to end: strong micro-intern → job → live post → application + prescreen."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from syncbridge.cli import main
+from syncbridge.config import load_config
+from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.store import Store
+from test_greenhouse_e2e import GH
+
+pytestmark = pytest.mark.e2e
+SECRET_ENV = "SB_CONV_GH_SECRET"
+TEMPLATE_JOB = 4100002  # the seeded "Template: Data Analyst (Entry Level)"
+
+
+@pytest.fixture
+def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sandbox.SandboxServer]:
+    monkeypatch.setenv(SECRET_ENV, sandbox.DEFAULT_CLIENT_SECRET)
+    db = tmp_path / "gh.db"
+    sandbox.seed(db, size=120, seed=21)
+    server = sandbox.SandboxServer(db, rate_limit=0).start()
+    yield server
+    server.stop()
+
+
+def _config(
+    write_config: Callable[..., Path],
+    server: sandbox.SandboxServer,
+    tmp: Path,
+    *,
+    approval: str = "auto",
+    extra_rules: list[dict[str, Any]] | None = None,
+) -> Path:
+    outcomes = tmp / "outcomes.csv"
+    if not outcomes.exists():
+        write_demo_outcomes(outcomes, sandbox.demo_people(server.db_path, n=12, seed=21))
+    rule = {
+        "name": "strong-intern",
+        "when": {"employer": "Acme Corp", "min_rating": 4.5, "would_hire": True},
+        "requisition": {
+            "title": "{project.role_title}",
+            "code": "MI-{project.team}-{project.role_title}",
+            "fields": {"mi_source_project": "project.title"},
+            "options": {"template_job_id": TEMPLATE_JOB, "publish": "internal"},
+        },
+        "prescreen": {
+            "fields": {"mi_prescreen_score": "prescreen.score", "mi_supervisor": "project.supervisor.name"}
+        },
+    }
+    return write_config(
+        {
+            "acme-gh": {
+                "type": "greenhouse",
+                "client_id": sandbox.DEFAULT_CLIENT_ID,
+                "client_secret": "${" + SECRET_ENV + "}",
+                "user_id": 1000001,
+                "base_url": server.url,
+                "token_url": f"{server.url}/token",
+                "max_attempts": 3,
+            }
+        },
+        outcomes={"path": str(outcomes)},
+        matching={"create_unmatched": True},
+        history={"note": True, "tags": ["micro-intern"]},
+        conversion={
+            "enabled": True,
+            "approval": approval,
+            "approval_timeout_minutes": 1,
+            "rules": [*(extra_rules or []), rule],
+        },
+    )
+
+
+def _run(cfg: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--json"])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return dict(json.loads(result.stdout[result.stdout.index("{") :]))
+
+
+def _rows(tmp: Path) -> list[dict[str, str]]:
+    with (tmp / "outcomes.csv").open(encoding="utf-8") as fh:
+        return [r for r in csv.DictReader(fh) if r["student_email"]]
+
+
+def _strong(tmp: Path) -> list[dict[str, str]]:
+    return [r for r in _rows(tmp) if float(r["rating"]) >= 4.5 and r["would_hire"].lower() in ("yes", "true")]
+
+
+def _mi_jobs(api: GH) -> list[dict[str, Any]]:
+    return [j for j in api.get("/v3/jobs") if str(j.get("requisition_id") or "").startswith("MI-")]
+
+
+def _applications_on(api: GH, email: str, job_ids: set[int]) -> list[dict[str, Any]]:
+    [person] = api.candidates(email)
+    return [
+        a for a in api.get("/v3/applications", candidate_ids=str(person["id"])) if a.get("job_id") in job_ids
+    ]
+
+
+def test_auto_conversion_opens_posts_attaches_and_prescreens(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, gh, tmp_path)
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+    strong = [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(first, tmp_path)]
+    assert strong, "the demo data always has strong micro-interns"
+    assert {c["outcome_id"] for c in first["conversions"]} >= {r["outcome_id"] for r in strong}
+
+    api = GH(gh.url)
+    jobs = _mi_jobs(api)
+    codes = {c["code"] for c in first["conversions"]}
+    assert sorted(j["requisition_id"] for j in jobs) == sorted(codes)  # exactly one job per team+role
+    job_ids = {j["id"] for j in jobs}
+    for job in jobs:
+        assert job["custom_fields"]["mi_source_project"]["value"]
+        posts = api.get("/v3/job_posts", job_ids=str(job["id"]))
+        live = [p for p in posts if p["live"]]
+        assert len(live) == 1 and live[0]["internal"] is True
+    for r in strong:
+        [app] = _applications_on(api, r["student_email"], job_ids)
+        assert app["prospect"] is False
+        assert app["custom_fields"]["mi_prescreen_score"]["value"] == float(r["rating"])
+        atts = api.get("/v3/attachments", application_ids=str(app["id"]))
+        assert any(a["filename"].startswith("micro-internship-prescreen-") for a in atts)
+    weak = [r for r in _rows(tmp_path) if r not in _strong(tmp_path)]
+    for r in weak:
+        if len(api.candidates(r["student_email"])) == 1:
+            assert _applications_on(api, r["student_email"], job_ids) == []
+
+    second = _run(cfg)
+    assert second["actions"]["planned"] == 0 and second["actions"]["applied"] == 0
+    assert all("reuses requisition" in c["state"] for c in second["conversions"])
+    assert len(_mi_jobs(api)) == len(jobs)
+
+
+def _ambiguous(summary: dict[str, Any], tmp: Path) -> set[str]:
+    ids = {a["outcome_id"] for a in summary["ambiguous"]}
+    return {r["student_email"] for r in _rows(tmp) if r["outcome_id"] in ids}
+
+
+def test_manual_approval_through_the_cli(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, gh, tmp_path, approval="manual")
+    first = _run(cfg)
+    waiting = [c for c in first["conversions"] if c["state"] == "awaiting approval"]
+    assert len(waiting) >= 2
+    api = GH(gh.url)
+    assert _mi_jobs(api) == []  # nothing opened without a decision
+    status = CliRunner().invoke(main, ["-c", str(cfg), "status"])
+    assert "approvals waiting:" in status.output and waiting[0]["approval"] in status.output
+
+    yes, no = waiting[0], waiting[1]
+    ok = CliRunner().invoke(main, ["-c", str(cfg), "approve", yes["approval"]])
+    assert ok.exit_code == 0 and "approved" in ok.output
+    rejected = CliRunner().invoke(
+        main, ["-c", str(cfg), "reject", no["outcome_id"], "--reason", "no headcount"]
+    )
+    assert rejected.exit_code == 0 and "rejected" in rejected.output
+    again = CliRunner().invoke(main, ["-c", str(cfg), "approve", no["outcome_id"]])
+    assert "already rejected" in again.output  # a rejection is never reopened
+
+    second = _run(cfg)
+    states = {c["outcome_id"]: c["state"] for c in second["conversions"]}
+    assert states[yes["outcome_id"]].startswith("approved")
+    assert states[no["outcome_id"]] == "rejected"
+    assert {j["requisition_id"] for j in _mi_jobs(api)} == {yes["code"]}
+    store = Store(load_config(cfg).state.url)
+    [row] = store.approvals_for(no["approval"])
+    assert row["status"] == "rejected" and row["reason"] == "no headcount"
+    store.close()
+
+
+def test_reuses_an_open_requisition_with_the_same_code(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, gh, tmp_path)
+    dry = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--dry-run", "--json"])
+    planned = json.loads(dry.stdout[dry.stdout.index("{") :])
+    code = planned["conversions"][0]["code"]
+    api = GH(gh.url)
+    existing = requests.post(
+        f"{gh.url}/v3/jobs",
+        headers=api.headers,
+        timeout=10,
+        json={
+            "template_job_id": TEMPLATE_JOB,
+            "number_of_openings": 2,
+            "job_name": "Opened by hand",
+            "requisition_id": code,
+        },
+    ).json()
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0
+    same = [j for j in _mi_jobs(api) if j["requisition_id"] == code]
+    assert [j["id"] for j in same] == [existing["id"]]
+    assert any(
+        c["code"] == code and f"reuses requisition {existing['id']}" in c["state"]
+        for c in summary["conversions"]
+    )
+
+
+def test_crash_after_creating_the_job_is_reconciled_by_code(
+    gh: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = _config(write_config, gh, tmp_path)
+    original = Store.ledger_finish
+    crashed: dict[str, str] = {}
+
+    def crash_once(self: Store, key: str, status: str, **kw: Any) -> None:
+        row = self.ledger_get(key)
+        if not crashed and status == "done" and row and row["kind"] == "create_requisition":
+            crashed["key"] = key
+            raise RuntimeError("simulated crash after POST /v3/jobs")
+        original(self, key, status, **kw)
+
+    monkeypatch.setattr(Store, "ledger_finish", crash_once)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(cfg)
+    monkeypatch.setattr(Store, "ledger_finish", original)
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0 and summary["actions"]["reconciled"] >= 1
+    api = GH(gh.url)
+    codes = [j["requisition_id"] for j in _mi_jobs(api)]
+    assert len(codes) == len(set(codes))  # no second job for the crashed code
+    assert codes
+    store = Store(load_config(cfg).state.url)
+    assert store.ledger_get(crashed["key"])["status"] == "done"  # type: ignore[index]
+    store.close()
+
+
+def test_vendor_422_fails_one_action_and_the_rest_apply(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, gh, tmp_path)
+    dry = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--dry-run", "--json"])
+    conv = json.loads(dry.stdout[dry.stdout.index("{") :])["conversions"]
+    first_outcome = next(r for r in _rows(tmp_path) if r["outcome_id"] == conv[0]["outcome_id"])
+    bad_rule = {  # the same team, a template job that does not exist: Greenhouse answers 422
+        "name": "broken-template",
+        "when": {"team": first_outcome["team"], "min_rating": 4.5},
+        "requisition": {"options": {"template_job_id": 999, "publish": "internal"}},
+    }
+    cfg = _config(write_config, gh, tmp_path, extra_rules=[bad_rule])
+    result = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--json"])
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    failed = summary["errors"]
+    assert [e["action"] for e in failed] == ["create_requisition"]
+    assert "HTTP 422" in failed[0]["error"] and "template" in failed[0]["error"].lower()
+    assert summary["actions"]["applied"] > 0 and summary["actions"]["blocked"] >= 2  # its attach + prescreen
+
+
+@pytest.mark.prefect
+def test_manual_approval_through_the_flow_pause(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path, prefect_backend: None
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import resume_flow_run
+
+    from syncbridge.flows.pipeline import PipelineParams, pipeline_flow
+
+    cfg = _config(write_config, gh, tmp_path, approval="manual")
+    out: dict[str, Any] = {}
+
+    def run_flow(timeout: int) -> None:
+        out["state"] = pipeline_flow(
+            params=PipelineParams(config=str(cfg), approval_timeout_seconds=timeout), return_state=True
+        )
+
+    # 1. nobody answers: the run ends, the conversions stay pending and nothing is opened
+    run_flow(timeout=2)
+    summary = out["state"].result()
+    assert {c["state"] for c in summary["conversions"]} == {"awaiting approval"}
+    api = GH(gh.url)
+    assert _mi_jobs(api) == []
+
+    # 2. the approver answers in the pause (as the Prefect UI would)
+    worker = threading.Thread(target=run_flow, args=(120,))
+    worker.start()
+    paused = None
+    deadline = time.monotonic() + 90
+    with get_client(sync_client=True) as client:
+        while paused is None and time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                )
+            )
+            paused = runs[0] if runs else None
+            time.sleep(0.5)
+    assert paused is not None, "the flow never paused for approval"
+    first = summary["conversions"][0]
+    resume_flow_run(paused.id, run_input={"approve": [first["approval"]], "approver": "test"})
+    worker.join(120)
+    summary = out["state"].result()
+    states = {c["outcome_id"]: c["state"] for c in summary["conversions"]}
+    assert states[first["outcome_id"]].startswith("approved")
+    assert {j["requisition_id"] for j in _mi_jobs(api)} == {first["code"]}
