@@ -440,6 +440,13 @@ def demo(
 
     where = prepare_prefect_env(workdir, verbose=obj.verbose > 0) if not no_prefect else "no Prefect"
     tty = sys.stderr.isatty() and not as_json
+    if tty:
+        click.echo(
+            f"seeding the Greenhouse sandbox ({size} people) and running the pipeline"
+            + ("" if no_prefect else " as a Prefect flow (the local Prefect API takes ~10 s to start)")
+            + "…",
+            err=True,
+        )
     summary = run_demo(
         workdir,
         do_reset=do_reset,
