@@ -152,10 +152,25 @@ def _run_name(kind: str) -> Any:
     return name
 
 
+def _transient(_task: Any, _run: Any, state: Any) -> bool:
+    """Retry a read task only for failures that may pass (network, 5xx, 429), never for bad credentials,
+    missing permissions or refused requests: retrying those only delays the failure."""
+    from syncbridge.errors import ApiError
+
+    try:
+        state.result()
+    except ApiError as exc:
+        return exc.retryable
+    except Exception:
+        return False
+    return False
+
+
 @task(
     name="sync-stream",
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=_transient,
     cache_policy=NO_CACHE,
     task_run_name="sync {connector}/{stream}",
 )

@@ -33,7 +33,7 @@ from syncbridge.connector import (
 )
 from syncbridge.errors import InvalidRequest, NotFound
 from syncbridge.http import TokenBucket
-from syncbridge.model import Candidate, NewCandidate, Note, Requisition
+from syncbridge.model import Candidate, NewCandidate, NewRequisition, Note, Requisition
 
 from . import mapping
 from .client import (
@@ -413,18 +413,27 @@ class LeverConnector(Connector):
 
     # requisitions and postings (for the conversion work; the planner does not call these yet) -------
     def find_requisition(self, code: str) -> Requisition | None:
+        """The requisition with this ``requisitionCode`` (open ones first), if any."""
         found = [r for r in self.client.requisitions_by_code(code) if r.get("requisitionCode") == code]
+        found.sort(key=lambda r: r.get("status") != "open")
         return mapping.requisition_from_lever(found[0], self.name) if found else None
 
-    def create_requisition(self, fields: Mapping[str, Any]) -> Requisition:
-        """``POST /requisitions``; an existing requisition with the same ``requisitionCode`` is returned
-        instead (Lever does not document what a duplicate code does)."""
-        code = fields.get("requisitionCode")
-        if isinstance(code, str) and code:
-            existing = self.find_requisition(code)
-            if existing is not None:
-                return existing
-        return mapping.requisition_from_lever(self.client.create_requisition(fields), self.name)
+    def create_requisition(self, new: NewRequisition) -> Requisition:
+        """``POST /requisitions`` from the common model; an existing requisition with the same code is
+        returned instead (Lever does not document what a duplicate ``requisitionCode`` does)."""
+        existing = self.find_requisition(new.code)
+        if existing is not None:
+            return existing
+        body = mapping.new_requisition_body(new)
+        try:
+            created = self.client.create_requisition(body)
+        except InvalidRequest as exc:
+            # ``department`` is on read records but not among the documented write fields
+            if "department" not in body or "department" not in str(exc).lower():
+                raise
+            body.pop("department")
+            created = self.client.create_requisition(body)
+        return mapping.requisition_from_lever(created, self.name)
 
     def update_requisition(self, requisition_id: str, changes: Mapping[str, Any]) -> Requisition:
         return mapping.requisition_from_lever(

@@ -16,7 +16,16 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from syncbridge.model import Application, Candidate, Email, NewCandidate, Phone, Ref, Requisition
+from syncbridge.model import (
+    Application,
+    Candidate,
+    Email,
+    NewCandidate,
+    NewRequisition,
+    Phone,
+    Ref,
+    Requisition,
+)
 
 # --- time -------------------------------------------------------------------------------------------------
 
@@ -28,26 +37,29 @@ def to_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def from_ms(value: Any) -> datetime | None:
-    """Lever's millisecond timestamp (int, float or digit string) → an aware datetime; None when absent."""
+def _ms_or_none(value: Any) -> int | None:
+    """Lever's millisecond timestamp (int, float or digit string) as an int; None when absent."""
+    if type(value) is int:  # the common case, first
+        return value
     if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, float):
+        return int(value)
     if isinstance(value, str):
-        value = value.strip()
-        if not value.lstrip("-").isdigit():
-            return None
-        value = int(value)
-    if not isinstance(value, int | float):
+        text = value.strip()
+        return int(text) if text.lstrip("-").isdigit() else None
+    return None
+
+
+def from_ms(value: Any) -> datetime | None:
+    """Lever's millisecond timestamp (int, float or digit string) → an aware datetime; None when absent."""
+    ms = _ms_or_none(value)
+    if ms is None:
         return None
     try:
-        return datetime.fromtimestamp(value / 1000.0, UTC)
+        return datetime.fromtimestamp(ms / 1000.0, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _ms_or_none(value: Any) -> int | None:
-    dt = from_ms(value)
-    return to_ms(dt) if dt is not None else None
 
 
 # --- opportunity fields -----------------------------------------------------------------------------------
@@ -335,6 +347,42 @@ def new_opportunity_body(new: NewCandidate, *, origin: str = "sourced") -> dict[
         body["tags"] = list(dict.fromkeys(new.tags))
     if new.source:
         body["sources"] = [new.source]
+    return body
+
+
+#: ``NewRequisition.options`` keys passed through to ``POST /requisitions`` as they are
+REQUISITION_OPTIONS = (
+    "status",
+    "owner",
+    "employmentStatus",
+    "compensationBand",
+    "internalNotes",
+    "backfill",
+    "postingIds",
+)
+
+
+def new_requisition_body(new: NewRequisition) -> dict[str, Any]:
+    """A ``POST /requisitions`` body: code, title → name, openings → headcountTotal, the optional
+    placement fields, ``fields`` → ``customFields`` (keys are requisition field ids), and the Lever-specific
+    ``options`` listed in :data:`REQUISITION_OPTIONS`."""
+    body: dict[str, Any] = {
+        "requisitionCode": new.code,
+        "name": new.title,
+        "headcountTotal": new.openings,
+        "status": "open",
+    }
+    for key, value in (
+        ("team", new.team),
+        ("department", new.department),
+        ("location", new.location),
+        ("hiringManager", new.hiring_manager),
+    ):
+        if value:
+            body[key] = value
+    if new.fields:
+        body["customFields"] = dict(new.fields)
+    body.update({k: v for k, v in new.options.items() if k in REQUISITION_OPTIONS})
     return body
 
 
