@@ -1054,6 +1054,28 @@ def _note_record(
 # demo people
 
 
+#: the seeded Site Admin (Ada Admin) that the demo's writes are attributed to
+DEMO_USER_ID = 1000001
+DEMO_ENV: dict[str, str] = {
+    "GREENHOUSE_SANDBOX_CLIENT_ID": DEFAULT_CLIENT_ID,
+    "GREENHOUSE_SANDBOX_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+}
+
+
+def demo_connector_block(base_url: str) -> dict[str, Any]:
+    """The YAML connector block the demo uses against a sandbox at ``base_url``; secrets are ``${ENV}``
+    references whose values are in :data:`DEMO_ENV`."""
+    root = base_url.rstrip("/")
+    return {
+        "type": "greenhouse",
+        "client_id": "${GREENHOUSE_SANDBOX_CLIENT_ID}",
+        "client_secret": "${GREENHOUSE_SANDBOX_CLIENT_SECRET}",
+        "user_id": DEMO_USER_ID,
+        "base_url": root,
+        "token_url": f"{root}/token",
+    }
+
+
 def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
     """Deterministic people for a demo outcomes file: primary, secondary, ambiguous and unmatched emails."""
     conn = sqlite3.connect(str(db_path))

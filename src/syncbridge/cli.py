@@ -426,29 +426,48 @@ def status(obj: _Ctx, as_json: bool) -> None:
     help="Fraction of sandbox requests answered by 429/5xx/dropped connections.",
 )
 @click.option("--no-prefect", is_flag=True, help="Run the pipeline in-process without Prefect.")
+@click.option(
+    "--vendor",
+    "vendor",
+    default="greenhouse",
+    show_default=True,
+    help="Sandbox(es) to run against: greenhouse, lever, workday, a comma list, or all "
+    "(each vendor is a different employer; outcomes are routed by employer).",
+)
 @click.pass_obj
 @_handle_errors
 def demo(
-    obj: _Ctx, workdir: Path, do_reset: bool, as_json: bool, size: int, fault_rate: float, no_prefect: bool
+    obj: _Ctx,
+    workdir: Path,
+    do_reset: bool,
+    as_json: bool,
+    size: int,
+    fault_rate: float,
+    no_prefect: bool,
+    vendor: str,
 ) -> None:
-    """Run the full pipeline against a local Greenhouse sandbox with sample outcomes.
+    """Run the full pipeline against local ATS sandboxes with sample outcomes.
 
-    The first run seeds the sandbox, writes sample outcomes and writes history back; a second run sees
-    those writes and plans nothing.  Use --reset to start over.
+    The first run seeds the sandbox(es), writes sample outcomes and writes history back (and, on
+    Greenhouse, opens a role for each strong micro-intern); a second run sees those writes and plans
+    nothing.  Use --reset to start over.
     """
-    from syncbridge.demo import prepare_prefect_env, run_demo
+    from syncbridge.demo import parse_vendors, prepare_prefect_env, run_demo
 
+    vendors = parse_vendors(vendor)
     where = prepare_prefect_env(workdir, verbose=obj.verbose > 0) if not no_prefect else "no Prefect"
     tty = sys.stderr.isatty() and not as_json
     if tty:
         click.echo(
-            f"seeding the Greenhouse sandbox ({size} people) and running the pipeline"
+            f"seeding the {', '.join(v.name for v in vendors)} sandbox(es) ({size} people each) "
+            "and running the pipeline"
             + ("" if no_prefect else " as a Prefect flow (the local Prefect API takes ~10 s to start)")
             + "…",
             err=True,
         )
     summary = run_demo(
         workdir,
+        vendors=vendors,
         do_reset=do_reset,
         size=size,
         fault_rate=fault_rate,
@@ -465,7 +484,8 @@ def demo(
         click.echo(f"  outcomes: {w['outcomes']}")
         click.echo(f"  state:    {w['state']}  (syncbridge -c {w['config']} status)")
         click.echo(f"  runs:     {where}")
-        click.echo("  again:    syncbridge demo   (plans zero writes)   ·   fresh: syncbridge demo --reset")
+        again = "syncbridge demo" + (f" --vendor {vendor}" if vendor != "greenhouse" else "")
+        click.echo(f"  again:    {again}   (plans zero writes)   ·   fresh: {again} --reset")
     if summary["actions"].get("failed"):
         sys.exit(1)
 
@@ -639,18 +659,16 @@ def migrate(obj: _Ctx) -> None:
     click.echo(f"state schema: version {before} -> {after} (current {SCHEMA_VERSION})")
 
 
-@main.group()
-def sandbox() -> None:
-    """Local vendor sandboxes (for trying syncbridge without an ATS account)."""
-
-
-@sandbox.command("greenhouse", context_settings={"ignore_unknown_options": True})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("vendor", type=click.Choice(["greenhouse", "lever", "workday"]))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def sandbox_greenhouse(args: tuple[str, ...]) -> None:
-    """Serve the Greenhouse Harvest v3 sandbox (see `syncbridge sandbox greenhouse serve --help`)."""
-    from syncbridge.connectors.greenhouse.sandbox import main as sandbox_main
+def sandbox(vendor: str, args: tuple[str, ...]) -> None:
+    """Serve a local vendor sandbox, e.g. `syncbridge sandbox greenhouse serve --db gh.db --port 8010`
+    (`syncbridge sandbox lever serve --help` lists the options)."""
+    import importlib
 
-    sys.exit(sandbox_main(list(args)))
+    module = importlib.import_module(f"syncbridge.connectors.{vendor}.sandbox")
+    sys.exit(module.main(list(args)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,24 +1,47 @@
-"""``syncbridge demo``: the whole product on one machine, against a local Greenhouse sandbox.
+"""``syncbridge demo``: the whole product on one machine, against local vendor sandboxes.
 
-Everything lives in one working directory (default ``.syncbridge/``): the sandbox's data, the state
-store, the outcomes file, the generated config and, unless a Prefect server is configured, Prefect's
-home.  A second run reuses all of it, so it sees the first run's writes and plans nothing.
+Everything lives in one working directory (default ``.syncbridge/``): each sandbox's data, the state
+store, the outcomes file, the generated config with its ``.env``, and, unless a Prefect server is
+configured, Prefect's home.  A second run reuses all of it, so it sees the first run's writes and plans
+nothing.  With several vendors, each one is a different employer and outcomes are routed by employer.
 """
 
 from __future__ import annotations
 
+import csv
+import importlib
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-DEMO_EMPLOYER = "Acme Corp"
-CONNECTOR = "acme-greenhouse"
-ENV_ID, ENV_SECRET = "SB_DEMO_GH_CLIENT_ID", "SB_DEMO_GH_CLIENT_SECRET"
+VENDOR_NAMES = ("greenhouse", "lever", "workday")
+
+
+@dataclass(frozen=True)
+class DemoVendor:
+    name: str
+    employer: str
+    connector: str
+    prefix: str  # outcome ids of this vendor's sample outcomes start with it
+
+    @property
+    def sandbox(self) -> Any:
+        return importlib.import_module(f"syncbridge.connectors.{self.name}.sandbox")
+
+
+VENDORS = {
+    "greenhouse": DemoVendor("greenhouse", "Acme Corp", "acme-greenhouse", "GH"),
+    "lever": DemoVendor("lever", "Globex", "globex-lever", "LV"),
+    "workday": DemoVendor("workday", "Initech", "initech-workday", "WD"),
+}
 
 
 def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
@@ -61,55 +84,81 @@ def _profile_api_url() -> str | None:
 
 
 def reset(workdir: Path) -> None:
-    for name in (
-        "greenhouse-sandbox.db",
-        "greenhouse-sandbox.db-wal",
-        "greenhouse-sandbox.db-shm",
-        "state.db",
-        "state.db-wal",
-        "state.db-shm",
-        "outcomes.csv",
-        "demo.yaml",
-        ".env",
-    ):
-        (workdir / name).unlink(missing_ok=True)
+    for pattern in ("*-sandbox.db*", "state.db*", "outcomes*.csv", "demo.yaml", ".env"):
+        for path in workdir.glob(pattern):
+            path.unlink(missing_ok=True)
     shutil.rmtree(workdir / "prefect", ignore_errors=True)
 
 
-def write_config(workdir: Path, base_url: str) -> Path:
-    config = {
+def parse_vendors(text: str) -> list[DemoVendor]:
+    names = [v.strip().lower() for v in text.split(",") if v.strip()]
+    if names == ["all"]:
+        names = list(VENDOR_NAMES)
+    unknown = [n for n in names if n not in VENDORS]
+    if unknown or not names:
+        from syncbridge.errors import ConfigError
+
+        raise ConfigError(
+            f"--vendor: {', '.join(unknown) or 'none'} not one of {', '.join(VENDOR_NAMES)}, all"
+        )
+    return [VENDORS[n] for n in dict.fromkeys(names)]
+
+
+def write_outcomes(path: Path, vendors: list[DemoVendor], dbs: dict[str, Path], seed: int) -> None:
+    """Sample outcomes for every vendor's employer, in one CSV (ids prefixed per vendor)."""
+    from syncbridge.outcomes import write_demo_outcomes
+
+    rows: list[dict[str, str]] = []
+    header: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for v in vendors:
+            part = Path(tmp) / f"{v.name}.csv"
+            people = v.sandbox.demo_people(dbs[v.name], n=12, seed=seed)
+            write_demo_outcomes(part, people, employer=v.employer, seed=seed)
+            with part.open(encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh)
+                header = list(reader.fieldnames or [])
+                for row in reader:
+                    row["outcome_id"] = f"{v.prefix}-{row['outcome_id']}"
+                    rows.append(row)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def demo_config(
+    workdir: Path, vendors: list[DemoVendor], urls: dict[str, str], outcomes: Path
+) -> dict[str, Any]:
+    connectors = {v.connector: VENDORS[v.name].sandbox.demo_connector_block(urls[v.name]) for v in vendors}
+    config: dict[str, Any] = {
         "version": 1,
         "state": {"url": f"sqlite:///{(workdir / 'state.db').resolve()}"},
-        "outcomes": {"path": str((workdir / "outcomes.csv").resolve())},
-        "connectors": {
-            CONNECTOR: {
-                "type": "greenhouse",
-                "client_id": f"${{{ENV_ID}}}",
-                "client_secret": f"${{{ENV_SECRET}}}",
-                "user_id": 1000001,  # the seeded Site Admin (Ada Admin)
-                "base_url": base_url,
-                "token_url": f"{base_url}/token",
-            }
-        },
-        "routing": [{"employer": DEMO_EMPLOYER, "connector": CONNECTOR}],
+        "outcomes": {"path": str(outcomes.resolve())},
+        "connectors": connectors,
+        "routing": [{"employer": v.employer, "connector": v.connector} for v in vendors],
         "matching": {"create_unmatched": True, "new_candidate_tags": ["micro-intern-sourced"]},
-        "history": {
-            "note": True,
-            "tags": ["micro-intern"],
-            "fields": {
-                "mi_rating": "evaluation.rating",
-                "mi_last_project": "project.title",
-                "mi_skills": "evaluation.skills",
-                "mi_would_hire": "evaluation.would_hire",
-            },
-        },
-        "conversion": {
+        "history": {"note": True, "tags": ["micro-intern"], "fields": {}},
+    }
+    if any(v.name == "greenhouse" for v in vendors):
+        # Greenhouse carries the custom fields the sandbox seeds (Lever has no candidate fields API)
+        config["history"]["fields"] = {
+            "mi_rating": "evaluation.rating",
+            "mi_last_project": "project.title",
+            "mi_skills": "evaluation.skills",
+            "mi_would_hire": "evaluation.would_hire",
+        }
+        config["conversion"] = {
             "enabled": True,
             "approval": "auto",
             "rules": [
                 {
                     "name": "strong-intern",
-                    "when": {"employer": DEMO_EMPLOYER, "min_rating": 4.5, "would_hire": True},
+                    "when": {
+                        "employer": VENDORS["greenhouse"].employer,
+                        "min_rating": 4.5,
+                        "would_hire": True,
+                    },
                     "requisition": {
                         "title": "{project.role_title}",
                         "code": "MI-{project.team}-{project.role_title}",
@@ -126,17 +175,14 @@ def write_config(workdir: Path, base_url: str) -> Path:
                     },
                 }
             ],
-        },
-    }
-    path = workdir / "demo.yaml"
-    header = "# written by `syncbridge demo`; the sandbox's port changes on every run\n"
-    path.write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+        }
+    return config
 
 
 def run_demo(
     workdir: Path,
     *,
+    vendors: list[DemoVendor] | None = None,
     do_reset: bool = False,
     size: int = 500,
     seed: int = 7,
@@ -144,27 +190,36 @@ def run_demo(
     use_prefect: bool = True,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> dict[str, Any]:
-    from syncbridge.connectors.greenhouse import sandbox
-    from syncbridge.outcomes import write_demo_outcomes
-
+    vendors = vendors or [VENDORS["greenhouse"]]
     workdir.mkdir(parents=True, exist_ok=True)
     if do_reset:
         reset(workdir)
-    db = workdir / "greenhouse-sandbox.db"
-    sandbox.seed(db, size=size, seed=seed)
-    outcomes_path = workdir / "outcomes.csv"
-    if not outcomes_path.exists():
-        write_demo_outcomes(
-            outcomes_path, sandbox.demo_people(db, n=12, seed=seed), employer=DEMO_EMPLOYER, seed=seed
-        )
-    # the sandbox's (not secret) credentials go to a .env beside demo.yaml, so `syncbridge -c
+    dbs = {v.name: workdir / f"{v.name}-sandbox.db" for v in vendors}
+    for v in vendors:
+        v.sandbox.seed(dbs[v.name], size=size, seed=seed)
+    suffix = "+".join(v.name for v in vendors)
+    outcomes = workdir / ("outcomes.csv" if suffix == "greenhouse" else f"outcomes-{suffix}.csv")
+    if not outcomes.exists():
+        write_outcomes(outcomes, vendors, dbs, seed)
+    # the sandboxes' (not secret) credentials go to a .env beside demo.yaml, so `syncbridge -c
     # .syncbridge/demo.yaml status|plan|...` works afterwards exactly like a real installation
-    (workdir / ".env").write_text(
-        f"{ENV_ID}={sandbox.DEFAULT_CLIENT_ID}\n{ENV_SECRET}={sandbox.DEFAULT_CLIENT_SECRET}\n",
-        encoding="utf-8",
-    )
-    with sandbox.SandboxServer(db, fault_rate=fault_rate, rate_limit=0) as server:
-        config = write_config(workdir, server.url)
+    env: dict[str, str] = {}
+    for v in vendors:
+        env.update(v.sandbox.DEMO_ENV)
+    (workdir / ".env").write_text("".join(f"{k}={val}\n" for k, val in env.items()), encoding="utf-8")
+    with ExitStack() as stack:
+        urls = {}
+        for v in vendors:
+            kwargs: dict[str, Any] = {"fault_rate": fault_rate}
+            if v.name == "greenhouse":
+                kwargs["rate_limit"] = 0
+            urls[v.name] = stack.enter_context(v.sandbox.SandboxServer(dbs[v.name], **kwargs)).url
+        config = workdir / "demo.yaml"
+        header = "# written by `syncbridge demo`; the sandboxes' ports change on every run\n"
+        config.write_text(
+            header + yaml.safe_dump(demo_config(workdir, vendors, urls, outcomes), sort_keys=False),
+            encoding="utf-8",
+        )
         if use_prefect:
             from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
             from syncbridge.pipeline import RunFailed
@@ -182,6 +237,6 @@ def run_demo(
         "workdir": str(workdir.resolve()),
         "config": str(config.resolve()),
         "state": str((workdir / "state.db").resolve()),
-        "outcomes": str(outcomes_path.resolve()),
+        "outcomes": str(outcomes.resolve()),
     }
     return summary

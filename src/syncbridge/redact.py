@@ -18,6 +18,8 @@ import re
 import threading
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# the same in a URL query string (``jane%40example.org``), as urllib3 logs it at DEBUG
+_EMAIL_ENCODED = re.compile(r"([A-Za-z0-9._+\-])[A-Za-z0-9._+\-]*%40([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+")
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -31,6 +33,7 @@ def register_secret(value: str | None) -> None:
 
 
 def mask_email(value: str) -> str:
+    value = _EMAIL_ENCODED.sub(lambda m: f"{m.group(1)}***%40{m.group(2)}", value)
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value)
 
 
