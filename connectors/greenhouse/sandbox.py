@@ -1076,6 +1076,28 @@ def demo_connector_block(base_url: str) -> dict[str, Any]:
     }
 
 
+def demo_conversion_rule(employer: str) -> dict[str, Any]:
+    """The demo's conversion rule for this sandbox: strong micro-interns get a job copied from the seeded
+    "Template: Data Analyst (Entry Level)" job, posted live on the internal board, with prescreen fields."""
+    return {
+        "name": "strong-intern-greenhouse",
+        "when": {"employer": employer, "min_rating": 4.5, "would_hire": True},
+        "requisition": {
+            "title": "{project.role_title}",
+            "code": "MI-{project.team}-{project.role_title}",
+            "fields": {"mi_source_project": "project.title"},
+            "options": {"template_job_id": 4100002, "publish": "internal"},
+        },
+        "prescreen": {
+            "fields": {
+                "mi_prescreen_score": "prescreen.score",
+                "mi_prescreen_summary": "prescreen.summary",
+                "mi_supervisor": "project.supervisor.name",
+            },
+        },
+    }
+
+
 def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
     """Deterministic people for a demo outcomes file: primary, secondary, ambiguous and unmatched emails."""
     conn = sqlite3.connect(str(db_path))

@@ -148,34 +148,14 @@ def demo_config(
             "mi_skills": "evaluation.skills",
             "mi_would_hire": "evaluation.would_hire",
         }
-        config["conversion"] = {
-            "enabled": True,
-            "approval": "auto",
-            "rules": [
-                {
-                    "name": "strong-intern",
-                    "when": {
-                        "employer": VENDORS["greenhouse"].employer,
-                        "min_rating": 4.5,
-                        "would_hire": True,
-                    },
-                    "requisition": {
-                        "title": "{project.role_title}",
-                        "code": "MI-{project.team}-{project.role_title}",
-                        "fields": {"mi_source_project": "project.title"},
-                        # the seeded "Template: Data Analyst (Entry Level)" job; posts go live internally
-                        "options": {"template_job_id": 4100002, "publish": "internal"},
-                    },
-                    "prescreen": {
-                        "fields": {
-                            "mi_prescreen_score": "prescreen.score",
-                            "mi_prescreen_summary": "prescreen.summary",
-                            "mi_supervisor": "project.supervisor.name",
-                        },
-                    },
-                }
-            ],
-        }
+    # a sandbox that supports conversion says how its demo opens roles (template ids, boards, ...)
+    rules = [
+        v.sandbox.demo_conversion_rule(v.employer)
+        for v in vendors
+        if hasattr(v.sandbox, "demo_conversion_rule")
+    ]
+    if rules:
+        config["conversion"] = {"enabled": True, "approval": "auto", "rules": rules}
     return config
 
 
