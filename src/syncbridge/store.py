@@ -374,59 +374,58 @@ class Store:
 
     # -- mirror
     def upsert_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> int:
-        """Store one page of records in the mirror.  Returns the number stored."""
+        """Store one page of records in the mirror, each by its own type (so one stream may yield both
+        people and their applications, as Lever's opportunities do); ``entity`` is the stream's
+        declared kind, used for plain-dict records.  Returns the number stored."""
         now = _now()
+        cands = [r for r in page if isinstance(r, Candidate)]
+        reqs = [
+            {
+                "connector": connector,
+                "remote_id": r.ref.id,
+                "name": r.name[:512],
+                "code": r.code,
+                "status": r.status,
+                "is_template": r.is_template,
+                "updated_at": r.updated_at,
+                "raw": r.raw,
+                "synced_at": now,
+            }
+            for r in page
+            if isinstance(r, Requisition)
+        ]
+        apps = [
+            {
+                "connector": connector,
+                "remote_id": r.ref.id,
+                "candidate_id": r.candidate_id,
+                "requisition_id": r.requisition_id,
+                "status": r.status,
+                "prospect": r.prospect,
+                "updated_at": r.updated_at,
+                "raw": r.raw,
+                "synced_at": now,
+            }
+            for r in page
+            if isinstance(r, Application)
+        ]
+        other = [
+            {
+                "connector": connector,
+                "stream": stream,
+                "remote_id": str(r.get("id")),
+                "updated_at": None,
+                "raw": r,
+                "synced_at": now,
+            }
+            for r in page
+            if isinstance(r, dict)
+        ]
         with self.tx() as conn:
-            if entity == "candidate":
-                self._upsert_candidates(conn, connector, [r for r in page if isinstance(r, Candidate)], now)
-            elif entity == "requisition":
-                rows = [
-                    {
-                        "connector": connector,
-                        "remote_id": r.ref.id,
-                        "name": r.name[:512],
-                        "code": r.code,
-                        "status": r.status,
-                        "is_template": r.is_template,
-                        "updated_at": r.updated_at,
-                        "raw": r.raw,
-                        "synced_at": now,
-                    }
-                    for r in page
-                    if isinstance(r, Requisition)
-                ]
-                self._upsert(conn, requisitions, rows, ["connector", "remote_id"])
-            elif entity == "application":
-                rows = [
-                    {
-                        "connector": connector,
-                        "remote_id": r.ref.id,
-                        "candidate_id": r.candidate_id,
-                        "requisition_id": r.requisition_id,
-                        "status": r.status,
-                        "prospect": r.prospect,
-                        "updated_at": r.updated_at,
-                        "raw": r.raw,
-                        "synced_at": now,
-                    }
-                    for r in page
-                    if isinstance(r, Application)
-                ]
-                self._upsert(conn, applications, rows, ["connector", "remote_id"])
-            else:
-                rows = [
-                    {
-                        "connector": connector,
-                        "stream": stream,
-                        "remote_id": str(r.get("id")),
-                        "updated_at": None,
-                        "raw": r,
-                        "synced_at": now,
-                    }
-                    for r in page
-                    if isinstance(r, dict)
-                ]
-                self._upsert(conn, records, rows, ["connector", "stream", "remote_id"])
+            self._upsert_candidates(conn, connector, cands, now)
+            self._upsert(conn, requisitions, reqs, ["connector", "remote_id"])
+            self._upsert(conn, applications, apps, ["connector", "remote_id"])
+            self._upsert(conn, records, other, ["connector", "stream", "remote_id"])
         return len(page)
 
     def _upsert_candidates(
