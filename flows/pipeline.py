@@ -300,6 +300,11 @@ def sync_flow(params: SyncParams) -> dict[str, int]:
     with _runtime(params, "sync") as (rt, info):
         synced = _sync_all(rt, params.connector, params.full)
         info["counts"] = synced
+        create_table_artifact(
+            table=[{"stream": k, "records": v} for k, v in synced.items()],
+            key="syncbridge-sync-summary",
+            description="records read per stream",
+        )
         return synced
 
 

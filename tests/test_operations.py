@@ -112,10 +112,15 @@ def test_serve_once_runs_the_deployment_and_publishes_artifacts(
     assert "pipeline-acme-gh: COMPLETED" in result.output
     summary = Artifact.get("syncbridge-run-summary")
     assert summary is not None and "actions.applied" in str(summary.data)
+    sync = CliRunner().invoke(main, ["-c", str(cfg), "serve", "--once", "sync-acme-gh"])
+    assert sync.exit_code == 0, sync.output
+    synced = Artifact.get("syncbridge-sync-summary")
+    assert synced is not None and "acme-gh/candidates" in str(synced.data)
     status = CliRunner().invoke(main, ["-c", str(cfg), "status", "--json"])
     data: dict[str, Any] = json.loads(status.output)
-    assert data["last_runs"][0]["flow"] == "pipeline" and data["last_runs"][0]["status"] == "completed"
-    assert data["last_runs"][0]["connector"] == "acme-gh"
+    last = {r["flow"]: r for r in data["last_runs"]}
+    assert last["pipeline"]["status"] == "completed" and last["pipeline"]["connector"] == "acme-gh"
+    assert last["sync"]["status"] == "completed"
     assert data["ledger"]["done"] > 0
 
 
