@@ -35,8 +35,20 @@ HERE = Path(__file__).resolve().parent
 
 
 def start_sandbox(db: Path, limit: int, window: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "syncbridge.connectors.greenhouse.sandbox", "serve", "--db", str(db),
-           "--port", "0", "--rate-limit", str(limit), "--rate-window", str(window)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "syncbridge.connectors.greenhouse.sandbox",
+        "serve",
+        "--db",
+        str(db),
+        "--port",
+        "0",
+        "--rate-limit",
+        str(limit),
+        "--rate-window",
+        str(window),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -55,9 +67,13 @@ def child_sync(url: str, state: str, page_size: int, baseline: bool) -> dict[str
     from syncbridge.connectors.greenhouse.connector import GreenhouseConnector, GreenhouseSettings
     from syncbridge.store import Store
 
-    settings = GreenhouseSettings(client_id=sandbox.DEFAULT_CLIENT_ID,
-                                  client_secret=sandbox.DEFAULT_CLIENT_SECRET,  # type: ignore[arg-type]
-                                  base_url=url, token_url=f"{url}/token", page_size=page_size)
+    settings = GreenhouseSettings(
+        client_id=sandbox.DEFAULT_CLIENT_ID,
+        client_secret=sandbox.DEFAULT_CLIENT_SECRET,  # type: ignore[arg-type]
+        base_url=url,
+        token_url=f"{url}/token",
+        page_size=page_size,
+    )
     conn = GreenhouseConnector("bench", settings)
     started = time.perf_counter()
     records = pages = 0
@@ -83,20 +99,30 @@ def child_sync(url: str, state: str, page_size: int, baseline: bool) -> dict[str
     seconds = time.perf_counter() - started
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     limiter_wait = getattr(conn.client.limiter, "waited", 0.0)
-    return {"records": records, "pages": pages, "requests": conn.client.stats["requests"] or pages,
-            "seconds": seconds, "peak_rss_mb": rss_kb / 1024, "rate_limited_429": conn.client.stats["rate_limited"],
-            "limiter_wait_s": limiter_wait}
+    return {
+        "records": records,
+        "pages": pages,
+        "requests": conn.client.stats["requests"] or pages,
+        "seconds": seconds,
+        "peak_rss_mb": rss_kb / 1024,
+        "rate_limited_429": conn.client.stats["rate_limited"],
+        "limiter_wait_s": limiter_wait,
+    }
 
 
 def run_child(url: str, state: str, page_size: int, baseline: bool = False) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", url, state, str(page_size), "1" if baseline else "0"],
-        check=True, capture_output=True, text=True)
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def scenario(tmp: Path, size: int, limit: int, window: float, page_size: int, *, baseline: bool = False,
-             label: str) -> dict[str, Any]:
+def scenario(
+    tmp: Path, size: int, limit: int, window: float, page_size: int, *, baseline: bool = False, label: str
+) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
 
     db = tmp / f"gh-{size}.db"
@@ -117,8 +143,11 @@ def scenario(tmp: Path, size: int, limit: int, window: float, page_size: int, *,
     result.update(label=label, size=size, page_size=page_size, seed_seconds=round(seeded, 1))
     if limit:
         bound = (math.ceil(result["requests"] / limit) - 1) * window
-        result.update(limit=f"{limit} per {window:g} s", bound_seconds=bound,
-                      bound_ratio=(bound / result["seconds"]) if bound else None)
+        result.update(
+            limit=f"{limit} per {window:g} s",
+            bound_seconds=bound,
+            bound_ratio=(bound / result["seconds"]) if bound else None,
+        )
     result["records_per_s"] = result["records"] / result["seconds"]
     return result
 
@@ -149,8 +178,10 @@ def main() -> int:
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}))
     large = next(r for r in results if r["label"] == "no-limit-large")
     small = next(r for r in results if r["label"] == "no-limit-small")
-    print(f"\npeak RSS: {large['peak_rss_mb']:.0f} MB for {large['size']} candidates vs "
-          f"{small['peak_rss_mb']:.0f} MB for {small['size']} (ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f})")
+    print(
+        f"\npeak RSS: {large['peak_rss_mb']:.0f} MB for {large['size']} candidates vs "
+        f"{small['peak_rss_mb']:.0f} MB for {small['size']} (ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f})"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -111,9 +111,17 @@ class WorkdaySettings(ConnectorSettings):
             raise ValueError("WS-Security needs both username and password")
         if oauth and (not self.client_id or self.client_secret is None or self.refresh_token is None):
             raise ValueError("OAuth needs client_id, client_secret and refresh_token")
-        if self.username and "@" not in self.username:
-            object.__setattr__(self, "username", f"{self.username}@{self.tenant}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _qualify_username(cls, data: Any) -> Any:
+        """WWS wants ``user@tenant``; an ISU name given alone gets the tenant appended."""
+        if isinstance(data, dict):
+            user, tenant = data.get("username"), data.get("tenant")
+            if isinstance(user, str) and user.strip() and "@" not in user and isinstance(tenant, str):
+                data = {**data, "username": f"{user.strip()}@{tenant.strip()}"}
+        return data
 
 
 class WorkdayConnector(Connector):

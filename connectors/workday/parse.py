@@ -59,9 +59,17 @@ class MalformedXml(ServerError):
     """The response is not well-formed XML (a proxy error page, a truncated body...)."""
 
 
+_LOCAL: dict[str, str] = {}
+
+
 def local(tag: str) -> str:
-    """``{urn:com.workday/bsvc}Candidate`` → ``Candidate``."""
-    return tag.rsplit("}", 1)[-1]
+    """``{urn:com.workday/bsvc}Candidate`` → ``Candidate`` (cached: a page repeats a few dozen names)."""
+    name = _LOCAL.get(tag)
+    if name is None:
+        name = tag.rsplit("}", 1)[-1]
+        if len(_LOCAL) < 10_000:
+            _LOCAL[tag] = name
+    return name
 
 
 def parse_document(data: bytes | str, *, connector: str | None = None) -> ET.Element:
@@ -83,27 +91,33 @@ def parse_document(data: bytes | str, *, connector: str | None = None) -> ET.Ele
 
 def to_dict(el: ET.Element) -> Any:
     """One element as JSON-able data (see the module docstring for the shape)."""
-    children = list(el)
-    attrs = {f"@{local(k)}": v for k, v in el.attrib.items()}
-    if not children:
+    attrib = el.attrib
+    out: dict[str, Any] = {f"@{local(k)}": v for k, v in attrib.items()} if attrib else {}
+    if len(el) == 0:
         text = el.text.strip() if el.text else ""
-        if not attrs:
+        if not attrib:
             return text
         if text:
-            attrs["#text"] = text
-        return attrs
-    out: dict[str, Any] = dict(attrs)
-    counts: dict[str, int] = {}
-    for child in children:
-        name = local(child.tag)
-        counts[name] = counts.get(name, 0) + 1
-    for child in children:
+            out["#text"] = text
+        return out
+    promoted: set[str] | None = None  # non-repeatable names that turned out to repeat
+    for child in el:
         name = local(child.tag)
         value = to_dict(child)
-        if name in REPEATABLE or counts[name] > 1:
-            out.setdefault(name, []).append(value)
-        else:
+        if name in REPEATABLE:
+            items = out.get(name)
+            if items is None:
+                out[name] = [value]
+            else:
+                items.append(value)
+        elif name not in out:
             out[name] = value
+        elif promoted is not None and name in promoted:
+            out[name].append(value)
+        else:
+            out[name] = [out[name], value]
+            promoted = promoted or set()
+            promoted.add(name)
     return out
 
 
