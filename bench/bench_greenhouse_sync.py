@@ -178,9 +178,10 @@ def main() -> int:
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}))
     large = next(r for r in results if r["label"] == "no-limit-large")
     small = next(r for r in results if r["label"] == "no-limit-small")
+    ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
     print(
         f"\npeak RSS: {large['peak_rss_mb']:.0f} MB for {large['size']} candidates vs "
-        f"{small['peak_rss_mb']:.0f} MB for {small['size']} (ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f})"
+        f"{small['peak_rss_mb']:.0f} MB for {small['size']} (ratio {ratio:.2f})"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -18,16 +18,16 @@ def _demo(workdir: Path, vendors: str) -> dict:
     args = ["demo", "--no-prefect", "--json", "--size", "80", "--workdir", str(workdir), "--vendor", vendors]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    return dict(json.loads(result.stdout[result.stdout.index("{"):]))
+    return dict(json.loads(result.stdout[result.stdout.index("{") :]))
 
 
 def test_demo_against_all_vendors_routes_by_employer_and_reruns_clean(tmp_path: Path) -> None:
-    vendors = "greenhouse,lever"
+    vendors = "greenhouse,lever,workday"
     first = _demo(tmp_path, vendors)
     synced = first["synced"]
-    assert {k.split("/")[0] for k in synced} == {"acme-greenhouse", "globex-lever"}
+    assert {k.split("/")[0] for k in synced} == {"acme-greenhouse", "globex-lever", "initech-workday"}
     assert first["actions"]["applied"] > 0 and first["actions"]["failed"] == 0
-    assert first["outcomes"]["quarantined"] == 4  # two bad sample rows per vendor
+    assert first["outcomes"]["quarantined"] == 6  # two bad sample rows per vendor
     assert first["outcomes"]["unrouted"] == 0
     second = _demo(tmp_path, vendors)
     assert second["actions"]["planned"] == 0 and second["actions"]["applied"] == 0

@@ -73,21 +73,19 @@ class Refs:
 
 def execute(connector: Connector, action: Action, target: str | None, refs: Refs | None = None) -> str:
     """Send one action to the vendor; returns the remote ref (an id, or the target for list writes)."""
-    refs = refs or Refs(person=target)
+    return execute_record(connector, action, target, refs)[0]
+
+
+def execute_record(
+    connector: Connector, action: Action, target: str | None, refs: Refs | None = None
+) -> tuple[str, Any]:
+    """Like :func:`execute`, also returning the record a create made (a person or a requisition), so the
+    applier can put it in the mirror at once: the next run links to it even before a sync sees it."""
     p = action.payload
     if action.kind == "create_requisition":
-        return connector.create_requisition(NewRequisition.model_validate(p)).ref.id
-    if action.kind == "publish":
-        assert refs.requisition is not None
-        return connector.publish(refs.requisition, p.get("options") or {})
-    if action.kind == "attach":
-        assert refs.person is not None and refs.requisition is not None
-        return connector.attach(refs.person, refs.requisition, stage=p.get("stage")).ref.id
-    if action.kind == "prescreen":
-        assert refs.application is not None
-        return connector.write_prescreen(refs.application, Prescreen.model_validate(p["prescreen"]))
+        req = connector.create_requisition(NewRequisition.model_validate(p))
+        return req.ref.id, req
     if action.kind == "create_candidate":
-        p = action.payload
         created = connector.create_candidate(
             NewCandidate(
                 first_name=p["first_name"],
@@ -97,7 +95,21 @@ def execute(connector: Connector, action: Action, target: str | None, refs: Refs
                 tags=tuple(p.get("tags") or ()),
             )
         )
-        return created.ref.id
+        return created.ref.id, created
+    return _execute(connector, action, target, refs or Refs(person=target)), None
+
+
+def _execute(connector: Connector, action: Action, target: str | None, refs: Refs) -> str:
+    p = action.payload
+    if action.kind == "publish":
+        assert refs.requisition is not None
+        return connector.publish(refs.requisition, p.get("options") or {})
+    if action.kind == "attach":
+        assert refs.person is not None and refs.requisition is not None
+        return connector.attach(refs.person, refs.requisition, stage=p.get("stage")).ref.id
+    if action.kind == "prescreen":
+        assert refs.application is not None
+        return connector.write_prescreen(refs.application, Prescreen.model_validate(p["prescreen"]))
     assert target is not None
     if action.kind == "add_note":
         return connector.add_note(target, _note(action)) or target
@@ -247,7 +259,7 @@ class Applier:
                 payload=action.payload,
             )
             try:
-                ref = execute(connector, action, target, refs)
+                ref, record = execute_record(connector, action, target, refs)
             except ApiError as exc:
                 if delivery_uncertain(exc) and attempt < MAX_UNCERTAIN_ATTEMPTS:
                     try:
@@ -269,6 +281,8 @@ class Applier:
                 self._fail(action, target, exc, result)
                 return
             self.store.ledger_finish(action.key, "done", remote_ref=ref)
+            if record is not None:
+                self.store.upsert_page(action.connector, "other", "created", [record])
             self._audit(action, target, "applied", ref)
             result.applied += 1
             return
