@@ -9,6 +9,7 @@ started from the UI with bad parameters is refused before it starts.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +39,11 @@ def _schedule(spec: ScheduleSettings, params: dict[str, Any]) -> Schedule:
     )
 
 
-def build_deployments(settings: Settings, config_path: str | Path) -> list[RunnerDeployment]:
-    """The deployments the YAML describes (nothing is registered with the server here)."""
+def build_deployments(
+    settings: Settings, config_path: str | Path, *, work_pool: str | None = None
+) -> list[RunnerDeployment]:
+    """The deployments the YAML describes (nothing is registered with the server here).  With
+    ``work_pool``, they are meant for workers of that pool instead of a ``serve`` process."""
     config = str(Path(config_path).resolve())
     grouped: dict[tuple[str, str], list[ScheduleSettings]] = defaultdict(list)
     for spec in settings.schedules:
@@ -65,6 +69,7 @@ def build_deployments(settings: Settings, config_path: str | Path) -> list[Runne
                 description=f"syncbridge {flow_name} for {connector} ({settings.connectors[connector].type})",
                 enforce_parameter_schema=True,
                 entrypoint_type=EntrypointType.MODULE_PATH,
+                work_pool_name=work_pool,
             )
         )
     return deployments
@@ -100,6 +105,23 @@ def run_once(deployments: list[RunnerDeployment], name: str) -> Any:
         )
     params = params_model.model_validate(target.parameters["params"])
     return run_flow(flow_fn, flow_run=flow_run, parameters={"params": params}, return_type="state")
+
+
+def deploy_to_pool(deployments: list[RunnerDeployment], pool: str) -> list[Any]:
+    """Register the deployments for workers of ``pool`` (a process pool is created when missing).
+
+    The flows are referenced by module path (``syncbridge.flows.pipeline.pipeline_flow``), so a worker
+    needs syncbridge installed and the config file at the same path; no image or code storage is used.
+    """
+    from prefect import deploy, get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    ids = deploy(*deployments, work_pool_name=pool, build=False, push=False, print_next_steps_message=False)
+    assert isinstance(ids, list)  # sync context
+    return ids
 
 
 def trigger(name: str, flow: str, *, timeout: float | None = None) -> Any:

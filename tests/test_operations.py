@@ -153,3 +153,37 @@ def test_migrate_command(
     assert first.exit_code == 0 and "version 0 -> 2" in first.output
     again = CliRunner().invoke(main, ["-c", str(cfg), "migrate"])
     assert "version 2 -> 2" in again.output
+
+
+def test_deploy_to_a_work_pool_and_a_worker_runs_it(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path, prefect_backend: None
+) -> None:
+    """Beyond one machine: deployments in a work pool, executed by a real `prefect worker` process."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL
+
+    cfg = _config(write_config, gh, tmp_path)
+    result = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-test-pool"])
+    assert result.exit_code == 0, result.output
+    assert "deployed pipeline-acme-gh to work pool sb-test-pool" in result.output
+    flow_run = run_deployment("syncbridge-pipeline/pipeline-acme-gh", timeout=0, as_subflow=False)
+    worker = Path(sys.executable).parent / "prefect"
+    env = dict(os.environ, PREFECT_API_URL=str(PREFECT_API_URL.value()))
+    done = subprocess.run(
+        [str(worker), "worker", "start", "--pool", "sb-test-pool", "--run-once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run.id).state
+    assert state is not None and state.is_completed(), state
+    status = CliRunner().invoke(main, ["-c", str(cfg), "status", "--json"])
+    assert json.loads(status.output)["ledger"]["done"] > 0

@@ -615,6 +615,35 @@ def _describe_schedule(s: Any) -> str:
 
 
 @main.command()
+@click.option(
+    "--pool", required=True, help="Prefect work pool the workers poll (created as a process pool if missing)."
+)
+@click.pass_obj
+@_handle_errors
+def deploy(obj: _Ctx, pool: str) -> None:
+    """Register the YAML `schedules` as deployments for Prefect workers (beyond one machine).
+
+    Needs a Prefect server (PREFECT_API_URL).  Then on each worker machine, with syncbridge installed and the
+    config at the same path: `prefect worker start --pool POOL`.  See docs/operations.md.
+    """
+    from syncbridge.config import load_config
+
+    settings = load_config(obj.config)
+    if not settings.schedules:
+        raise ConfigError("schedules: none configured, nothing to deploy")
+    if not os.environ.get("PREFECT_API_URL") and "prefect" not in sys.modules:
+        raise ConfigError(
+            "deploy needs a Prefect server: set PREFECT_API_URL (on one machine, use `syncbridge serve`)"
+        )
+    from syncbridge.flows.deployments import build_deployments, deploy_to_pool
+
+    deployments = build_deployments(settings, obj.config, work_pool=pool)
+    deploy_to_pool(deployments, pool)
+    for d in deployments:
+        click.echo(f"deployed {d.name} to work pool {pool}")
+
+
+@main.command()
 @click.argument("name")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (default: until it ends).")
 @click.pass_obj
