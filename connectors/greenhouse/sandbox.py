@@ -29,7 +29,6 @@ import math
 import mimetypes
 import random
 import secrets
-import socket
 import sqlite3
 import sys
 import threading
@@ -48,6 +47,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from syncbridge.sandbox_server import ThreadedSandbox, bind
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -2744,79 +2745,13 @@ class _V3:
 # server
 
 
-class SandboxServer:
-    """Runs the sandbox with uvicorn in a background thread; use as a context manager."""
+class SandboxServer(ThreadedSandbox):
+    """The Greenhouse sandbox served by uvicorn in a background thread; use as a context manager."""
 
-    def __init__(
-        self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0, **app_kwargs: Any
-    ) -> None:
-        self.db_path = Path(db_path)
-        self.host = host
-        self.port = port
-        self.app_kwargs = app_kwargs
-        self.url = ""
-        self.app: FastAPI | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+    vendor = "Greenhouse"
 
-    def start(self) -> SandboxServer:
-        if self._thread is not None:
-            return self
-        app = create_app(self.db_path, **self.app_kwargs)
-        sock = _bind(self.host, self.port)
-        self.port = sock.getsockname()[1]
-        self.url = f"http://{self.host}:{self.port}"
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            proxy_headers=False,
-            timeout_graceful_shutdown=3,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"gh-sandbox-{self.port}"
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                app.state.sandbox.close()
-                raise RuntimeError("the Greenhouse sandbox did not start")
-            time.sleep(0.01)
-        self.app, self._server, self._thread, self._sock = app, server, thread, sock
-        return self
-
-    def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-        if self._sock is not None:
-            self._sock.close()
-        if self.app is not None:
-            self.app.state.sandbox.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
+    def create_app(self) -> FastAPI:
+        return create_app(self.db_path, **self.app_kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2850,7 +2785,7 @@ def main(argv: list[str] | None = None) -> int:
         fault_seed=args.fault_seed,
         token_ttl=args.token_ttl,
     )
-    sock = _bind(args.host, args.port)
+    sock = bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"listening on http://{host}:{sock.getsockname()[1]}", flush=True)
     config = uvicorn.Config(

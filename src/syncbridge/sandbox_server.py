@@ -1,0 +1,107 @@
+"""Running a vendor sandbox (an ASGI app) in a background thread: shared by every connector's sandbox.
+
+Each ``connectors/<vendor>/sandbox.py`` defines ``create_app(db_path, **options)`` and a
+``SandboxServer`` subclass of :class:`ThreadedSandbox` naming it.  The server binds its own TCP socket
+(port 0 = a free one) with ``IPPROTO_TCP`` set explicitly, because asyncio only enables TCP_NODELAY on
+sockets whose protocol says TCP; without it small responses wait ~40 ms for Nagle's algorithm.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+class ThreadedSandbox:
+    """A sandbox served by uvicorn in a daemon thread; use as a context manager.  ``url`` is the root."""
+
+    #: shown in errors and thread names
+    vendor = "sandbox"
+
+    def __init__(
+        self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0, **app_kwargs: Any
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.host = host
+        self.port = port
+        self.app_kwargs = app_kwargs
+        self.url = ""
+        self.app: Any = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    # the two hooks a vendor fills in
+    def create_app(self) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close_app(self, app: Any) -> None:
+        """Release what the app holds (its SQLite connection) after the server stopped."""
+        sandbox = getattr(getattr(app, "state", None), "sandbox", None)
+        if sandbox is not None and hasattr(sandbox, "close"):
+            sandbox.close()
+
+    def start(self) -> ThreadedSandbox:
+        if self._thread is not None:
+            return self
+        app = self.create_app()
+        sock = bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        self.url = f"http://{self.host}:{self.port}"
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            proxy_headers=False,
+            timeout_graceful_shutdown=3,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [sock]},
+            daemon=True,
+            name=f"{self.vendor}-sandbox-{self.port}",
+        )
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                self.close_app(app)
+                raise RuntimeError(f"the {self.vendor} sandbox did not start")
+            time.sleep(0.01)
+        self.app, self._server, self._thread, self._sock = app, server, thread, sock
+        return self
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        if self._sock is not None:
+            self._sock.close()
+        if self.app is not None:
+            self.close_app(self.app)
+        self._server = self._thread = self._sock = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
