@@ -208,7 +208,7 @@ def test_crash_between_http_call_and_ledger_update_leaves_one_note(
 
     code, summary = _run(cfg)
     assert code == 0, summary
-    assert summary["actions"]["reconciled"] >= 1
+    assert summary["actions"]["reconciled"] >= 1, str(summary["actions"])
     marker = f"syncbridge:{crashed['key']}"
     api = GH(gh.url)
     target = int(row["target"])

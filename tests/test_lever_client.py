@@ -515,6 +515,9 @@ def test_merge_requisition_keeps_unlimited_headcount() -> None:
 @responses.activate
 def test_create_requisition_checks_the_code_first_and_drops_a_refused_department() -> None:
     responses.get(f"{BASE}/requisitions", json={"data": [], "hasNext": False})
+    responses.get(f"{BASE}/requisition_fields", json={"data": [{"id": "cost_center"}], "hasNext": False})
+    responses.get(f"{BASE}/postings", json={"data": [], "hasNext": False})
+    responses.post(f"{BASE}/postings", status=201, json={"data": {"id": "p9", "text": "Intern"}})
     responses.post(
         f"{BASE}/requisitions",
         status=400,
@@ -525,7 +528,7 @@ def test_create_requisition_checks_the_code_first_and_drops_a_refused_department
         status=201,
         json={"data": {"id": "r9", "requisitionCode": "MI-1", "name": "Intern", "headcountTotal": 1}},
     )
-    conn = make_connector()
+    conn = make_connector(perform_as="u-1")
     with pytest.raises(InvalidRequest, match="headcountTotal"):
         conn.client.create_requisition({"requisitionCode": "MI-1", "name": "Intern"})
     new = NewRequisition(
@@ -539,7 +542,11 @@ def test_create_requisition_checks_the_code_first_and_drops_a_refused_department
     req = conn.create_requisition(new)
     assert req.ref.id == "r9"
     assert query(responses.calls[0])["requisition_code"] == ["MI-1"]
-    first, second = (json.loads(_body(c)) for c in responses.calls if c.request.method == "POST")
+    first, second = (
+        json.loads(_body(c))
+        for c in responses.calls
+        if c.request.method == "POST" and str(c.request.url).endswith("/requisitions")
+    )
     assert first == {
         "requisitionCode": "MI-1",
         "name": "Intern",
@@ -641,3 +648,311 @@ def test_incremental_reads_use_update_windows_and_full_reads_use_creation_time()
     list(conn.read("candidates", Window(None, until)))
     (full,) = [query(c) for c in responses.calls]
     assert full["created_at_end"] == [str(int(until.timestamp() * 1000))] and "updated_at_start" not in full
+
+
+# --- conversion: requisition + posting, publish, attach, prescreen ----------------------------------------
+
+REQ: dict[str, Any] = {
+    "id": "r1",
+    "requisitionCode": "MI-DATA-INTERN",
+    "name": "Data Intern",
+    "status": "open",
+    "team": "Data",
+    "location": "Oakland",
+    "hiringManager": "u-hm",
+    "postings": ["p1"],
+    "customFields": {"mi_source_project": "Churn"},
+}
+POSTING: dict[str, Any] = {
+    "id": "p1",
+    "text": "Data Intern",
+    "state": "draft",
+    "distributionChannels": ["public", "internal"],
+    "requisitionCodes": ["MI-DATA-INTERN"],
+    "createdAt": 5,
+}
+
+
+def _posts(path: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(_body(c))
+        for c in responses.calls
+        if c.request.method == "POST" and urllib.parse.urlsplit(c.request.url).path == f"/v1/{path}"
+    ]
+
+
+@responses.activate
+def test_create_requisition_then_its_draft_posting_linked_by_code() -> None:
+    responses.get(f"{BASE}/requisitions", json={"data": [], "hasNext": False})
+    responses.get(
+        f"{BASE}/requisition_fields",
+        json={"data": [{"id": "mi_source_project", "isRequired": False}], "hasNext": False},
+    )
+    created = {**REQ, "postings": []}
+    responses.post(f"{BASE}/requisitions", status=201, json={"data": created})
+    responses.get(f"{BASE}/postings", json={"data": [{"id": "p-other", "requisitionCodes": ["X"]}]})
+    responses.post(f"{BASE}/postings", status=201, json={"data": {**POSTING}})
+    conn = make_connector(perform_as="u-1")
+    new = NewRequisition(
+        code="MI-DATA-INTERN",
+        title="Data Intern",
+        team="Data Science",
+        location="Oakland",
+        hiring_manager="u-hm",
+        description_html="<p>Opened <script>x</script>by syncbridge</p>",
+        fields={"mi_source_project": "Churn"},
+        options={
+            "publish": "published",
+            "distribution": "internal",
+            "team": "Data",
+            "commitment": "Internship",
+            "employmentStatus": "intern",
+        },
+    )
+    req = conn.create_requisition(new)
+    assert req.ref.id == "r1" and req.code == "MI-DATA-INTERN"
+    [body] = _posts("requisitions")
+    assert body["team"] == "Data" and body["hiringManager"] == "u-hm" and body["headcountTotal"] == 1
+    assert body["customFields"] == {"mi_source_project": "Churn"} and body["employmentStatus"] == "intern"
+    assert "publish" not in body and "distribution" not in body
+    [posting] = _posts("postings")
+    assert posting == {
+        "text": "Data Intern",
+        "state": "draft",
+        "requisitionCodes": ["MI-DATA-INTERN"],
+        "categories": {"team": "Data", "location": "Oakland", "commitment": "Internship"},
+        "hiringManager": "u-hm",
+        "distributionChannels": ["internal"],
+        "content": {"descriptionHtml": "<p>Opened by syncbridge</p>"},
+    }
+    assert query(responses.calls[-1])["perform_as"] == ["u-1"]
+
+
+@responses.activate
+def test_create_requisition_refuses_an_unknown_custom_field_by_name_before_sending() -> None:
+    responses.get(f"{BASE}/requisitions", json={"data": [], "hasNext": False})
+    responses.get(f"{BASE}/requisition_fields", json={"data": [{"id": "cost_center"}], "hasNext": False})
+    conn = make_connector(perform_as="u-1")
+    new = NewRequisition(code="MI-1", title="Intern", fields={"mi_source_projekt": "x"})
+    with pytest.raises(InvalidRequest, match="mi_source_projekt not a Lever requisition field") as info:
+        conn.create_requisition(new)
+    assert "cost_center" in str(info.value)
+    assert all(c.request.method == "GET" for c in responses.calls)
+
+
+@responses.activate
+def test_create_requisition_reuses_an_open_one_and_refuses_a_closed_one() -> None:
+    responses.get(f"{BASE}/requisitions", json={"data": [REQ], "hasNext": False})
+    conn = make_connector(perform_as="u-1")
+    new = NewRequisition(code="MI-DATA-INTERN", title="Data Intern")
+    assert conn.create_requisition(new).ref.id == "r1"
+    responses.replace(
+        responses.GET, f"{BASE}/requisitions", json={"data": [{**REQ, "status": "closed"}], "hasNext": False}
+    )
+    with pytest.raises(InvalidRequest, match="is closed in Lever"):
+        conn.create_requisition(new)
+    assert all(c.request.method == "GET" for c in responses.calls)
+
+
+@responses.activate
+def test_bad_publish_option_fails_before_any_write() -> None:
+    conn = make_connector(perform_as="u-1")
+    with pytest.raises(InvalidRequest, match=r"options\.publish"):
+        conn.create_requisition(NewRequisition(code="A", title="a", options={"publish": "everywhere"}))
+    with pytest.raises(InvalidRequest, match=r"options\.distribution"):
+        conn.create_requisition(
+            NewRequisition(code="A", title="a", options={"publish": "published", "distribution": "intranet"})
+        )
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_complete_requisition_adds_missing_fields_and_posting() -> None:
+    responses.get(f"{BASE}/requisitions/r1", json={"data": {**REQ, "postings": [], "customFields": {}}})
+    responses.get(f"{BASE}/requisition_fields", json={"data": [{"id": "mi_source_project"}]})
+    responses.put(f"{BASE}/requisitions/r1", json={"data": {**REQ, "postings": []}})
+    responses.get(f"{BASE}/postings", json={"data": [], "hasNext": False})
+    responses.post(f"{BASE}/postings", status=201, json={"data": POSTING})
+    conn = make_connector(perform_as="u-1")
+    conn.complete_requisition(
+        "r1", NewRequisition(code="MI-DATA-INTERN", title="x", fields=REQ["customFields"])
+    )
+    [put] = [json.loads(_body(c)) for c in responses.calls if c.request.method == "PUT"]
+    assert put["customFields"] == {"mi_source_project": "Churn"} and put["name"] == "Data Intern"
+    assert len(_posts("postings")) == 1
+    # nothing is sent when both are there
+    responses.calls.reset()
+    responses.replace(responses.GET, f"{BASE}/requisitions/r1", json={"data": REQ})
+    responses.get(f"{BASE}/postings/p1", json={"data": POSTING})
+    conn.complete_requisition(
+        "r1", NewRequisition(code="MI-DATA-INTERN", title="x", fields=REQ["customFields"])
+    )
+    assert all(c.request.method == "GET" for c in responses.calls)
+
+
+@responses.activate
+def test_publish_moves_the_one_posting_to_the_wanted_state_and_channels() -> None:
+    responses.get(f"{BASE}/requisitions/r1", json={"data": REQ})
+    responses.get(f"{BASE}/postings/p1", json={"data": POSTING})
+    responses.post(
+        f"{BASE}/postings/p1",
+        json={"data": {**POSTING, "state": "published", "distributionChannels": ["internal"]}},
+    )
+    conn = make_connector(perform_as="u-1")
+    options = {"publish": "published", "distribution": "internal"}
+    assert conn.find_published("r1", options) is None
+    assert conn.publish("r1", options) == "p1"
+    [update] = _posts("postings/p1")
+    assert update == {"state": "published", "distributionChannels": ["internal"]}
+    assert query(responses.calls[-1])["perform_as"] == ["u-1"]
+    assert _posts("postings") == []  # never a second posting
+    # already published (and wider): nothing is narrowed, nothing sent
+    responses.calls.reset()
+    responses.replace(responses.GET, f"{BASE}/postings/p1", json={"data": {**POSTING, "state": "published"}})
+    assert conn.find_published("r1", options) == "p1"
+    assert conn.publish("r1", {"publish": "internal"}) == "p1"
+    assert all(c.request.method == "GET" for c in responses.calls)
+
+
+@responses.activate
+def test_publish_makes_the_posting_when_the_requisition_has_none() -> None:
+    responses.get(f"{BASE}/requisitions/r1", json={"data": {**REQ, "postings": []}})
+    responses.get(f"{BASE}/postings", json={"data": [], "hasNext": False})
+    responses.post(
+        f"{BASE}/postings", status=201, json={"data": {**POSTING, "id": "p7", "state": "internal"}}
+    )
+    conn = make_connector(perform_as="u-1")
+    assert conn.publish("r1", {"publish": "unlisted"}) == "p7"
+    [body] = _posts("postings")
+    assert body["state"] == "internal" and body["requisitionCodes"] == ["MI-DATA-INTERN"]
+    assert body["distributionChannels"] == ["public", "internal"]
+
+
+@responses.activate
+def test_attach_returns_the_existing_opportunity_on_the_posting() -> None:
+    responses.get(f"{BASE}/requisitions/r1", json={"data": REQ})
+    responses.get(f"{BASE}/postings/p1", json={"data": POSTING})
+    on_posting = opp("o2", "c1", applications=[{"id": "a1", "posting": "p1"}], createdAt=9)
+    responses.get(
+        f"{BASE}/opportunities",
+        json={"data": [opp("o1", "c1", applications=[]), on_posting], "hasNext": False},
+    )
+    conn = make_connector(perform_as="u-1")
+    app = conn.attach("c1", "r1")
+    assert app.ref.id == "o2" and app.candidate_id == "c1" and app.requisition_id == "p1"
+    found = conn.find_application("c1", "r1")
+    assert found is not None and found.ref.id == "o2"
+    assert all(c.request.method == "GET" for c in responses.calls)
+    assert query(responses.calls[2])["contact_id"] == ["c1"]
+
+
+@responses.activate
+def test_attach_posts_a_new_opportunity_for_the_contact_on_the_posting() -> None:
+    responses.get(f"{BASE}/requisitions/r1", json={"data": REQ})
+    responses.get(f"{BASE}/postings/p1", json={"data": POSTING})
+    responses.get(f"{BASE}/opportunities", json={"data": [opp("o1", "c1")], "hasNext": False})
+    responses.post(f"{BASE}/opportunities", status=201, json={"data": opp("o9", "c1", applications=["a9"])})
+    conn = make_connector(perform_as="u-1", new_candidate_source="syncbridge")
+    assert conn.find_application("c1", "r1") is None
+    app = conn.attach("c1", "r1", stage="applicant-new")
+    assert app.ref.id == "o9" and app.requisition_id == "p1" and not app.prospect
+    [body] = _posts("opportunities")
+    assert body == {
+        "postings": ["p1"],
+        "origin": "sourced",
+        "contact": "c1",
+        "stage": "applicant-new",
+        "sources": ["syncbridge"],
+    }
+    assert query(responses.calls[-1])["perform_as"] == ["u-1"]
+
+
+@responses.activate
+def test_attach_to_a_requisition_without_posting_makes_a_draft_one() -> None:
+    responses.get(f"{BASE}/requisitions/r1", json={"data": {**REQ, "postings": []}})
+    responses.get(f"{BASE}/postings", json={"data": [], "hasNext": False})
+    responses.get(f"{BASE}/opportunities", json={"data": [opp("o1", "c1")], "hasNext": False})
+    responses.post(f"{BASE}/postings", status=201, json={"data": {**POSTING, "id": "p5"}})
+    responses.post(f"{BASE}/opportunities", status=201, json={"data": opp("o9", "c1")})
+    conn = make_connector(perform_as="u-1")
+    assert conn.attach("c1", "r1").ref.id == "o9"
+    [posting] = _posts("postings")
+    assert posting["state"] == "draft" and "distributionChannels" not in posting
+    assert _posts("opportunities")[0]["postings"] == ["p5"]
+
+
+@responses.activate
+def test_prescreen_note_carries_summary_fields_score_and_marker_once() -> None:
+    from syncbridge.model import Prescreen
+
+    pre = Prescreen(
+        outcome_id="MI-1",
+        score=4.8,
+        recommendation="Strongly recommended",
+        summary_text="Prescreened through a micro-internship: Churn (Acme)",
+        summary_html="<p>x</p>",
+        fields={"mi_prescreen_score": 4.8, "mi_supervisor": "Amara Nwosu", "mi_would_hire": True},
+        marker="syncbridge:abc123",
+    )
+    responses.get(f"{BASE}/opportunities/o9/notes", json={"data": [], "hasNext": False})
+    responses.post(f"{BASE}/opportunities/o9/notes", status=201, json={"data": {"noteId": "n1"}})
+    conn = make_connector(perform_as="u-1")
+    assert conn.find_prescreen("o9", pre) is None
+    assert conn.write_prescreen("o9", pre) == "n1"
+    [body] = _posts("opportunities/o9/notes")
+    assert body["score"] == 4 and body["secret"] is False
+    assert body["value"] == (
+        "Prescreened through a micro-internship: Churn (Acme)\n\n"
+        "Prescreen fields:\n- mi_prescreen_score: 4.8\n- mi_supervisor: Amara Nwosu\n- mi_would_hire: yes\n\n"
+        "[syncbridge:abc123]"
+    )
+    written = {"id": "n1", "fields": [{"value": body["value"]}], "deletedAt": None}
+    responses.replace(
+        responses.GET, f"{BASE}/opportunities/o9/notes", json={"data": [written], "hasNext": False}
+    )
+    assert conn.find_prescreen("o9", pre) == "n1"
+    assert conn.write_prescreen("o9", pre) == "n1"
+    assert len(_posts("opportunities/o9/notes")) == 1
+
+
+@responses.activate
+def test_find_user_by_email_skips_deactivated_users() -> None:
+    responses.get(
+        f"{BASE}/users",
+        json={"data": [{"id": "u-old", "deactivatedAt": 5}, {"id": "u-2", "deactivatedAt": None}]},
+    )
+    conn = make_connector()
+    assert conn.find_user("Hiro.Tanaka@example.test") == "u-2"
+    assert query(responses.calls[0])["email"] == ["Hiro.Tanaka@example.test"]
+    responses.replace(responses.GET, f"{BASE}/users", json={"data": [], "hasNext": False})
+    assert conn.find_user("nobody@example.test") is None
+
+
+def test_conversion_capabilities_are_declared() -> None:
+    from syncbridge.connector import Capability
+
+    assert {
+        Capability.create_requisition,
+        Capability.publish,
+        Capability.attach,
+        Capability.prescreen,
+    } <= LeverConnector.capabilities
+    assert Capability.set_fields not in LeverConnector.capabilities
+
+
+@responses.activate
+def test_hiring_manager_given_by_email_is_resolved_or_left_out() -> None:
+    responses.get(f"{BASE}/requisitions", json={"data": [], "hasNext": False})
+    responses.get(f"{BASE}/requisition_fields", json={"data": [], "hasNext": False})
+    responses.get(f"{BASE}/users", json={"data": [{"id": "u-hm"}], "hasNext": False})
+    responses.post(f"{BASE}/requisitions", status=201, json={"data": {**REQ, "postings": []}})
+    responses.get(f"{BASE}/postings", json={"data": [], "hasNext": False})
+    responses.post(f"{BASE}/postings", status=201, json={"data": POSTING})
+    responses.get(f"{BASE}/postings/p1", json={"data": POSTING})
+    conn = make_connector(perform_as="u-1")
+    conn.create_requisition(NewRequisition(code="MI-1", title="x", hiring_manager="hm@acme.test"))
+    assert _posts("requisitions")[0]["hiringManager"] == "u-hm"
+    responses.calls.reset()
+    responses.replace(responses.GET, f"{BASE}/users", json={"data": [], "hasNext": False})
+    conn.create_requisition(NewRequisition(code="MI-2", title="x", hiring_manager="nobody@acme.test"))
+    assert "hiringManager" not in _posts("requisitions")[0]

@@ -348,3 +348,95 @@ def test_posting_html_is_reduced_to_the_whitelist() -> None:
     assert body["content"]["descriptionHtml"] == "T"
     assert body["content"]["lists"][0]["content"] == "<li>a</li>"
     assert body["salaryDescriptionHtml"] == "<p>$<i>1</i></p>"
+
+
+# --- conversion ---------------------------------------------------------------------------------------------
+
+
+def test_publish_target_states_aliases_and_channels() -> None:
+    from syncbridge.errors import InvalidRequest
+
+    assert mapping.publish_target({"publish": "published"}) == ("published", ["public", "internal"])
+    assert mapping.publish_target({"publish": True, "distribution": "internal"}) == (
+        "published",
+        ["internal"],
+    )
+    assert mapping.publish_target({"publish": "external", "distribution": ["internal", "public"]}) == (
+        "published",
+        ["public", "internal"],
+    )
+    assert mapping.publish_target({"publish": "unlisted"})[0] == "internal"
+    assert mapping.publish_target({"publish": "internal"})[0] == "internal"
+    with pytest.raises(InvalidRequest, match="draft"):
+        mapping.publish_target({"publish": "draft"})
+    with pytest.raises(InvalidRequest, match="distribution"):
+        mapping.publish_target({"publish": "published", "distribution": []})
+    assert mapping.initial_posting_state({}) == "draft"
+    with pytest.raises(InvalidRequest, match="posting_state"):
+        mapping.initial_posting_state({"posting_state": "live"})
+
+
+def test_publish_changes_never_narrow_a_visible_posting() -> None:
+    draft = {"state": "draft", "distributionChannels": ["public", "internal"]}
+    assert mapping.publish_changes(draft, "published", ["internal"]) == {
+        "state": "published",
+        "distributionChannels": ["internal"],
+    }
+    assert mapping.publish_changes({"state": "closed"}, "internal", ["public"]) == {"state": "internal"}
+    public = {"state": "published", "distributionChannels": ["public"]}
+    assert mapping.publish_changes(public, "internal", ["internal"]) == {}
+    assert mapping.publish_changes(public, "published", ["internal"]) == {
+        "distributionChannels": ["public", "internal"]
+    }
+    unlisted = {"state": "internal", "distributionChannels": ["internal"]}
+    assert mapping.publish_changes(unlisted, "published", ["internal"]) == {"state": "published"}
+    assert mapping.publish_changes({"state": "internal"}, "published", ["internal"]) == {
+        "state": "published",
+        "distributionChannels": ["internal"],
+    }
+    assert mapping.posting_is_published(public, "internal", ["internal"])
+    assert not mapping.posting_is_published(public, "published", ["internal"])
+    assert not mapping.posting_is_published(draft, "internal", ["public"])
+
+
+def test_one_posting_per_requisition_is_chosen_deterministically() -> None:
+    postings = [
+        {"id": "b", "state": "closed", "createdAt": 1},
+        {"id": "c", "state": "draft", "createdAt": 9},
+        {"id": "a", "state": "published", "createdAt": 3},
+    ]
+    chosen = mapping.choose_posting(postings)
+    assert chosen is not None and chosen["id"] == "a"
+    assert mapping.choose_posting([]) is None
+
+
+def test_new_posting_body_from_the_requisition() -> None:
+    rec = {"requisitionCode": "MI-1", "name": "Intern", "team": "Data", "hiringManager": {"id": "u1"}}
+    body = mapping.new_posting_body(
+        rec, {"location": "Remote", "posting_tags": "mi", "workplace_type": "remote"}, state="draft"
+    )
+    assert body == {
+        "text": "Intern",
+        "state": "draft",
+        "requisitionCodes": ["MI-1"],
+        "categories": {"team": "Data", "location": "Remote"},
+        "hiringManager": "u1",
+        "workplaceType": "remote",
+        "tags": ["mi"],
+    }
+
+
+def test_the_opportunity_on_a_posting_prefers_an_active_one() -> None:
+    archived = {"id": "o1", "archived": {"archivedAt": 5, "reason": "r"}, "applications": [{"posting": "p1"}]}
+    active = {"id": "o2", "archived": None, "applications": [{"posting": "p1"}], "createdAt": 9}
+    other = {"id": "o3", "applications": [{"posting": "p2"}], "postings": ["p3"]}
+    found = mapping.opportunity_on([archived, other, active], {"p1"})
+    assert found is not None and found["id"] == "o2"
+    assert mapping.opportunity_on([archived], {"p1"}) == archived
+    assert mapping.opportunity_on([other], {"p1"}) is None
+    assert mapping.opportunity_postings(other) == {"p2", "p3"}
+
+
+@pytest.mark.parametrize(("score", "maximum", "expected"), [(4.8, 5, 4), (3, 5, 2), (8, 10, 3), (1, 0, None)])
+def test_prescreen_score_on_lever_scale(score: float, maximum: float, expected: int | None) -> None:
+    assert mapping.prescreen_score(score, maximum) == expected

@@ -522,3 +522,48 @@ def test_main_has_a_serve_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "--db" in out and "--fault-rate" in out and "--rate" in out
+
+
+def test_postings_link_to_requisitions_by_code_and_opportunities_go_on_them(api: Api) -> None:
+    user = api.user()
+    req = api.post("requisitions", {"requisitionCode": "MI-LINK-1", "name": "Intern", "headcountTotal": 1})
+    assert req.status_code == 201 and req.json()["data"]["postings"] == []
+    posting = api.post(
+        "postings", {"text": "Intern", "requisitionCodes": ["MI-LINK-1"], "state": "draft"}, perform_as=user
+    ).json()["data"]
+    linked = api.get(f"requisitions/{req.json()['data']['id']}").json()["data"]
+    assert linked["postings"] == [posting["id"]]
+    # a requisition created after a posting that names its code is linked too
+    early = api.post("postings", {"text": "x", "requisitionCodes": ["MI-LINK-2"]}, perform_as=user).json()
+    later = api.post("requisitions", {"requisitionCode": "MI-LINK-2", "name": "x", "headcountTotal": 1})
+    assert later.json()["data"]["postings"] == [early["data"]["id"]]
+    # changing the codes moves the link
+    api.post(f"postings/{posting['id']}", {"requisitionCodes": ["MI-LINK-2"]}, perform_as=user)
+    assert api.get(f"requisitions/{linked['id']}").json()["data"]["postings"] == []
+    moved = api.get(f"requisitions/{later.json()['data']['id']}").json()["data"]["postings"]
+    assert sorted(moved) == sorted([early["data"]["id"], posting["id"]])
+    # an existing contact on the posting: a NEW opportunity on every POST, findable by posting_id
+    contact = api.some_opportunity()["contact"]
+    body = {"contact": contact, "postings": [posting["id"]]}
+    one = api.post("opportunities", body, perform_as=user).json()["data"]
+    two = api.post("opportunities", body, perform_as=user).json()["data"]
+    assert one["id"] != two["id"] and one["contact"] == two["contact"] == contact
+    on = api.all("opportunities", posting_id=posting["id"], confidentiality="all")
+    assert {o["id"] for o in on} == {one["id"], two["id"]}
+    assert (
+        api.post(
+            "opportunities", {"contact": "nobody", "postings": [posting["id"]]}, perform_as=user
+        ).status_code
+        == 400
+    )
+    # the prescreen note's score is Lever's 1-4
+    note = api.post(f"opportunities/{one['id']}/notes", {"value": "x [syncbridge:p]", "score": 4})
+    assert note.status_code == 201
+
+
+def test_demo_conversion_rule_uses_a_seeded_requisition_field(api: Api) -> None:
+    rule = sandbox.demo_conversion_rule("Globex")
+    assert rule["when"] == {"employer": "Globex", "min_rating": 4.5, "would_hire": True}
+    assert rule["requisition"]["code"] == "MI-{project.team}-{project.role_title}"
+    fields = {f["id"] for f in api.all("requisition_fields")}
+    assert set(rule["requisition"]["fields"]) <= fields

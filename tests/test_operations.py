@@ -150,9 +150,9 @@ def test_migrate_command(
         {"gh": {"type": "greenhouse", "client_id": "a-1", "client_secret": "${" + SECRET_ENV + "}"}}
     )
     first = CliRunner().invoke(main, ["-c", str(cfg), "migrate"])
-    assert first.exit_code == 0 and "version 0 -> 2" in first.output
+    assert first.exit_code == 0 and "version 0 -> 3" in first.output
     again = CliRunner().invoke(main, ["-c", str(cfg), "migrate"])
-    assert "version 2 -> 2" in again.output
+    assert "version 3 -> 3" in again.output
 
 
 def test_deploy_to_a_work_pool_and_a_worker_runs_it(

@@ -239,3 +239,28 @@ def test_started_entry_reconciled_by_value(tmp_path: Path, kind: str) -> None:
     store.ledger_start(action.key, connector="fake", kind=kind, outcome_id="MI-1", target="7", payload={})
     result = Applier(store, {"fake": fake}).apply([action])
     assert result.reconciled == 1 and fake.calls.get(kind) is None
+
+
+def test_a_write_claimed_by_another_live_run_is_not_sent(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    fake = Fake()
+    fake.people["7"] = {"email": "s1@uni.edu", "tags": []}
+    plan = plan_for([outcome(1)], [Link("MI-1", "fake", "linked", candidate_id="7")])
+    note = next(a for a in plan.actions if a.kind == "add_note")
+    # run A is sending the note right now (started, live claim)
+    assert (
+        store.ledger_start(
+            note.key,
+            connector="fake",
+            kind="add_note",
+            outcome_id="MI-1",
+            target="7",
+            payload={},
+            run_id="run-a",
+        )
+        == 1
+    )
+    result = Applier(store, {"fake": fake}, run_id="run-b").apply(plan.actions)
+    assert result.busy == 1 and fake.calls.get("add_note") is None  # not sent, not even reconciled
+    assert result.applied == 1  # the tags were free to apply
+    assert [a["result"] for a in store.audit_rows(note.key)] == ["busy"]

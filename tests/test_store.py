@@ -142,7 +142,8 @@ def test_large_page_upsert_streams(store: Store) -> None:
 
 
 def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """A database created by schema version 1 (no approvals table, no audit index) is upgraded in place."""
+    """A database created by schema version 1 (no approvals table, no audit index, no ledger claims) is
+    upgraded in place to the current version."""
     from sqlalchemy import create_engine, text
 
     from syncbridge.store import approvals, audit_run_index, meta, metadata
@@ -159,17 +160,30 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
             if engine.dialect.has_table(conn, approvals.name):
                 approvals.drop(conn)
             conn.execute(text(f"DROP INDEX IF EXISTS {audit_run_index.name}"))
+            for column in ("claimed_by", "claimed_until"):  # v3 columns
+                conn.execute(text(f"ALTER TABLE sb_ledger DROP COLUMN {column}"))
             conn.execute(meta.delete())
             conn.execute(meta.insert().values(key="schema_version", value="1"))
         engine.dispose()
         old = Store(url, migrate=False)
         assert old.schema_version() == 1
-        old.ledger_start("k-old", connector="gh", kind="add_note", outcome_id="o", target="1", payload={})
-        old.ledger_finish("k-old", "done", remote_ref="n1")
+        with old.engine.begin() as conn:  # a row as syncbridge 0.1 (schema v1) wrote it
+            conn.execute(
+                text(
+                    "INSERT INTO sb_ledger (key, connector, kind, outcome_id, target, status, remote_ref, "
+                    "attempts) VALUES ('k-old', 'gh', 'add_note', 'o', '1', 'done', 'n1', 1)"
+                )
+            )
         old.close()
 
         upgraded = Store(url)  # migrates on start
-        assert upgraded.schema_version() == SCHEMA_VERSION == 2
+        assert upgraded.schema_version() == SCHEMA_VERSION == 3
+        assert (
+            upgraded.ledger_start(
+                "k-new", connector="gh", kind="add_note", outcome_id="o", target="1", payload={}, run_id="r1"
+            )
+            == 1
+        )  # the v3 claim columns are usable
         assert upgraded.ledger_get("k-old")["remote_ref"] == "n1"  # type: ignore[index]
         with upgraded.engine.begin() as conn:
             conn.execute(
@@ -178,3 +192,20 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
             assert conn.execute(approvals.select()).first() is not None
         metadata.drop_all(upgraded.engine)
         upgraded.close()
+
+
+def test_ledger_claims_keep_two_runs_from_sending_one_write(store: Store) -> None:
+    from syncbridge.store import ledger as ledger_table
+
+    kw = {"connector": "gh", "kind": "add_note", "outcome_id": "o1", "target": "1", "payload": {}}
+    assert store.ledger_start("k1", run_id="run-a", **kw) == 1
+    assert store.ledger_start("k1", run_id="run-b", **kw) == 0  # run a holds a live claim
+    row = store.ledger_get("k1")
+    assert store.claimed_elsewhere(row, "run-b") and not store.claimed_elsewhere(row, "run-a")
+    assert store.ledger_start("k1", run_id="run-a", **kw) == 2  # the holder may retry
+    with store.engine.begin() as conn:  # run a crashed long ago: its claim has expired
+        conn.execute(ledger_table.update().values(claimed_until=datetime(2020, 1, 1, tzinfo=UTC)))
+    assert not store.claimed_elsewhere(store.ledger_get("k1"), "run-b")
+    assert store.ledger_start("k1", run_id="run-b", **kw) == 3
+    store.ledger_finish("k1", "done", remote_ref="n1")
+    assert store.ledger_start("k1", run_id="run-c", **kw) == 0  # done is never claimed again

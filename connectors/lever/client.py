@@ -381,6 +381,10 @@ class LeverClient:
             raise InvalidRequest("unexpected response to POST /requisitions", connector=self.connector)
         return data
 
+    def requisition_fields(self) -> list[dict[str, Any]]:
+        """``GET /requisition_fields``: the account's requisition custom-field schema (ids are snake_case)."""
+        return self.list_all("requisition_fields")
+
     def requisition(self, requisition_id: str) -> dict[str, Any]:
         data = self.get_data(f"requisitions/{requisition_id}")
         if not isinstance(data, dict):
@@ -420,6 +424,10 @@ class LeverClient:
         if not isinstance(data, dict) or "id" not in data:
             raise InvalidRequest("unexpected response to POST /postings", connector=self.connector)
         return data
+
+    def postings(self, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of ``GET /postings`` (every state unless ``state`` is given; confidential ones too)."""
+        return self.paginate("postings", {"confidentiality": "all", **(params or {})})
 
     def posting(self, posting_id: str) -> dict[str, Any]:
         data = self.get_data(f"postings/{posting_id}")

@@ -7,6 +7,11 @@ opportunity: the open (not archived) one updated last, else the latest one.
 Custom fields: Lever has no custom-field API for candidates or opportunities (only requisitions have
 ``customFields``), so this connector does **not** declare ``set_fields``; the planner reports the gap
 (``cannot set fields``) and the values stay readable in the history note.
+
+Conversion: a requisition (``POST /requisitions``) with its one posting linked by ``requisitionCodes``;
+publishing sets that posting's state and channels; attaching makes a NEW opportunity for the contact on
+the posting (after looking for one already there); the prescreen is a note with the marker on that
+opportunity (its fields are written into the note text).
 """
 
 from __future__ import annotations
@@ -33,7 +38,15 @@ from syncbridge.connector import (
 )
 from syncbridge.errors import InvalidRequest, NotFound
 from syncbridge.http import TokenBucket
-from syncbridge.model import Candidate, NewCandidate, NewRequisition, Note, Requisition
+from syncbridge.model import (
+    Application,
+    Candidate,
+    NewCandidate,
+    NewRequisition,
+    Note,
+    Prescreen,
+    Requisition,
+)
 
 from . import mapping
 from .client import (
@@ -145,6 +158,10 @@ class LeverConnector(Connector):
             Capability.create_candidate,
             Capability.add_note,
             Capability.add_tags,
+            Capability.create_requisition,
+            Capability.publish,
+            Capability.attach,
+            Capability.prescreen,
         }
     )
     streams = (
@@ -203,6 +220,11 @@ class LeverConnector(Connector):
         self.client = client
         self._perform_as: str | None = settings.perform_as
         self._perform_as_lock = threading.Lock()
+        self._req_fields: list[dict[str, Any]] | None = None
+        self._schema_lock = threading.Lock()
+        #: requisition code → the posting this connector made for it (Lever may not list it on the
+        #: requisition at once; saves a scan of every posting)
+        self._posting_ids: dict[str, str] = {}
 
     # reads ------------------------------------------------------------------------------------------
     def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:
@@ -411,19 +433,82 @@ class LeverConnector(Connector):
         present = set(opp.get("tags") or [])
         return all(t in present for t in tags)
 
-    # requisitions and postings (for the conversion work; the planner does not call these yet) -------
+    # conversion: requisition → posting → a new opportunity on it → the prescreen note ------------------
+    def find_user(self, email: str) -> str | None:
+        """The active Lever user with this e-mail (``GET /users?email=``), e.g. the supervisor as hiring
+        manager; None when the person is not a Lever user."""
+        for user in self.client.users_by_email(email):
+            if user.get("id") and not user.get("deactivatedAt"):
+                return str(user["id"])
+        return None
+
     def find_requisition(self, code: str) -> Requisition | None:
-        """The requisition with this ``requisitionCode`` (open ones first), if any."""
+        """The requisition with this ``requisitionCode`` (open ones first, closed ones last), if any."""
         found = [r for r in self.client.requisitions_by_code(code) if r.get("requisitionCode") == code]
-        found.sort(key=lambda r: r.get("status") != "open")
+        order = {"open": 0, "onhold": 1, "draft": 2}
+        found.sort(key=lambda r: order.get(str(r.get("status") or "").lower(), 3))
         return mapping.requisition_from_lever(found[0], self.name) if found else None
 
+    def _requisition_fields(self) -> list[dict[str, Any]]:
+        with self._schema_lock:
+            if self._req_fields is None:
+                self._req_fields = self.client.requisition_fields()
+            return self._req_fields
+
+    def _check_fields(self, fields: Mapping[str, Any], *, creating: bool) -> None:
+        """Refuse, before sending anything, custom fields the account does not have (and, on create,
+        required ones left empty), naming them."""
+        if not fields and not creating:
+            return
+        schema = self._requisition_fields()
+        unknown = mapping.unknown_requisition_fields(fields, schema)
+        if unknown:
+            known = ", ".join(sorted(str(f["id"]) for f in schema if f.get("id"))) or "none"
+            raise InvalidRequest(
+                f"requisition.fields: {', '.join(unknown)} not a Lever requisition field "
+                f"(GET /requisition_fields has: {known})",
+                connector=self.name,
+            )
+        missing = mapping.missing_required_fields(fields, schema) if creating else []
+        if missing:
+            raise InvalidRequest(
+                f"requisition.fields: Lever requires {', '.join(missing)} on every requisition",
+                connector=self.name,
+            )
+
+    def _closed(self, rec: Mapping[str, Any]) -> InvalidRequest:
+        return InvalidRequest(
+            f"requisition {rec.get('requisitionCode')} ({rec.get('id')}) is closed in Lever: reopen it, or "
+            "change the rule's requisition code",
+            connector=self.name,
+        )
+
     def create_requisition(self, new: NewRequisition) -> Requisition:
-        """``POST /requisitions`` from the common model; an existing requisition with the same code is
-        returned instead (Lever does not document what a duplicate ``requisitionCode`` does)."""
-        existing = self.find_requisition(new.code)
-        if existing is not None:
-            return existing
+        """``POST /requisitions``, then its posting (``POST /postings`` linked by ``requisitionCodes``, in
+        ``options.posting_state``, draft by default).
+
+        The code is looked up first (Lever does not document what a duplicate ``requisitionCode`` does): an
+        open one is reused as it is, a closed one is an error that says so.  Custom fields are checked
+        against ``GET /requisition_fields`` before anything is sent.  ``hiring_manager`` is a Lever user id,
+        or an e-mail resolved with ``GET /users?email=`` (left out when nobody active has it: Lever wants
+        no ``hiringManager`` for people who are not Lever users)."""
+        mapping.initial_posting_state(new.options, self.name)
+        if new.options.get("publish"):
+            mapping.publish_target(new.options, self.name)  # a bad option fails before any write
+        code = new.code
+        found = [r for r in self.client.requisitions_by_code(code) if r.get("requisitionCode") == code]
+        live = [r for r in found if not mapping.is_closed_requisition(r)]
+        if live:
+            log.info("%s: requisition %s exists (%s); reused", self.name, new.code, live[0].get("id"))
+            return mapping.requisition_from_lever(live[0], self.name)
+        if found:
+            raise self._closed(found[0])
+        self._check_fields(new.fields, creating=True)
+        if new.hiring_manager and "@" in new.hiring_manager:  # a rule may name the manager by e-mail
+            manager = self.find_user(new.hiring_manager)
+            if manager is None:
+                log.warning("%s: the hiring manager is not an active Lever user; left empty", self.name)
+            new = new.model_copy(update={"hiring_manager": manager})
         body = mapping.new_requisition_body(new)
         try:
             created = self.client.create_requisition(body)
@@ -433,12 +518,108 @@ class LeverConnector(Connector):
                 raise
             body.pop("department")
             created = self.client.create_requisition(body)
+        self._ensure_posting(created, new.options, description_html=new.description_html)
         return mapping.requisition_from_lever(created, self.name)
+
+    def complete_requisition(self, requisition_id: str, new: NewRequisition) -> None:
+        """After a crash: the requisition was found by its code; make sure its custom fields and its
+        posting are there too (nothing is sent when they are)."""
+        rec = self.client.requisition(requisition_id)
+        if mapping.is_closed_requisition(rec):
+            raise self._closed(rec)
+        custom = rec.get("customFields")
+        current: dict[str, Any] = custom if isinstance(custom, dict) else {}
+        if any(current.get(k) != v for k, v in new.fields.items()):
+            self._check_fields(new.fields, creating=False)
+            rec = self.client.update_requisition(requisition_id, {"customFields": dict(new.fields)})
+        self._ensure_posting(rec, new.options, description_html=new.description_html)
 
     def update_requisition(self, requisition_id: str, changes: Mapping[str, Any]) -> Requisition:
         return mapping.requisition_from_lever(
             self.client.update_requisition(requisition_id, changes), self.name
         )
+
+    def _postings_of(self, rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The postings linked to a requisition: its ``postings`` ids; when it lists none, every posting
+        whose ``requisitionCodes`` holds the code (one scan of ``GET /postings``, remembered per code)."""
+        code = str(rec.get("requisitionCode") or "")
+        ids = [str(p) for p in rec.get("postings") or [] if p]
+        remembered = self._posting_ids.get(code)
+        if remembered and remembered not in ids:
+            ids.append(remembered)
+        out: list[dict[str, Any]] = []
+        for pid in ids:
+            try:
+                out.append(self.client.posting(pid))
+            except NotFound:
+                continue
+        if out or not code:
+            return out
+        for page in self.client.postings():
+            out.extend(p for p in page if code in (p.get("requisitionCodes") or []))
+        return out
+
+    def _posting_of(self, rec: Mapping[str, Any]) -> dict[str, Any] | None:
+        chosen = mapping.choose_posting(self._postings_of(rec))
+        return dict(chosen) if chosen is not None else None
+
+    def _ensure_posting(
+        self,
+        rec: Mapping[str, Any],
+        options: Mapping[str, Any],
+        *,
+        description_html: str | None = None,
+    ) -> dict[str, Any]:
+        """The requisition's posting; created when it has none.  Never a second posting for one
+        requisition: the one that exists is returned whatever its state."""
+        posting = self._posting_of(rec)
+        if posting is not None:
+            return posting
+        return self._new_posting(rec, options, description_html=description_html)
+
+    def _new_posting(
+        self,
+        rec: Mapping[str, Any],
+        options: Mapping[str, Any],
+        *,
+        state: str | None = None,
+        channels: Sequence[str] | None = None,
+        description_html: str | None = None,
+    ) -> dict[str, Any]:
+        if channels is None and options.get("publish"):
+            channels = mapping.publish_target(options, self.name)[1]  # listed there once published
+        body = mapping.new_posting_body(
+            rec,
+            options,
+            state=state or mapping.initial_posting_state(options, self.name),
+            channels=channels,
+            description_html=description_html,
+        )
+        posting = self.create_posting(body)
+        self._posting_ids[str(rec["requisitionCode"])] = str(posting["id"])
+        log.info("%s: posting %s made for requisition %s", self.name, posting["id"], rec["requisitionCode"])
+        return posting
+
+    def publish(self, requisition_id: str, options: Mapping[str, Any]) -> str:
+        """The requisition's posting in the state ``options.publish`` names (``published`` or
+        ``internal``) on the ``options.distribution`` channels; made there when the requisition has no
+        posting yet.  A posting already more visible is left as it is."""
+        state, channels = mapping.publish_target(options, self.name)
+        rec = self.client.requisition(requisition_id)
+        posting = self._posting_of(rec)
+        if posting is None:
+            return str(self._new_posting(rec, options, state=state, channels=channels)["id"])
+        changes = mapping.publish_changes(posting, state, channels)
+        if changes:
+            self.update_posting(str(posting["id"]), changes)
+        return str(posting["id"])
+
+    def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
+        state, channels = mapping.publish_target(options, self.name)
+        posting = self._posting_of(self.client.requisition(requisition_id))
+        if posting is not None and mapping.posting_is_published(posting, state, channels):
+            return str(posting["id"])
+        return None
 
     def create_posting(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """A posting (``state`` draft unless given); HTML reduced to Lever's whitelist first."""
@@ -450,6 +631,75 @@ class LeverConnector(Connector):
         return self.client.update_posting(
             posting_id, mapping.clean_posting(changes), perform_as=self.perform_as(required=True)
         )
+
+    def _application(self, opp: Mapping[str, Any], posting_id: str) -> Application:
+        app = mapping.application_from_opportunity(opp, self.name)
+        return app.model_copy(update={"requisition_id": posting_id, "prospect": False})
+
+    def find_application(self, candidate_id: str, requisition_id: str) -> Application | None:
+        """The person's opportunity on any posting of the requisition (an active one first)."""
+        postings = {str(p["id"]): p for p in self._postings_of(self.client.requisition(requisition_id))}
+        if not postings:
+            return None
+        opp = mapping.opportunity_on(self._opportunities_of(candidate_id), set(postings))
+        if opp is None:
+            return None
+        posting = next(iter(mapping.opportunity_postings(opp) & set(postings)))
+        return self._application(opp, posting)
+
+    def attach(self, candidate_id: str, requisition_id: str, *, stage: str | None = None) -> Application:
+        """A NEW opportunity for the contact on the requisition's posting (``POST /opportunities`` with
+        ``contact`` and ``postings``), unless the contact already has one on a posting of that requisition,
+        which is returned instead (every POST makes a new opportunity in Lever).  A requisition without a
+        posting (one opened by hand) gets a draft posting first."""
+        rec = self.client.requisition(requisition_id)
+        if mapping.is_closed_requisition(rec):
+            raise self._closed(rec)
+        postings = self._postings_of(rec)
+        opps = self._opportunities_of(candidate_id)
+        ids = {str(p["id"]) for p in postings}
+        existing = mapping.opportunity_on(opps, ids) if ids else None
+        if existing is not None:
+            return self._application(existing, next(iter(mapping.opportunity_postings(existing) & ids)))
+        chosen = mapping.choose_posting(postings)
+        posting = dict(chosen) if chosen is not None else self._new_posting(rec, {}, state="draft")
+        body: dict[str, Any] = {"postings": [str(posting["id"])], "origin": self.cfg.new_candidate_origin}
+        if opps and opps[0].get("contact"):
+            body["contact"] = mapping.contact_id(opps[0])
+        elif opps:  # a person known only by an opportunity without a contact id: Lever dedupes by e-mail
+            body["emails"] = mapping.opportunity_emails(opps[0])
+            body["name"] = opps[0].get("name") or ""
+        else:
+            body["contact"] = candidate_id
+        if stage:
+            body["stage"] = stage
+        if self.cfg.new_candidate_source:
+            body["sources"] = [self.cfg.new_candidate_source]
+        opp = self.client.create_opportunity(body, perform_as=self.perform_as(required=True))
+        return self._application(opp, str(posting["id"]))
+
+    def write_prescreen(self, application_id: str, prescreen: Prescreen) -> str:
+        """A note on the opportunity: the evaluation summary, the rule's prescreen fields as text (Lever has
+        no custom-field API for opportunities) and the marker; ``score`` from the prescreen score (1-4).
+        Returns the note id; a note already carrying the marker is returned instead."""
+        existing = self.find_prescreen(application_id, prescreen)
+        if existing is not None:
+            return existing
+        text = mapping.prescreen_note_text(prescreen.summary_text, prescreen.fields, prescreen.marker)
+        score = None
+        if self.cfg.score_from_rating:
+            score = mapping.prescreen_score(prescreen.score, prescreen.max_score)
+        note_id = self.client.add_note(
+            application_id, text, perform_as=self.perform_as(), secret=self.cfg.note_secret, score=score
+        )
+        return note_id or application_id
+
+    def find_prescreen(self, application_id: str, prescreen: Prescreen) -> str | None:
+        for page in self.client.notes(application_id):
+            for note in page:
+                if mapping.note_has_marker(note, prescreen.marker):
+                    return str(note.get("id") or application_id)
+        return None
 
     def close(self) -> None:
         self.client.close()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+from syncbridge.errors import InvalidRequest
 from syncbridge.model import (
     Application,
     Candidate,
@@ -364,18 +365,20 @@ REQUISITION_OPTIONS = (
 
 def new_requisition_body(new: NewRequisition) -> dict[str, Any]:
     """A ``POST /requisitions`` body: code, title → name, openings → headcountTotal, the optional
-    placement fields, ``fields`` → ``customFields`` (keys are requisition field ids), and the Lever-specific
-    ``options`` listed in :data:`REQUISITION_OPTIONS`."""
+    placement fields (``options.team``/``department``/``location`` win over the rule's values, for a Lever
+    team named differently from the project's), ``fields`` → ``customFields`` (keys are requisition field
+    ids), and the Lever-specific ``options`` listed in :data:`REQUISITION_OPTIONS`."""
     body: dict[str, Any] = {
         "requisitionCode": new.code,
         "name": new.title,
         "headcountTotal": new.openings,
         "status": "open",
     }
+    opts = new.options
     for key, value in (
-        ("team", new.team),
-        ("department", new.department),
-        ("location", new.location),
+        ("team", opts.get("team") or new.team),
+        ("department", opts.get("department") or new.department),
+        ("location", opts.get("location") or new.location),
         ("hiringManager", new.hiring_manager),
     ):
         if value:
@@ -384,6 +387,219 @@ def new_requisition_body(new: NewRequisition) -> dict[str, Any]:
         body["customFields"] = dict(new.fields)
     body.update({k: v for k, v in new.options.items() if k in REQUISITION_OPTIONS})
     return body
+
+
+def unknown_requisition_fields(fields: Mapping[str, Any], schema: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The keys of ``fields`` that are not requisition field ids (``GET /requisition_fields``)."""
+    known = {str(f.get("id")) for f in schema if f.get("id")}
+    return sorted(k for k in fields if k not in known)
+
+
+def missing_required_fields(fields: Mapping[str, Any], schema: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Required requisition fields (``isRequired``) that ``fields`` leaves empty."""
+    return sorted(
+        str(f["id"])
+        for f in schema
+        if f.get("id") and f.get("isRequired") and fields.get(str(f["id"])) in (None, "", [], {})
+    )
+
+
+def is_closed_requisition(rec: Mapping[str, Any]) -> bool:
+    return str(rec.get("status") or "").lower() == "closed"
+
+
+# --- conversion: postings, opportunities on them, the prescreen note -----------------------------------
+
+#: how visible a posting state is: publishing moves a posting up to the wanted level, never down
+POSTING_VISIBILITY = {"published": 2, "internal": 1}
+#: ``options.publish`` values → the Lever posting state (``internal`` is what Lever's UI calls "unlisted")
+PUBLISH_STATES = {
+    "published": "published",
+    "public": "published",
+    "external": "published",
+    "true": "published",
+    "internal": "internal",
+    "unlisted": "internal",
+}
+CHANNELS = ("public", "internal")
+POSTING_STATES = ("draft", "internal", "published")
+
+
+def publish_target(options: Mapping[str, Any], connector: str | None = None) -> tuple[str, list[str]]:
+    """(posting state, distribution channels) that ``options`` ask for.
+
+    ``publish``: ``published`` (aliases ``public``, ``external``, ``true``) or ``internal`` (Lever's
+    "unlisted": reachable by its link, listed nowhere).  ``distribution``: the job sites a published posting
+    is listed on, ``public`` and/or ``internal`` (a string or a list; default both, as Lever does)."""
+    raw = options.get("publish")
+    wanted = str(raw).strip().lower() if raw is not None else "published"
+    state = PUBLISH_STATES.get(wanted)
+    if state is None:
+        raise InvalidRequest(
+            f"requisition.options.publish: {raw!r} is not one of published, internal (Lever posting states)",
+            connector=connector,
+        )
+    dist = options.get("distribution", list(CHANNELS))
+    channels = [dist] if isinstance(dist, str) else list(dist or [])
+    channels = [str(c).strip().lower() for c in channels]
+    bad = [c for c in channels if c not in CHANNELS]
+    if bad or not channels:
+        raise InvalidRequest(
+            f"requisition.options.distribution: {', '.join(bad) or 'empty'}: use public and/or internal",
+            connector=connector,
+        )
+    return state, sorted(set(channels), key=CHANNELS.index)
+
+
+def initial_posting_state(options: Mapping[str, Any], connector: str | None = None) -> str:
+    """``options.posting_state``: the state of a posting syncbridge creates before any publish (draft)."""
+    state = str(options.get("posting_state") or "draft").strip().lower()
+    if state not in POSTING_STATES:
+        raise InvalidRequest(
+            f"requisition.options.posting_state: {state!r} is not one of {', '.join(POSTING_STATES)}",
+            connector=connector,
+        )
+    return state
+
+
+def posting_channels(posting: Mapping[str, Any]) -> list[str]:
+    value = posting.get("distributionChannels")
+    return [str(c) for c in value] if isinstance(value, list) else list(CHANNELS)
+
+
+def posting_is_published(posting: Mapping[str, Any], state: str, channels: Sequence[str]) -> bool:
+    """True when the posting is at least as visible as ``state`` and listed on every wanted channel."""
+    have = POSTING_VISIBILITY.get(str(posting.get("state") or ""), 0)
+    if have < POSTING_VISIBILITY[state]:
+        return False
+    return state != "published" or set(channels) <= set(posting_channels(posting))
+
+
+def publish_changes(posting: Mapping[str, Any], state: str, channels: Sequence[str]) -> dict[str, Any]:
+    """The partial update that publishes ``posting``.  Its state is only ever raised (draft/closed →
+    unlisted → published; an unlisted target leaves a published posting alone).  Channels matter once a
+    posting is published: one that is not listed yet gets exactly the wanted channels, one a recruiter
+    already listed somewhere only gains channels (never narrowed)."""
+    have = POSTING_VISIBILITY.get(str(posting.get("state") or ""), 0)
+    changes: dict[str, Any] = {}
+    if have < POSTING_VISIBILITY[state]:
+        changes["state"] = state
+    if state != "published":
+        return changes
+    current = posting_channels(posting)
+    if posting.get("state") != "published":
+        if sorted(current) != sorted(channels):
+            changes["distributionChannels"] = list(channels)
+    elif not set(channels) <= set(current):
+        changes["distributionChannels"] = sorted(set(current) | set(channels), key=CHANNELS.index)
+    return changes
+
+
+def choose_posting(postings: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The one posting of a requisition syncbridge works with: not closed first, then the oldest.
+    Deterministic, so publish and attach always pick the same one."""
+    if not postings:
+        return None
+    return min(
+        postings,
+        key=lambda p: (p.get("state") == "closed", _ms_or_none(p.get("createdAt")) or 0, str(p.get("id"))),
+    )
+
+
+def new_posting_body(
+    requisition: Mapping[str, Any],
+    options: Mapping[str, Any],
+    *,
+    state: str,
+    channels: Sequence[str] | None = None,
+    description_html: str | None = None,
+) -> dict[str, Any]:
+    """A ``POST /postings`` body for a requisition: its name as the title (``options.posting_title``
+    wins), linked by ``requisitionCodes``, with the requisition's team, department and location as
+    categories (``options`` win) plus ``options.commitment``, its hiring manager, and the description."""
+    body: dict[str, Any] = {
+        "text": str(
+            options.get("posting_title") or requisition.get("name") or requisition["requisitionCode"]
+        ),
+        "state": state,
+        "requisitionCodes": [str(requisition["requisitionCode"])],
+    }
+    categories = {
+        key: str(value)
+        for key, value in (
+            ("team", options.get("team") or requisition.get("team")),
+            ("department", options.get("department") or requisition.get("department")),
+            ("location", options.get("location") or requisition.get("location")),
+            ("commitment", options.get("commitment")),
+        )
+        if value
+    }
+    if categories:
+        body["categories"] = categories
+    if requisition.get("hiringManager"):
+        body["hiringManager"] = _id_of(requisition["hiringManager"])
+    if channels:
+        body["distributionChannels"] = list(channels)
+    description = options.get("description_html") or description_html
+    if description:
+        body["content"] = {"descriptionHtml": str(description)}
+    if options.get("workplace_type"):
+        body["workplaceType"] = str(options["workplace_type"])
+    tags = options.get("posting_tags")
+    if tags:
+        body["tags"] = [tags] if isinstance(tags, str) else [str(t) for t in tags]
+    return body
+
+
+def opportunity_postings(opp: Mapping[str, Any]) -> set[str]:
+    """The postings an opportunity is on (from expanded applications, or a ``postings`` list)."""
+    found: set[str] = set()
+    for app in opp.get("applications") or []:
+        if isinstance(app, Mapping) and _id_of(app.get("posting")):
+            found.add(str(_id_of(app.get("posting"))))
+    listed = opp.get("postings")
+    for posting in listed if isinstance(listed, list) else []:
+        if _id_of(posting):
+            found.add(str(_id_of(posting)))
+    return found
+
+
+def opportunity_on(opps: Sequence[Mapping[str, Any]], posting_ids: set[str]) -> Mapping[str, Any] | None:
+    """The contact's opportunity on one of ``posting_ids``: an active one first, else an archived one."""
+    on = [o for o in opps if opportunity_postings(o) & posting_ids]
+    if not on:
+        return None
+    return min(on, key=lambda o: (is_archived(o), _ms_or_none(o.get("createdAt")) or 0, str(o.get("id"))))
+
+
+def prescreen_score(score: float, max_score: float) -> int | None:
+    """The prescreen score (out of ``max_score``) as Lever's note score 1-4, through the 1-5 scale."""
+    if max_score <= 0:
+        return None
+    return note_score(score * 5.0 / max_score)
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_field_text(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {_field_text(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def prescreen_note_text(summary_text: str, fields: Mapping[str, Any], marker: str) -> str:
+    """The prescreen note: the evaluation summary, the rule's prescreen fields as lines (Lever has no
+    custom-field API for opportunities, so they are reported here) and the marker last."""
+    parts = [summary_text.rstrip()]
+    if fields:
+        lines = [f"- {name}: {_field_text(value)}" for name, value in fields.items()]
+        parts.append("Prescreen fields:\n" + "\n".join(lines))
+    parts.append(f"[{marker}]")
+    return "\n\n".join(parts)
 
 
 def note_texts(note: Mapping[str, Any]) -> list[str]:

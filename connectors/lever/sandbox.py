@@ -11,8 +11,11 @@ It speaks the subset of ``/v1`` the connector uses, with Lever's semantics (``sh
 * API-key Basic auth (key as username) and an OAuth token endpoint whose refresh tokens are single-use;
 * ``perform_as`` required on ``POST /opportunities`` and ``POST /postings[/:id]``, checked when present
   elsewhere; every ``POST /opportunities`` makes a new opportunity (under the existing contact when an
-  e-mail matches); notes do not move ``updatedAt``, tags do; requisition ``PUT`` replaces the whole record;
-  posting HTML checked against the whitelist; deleted opportunities listed by ``/opportunities/deleted``;
+  e-mail matches, or under ``contact`` when given; ``postings`` holds at most one posting); notes do not
+  move ``updatedAt``, tags do; requisition ``PUT`` replaces the whole record, a requisition code is used
+  once, custom fields are checked against ``/requisition_fields``; postings are linked to requisitions by
+  ``requisitionCodes`` (the requisition lists them in ``postings``); posting HTML checked against the
+  whitelist; deleted opportunities listed by ``/opportunities/deleted``;
 * a token bucket (default 10 rps, bursts of 20) answering 429 without rate-limit headers;
 * injected latency and faults (429, 500, 503, dropped connections, refused offset tokens), all before the
   request has any effect; ``/_sandbox/...`` admin endpoints (config, stats, token expiry, deletes).
@@ -64,6 +67,7 @@ __all__ = [
     "SandboxServer",
     "create_app",
     "demo_connector_block",
+    "demo_conversion_rule",
     "demo_people",
     "main",
     "people_snapshot",
@@ -312,7 +316,9 @@ POSTINGS = [("Software Engineer II", "Platform", "Engineering", "published", Fal
 REQ_FIELDS = [{"id": "cost_center", "text": "Cost center", "type": "text", "isRequired": False},
               {"id": "target_hire_date", "text": "Target hire date", "type": "date", "isRequired": False},
               {"id": "budget_band", "text": "Budget band", "type": "dropdown", "isRequired": False,
-               "options": [{"text": "A"}, {"text": "B"}, {"text": "C"}]}]
+               "options": [{"text": "A"}, {"text": "B"}, {"text": "C"}]},
+              {"id": "mi_source_project", "text": "Micro-internship source project", "type": "text",
+               "isRequired": False}]
 NOTE_TEXTS = ["Great phone screen, strong SQL.", "Asked to follow up in Q3.", "Prefers remote roles.",
               "Relocating to Berlin — check visa.", "Référence vérifiée.", "候補者と面談済み。"]
 # fmt: on
@@ -801,6 +807,29 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
         return out
     finally:
         conn.close()
+
+
+def demo_conversion_rule(employer: str) -> dict[str, Any]:
+    """The demo's conversion rule for this sandbox: strong micro-interns of ``employer`` get one Lever
+    requisition per team and role (with the seeded ``mi_source_project`` requisition field), its posting
+    published on the internal job site only, a new opportunity on it and the prescreen note."""
+    return {
+        "name": "strong-intern-lever",
+        "when": {"employer": employer, "min_rating": 4.5, "would_hire": True},
+        "requisition": {
+            "title": "{project.role_title}",
+            "code": "MI-{project.team}-{project.role_title}",
+            "fields": {"mi_source_project": "project.title"},
+            "options": {
+                "publish": "published",
+                "distribution": "internal",
+                "commitment": "Internship",
+                "employmentStatus": "intern",
+                "location": "Remote",
+            },
+        },
+        "prescreen": {},
+    }
 
 
 def demo_connector_block(base_url: str) -> dict[str, Any]:
@@ -1500,6 +1529,13 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
                 + ")"
             )
             args += tags
+        posting_ids = [p for p in q.getlist("posting_id") if p]
+        if posting_ids:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(t.data, '$._applications') j "
+                f"WHERE json_extract(j.value, '$.posting') IN ({', '.join('?' * len(posting_ids))}))"
+            )
+            args += posting_ids
         stage_ids = [s for s in q.getlist("stage_id") if s]
         if stage_ids:
             where.append(f"json_extract(t.data, '$.stage') IN ({', '.join('?' * len(stage_ids))})")
@@ -1796,6 +1832,20 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
             if key in body:
                 posting[key] = body[key]
 
+    def link_requisitions(conn: sqlite3.Connection, posting: dict[str, Any], before: list[str]) -> None:
+        """A posting is linked to the requisitions its ``requisitionCodes`` name: they list it in their
+        ``postings`` (their ``updatedAt`` does not move: postings are not among the fields that move it)."""
+        now = [str(c) for c in posting.get("requisitionCodes") or []]
+        for code in dict.fromkeys([*before, *now]):
+            for (data,) in conn.execute("SELECT data FROM requisitions WHERE code = ?", (code,)).fetchall():
+                req = json.loads(data)
+                linked = [p for p in req.get("postings") or [] if p != posting["id"]]
+                if code in now:
+                    linked.append(posting["id"])
+                if linked != (req.get("postings") or []):
+                    req["postings"] = linked
+                    store.put("requisitions", req)
+
     @app.post("/v1/postings")
     async def create_posting(request: Request) -> Response:
         auth(request)
@@ -1824,7 +1874,9 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
             "followers": [actor],
         }
         posting_fields(body, posting)
-        store.put("postings", posting)
+        with store.tx() as conn:
+            store.put("postings", posting)
+            link_requisitions(conn, posting, [])
         sb.counters["postings_written"] += 1
         return _json_response({"data": posting}, 201)
 
@@ -1833,13 +1885,15 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
         auth(request)
         body = await _body(request)
         sb.user_ok(request.query_params.get("perform_as"), required=True)
-        with store.tx():
+        with store.tx() as conn:
             posting = store.get("postings", posting_id)
             if posting is None:
                 raise _not_found("posting", posting_id)
+            before = [str(c) for c in posting.get("requisitionCodes") or []]
             posting_fields(body, posting)
             posting["updatedAt"] = _now_ms()
             store.put("postings", posting)
+            link_requisitions(conn, posting, before)
         sb.counters["postings_written"] += 1
         return _json_response({"data": posting})
 
@@ -1959,6 +2013,11 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
                 "SELECT 1 FROM requisitions WHERE code = ?", (rec["requisitionCode"],)
             ).fetchone():
                 raise _bad(f"requisitionCode {rec['requisitionCode']} is already in use")
+            for (data,) in conn.execute("SELECT data FROM postings").fetchall():
+                posting = json.loads(data)
+                named = rec["requisitionCode"] in (posting.get("requisitionCodes") or [])
+                if named and posting["id"] not in rec["postings"]:
+                    rec["postings"] = [*rec["postings"], posting["id"]]
             store.put("requisitions", rec)
         sb.counters["requisitions_written"] += 1
         return _json_response({"data": rec}, 201)

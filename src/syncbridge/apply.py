@@ -40,6 +40,7 @@ class ApplyResult:
     skipped: int = 0
     failed: int = 0
     blocked: int = 0
+    busy: int = 0  # claimed by another run at the same moment: that run sends it
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -49,10 +50,11 @@ class ApplyResult:
             "skipped": self.skipped,
             "failed": self.failed,
             "blocked": self.blocked,
+            "busy": self.busy,
         }
 
     def merge(self, other: ApplyResult) -> None:
-        for name in ("applied", "reconciled", "skipped", "failed", "blocked"):
+        for name in ("applied", "reconciled", "skipped", "failed", "blocked", "busy"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
 
@@ -231,33 +233,27 @@ class Applier:
             return
         connector = self.connectors[action.connector]
         if row is not None:  # started or failed before: find out what really happened
+            row = self.store.ledger_get(action.key)
+            if self.store.claimed_elsewhere(row, self.run_id):
+                self._busy(action, target, result)
+                return
             try:
                 found = reconcile(connector, action, target, refs)
             except ApiError as exc:
                 self._fail(action, target, exc, result)
                 return
             if found is not None:
-                self.store.ledger_start(
-                    action.key,
-                    connector=action.connector,
-                    kind=action.kind,
-                    outcome_id=action.outcome_id,
-                    target=target,
-                    payload=action.payload,
-                )
+                if not self._claim(action, target):
+                    self._busy(action, target, result)
+                    return
                 self.store.ledger_finish(action.key, "done", remote_ref=found)
                 self._audit(action, target, "reconciled", f"found existing {found}")
                 result.reconciled += 1
                 return
         for attempt in range(1, MAX_UNCERTAIN_ATTEMPTS + 1):
-            self.store.ledger_start(
-                action.key,
-                connector=action.connector,
-                kind=action.kind,
-                outcome_id=action.outcome_id,
-                target=target,
-                payload=action.payload,
-            )
+            if not self._claim(action, target):
+                self._busy(action, target, result)
+                return
             try:
                 ref, record = execute_record(connector, action, target, refs)
             except ApiError as exc:
@@ -287,9 +283,9 @@ class Applier:
             result.applied += 1
             return
 
-    def _fail(self, action: Action, target: str | None, exc: ApiError, result: ApplyResult) -> None:
-        message = redact(str(exc))
-        if self.store.ledger_get(action.key) is None:
+    def _claim(self, action: Action, target: str | None) -> bool:
+        """Write ``started`` and claim the action for this run (False: another run is sending it)."""
+        return (
             self.store.ledger_start(
                 action.key,
                 connector=action.connector,
@@ -297,7 +293,19 @@ class Applier:
                 outcome_id=action.outcome_id,
                 target=target,
                 payload=action.payload,
+                run_id=self.run_id,
             )
+            > 0
+        )
+
+    def _busy(self, action: Action, target: str | None, result: ApplyResult) -> None:
+        result.busy += 1
+        self._audit(action, target, "busy", "another run is sending this write right now")
+
+    def _fail(self, action: Action, target: str | None, exc: ApiError, result: ApplyResult) -> None:
+        message = redact(str(exc))
+        if self.store.ledger_get(action.key) is None:
+            self._claim(action, target)
         self.store.ledger_finish(action.key, "failed", error=message)
         self._audit(action, target, "failed", message)
         result.failed += 1

@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from sqlalchemy.engine.url import make_url
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -192,6 +192,8 @@ ledger = Table(
     Column("payload", JSON),
     Column("created_at", Ts),
     Column("updated_at", Ts),
+    Column("claimed_by", String(64)),  # the run sending it now (v3)
+    Column("claimed_until", Ts),  # ... until when the claim holds (a crashed run's claim expires)
 )
 
 audit = Table(
@@ -248,7 +250,19 @@ def _v2(conn: Connection) -> None:
 
 #: version → callable(conn) bringing the schema from version-1 to version.  A new database gets the
 #: latest schema from ``create_all`` directly.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2}
+def _v3(conn: Connection) -> None:
+    """v3: a claim with a lease on each ledger entry, so two runs never send the same write at once."""
+    from sqlalchemy import inspect
+
+    have = {c["name"] for c in inspect(conn).get_columns("sb_ledger")}
+    ts = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    for name, sql_type in (("claimed_by", "VARCHAR(64)"), ("claimed_until", ts)):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE sb_ledger ADD COLUMN {name} {sql_type}"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3}
+CLAIM_LEASE = timedelta(minutes=15)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -620,14 +634,23 @@ class Store:
         outcome_id: str | None,
         target: str | None,
         payload: dict[str, Any],
+        run_id: str | None = None,
     ) -> int:
-        """Record that the write is about to be sent (before the HTTP call).  Returns the attempt number."""
+        """Record that the write is about to be sent (before the HTTP call) and claim it for ``run_id``.
+
+        Returns the attempt number, or 0 when another run holds a live claim on it (or it is done): the
+        caller must then not send it.  The claim is a conditional UPDATE (or an INSERT racing on the
+        primary key), so it is atomic on SQLite and PostgreSQL alike; a crashed run's claim expires
+        after :data:`CLAIM_LEASE`."""
         now = _now()
+        me = run_id or "-"
+        until = now + CLAIM_LEASE
         with self.tx() as conn:
             row = conn.execute(select(ledger.c.attempts).where(ledger.c.key == key)).first()
             if row is None:
-                conn.execute(
-                    insert(ledger).values(
+                inserted = conn.execute(
+                    _dialect_insert(self.dialect, ledger)
+                    .values(
                         key=key,
                         connector=connector,
                         kind=kind,
@@ -638,16 +661,49 @@ class Store:
                         payload=payload,
                         created_at=now,
                         updated_at=now,
+                        claimed_by=me,
+                        claimed_until=until,
                     )
+                    .on_conflict_do_nothing(index_elements=["key"])
+                    .returning(ledger.c.key)
                 )
-                return 1
+                return 1 if inserted.first() is not None else 0
             attempts = int(row[0]) + 1
-            conn.execute(
-                update(ledger)
-                .where(ledger.c.key == key)
-                .values(status="started", attempts=attempts, target=target, error=None, updated_at=now)
+            finished_runs = select(runs.c.run_id).where(runs.c.status != "running")
+            claimable = and_(
+                ledger.c.key == key,
+                ledger.c.status != "done",
+                (ledger.c.claimed_until.is_(None))
+                | (ledger.c.claimed_until < now)
+                | (ledger.c.claimed_by == me)
+                | (ledger.c.status != "started")
+                | ledger.c.claimed_by.in_(finished_runs),  # its run ended (e.g. crashed): the claim is dead
             )
-            return attempts
+            result = conn.execute(
+                update(ledger)
+                .where(claimable)
+                .values(
+                    status="started",
+                    attempts=attempts,
+                    target=target,
+                    error=None,
+                    updated_at=now,
+                    claimed_by=me,
+                    claimed_until=until,
+                )
+            )
+            return attempts if result.rowcount == 1 else 0
+
+    def claimed_elsewhere(self, row: dict[str, Any] | None, run_id: str | None) -> bool:
+        """Is this ledger entry being sent right now by another run (a live claim)?"""
+        if row is None or row["status"] != "started" or row.get("claimed_by") in (None, run_id or "-"):
+            return False
+        until = _aware(row.get("claimed_until"))
+        if until is None or until <= _now():
+            return False
+        with self.engine.connect() as conn:  # a run that has ended (e.g. crashed) holds no claim
+            status = conn.execute(select(runs.c.status).where(runs.c.run_id == row["claimed_by"])).scalar()
+        return status in (None, "running")
 
     def ledger_finish(
         self, key: str, status: str, *, remote_ref: str | None = None, error: str | None = None
@@ -656,7 +712,9 @@ class Store:
             conn.execute(
                 update(ledger)
                 .where(ledger.c.key == key)
-                .values(status=status, remote_ref=remote_ref, error=error, updated_at=_now())
+                .values(
+                    status=status, remote_ref=remote_ref, error=error, updated_at=_now(), claimed_until=None
+                )
             )
 
     def ledger_counts(self) -> dict[str, int]:

@@ -1,0 +1,397 @@
+"""Conversion on Lever end to end, through the CLI against the Lever sandbox: strong micro-intern →
+requisition (+ its posting) → posting published → a new opportunity for the contact on it → the prescreen
+note with its score."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from syncbridge.cli import main
+from syncbridge.config import load_config
+from syncbridge.connectors.lever import sandbox
+from syncbridge.connectors.lever.client import LeverClient
+from syncbridge.errors import InvalidRequest
+from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.store import Store
+
+pytestmark = pytest.mark.e2e
+CONNECTOR = "acme-lever"
+
+
+class Api:
+    """Plain HTTP against the sandbox, to look at what the run left there."""
+
+    def __init__(self, server: sandbox.SandboxServer) -> None:
+        self.url, self.root = server.api_url, server.url
+        self.session = requests.Session()
+        self.session.auth = (sandbox.DEFAULT_API_KEY, "")
+
+    def all(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        query = {"confidentiality": "all", **params}
+        while True:
+            body = self.session.get(f"{self.url}/{path}", params=query, timeout=10).json()
+            out.extend(body["data"])
+            if not body["hasNext"]:
+                return out
+            query["offset"] = body["next"]
+
+    def post(self, path: str, body: Any, **params: Any) -> dict[str, Any]:
+        r = self.session.post(f"{self.url}/{path}", json=body, params=params, timeout=10)
+        r.raise_for_status()
+        return dict(r.json()["data"])
+
+    def stats(self) -> dict[str, Any]:
+        return dict(requests.get(f"{self.root}/_sandbox/stats", timeout=10).json())
+
+    def user(self) -> str:
+        [user] = self.all("users", email=sandbox.DEMO_PERFORM_AS_EMAIL)
+        return str(user["id"])
+
+    def mi_requisitions(self) -> list[dict[str, Any]]:
+        return [r for r in self.all("requisitions") if str(r["requisitionCode"]).startswith("MI-")]
+
+    def postings_of(self, code: str) -> list[dict[str, Any]]:
+        return [p for p in self.all("postings") if code in (p.get("requisitionCodes") or [])]
+
+    def opportunities_of(self, email: str) -> list[dict[str, Any]]:
+        return self.all("opportunities", email=email, expand="applications")
+
+    def on_postings(self, email: str, posting_ids: set[str]) -> list[dict[str, Any]]:
+        return [
+            o
+            for o in self.opportunities_of(email)
+            if any(a["posting"] in posting_ids for a in o["applications"])
+        ]
+
+
+@pytest.fixture
+def lever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sandbox.SandboxServer]:
+    for name, value in sandbox.DEMO_ENV.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "lever.db"
+    sandbox.seed(db, size=120)
+    with sandbox.SandboxServer(db, rate_per_second=0) as server:
+        yield server
+
+
+RULE_OPTIONS = {
+    "publish": "published",
+    "distribution": "internal",
+    "commitment": "Internship",
+    "employmentStatus": "intern",
+}
+
+
+def _config(
+    write_config: Callable[..., Path],
+    server: sandbox.SandboxServer,
+    tmp: Path,
+    *,
+    approval: str = "auto",
+    extra_rules: list[dict[str, Any]] | None = None,
+) -> Path:
+    outcomes = tmp / "outcomes.csv"
+    if not outcomes.exists():
+        write_demo_outcomes(outcomes, sandbox.demo_people(server.db_path, n=12, seed=7))
+    block = sandbox.demo_connector_block(server.url)
+    block.update({"rate_per_second": 500.0, "burst": 500, "backoff_base": 0.02, "max_attempts": 3})
+    rule = {
+        "name": "strong-intern",
+        "when": {"employer": "Acme Corp", "min_rating": 4.5, "would_hire": True},
+        "requisition": {
+            "title": "{project.role_title}",
+            "code": "MI-{project.team}-{project.role_title}",
+            "fields": {"mi_source_project": "project.title"},
+            "options": RULE_OPTIONS,
+        },
+        "prescreen": {
+            "fields": {"mi_prescreen_score": "prescreen.score", "mi_supervisor": "project.supervisor.name"}
+        },
+    }
+    return write_config(
+        {CONNECTOR: block},
+        outcomes={"path": str(outcomes)},
+        matching={"create_unmatched": True},
+        history={"note": True, "tags": ["micro-intern"]},
+        conversion={
+            "enabled": True,
+            "approval": approval,
+            "approval_timeout_minutes": 1,
+            "rules": [*(extra_rules or []), rule],
+        },
+    )
+
+
+def _invoke(cfg: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--json", *extra])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, dict(json.loads(result.stdout[result.stdout.index("{") :]))
+
+
+def _run(cfg: Path) -> dict[str, Any]:
+    return _invoke(cfg)[1]
+
+
+def _rows(tmp: Path) -> list[dict[str, str]]:
+    with (tmp / "outcomes.csv").open(encoding="utf-8") as fh:
+        return [r for r in csv.DictReader(fh) if r["student_email"]]
+
+
+def _strong(tmp: Path) -> list[dict[str, str]]:
+    return [r for r in _rows(tmp) if float(r["rating"]) >= 4.5 and r["would_hire"].lower() in ("yes", "true")]
+
+
+def _ambiguous(summary: dict[str, Any], tmp: Path) -> set[str]:
+    ids = {a["outcome_id"] for a in summary["ambiguous"]}
+    return {r["student_email"] for r in _rows(tmp) if r["outcome_id"] in ids}
+
+
+def test_auto_conversion_opens_posts_attaches_and_prescreens(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+    assert not any("cannot" in gap and "requisition" in gap for gap in first["capability_gaps"])
+    strong = [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(first, tmp_path)]
+    assert len(strong) >= 2, "the demo data always has strong micro-interns"
+    assert {c["outcome_id"] for c in first["conversions"]} >= {r["outcome_id"] for r in strong}
+    codes = {c["code"] for c in first["conversions"]}
+    assert len(codes) < len(first["conversions"])  # two interns for one team+role share a requisition
+
+    api = Api(lever)
+    reqs = api.mi_requisitions()
+    assert sorted(r["requisitionCode"] for r in reqs) == sorted(codes)  # exactly one per team+role
+    posting_ids: set[str] = set()
+    for req in reqs:
+        assert req["status"] == "open" and req["employmentStatus"] == "intern"
+        assert req["customFields"]["mi_source_project"]
+        [posting] = api.postings_of(req["requisitionCode"])  # exactly one posting per requisition
+        assert req["postings"] == [posting["id"]]
+        assert posting["state"] == "published" and posting["distributionChannels"] == ["internal"]
+        assert posting["categories"]["commitment"] == "Internship"
+        assert posting["text"] == req["name"]
+        posting_ids.add(posting["id"])
+
+    for r in strong:
+        [opp] = api.on_postings(r["student_email"], posting_ids)  # a new opportunity on that posting
+        assert opp["origin"] == "sourced"
+        notes = api.all(f"opportunities/{opp['id']}/notes")
+        [note] = [n for n in notes if "Prescreened through a micro-internship" in n["fields"][0]["value"]]
+        text = note["fields"][0]["value"]
+        assert note["fields"][0]["score"] == 4  # a 4.5+ rating is Lever's "strong yes"
+        assert f"- mi_prescreen_score: {float(r['rating']):g}" in text
+        assert f"- mi_supervisor: {r['supervisor_name']}" in text
+        assert "[syncbridge:" in text
+        others = [o for o in api.opportunities_of(r["student_email"]) if o["id"] != opp["id"]]
+        assert others, "the person's earlier opportunity (or the lead syncbridge made) is left as it was"
+    weak = [r for r in _rows(tmp_path) if r not in _strong(tmp_path)]
+    for r in weak:
+        assert api.on_postings(r["student_email"], posting_ids) == []
+
+    before = api.stats()
+    second = _run(cfg)
+    assert second["actions"]["planned"] == 0 and second["actions"]["applied"] == 0
+    assert all("reuses requisition" in c["state"] for c in second["conversions"])
+    after = api.stats()
+    for counter in ("requisitions_written", "postings_written", "opportunities_created", "notes_written"):
+        assert after[counter] == before[counter], counter
+
+
+def test_manual_approval_through_the_cli(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, lever, tmp_path, approval="manual")
+    first = _run(cfg)
+    waiting = [c for c in first["conversions"] if c["state"] == "awaiting approval"]
+    assert len(waiting) >= 2
+    api = Api(lever)
+    assert api.mi_requisitions() == []  # nothing opened without a decision
+    status = CliRunner().invoke(main, ["-c", str(cfg), "status"])
+    assert "approvals waiting:" in status.output and waiting[0]["approval"] in status.output
+
+    yes = waiting[0]
+    no = next(c for c in waiting[1:] if c["code"] != yes["code"])
+    ok = CliRunner().invoke(main, ["-c", str(cfg), "approve", yes["approval"]])
+    assert ok.exit_code == 0 and "approved" in ok.output
+    rejected = CliRunner().invoke(
+        main, ["-c", str(cfg), "reject", no["outcome_id"], "--reason", "no headcount"]
+    )
+    assert rejected.exit_code == 0 and "rejected" in rejected.output
+    again = CliRunner().invoke(main, ["-c", str(cfg), "approve", no["outcome_id"]])
+    assert "already rejected" in again.output  # a rejection is never reopened
+
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    states = {c["outcome_id"]: c["state"] for c in second["conversions"]}
+    assert states[yes["outcome_id"]].startswith("approved")
+    assert states[no["outcome_id"]] == "rejected"
+    assert [r["requisitionCode"] for r in api.mi_requisitions()] == [yes["code"]]
+    store = Store(load_config(cfg).state.url)
+    [row] = store.approvals_for(no["approval"])
+    assert row["status"] == "rejected" and row["reason"] == "no headcount"
+    store.close()
+
+
+def test_reuses_an_open_requisition_and_its_posting_with_the_same_code(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    _, planned = _invoke(cfg, "--dry-run")
+    code = planned["conversions"][0]["code"]
+    api = Api(lever)
+    # opened by hand in Lever: a requisition with that code and a draft posting linked to it
+    existing = api.post(
+        "requisitions", {"requisitionCode": code, "name": "Opened by hand", "headcountTotal": 2}
+    )
+    by_hand = api.post(
+        "postings",
+        {"text": "Opened by hand", "requisitionCodes": [code], "state": "draft"},
+        perform_as=api.user(),
+    )
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    same = [r for r in api.mi_requisitions() if r["requisitionCode"] == code]
+    assert [r["id"] for r in same] == [existing["id"]]
+    assert same[0]["customFields"] == {}  # a reused requisition is not changed
+    assert any(
+        c["code"] == code and f"reuses requisition {existing['id']}" in c["state"]
+        for c in summary["conversions"]
+    )
+    [posting] = api.postings_of(code)  # the hand-made posting, published; no second one
+    assert posting["id"] == by_hand["id"]
+    assert posting["state"] == "published" and posting["distributionChannels"] == ["internal"]
+    for c in summary["conversions"]:
+        if c["code"] == code:
+            email = next(r["student_email"] for r in _rows(tmp_path) if r["outcome_id"] == c["outcome_id"])
+            assert len(api.on_postings(email, {posting["id"]})) == 1
+
+
+def test_crash_after_creating_the_requisition_is_reconciled_by_code(
+    lever: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    original = Store.ledger_finish
+    crashed: dict[str, str] = {}
+
+    def crash_once(self: Store, key: str, status: str, **kw: Any) -> None:
+        row = self.ledger_get(key)
+        if not crashed and status == "done" and row and row["kind"] == "create_requisition":
+            crashed["key"] = key
+            raise RuntimeError("simulated crash after POST /requisitions")
+        original(self, key, status, **kw)
+
+    monkeypatch.setattr(Store, "ledger_finish", crash_once)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(cfg)
+    monkeypatch.setattr(Store, "ledger_finish", original)
+    api = Api(lever)
+    assert len(api.mi_requisitions()) == 1  # the crash came right after the first one was made
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    assert summary["actions"]["reconciled"] >= 1
+    codes = [r["requisitionCode"] for r in api.mi_requisitions()]
+    assert codes and len(codes) == len(set(codes))  # no second requisition for the crashed code
+    assert all(len(api.postings_of(code)) == 1 for code in codes)
+    store = Store(load_config(cfg).state.url)
+    assert store.ledger_get(crashed["key"])["status"] == "done"  # type: ignore[index]
+    store.close()
+    assert _run(cfg)["actions"]["planned"] == 0
+
+
+def test_a_posting_refused_after_the_requisition_is_finished_by_the_next_run(
+    lever: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    original = LeverClient.create_posting
+    refused: list[str] = []
+
+    def refuse_once(self: LeverClient, fields: Any, *, perform_as: str | None) -> dict[str, Any]:
+        if not refused:
+            refused.append(str(fields["requisitionCodes"][0]))
+            raise InvalidRequest("simulated: posting refused", status=400, connector=CONNECTOR)
+        return original(self, fields, perform_as=perform_as)
+
+    monkeypatch.setattr(LeverClient, "create_posting", refuse_once)
+    code, first = _invoke(cfg)
+    assert code == 1
+    assert [e["action"] for e in first["errors"]] == ["create_requisition"]
+    assert first["actions"]["blocked"] >= 2  # its attach and prescreen wait
+    api = Api(lever)
+    assert api.postings_of(refused[0]) == []
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    assert second["actions"]["reconciled"] >= 1
+    assert len(api.postings_of(refused[0])) == 1
+    assert len([r for r in api.mi_requisitions() if r["requisitionCode"] == refused[0]]) == 1
+
+
+def test_vendor_400_fails_one_action_and_the_rest_apply(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    _, planned = _invoke(cfg, "--dry-run")
+    first_outcome = next(
+        r for r in _rows(tmp_path) if r["outcome_id"] == planned["conversions"][0]["outcome_id"]
+    )
+    bad_rule = {  # the same team, an employment status Lever does not know: Lever answers 400
+        "name": "bad-employment-status",
+        "when": {"team": first_outcome["team"], "min_rating": 4.5},
+        "requisition": {"options": {**RULE_OPTIONS, "employmentStatus": "seasonal"}},
+    }
+    cfg = _config(write_config, lever, tmp_path, extra_rules=[bad_rule])
+    code, summary = _invoke(cfg)
+    assert code == 1
+    failed = summary["errors"]
+    assert {e["action"] for e in failed} == {"create_requisition"} and len(failed) == 1
+    assert "HTTP 400" in failed[0]["error"] and "employmentStatus is not valid" in failed[0]["error"]
+    assert summary["actions"]["applied"] > 0 and summary["actions"]["blocked"] >= 2  # its attach + prescreen
+    api = Api(lever)
+    assert len(api.mi_requisitions()) == len({c["code"] for c in summary["conversions"]}) - 1
+
+
+def test_faults_converge_to_exactly_one_of_everything(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    requests.post(f"{lever.url}/_sandbox/config", json={"fault_rate": 0.1, "fault_seed": 5}, timeout=5)
+    for _ in range(5):  # faults stay on; a read that fails for good stops a run, the next one resumes
+        try:
+            summary = _invoke(cfg)[1]
+        except (RuntimeError, ValueError):
+            continue
+        if summary["actions"]["failed"] == 0 and summary["actions"]["blocked"] == 0:
+            break
+    requests.post(f"{lever.url}/_sandbox/config", json={"fault_rate": 0.0}, timeout=5)
+    final = _run(cfg)
+    assert final["actions"]["planned"] == 0, final
+    api = Api(lever)
+    assert api.stats()["faults"] > 0
+    reqs = api.mi_requisitions()
+    codes = [r["requisitionCode"] for r in reqs]
+    assert sorted(codes) == sorted({c["code"] for c in final["conversions"]})
+    posting_ids = set()
+    for code in codes:
+        [posting] = api.postings_of(code)
+        assert posting["state"] == "published"
+        posting_ids.add(posting["id"])
+    for r in [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(final, tmp_path)]:
+        [opp] = api.on_postings(r["student_email"], posting_ids)
+        notes = api.all(f"opportunities/{opp['id']}/notes")
+        assert sum("Prescreened through" in n["fields"][0]["value"] for n in notes) == 1
