@@ -36,7 +36,6 @@ import hmac
 import json
 import random
 import secrets
-import socket
 import sqlite3
 import sys
 import threading
@@ -56,6 +55,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from syncbridge.sandbox_server import ThreadedSandbox, bind
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -2080,92 +2081,26 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
 # server
 
 
-class SandboxServer:
-    """Runs the sandbox with uvicorn in a background thread on ``host`` (port 0 = a free port).
+class SandboxServer(ThreadedSandbox):
+    """The Lever sandbox served by uvicorn in a background thread (port 0 = a free port).
 
     Use as a context manager; ``url`` is the server root (the API is under ``/v1``).
     """
 
-    def __init__(
-        self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0, **app_kwargs: Any
-    ) -> None:
-        self.db_path = Path(db_path)
-        self.host, self.port = host, port
-        self.app_kwargs = app_kwargs
-        self.url = ""
-        self.app: FastAPI | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+    vendor = "Lever"
+
+    def create_app(self) -> FastAPI:
+        return create_app(self.db_path, **self.app_kwargs)
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/v1"
-
-    def start(self) -> SandboxServer:
-        if self._thread is not None:
-            return self
-        app = create_app(self.db_path, **self.app_kwargs)
-        sock = _bind(self.host, self.port)
-        self.port = sock.getsockname()[1]
-        self.url = f"http://{self.host}:{self.port}"
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                proxy_headers=False,
-                timeout_graceful_shutdown=3,
-            )
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"lever-sandbox-{self.port}"
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                app.state.sandbox.close()
-                raise RuntimeError("the Lever sandbox did not start")
-            time.sleep(0.01)
-        self.app, self._server, self._thread, self._sock = app, server, thread, sock
-        return self
 
     @property
     def sandbox(self) -> _Sandbox:
         assert self.app is not None, "server not started"
         sb: _Sandbox = self.app.state.sandbox
         return sb
-
-    def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-        if self._sock is not None:
-            self._sock.close()
-        if self.app is not None:
-            self.app.state.sandbox.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # accepted sockets inherit it: no Nagle delay between a response's header and body writes
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2200,7 +2135,7 @@ def main(argv: list[str] | None = None) -> int:
         offset_fault_rate=args.offset_fault_rate,
         token_ttl=args.token_ttl,
     )
-    sock = _bind(args.host, args.port)
+    sock = bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"listening on http://{host}:{sock.getsockname()[1]} (API under /v1; API key: see DEMO_ENV)",
