@@ -265,6 +265,7 @@ def test_validation_fault_is_invalid_request_with_xpath_and_never_retried(
     with pytest.raises(InvalidRequest) as info:
         _call(connector(), write=False)
     assert info.value.xpath == "/wd:Put_Candidate_Request[1]/wd:X[1]" and info.value.status == 500
+    assert "at /wd:Put_Candidate_Request[1]/wd:X[1]" in str(info.value)  # the run summary shows where
     assert len(rsps.calls) == 1
 
 
@@ -603,3 +604,48 @@ def test_logs_and_errors_hold_no_secrets(
 
 
 Clock = Callable[[], datetime]
+
+
+# --- conversion ----------------------------------------------------------------------------------------
+
+
+def test_conversion_options_are_checked_before_anything_is_sent(rsps: responses.RequestsMock) -> None:
+    from syncbridge.model import NewRequisition
+
+    c = connector()
+    with pytest.raises(InvalidRequest, match=r"supervisory_organization or requisition\.options\.position"):
+        c.create_requisition(NewRequisition(code="MI-X", title="X", options={"reason": "R"}))
+    with pytest.raises(InvalidRequest, match=r"requisition.options.reason"):
+        c.create_requisition(
+            NewRequisition(code="MI-X", title="X", options={"supervisory_organization": "S"})
+        )
+    with pytest.raises(InvalidRequest, match=r"one \{ID_type: value\} pair"):
+        c.create_requisition(
+            NewRequisition(code="MI-X", title="X", options={"supervisory_organization": {"A": 1, "B": 2}})
+        )
+    with pytest.raises(InvalidRequest, match="job_posting_site"):
+        c.publish("r1", {"publish": True})
+    with pytest.raises(InvalidRequest, match="not a Workday job application id"):
+        c.find_prescreen("JA-1", _prescreen())
+    assert len(rsps.calls) == 0
+
+
+def _prescreen() -> Any:
+    from syncbridge.model import Prescreen
+
+    return Prescreen(
+        outcome_id="o1", score=4.8, recommendation="r", summary_text="s", summary_html="<p>s</p>", marker="m"
+    )
+
+
+def test_capabilities_cover_conversion() -> None:
+    from syncbridge.connector import Capability
+
+    caps = WorkdayConnector.capabilities
+    assert {
+        Capability.create_requisition,
+        Capability.publish,
+        Capability.attach,
+        Capability.prescreen,
+    } <= caps
+    assert Capability.set_fields not in caps

@@ -307,3 +307,209 @@ def test_datetimes_must_carry_an_offset_and_are_sent_in_utc() -> None:
         Paging(1, 1000)
     with pytest.raises(ValueError):
         Range(datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
+
+
+# --- conversion ----------------------------------------------------------------------------------------
+
+
+def test_create_job_requisition_with_code_profile_worker_and_time_type_in_schema_order() -> None:
+    req = NewJobRequisition(
+        title="Data Analyst Intern",
+        reason=WdRef("General_Event_Subcategory_ID", "INTERN_CONVERSION"),
+        supervisory_organization=WdRef("Organization_Reference_ID", "SUP-DATA"),
+        requisition_id="MI-BI-DATA-ANALYST-INTERN",
+        description="<p>Opened</p>",
+        justification="Strong micro-intern",
+        recruiting_start_date=date(2026, 5, 1),
+        target_hire_date=date(2026, 6, 30),
+        job_profile=WdRef("Job_Profile_ID", "JP-GRADUATE"),
+        worker_type=WdRef("Worker_Type_ID", "Employee"),
+        primary_location=WdRef("Location_ID", "REMOTE"),
+        time_type=WdRef("Position_Time_Type_ID", "Full_time"),
+        openings=2,
+    )
+    same_xml(
+        envelopes.create_job_requisition(V, req, auto_complete=True, run_now=False),
+        f"""
+    <bsvc:Create_Requisition_Request {NS} bsvc:version="v46.0">
+      <bsvc:Business_Process_Parameters>
+        <bsvc:Auto_Complete>true</bsvc:Auto_Complete><bsvc:Run_Now>false</bsvc:Run_Now>
+      </bsvc:Business_Process_Parameters>
+      <bsvc:Create_Job_Requisition_Data>
+        <bsvc:Supervisory_Organization_Reference>
+          <bsvc:ID bsvc:type="Organization_Reference_ID">SUP-DATA</bsvc:ID>
+        </bsvc:Supervisory_Organization_Reference>
+        <bsvc:Create_Job_Requisition_Reason_Reference>
+          <bsvc:ID bsvc:type="General_Event_Subcategory_ID">INTERN_CONVERSION</bsvc:ID>
+        </bsvc:Create_Job_Requisition_Reason_Reference>
+        <bsvc:Number_of_Openings>2</bsvc:Number_of_Openings>
+        <bsvc:Job_Requisition_Data>
+          <bsvc:Job_Requisition_ID>MI-BI-DATA-ANALYST-INTERN</bsvc:Job_Requisition_ID>
+          <bsvc:Job_Posting_Title>Data Analyst Intern</bsvc:Job_Posting_Title>
+          <bsvc:Job_Description>&lt;p&gt;Opened&lt;/p&gt;</bsvc:Job_Description>
+          <bsvc:Justification>Strong micro-intern</bsvc:Justification>
+          <bsvc:Recruiting_Start_Date>2026-05-01</bsvc:Recruiting_Start_Date>
+          <bsvc:Target_Hire_Date>2026-06-30</bsvc:Target_Hire_Date>
+          <bsvc:Job_Profile_Reference><bsvc:ID bsvc:type="Job_Profile_ID">JP-GRADUATE</bsvc:ID>
+          </bsvc:Job_Profile_Reference>
+          <bsvc:Worker_Type_Reference><bsvc:ID bsvc:type="Worker_Type_ID">Employee</bsvc:ID>
+          </bsvc:Worker_Type_Reference>
+          <bsvc:Primary_Location_Reference><bsvc:ID bsvc:type="Location_ID">REMOTE</bsvc:ID>
+          </bsvc:Primary_Location_Reference>
+          <bsvc:Position_Time_Type_Reference><bsvc:ID bsvc:type="Position_Time_Type_ID">Full_time</bsvc:ID>
+          </bsvc:Position_Time_Type_Reference>
+        </bsvc:Job_Requisition_Data>
+      </bsvc:Create_Job_Requisition_Data>
+    </bsvc:Create_Requisition_Request>""",
+    )
+
+
+def test_put_candidate_applies_an_existing_person_to_a_requisition() -> None:
+    el = envelopes.put_candidate(
+        V,
+        candidate=WdRef.wid("c1"),
+        add_only=False,
+        job_application=envelopes.JobApplication(
+            requisition=WdRef.wid("r1"),
+            stage=WdRef("Recruiting_Stage_ID", "Review"),
+            source=WdRef("Applicant_Source_ID", "Micro_Internship"),
+        ),
+    )
+    same_xml(
+        el,
+        f"""
+    <bsvc:Put_Candidate_Request {NS} bsvc:version="v46.0" bsvc:Add_Only="false">
+      <bsvc:Candidate_Reference><bsvc:ID bsvc:type="WID">c1</bsvc:ID></bsvc:Candidate_Reference>
+      <bsvc:Candidate_Data>
+        <bsvc:Job_Application_Data>
+          <bsvc:Job_Applied_To_Data>
+            <bsvc:Job_Requisition_Reference><bsvc:ID bsvc:type="WID">r1</bsvc:ID>
+            </bsvc:Job_Requisition_Reference>
+            <bsvc:Stage_Reference><bsvc:ID bsvc:type="Recruiting_Stage_ID">Review</bsvc:ID>
+            </bsvc:Stage_Reference>
+            <bsvc:Source_Reference>
+              <bsvc:ID bsvc:type="Applicant_Source_ID">Micro_Internship</bsvc:ID>
+            </bsvc:Source_Reference>
+          </bsvc:Job_Applied_To_Data>
+        </bsvc:Job_Application_Data>
+      </bsvc:Candidate_Data>
+    </bsvc:Put_Candidate_Request>""",
+    )
+    # with tags too: Job_Application_Data comes before Prospect_Data and the tags (v46 order)
+    mixed = envelopes.put_candidate(
+        V,
+        add_only=True,
+        last_name="B",
+        email="b@x.example",
+        prospect=True,
+        tags=[WdRef("Candidate_Tag_ID", "T")],
+        job_application=envelopes.JobApplication(WdRef.wid("r1"), WdRef("Recruiting_Stage_ID", "Review")),
+    )
+    names = [c.tag.split("}")[1] for c in mixed.find(envelopes.q("Candidate_Data")) or []]
+    assert names == [
+        "Name_Data",
+        "Contact_Data",
+        "Job_Application_Data",
+        "Prospect_Data",
+        "Candidate_Tag_Reference",
+    ]
+
+
+PRESCREEN_B64 = base64.b64encode(b"Prescreen\n").decode()
+
+
+def test_put_job_application_attachment_golden() -> None:
+    el = envelopes.put_job_application_attachment(
+        V,
+        candidate=WdRef.wid("c1"),
+        job_application=WdRef("Job_Application_ID", "JA-1"),
+        filename="micro-internship-prescreen-ab.txt",
+        content=b"Prescreen\n",
+        comment="Micro-internship prescreen [syncbridge:k]",
+        mime_type=WdRef("Content_Type_ID", "text/plain"),
+    )
+    same_xml(
+        el,
+        f"""
+    <bsvc:Put_Candidate_Attachment_Request {NS} bsvc:version="v46.0" bsvc:Add_Only="true">
+      <bsvc:Candidate_Reference><bsvc:ID bsvc:type="WID">c1</bsvc:ID></bsvc:Candidate_Reference>
+      <bsvc:Job_Application_Attachment_Data>
+        <bsvc:Job_Application_Reference>
+          <bsvc:ID bsvc:type="Job_Application_ID">JA-1</bsvc:ID>
+        </bsvc:Job_Application_Reference>
+        <bsvc:Attachment_Data>
+          <bsvc:Filename>micro-internship-prescreen-ab.txt</bsvc:Filename>
+          <bsvc:File_Content>{PRESCREEN_B64}</bsvc:File_Content>
+          <bsvc:Mime_Type_Reference><bsvc:ID bsvc:type="Content_Type_ID">text/plain</bsvc:ID>
+          </bsvc:Mime_Type_Reference>
+          <bsvc:Comment>Micro-internship prescreen [syncbridge:k]</bsvc:Comment>
+        </bsvc:Attachment_Data>
+      </bsvc:Job_Application_Attachment_Data>
+    </bsvc:Put_Candidate_Attachment_Request>""",
+    )
+    with pytest.raises(ValueError, match="Filename and File Content"):
+        envelopes.put_job_application_attachment(
+            V, candidate=WdRef.wid("c"), job_application=WdRef.wid("a"), filename="x", content=b""
+        )
+
+
+def test_post_job_and_get_job_postings_golden() -> None:
+    el = envelopes.post_job(
+        V,
+        requisition=WdRef.wid("r1"),
+        site=WdRef("Job_Posting_Site_ID", "INTERNAL"),
+        start=date(2026, 5, 1),
+        end=date(2026, 5, 31),
+        primary=True,
+        comment="Posted by syncbridge",
+    )
+    same_xml(
+        el,
+        f"""
+    <bsvc:Post_Job_Request {NS} bsvc:version="v46.0">
+      <bsvc:Business_Process_Parameters>
+        <bsvc:Auto_Complete>true</bsvc:Auto_Complete><bsvc:Run_Now>true</bsvc:Run_Now>
+        <bsvc:Comment_Data><bsvc:Comment>Posted by syncbridge</bsvc:Comment></bsvc:Comment_Data>
+      </bsvc:Business_Process_Parameters>
+      <bsvc:Post_Job_Data>
+        <bsvc:Job_Requisition_Reference><bsvc:ID bsvc:type="WID">r1</bsvc:ID></bsvc:Job_Requisition_Reference>
+        <bsvc:Job_Posting_Site_Data>
+          <bsvc:Job_Posting_Site_Reference>
+            <bsvc:ID bsvc:type="Job_Posting_Site_ID">INTERNAL</bsvc:ID>
+          </bsvc:Job_Posting_Site_Reference>
+          <bsvc:Job_Posting_Start_Date>2026-05-01</bsvc:Job_Posting_Start_Date>
+          <bsvc:Job_Posting_End_Date>2026-05-31</bsvc:Job_Posting_End_Date>
+          <bsvc:Primary_Posting>true</bsvc:Primary_Posting>
+        </bsvc:Job_Posting_Site_Data>
+      </bsvc:Post_Job_Data>
+    </bsvc:Post_Job_Request>""",
+    )
+    with pytest.raises(ValueError, match="before it starts"):
+        envelopes.post_job(
+            V, requisition=WdRef.wid("r"), site=WdRef("S", "s"), start=date(2026, 5, 2), end=date(2026, 5, 1)
+        )
+    same_xml(
+        envelopes.get_job_postings(
+            V, Paging(1, 100), requisition=WdRef.wid("r1"), sites=[WdRef("Job_Posting_Site_ID", "INTERNAL")]
+        ),
+        f"""
+    <bsvc:Get_Job_Postings_Request {NS} bsvc:version="v46.0">
+      <bsvc:Request_Criteria>
+        <bsvc:Job_Posting_Site_Reference>
+          <bsvc:ID bsvc:type="Job_Posting_Site_ID">INTERNAL</bsvc:ID>
+        </bsvc:Job_Posting_Site_Reference>
+        <bsvc:Job_Requisition_Reference><bsvc:ID bsvc:type="WID">r1</bsvc:ID></bsvc:Job_Requisition_Reference>
+        <bsvc:Show_Only_Active_Job_Postings>true</bsvc:Show_Only_Active_Job_Postings>
+      </bsvc:Request_Criteria>
+      <bsvc:Response_Filter><bsvc:Page>1</bsvc:Page><bsvc:Count>100</bsvc:Count></bsvc:Response_Filter>
+      <bsvc:Response_Group><bsvc:Include_Reference>true</bsvc:Include_Reference></bsvc:Response_Group>
+    </bsvc:Get_Job_Postings_Request>""",
+    )
+
+
+def test_get_job_requisitions_by_job_requisition_id_reference() -> None:
+    el = envelopes.get_job_requisitions(V, Paging(1, 1), references=[WdRef("Job_Requisition_ID", "MI-X")])
+    rr = el.find(envelopes.q("Request_References"))
+    assert rr is not None and rr.get(envelopes.q("Skip_Non_Existing_Instances")) == "true"
+    ref = rr.find(f"{envelopes.q('Job_Requisition_Reference')}/{envelopes.q('ID')}")
+    assert ref is not None and ref.text == "MI-X" and ref.get(envelopes.q("type")) == "Job_Requisition_ID"

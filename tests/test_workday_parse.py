@@ -304,3 +304,61 @@ def test_note_attachment_and_marker_search() -> None:
     by_comment = [{"Attachment_Data": {"Comment": comment, "File_Content": "!!not base64!!"}}]
     assert mapping.find_marker(by_comment, "syncbridge:k9") is not None
     assert mapping.find_marker(items, "syncbridge:other") is None
+
+
+# --- conversion mapping ---------------------------------------------------------------------------------
+
+
+def test_application_key_carries_the_candidate_and_round_trips() -> None:
+    key = mapping.application_key("c" * 32, {"Job_Application_ID": "JA-1", "WID": "a" * 32})
+    assert key == f"{'c' * 32}/WID={'a' * 32}"
+    candidate, ref = mapping.parse_application_key(key)
+    assert candidate == "c" * 32 and (ref.type, ref.value) == ("WID", "a" * 32)
+    assert mapping.application_key("c1", {"Job_Application_ID": "JA-1"}) == "c1/Job_Application_ID=JA-1"
+    for bad in ("JA-1", "c1/", "c1/WID=", "/WID=x"):
+        with pytest.raises(ValueError, match="not a Workday job application id"):
+            mapping.parse_application_key(bad)
+
+
+def test_prescreen_document_lists_the_fields_and_ends_with_the_marker() -> None:
+    name, content, comment = mapping.prescreen_document(
+        "Prescreen: 4.8/5\n", {"mi_score": 4.8, "mi_skills": ["SQL", "Python"], "ok": True}, "syncbridge:k1"
+    )
+    text = content.decode()
+    assert name.startswith("micro-internship-prescreen-") and name.endswith(".txt")
+    assert "- mi_score: 4.8" in text and "- mi_skills: SQL, Python" in text and "- ok: yes" in text
+    assert text.rstrip().endswith("[syncbridge:k1]") and "[syncbridge:k1]" in comment
+    assert (
+        mapping.prescreen_document("x", {}, "syncbridge:k1")[0] == name
+    )  # the name depends on the marker only
+    assert "Prescreen fields" not in mapping.prescreen_document("x", {}, "m")[1].decode()
+
+
+def test_job_applications_are_flattened_with_stage_step_and_attachments() -> None:
+    record = {
+        "Candidate_Data": {
+            "Job_Application_Data": [
+                {
+                    "Job_Application_Reference": {"ID": [{"@type": "WID", "#text": "a1"}]},
+                    "Job_Applied_To_Data": [
+                        {
+                            "Job_Application_ID": "JA-1",
+                            "Job_Requisition_Reference": {"ID": [{"@type": "WID", "#text": "r1"}]},
+                            "Stage_Reference": {"ID": [{"@type": "Recruiting_Stage_ID", "#text": "Screen"}]},
+                            "Workflow_Step_Reference": {"ID": [{"@type": "Workflow_Step_ID", "#text": "S2"}]},
+                        }
+                    ],
+                    "Resume_Attachment_Data": [
+                        {"ID": "x1", "Filename": "f.txt", "Comment": "c [syncbridge:m]", "File_Content": ""}
+                    ],
+                }
+            ]
+        }
+    }
+    [app] = mapping.job_applications(record)
+    assert app["ids"] == {"WID": "a1", "Job_Application_ID": "JA-1"} and app["requisition"] == {"WID": "r1"}
+    assert app["stage"] == {"Screen"} and app["step"] == {"S2"} and not app["disposed"]
+    assert mapping.find_attachment(app["attachments"], "syncbridge:m", "other.txt") is not None
+    assert mapping.find_attachment(app["attachments"], "syncbridge:zz", "f.txt") is not None
+    assert mapping.find_attachment(app["attachments"], "syncbridge:zz", "other.txt") is None
+    assert mapping.job_applications({}) == []

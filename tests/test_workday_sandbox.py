@@ -556,3 +556,143 @@ def test_attachment_content_is_base64_on_the_wire(wws: Wws) -> None:
         envelopes.get_candidates(V, Paging(1, 1), references=[WdRef.wid(wid)], include_attachments=True)
     )
     assert base64.b64encode(b"\x00\xffok") in r.content
+
+
+# --- conversion: requisitions with a code, job applications, their attachments, postings ---------------
+
+
+def _conversion_req(code: str | None, **kw: Any) -> NewJobRequisition:
+    base: dict[str, Any] = {
+        "title": "Data Analyst Intern",
+        "reason": WdRef("General_Event_Subcategory_ID", "INTERN_CONVERSION"),
+        "supervisory_organization": WdRef("Organization_Reference_ID", "SUP-DATA"),
+        "requisition_id": code,
+        "job_profile": WdRef("Job_Profile_ID", "JP-GRADUATE"),
+        "worker_type": WdRef("Worker_Type_ID", "Employee"),
+        "time_type": WdRef("Position_Time_Type_ID", "Full_time"),
+    }
+    return NewJobRequisition(**{**base, **kw})
+
+
+def test_requisition_code_is_unique_and_reference_data_is_checked(wws: Wws) -> None:
+    p = wws.ok(envelopes.create_job_requisition(V, _conversion_req("MI-SBX-1")))
+    ids = parse.ref_ids(
+        parse.children_named(p, ["Job_Requisition_Reference"])["Job_Requisition_Reference"][0]
+    )
+    assert ids["Job_Requisition_ID"] == "MI-SBX-1"
+    _status, dup = wws.fault(envelopes.create_job_requisition(V, _conversion_req("MI-SBX-1")))
+    assert dup.kind == "validation" and "already in use" in dup.message
+    assert dup.xpath and dup.xpath.endswith("wd:Job_Requisition_ID[1]")
+    _status, org = wws.fault(
+        envelopes.create_job_requisition(
+            V,
+            _conversion_req("MI-SBX-2", supervisory_organization=WdRef("Organization_Reference_ID", "SUP-X")),
+        )
+    )
+    assert "'SUP-X' is not a valid ID value" in org.message
+    assert org.xpath and org.xpath.endswith("wd:Supervisory_Organization_Reference[1]")
+    _status, prof = wws.fault(
+        envelopes.create_job_requisition(
+            V, _conversion_req("MI-SBX-2", job_profile=WdRef("Job_Profile_ID", "JP-X"))
+        )
+    )
+    assert prof.xpath and prof.xpath.endswith("wd:Job_Profile_Reference[1]")
+    found = wws.ok(
+        envelopes.get_job_requisitions(V, Paging(1, 5), references=[WdRef("Job_Requisition_ID", "MI-SBX-1")])
+    )
+    [rec] = parse.response_records(found, "Job_Requisition")
+    req = mapping.requisition_from_wd(rec, "wd")
+    assert (req.code, req.status) == ("MI-SBX-1", "Awaiting Approval")
+    assert parse.ref_ids(
+        parse.dig(rec, "Job_Requisition_Data", "Hiring_Requirement_Data", "Job_Profile_Reference")
+    )
+
+
+def test_apply_attach_to_the_application_and_post(wws: Wws) -> None:
+    p = wws.ok(envelopes.create_job_requisition(V, _conversion_req("MI-SBX-3")))
+    req_wid = parse.ref_ids(
+        parse.children_named(p, ["Job_Requisition_Reference"])["Job_Requisition_Reference"][0]
+    )["WID"]
+    wid = _some_wid(wws, 9)
+    application = envelopes.JobApplication(WdRef.wid(req_wid), WdRef("Recruiting_Stage_ID", "Review"))
+    out = wws.ok(
+        envelopes.put_candidate(V, candidate=WdRef.wid(wid), add_only=False, job_application=application)
+    )
+    [created] = parse.children_named(out, ["Candidate_Job_Application_Data"])[
+        "Candidate_Job_Application_Data"
+    ]
+    app_ids = parse.ref_ids(created["Job_Application_Reference"])
+    assert app_ids["Job_Application_ID"].startswith("JA-")
+    again = wws.fault(
+        envelopes.put_candidate(V, candidate=WdRef.wid(wid), add_only=False, job_application=application)
+    )
+    assert "has already applied to MI-SBX-3" in again[1].message
+    bad_stage = envelopes.JobApplication(WdRef.wid(req_wid), WdRef("Recruiting_Stage_ID", "Nope"))
+    assert (
+        "Nope"
+        in wws.fault(
+            envelopes.put_candidate(V, candidate=WdRef.wid(wid), add_only=False, job_application=bad_stage)
+        )[1].message
+    )
+
+    att = wws.ok(
+        envelopes.put_job_application_attachment(
+            V,
+            candidate=WdRef.wid(wid),
+            job_application=WdRef("Job_Application_ID", app_ids["Job_Application_ID"]),
+            filename="micro-internship-prescreen-x.txt",
+            content=b"Prescreen [syncbridge:x]\n",
+            comment="Micro-internship prescreen [syncbridge:x]",
+        )
+    )
+    assert any(parse.local(e.tag) == "Job_Application_Attachment_Reference" for e in att.iter())
+    other = _some_wid(wws, 10)
+    wrong = envelopes.put_job_application_attachment(
+        V, candidate=WdRef.wid(other), job_application=WdRef.wid(app_ids["WID"]), filename="f", content=b"x"
+    )
+    assert "does not belong" in wws.fault(wrong)[1].message
+    _info, [rec] = wws.candidates(references=[WdRef.wid(wid)], include_attachments=True)
+    [app] = [a for a in mapping.job_applications(rec) if a["requisition"].get("WID") == req_wid]
+    assert app["stage"] == {"Review"} and [parse.text(a["Filename"]) for a in app["attachments"]] == [
+        "micro-internship-prescreen-x.txt"
+    ]
+    assert all("prescreen" not in str(a) for a in mapping.attachments(rec))  # not a candidate-level file
+
+    site = WdRef("Job_Posting_Site_ID", "INTERNAL")
+    post = envelopes.post_job(V, requisition=WdRef.wid(req_wid), site=site, start=datetime.now(UTC).date())
+    assert "must be open to be posted" in wws.fault(post)[1].message  # approval still running
+    requests.post(
+        f"{wws.url}/_sandbox/requisitions/MI-SBX-3", json={"status": "Open"}, timeout=10
+    ).raise_for_status()
+    posted = wws.ok(post)
+    assert any(parse.local(e.tag) == "Job_Posting_Reference" for e in posted.iter())
+    assert "already posted" in wws.fault(post)[1].message
+    listed = wws.ok(
+        envelopes.get_job_postings(V, Paging(1, 10), requisition=WdRef.wid(req_wid), sites=[site])
+    )
+    [posting] = parse.response_records(listed, "Job_Posting")
+    assert parse.ref_ids(parse.dig(posting, "Job_Posting_Data", "Job_Posting_Site_Reference")) == {
+        "Job_Posting_Site_ID": "INTERNAL"
+    }
+    external = envelopes.get_job_postings(
+        V, Paging(1, 10), requisition=WdRef.wid(req_wid), sites=[WdRef("Job_Posting_Site_ID", "EXTERNAL")]
+    )
+    assert parse.response_records(wws.ok(external), "Job_Posting") == []
+    stats = wws.stats()
+    assert (
+        stats["jobs_posted"] >= 1
+        and stats["application_attachments"] >= 1
+        and stats["applications_created"] >= 1
+    )
+
+
+def test_demo_conversion_rule_names_seeded_reference_data() -> None:
+    rule = sandbox.demo_conversion_rule("Initech")
+    opts = rule["requisition"]["options"]
+    assert rule["when"] == {"employer": "Initech", "min_rating": 4.5, "would_hire": True}
+    assert rule["requisition"]["code"] == "MI-{project.team}-{project.role_title}"
+    assert opts["supervisory_organization"] in sandbox.ORGS and opts["reason"] in sandbox.REASONS
+    assert opts["job_profile"] in sandbox.JOB_PROFILES and opts["location"] in sandbox.LOCATIONS
+    assert opts["worker_type"] in sandbox.WORKER_TYPES and opts["time_type"] in sandbox.TIME_TYPES
+    assert rule["prescreen"]["stage"] in sandbox.STAGES
+    assert sandbox.demo_connector_block("http://x")["move_to_step"] in sandbox.STAGES

@@ -39,7 +39,7 @@ from syncbridge.http import ApiClient, TokenBucket, TokenProvider, error_from_re
 from syncbridge.redact import register_secret
 
 from . import envelopes
-from .envelopes import NewJobRequisition, Paging, WdRef
+from .envelopes import JobApplication, NewJobRequisition, Paging, WdRef
 from .parse import (
     PageInfo,
     SoapFault,
@@ -51,6 +51,7 @@ from .parse import (
     parse_document,
     ref_ids,
     response_records,
+    to_dict,
 )
 
 log = logging.getLogger("syncbridge.connectors.workday")
@@ -68,6 +69,20 @@ def token_url(host: str, tenant: str) -> str:
     return f"{host.rstrip('/')}/ccx/oauth2/{tenant}/token"
 
 
+def _descendant_ids(payload: ET.Element, names: Sequence[str]) -> list[str]:
+    """The id (WID first, else the first ID) of every element named in ``names`` anywhere in a write
+    response, in document order."""
+    out: list[str] = []
+    wanted = set(names)
+    for el in payload.iter():
+        if local(el.tag) in wanted:
+            ids = ref_ids(to_dict(el))
+            value = ids.get("WID") or next(iter(ids.values()), None)
+            if value and value not in out:
+                out.append(value)
+    return out
+
+
 # --- faults → typed errors -----------------------------------------------------------------------------
 
 
@@ -79,6 +94,8 @@ def fault_error(
     details = fault.details()
     kw: dict[str, Any] = {"status": status, "connector": connector, "details": details}
     if fault.kind == "validation":
+        if fault.xpath and not any(fault.xpath in d for d in details):
+            details.append(f"at {fault.xpath}")  # which element Workday refused, in the message too
         lowered = f"{message} {fault.faultstring}".lower()
         if "version" in lowered and "invalid" in lowered and version:
             details.append(
@@ -350,6 +367,69 @@ class WorkdaySoapClient:
         if "WID" not in ids:
             raise InvalidRequest("Put_Candidate answered without a candidate WID", connector=self.connector)
         return ids
+
+    def apply_candidate(
+        self, *, candidate: WdRef, job_application: JobApplication
+    ) -> list[tuple[dict[str, str], dict[str, str]]]:
+        """``Put_Candidate`` (update) with one ``Job_Application_Data``: apply an existing person to a
+        requisition.  Returns each ``Candidate_Job_Application_Data`` of the response as (job application
+        ids, requisition ids)."""
+        request = envelopes.put_candidate(
+            self.version, candidate=candidate, add_only=False, job_application=job_application
+        )
+        payload = self.call(request, idempotent=False)
+        out: list[tuple[dict[str, str], dict[str, str]]] = []
+        for item in children_named(payload, ["Candidate_Job_Application_Data"])[
+            "Candidate_Job_Application_Data"
+        ]:
+            for entry in item if isinstance(item, list) else [item]:
+                if isinstance(entry, dict):
+                    out.append(
+                        (
+                            ref_ids(entry.get("Job_Application_Reference")),
+                            ref_ids(entry.get("Job_Requisition_Reference")),
+                        )
+                    )
+        return out
+
+    def put_job_application_attachment(self, **kw: Any) -> list[str]:
+        """``Put_Candidate_Attachment`` on a job application → the new attachment ids (WID first)."""
+        payload = self.call(envelopes.put_job_application_attachment(self.version, **kw), idempotent=False)
+        return _descendant_ids(payload, ("Job_Application_Attachment_Reference", "Attachment_Reference"))
+
+    def post_job(self, **kw: Any) -> tuple[list[str], dict[str, str]]:
+        """``Post_Job`` → (the job posting ids in the response, the business-process event ids)."""
+        payload = self.call(envelopes.post_job(self.version, **kw), idempotent=False)
+        events = _descendant_ids(payload, ("Event_Reference",))
+        return _descendant_ids(payload, ("Job_Posting_Reference",)), ({"WID": events[0]} if events else {})
+
+    def get_job_requisitions_by_ref(self, refs: Sequence[WdRef]) -> list[dict[str, Any]]:
+        """The requisitions behind ``refs`` (Request_References; unknown ones are skipped)."""
+        out: list[dict[str, Any]] = []
+        for _info, records in self.walk(
+            lambda p: envelopes.get_job_requisitions(self.version, p, references=refs),
+            "Job_Requisition",
+            page_size=max(1, min(len(refs), envelopes.MAX_COUNT)),
+            as_of=None,
+        ):
+            out.extend(records)
+        return out
+
+    def get_job_postings(
+        self, *, requisition: WdRef, sites: Sequence[WdRef] = (), active_only: bool = True
+    ) -> list[dict[str, Any]]:
+        """The job postings of one requisition (optionally on given sites)."""
+        out: list[dict[str, Any]] = []
+        for _info, records in self.walk(
+            lambda p: envelopes.get_job_postings(
+                self.version, p, requisition=requisition, sites=sites, active_only=active_only
+            ),
+            "Job_Posting",
+            page_size=100,
+            as_of=None,
+        ):
+            out.extend(records)
+        return out
 
     def put_candidate_attachment(self, **kw: Any) -> list[str]:
         """``Put_Candidate_Attachment`` → the new attachment ids (WID first when present)."""

@@ -2,8 +2,11 @@
 
 Reads candidates and job requisitions with ``Get_Candidates`` / ``Get_Job_Requisitions``; writes the
 micro-internship history as a candidate **attachment** (Workday has no note API), tags through
-``Put_Candidate`` and creates prospects with ``Put_Candidate``.  See ``docs/workday.md`` for the admin
-side and ``shared/api/workday.md`` for the vendor facts.
+``Put_Candidate`` and creates prospects with ``Put_Candidate``.  Conversion opens a requisition with
+``Create_Job_Requisition`` (its Job_Requisition_ID is the rule's code), posts it with ``Post_Job``, applies
+the person with ``Put_Candidate`` + ``Job_Application_Data`` (then ``Move_Candidate`` when a step is
+configured) and attaches the prescreen summary to the job application with ``Put_Candidate_Attachment``.
+See ``docs/workday.md`` for the admin side and ``shared/api/workday.md`` for the vendor facts.
 
 Incremental reads use the transaction log: ``Updated_From = since - lag`` and
 ``Updated_Through = min(until, now - lag)`` so that each window overlaps the previous one by the lag
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -33,17 +36,54 @@ from syncbridge.connector import (
     Window,
 )
 from syncbridge.errors import InvalidRequest, NotFound
-from syncbridge.model import Candidate, NewCandidate, Note, normalize_email
+from syncbridge.model import (
+    Application,
+    Candidate,
+    NewCandidate,
+    NewRequisition,
+    Note,
+    Prescreen,
+    Ref,
+    Requisition,
+    normalize_email,
+)
 
 from . import envelopes, mapping
 from .client import WorkdaySoapClient, WorkdayTokens, token_url
-from .envelopes import Paging, Range, WdRef
+from .envelopes import JobApplication, NewJobRequisition, Paging, Range, WdRef
+from .parse import dig, ref_ids, text
 
 log = logging.getLogger("syncbridge.connectors.workday")
 
 _VERSION = re.compile(r"^v\d{1,3}\.\d{1,2}$")
 CRITERION_KEY = "{stream}.incremental_criterion"
 TRANSACTION_LOG, FALLBACK = "transaction_log", "fallback"
+
+#: default ID types of the references a conversion rule names in ``requisition.options``
+OPTION_ID_TYPES: dict[str, str] = {
+    "supervisory_organization": "Organization_Reference_ID",
+    "position_restriction": "Position_ID",
+    "reason": "General_Event_Subcategory_ID",
+    "job_profile": "Job_Profile_ID",
+    "worker_type": "Worker_Type_ID",
+    "location": "Location_ID",
+    "time_type": "Position_Time_Type_ID",
+    "job_posting_site": "Job_Posting_Site_ID",
+}
+CLOSED_STATUSES = frozenset({"closed", "filled", "frozen", "cancelled", "canceled", "inactive"})
+
+
+def is_closed(status: str | None) -> bool:
+    return (status or "").strip().lower() in CLOSED_STATUSES
+
+
+def _days_after(start: date, days: Any) -> date | None:
+    if days is None or days == "":
+        return None
+    try:
+        return start + timedelta(days=int(days))
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"not a number of days: {days!r}") from None
 
 
 class WorkdaySettings(ConnectorSettings):
@@ -69,6 +109,21 @@ class WorkdaySettings(ConnectorSettings):
         default_factory=dict, description="tag name (as in history.tags) → the tenant's tag id"
     )
     tag_id_type: str = Field(default="Candidate_Tag_ID", description="ID type of candidate tag references")
+    application_stage: str = Field(
+        default="Review",
+        description="Stage_Reference of a job application syncbridge creates, unless the rule's "
+        "prescreen.stage names one (the v46 schema requires a stage)",
+    )
+    stage_id_type: str = Field(default="Recruiting_Stage_ID", description="ID type of stage references")
+    application_source: str | None = Field(
+        default=None, description="Source_Reference of those job applications (optional)"
+    )
+    source_id_type: str = Field(default="Applicant_Source_ID", description="ID type of source references")
+    move_to_step: str | None = Field(
+        default=None,
+        description="after applying a person to a requisition, Move_Candidate to this recruiting step",
+    )
+    step_id_type: str = Field(default="Workflow_Step_ID", description="ID type of workflow step references")
     lag_minutes: int = Field(
         default=60, ge=0, le=24 * 60, description="how far behind now incremental windows end (and overlap)"
     )
@@ -137,6 +192,10 @@ class WorkdayConnector(Connector):
             Capability.create_candidate,
             Capability.add_note,
             Capability.add_tags,
+            Capability.create_requisition,
+            Capability.publish,
+            Capability.attach,
+            Capability.prescreen,
         }
     )
     streams = (
@@ -436,6 +495,316 @@ class WorkdayConnector(Connector):
             status=exc.status,
             connector=self.name,
         )
+
+    # conversion -------------------------------------------------------------------------------------
+    def _option_ref(self, options: Mapping[str, Any], key: str, *, required: bool = False) -> WdRef | None:
+        """A reference from the rule's ``requisition.options``: ``key: value`` (sent with the default ID
+        type, or the one in ``<key>_id_type``) or ``key: {ID_type: value}``."""
+        value = options.get(key)
+        if value is None or value == "" or value is False:
+            if required:
+                raise InvalidRequest(
+                    f"the conversion rule needs requisition.options.{key} for Workday (see docs/workday.md)",
+                    connector=self.name,
+                )
+            return None
+        if isinstance(value, Mapping):
+            if len(value) != 1:
+                raise InvalidRequest(
+                    f"requisition.options.{key}: give one {{ID_type: value}} pair", connector=self.name
+                )
+            kind, item = next(iter(value.items()))
+            return WdRef(str(kind), str(item))
+        kind = options.get(f"{key}_id_type") or OPTION_ID_TYPES[key]
+        return WdRef(str(kind), str(value))
+
+    def _requisitions(self, refs: Sequence[WdRef]) -> list[Requisition]:
+        out: list[Requisition] = []
+        for rec in self.client.get_job_requisitions_by_ref(refs):
+            try:
+                out.append(mapping.requisition_from_wd(rec, self.name))
+            except ValueError as exc:
+                log.warning("%s: skipped a requisition record: %s", self.name, exc)
+        return out
+
+    def find_requisition(self, code: str) -> Requisition | None:
+        """The requisition whose Job_Requisition_ID is ``code`` (Get_Job_Requisitions by reference).
+        Job_Requisition_IDs are unique in a tenant, so there is at most one; an open one is preferred
+        anyway, should a tenant answer with several."""
+        found = [r for r in self._requisitions([WdRef("Job_Requisition_ID", code)]) if r.code == code]
+        found.sort(key=lambda r: is_closed(r.status))
+        return found[0] if found else None
+
+    def create_requisition(self, new: NewRequisition) -> Requisition:
+        """``Create_Job_Requisition`` with ``Job_Requisition_ID = new.code`` (so the code finds it again),
+        the rule's options (supervisory organisation, reason, profile, location, worker and time type) and
+        ``Business_Process_Parameters`` with ``Auto_Complete`` false unless ``options.auto_complete``: the
+        tenant's approval process runs.  A requisition that already carries the code is returned instead
+        (Workday refuses a second one with the same ID); a closed one is an error that says what to do."""
+        opts = new.options
+        org = self._option_ref(opts, "supervisory_organization")
+        position = self._option_ref(opts, "position_restriction")
+        if (org is None) == (position is None):
+            raise InvalidRequest(
+                "the conversion rule needs exactly one of requisition.options.supervisory_organization or "
+                "requisition.options.position_restriction for Workday",
+                connector=self.name,
+            )
+        reason = self._option_ref(opts, "reason", required=True)
+        assert reason is not None
+        existing = self.find_requisition(new.code)
+        if existing is not None:
+            return self._existing_requisition(existing, new.code)
+        start = self._clock().date()
+        location = self._option_ref(opts, "location")
+        if location is None and new.location:
+            location = WdRef(OPTION_ID_TYPES["location"], new.location)
+        try:
+            req = NewJobRequisition(
+                title=new.title[:255],
+                reason=reason,
+                openings=new.openings,
+                supervisory_organization=org,
+                position_restriction=position,
+                requisition_id=new.code,
+                description=new.description_html,
+                justification=str(opts["justification"]) if opts.get("justification") else None,
+                recruiting_start_date=start,
+                target_hire_date=_days_after(start, opts.get("target_hire_days")),
+                job_profile=self._option_ref(opts, "job_profile"),
+                worker_type=self._option_ref(opts, "worker_type"),
+                primary_location=location,
+                time_type=self._option_ref(opts, "time_type"),
+            )
+        except ValueError as exc:
+            raise InvalidRequest(f"cannot open requisition {new.code}: {exc}", connector=self.name) from exc
+        if new.hiring_manager:
+            log.info(
+                "%s: the hiring manager of %s comes from its supervisory organisation in Workday; "
+                "`hiring_manager` is not sent",
+                self.name,
+                new.code,
+            )
+        try:
+            ids, _event = self.client.create_job_requisition(
+                req,
+                auto_complete=bool(opts.get("auto_complete", False)),
+                run_now=bool(opts.get("run_now", True)),
+                comment=f"Opened by syncbridge for a strong micro-intern ({new.code})",
+            )
+        except InvalidRequest:
+            # a requisition with this ID made in the meantime (another worker): use it
+            raced = self.find_requisition(new.code)
+            if raced is None or is_closed(raced.status):
+                raise
+            return raced
+        if "WID" not in ids:
+            raise InvalidRequest(
+                "Create_Job_Requisition answered without a requisition WID", connector=self.name
+            )
+        back = self._requisitions([WdRef.wid(ids["WID"])])
+        if back:
+            return back[0]
+        return mapping.created_requisition(ids, self.name, title=new.title, code=new.code, status=None)
+
+    def _existing_requisition(self, existing: Requisition, code: str) -> Requisition:
+        if is_closed(existing.status):
+            raise InvalidRequest(
+                f"Workday already has requisition {code} and it is {existing.status}; "
+                "Job_Requisition_IDs are unique, so reopen it or change the rule's requisition.code",
+                connector=self.name,
+            )
+        log.info("%s: requisition %s already exists; using it", self.name, code)
+        return existing
+
+    def _posting_site(self, options: Mapping[str, Any]) -> WdRef:
+        """The job posting site of ``options.publish``: a site id, ``{ID_type: id}``, or ``true`` with the
+        site in ``options.job_posting_site``."""
+        value = options.get("publish")
+        if value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes")):
+            site = self._option_ref(options, "job_posting_site", required=True)
+        else:
+            site = self._option_ref({**options, "job_posting_site": value}, "job_posting_site", required=True)
+        assert site is not None
+        return site
+
+    def publish(self, requisition_id: str, options: Mapping[str, Any]) -> str:
+        """``Post_Job`` on the configured job posting site, unless the requisition already has an active
+        posting there.  Returns the job posting id (the event WID when Workday names no posting)."""
+        site = self._posting_site(options)
+        found = self.find_published(requisition_id, options)
+        if found is not None:
+            return found
+        start = self._clock().date()
+        postings, event = self.client.post_job(
+            requisition=WdRef.wid(requisition_id),
+            site=site,
+            start=start,
+            end=_days_after(start, options.get("posting_days")),
+            primary=options.get("primary_posting"),
+            comment="Posted by syncbridge",
+        )
+        return postings[0] if postings else event.get("WID") or f"{requisition_id}:posted"
+
+    def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
+        site = self._posting_site(options)
+        wanted = {site.type: site.value}
+        for posting in self.client.get_job_postings(requisition=WdRef.wid(requisition_id), sites=[site]):
+            data = posting.get("Job_Posting_Data")
+            site_ids = ref_ids(dig(data, "Job_Posting_Site_Reference")) if data else {}
+            if site_ids and not mapping.same_ref(wanted, site_ids):
+                continue
+            posting_id = mapping.best_id(posting.get("Job_Posting_Reference"))
+            if posting_id:
+                return posting_id
+        return None
+
+    def _application_on(self, record: Mapping[str, Any], requisition_id: str) -> dict[str, Any] | None:
+        for app in mapping.job_applications(record):
+            if mapping.same_ref({"WID": requisition_id}, app["requisition"]) and app["ids"]:
+                return app
+        return None
+
+    @staticmethod
+    def _needs_move(app: Mapping[str, Any], step: str, initial: str) -> bool:
+        """Whether the application still waits for the configured move: not there yet, not
+        dispositioned, and still in the stage it was applied in (a recruiter may have moved it on)."""
+        where = set(app["stage"]) | set(app["step"])
+        return step not in where and not app["disposed"] and (not app["stage"] or initial in app["stage"])
+
+    def _application(self, candidate_id: str, requisition_id: str, app: Mapping[str, Any]) -> Application:
+        stages = sorted(set(app["step"]) or set(app["stage"]))
+        return Application(
+            ref=Ref(
+                connector=self.name, kind="application", id=mapping.application_key(candidate_id, app["ids"])
+            ),
+            candidate_id=candidate_id,
+            requisition_id=requisition_id,
+            stage=stages[0] if stages else None,
+            raw={
+                "ids": dict(app["ids"]),
+                "requisition": dict(app["requisition"]),
+                "stage": sorted(app["stage"]),
+                "step": sorted(app["step"]),
+            },
+        )
+
+    @staticmethod
+    def _job_application_ref(ids: Mapping[str, str]) -> WdRef:
+        for kind in ("WID", "Job_Application_ID"):
+            if kind in ids:
+                return WdRef(kind, ids[kind])
+        kind, value = next(iter(ids.items()))
+        return WdRef(kind, value)
+
+    def find_application(self, candidate_id: str, requisition_id: str) -> Application | None:
+        """The person's job application on the requisition (Get_Candidates).  While a configured
+        ``move_to_step`` has not happened yet it answers ``None``, so the applier runs :meth:`attach`
+        again, which finds the application and only makes the move."""
+        app = self._application_on(self._candidate_record(candidate_id), requisition_id)
+        if app is None:
+            return None
+        step = self.cfg.move_to_step
+        if step and self._needs_move(app, step, self.cfg.application_stage):
+            return None
+        return self._application(candidate_id, requisition_id, app)
+
+    def attach(
+        self,
+        candidate_id: str,
+        requisition_id: str,
+        *,
+        stage: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Application:
+        """``Put_Candidate`` with ``Job_Application_Data`` (the existing candidate, the requisition, the
+        stage: ``stage`` or ``application_stage``), unless the person already has a job application on
+        it; then ``Move_Candidate`` to ``move_to_step`` (``options`` or the connector setting) when the
+        application still sits in the stage it was applied in."""
+        initial = stage or self.cfg.application_stage
+        step = (options or {}).get("move_to_step") or self.cfg.move_to_step
+        app = self._application_on(self._candidate_record(candidate_id), requisition_id)
+        if app is None:
+            source = self.cfg.application_source
+            try:
+                created = self.client.apply_candidate(
+                    candidate=WdRef.wid(candidate_id),
+                    job_application=JobApplication(
+                        requisition=WdRef.wid(requisition_id),
+                        stage=WdRef(self.cfg.stage_id_type, initial),
+                        source=WdRef(self.cfg.source_id_type, source) if source else None,
+                    ),
+                )
+            except InvalidRequest as exc:
+                if "already applied" not in exc.message.lower():
+                    raise
+                created = []
+            ids = next(
+                (a for a, r in created if a and (not r or mapping.same_ref({"WID": requisition_id}, r))), None
+            )
+            if ids:
+                app = {
+                    "ids": ids,
+                    "requisition": {"WID": requisition_id},
+                    "stage": {initial},
+                    "step": set(),
+                    "disposed": False,
+                }
+            else:  # the response named no application: read it back
+                app = self._application_on(self._candidate_record(candidate_id), requisition_id)
+                if app is None:
+                    raise InvalidRequest(
+                        "Put_Candidate answered, but the candidate has no job application on the requisition",
+                        connector=self.name,
+                    )
+        if step and self._needs_move(app, str(step), initial):
+            self.client.move_candidate(
+                job_application=self._job_application_ref(app["ids"]),
+                next_step=WdRef(self.cfg.step_id_type, str(step)),
+                comment="Prescreened micro-intern (syncbridge)",
+            )
+            app = {**app, "step": {*app["step"], str(step)}}
+        return self._application(candidate_id, requisition_id, app)
+
+    def _application_key(self, application_id: str) -> tuple[str, WdRef]:
+        try:
+            return mapping.parse_application_key(application_id)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), connector=self.name) from exc
+
+    def write_prescreen(self, application_id: str, prescreen: Prescreen) -> str:
+        """The prescreen summary as a text attachment on the job application (``Put_Candidate_Attachment``
+        with ``Job_Application_Attachment_Data``); the marker is in its comment, its file name and its last
+        line.  The rule's prescreen field values are listed in the document: WWS has no job application
+        fields to put them in."""
+        found = self.find_prescreen(application_id, prescreen)
+        if found is not None:
+            return found
+        candidate, job_application = self._application_key(application_id)
+        filename, content, comment = mapping.prescreen_document(
+            prescreen.summary_text, prescreen.fields, prescreen.marker
+        )
+        ids = self.client.put_job_application_attachment(
+            candidate=WdRef.wid(candidate),
+            job_application=job_application,
+            filename=filename,
+            content=content,
+            comment=comment,
+        )
+        return ids[0] if ids else f"{application_id}:prescreen"
+
+    def find_prescreen(self, application_id: str, prescreen: Prescreen) -> str | None:
+        """The attachment on the job application with the prescreen's file name or marker."""
+        candidate, job_application = self._application_key(application_id)
+        filename, _content, _comment = mapping.prescreen_document("", {}, prescreen.marker)
+        record = self._candidate_record(candidate, attachments=True)
+        for app in mapping.job_applications(record):
+            if not mapping.same_ref({job_application.type: job_application.value}, app["ids"]):
+                continue
+            found = mapping.find_attachment(app["attachments"], prescreen.marker, filename)
+            if found is not None:
+                return text(found.get("ID")) or f"{application_id}:prescreen"
+        return None
 
     # reconciliation ---------------------------------------------------------------------------------
     def find_note(self, candidate_id: str, marker: str) -> str | None:

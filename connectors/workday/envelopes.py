@@ -196,6 +196,17 @@ def get_job_requisitions(
 # --- writes --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class JobApplication:
+    """One ``Job_Application_Data/Job_Applied_To_Data`` for ``Put_Candidate``: the requisition, the
+    recruiting stage the application starts in (``Stage_Reference`` is required by the v46 schema) and,
+    optionally, its source."""
+
+    requisition: WdRef
+    stage: WdRef
+    source: WdRef | None = None
+
+
 def put_candidate(
     version: str,
     *,
@@ -207,14 +218,17 @@ def put_candidate(
     phone: str | None = None,
     prospect: bool | None = None,
     tags: Sequence[WdRef] | None = None,
+    job_application: JobApplication | None = None,
 ) -> ET.Element:
     """``Put_Candidate_Request`` (attribute ``Add_Only``).
 
     Without ``candidate`` it creates a person (Workday wants a name, an e-mail or phone, and Prospect_Data
     or Job_Application_Data).  With ``candidate`` it updates that person; ``tags`` is then the complete
     tag list (send current + new: whether Put_Candidate merges or replaces tags is not documented).
-    Candidate_Data order: Name_Data, Contact_Data (Phone_Number before Email_Address), Prospect_Data,
-    Candidate_Tag_Reference*.
+    ``job_application`` applies the person to a requisition (``Job_Applied_To_Data``: the requisition,
+    then the stage, then the source, in the v46 order).
+    Candidate_Data order: Name_Data, Contact_Data (Phone_Number before Email_Address),
+    Job_Application_Data, Prospect_Data, Candidate_Tag_Reference*.
     """
     root = _root("Put_Candidate_Request", version, Add_Only=_bool(add_only))
     if candidate is not None:
@@ -232,6 +246,12 @@ def put_candidate(
             _sub(contact, "Phone_Number", phone)
         if email is not None:
             _sub(contact, "Email_Address", email)
+    if job_application is not None:
+        applied = _sub(_sub(data, "Job_Application_Data"), "Job_Applied_To_Data")
+        _ref(applied, "Job_Requisition_Reference", job_application.requisition)
+        _ref(applied, "Stage_Reference", job_application.stage)
+        if job_application.source is not None:
+            _ref(applied, "Source_Reference", job_application.source)
     if prospect is not None:
         _sub(_sub(data, "Prospect_Data"), "Prospect", _bool(prospect))
     for tag in tags or ():
@@ -268,6 +288,38 @@ def put_candidate_attachment(
     return root
 
 
+def put_job_application_attachment(
+    version: str,
+    *,
+    candidate: WdRef,
+    job_application: WdRef,
+    filename: str,
+    content: bytes,
+    comment: str | None = None,
+    mime_type: WdRef | None = None,
+    add_only: bool = True,
+) -> ET.Element:
+    """``Put_Candidate_Attachment_Request`` with one ``Job_Application_Attachment_Data``: a file on the
+    candidate's job application (named by its reference), after the ``Candidate_Reference``.  The
+    attachment has the Attachment_WWS_Data shape (Filename, File_Content, Mime_Type_Reference, Comment);
+    the name of its wrapper inside Job_Application_Attachment_Data (``Attachment_Data``) follows
+    ``shared/api/workday.md`` §5.5 and is not confirmed against the XSD."""
+    if not filename or not content:
+        raise ValueError("Workday requires both a Filename and File Content")
+    root = _root("Put_Candidate_Attachment_Request", version, Add_Only=_bool(add_only))
+    _ref(root, "Candidate_Reference", candidate)
+    jad = _sub(root, "Job_Application_Attachment_Data")
+    _ref(jad, "Job_Application_Reference", job_application)
+    att = _sub(jad, "Attachment_Data")
+    _sub(att, "Filename", filename)
+    _sub(att, "File_Content", base64.b64encode(content).decode("ascii"))
+    if mime_type is not None:
+        _ref(att, "Mime_Type_Reference", mime_type)
+    if comment:
+        _sub(att, "Comment", comment)
+    return root
+
+
 @dataclass(frozen=True)
 class NewJobRequisition:
     """What ``Create_Job_Requisition`` needs.  Exactly one of ``supervisory_organization`` (job management
@@ -278,10 +330,13 @@ class NewJobRequisition:
     openings: int = 1
     supervisory_organization: WdRef | None = None
     position_restriction: WdRef | None = None
+    requisition_id: str | None = None  # Job_Requisition_ID; Workday numbers it when absent
     description: str | None = None
+    justification: str | None = None
     recruiting_start_date: date | None = None
     target_hire_date: date | None = None
     job_profile: WdRef | None = None
+    worker_type: WdRef | None = None
     primary_location: WdRef | None = None
     time_type: WdRef | None = None
 
@@ -303,7 +358,12 @@ def create_job_requisition(
     comment: str | None = None,
 ) -> ET.Element:
     """``Create_Job_Requisition``, whose request root is **``Create_Requisition_Request``** (not named after
-    the operation).  Auto_Complete defaults to false so the tenant's approval business process runs."""
+    the operation).  Auto_Complete defaults to false so the tenant's approval business process runs.
+
+    ``Job_Requisition_Data`` (Job_Requisition_Data_for_Create_and_EditType) in schema order:
+    Job_Requisition_ID, Job_Posting_Title, Job_Description, Justification, Recruiting_Start_Date,
+    Target_Hire_Date, Job_Profile_Reference, Worker_Type_Reference, Primary_Location_Reference,
+    Position_Time_Type_Reference."""
     root = _root("Create_Requisition_Request", version)
     bpp = _sub(root, "Business_Process_Parameters")
     _sub(bpp, "Auto_Complete", _bool(auto_complete))
@@ -318,15 +378,21 @@ def create_job_requisition(
     _ref(data, "Create_Job_Requisition_Reason_Reference", req.reason)
     _sub(data, "Number_of_Openings", str(req.openings))
     jrd = _sub(data, "Job_Requisition_Data")
+    if req.requisition_id is not None:
+        _sub(jrd, "Job_Requisition_ID", req.requisition_id)
     _sub(jrd, "Job_Posting_Title", req.title)
     if req.description is not None:
         _sub(jrd, "Job_Description", req.description)
+    if req.justification is not None:
+        _sub(jrd, "Justification", req.justification)
     if req.recruiting_start_date is not None:
         _sub(jrd, "Recruiting_Start_Date", req.recruiting_start_date.isoformat())
     if req.target_hire_date is not None:
         _sub(jrd, "Target_Hire_Date", req.target_hire_date.isoformat())
     if req.job_profile is not None:
         _ref(jrd, "Job_Profile_Reference", req.job_profile)
+    if req.worker_type is not None:
+        _ref(jrd, "Worker_Type_Reference", req.worker_type)
     if req.primary_location is not None:
         _ref(jrd, "Primary_Location_Reference", req.primary_location)
     if req.time_type is not None:
@@ -372,6 +438,65 @@ def move_candidate(
         ccd = _sub(mcd, "Candidate_Criteria_Data")
         _ref(ccd, "Candidate_Reference", candidate)
         _ref(ccd, "Requisition_Reference", requisition)
+    return root
+
+
+def post_job(
+    version: str,
+    *,
+    requisition: WdRef,
+    site: WdRef,
+    start: date,
+    end: date | None = None,
+    primary: bool | None = None,
+    auto_complete: bool = True,
+    run_now: bool = True,
+    comment: str | None = None,
+) -> ET.Element:
+    """``Post_Job_Request``: post one job requisition on one job posting site.
+
+    ``Post_Job_Data`` is a Post_Job_Business_Process_DataType (Job_Requisition_Reference, then
+    Job_Posting_Site_Data*); each Job_Posting_Site_Data holds the site reference, the required
+    Job_Posting_Start_Date, then the optional end date and Primary_Posting.  The name ``Post_Job_Data``
+    of the request's data element is not confirmed against the XSD (see ``docs/workday.md``)."""
+    if end is not None and end < start:
+        raise ValueError("a posting cannot end before it starts")
+    root = _root("Post_Job_Request", version)
+    bpp = _sub(root, "Business_Process_Parameters")
+    _sub(bpp, "Auto_Complete", _bool(auto_complete))
+    _sub(bpp, "Run_Now", _bool(run_now))
+    if comment:
+        _sub(_sub(bpp, "Comment_Data"), "Comment", comment)
+    data = _sub(root, "Post_Job_Data")
+    _ref(data, "Job_Requisition_Reference", requisition)
+    site_data = _sub(data, "Job_Posting_Site_Data")
+    _ref(site_data, "Job_Posting_Site_Reference", site)
+    _sub(site_data, "Job_Posting_Start_Date", start.isoformat())
+    if end is not None:
+        _sub(site_data, "Job_Posting_End_Date", end.isoformat())
+    if primary is not None:
+        _sub(site_data, "Primary_Posting", _bool(primary))
+    return root
+
+
+def get_job_postings(
+    version: str,
+    paging: Paging,
+    *,
+    requisition: WdRef,
+    sites: Sequence[WdRef] = (),
+    active_only: bool = True,
+) -> ET.Element:
+    """``Get_Job_Postings_Request`` for one requisition (criteria in v46 order: Job_Posting_Site_Reference*,
+    Job_Requisition_Reference*, Show_Only_Active_Job_Postings)."""
+    root = _root("Get_Job_Postings_Request", version)
+    rc = _sub(root, "Request_Criteria")
+    for site in sites:
+        _ref(rc, "Job_Posting_Site_Reference", site)
+    _ref(rc, "Job_Requisition_Reference", requisition)
+    _sub(rc, "Show_Only_Active_Job_Postings", _bool(active_only))
+    _response_filter(root, paging)
+    _sub(_sub(root, "Response_Group"), "Include_Reference", "true")
     return root
 
 

@@ -269,3 +269,124 @@ def find_marker(items: Iterable[Mapping[str, Any]], marker: str) -> Mapping[str,
         if marker in (text(att.get("Comment")) or "") or marker in _decoded(att.get("File_Content")):
             return item
     return None
+
+
+# --- conversion: requisitions, job applications and their attachments ---------------------------------
+
+PRESCREEN_FILENAME_PREFIX = "micro-internship-prescreen-"
+
+
+def created_requisition(
+    ids: Mapping[str, str], connector: str, *, title: str, code: str, status: str | None
+) -> Requisition:
+    """The common-model requisition for a ``Create_Job_Requisition`` whose read-back is not available."""
+    return Requisition(
+        ref=Ref(connector=connector, kind="requisition", id=ids["WID"]),
+        name=title,
+        code=ids.get("Job_Requisition_ID") or code,
+        status=status,
+        raw={"Job_Requisition_Reference": {"ID": [{"@type": k, "#text": v} for k, v in ids.items()]}},
+    )
+
+
+def job_applications(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A candidate's job applications, flattened: ``ids`` (of Job_Application_Reference, plus the
+    Job_Application_ID of Job_Applied_To_Data), ``requisition`` (ids), ``stage`` and ``step`` (every id
+    value of Stage_Reference / Workflow_Step_Reference), ``disposed`` and ``attachments`` (the
+    Resume_Attachment_Data items, present when attachments were requested)."""
+    data = record.get("Candidate_Data")
+    out: list[dict[str, Any]] = []
+    for app in as_list(data.get("Job_Application_Data") if isinstance(data, dict) else None):
+        if not isinstance(app, dict):
+            continue
+        ids = dict(ref_ids(app.get("Job_Application_Reference")))
+        for applied in as_list(app.get("Job_Applied_To_Data")):
+            if not isinstance(applied, dict):
+                continue
+            app_id = text(applied.get("Job_Application_ID"))
+            if app_id:
+                ids.setdefault("Job_Application_ID", app_id)
+            out.append(
+                {
+                    "ids": dict(ids),
+                    "requisition": ref_ids(applied.get("Job_Requisition_Reference")),
+                    "stage": set(ref_ids(applied.get("Stage_Reference")).values()),
+                    "step": set(ref_ids(applied.get("Workflow_Step_Reference")).values()),
+                    "disposed": bool(ref_ids(applied.get("Disposition_Reference"))),
+                    "attachments": [
+                        a for a in as_list(app.get("Resume_Attachment_Data")) if isinstance(a, dict)
+                    ],
+                }
+            )
+    return out
+
+
+def same_ref(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Two references name the same instance when they share an ID of the same type."""
+    return any(b.get(kind) == value for kind, value in a.items())
+
+
+def application_key(candidate_wid: str, ids: Mapping[str, str]) -> str:
+    """The common-model id of a Workday job application: ``<candidate WID>/<ID type>=<value>``.
+
+    Workday writes to a job application (attachments) through its *candidate*, and the contract hands a
+    connector only the application id, so the id carries both.  The WID is preferred, then the
+    Job_Application_ID."""
+    for kind in ("WID", "Job_Application_ID"):
+        if kind in ids:
+            return f"{candidate_wid}/{kind}={ids[kind]}"
+    kind, value = next(iter(ids.items()))
+    return f"{candidate_wid}/{kind}={value}"
+
+
+def parse_application_key(key: str) -> tuple[str, WdRef]:
+    """``<candidate WID>/<ID type>=<value>`` → (candidate WID, job application reference)."""
+    candidate, sep, rest = key.partition("/")
+    kind, eq, value = rest.partition("=")
+    if not (candidate and sep and kind and eq and value):
+        raise ValueError(f"not a Workday job application id: {key!r}")
+    return candidate, WdRef(kind, value)
+
+
+def prescreen_document(summary_text: str, fields: Mapping[str, Any], marker: str) -> tuple[str, bytes, str]:
+    """(filename, content, comment) of the prescreen summary attached to the job application.
+
+    WWS has no custom fields on a job application, so the rule's prescreen field values are listed in the
+    document itself, under a heading.  The marker ends the file and the comment; the file name is stable
+    for a given marker (reconciliation looks for any of the three)."""
+    digest = hashlib.sha256(marker.encode()).hexdigest()[:16]
+    lines = [summary_text.rstrip()]
+    if fields:
+        lines += ["", "Prescreen fields (Workday has no application fields; reported here):"]
+        lines += [f"- {name}: {_field_text(value)}" for name, value in fields.items()]
+    lines += ["", f"[{marker}]", ""]
+    return (
+        f"{PRESCREEN_FILENAME_PREFIX}{digest}.txt",
+        "\n".join(lines).encode("utf-8"),
+        f"Micro-internship prescreen [{marker}]",
+    )
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_field_text(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_field_text(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def find_attachment(
+    items: Iterable[Mapping[str, Any]], marker: str, filename: str
+) -> Mapping[str, Any] | None:
+    """The first flat Attachment_WWS_Data item (``Resume_Attachment_Data``) whose file name is
+    ``filename`` or whose comment or content holds ``marker``."""
+    for att in items:
+        if (
+            text(att.get("Filename")) == filename
+            or marker in (text(att.get("Comment")) or "")
+            or marker in _decoded(att.get("File_Content"))
+        ):
+            return att
+    return None

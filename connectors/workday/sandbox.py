@@ -8,9 +8,13 @@ shapes of ``shared/api/workday.md``:
 * **operations**: Get_Candidates (Request_References or Request_Criteria with
   Transaction_Log_Criteria_Data, Candidate_Email_Address, Applied_From/Through, Created_From/Through,
   Candidate_Tag_Reference), Get_Job_Requisitions, Put_Candidate (create, or update with a *replacing*
-  tag list; missing or inactive tags are validation faults), Put_Candidate_Attachment (stored and listed
-  back inline by Get_Candidates when attachments are not excluded), Create_Job_Requisition (root
-  ``Create_Requisition_Request``) and Move_Candidate;
+  tag list; missing or inactive tags are validation faults; ``Job_Application_Data`` applies the person
+  to a requisition), Put_Candidate_Attachment (on the candidate or, with Job_Application_Attachment_Data,
+  on one of its job applications; stored and listed back inline by Get_Candidates when attachments are
+  not excluded), Create_Job_Requisition (root ``Create_Requisition_Request``; a given Job_Requisition_ID
+  must be unique; unknown organisations, reasons, profiles, locations, worker and time types are
+  validation faults with an Xpath), Post_Job and Get_Job_Postings (only an *Open* requisition can be
+  posted, once per site), and Move_Candidate;
 * **paging**: Response_Filter Page/Count (1..999) with ``As_Of_Entry_DateTime`` honoured (later records
   and transaction-log entries are invisible), Response_Results with Total_Results/Total_Pages;
 * **faults**: SOAP 1.1 ``Fault`` with ``faultcode``/``faultstring`` and a ``detail`` holding
@@ -20,7 +24,10 @@ shapes of ``shared/api/workday.md``:
   rate limit (429 + Retry-After) and injected faults (429, Processing_Fault 500, 503, dropped connection)
   that happen **before** a request has any effect;
 * ``/_sandbox/...`` admin endpoints: ``config`` (GET/POST), ``stats``, ``health``, ``expire_tokens``,
-  ``candidates/{wid}``.
+  ``candidates/{wid}``, ``requisitions/{id}`` (GET, and POST ``{"status": "Open"}`` to finish an approval).
+
+Requisitions created without ``Auto_Complete`` wait in status *Awaiting Approval* (the tenant's approval
+process); candidates can be applied to them, but they cannot be posted until they are Open.
 
 One liberty, for the matching tests: a v46 ``Contact_Data`` carries one ``Email_Address``; the sandbox
 repeats the element for people with several addresses (the connector reads both shapes).
@@ -51,7 +58,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +82,7 @@ __all__ = [
     "SandboxServer",
     "create_app",
     "demo_connector_block",
+    "demo_conversion_rule",
     "demo_people",
     "history_snapshot",
     "main",
@@ -137,6 +145,15 @@ def _parse_dt(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _parse_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        return None
 
 
 def _version_tuple(version: str) -> tuple[int, int] | None:
@@ -319,7 +336,8 @@ SCHEMA = [
         status TEXT NOT NULL, allocated INTEGER NOT NULL, available INTEGER NOT NULL, description TEXT,
         org_id TEXT, location_id TEXT, start_date TEXT, target_hire_date TEXT, confidential INTEGER NOT NULL
         DEFAULT 0, origin TEXT NOT NULL DEFAULT 'seed', created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL)""",
+        updated_at TEXT NOT NULL, job_profile TEXT, worker_type TEXT, time_type TEXT, justification TEXT,
+        reason TEXT)""",
     """CREATE TABLE IF NOT EXISTS applications (
         pk INTEGER PRIMARY KEY, wid TEXT NOT NULL UNIQUE, app_id TEXT NOT NULL UNIQUE,
         cand_pk INTEGER NOT NULL,
@@ -330,8 +348,14 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS attachments (
         pk INTEGER PRIMARY KEY, wid TEXT NOT NULL UNIQUE, cand_pk INTEGER NOT NULL, filename TEXT NOT NULL,
         content BLOB NOT NULL, comment TEXT, category TEXT NOT NULL, mime TEXT, origin TEXT NOT NULL
-        DEFAULT 'seed', created_at TEXT NOT NULL)""",
+        DEFAULT 'seed', created_at TEXT NOT NULL, app_pk INTEGER)""",
     "CREATE INDEX IF NOT EXISTS ix_attachments_cand ON attachments(cand_pk)",
+    """CREATE TABLE IF NOT EXISTS job_postings (
+        pk INTEGER PRIMARY KEY, wid TEXT NOT NULL UNIQUE, posting_id TEXT NOT NULL UNIQUE,
+        req_pk INTEGER NOT NULL, site TEXT NOT NULL, start_date TEXT NOT NULL, end_date TEXT,
+        primary_posting INTEGER NOT NULL DEFAULT 0, active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS ix_postings_req ON job_postings(req_pk)",
     "CREATE TABLE IF NOT EXISTS tx_log (kind TEXT NOT NULL, rec_pk INTEGER NOT NULL, at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ix_tx_kind_at ON tx_log(kind, at)",
     """CREATE TABLE IF NOT EXISTS events (
@@ -349,9 +373,25 @@ def _connect(db_path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+#: columns added after the first release: (table, column, declaration), added to older files on open
+MIGRATIONS = [
+    ("requisitions", "job_profile", "TEXT"),
+    ("requisitions", "worker_type", "TEXT"),
+    ("requisitions", "time_type", "TEXT"),
+    ("requisitions", "justification", "TEXT"),
+    ("requisitions", "reason", "TEXT"),
+    ("attachments", "app_pk", "INTEGER"),
+]
+
+
 def _ensure_schema(conn: sqlite3.Connection) -> None:
     for stmt in SCHEMA:
         conn.execute(stmt)
+    for table, column, decl in MIGRATIONS:
+        have = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+        if column not in have:
+            conn.execute(f'ALTER TABLE "{table}" ADD COLUMN {column} {decl}')
+    conn.execute("CREATE INDEX IF NOT EXISTS ix_attachments_app ON attachments(app_pk)")
     conn.execute(
         "INSERT OR IGNORE INTO refresh_tokens(token, active, created_at) VALUES (?, 1, ?)",
         (DEFAULT_REFRESH_TOKEN, _now()),
@@ -421,6 +461,13 @@ ORGS = {"SUP-ENG": "Engineering", "SUP-DATA": "Data & Analytics", "SUP-DESIGN": 
         "SUP-OPS": "Operations", "SUP-PEOPLE": "People"}
 LOCATIONS = {"LDS": "Leeds", "BER": "Berlin", "AUS": "Austin", "REMOTE": "Remote"}
 REASONS = {"NEW_HEADCOUNT": "New headcount", "BACKFILL": "Backfill", "INTERN_CONVERSION": "Intern conversion"}
+JOB_PROFILES = {"JP-ANALYST": "Analyst", "JP-SOFTWARE-ENGINEER": "Software Engineer",
+                "JP-DESIGNER": "Designer", "JP-ASSOCIATE": "Associate",
+                "JP-GRADUATE": "Graduate (Early Careers)"}
+WORKER_TYPES = {"Employee": "Employee", "Contingent_Worker": "Contingent Worker"}
+TIME_TYPES = {"Full_time": "Full time", "Part_time": "Part time"}
+JOB_POSTING_SITES = {"INTERNAL": "Internal Career Site", "EXTERNAL": "External Career Site"}
+NOT_OPEN_FOR_APPLICATIONS = ("Closed", "Filled", "Frozen")
 # (title, status, org, location, allocated, available)
 REQUISITIONS = [
     ("Software Engineer II", "Open", "SUP-ENG", "LDS", 2, 1),
@@ -831,6 +878,8 @@ def demo_connector_block(base_url: str) -> dict[str, Any]:
         "document_category_id_type": DOCUMENT_CATEGORY_TYPE,
         "tag_ids": {"micro-intern": "MICRO_INTERN", "micro-intern-sourced": "MICRO_INTERN_SOURCED"},
         "tag_id_type": TAG_ID_TYPE,
+        "application_stage": "Review",
+        "move_to_step": "Screen",
         "lag_minutes": 60,
         "lookback_minutes": 10,
         "page_size": 100,
@@ -838,6 +887,36 @@ def demo_connector_block(base_url: str) -> dict[str, Any]:
         "connect_timeout": 5.0,
         "read_timeout": 60.0,
         "max_attempts": 5,
+    }
+
+
+def demo_conversion_rule(employer: str) -> dict[str, Any]:
+    """The demo's conversion rule for this sandbox: a strong micro-intern gets a job requisition per team
+    and role in the seeded Data & Analytics organisation (its approval process left to run), and is
+    applied to it, moved on to the Screen step, with the prescreen summary on the job application."""
+    return {
+        "name": "strong-intern-workday",
+        "when": {"employer": employer, "min_rating": 4.5, "would_hire": True},
+        "requisition": {
+            "title": "{project.role_title}",
+            "code": "MI-{project.team}-{project.role_title}",
+            "options": {
+                "supervisory_organization": "SUP-DATA",
+                "reason": "INTERN_CONVERSION",
+                "job_profile": "JP-GRADUATE",
+                "location": "REMOTE",
+                "worker_type": "Employee",
+                "time_type": "Full_time",
+                "target_hire_days": 60,
+            },
+        },
+        "prescreen": {
+            "fields": {
+                "mi_prescreen_score": "prescreen.score",
+                "mi_supervisor": "project.supervisor.name",
+            },
+            "stage": "Review",
+        },
     }
 
 
@@ -950,6 +1029,9 @@ class _Tenant:
             "candidates_created": 0,
             "tag_updates": 0,
             "requisitions_created": 0,
+            "applications_created": 0,
+            "application_attachments_written": 0,
+            "jobs_posted": 0,
             "moves": 0,
             "tokens_issued": 0,
         }
@@ -1022,7 +1104,9 @@ class _Tenant:
             ("applications", "SELECT COUNT(*) FROM applications"),
             ("tags_applied", "SELECT COUNT(*) FROM candidate_tags"),
             ("attachments", "SELECT COUNT(*) FROM attachments"),
-            ("notes", "SELECT COUNT(*) FROM attachments WHERE origin = 'api'"),
+            ("notes", "SELECT COUNT(*) FROM attachments WHERE origin = 'api' AND app_pk IS NULL"),
+            ("application_attachments", "SELECT COUNT(*) FROM attachments WHERE app_pk IS NOT NULL"),
+            ("job_postings", "SELECT COUNT(*) FROM job_postings"),
         ):
             out[name] = int(self.q(sql)[0][0])
         out.update(self.counters)
@@ -1179,6 +1263,8 @@ class _Tenant:
             "Put_Candidate_Attachment_Request": self.put_candidate_attachment,
             "Create_Requisition_Request": self.create_requisition,
             "Move_Candidate_Request": self.move_candidate,
+            "Post_Job_Request": self.post_job,
+            "Get_Job_Postings_Request": self.get_job_postings,
         }
 
     # ---- shared request pieces
@@ -1387,19 +1473,23 @@ class _Tenant:
         for row in self.q(
             "SELECT a.cand_pk, a.wid, a.app_id, r.wid, r.req_id, r.title, a.applied_at, a.stage, "
             "a.disposition, "
-            "a.source, a.status_at FROM applications a JOIN requisitions r ON r.pk = a.req_pk "
+            "a.source, a.status_at, a.pk FROM applications a JOIN requisitions r ON r.pk = a.req_pk "
             f"WHERE a.cand_pk IN ({marks}) ORDER BY a.cand_pk, a.pk",
             pks,
         ):
             apps.setdefault(row[0], []).append(row)
         atts: dict[int, list[tuple[Any, ...]]] = {}
+        app_atts: dict[int, list[tuple[Any, ...]]] = {}
         if include_att:
             for row in self.q(
-                "SELECT cand_pk, wid, filename, content, comment, category, mime FROM attachments "
+                "SELECT cand_pk, wid, filename, content, comment, category, mime, app_pk FROM attachments "
                 f"WHERE cand_pk IN ({marks}) ORDER BY cand_pk, pk",
                 pks,
             ):
-                atts.setdefault(row[0], []).append(row)
+                if row[7] is None:
+                    atts.setdefault(row[0], []).append(row[:7])
+                else:
+                    app_atts.setdefault(int(row[7]), []).append(row[:7])
 
         def d(value: str | None) -> str | None:
             return value if descriptors else None
@@ -1435,7 +1525,20 @@ class _Tenant:
             parts.append(_e("Contact_Data", contact))
             parts.append(_e("Status_Data", _t("Do_Not_Hire", bool(dnh)) + _t("Withdrawn", bool(withdrawn))))
             for a in apps.get(pk, []):
-                _c, a_wid, app_id, r_wid, req_id, title, applied_at, stage, disp, a_source, status_at = a
+                (
+                    _c,
+                    a_wid,
+                    app_id,
+                    r_wid,
+                    req_id,
+                    title,
+                    applied_at,
+                    stage,
+                    disp,
+                    a_source,
+                    status_at,
+                    a_pk,
+                ) = a
                 applied = (
                     _t("Job_Application_ID", app_id)
                     + _ref(
@@ -1461,11 +1564,27 @@ class _Tenant:
                         else ""
                     )
                 )
+                resumes = "".join(
+                    _e(
+                        "Resume_Attachment_Data",
+                        _t("ID", x_wid)
+                        + _t("Filename", x_name)
+                        + _t("File_Content", base64.b64encode(bytes(x_content)).decode())
+                        + (
+                            _ref("Mime_Type_Reference", [("Content_Type_ID", x_mime)], d(x_mime))
+                            if x_mime
+                            else ""
+                        )
+                        + _t("Comment", x_comment),
+                    )
+                    for _c2, x_wid, x_name, x_content, x_comment, _cat, x_mime in app_atts.get(a_pk, [])
+                )
                 parts.append(
                     _e(
                         "Job_Application_Data",
                         _ref("Job_Application_Reference", [("WID", a_wid), ("Job_Application_ID", app_id)])
-                        + _e("Job_Applied_To_Data", applied),
+                        + _e("Job_Applied_To_Data", applied)
+                        + resumes,
                     )
                 )
             if prospect:
@@ -1532,10 +1651,12 @@ class _Tenant:
         for pk in selected:
             r = self.q(
                 "SELECT wid, req_id, title, status, allocated, available, description, org_id, location_id, "
-                "start_date, target_hire_date, confidential FROM requisitions WHERE pk = ?",
+                "start_date, target_hire_date, confidential, job_profile, worker_type, time_type "
+                "FROM requisitions WHERE pk = ?",
                 (pk,),
             )[0]
-            wid, req_id, title, status, alloc, avail, desc, org, loc, start, target, confidential = r
+            wid, req_id, title, status, alloc, avail, desc, org, loc, start, target, confidential = r[:12]
+            profile, worker_type, time_type = r[12:]
 
             def dsc(value: str | None) -> str | None:
                 return value if descriptors else None
@@ -1551,8 +1672,25 @@ class _Tenant:
                 _t("Recruiting_Start_Date", start)
                 + _t("Target_Hire_Date", target)
                 + (
+                    _ref(
+                        "Job_Profile_Reference", [("Job_Profile_ID", profile)], dsc(JOB_PROFILES.get(profile))
+                    )
+                    if profile
+                    else ""
+                )
+                + (
+                    _ref("Worker_Type_Reference", [("Worker_Type_ID", worker_type)], dsc(worker_type))
+                    if worker_type
+                    else ""
+                )
+                + (
                     _ref("Primary_Location_Reference", [("Location_ID", loc)], dsc(LOCATIONS.get(loc, loc)))
                     if loc
+                    else ""
+                )
+                + (
+                    _ref("Time_Type_Reference", [("Position_Time_Type_ID", time_type)], dsc(time_type))
+                    if time_type
                     else ""
                 )
             )
@@ -1636,6 +1774,7 @@ class _Tenant:
                     detail=f"Candidate Tag '{tag[3]}' is inactive. Enter active candidate tags.",
                 )
             tags.append(tag)
+        applications = self._job_applications(data, xp)
         now = _now()
         if ref is not None:
             pk = self._candidate_pk(_ids(ref))
@@ -1669,6 +1808,7 @@ class _Tenant:
                         [(pk, t[0], n) for n, t in enumerate(tags, 1)],
                     )
                     self.counters["tag_updates"] += 1
+                created_apps = self._apply(conn, pk, applications, now, xp)
                 self._touch(conn, pk, now)
         else:
             if not last:
@@ -1706,14 +1846,84 @@ class _Tenant:
                     "INSERT OR IGNORE INTO candidate_tags(cand_pk, tag_pk, position) VALUES (?, ?, ?)",
                     [(pk, t[0], n) for n, t in enumerate(tags, 1)],
                 )
+                created_apps = self._apply(conn, pk, applications, now, xp)
                 conn.execute("INSERT INTO tx_log(kind, rec_pk, at) VALUES ('candidate', ?, ?)", (pk, now))
             self.counters["candidates_created"] += 1
         wid, cid = self.q("SELECT wid, candidate_id FROM candidates WHERE pk = ?", (pk,))[0]
         return (
             f'<wd:Put_Candidate_Response xmlns:wd="{WD_NS}" wd:version="{_attr(version)}">'
             + _ref("Candidate_Reference", [("WID", wid), ("Candidate_ID", cid)])
+            + "".join(
+                _e(
+                    "Candidate_Job_Application_Data",
+                    _ref("Job_Application_Reference", [("WID", a_wid), ("Job_Application_ID", app_id)])
+                    + _ref("Job_Requisition_Reference", [("WID", r_wid), ("Job_Requisition_ID", req_id)]),
+                )
+                for a_wid, app_id, r_wid, req_id in created_apps
+            )
             + "</wd:Put_Candidate_Response>"
         )
+
+    def _job_applications(self, data: ET.Element, xp: str) -> list[tuple[int, str, str | None, str]]:
+        """Validate ``Job_Application_Data*/Job_Applied_To_Data``: (requisition pk, stage, source, xpath)."""
+        out = []
+        for n, app_el in enumerate(_kids(data, "Job_Application_Data"), 1):
+            for m, applied in enumerate(_kids(app_el, "Job_Applied_To_Data"), 1):
+                axp = f"{xp}/wd:Job_Application_Data[{n}]/wd:Job_Applied_To_Data[{m}]"
+                req_ids = _ids(_kid(applied, "Job_Requisition_Reference"))
+                req_pk = self._requisition_pk(req_ids)
+                if req_pk is None:
+                    kind, value = req_ids[0] if req_ids else ("Job_Requisition_ID", "")
+                    raise _invalid_id(value, kind, f"{axp}/wd:Job_Requisition_Reference[1]")
+                req_id, status = self.q("SELECT req_id, status FROM requisitions WHERE pk = ?", (req_pk,))[0]
+                if status in NOT_OPEN_FOR_APPLICATIONS:
+                    raise _validation(
+                        f"Job Requisition {req_id} is {status} and does not accept applications.",
+                        f"{axp}/wd:Job_Requisition_Reference[1]",
+                    )
+                stage_ids = _ids(_kid(applied, "Stage_Reference"))
+                if not stage_ids:
+                    raise _validation("Enter a Stage for the job application.", axp)
+                stage = stage_ids[0][1]
+                if stage not in STAGES:
+                    raise _invalid_id(stage, stage_ids[0][0], f"{axp}/wd:Stage_Reference[1]")
+                source = next((v for _k, v in _ids(_kid(applied, "Source_Reference"))), None)
+                out.append((req_pk, stage, source, axp))
+        return out
+
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        cand_pk: int,
+        applications: list[tuple[int, str, str | None, str]],
+        now: str,
+        xp: str,
+    ) -> list[tuple[str, str, str, str]]:
+        """Insert the job applications; (application WID, Job_Application_ID, requisition WID, its ID)."""
+        created = []
+        for req_pk, stage, source, axp in applications:
+            if conn.execute(
+                "SELECT 1 FROM applications WHERE cand_pk = ? AND req_pk = ?", (cand_pk, req_pk)
+            ).fetchone():
+                name, req_id = conn.execute(
+                    "SELECT COALESCE(c.first_name || ' ', '') || c.last_name, r.req_id FROM candidates c, "
+                    "requisitions r WHERE c.pk = ? AND r.pk = ?",
+                    (cand_pk, req_pk),
+                ).fetchone()
+                raise _validation(f"{name} has already applied to {req_id}.", axp)
+            pk = int(conn.execute("SELECT COALESCE(MAX(pk), 0) + 1 FROM applications").fetchone()[0])
+            wid, app_id = _wid(self.seed_value, "created-application", pk), f"JA-{pk:07d}"
+            conn.execute(
+                "INSERT INTO applications(pk, wid, app_id, cand_pk, req_pk, applied_at, stage, disposition, "
+                "source, status_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                (pk, wid, app_id, cand_pk, req_pk, now, stage, source, now),
+            )
+            r_wid, req_id = conn.execute(
+                "SELECT wid, req_id FROM requisitions WHERE pk = ?", (req_pk,)
+            ).fetchone()
+            created.append((wid, app_id, r_wid, req_id))
+            self.counters["applications_created"] += 1
+        return created
 
     def put_candidate_attachment(self, req: ET.Element, version: str, descriptors: bool) -> str:
         op = "Put_Candidate_Attachment_Request"
@@ -1725,17 +1935,13 @@ class _Tenant:
         cad = _kid(req, "Candidate_Attachment_Data")
         xp = f"/wd:{op}[1]/wd:Candidate_Attachment_Data[1]"
         if cad is None:
-            raise _validation("Candidate_Attachment_Data is required.", f"/wd:{op}[1]")
-        att = _kid(cad, "Attachment_Data")
-        filename, content_b64 = _txt(att, "Filename"), _txt(att, "File_Content")
-        if not filename or not content_b64:
-            raise _validation("Enter the Filename and File Content.", f"{xp}/wd:Attachment_Data[1]")
-        try:
-            content = base64.b64decode(content_b64, validate=True)
-        except (binascii.Error, ValueError):
+            if _kids(req, "Job_Application_Attachment_Data"):
+                return self._put_application_attachments(req, pk, version)
             raise _validation(
-                "File_Content is not valid base64.", f"{xp}/wd:Attachment_Data[1]/wd:File_Content[1]"
-            ) from None
+                "Candidate_Attachment_Data or Job_Application_Attachment_Data is required.", f"/wd:{op}[1]"
+            )
+        att = _kid(cad, "Attachment_Data")
+        filename, content, comment, mime = self._attachment_content(att, f"{xp}/wd:Attachment_Data[1]")
         category_ids = _ids(_kid(cad, "Document_Category_Reference"))
         category = next((v for k, v in category_ids if k == DOCUMENT_CATEGORY_TYPE), None)
         if category is None or category not in DOCUMENT_CATEGORIES:
@@ -1749,7 +1955,6 @@ class _Tenant:
             raise _validation(
                 "You must have access to the document category.", f"{xp}/wd:Document_Category_Reference[1]"
             )
-        mime = next((v for k, v in _ids(_kid(att, "Mime_Type_Reference")) if k == "Content_Type_ID"), None)
         now = _now()
         with self.tx() as conn:
             att_pk = int(conn.execute("SELECT COALESCE(MAX(pk), 0) + 1 FROM attachments").fetchone()[0])
@@ -1764,7 +1969,7 @@ class _Tenant:
                     pk,
                     filename,
                     content,
-                    _txt(att, "Comment"),
+                    comment,
                     category,
                     mime or "text/plain",
                     now,
@@ -1777,6 +1982,91 @@ class _Tenant:
             + _ref("Attachment_Reference", [("WID", wid)])
             + "</wd:Put_Candidate_Attachment_Response>"
         )
+
+    @staticmethod
+    def _attachment_content(att: ET.Element | None, xpath: str) -> tuple[str, bytes, str | None, str | None]:
+        """(Filename, decoded File_Content, Comment, Content_Type_ID) of an Attachment_WWS_Data."""
+        filename, content_b64 = _txt(att, "Filename"), _txt(att, "File_Content")
+        if not filename or not content_b64:
+            raise _validation("Enter the Filename and File Content.", xpath)
+        try:
+            content = base64.b64decode(content_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise _validation("File_Content is not valid base64.", f"{xpath}/wd:File_Content[1]") from None
+        mime = next((v for k, v in _ids(_kid(att, "Mime_Type_Reference")) if k == "Content_Type_ID"), None)
+        return filename, content, _txt(att, "Comment"), mime
+
+    def _put_application_attachments(self, req: ET.Element, cand_pk: int, version: str) -> str:
+        """``Job_Application_Attachment_Data*``: files on job applications of the candidate."""
+        op = "Put_Candidate_Attachment_Request"
+        items = []
+        for n, jad in enumerate(_kids(req, "Job_Application_Attachment_Data"), 1):
+            xp = f"/wd:{op}[1]/wd:Job_Application_Attachment_Data[{n}]"
+            app_ids = _ids(_kid(jad, "Job_Application_Reference"))
+            row: list[tuple[Any, ...]] = []
+            for kind, value in app_ids:
+                column = {"WID": "wid", "Job_Application_ID": "app_id"}.get(kind)
+                if column:
+                    row = self.q(
+                        f"SELECT pk, cand_pk, wid, app_id FROM applications WHERE {column} = ?", (value,)
+                    )
+                    if row:
+                        break
+            if not row:
+                kind, value = app_ids[0] if app_ids else ("Job_Application_ID", "")
+                raise _invalid_id(value, kind, f"{xp}/wd:Job_Application_Reference[1]")
+            if row[0][1] != cand_pk:
+                raise _validation(
+                    "The job application does not belong to the candidate.",
+                    f"{xp}/wd:Job_Application_Reference[1]",
+                )
+            attachments = _kids(jad, "Attachment_Data")
+            if not attachments:
+                raise _validation("Enter the Filename and File Content.", f"{xp}/wd:Attachment_Data[1]")
+            for m, att in enumerate(attachments, 1):
+                items.append((row[0], self._attachment_content(att, f"{xp}/wd:Attachment_Data[{m}]")))
+        now = _now()
+        written: list[tuple[str, str, list[str]]] = []
+        with self.tx() as conn:
+            for (app_pk, _cand, app_wid, app_id), (filename, content, comment, mime) in items:
+                att_pk = int(conn.execute("SELECT COALESCE(MAX(pk), 0) + 1 FROM attachments").fetchone()[0])
+                wid = _wid(self.seed_value, "created-attachment", att_pk)
+                conn.execute(
+                    "INSERT INTO attachments(pk, wid, cand_pk, filename, content, comment, category, mime, "
+                    "origin, created_at, app_pk) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'JOB_APPLICATION', ?, 'api', ?, ?)",
+                    (att_pk, wid, cand_pk, filename, content, comment, mime or "text/plain", now, app_pk),
+                )
+                if written and written[-1][0] == app_wid:
+                    written[-1][2].append(wid)
+                else:
+                    written.append((app_wid, app_id, [wid]))
+            self._touch(conn, cand_pk, now)
+        self.counters["application_attachments_written"] += len(items)
+        wid_c, cid = self.q("SELECT wid, candidate_id FROM candidates WHERE pk = ?", (cand_pk,))[0]
+        return (
+            f'<wd:Put_Candidate_Attachment_Response xmlns:wd="{WD_NS}" wd:version="{_attr(version)}">'
+            + _ref("Candidate_Reference", [("WID", wid_c), ("Candidate_ID", cid)])
+            + "".join(
+                _e(
+                    "Job_Application_Attachment_Data",
+                    _ref("Job_Application_Reference", [("WID", a_wid), ("Job_Application_ID", a_id)])
+                    + "".join(_ref("Job_Application_Attachment_Reference", [("WID", w)]) for w in wids),
+                )
+                for a_wid, a_id, wids in written
+            )
+            + "</wd:Put_Candidate_Attachment_Response>"
+        )
+
+    def _known(self, el: ET.Element | None, table: dict[str, str], id_type: str, xpath: str) -> str | None:
+        """The value of a reference to seeded reference data (None when the element is absent)."""
+        ids = _ids(el)
+        if el is None or not ids:
+            return None
+        value = ids[0][1]
+        if value not in table:
+            raise _invalid_id(value, ids[0][0] or id_type, xpath)
+        return value
 
     def create_requisition(self, req: ET.Element, version: str, descriptors: bool) -> str:
         op = "Create_Requisition_Request"
@@ -1807,23 +2097,48 @@ class _Tenant:
         if openings < 1:
             raise _validation("Number of Openings must be at least 1.", f"{xp}/wd:Number_of_Openings[1]")
         jrd = _kid(data, "Job_Requisition_Data")
+        jxp = f"{xp}/wd:Job_Requisition_Data[1]"
         title = _txt(jrd, "Job_Posting_Title")
         if not title:
-            raise _validation("Enter a Job Posting Title.", f"{xp}/wd:Job_Requisition_Data[1]")
+            raise _validation("Enter a Job Posting Title.", jxp)
+        wanted_id = _txt(jrd, "Job_Requisition_ID")
+        if wanted_id is not None and self.q("SELECT 1 FROM requisitions WHERE req_id = ?", (wanted_id,)):
+            raise _validation(
+                f"The Job Requisition ID '{wanted_id}' is already in use.",
+                f"{jxp}/wd:Job_Requisition_ID[1]",
+                detail=f"Job Requisition ID '{wanted_id}' already exists. Enter a unique ID.",
+            )
         location = next((v for _k, v in _ids(_kid(jrd, "Primary_Location_Reference"))), None)
         if location is not None and location not in LOCATIONS:
-            raise _invalid_id(
-                location, "Location_ID", f"{xp}/wd:Job_Requisition_Data[1]/wd:Primary_Location_Reference[1]"
-            )
+            raise _invalid_id(location, "Location_ID", f"{jxp}/wd:Primary_Location_Reference[1]")
+        profile = self._known(
+            _kid(jrd, "Job_Profile_Reference"),
+            JOB_PROFILES,
+            "Job_Profile_ID",
+            f"{jxp}/wd:Job_Profile_Reference[1]",
+        )
+        worker_type = self._known(
+            _kid(jrd, "Worker_Type_Reference"),
+            WORKER_TYPES,
+            "Worker_Type_ID",
+            f"{jxp}/wd:Worker_Type_Reference[1]",
+        )
+        time_type = self._known(
+            _kid(jrd, "Position_Time_Type_Reference"),
+            TIME_TYPES,
+            "Position_Time_Type_ID",
+            f"{jxp}/wd:Position_Time_Type_Reference[1]",
+        )
         now = _now()
         with self.tx() as conn:
             pk = int(conn.execute("SELECT COALESCE(MAX(pk), 0) + 1 FROM requisitions").fetchone()[0])
             wid = _wid(self.seed_value, "created-requisition", pk)
-            req_id = f"R-{pk:05d}"
+            req_id = wanted_id or f"R-{pk:05d}"
             conn.execute(
                 "INSERT INTO requisitions(pk, wid, req_id, title, status, allocated, available, description, "
-                "org_id, location_id, start_date, target_hire_date, origin, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'api', ?, ?)",
+                "org_id, location_id, start_date, target_hire_date, origin, created_at, updated_at, "
+                "job_profile, worker_type, time_type, justification, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'api', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pk,
                     wid,
@@ -1839,6 +2154,11 @@ class _Tenant:
                     _txt(jrd, "Target_Hire_Date"),
                     now,
                     now,
+                    profile,
+                    worker_type,
+                    time_type,
+                    _txt(jrd, "Justification"),
+                    reason,
                 ),
             )
             conn.execute("INSERT INTO tx_log(kind, rec_pk, at) VALUES ('requisition', ?, ?)", (pk, now))
@@ -1849,6 +2169,180 @@ class _Tenant:
             + _ref("Event_Reference", [("WID", event)])
             + _ref("Job_Requisition_Reference", [("WID", wid), ("Job_Requisition_ID", req_id)])
             + "</wd:Create_Job_Requisition_Response>"
+        )
+
+    def set_requisition_status(self, req_id: str, status: str) -> dict[str, Any] | None:
+        """Admin: move a requisition to ``status`` (e.g. finish its approval with ``Open``)."""
+        pk = self._requisition_pk([("Job_Requisition_ID", req_id), ("WID", req_id)])
+        if pk is None:
+            return None
+        now = _now()
+        with self.tx() as conn:
+            conn.execute("UPDATE requisitions SET status = ?, updated_at = ? WHERE pk = ?", (status, now, pk))
+            conn.execute("INSERT INTO tx_log(kind, rec_pk, at) VALUES ('requisition', ?, ?)", (pk, now))
+        return self.requisition(req_id)
+
+    def requisition(self, req_id: str) -> dict[str, Any] | None:
+        """Admin: one requisition by Job_Requisition_ID or WID, with its postings."""
+        pk = self._requisition_pk([("Job_Requisition_ID", req_id), ("WID", req_id)])
+        if pk is None:
+            return None
+        cols = (
+            "wid, req_id, title, status, allocated, description, org_id, location_id, start_date, "
+            "target_hire_date, job_profile, worker_type, time_type, justification, reason, origin"
+        )
+        row = self.q(f"SELECT {cols} FROM requisitions WHERE pk = ?", (pk,))[0]
+        out = dict(zip([c.strip() for c in cols.split(",")], row, strict=True))
+        out["postings"] = [
+            {"posting_id": r[0], "site": r[1], "start_date": r[2], "end_date": r[3], "active": bool(r[4])}
+            for r in self.q(
+                "SELECT posting_id, site, start_date, end_date, active FROM job_postings WHERE req_pk = ? "
+                "ORDER BY pk",
+                (pk,),
+            )
+        ]
+        return out
+
+    # ---- Post_Job / Get_Job_Postings
+    def post_job(self, req: ET.Element, version: str, descriptors: bool) -> str:
+        op = "Post_Job_Request"
+        data = _kid(req, "Post_Job_Data")
+        xp = f"/wd:{op}[1]/wd:Post_Job_Data[1]"
+        if data is None:
+            raise _validation("Post_Job_Data is required.", f"/wd:{op}[1]")
+        req_ids = _ids(_kid(data, "Job_Requisition_Reference"))
+        req_pk = self._requisition_pk(req_ids)
+        if req_pk is None:
+            kind, value = req_ids[0] if req_ids else ("Job_Requisition_ID", "")
+            raise _invalid_id(value, kind, f"{xp}/wd:Job_Requisition_Reference[1]")
+        req_id, status, title = self.q(
+            "SELECT req_id, status, title FROM requisitions WHERE pk = ?", (req_pk,)
+        )[0]
+        if status != "Open":
+            raise _validation(
+                f"Job Requisition {req_id} must be open to be posted.",
+                f"{xp}/wd:Job_Requisition_Reference[1]",
+                detail=f"Job Requisition {req_id} is {status}; "
+                "it can be posted once its approval is complete.",
+            )
+        sites = _kids(data, "Job_Posting_Site_Data")
+        if not sites:
+            raise _validation("Enter at least one job posting site.", xp)
+        rows = []
+        for n, site_el in enumerate(sites, 1):
+            sxp = f"{xp}/wd:Job_Posting_Site_Data[{n}]"
+            site = self._known(
+                _kid(site_el, "Job_Posting_Site_Reference"),
+                JOB_POSTING_SITES,
+                "Job_Posting_Site_ID",
+                f"{sxp}/wd:Job_Posting_Site_Reference[1]",
+            )
+            if site is None:
+                raise _validation("Enter a job posting site.", sxp)
+            start_text, end_text = (
+                _txt(site_el, "Job_Posting_Start_Date"),
+                _txt(site_el, "Job_Posting_End_Date"),
+            )
+            start = _parse_date(start_text)
+            if start is None:
+                raise _validation(
+                    "Enter a valid Job Posting Start Date.", f"{sxp}/wd:Job_Posting_Start_Date[1]"
+                )
+            end = _parse_date(end_text) if end_text else None
+            if end_text and (end is None or end < start):
+                raise _validation(
+                    "The Job Posting End Date must be on or after the start date.",
+                    f"{sxp}/wd:Job_Posting_End_Date[1]",
+                )
+            if self.q(
+                "SELECT 1 FROM job_postings WHERE req_pk = ? AND site = ? AND active = 1", (req_pk, site)
+            ):
+                raise _validation(
+                    f"Job Requisition {req_id} is already posted on {JOB_POSTING_SITES[site]}.",
+                    f"{sxp}/wd:Job_Posting_Site_Reference[1]",
+                )
+            primary = _bool_text(_txt(site_el, "Primary_Posting"))
+            rows.append((site, start.isoformat(), end.isoformat() if end else None, primary))
+        now = _now()
+        out = ""
+        with self.tx() as conn:
+            for site, start_s, end_s, primary in rows:
+                pk = int(conn.execute("SELECT COALESCE(MAX(pk), 0) + 1 FROM job_postings").fetchone()[0])
+                wid, posting_id = _wid(self.seed_value, "job-posting", pk), f"JOB_POSTING-{pk:05d}"
+                conn.execute(
+                    "INSERT INTO job_postings(pk, wid, posting_id, req_pk, site, start_date, end_date, "
+                    "primary_posting, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                    (pk, wid, posting_id, req_pk, site, start_s, end_s, int(primary), now),
+                )
+                out += _e(
+                    "Job_Posting_Data",
+                    _ref("Job_Posting_Reference", [("WID", wid), ("Job_Posting_ID", posting_id)], title)
+                    + _ref("Job_Posting_Site_Reference", [("Job_Posting_Site_ID", site)])
+                    + _t("Primary_Posting", primary),
+                )
+            conn.execute("INSERT INTO tx_log(kind, rec_pk, at) VALUES ('requisition', ?, ?)", (req_pk, now))
+            event = self._event(conn, "Post_Job", now, req_id)
+        self.counters["jobs_posted"] += len(rows)
+        return (
+            f'<wd:Post_Job_Response xmlns:wd="{WD_NS}" wd:version="{_attr(version)}">'
+            + _ref("Event_Reference", [("WID", event)])
+            + out
+            + "</wd:Post_Job_Response>"
+        )
+
+    def get_job_postings(self, req: ET.Element, version: str, descriptors: bool) -> str:
+        op = "Get_Job_Postings_Request"
+        page, count, as_of = self._paging(req, op)
+        criteria = _kid(req, "Request_Criteria")
+        where: list[str] = ["p.created_at <= ?"]
+        args: list[Any] = [as_of]
+        req_pks = []
+        for ref in _kids(criteria, "Job_Requisition_Reference"):
+            pk = self._requisition_pk(_ids(ref))
+            req_pks.append(pk if pk is not None else -1)
+        if req_pks:
+            where.append(f"p.req_pk IN ({','.join('?' * len(req_pks))})")
+            args.extend(req_pks)
+        sites = [v for ref in _kids(criteria, "Job_Posting_Site_Reference") for _k, v in _ids(ref)[:1]]
+        if sites:
+            where.append(f"p.site IN ({','.join('?' * len(sites))})")
+            args.extend(sites)
+        if _bool_text(_txt(criteria, "Show_Only_Active_Job_Postings")):
+            where.append("p.active = 1")
+        clause = " AND ".join(where)
+        total = int(self.q(f"SELECT COUNT(*) FROM job_postings p WHERE {clause}", args)[0][0])
+        rows = self.q(
+            "SELECT p.wid, p.posting_id, p.site, p.start_date, p.end_date, p.primary_posting, r.wid, "
+            "r.req_id, r.title FROM job_postings p JOIN requisitions r ON r.pk = p.req_pk "
+            f"WHERE {clause} ORDER BY p.pk LIMIT ? OFFSET ?",
+            [*args, count, (page - 1) * count],
+        )
+        body = "".join(
+            _e(
+                "Job_Posting",
+                _ref("Job_Posting_Reference", [("WID", wid), ("Job_Posting_ID", posting_id)])
+                + _e(
+                    "Job_Posting_Data",
+                    _t("Job_Posting_ID", posting_id)
+                    + _t("Job_Posting_Title", title)
+                    + _ref("Job_Requisition_Reference", [("WID", r_wid), ("Job_Requisition_ID", req_id)])
+                    + _ref(
+                        "Job_Posting_Site_Reference",
+                        [("Job_Posting_Site_ID", site)],
+                        JOB_POSTING_SITES.get(site) if descriptors else None,
+                    )
+                    + _t("Job_Posting_Start_Date", start)
+                    + _t("Job_Posting_End_Date", end)
+                    + _t("Primary_Posting", bool(primary)),
+                ),
+            )
+            for wid, posting_id, site, start, end, primary, r_wid, req_id, title in rows
+        )
+        return (
+            f'<wd:Get_Job_Postings_Response xmlns:wd="{WD_NS}" wd:version="{_attr(version)}">'
+            + self._results(total, page, count, len(rows))
+            + _e("Response_Data", body)
+            + "</wd:Get_Job_Postings_Response>"
         )
 
     def _event(self, conn: sqlite3.Connection, kind: str, now: str, detail: str) -> str:
@@ -1985,7 +2479,37 @@ class _Tenant:
                 }
                 for r in self.q(
                     "SELECT wid, filename, comment, category, origin, content FROM attachments "
-                    "WHERE cand_pk = ? ORDER BY pk",
+                    "WHERE cand_pk = ? AND app_pk IS NULL ORDER BY pk",
+                    (pk,),
+                )
+            ],
+            "applications": [
+                {
+                    "wid": r[0],
+                    "application_id": r[1],
+                    "requisition_wid": r[2],
+                    "requisition_id": r[3],
+                    "stage": r[4],
+                    "disposition": r[5],
+                    "source": r[6],
+                    "attachments": [
+                        {
+                            "wid": a[0],
+                            "filename": a[1],
+                            "comment": a[2],
+                            "content": bytes(a[3]).decode("utf-8", "replace"),
+                        }
+                        for a in self.q(
+                            "SELECT wid, filename, comment, content FROM attachments WHERE app_pk = ? "
+                            "ORDER BY pk",
+                            (r[7],),
+                        )
+                    ],
+                }
+                for r in self.q(
+                    "SELECT a.wid, a.app_id, q.wid, q.req_id, a.stage, a.disposition, a.source, a.pk "
+                    "FROM applications a JOIN requisitions q ON q.pk = a.req_pk WHERE a.cand_pk = ? "
+                    "ORDER BY a.pk",
                     (pk,),
                 )
             ],
@@ -2096,6 +2620,27 @@ def create_app(
     @app.get("/_sandbox/candidates/{wid}")
     async def candidate(wid: str) -> Response:
         found = sb.person(wid)
+        if found is None:
+            return JSONResponse({"message": "not found"}, status_code=404)
+        return JSONResponse(found)
+
+    @app.get("/_sandbox/requisitions/{req_id}")
+    async def requisition(req_id: str) -> Response:
+        found = sb.requisition(req_id)
+        if found is None:
+            return JSONResponse({"message": "not found"}, status_code=404)
+        return JSONResponse(found)
+
+    @app.post("/_sandbox/requisitions/{req_id}")
+    async def set_requisition(req_id: str, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        status = body.get("status") if isinstance(body, dict) else None
+        if not isinstance(status, str) or not status.strip():
+            return JSONResponse({"message": 'send {"status": "Open"}'}, status_code=422)
+        found = sb.set_requisition_status(req_id, status.strip())
         if found is None:
             return JSONResponse({"message": "not found"}, status_code=404)
         return JSONResponse(found)

@@ -1,0 +1,400 @@
+"""Conversion on Workday end to end, through the CLI against the WWS sandbox: strong micro-intern →
+Create_Job_Requisition (code = Job_Requisition_ID) → Put_Candidate with Job_Application_Data → Move_Candidate
+→ the prescreen summary as a job application attachment."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from syncbridge.cli import main
+from syncbridge.config import load_config
+from syncbridge.connectors.workday import envelopes, parse, sandbox
+from syncbridge.connectors.workday.envelopes import NewJobRequisition, WdRef
+from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.store import Store
+
+pytestmark = pytest.mark.e2e
+CONNECTOR = "acme-wd"
+SIZE, SEED = 120, 11
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in sandbox.DEMO_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def wd(tmp_path: Path) -> Iterator[sandbox.SandboxServer]:
+    db = tmp_path / "wd.db"
+    sandbox.seed(db, size=SIZE, seed=SEED)
+    server = sandbox.SandboxServer(db).start()
+    yield server
+    server.stop()
+
+
+def _rule(**options: Any) -> dict[str, Any]:
+    rule = sandbox.demo_conversion_rule("Acme Corp")
+    rule["requisition"]["options"].update(options)
+    return rule
+
+
+def _config(
+    write_config: Callable[..., Path],
+    server: sandbox.SandboxServer,
+    tmp: Path,
+    *,
+    approval: str = "auto",
+    rule: dict[str, Any] | None = None,
+    extra_rules: list[dict[str, Any]] | None = None,
+    state: Path | None = None,
+    **block: Any,
+) -> Path:
+    outcomes = tmp / "outcomes.csv"
+    if not outcomes.exists():
+        write_demo_outcomes(outcomes, sandbox.demo_people(server.db_path, n=12, seed=SEED))
+    sections: dict[str, Any] = {"state": {"url": f"sqlite:///{state}"}, "name": "other.yaml"} if state else {}
+    return write_config(
+        {CONNECTOR: {**sandbox.demo_connector_block(server.url), **block}},
+        **sections,
+        outcomes={"path": str(outcomes)},
+        matching={"create_unmatched": True, "new_candidate_tags": ["micro-intern-sourced"]},
+        history={"note": True, "tags": ["micro-intern"]},
+        conversion={
+            "enabled": True,
+            "approval": approval,
+            "approval_timeout_minutes": 1,
+            "rules": [*(extra_rules or []), rule or _rule()],
+        },
+    )
+
+
+def _invoke(cfg: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--json", *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, dict(json.loads(result.stdout[result.stdout.index("{") :]))
+
+
+def _run(cfg: Path) -> dict[str, Any]:
+    return _invoke(cfg)[1]
+
+
+def _rows(tmp: Path) -> list[dict[str, str]]:
+    with (tmp / "outcomes.csv").open(encoding="utf-8") as fh:
+        return [r for r in csv.DictReader(fh) if r["student_email"]]
+
+
+def _strong(tmp: Path) -> list[dict[str, str]]:
+    return [r for r in _rows(tmp) if float(r["rating"]) >= 4.5 and r["would_hire"].lower() in ("yes", "true")]
+
+
+def _ambiguous(summary: dict[str, Any], tmp: Path) -> set[str]:
+    ids = {a["outcome_id"] for a in summary["ambiguous"]}
+    return {r["student_email"] for r in _rows(tmp) if r["outcome_id"] in ids}
+
+
+class Tenant:
+    """What really landed in the sandbox, read without the connector."""
+
+    def __init__(self, server: sandbox.SandboxServer) -> None:
+        self.server = server
+
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.server.db_path)
+        try:
+            return conn.execute(query, args).fetchall()
+        finally:
+            conn.close()
+
+    def mi_requisitions(self) -> list[dict[str, Any]]:
+        ids = [r[0] for r in self.sql("SELECT req_id FROM requisitions WHERE req_id LIKE 'MI-%' ORDER BY pk")]
+        return [self.requisition(i) for i in ids]
+
+    def requisition(self, req_id: str) -> dict[str, Any]:
+        return dict(requests.get(f"{self.server.url}/_sandbox/requisitions/{req_id}", timeout=10).json())
+
+    def approve(self, req_id: str) -> None:
+        requests.post(
+            f"{self.server.url}/_sandbox/requisitions/{req_id}", json={"status": "Open"}, timeout=10
+        ).raise_for_status()
+
+    def wids(self, email: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.sql(
+                "SELECT DISTINCT c.wid FROM candidate_emails e JOIN candidates c ON c.pk = e.cand_pk "
+                "WHERE e.email_lc = ? ORDER BY c.pk",
+                email.strip().lower(),
+            )
+        ]
+
+    def applications(self, email: str, req_ids: set[str]) -> list[dict[str, Any]]:
+        [wid] = self.wids(email)
+        person = requests.get(f"{self.server.url}/_sandbox/candidates/{wid}", timeout=10).json()
+        return [a for a in person["applications"] if a["requisition_id"] in req_ids]
+
+    def stats(self) -> dict[str, Any]:
+        return dict(requests.get(f"{self.server.url}/_sandbox/stats", timeout=10).json())
+
+    def soap(self, el: ET.Element) -> ET.Element:
+        data = envelopes.envelope(el, username=sandbox.DEFAULT_USERNAME, password=sandbox.DEFAULT_PASSWORD)
+        r = requests.post(
+            self.server.service_url, data=data, headers={"Content-Type": "text/xml"}, timeout=10
+        )
+        assert r.status_code == 200, r.text[:400]
+        payload = parse.body_payload(parse.parse_document(r.content))
+        assert not isinstance(payload, parse.SoapFault)
+        return payload
+
+
+def test_auto_conversion_opens_applies_moves_and_prescreens(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path)
+    tenant = Tenant(wd)
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+    strong = [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(first, tmp_path)]
+    assert strong, "the demo data always has strong micro-interns"
+    assert {c["outcome_id"] for c in first["conversions"]} >= {r["outcome_id"] for r in strong}
+    assert all(c["state"] == "auto, new requisition" for c in first["conversions"])
+
+    reqs = tenant.mi_requisitions()
+    codes = {c["code"] for c in first["conversions"]}
+    assert sorted(r["req_id"] for r in reqs) == sorted(codes)  # exactly one requisition per team+role
+    for req in reqs:
+        # Auto_Complete false: the tenant's approval process runs, the requisition waits for it
+        assert req["status"] == "Awaiting Approval" and req["origin"] == "api"
+        assert (req["org_id"], req["reason"], req["job_profile"]) == (
+            "SUP-DATA",
+            "INTERN_CONVERSION",
+            "JP-GRADUATE",
+        )
+        assert (req["location_id"], req["worker_type"], req["time_type"]) == (
+            "REMOTE",
+            "Employee",
+            "Full_time",
+        )
+        assert req["start_date"] and req["target_hire_date"] and req["postings"] == []
+    req_ids = {r["req_id"] for r in reqs}
+    for r in strong:
+        [app] = tenant.applications(r["student_email"], req_ids)
+        assert app["stage"] == "Screen"  # applied in Review, then Move_Candidate to the Screen step
+        [doc] = app["attachments"]
+        assert doc["filename"].startswith("micro-internship-prescreen-") and "syncbridge:" in doc["comment"]
+        assert (
+            "Prescreen fields" in doc["content"]
+            and f"mi_prescreen_score: {float(r['rating'])}" in doc["content"]
+        )
+        assert doc["content"].rstrip().endswith("]")
+    for r in _rows(tmp_path):
+        if r not in _strong(tmp_path) and len(tenant.wids(r["student_email"])) == 1:
+            assert tenant.applications(r["student_email"], req_ids) == []
+    after_first = tenant.stats()
+    assert after_first["moves"] == after_first["applications_created"] == len(strong)
+
+    second = _run(cfg)
+    assert second["actions"]["planned"] == 0 and second["actions"]["applied"] == 0, second["actions"]
+    assert all("reuses requisition" in c["state"] for c in second["conversions"])
+    after_second = tenant.stats()
+    for counter in ("requisitions_created", "applications_created", "moves", "application_attachments"):
+        assert after_second[counter] == after_first[counter], counter
+
+
+def test_manual_approval_through_the_cli(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path, approval="manual")
+    first = _run(cfg)
+    waiting = [c for c in first["conversions"] if c["state"] == "awaiting approval"]
+    assert len(waiting) >= 2
+    tenant = Tenant(wd)
+    assert tenant.mi_requisitions() == []  # nothing opened without a decision
+    status = CliRunner().invoke(main, ["-c", str(cfg), "status"])
+    assert "approvals waiting:" in status.output and waiting[0]["approval"] in status.output
+
+    yes, no = waiting[0], waiting[1]
+    ok = CliRunner().invoke(main, ["-c", str(cfg), "approve", yes["approval"]])
+    assert ok.exit_code == 0 and "approved" in ok.output
+    rejected = CliRunner().invoke(
+        main, ["-c", str(cfg), "reject", no["outcome_id"], "--reason", "no headcount"]
+    )
+    assert rejected.exit_code == 0 and "rejected" in rejected.output
+    again = CliRunner().invoke(main, ["-c", str(cfg), "approve", no["outcome_id"]])
+    assert "already rejected" in again.output
+
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    states = {c["outcome_id"]: c["state"] for c in second["conversions"]}
+    assert states[yes["outcome_id"]].startswith("approved")
+    assert states[no["outcome_id"]] == "rejected"
+    assert [r["req_id"] for r in tenant.mi_requisitions()] == [yes["code"]]
+    approved_row = next(r for r in _rows(tmp_path) if r["outcome_id"] == yes["outcome_id"])
+    [app] = tenant.applications(approved_row["student_email"], {yes["code"]})
+    assert len(app["attachments"]) == 1
+    store = Store(load_config(cfg).state.url)
+    [row] = store.approvals_for(no["approval"])
+    assert row["status"] == "rejected" and row["reason"] == "no headcount"
+    store.close()
+
+
+def _open_by_hand(tenant: Tenant, code: str) -> str:
+    """A requisition opened in Workday by a person (already approved) that carries ``code``; its WID."""
+    made = tenant.soap(
+        envelopes.create_job_requisition(
+            sandbox.DEFAULT_VERSION,
+            NewJobRequisition(
+                title="Opened by hand",
+                reason=WdRef("General_Event_Subcategory_ID", "NEW_HEADCOUNT"),
+                supervisory_organization=WdRef("Organization_Reference_ID", "SUP-ENG"),
+                requisition_id=code,
+                openings=2,
+            ),
+            auto_complete=True,
+        )
+    )
+    refs = parse.children_named(made, ["Job_Requisition_Reference"])["Job_Requisition_Reference"]
+    return parse.ref_ids(refs[0])["WID"]
+
+
+def _assert_applied_to(tenant: Tenant, tmp: Path, summary: dict[str, Any], code: str, wid: str) -> None:
+    assert [r["wid"] for r in tenant.mi_requisitions() if r["req_id"] == code] == [wid]
+    assert tenant.requisition(code)["title"] == "Opened by hand"
+    for c in (c for c in summary["conversions"] if c["code"] == code):
+        person = next(r for r in _rows(tmp) if r["outcome_id"] == c["outcome_id"])
+        [app] = tenant.applications(person["student_email"], {code})
+        assert len(app["attachments"]) == 1
+
+
+def test_reuses_an_open_requisition_with_the_same_code(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # learn the code with a throw-away state, so the real first sync sees the hand-made requisition
+    _code, planned = _invoke(_config(write_config, wd, tmp_path, state=tmp_path / "dry.db"), "--dry-run")
+    code = planned["conversions"][0]["code"]
+    tenant = Tenant(wd)
+    wid = _open_by_hand(tenant, code)
+    time.sleep(1.1)  # As_Of_Entry_DateTime has whole seconds: let the first sync's moment pass it
+    summary = _run(_config(write_config, wd, tmp_path))
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    same_code = [c for c in summary["conversions"] if c["code"] == code]
+    assert same_code and all(f"reuses requisition {wid}" in c["state"] for c in same_code)
+    _assert_applied_to(tenant, tmp_path, summary, code, wid)
+
+
+def test_a_requisition_the_mirror_cannot_show_yet_is_found_by_code(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Opened by hand after the last sync: the transaction-log lag hides it from the mirror, so the plan
+    says "new requisition", but Create_Job_Requisition is not sent: the code finds the existing one."""
+    cfg = _config(write_config, wd, tmp_path)
+    _code, planned = _invoke(cfg, "--dry-run")
+    code = planned["conversions"][0]["code"]
+    tenant = Tenant(wd)
+    wid = _open_by_hand(tenant, code)
+    created_before = tenant.stats()["requisitions_created"]
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    codes = {c["code"] for c in summary["conversions"]}
+    assert tenant.stats()["requisitions_created"] == created_before + len(codes) - 1
+    _assert_applied_to(tenant, tmp_path, summary, code, wid)
+    again = _run(cfg)
+    assert again["actions"]["planned"] == 0
+    assert all(f"reuses requisition {wid}" in c["state"] for c in again["conversions"] if c["code"] == code)
+
+
+def test_crash_after_creating_the_requisition_is_reconciled_by_code(
+    wd: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = _config(write_config, wd, tmp_path)
+    original = Store.ledger_finish
+    crashed: dict[str, str] = {}
+
+    def crash_once(self: Store, key: str, status: str, **kw: Any) -> None:
+        row = self.ledger_get(key)
+        if not crashed and status == "done" and row and row["kind"] == "create_requisition":
+            crashed["key"] = key
+            raise RuntimeError("simulated crash after Create_Job_Requisition")
+        original(self, key, status, **kw)
+
+    monkeypatch.setattr(Store, "ledger_finish", crash_once)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(cfg)
+    monkeypatch.setattr(Store, "ledger_finish", original)
+    tenant = Tenant(wd)
+    assert len(tenant.mi_requisitions()) == 1 and tenant.stats()["requisitions_created"] == 1
+
+    summary = _run(cfg)  # the mirror cannot show it yet (lag): the ledger's started entry is reconciled
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    assert summary["actions"]["reconciled"] >= 1
+    codes = [r["req_id"] for r in tenant.mi_requisitions()]
+    assert sorted(codes) == sorted({c["code"] for c in summary["conversions"]})
+    assert tenant.stats()["requisitions_created"] == len(codes)  # no second Create for the crashed code
+    store = Store(load_config(cfg).state.url)
+    row = store.ledger_get(crashed["key"])
+    assert row is not None and row["status"] == "done"
+    assert any(a["result"] == "reconciled" for a in store.audit_rows(crashed["key"]))
+    store.close()
+
+
+def test_validation_fault_fails_one_action_and_the_rest_apply(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path)
+    code, dry = _invoke(cfg, "--dry-run")
+    team = next(r["team"] for r in _rows(tmp_path) if r["outcome_id"] == dry["conversions"][0]["outcome_id"])
+    broken = _rule(supervisory_organization="SUP-NOPE")  # an organisation the tenant does not have
+    broken["name"] = "broken-organisation"
+    broken["when"]["team"] = team
+    cfg = _config(write_config, wd, tmp_path, extra_rules=[broken])
+    code, summary = _invoke(cfg)
+    assert code == 1
+    failed = summary["errors"]
+    assert [e["action"] for e in failed] == ["create_requisition"]
+    message = failed[0]["error"]
+    assert "'SUP-NOPE' is not a valid ID value" in message and "Organization_Reference_ID" in message
+    assert "Supervisory_Organization_Reference[1]" in message  # the fault's Xpath
+    assert summary["actions"]["applied"] > 0 and summary["actions"]["blocked"] >= 2  # its attach + prescreen
+    reqs = Tenant(wd).mi_requisitions()
+    broken_codes = {c["code"] for c in summary["conversions"] if c["rule"] == "broken-organisation"}
+    assert reqs and not broken_codes & {r["req_id"] for r in reqs}
+
+
+def test_publish_waits_for_the_approval_then_posts_once(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path, rule=_rule(publish="INTERNAL"))
+    tenant = Tenant(wd)
+    code, first = _invoke(cfg)
+    assert code == 1  # Post_Job refuses a requisition whose approval is not complete
+    assert {e["action"] for e in first["errors"]} == {"publish"}
+    assert all("must be open to be posted" in e["error"] for e in first["errors"])
+    reqs = tenant.mi_requisitions()
+    assert reqs and all(r["postings"] == [] for r in reqs)
+    assert tenant.stats()["application_attachments"] > 0  # the rest applied meanwhile
+
+    for r in reqs:
+        tenant.approve(r["req_id"])  # the approvers finish the business process
+    code, second = _invoke(cfg)
+    assert code == 0 and second["actions"]["failed"] == 0, second["errors"]
+    assert second["actions"]["applied"] == len(reqs)
+    for r in tenant.mi_requisitions():
+        assert [(p["site"], p["active"]) for p in r["postings"]] == [("INTERNAL", True)]
+    code, third = _invoke(cfg)
+    assert code == 0 and third["actions"]["planned"] == 0
+    assert tenant.stats()["jobs_posted"] == len(reqs)
