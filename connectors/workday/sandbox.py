@@ -47,7 +47,6 @@ import json
 import math
 import random
 import secrets
-import socket
 import sqlite3
 import sys
 import threading
@@ -67,6 +66,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as _safe_fromstring
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+
+from syncbridge.sandbox_server import ThreadedSandbox, bind
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -2648,21 +2649,13 @@ def create_app(
     return app
 
 
-class SandboxServer:
-    """Runs the sandbox with uvicorn in a background thread on ``host`` (port 0 picks a free one)."""
+class SandboxServer(ThreadedSandbox):
+    """The Workday sandbox served by uvicorn in a background thread (port 0 picks a free one)."""
 
-    def __init__(
-        self, db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0, **app_kwargs: Any
-    ) -> None:
-        self.db_path = Path(db_path)
-        self.host = host
-        self.port = port
-        self.app_kwargs = app_kwargs
-        self.url = ""
-        self.app: FastAPI | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+    vendor = "Workday"
+
+    def create_app(self) -> FastAPI:
+        return create_app(self.db_path, **self.app_kwargs)
 
     @property
     def tenant(self) -> str:
@@ -2671,63 +2664,6 @@ class SandboxServer:
     @property
     def service_url(self) -> str:
         return f"{self.url}/ccx/service/{self.tenant}/Recruiting/{DEFAULT_VERSION}"
-
-    def start(self) -> SandboxServer:
-        if self._thread is not None:
-            return self
-        app = create_app(self.db_path, **self.app_kwargs)
-        sock = _bind(self.host, self.port)
-        self.port = sock.getsockname()[1]
-        self.url = f"http://{self.host}:{self.port}"
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                proxy_headers=False,
-                timeout_graceful_shutdown=3,
-            )
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"wd-sandbox-{self.port}"
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                app.state.sandbox.close()
-                raise RuntimeError("the Workday sandbox did not start")
-            time.sleep(0.01)
-        self.app, self._server, self._thread, self._sock = app, server, thread, sock
-        return self
-
-    def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-        if self._sock is not None:
-            self._sock.close()
-        if self.app is not None:
-            self.app.state.sandbox.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2771,7 +2707,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         rotate_refresh_tokens=args.rotate_refresh_tokens,
     )
-    sock = _bind(args.host, args.port)
+    sock = bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"listening on http://{host}:{sock.getsockname()[1]}  (tenant {DEFAULT_TENANT}, "
