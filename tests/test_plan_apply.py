@@ -264,3 +264,47 @@ def test_a_write_claimed_by_another_live_run_is_not_sent(tmp_path: Path) -> None
     assert result.busy == 1 and fake.calls.get("add_note") is None  # not sent, not even reconciled
     assert result.applied == 1  # the tags were free to apply
     assert [a["result"] for a in store.audit_rows(note.key)] == ["busy"]
+
+
+CONVERTING = load_settings(
+    {
+        "outcomes": {"path": "x.csv"},
+        "connectors": {"fake": {"type": "greenhouse", "client_id": "a-1", "client_secret": "zzzz"}},
+        "routing": [{"employer": "*", "connector": "fake"}],
+        "history": {"note": False, "tags": []},
+        "conversion": {"enabled": True, "rules": [{"name": "strong", "when": {"min_rating": 4.5}}]},
+    }
+)
+CAPS = {"fake": frozenset(Capability)}
+
+
+def test_strong_outcome_converts_and_weak_one_does_not() -> None:
+    links = [
+        Link("MI-1", "fake", "linked", candidate_id="7"),
+        Link("MI-2", "fake", "linked", candidate_id="8"),
+    ]
+    plan = make_plan(
+        CONVERTING, [outcome(1), outcome(2, rating=3.9)], links, capabilities=CAPS, done=lambda _k: None
+    )
+    assert [(a.kind, a.outcome_id) for a in plan.actions] == [
+        ("create_requisition", "MI-1"),
+        ("attach", "MI-1"),
+        ("prescreen", "MI-1"),
+    ]
+    [strong] = plan.strong
+    assert strong.outcome_id == "MI-1" and strong.rule == "strong" and strong.state == "auto, new requisition"
+
+
+def test_a_closed_requisition_is_not_reused_nor_reopened() -> None:
+    links = [Link("MI-1", "fake", "linked", candidate_id="7")]
+    plan = make_plan(
+        CONVERTING,
+        [outcome(1)],
+        links,
+        capabilities=CAPS,
+        done=lambda _k: "old-job",
+        closed_requisition=lambda _c, _code: True,
+    )
+    assert plan.actions == []
+    assert "is closed: reopen it or change the rule's code" in plan.strong[0].state
+    assert any("is closed" in line for line in plan.skipped)

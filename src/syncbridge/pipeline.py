@@ -190,6 +190,7 @@ def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str
         approval=rt.store.approval_status,
         user_for=rt.store.user_id_by_email,
         unfinished=lambda key: (row := rt.store.ledger_get(key)) is not None and row["status"] != "done",
+        closed_requisition=rt.store.closed_requisition,
     )
     for s in the_plan.strong:
         if s.state == "awaiting approval" and rt.store.request_approval(

@@ -132,6 +132,7 @@ def make_plan(
     approval: Callable[[str], str | None] = lambda _key: None,
     user_for: Callable[[str, str], str | None] = lambda _c, _email: None,
     unfinished: Callable[[str], bool] = lambda _key: False,
+    closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
 ) -> Plan:
     """Plan the history write-back and, for strong micro-interns, the conversion.
 
@@ -236,9 +237,19 @@ def make_plan(
                 )
             )
         _plan_conversion(
-            plan, settings, o, common, add, done, open_requisition, approval, user_for, unfinished
+            plan,
+            settings,
+            o,
+            common,
+            add,
+            done,
+            open_requisition,
+            approval,
+            user_for,
+            unfinished,
+            closed_requisition,
         )
-    plan.skipped = sorted(gaps)
+    plan.skipped = sorted(gaps | set(plan.skipped))
     return plan
 
 
@@ -279,6 +290,7 @@ def _plan_conversion(
     approval: Callable[[str], str | None],
     user_for: Callable[[str, str], str | None],
     unfinished: Callable[[str], bool],
+    closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
 ) -> None:
     from syncbridge.model import NewRequisition
     from syncbridge.render import (
@@ -326,7 +338,14 @@ def _plan_conversion(
 
     # the requisition: reuse an open one with the same code, or one this tool already created
     create_key = action_key(c, "create_requisition", code, code)
-    existing = open_requisition(c, code) or done(create_key)
+    existing = open_requisition(c, code)
+    if existing is None and closed_requisition(c, code):
+        # the role was opened before and has been closed since: opening another one with the same code
+        # would clash (Workday ids are unique) or confuse recruiters, so a person decides
+        strong.state += f", requisition {code} is closed: reopen it or change the rule's code"
+        plan.skipped.append(f"{rule.name}: requisition {code} on {c} is closed; outcome {o.outcome_id} waits")
+        return
+    existing = existing or done(create_key)
     if existing and unfinished(create_key):
         # a crashed creation that the mirror already shows: plan it anyway so the applier reconciles
         # it by code and closes its ledger entry (nothing is sent: the requisition is found)

@@ -805,6 +805,15 @@ class Store:
                     return str(remote_id)
         return None
 
+    def closed_requisition(self, connector: str, code: str) -> bool:
+        """The mirror knows requisitions with this code and every one of them is closed."""
+        q = select(requisitions.c.status).where(
+            and_(requisitions.c.connector == connector, requisitions.c.code == code)
+        )
+        with self.engine.connect() as conn:
+            statuses = [(s or "").lower() for (s,) in conn.execute(q)]
+        return bool(statuses) and all(s in self.CLOSED for s in statuses)
+
     def user_id_by_email(self, connector: str, email: str) -> str | None:
         """An ATS user (from the synced ``users`` stream) with this e-mail, for hiring managers."""
         wanted = email.strip().lower()
