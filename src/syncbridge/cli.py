@@ -448,9 +448,9 @@ def demo(
 ) -> None:
     """Run the full pipeline against local ATS sandboxes with sample outcomes.
 
-    The first run seeds the sandbox(es), writes sample outcomes and writes history back (and, on
-    Greenhouse, opens a role for each strong micro-intern); a second run sees those writes and plans
-    nothing.  Use --reset to start over.
+    The first run seeds the sandbox(es), writes sample outcomes, writes the history back and opens a
+    role for each strong micro-intern (with the person attached and prescreened); a second run sees
+    those writes and plans nothing.  Use --reset to start over.
     """
     from syncbridge.demo import parse_vendors, prepare_prefect_env, run_demo
 
