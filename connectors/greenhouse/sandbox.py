@@ -30,7 +30,6 @@ import mimetypes
 import random
 import secrets
 import sqlite3
-import sys
 import threading
 import time
 import unicodedata
@@ -42,13 +41,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syncbridge.sandbox_server import ThreadedSandbox, bind
+from syncbridge.sandbox_server import ThreadedSandbox, serve_forever
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -2785,24 +2783,7 @@ def main(argv: list[str] | None = None) -> int:
         fault_seed=args.fault_seed,
         token_ttl=args.token_ttl,
     )
-    sock = bind(args.host, args.port)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"listening on http://{host}:{sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        proxy_headers=False,
-        timeout_graceful_shutdown=3,
-    )
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
-        app.state.sandbox.close()
-        sys.stdout.flush()
-    return 0
+    return serve_forever(app, args.host, args.port, banner="")
 
 
 if __name__ == "__main__":

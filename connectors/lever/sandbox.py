@@ -37,7 +37,6 @@ import json
 import random
 import secrets
 import sqlite3
-import sys
 import threading
 import time
 import unicodedata
@@ -51,12 +50,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syncbridge.sandbox_server import ThreadedSandbox, bind
+from syncbridge.sandbox_server import ThreadedSandbox, serve_forever
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -2135,28 +2133,7 @@ def main(argv: list[str] | None = None) -> int:
         offset_fault_rate=args.offset_fault_rate,
         token_ttl=args.token_ttl,
     )
-    sock = bind(args.host, args.port)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"listening on http://{host}:{sock.getsockname()[1]} (API under /v1; API key: see DEMO_ENV)",
-        flush=True,
-    )
-    try:
-        uvicorn.Server(
-            uvicorn.Config(
-                app,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                proxy_headers=False,
-                timeout_graceful_shutdown=3,
-            )
-        ).run(sockets=[sock])
-    finally:
-        sock.close()
-        app.state.sandbox.close()
-        sys.stdout.flush()
-    return 0
+    return serve_forever(app, args.host, args.port, banner=" (API under /v1; API key: see DEMO_ENV)")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,6 @@ import math
 import random
 import secrets
 import sqlite3
-import sys
 import threading
 import time
 import unicodedata
@@ -61,13 +60,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as _safe_fromstring
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from syncbridge.sandbox_server import ThreadedSandbox, bind
+from syncbridge.sandbox_server import ThreadedSandbox, serve_forever
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -2707,28 +2705,13 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         rotate_refresh_tokens=args.rotate_refresh_tokens,
     )
-    sock = bind(args.host, args.port)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"listening on http://{host}:{sock.getsockname()[1]}  (tenant {DEFAULT_TENANT}, "
-        f"SOAP at /ccx/service/{DEFAULT_TENANT}/Recruiting/{DEFAULT_VERSION})",
-        flush=True,
-    )
-    config = uvicorn.Config(
+    return serve_forever(
         app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        proxy_headers=False,
-        timeout_graceful_shutdown=3,
+        args.host,
+        args.port,
+        banner=f"  (tenant {DEFAULT_TENANT}, SOAP at "
+        f"/ccx/service/{DEFAULT_TENANT}/Recruiting/{DEFAULT_VERSION})",
     )
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
-        app.state.sandbox.close()
-        sys.stdout.flush()
-    return 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,43 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _config(app: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+        timeout_graceful_shutdown=3,
+    )
+
+
+def close_app(app: Any) -> None:
+    """Release what a sandbox app holds (its SQLite connection)."""
+    sandbox = getattr(getattr(app, "state", None), "sandbox", None)
+    if sandbox is not None and hasattr(sandbox, "close"):
+        sandbox.close()
+
+
+def serve_forever(app: Any, host: str, port: int, *, banner: str = "") -> int:
+    """Serve ``app`` in this thread until SIGTERM/SIGINT (the sandboxes' ``serve`` command).
+
+    Prints one line ``listening on http://HOST:PORT`` first, flushed, so a parent process can read the
+    port it got (port 0 = a free one)."""
+    import sys
+
+    sock = bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"listening on http://{shown}:{sock.getsockname()[1]}{banner}", flush=True)
+    try:
+        uvicorn.Server(_config(app)).run(sockets=[sock])
+    finally:
+        sock.close()
+        close_app(app)
+        sys.stdout.flush()
+    return 0
+
+
 class ThreadedSandbox:
     """A sandbox served by uvicorn in a daemon thread; use as a context manager.  ``url`` is the root."""
 
@@ -51,9 +88,7 @@ class ThreadedSandbox:
 
     def close_app(self, app: Any) -> None:
         """Release what the app holds (its SQLite connection) after the server stopped."""
-        sandbox = getattr(getattr(app, "state", None), "sandbox", None)
-        if sandbox is not None and hasattr(sandbox, "close"):
-            sandbox.close()
+        close_app(app)
 
     def start(self) -> ThreadedSandbox:
         if self._thread is not None:
