@@ -54,7 +54,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syncbridge.sandbox_server import ThreadedSandbox, serve_forever
+from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -939,29 +939,7 @@ def _json_response(body: Any, status: int = 200) -> Response:
 async def _send_json(
     send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    payload = _dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _abort(send: Send) -> None:
-    """Drop the client's connection without an answer (uvicorn's ``send`` is bound to its protocol cycle)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        raise ConnectionAbortedError("sandbox fault: dropped connection")
-    transport.abort()
-    for _ in range(3):
-        await asyncio.sleep(0)
+    await send_bytes(send, status, _dumps(body).encode(), headers)
 
 
 class _Sandbox:
@@ -1056,7 +1034,7 @@ class _Sandbox:
             self.counters["faults"] += 1
             kind = self.fault_rng.choice(("429", "500", "503", "drop"))
             if kind == "drop":
-                await _abort(send)
+                await drop_connection(send)
             elif kind == "429":
                 await _send_json(send, 429, {"code": "TooManyRequests", "message": "Too many requests"})
             elif kind == "500":

@@ -65,7 +65,7 @@ from defusedxml.ElementTree import fromstring as _safe_fromstring
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from syncbridge.sandbox_server import ThreadedSandbox, serve_forever
+from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -968,28 +968,7 @@ async def _plain(
     headers: list[tuple[bytes, bytes]] | None = None,
     content_type: bytes = b"text/plain; charset=utf-8",
 ) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _drop(send: Send) -> None:
-    """Abort the client's connection without an answer (uvicorn's ``send`` is bound to its cycle)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        raise ConnectionAbortedError("sandbox fault: dropped connection")
-    transport.abort()
-    for _ in range(3):
-        await asyncio.sleep(0)
+    await send_bytes(send, status, body, headers, content_type)
 
 
 class _Tenant:
@@ -1126,7 +1105,7 @@ class _Tenant:
             self.counters["faults"] += 1
             kind = self.fault_rng.choice(("429", "500", "503", "drop"))
             if kind == "drop":
-                await _drop(send)
+                await drop_connection(send)
             elif kind == "429":
                 await _plain(send, 429, b"Too Many Requests", [(b"retry-after", b"1")])
             elif kind == "500":

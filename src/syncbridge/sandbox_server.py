@@ -26,6 +26,41 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def send_bytes(
+    send: Any,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    content_type: bytes = b"application/json",
+) -> None:
+    """Answer a raw ASGI request (for middleware that replies before the app runs: faults, limits)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def drop_connection(send: Any) -> None:
+    """Abort the client's connection without an answer (a fault).  uvicorn's ``send`` is bound to its
+    protocol cycle, whose transport we abort; elsewhere (a test client) the exception does the job."""
+    import asyncio
+
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("sandbox fault: dropped connection")
+    transport.abort()
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 def _config(app: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
