@@ -19,6 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,26 @@ def write_config(tmp_path: Path, state_url_for: Callable[[str], str]) -> Callabl
         return path
 
     return make
+
+
+@contextmanager
+def crash_after_write(monkeypatch: pytest.MonkeyPatch, kind: str) -> Iterator[dict[str, str]]:
+    """Simulate a crash between a vendor call and its ledger update: the first ``done`` of a ``kind``
+    action raises instead of being recorded.  Yields ``{"key": <that action's key>}`` once it fired."""
+    from syncbridge.store import Store
+
+    original = Store.ledger_finish
+    crashed: dict[str, str] = {}
+
+    def crash_once(self: Store, key: str, status: str, **kw: Any) -> None:
+        row = self.ledger_get(key)
+        if not crashed and status == "done" and row is not None and row["kind"] == kind:
+            crashed["key"] = key
+            raise RuntimeError(f"simulated crash after the {kind} write was sent")
+        original(self, key, status, **kw)
+
+    monkeypatch.setattr(Store, "ledger_finish", crash_once)
+    try:
+        yield crashed
+    finally:
+        monkeypatch.setattr(Store, "ledger_finish", original)

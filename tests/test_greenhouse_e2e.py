@@ -13,6 +13,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from conftest import crash_after_write
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
@@ -188,20 +189,11 @@ def test_crash_between_http_call_and_ledger_update_leaves_one_note(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cfg = _config(write_config, gh, tmp_path)
-    original = Store.ledger_finish
-    crashed: dict[str, str] = {}
-
-    def crash_once(self: Store, key: str, status: str, **kw: Any) -> None:
-        row = self.ledger_get(key)
-        if not crashed and status == "done" and row and row["kind"] == "add_note":
-            crashed["key"] = key
-            raise RuntimeError("simulated crash after the note was sent")
-        original(self, key, status, **kw)
-
-    monkeypatch.setattr(Store, "ledger_finish", crash_once)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with (
+        crash_after_write(monkeypatch, "add_note") as crashed,
+        pytest.raises(RuntimeError, match="simulated crash"),
+    ):
         _run(cfg)
-    monkeypatch.setattr(Store, "ledger_finish", original)
     store = Store(load_config(cfg).state.url)
     row = store.ledger_get(crashed["key"])
     assert row is not None and row["status"] == "started"

@@ -14,6 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from conftest import crash_after_write
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.lever import sandbox
@@ -284,20 +285,11 @@ def test_crash_after_creating_the_requisition_is_reconciled_by_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cfg = _config(write_config, lever, tmp_path)
-    original = Store.ledger_finish
-    crashed: dict[str, str] = {}
-
-    def crash_once(self: Store, key: str, status: str, **kw: Any) -> None:
-        row = self.ledger_get(key)
-        if not crashed and status == "done" and row and row["kind"] == "create_requisition":
-            crashed["key"] = key
-            raise RuntimeError("simulated crash after POST /requisitions")
-        original(self, key, status, **kw)
-
-    monkeypatch.setattr(Store, "ledger_finish", crash_once)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with (
+        crash_after_write(monkeypatch, "create_requisition") as crashed,
+        pytest.raises(RuntimeError, match="simulated crash"),
+    ):
         _run(cfg)
-    monkeypatch.setattr(Store, "ledger_finish", original)
     api = Api(lever)
     assert len(api.mi_requisitions()) == 1  # the crash came right after the first one was made
     summary = _run(cfg)

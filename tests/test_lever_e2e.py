@@ -16,6 +16,7 @@ import requests
 import yaml
 from click.testing import CliRunner
 
+from conftest import crash_after_write
 from syncbridge.cli import main
 from syncbridge.connectors.lever import sandbox
 from syncbridge.outcomes import write_demo_outcomes
@@ -145,20 +146,11 @@ def test_first_run_writes_second_run_plans_nothing(env: Env, caplog: pytest.LogC
 
 
 def test_crash_after_note_is_reconciled_not_resent(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Store.ledger_finish
-    crashed: dict[str, str] = {}
-
-    def crashing(self: Store, key: str, status: str, **kw: Any) -> None:
-        row = self.ledger_get(key)
-        if not crashed and status == "done" and row is not None and row["kind"] == "add_note":
-            crashed["key"] = key
-            raise RuntimeError("simulated crash after the note was sent")
-        original(self, key, status, **kw)
-
-    monkeypatch.setattr(Store, "ledger_finish", crashing)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with (
+        crash_after_write(monkeypatch, "add_note") as crashed,
+        pytest.raises(RuntimeError, match="simulated crash"),
+    ):
         env.run()
-    monkeypatch.setattr(Store, "ledger_finish", original)
     assert crashed, "no add_note reached ledger_finish"
     marker = f"syncbridge:{crashed['key']}"
     assert _notes_with(env.db, marker) == 1

@@ -14,6 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from conftest import crash_after_write
 from syncbridge.cli import main
 from syncbridge.connectors.workday import sandbox
 from syncbridge.outcomes import write_demo_outcomes
@@ -171,20 +172,11 @@ def test_crash_after_the_attachment_was_sent_leaves_exactly_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cfg = _config(write_config, wd, tmp_path)
-    original = Store.ledger_finish
-    crashed: dict[str, str] = {}
-
-    def crash_once(self: Store, key: str, status: str, **kw: Any) -> None:
-        row = self.ledger_get(key)
-        if not crashed and status == "done" and row and row["kind"] == "add_note":
-            crashed["key"] = key
-            raise RuntimeError("simulated crash after the attachment was sent")
-        original(self, key, status, **kw)
-
-    monkeypatch.setattr(Store, "ledger_finish", crash_once)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with (
+        crash_after_write(monkeypatch, "add_note") as crashed,
+        pytest.raises(RuntimeError, match="simulated crash"),
+    ):
         _run(cfg)
-    monkeypatch.setattr(Store, "ledger_finish", original)
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     row = store.ledger_get(crashed["key"])
     assert row is not None and row["status"] == "started"
