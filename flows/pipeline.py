@@ -127,18 +127,14 @@ def _wait_for_approval(rt: Runtime, pending: list[Strong], timeout: int, run_id:
         logger.warning("no approval decision within %d s; the conversions stay pending", timeout)
         return False
     by = decision.approver or "prefect-ui"
-    decided = 0
     for s in pending:
         short = s.approval_key[:12]
         if "all" in decision.reject or short in decision.reject or s.approval_key in decision.reject:
-            decided += len(
-                rt.store.decide_approval(s.approval_key, "rejected", by=by, reason=decision.reason)
-            )
+            rt.store.decide_approval(s.approval_key, "rejected", by=by, reason=decision.reason)
         elif "all" in decision.approve or short in decision.approve or s.approval_key in decision.approve:
-            decided += len(
-                rt.store.decide_approval(s.approval_key, "approved", by=by, reason=decision.reason)
-            )
-    return decided > 0
+            rt.store.decide_approval(s.approval_key, "approved", by=by, reason=decision.reason)
+    # `syncbridge approve/reject` record the decision themselves before resuming the run: count those too
+    return any(rt.store.approval_status(s.approval_key) != "pending" for s in pending)
 
 
 def _run_name(kind: str) -> Any:

@@ -280,6 +280,23 @@ def test_manual_approval_through_the_flow_pause(
             params=PipelineParams(config=str(cfg), approval_timeout_seconds=timeout), return_state=True
         )
 
+    def _start_paused(target: Callable[[int], None]) -> Any:
+        """Start the pipeline in a thread and wait until it pauses for approval."""
+        out["worker"] = threading.Thread(target=target, args=(120,))
+        out["worker"].start()
+        deadline = time.monotonic() + 90
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                runs = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                    )
+                )
+                if runs:
+                    return runs[0]
+                time.sleep(0.5)
+        raise AssertionError("the flow never paused for approval")
+
     # 1. nobody answers: the run ends, the conversions stay pending and nothing is opened
     run_flow(timeout=2)
     summary = out["state"].result()
@@ -288,24 +305,21 @@ def test_manual_approval_through_the_flow_pause(
     assert _mi_jobs(api) == []
 
     # 2. the approver answers in the pause (as the Prefect UI would)
-    worker = threading.Thread(target=run_flow, args=(120,))
-    worker.start()
-    paused = None
-    deadline = time.monotonic() + 90
-    with get_client(sync_client=True) as client:
-        while paused is None and time.monotonic() < deadline:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
-                )
-            )
-            paused = runs[0] if runs else None
-            time.sleep(0.5)
-    assert paused is not None, "the flow never paused for approval"
-    first = summary["conversions"][0]
+    first, second = summary["conversions"][0], summary["conversions"][1]
+    paused = _start_paused(run_flow)
     resume_flow_run(paused.id, run_input={"approve": [first["approval"]], "approver": "test"})
-    worker.join(120)
+    out["worker"].join(120)
     summary = out["state"].result()
     states = {c["outcome_id"]: c["state"] for c in summary["conversions"]}
     assert states[first["outcome_id"]].startswith("approved")
     assert {j["requisition_id"] for j in _mi_jobs(api)} == {first["code"]}
+
+    # 3. the approver answers from a terminal while the run waits: `syncbridge approve` resumes it
+    _start_paused(run_flow)
+    approved = CliRunner().invoke(main, ["-c", str(cfg), "approve", second["approval"]])
+    assert approved.exit_code == 0 and "resumed the paused flow run" in approved.output, approved.output
+    out["worker"].join(120)
+    summary = out["state"].result()
+    states = {c["outcome_id"]: c["state"] for c in summary["conversions"]}
+    assert states[second["outcome_id"]].startswith("approved")
+    assert second["code"] in {j["requisition_id"] for j in _mi_jobs(api)}
