@@ -262,6 +262,7 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         f"  actions:   {a['planned']} planned ({a['already_done']} already done), "
         f"{a.get('applied', 0)} applied, {a.get('reconciled', 0)} reconciled, "
         f"{a.get('failed', 0)} failed, {a.get('blocked', 0)} blocked"
+        + (f", {a['busy']} busy in another run" if a.get("busy") else "")
     )
     for q in summary.get("quarantine", []):
         click.echo(f"  quarantined row {q['line']}: {q['reason']}")
