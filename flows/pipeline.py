@@ -339,6 +339,8 @@ def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
             if _wait_for_approval(rt, pending, timeout, info["run_id"]):
                 the_plan = plan_task(rt, batch, links, params.connector)
         result = None if params.dry_run else _apply_all(rt, the_plan, info["run_id"])
+        if not params.dry_run:
+            steps.notify_assessments(rt)
         d = _finish(steps.summarize(batch, links, the_plan, result, synced), result, info)
     if result and result.failed:
         raise RunFailed(f"{result.failed} write(s) failed", d)

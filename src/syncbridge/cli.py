@@ -701,6 +701,12 @@ def sandbox(vendor: str, args: tuple[str, ...]) -> None:
     sys.exit(module.main(list(args)))
 
 
+from syncbridge.cli_inbound import assessment_group, webhooks_group  # noqa: E402  (uses _Ctx above)
+
+main.add_command(webhooks_group)
+main.add_command(assessment_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

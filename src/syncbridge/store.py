@@ -47,7 +47,7 @@ from sqlalchemy.engine.url import make_url
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 12
 
 metadata = MetaData()
 
@@ -241,6 +241,39 @@ approvals = Table(
 
 audit_run_index = Index("ix_sb_audit_run_id", audit.c.run_id)
 
+#: Inbound webhook deliveries (v12): one row per vendor event id, so a re-delivery is recognised; the
+#: receiver answers at once and a worker drains ``queued`` rows (see ``syncbridge.webhooks``).
+events = Table(
+    "sb_events",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("action", String(64), nullable=False),
+    Column("person_id", String(64)),  # the vendor's person id (Greenhouse candidate, Lever contact)
+    Column("status", String(16), nullable=False, index=True),  # queued | done | ignored | failed
+    Column("received_at", Ts, nullable=False),
+    Column("processed_at", Ts),
+    Column("detail", Text),
+)
+
+#: Greenhouse Assessment Partner requests (v12): a recruiter ordered a micro-internship for a candidate.
+assessments = Table(
+    "sb_assessments",
+    metadata,
+    Column("partner_interview_id", String(64), primary_key=True),
+    Column("partner_test_id", String(255), nullable=False),
+    Column("email", String(320), index=True),  # the candidate's normalised e-mail (personal data)
+    Column("candidate", JSON),  # name, Greenhouse profile URL (personal data; erased by forget)
+    Column("sent_by", String(320)),
+    Column("callback_url", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # requested | complete
+    Column("outcome_id", String(255)),
+    Column("requested_at", Ts, nullable=False),
+    Column("completed_at", Ts),
+    Column("notified_at", Ts),
+    Column("handoff_error", Text),
+)
+
 
 def _v2(conn: Connection) -> None:
     """v2: manual-approval records for conversions; audit rows findable by run."""
@@ -261,7 +294,13 @@ def _v3(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE sb_ledger ADD COLUMN {name} {sql_type}"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3}
+def _v12(conn: Connection) -> None:
+    """v12: inbound webhook events and Greenhouse assessment-partner requests."""
+    events.create(conn, checkfirst=True)
+    assessments.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 12: _v12}
 CLAIM_LEASE = timedelta(minutes=15)
 
 
