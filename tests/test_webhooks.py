@@ -366,10 +366,106 @@ def test_deletion_event_erases_the_person_locally(
         .exit_code
         == 0
     )
-    person = next(p for p in sandbox.demo_people(gh.db_path, n=8, seed=5) if p["kind"] == "exact")
+    person = next(p for p in sandbox.demo_people(gh.db_path, n=8, seed=5) if p["kind"] == "primary")
     remote_id = runtime.store.candidates_by_email("acme-gh", person["email"])[0]["remote_id"]
     body = {"action": "delete_candidate", "payload": {"person": {"id": int(remote_id)}}}
     assert _post_gh(receiver.url, body, event_id="del-1").json()["work"] == "erase"
     out = drain(runtime, erase=erase_person_locally)
     assert out.erased == 1
     assert runtime.store.candidates_by_email("acme-gh", person["email"]) == []
+
+
+def test_lever_register_keeps_the_signature_token(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """Lever returns a webhook's signature token only when it is created: `register` keeps it in the
+    state store and the receiver then accepts events signed with it (no secret in the YAML)."""
+    import responses
+
+    base = "https://api.lever.co/v1"
+    cfg = write_config(
+        {"globex-lever": {"type": "lever", "api_key": "lever-key-for-tests", "base_url": base}},
+        routing=[{"employer": "*", "connector": "globex-lever"}],
+        webhooks={"connectors": {"globex-lever": {}}},
+    )
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.POST,
+            f"{base}/webhooks",
+            json={"data": {"id": "wh-1", "configuration": {"signatureToken": "registered-token-789"}}},
+            status=201,
+        )
+        out = CliRunner().invoke(
+            main,
+            [
+                "-c",
+                str(cfg),
+                "webhooks",
+                "register",
+                "--connector",
+                "globex-lever",
+                "--url",
+                "https://sb.example/webhooks/globex-lever",
+                "--event",
+                "candidateStageChange",
+            ],
+        )
+        assert out.exit_code == 0, out.output
+        assert "token kept" in out.output and "registered-token-789" not in out.output
+        assert json.loads(mock.calls[0].request.body) == {
+            "url": "https://sb.example/webhooks/globex-lever",
+            "event": "candidateStageChange",
+        }
+    rt = Runtime.from_file(cfg)
+    assert rt.settings.webhooks is not None
+    server = Receiver(create_app(rt, rt.settings.webhooks)).start()
+    try:
+        at = int(time.time() * 1000)
+        body = {
+            "id": "r1",
+            "event": "contactUpdated",
+            "triggeredAt": at,
+            "token": "t" * 48,
+            "data": {"contactId": "c-9"},
+        }
+        body["signature"] = lever_signature("registered-token-789", body["token"], at)
+        assert requests.post(f"{server.url}/webhooks/globex-lever", json=body, timeout=10).status_code == 200
+        body["signature"] = lever_signature(LV_TOKEN, body["token"], at)
+        body["id"] = "r2"
+        assert requests.post(f"{server.url}/webhooks/globex-lever", json=body, timeout=10).status_code == 401
+    finally:
+        server.stop()
+        rt.close()
+
+
+def test_greenhouse_register_prints_the_settings(config: Path) -> None:
+    out = CliRunner().invoke(
+        main,
+        [
+            "-c",
+            str(config),
+            "webhooks",
+            "register",
+            "--connector",
+            "acme-gh",
+            "--url",
+            "https://sb.example/webhooks/acme-gh",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "https://sb.example/webhooks/acme-gh" in out.output and "delete_candidate" in out.output
+    assert GH_SECRET not in out.output
+    plain = CliRunner().invoke(
+        main,
+        ["-c", str(config), "webhooks", "register", "--connector", "acme-gh", "--url", "http://sb.example/x"],
+    )
+    assert plain.exit_code == 2 and "https" in plain.output
+
+
+def test_demo_events_shows_an_event_and_an_assessment_round_trip(tmp_path: Path) -> None:
+    out = CliRunner().invoke(
+        main, ["demo", "--events", "--workdir", str(tmp_path / "demo"), "--size", "80", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output.strip().splitlines()[-1])
+    assert result["event_note_written"] == 1
+    assert result["forged_status"] == 401
+    assert result["assessment"]["partner_status"] == "complete"
