@@ -469,3 +469,31 @@ def test_demo_events_shows_an_event_and_an_assessment_round_trip(tmp_path: Path)
     assert result["event_note_written"] == 1
     assert result["forged_status"] == 401
     assert result["assessment"]["partner_status"] == "complete"
+
+
+@pytest.mark.prefect
+def test_deployment_trigger_starts_a_run_of_the_connectors_deployment(
+    runtime: Runtime, config: Path, prefect_backend: None
+) -> None:
+    """`trigger: deployment` asks the Prefect server for a run of `<flow>/pipeline-<connector>`."""
+    from prefect import get_client
+    from prefect.flows import EntrypointType
+
+    from syncbridge.flows.pipeline import pipeline_flow
+    from syncbridge.webhooks import WebhookSettings, make_trigger
+
+    deployment = pipeline_flow.to_deployment(
+        name="pipeline-acme-gh",
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        parameters={"params": {"config": str(config), "connector": "acme-gh"}},
+    )
+    dep_id = deployment.apply()
+    settings = WebhookSettings.model_validate(
+        {"connectors": {"acme-gh": {"secret": GH_SECRET}}, "trigger": "deployment"}
+    )
+    trigger = make_trigger(runtime, settings)
+    assert trigger is not None
+    trigger("acme-gh")
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs()
+    assert [r.deployment_id for r in runs if r.deployment_id == dep_id] == [dep_id]
