@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from syncbridge.assessment import install_partner_api
 from syncbridge.errors import NotFound, SyncbridgeError
@@ -562,7 +563,8 @@ def create_app(
             return answer(400, "body is not JSON")
         if not isinstance(body, dict):
             return answer(400, "body is not a JSON object")
-        secrets = _secrets(rt, settings, connector)
+        # the store is synchronous: keep its calls off the event loop
+        secrets = await run_in_threadpool(_secrets, rt, settings, connector)
         if block.type == "greenhouse":
             if not verify_greenhouse(secrets, bytes(raw), request.headers.get("signature")):
                 if body.get("action") == "ping" and set(body) <= {"action", "payload"}:
@@ -587,7 +589,7 @@ def create_app(
                 return answer(401, "event too old (or from the future): possible replay")
             event = lever_event(connector, body)
         try:
-            fresh = enqueue(rt, event, max_queue=settings.max_queue)
+            fresh = await run_in_threadpool(enqueue, rt, event, max_queue=settings.max_queue)
         except QueueFull as exc:
             return answer(503, str(exc))
         if not fresh:
