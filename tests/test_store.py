@@ -177,7 +177,7 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         old.close()
 
         upgraded = Store(url)  # migrates on start
-        assert upgraded.schema_version() == SCHEMA_VERSION == 3
+        assert upgraded.schema_version() == SCHEMA_VERSION == 12
         assert (
             upgraded.ledger_start(
                 "k-new", connector="gh", kind="add_note", outcome_id="o", target="1", payload={}, run_id="r1"
