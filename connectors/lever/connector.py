@@ -416,15 +416,23 @@ class LeverConnector(Connector):
     def find_note(self, candidate_id: str, marker: str) -> str | None:
         """Search every opportunity of the person (the relevant one first): the target may have changed
         between the lost answer and now."""
+        return self.find_notes(candidate_id, [marker]).get(marker)
+
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        """Every marker checked in one pass over the notes of each of the person's opportunities (Lever
+        keeps notes per opportunity: one read of the opportunities, then one per opportunity)."""
         opps = self._opportunities_of(candidate_id)
         best = mapping.relevant_opportunity(opps)
-        ordered = sorted(opps, key=lambda o: o is not best)
-        for opp in ordered:
+        found: dict[str, str] = {}
+        for opp in sorted(opps, key=lambda o: o is not best):
             for page in self.client.notes(str(opp["id"])):
                 for note in page:
-                    if mapping.note_has_marker(note, marker):
-                        return str(note.get("id") or opp["id"])
-        return None
+                    for marker in markers:
+                        if marker not in found and mapping.note_has_marker(note, marker):
+                            found[marker] = str(note.get("id") or opp["id"])
+            if len(found) == len(set(markers)):
+                break
+        return found
 
     def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
         """True when the opportunity :meth:`add_tags` writes to holds them all (adding again is harmless,

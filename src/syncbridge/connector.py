@@ -189,6 +189,17 @@ class Connector(ABC):
         """The id of the note (or attachment) on the person whose body holds ``marker``, if any."""
         raise NotImplementedError(f"{self.type} cannot search notes")
 
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        """Marker → note id for each of ``markers`` found on the person.  The applier calls it once per
+        person before writing notes that have no ledger entry (a new state store), so a connector should
+        answer with one read of the person's notes; this default asks :meth:`find_note` per marker."""
+        found: dict[str, str] = {}
+        for marker in markers:
+            ref = self.find_note(candidate_id, marker)
+            if ref is not None:
+                found[marker] = ref
+        return found
+
     def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
         current = set(self.get_candidate(candidate_id).tags)
         return all(t in current for t in tags)
