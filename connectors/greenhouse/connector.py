@@ -56,6 +56,7 @@ class GreenhouseSettings(ConnectorSettings):
 
 class GreenhouseConnector(Connector):
     type = "greenhouse"
+    writes_counted = True
     settings_model = GreenhouseSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {

@@ -149,6 +149,7 @@ def _secret(value: SecretStr | None) -> str:
 
 class LeverConnector(Connector):
     type = "lever"
+    writes_counted = True
     settings_model = LeverSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {

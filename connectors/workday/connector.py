@@ -181,6 +181,7 @@ class WorkdaySettings(ConnectorSettings):
 
 class WorkdayConnector(Connector):
     type = "workday"
+    writes_counted = True
     settings_model = WorkdaySettings
     note_kind = "attachment"
     # set_fields is not declared: WWS has no custom fields on a candidate (see docs/workday.md)

@@ -312,7 +312,8 @@ class Applier:
             self.store.ledger_finish(action.key, "done", remote_ref=ref)
             if record is not None:
                 self.store.upsert_page(action.connector, "other", "created", [record])
-            if writes.count() == sent_before:  # the connector looked and found it there: nothing sent
+            if connector.writes_counted and writes.count() == sent_before:
+                # the connector looked first and found the effect there: it sent nothing
                 self._audit(action, target, "reconciled", f"already in the ATS: {ref}")
                 result.reconciled += 1
                 return

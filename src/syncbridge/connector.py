@@ -111,6 +111,9 @@ class Connector(ABC):
     streams: ClassVar[tuple[StreamSpec, ...]]
     #: the marker-friendly name of the place a note lands, for the plan ("note", "attachment")
     note_kind: ClassVar[str] = "note"
+    #: True when every write goes through :class:`syncbridge.http.ApiClient`, which counts them
+    #: (:mod:`syncbridge.writes`): then a write call that sent nothing is recorded as reconciled
+    writes_counted: ClassVar[bool] = False
 
     def __init__(self, name: str, settings: ConnectorSettings, *, state: StateStore | None = None) -> None:
         self.name = name
