@@ -55,14 +55,14 @@ class WriteWatch:
             return message
 
         async def snd(message: Any) -> None:
-            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                if _is_write(bytes(body)):
-                    with self._lock:
-                        self.writes += 1
-                        n = self.writes
-                    if self.kill_at == n and self.victim:
-                        os.kill(self.victim, signal.SIGKILL)
-                        self.killed = True
+            took_effect = message["type"] == "http.response.start" and 200 <= message["status"] < 300
+            if took_effect and _is_write(bytes(body)):
+                with self._lock:
+                    self.writes += 1
+                    n = self.writes
+                if self.kill_at == n and self.victim:
+                    os.kill(self.victim, signal.SIGKILL)
+                    self.killed = True
             await send(message)
 
         await self.app(scope, recv, snd)
