@@ -13,11 +13,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +254,136 @@ def test_relative_paths_resolve_against_the_config_folder(
         assert server.watch.writes == written
     finally:
         server.stop()
+
+
+# -- item 3: kill -9 at every write --------------------------------------------------------------------
+
+_VOLATILE = ("id", "url", "token")
+
+
+def _scrub(value: Any) -> Any:
+    """A record without its ids, URLs and timestamps: what two equal ATS states have in common."""
+    if isinstance(value, dict):
+        return {
+            k: _scrub(v)
+            for k, v in sorted(value.items())
+            if not (
+                k in _VOLATILE
+                or k.endswith(("_id", "_ids", "_at", "At", "Id", "Ids", "_url"))
+                or k in ("createdAt", "updatedAt")
+            )
+        }
+    if isinstance(value, list):
+        return sorted((_scrub(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True, default=str))
+    return value
+
+
+def _fingerprint(db: Path) -> dict[str, Any]:
+    """What the sandbox's ATS holds: rows per table, and for the tables syncbridge writes, every record's
+    content (ids, URLs and timestamps left out) as a sorted list."""
+    import sqlite3
+
+    counts = table_counts(db)
+    conn = sqlite3.connect(db)
+    try:
+        content: dict[str, list[str]] = {}
+        for table in ("notes", "applications", "jobs", "job_posts", "attachments", "applied_candidate_tags"):
+            cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            if "data" not in cols:
+                continue
+            rows = [json.loads(r[0]) for r in conn.execute(f'SELECT data FROM "{table}"')]
+            content[table] = sorted(json.dumps(_scrub(r), sort_keys=True, default=str) for r in rows)
+    finally:
+        conn.close()
+    return {"counts": counts, "content": content}
+
+
+def _cli(cfg: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "syncbridge.cli", "-c", str(cfg), *args]
+
+
+def _killed_then_recovered(vendor: str, template: Path, outcomes: Path, folder: Path, n: int) -> Any:
+    """One kill point: a fresh copy of the ATS and a fresh state store; ``syncbridge run`` is killed
+    right after its n-th write took effect; one more run must finish everything.  Returns the ATS db."""
+    folder.mkdir(parents=True)
+    db = folder / template.name
+    shutil.copy(template, db)
+    server = _serve(vendor, db)
+    try:
+        state = f"sqlite:///{folder / 'state.db'}"
+        cfg = _config(vendor, folder / "syncbridge.yaml", url=server.url, state=state, outcomes=outcomes)
+        proc = subprocess.Popen(
+            _cli(cfg, "run", "--no-prefect", "--json"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        server.watch.victim, server.watch.kill_at = proc.pid, n
+        try:
+            code = proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert server.watch.killed and code == -9, f"kill point {n}: exit {code}"
+
+        status = CliRunner().invoke(main, ["-c", str(cfg), "status", "--json"])
+        runs = json.loads(status.stdout)["last_runs"]
+        assert [r["status"] for r in runs] == ["crashed"], f"kill point {n}: {runs}"
+
+        again = subprocess.run(
+            _cli(cfg, "run", "--no-prefect", "--json"), capture_output=True, text=True, timeout=300
+        )
+        assert again.returncode == 0, f"kill point {n}: {again.stdout[-800:]} {again.stderr[-800:]}"
+        summary = json.loads(again.stdout[again.stdout.index("{") :])
+        assert not any(summary["actions"].get(k) for k in ("failed", "blocked", "busy")), summary
+        store = Store(state)
+        try:
+            assert store.ledger_pending() == [], f"kill point {n}: writes left pending"
+        finally:
+            store.close()
+        return db
+    finally:
+        server.stop()
+
+
+def _sweep(vendor: str, tmp: Path, points: list[int] | None) -> tuple[int, int]:
+    """Kill at each of ``points`` (None: every write of the run); returns (kill points recovered, writes
+    an uninterrupted run makes)."""
+    template, outcomes = _seeded(vendor, tmp / "template", size=40, people=6)
+    reference = tmp / "reference"
+    reference.mkdir()
+    ref_db = reference / template.name
+    shutil.copy(template, ref_db)
+    server = _serve(vendor, ref_db)
+    try:
+        state = f"sqlite:///{reference / 'state.db'}"
+        cfg = _config(vendor, reference / "syncbridge.yaml", url=server.url, state=state, outcomes=outcomes)
+        done = subprocess.run(_cli(cfg, "run", "--no-prefect", "--json"), capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-800:]
+        total = server.watch.writes
+        summary = json.loads(done.stdout[done.stdout.index(b"{") :])
+        assert summary["conversions"] and total > 0
+    finally:
+        server.stop()
+    expected = _fingerprint(ref_db)
+    recovered = 0
+    for n in points if points is not None else range(1, total + 1):
+        if n > total:
+            continue
+        db = _killed_then_recovered(vendor, template, outcomes, tmp / f"kill-{n}", n)
+        assert _fingerprint(db) == expected, f"kill point {n}: the ATS differs from an uninterrupted run"
+        recovered += 1
+    return recovered, total
+
+
+def test_kill_sweep_greenhouse_every_write(tmp_path: Path) -> None:
+    """kill -9 right after each write of a run with a conversion (create person, note, tags, job, post,
+    application, prescreen), for every write: one more run always ends in the uninterrupted state."""
+    recovered, total = _sweep("greenhouse", tmp_path, None)
+    print(f"greenhouse: {recovered}/{total} kill points recovered")
+    assert recovered == total > 10
+
+
+@pytest.mark.parametrize("vendor", ["lever", "workday"])
+def test_kill_sweep_lever_and_workday(vendor: str, tmp_path: Path) -> None:
+    """A few kill points (first write, middle, last) on Lever and Workday."""
+    recovered, total = _sweep(vendor, tmp_path, [1, 7, 13, 19, 25])
+    print(f"{vendor}: {recovered} kill points recovered (of {total} writes)")
+    assert recovered >= 3

@@ -1,7 +1,8 @@
 """The ``syncbridge`` command.
 
-Exit codes: 0 success; 1 the run finished but some writes failed, or the vendor refused a call;
-2 bad configuration or input (one line naming the problem, no traceback).
+Exit codes: 0 success; 1 the run finished but some writes failed or were left pending (blocked, or busy
+in another run), or the vendor refused a call; 2 bad configuration or input (one line naming the
+problem, no traceback).
 """
 
 from __future__ import annotations
