@@ -848,7 +848,12 @@ class Store:
             for r in conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(5000)).mappings():
                 latest.setdefault((r["flow"], r["connector"]), dict(r))
         rows = list(latest.values())
-        rows.sort(key=lambda r: (r["status"] != "failed", -(_aware(r["started_at"]) or _now()).timestamp()))
+        rows.sort(
+            key=lambda r: (
+                r["status"] not in ("failed", "crashed"),
+                -(_aware(r["started_at"]) or _now()).timestamp(),
+            )
+        )
         return rows
 
     # -- conversion support
