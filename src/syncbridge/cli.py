@@ -634,9 +634,14 @@ def _describe_schedule(s: Any) -> str:
 @click.option(
     "--pool", required=True, help="Prefect work pool the workers poll (created as a process pool if missing)."
 )
+@click.option(
+    "--same-host",
+    is_flag=True,
+    help="Every worker runs on this machine, so a SQLite state store is allowed (else: PostgreSQL).",
+)
 @click.pass_obj
 @_handle_errors
-def deploy(obj: _Ctx, pool: str) -> None:
+def deploy(obj: _Ctx, pool: str, same_host: bool) -> None:
     """Register the YAML `schedules` as deployments for Prefect workers (beyond one machine).
 
     Needs a Prefect server (PREFECT_API_URL).  Then on each worker machine, with syncbridge installed and the
@@ -647,6 +652,11 @@ def deploy(obj: _Ctx, pool: str) -> None:
     settings = load_config(obj.config)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to deploy")
+    from syncbridge.paths import local_state_problem
+
+    problem = None if same_host else local_state_problem(settings.state.url)
+    if problem:
+        raise ConfigError(problem)
     if not os.environ.get("PREFECT_API_URL") and "prefect" not in sys.modules:
         raise ConfigError(
             "deploy needs a Prefect server: set PREFECT_API_URL (on one machine, use `syncbridge serve`)"

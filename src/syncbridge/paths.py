@@ -54,3 +54,18 @@ def anchor_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(outcomes, dict) and isinstance(outcomes.get("path"), str) and outcomes["path"].strip():
         out["outcomes"] = {**outcomes, "path": _anchor(outcomes["path"], base)}
     return out
+
+
+def local_state_problem(url: str) -> str | None:
+    """Why a state store cannot be shared by workers on other machines (None: it can).  A SQLite file
+    lives on one machine: a worker elsewhere would open a different, empty file at the same path."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return (
+        f"state.url is a SQLite file ({parsed.database or 'in memory'}): workers on other machines cannot "
+        "reach it; use PostgreSQL (docs/operations.md), or pass --same-host when every worker runs here"
+    )
