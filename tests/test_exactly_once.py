@@ -307,7 +307,9 @@ def _cli(cfg: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "syncbridge.cli", "-c", str(cfg), *args]
 
 
-def _killed_then_recovered(vendor: str, template: Path, outcomes: Path, folder: Path, n: int) -> Any:
+def _killed_then_recovered(
+    vendor: str, template: Path, outcomes: Path, folder: Path, n: int, *, before: bool = False
+) -> Any:
     """One kill point: a fresh copy of the ATS and a fresh state store; ``syncbridge run`` is killed
     right after its n-th write took effect; one more run must finish everything.  Returns the ATS db."""
     folder.mkdir(parents=True)
@@ -320,7 +322,7 @@ def _killed_then_recovered(vendor: str, template: Path, outcomes: Path, folder: 
         proc = subprocess.Popen(
             _cli(cfg, "run", "--no-prefect", "--json"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        server.watch.victim, server.watch.kill_at = proc.pid, n
+        server.watch.victim, server.watch.kill_at, server.watch.before = proc.pid, n, before
         try:
             code = proc.wait(timeout=300)
         finally:
@@ -348,7 +350,7 @@ def _killed_then_recovered(vendor: str, template: Path, outcomes: Path, folder: 
         server.stop()
 
 
-def _sweep(vendor: str, tmp: Path, points: list[int] | None) -> tuple[int, int]:
+def _sweep(vendor: str, tmp: Path, points: list[int] | None, *, before: bool = False) -> tuple[int, int]:
     """Kill at each of ``points`` (None: every write of the run; empty: five spread over the run);
     returns (kill points recovered, writes an uninterrupted run makes)."""
     template, outcomes = _seeded(vendor, tmp / "template", size=40, people=6)
@@ -374,7 +376,7 @@ def _sweep(vendor: str, tmp: Path, points: list[int] | None) -> tuple[int, int]:
     elif not points:  # spread: the first write, the last, and three in between
         points = sorted({1, total // 4 or 1, total // 2 or 1, (3 * total) // 4 or 1, total})
     for n in points:
-        db = _killed_then_recovered(vendor, template, outcomes, tmp / f"kill-{n}", n)
+        db = _killed_then_recovered(vendor, template, outcomes, tmp / f"kill-{n}", n, before=before)
         assert _fingerprint(db) == expected, f"kill point {n}: the ATS differs from an uninterrupted run"
         recovered += 1
     return recovered, total
@@ -386,6 +388,14 @@ def test_kill_sweep_greenhouse_every_write(tmp_path: Path) -> None:
     recovered, total = _sweep("greenhouse", tmp_path, None)
     print(f"greenhouse: {recovered}/{total} kill points recovered")
     assert recovered == total > 10
+
+
+def test_kill_before_a_write_lands_greenhouse(tmp_path: Path) -> None:
+    """The other side of the race: killed as its write reaches the vendor, which never makes it.  The
+    claimed write is taken over and sent by the next run (five points spread over the run)."""
+    recovered, total = _sweep("greenhouse", tmp_path, [], before=True)
+    print(f"greenhouse (killed before the write): {recovered} kill points recovered (of {total} writes)")
+    assert recovered == 5
 
 
 @pytest.mark.parametrize("vendor", ["lever", "workday"])

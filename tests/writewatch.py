@@ -5,6 +5,8 @@ may change the ATS (not GET/HEAD, not a token request, not a WWS ``Get_*`` opera
 sandbox answered with a 2xx, i.e. it took effect.  With ``kill_at = N`` and ``victim = pid``, the N-th
 write's answer is held back, the victim process is sent SIGKILL, and only then is the answer released:
 the vendor has made the write, the client never learns it did.  That is the worst moment to die.
+With ``before = True`` the victim dies when the N-th write arrives, and that write is dropped: the
+client had claimed it in its ledger, the vendor never made it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+
+from syncbridge.sandbox_server import drop_connection
 
 _SOAP_READ = re.compile(rb"<(?:[\w-]+:)?Get_\w+")
 
@@ -34,7 +38,10 @@ class WriteWatch:
         self.kill_at: int | None = None
         self.victim: int | None = None
         self.killed = False
+        #: kill when the N-th write arrives, before it takes effect (it is then dropped, unanswered)
+        self.before = False
         self._lock = threading.Lock()
+        self._arrived = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = str(scope.get("path", ""))
@@ -47,6 +54,8 @@ class WriteWatch:
             await self.app(scope, receive, send)
             return
         body = bytearray()
+        if self.before and self.kill_at and self.victim:
+            return await self._kill_on_arrival(scope, receive, send)
 
         async def recv() -> Any:
             message = await receive()
@@ -63,6 +72,41 @@ class WriteWatch:
                 if self.kill_at == n and self.victim:
                     os.kill(self.victim, signal.SIGKILL)
                     self.killed = True
+            await send(message)
+
+        await self.app(scope, recv, snd)
+
+    async def _kill_on_arrival(self, scope: Any, receive: Any, send: Any) -> None:
+        """Read the whole request; the N-th write kills the victim and is never processed."""
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = b"".join(m.get("body", b"") for m in chunks if m["type"] == "http.request")
+        if _is_write(body):
+            with self._lock:
+                self._arrived += 1
+                n = self._arrived
+            if n == self.kill_at and self.victim:
+                os.kill(self.victim, signal.SIGKILL)
+                self.killed = True
+                await drop_connection(send)  # dropped unanswered: the write never happens
+                return
+        replay = iter(chunks)
+
+        async def recv() -> Any:
+            return next(replay, {"type": "http.disconnect"})
+
+        async def snd(message: Any) -> None:
+            if (
+                message["type"] == "http.response.start"
+                and 200 <= message["status"] < 300
+                and _is_write(body)
+            ):
+                with self._lock:
+                    self.writes += 1
             await send(message)
 
         await self.app(scope, recv, snd)
