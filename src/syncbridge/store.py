@@ -741,7 +741,7 @@ class Store:
                 .values(
                     status="crashed",
                     finished_at=_now(),
-                    error="its process died while running (killed or lost); the next run finished its work",
+                    error="its process died while running (killed?); the next run reconciles its writes",
                 )
             )
 
