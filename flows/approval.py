@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +53,7 @@ log = logging.getLogger("syncbridge.flows.approval")
 #: Prefect's own pause timeout, after syncbridge's deadline: only for when no run ended the wait.
 BACKSTOP = timedelta(days=1)
 DEADLINE_TAG = "approval-deadline"
+DEADLINE_PATIENCE = timedelta(minutes=2)
 
 
 class ApprovalDecision(RunInput):
@@ -131,16 +133,25 @@ def waiting_elsewhere(rt: Runtime, pending: list[Strong], me: str) -> str | None
 def end_expired_waits(rt: Runtime) -> list[str]:
     """Resume, with a "timed out" answer, every suspended run whose approval deadline has passed.
 
-    Called at the start of each pipeline run (the deadline run is one).  A waiting run that Prefect
-    ended meanwhile (cancelled, or failed by the backstop) is recorded as failed in ``sb_runs`` instead
-    of staying "paused" there.  Never fails the calling run."""
-    now = datetime.now(UTC)
-    expired: dict[str, str | None] = {}
+    Called at the start of each pipeline run.  The deadline run (tagged ``approval-deadline``) may
+    start a little early, because workers fetch scheduled runs ahead of time: it waits for a deadline
+    due within ``DEADLINE_PATIENCE``.  A waiting run that Prefect ended meanwhile (cancelled, or failed
+    by the backstop) is recorded as failed in ``sb_runs`` instead of staying "paused" there.  Never
+    fails the calling run."""
+    from prefect.runtime import flow_run
+
+    deadlines: dict[str, tuple[datetime, str | None]] = {}
     for row in rt.store.pending_approvals():
         summary = row.get("summary") or {}
         deadline, fid = summary.get("deadline"), summary.get("flow_run_id")
-        if fid and deadline and datetime.fromisoformat(deadline) <= now:
-            expired[fid] = summary.get("run_id")
+        if fid and deadline:
+            deadlines[fid] = (datetime.fromisoformat(deadline), summary.get("run_id"))
+    if DEADLINE_TAG in (flow_run.get_tags() or []):
+        due = [d for d, _ in deadlines.values() if d <= datetime.now(UTC) + DEADLINE_PATIENCE]
+        if due:
+            time.sleep(max(0.0, (max(due) - datetime.now(UTC)).total_seconds()))
+    now = datetime.now(UTC)
+    expired = {fid: run_id for fid, (deadline, run_id) in deadlines.items() if deadline <= now}
     if not expired:
         return []
     from prefect import get_client

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.e2e
 SECRET_ENV = "SB_APPROVAL_GH_SECRET"
 POOL = "sb-approval-pool"
 RENEWAL_SECONDS = 15  # the lease renewal period forced on the worker's processes (prefect: 225 s)
+TIMEOUT = 55  # the approval timeout of the run nobody answers: longer than three renewal periods
 LEASE_HOOK = (
     "# test only: renew deployment concurrency leases every 15 s instead of every 225 s\n"
     "import prefect.concurrency._leases as _leases\n"
@@ -94,7 +95,7 @@ def _state(client: Any, run_id: UUID) -> Any:
 
 
 def _wait(client: Any, run_id: UUID, until: Callable[[Any], bool], what: str, timeout: float = 150) -> Any:
-    deadline = time.monotonic() + timeout
+    deadline, state = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         state = _state(client, run_id)
         if state is not None and until(state):
@@ -116,6 +117,10 @@ def _cli(cfg: Path, *args: str) -> str:
 
 
 def _paused_runs(client: Any, deployment_id: UUID) -> list[Any]:
+    return _runs_in(client, deployment_id, "PAUSED")
+
+
+def _runs_in(client: Any, deployment_id: UUID, state_type: str) -> list[Any]:
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
@@ -128,7 +133,7 @@ def _paused_runs(client: Any, deployment_id: UUID) -> list[Any]:
     return list(
         client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(state_type)]))
             ),
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
         )
@@ -162,9 +167,8 @@ def test_approval_waits_survive_on_a_real_server_and_worker(
         deployment = client.read_deployment_by_name("syncbridge-pipeline/pipeline-acme-gh")
 
         # 1. a run meets two conversions that need a person: it writes the history, then waits
-        first = _start(client, deployment, approval_timeout_seconds=900)
+        first = _start(client, deployment, approval_timeout_seconds=TIMEOUT)
         _wait(client, first, lambda s: s.is_paused() or s.is_final(), "paused", timeout=240)
-        paused_at = time.monotonic()
         waiting = store.pending_approvals()
         assert len(waiting) == 2, waiting
         ids = sorted(a["key"][:12] for a in waiting)
@@ -175,38 +179,42 @@ def test_approval_waits_survive_on_a_real_server_and_worker(
         assert _deployment_slots(client, deployment) == 0
 
         # 2. the next scheduled run while the first one waits: it does its work and ends, no second wait
-        second = _start(client, deployment, approval_timeout_seconds=900)
+        second = _start(client, deployment, approval_timeout_seconds=TIMEOUT)
         state = _wait(client, second, lambda s: s.is_paused() or s.is_final(), "to an end")
         assert state.is_completed(), state
         assert [r.id for r in _paused_runs(client, deployment.id)] == [first]
         assert len(store.pending_approvals()) == 2
 
-        # 3. the first run is still waiting past several lease renewals (the old design died at the first)
-        time.sleep(max(0.0, paused_at + 3 * RENEWAL_SECONDS + 2 - time.monotonic()))
-        assert _state(client, first).is_paused(), _state(client, first)
+        # 3. nobody answers: the first run waits out its whole timeout, well past the lease renewals that
+        #    killed the old design, then completes at its deadline with the conversions still pending
+        state = _wait(client, first, _final, "to an end", timeout=300)
+        assert state.is_completed(), state
+        history = client.read_flow_run_states(first)
+        assert not [h for h in history if h.type.value in ("CRASHED", "CANCELLED", "CANCELLING", "FAILED")]
+        [suspended] = [h for h in history if h.name == "Suspended"]
+        resumed = min(h.timestamp for h in history if h.timestamp > suspended.timestamp)
+        assert (resumed - suspended.timestamp).total_seconds() >= max(TIMEOUT - 5, 3 * RENEWAL_SECONDS)
+        assert len(store.pending_approvals()) == 2 and _mi_jobs(api) == []
+        assert "paused" not in _cli(cfg, "status")
 
-        # 4. approve one from a terminal: the waiting run is resumed and opens that role itself
-        yes, no = waiting[0], waiting[1]
+        # 4. the next run asks again; approve one from a terminal: the waiting run is resumed and opens
+        #    that role itself (its deadline run is dropped), the other conversion stays pending
+        third = _start(client, deployment, approval_timeout_seconds=900)
+        _wait(client, third, lambda s: s.is_paused() or s.is_final(), "paused", timeout=240)
+        assert _state(client, third).is_paused()
+        yes, no = waiting
         said = _cli(cfg, "approve", yes["key"][:12])
-        assert f"resumed flow run {first}" in said and "opens the role" in said, said
-        state = _wait(client, first, _final, "to an end")
+        assert f"resumed flow run {third}" in said and "opens the role" in said, said
+        state = _wait(client, third, _final, "to an end", timeout=240)
         assert state.is_completed(), state
         assert {j["requisition_id"] for j in _mi_jobs(api)} == {f"MI-{yes['outcome_id']}"}
         assert store.approval_status(no["key"]) == "pending"
+        assert _runs_in(client, deployment.id, "SCHEDULED") == []  # no deadline run left behind
 
-        # 5. nobody answers: the run ends at its approval deadline, completed, the conversion still pending
-        third = _start(client, deployment, approval_timeout_seconds=20)
-        _wait(client, third, lambda s: s.is_paused() or s.is_final(), "paused", timeout=150)
-        assert _state(client, third).is_paused()
-        state = _wait(client, third, _final, "to an end", timeout=240)
-        assert state.is_completed(), state
-        assert store.approval_status(no["key"]) == "pending"
-        assert len(_mi_jobs(api)) == 1
-        assert _paused_runs(client, deployment.id) == []
-
-        # 6. a decision after the wait ended says what happens next
+        # 5. a decision after the wait ended says what happens next
         said = _cli(cfg, "approve", no["key"][:12])
-        assert "no run is waiting" in said and "the next run opens the role" in said, said
+        assert f"no run is waiting for it (flow run {third} already ended" in said, said
+        assert "the next run (syncbridge run, or the scheduled pipeline) opens the role" in said, said
     store.close()
 
 
