@@ -7,7 +7,19 @@ renewal failed - slots are no longer reserved").  The engine renews every 300 s 
 in prefect 3.9.1 (``flow_engine`` passes 300, ``prefect.concurrency._leases._RENEWAL_FRACTION`` is 0.75,
 and no setting changes either), hence "about 4 minutes".  This test shortens that period in the worker's
 processes to 15 s with a ``sitecustomize`` on their PYTHONPATH, so the old design dies within seconds of
-pausing and the test can show that a waiting run now outlives several renewal periods.
+pausing and the test can show that a waiting run now outlives several renewal periods.  (The server's
+``PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION`` only sets the first lease's length, not
+the renewal period, so it cannot shorten the reproduction.)
+
+One deployment (concurrency limit 1) in a process pool, runs created as its schedule would create them:
+
+1. a run with two conversions waiting writes the history, suspends, and frees its slot; ``status``
+   shows ``paused (waiting for approval ...)``;
+2. a second run meanwhile completes without waiting (no stacked paused copies);
+3. nobody answers: the first run waits out its whole timeout (past three lease renewals) and completes,
+   never crashed, with the conversions pending;
+4. the next run asks again; ``syncbridge approve`` resumes it, and that run opens the role;
+5. approving the other one afterwards says that no run waits and the next run opens it.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ pytestmark = pytest.mark.e2e
 SECRET_ENV = "SB_APPROVAL_GH_SECRET"
 POOL = "sb-approval-pool"
 RENEWAL_SECONDS = 15  # the lease renewal period forced on the worker's processes (prefect: 225 s)
-TIMEOUT = 55  # the approval timeout of the run nobody answers: longer than three renewal periods
+TIMEOUT = 60  # the approval timeout of the run nobody answers: longer than three renewal periods
 LEASE_HOOK = (
     "# test only: renew deployment concurrency leases every 15 s instead of every 225 s\n"
     "import prefect.concurrency._leases as _leases\n"
@@ -184,6 +196,7 @@ def test_approval_waits_survive_on_a_real_server_and_worker(
         assert state.is_completed(), state
         assert [r.id for r in _paused_runs(client, deployment.id)] == [first]
         assert len(store.pending_approvals()) == 2
+        assert f"paused (waiting for approval {', '.join(ids)})" in _cli(cfg, "status")  # not hidden by it
 
         # 3. nobody answers: the first run waits out its whole timeout, well past the lease renewals that
         #    killed the old design, then completes at its deadline with the conversions still pending
@@ -193,7 +206,7 @@ def test_approval_waits_survive_on_a_real_server_and_worker(
         assert not [h for h in history if h.type.value in ("CRASHED", "CANCELLED", "CANCELLING", "FAILED")]
         [suspended] = [h for h in history if h.name == "Suspended"]
         resumed = min(h.timestamp for h in history if h.timestamp > suspended.timestamp)
-        assert (resumed - suspended.timestamp).total_seconds() >= max(TIMEOUT - 5, 3 * RENEWAL_SECONDS)
+        assert (resumed - suspended.timestamp).total_seconds() >= 3 * RENEWAL_SECONDS
         assert len(store.pending_approvals()) == 2 and _mi_jobs(api) == []
         assert "paused" not in _cli(cfg, "status")
 
@@ -209,7 +222,8 @@ def test_approval_waits_survive_on_a_real_server_and_worker(
         assert state.is_completed(), state
         assert {j["requisition_id"] for j in _mi_jobs(api)} == {f"MI-{yes['outcome_id']}"}
         assert store.approval_status(no["key"]) == "pending"
-        assert _runs_in(client, deployment.id, "SCHEDULED") == []  # no deadline run left behind
+        left = [r for r in _runs_in(client, deployment.id, "SCHEDULED") if "approval-deadline" in r.tags]
+        assert left == []  # its deadline run was dropped with the decision
 
         # 5. a decision after the wait ended says what happens next
         said = _cli(cfg, "approve", no["key"][:12])
@@ -229,3 +243,23 @@ def _deployment_slots(client: Any, deployment: Any) -> int:
     limit = client.read_deployment(deployment.id).global_concurrency_limit
     assert limit is not None, "the deployment has a concurrency limit"
     return int(limit.active_slots)
+
+
+def test_a_waiting_run_keeps_its_record_until_it_comes_back(tmp_path: Path) -> None:
+    """``sb_runs`` for a suspended run: paused, then running again under the same id when Prefect starts
+    it again; recorded as failed only if it ended elsewhere while still paused."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.run_started("r1", "pipeline", "gh")
+    store.run_finished("r1", "paused")
+    assert [r["run_id"] for r in store.paused_runs()] == ["r1"]
+    store.run_started("r1", "pipeline", "gh")  # resumed: the same row, running again
+    [row] = store.recent_runs()
+    assert (row["status"], row["finished_at"]) == ("running", None)
+    store.run_finished("r1", "completed")
+    store.paused_run_ended("r1", "its approval wait ended in Prefect as Cancelled")
+    assert store.recent_runs()[0]["status"] == "completed"  # only a paused row is ended that way
+    store.run_started("r2", "pipeline", "gh")
+    store.run_finished("r2", "paused")
+    store.paused_run_ended("r2", "its approval wait ended in Prefect as Cancelled")
+    assert {r["run_id"]: r["status"] for r in store.recent_runs()} == {"r1": "completed", "r2": "failed"}
+    store.close()
