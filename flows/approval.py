@@ -27,9 +27,9 @@ for a server on which no run at all happened in between.
 At most one run waits for a given approval.  A later run (the next scheduled one) that meets an approval
 a live run already waits for does its other work and ends; the approval stays pending.
 
-A flow called in this process with no deployment (``syncbridge run --wait-for-approval``, tests) holds
-no slot, so it keeps the simpler in-process pause with a watchdog.  A deployment run executed in this
-process (``serve --once``) can do neither, and does not wait.
+A run executed in this process (``syncbridge run --wait-for-approval``, ``serve --once``, tests) holds
+no slot lease (it never goes through Pending), so it keeps the simpler in-process pause with a
+watchdog.  A run that holds a lease but was not started by Prefect could do neither, and does not wait.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _context() -> tuple[Any, str | None]:
     elif lease is None:
         how = "pause"  # no slot to lose: block in this process
     else:
-        how = None  # a deployment run inside this process (serve --once): nobody would resubmit it
+        how = None  # holds a slot lease, but nobody would start it again after a suspension
     return run, how
 
 
@@ -239,7 +239,7 @@ def wait_for_approval(
             return False
         if how is None:
             logger.warning(
-                "this deployment run executes in-process (serve --once) and cannot wait for approval: "
+                "this run holds a concurrency slot in this process and cannot wait for approval: "
                 "decide with `syncbridge approve/reject`, the next run converts"
             )
             return False
