@@ -406,7 +406,10 @@ def status(obj: _Ctx, as_json: bool) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in (r["counts"] or {}).items() if v)
         state = r["status"]
         if state == "paused":
-            state = f"paused (waiting for approval {', '.join(r.get('waiting_for') or []) or '?'})"
+            ids = ", ".join(r.get("waiting_for") or [])
+            state = (
+                f"paused (waiting for approval {ids})" if ids else "paused (decided; waiting to be resumed)"
+            )
         click.echo(
             f"  {r['flow']:<9} {r['connector'] or 'all':<18} {state:<9} {_fmt(r['started_at'])}"
             f"  {r['error'] or counts}"
