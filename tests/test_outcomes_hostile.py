@@ -151,7 +151,8 @@ def test_cli_plan_with_a_deep_json_file_exits_2_with_one_line(
     result = CliRunner().invoke(main, ["-c", str(_cli_config(tmp_path, outcomes)), "plan"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"error: outcomes file {outcomes}: JSON nested too deeply to read (an outcome is at most 16 levels deep)"
+        f"error: outcomes file {outcomes}: JSON nested too deeply to read "
+        "(an outcome is at most 16 levels deep)"
     ]
 
 
