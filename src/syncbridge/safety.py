@@ -11,7 +11,8 @@ tags, custom fields, created people, requisitions, prescreen data) — the one p
 an ATS — so no write kind can be missed:
 
 * control characters (C0 except tab and newline, DEL, C1) and Unicode bidi overrides are removed from
-  every text value: they have no business in an ATS record and a NUL breaks some vendors' storage;
+  every text value, identifiers included: they have no business in an ATS record and a NUL breaks
+  some vendors' storage;
 * with ``safety.neutralise_formulas: true`` (the default) a text value that starts with a formula
   trigger gets a leading apostrophe, the OWASP-recommended neutralisation: spreadsheets show the text
   as typed and do not run it.  The changed keys are listed on the action and shown by
@@ -37,7 +38,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _PHONE = re.compile(r"^\+?[0-9 ().\-/]+$")
 #: payload keys whose values are identifiers or references, never free text
-_EXEMPT_KEYS = frozenset(
+EXEMPT_KEYS = frozenset(
     {
         "email",
         "marker",
@@ -81,17 +82,16 @@ def sanitise_payload(payload: Any, *, neutralise_formulas: bool = True) -> tuple
     formula (neutralised, or left as is when ``neutralise_formulas`` is false, so the plan can warn)."""
     formulas: list[str] = []
 
-    def clean(node: Any, key: str, path: str) -> Any:
-        if key in _EXEMPT_KEYS:
-            return node
+    def clean(node: Any, key: str, path: str, exempt: bool = False) -> Any:
+        exempt = exempt or key in EXEMPT_KEYS
         if isinstance(node, dict):
-            return {k: clean(v, str(k), f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+            return {k: clean(v, str(k), f"{path}.{k}" if path else str(k), exempt) for k, v in node.items()}
         if isinstance(node, list | tuple):
-            return [clean(v, key, f"{path}.{i}") for i, v in enumerate(node)]
+            return [clean(v, key, f"{path}.{i}", exempt) for i, v in enumerate(node)]
         if not isinstance(node, str):
             return node
         text = strip_controls(node)
-        if key == "phone" and _PHONE.match(text.strip()):
+        if exempt or (key == "phone" and _PHONE.match(text.strip())):
             return text
         if is_formula(text):
             formulas.append(path)

@@ -56,6 +56,9 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+
+
 def _key_text(node: yaml.Node) -> str:
     if isinstance(node, yaml.ScalarNode):
         return str(node.value)
@@ -113,6 +116,12 @@ def _check(root: yaml.Node, where: str) -> None:
 
 def parse_yaml(text: str, where: str) -> Any:
     """Parse YAML text with the limits above.  ``where`` names the source in errors (the file path)."""
+    bad = _NON_PRINTABLE.search(text)
+    if bad:  # PyYAML's reader raises from the constructor; say where, as one line
+        number = text.count("\n", 0, bad.start()) + 1
+        raise ConfigError(
+            f"{where}: line {number}: control character U+{ord(bad.group()):04X} is not allowed in YAML"
+        )
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
