@@ -320,3 +320,14 @@ def test_validate_online_with_refused_key_says_file_valid_credentials_not(tmp_pa
     ) in result.output
     assert result.output.count("error:") == 1
     assert "gh-secret-value-1" not in result.output
+
+
+def test_control_character_in_the_file_is_one_line(tmp_path: Path) -> None:
+    # found by the property test: PyYAML raised from its constructor, outside the usual error handling
+    message = refused_file(write(tmp_path, 'version: 1\nstate: {url: "a\x00b"}\n'))
+    assert message.endswith("line 2: control character U+0000 is not allowed in YAML")
+
+
+def test_hostile_keys_are_escaped_so_errors_stay_one_line() -> None:
+    message = refused(base(state={"url": "sqlite:///x.db", "evil\nkey\x1b[31m": 1}))
+    assert "state.evil\\nkey\\x1b[31m: unknown key" in message

@@ -359,3 +359,23 @@ def test_cli_plan_shows_neutralised_formulas(tmp_path: Path, monkeypatch: pytest
     actions = json.loads(as_json.output)["actions"]
     [fields] = [a for a in actions if a["kind"] == "set_fields"]
     assert fields["payload"]["fields"]["mi_team"] == "'+1+1" and fields["formulas"] == ["fields.mi_team"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'=1+1"),  # a carriage return is a control character: removed, then neutralised
+        ("=1+1", "'=1+1"),
+        ("-", "'-"),
+        ("plain text", "plain text"),
+        (" =not a formula", " =not a formula"),
+    ],
+)
+def test_sanitise_payload_leading_characters(value: str, expected: str) -> None:
+    from syncbridge.safety import sanitise_payload
+
+    clean, formulas = sanitise_payload({"fields": {"f": value}, "email": "=x@y.example", "score": -1.5})
+    assert clean["fields"]["f"] == expected
+    assert clean["email"] == "=x@y.example" and clean["score"] == -1.5
+    assert formulas == (["fields.f"] if value.strip() and value.startswith(FORMULA_TRIGGERS) else [])
