@@ -277,7 +277,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", [["validate", "--online"], ["status"], ["plan"], ["migrate"]])
+@pytest.mark.parametrize(
+    "command", [["validate", "--online"], ["status"], ["plan"], ["migrate"], ["run"], ["sync"], ["apply"]]
+)
 def test_closed_database_port_is_one_line(tmp_path: Path, command: list[str]) -> None:
     port = _closed_port()
     cfg = _config(tmp_path, f"postgresql+psycopg://sb:pw-not-shown@127.0.0.1:{port}/syncbridge")

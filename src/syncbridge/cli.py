@@ -305,6 +305,9 @@ def run(
     from syncbridge.pipeline import RunFailed
 
     settings = load_config(obj.config)  # refuse a bad config before starting Prefect
+    from syncbridge.store import Store
+
+    Store(settings.state.url).close()  # ... and an unreachable state store (one line, no Prefect traceback)
     if connector_name and connector_name not in settings.connectors:
         raise ConfigError(f"--connector: {connector_name!r} is not configured")
     try:
