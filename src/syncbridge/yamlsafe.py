@@ -20,6 +20,7 @@ hostile file to milliseconds.  Every refusal is a :class:`~syncbridge.errors.Con
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ class _Loader(yaml.SafeLoader):
 
 
 _NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def _key_text(node: yaml.Node) -> str:
@@ -122,6 +124,15 @@ def parse_yaml(text: str, where: str) -> Any:
         raise ConfigError(
             f"{where}: line {number}: control character U+{ord(bad.group()):04X} is not allowed in YAML"
         )
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        # a cheap upper bound of flow nesting (brackets inside quotes count too, which only matters for
+        # files that are pathological anyway): PyYAML's composer recurses per level and takes seconds
+        # to fail on thousands of `[`, so refuse those before it starts
+        depth += 1 if m.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            number = text.count("\n", 0, m.start()) + 1
+            raise ConfigError(f"{where}: line {number}: nested more than {MAX_DEPTH} levels deep")
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
