@@ -335,3 +335,8 @@ def test_control_character_in_the_file_is_one_line(tmp_path: Path) -> None:
 def test_hostile_keys_are_escaped_so_errors_stay_one_line() -> None:
     message = refused(base(state={"url": "sqlite:///x.db", "evil\nkey\x1b[31m": 1}))
     assert "state.evil\\nkey\\x1b[31m: unknown key" in message
+
+
+def test_a_5000_digit_number_is_one_line(tmp_path: Path) -> None:
+    message = refused_file(write(tmp_path, "version: 1\nx: " + "1" * 5000 + "\n"))
+    assert "a value cannot be read: Exceeds the limit (4300 digits)" in message

@@ -78,7 +78,9 @@ def test_config_loader_random_sections(sections: dict[str, Any]) -> None:
 @BOUNDED
 @given(
     st.lists(
-        st.sampled_from(["&a [", "*a", ", ", "]", "{k: ", "}", "- ", "\n", "a: ", "<<: *a", '"', "!!str "]),
+        st.sampled_from(
+            ["&a [", "*a", ", ", "]", "{k: ", "}", "- ", "\n", "a: ", "<<: *a", '"', "!!str ", "9" * 4400]
+        ),
         max_size=60,
     )
 )

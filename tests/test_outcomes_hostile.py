@@ -379,3 +379,22 @@ def test_sanitise_payload_leading_characters(value: str, expected: str) -> None:
     assert clean["fields"]["f"] == expected
     assert clean["email"] == "=x@y.example" and clean["score"] == -1.5
     assert formulas == (["fields.f"] if value.strip() and value.startswith(FORMULA_TRIGGERS) else [])
+
+
+def test_a_5000_digit_number_is_one_line_or_quarantined(tmp_path: Path) -> None:
+    # Python refuses int() of more than 4300 digits with a ValueError that json.loads does not wrap
+    big = "1" * 5000
+    path = tmp_path / "o.json"
+    path.write_text(f"[{big}]")
+    with pytest.raises(OutcomeFileError, match="cannot be read: Exceeds the limit"):
+        read(path)
+    lines = tmp_path / "o.jsonl"
+    lines.write_text(json.dumps(row(1)) + "\n" + f'{{"rating": {big}}}\n')
+    batch = read(lines)
+    assert [o.outcome_id for o in batch.outcomes] == ["MI-1"]
+    assert batch.quarantined[0].line == 2 and batch.quarantined[0].reason.startswith("cannot be read")
+
+
+def test_a_device_as_outcomes_file_is_refused_not_read_forever() -> None:
+    with pytest.raises(OutcomeFileError, match="is not a regular file"):
+        read(Path("/dev/zero"), format="csv")

@@ -818,6 +818,9 @@ class _Record:
 
 
 def _read_text(path: Path, encoding: str) -> str:
+    if path.exists() and not path.is_dir() and not path.is_file():
+        # /dev/zero or a named pipe would be read forever
+        raise OutcomeFileError(f"outcomes file {path} is not a regular file (a device or a pipe?)")
     try:
         with path.open("r", encoding=encoding, newline="") as fh:
             return fh.read()
@@ -930,6 +933,8 @@ def _json_records(text: str, path: Path) -> list[_Record]:
             f"outcomes file {path}: JSON nested too deeply to read (an outcome is at most "
             f"{MAX_DEPTH} levels deep)"
         ) from None
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int() limit)
+        raise OutcomeFileError(f"outcomes file {path} cannot be read: {str(exc).split(';')[0]}") from None
     if isinstance(data, dict) and isinstance(data.get("outcomes"), list):
         data = data["outcomes"]
     if not isinstance(data, list):
@@ -963,6 +968,9 @@ def _jsonl_records(text: str, path: Path) -> list[_Record]:
             continue
         except RecursionError:
             records.append(_Record(number, {"text": line[:200]}, f"nested more than {MAX_DEPTH} levels deep"))
+            continue
+        except ValueError as exc:  # a number of more than 4300 digits
+            records.append(_Record(number, {"text": line[:200]}, f"cannot be read: {str(exc).split(';')[0]}"))
             continue
         parsed += 1
         if isinstance(item, dict):

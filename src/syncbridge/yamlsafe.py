@@ -147,6 +147,8 @@ def parse_yaml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}:{line} not valid YAML: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply to be a configuration file") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (Python's int() limit)
+        raise ConfigError(f"{where}: a value cannot be read: {str(exc).split(';')[0]}") from None
     finally:
         loader.dispose()
 
