@@ -340,3 +340,20 @@ def test_hostile_keys_are_escaped_so_errors_stay_one_line() -> None:
 def test_a_5000_digit_number_is_one_line(tmp_path: Path) -> None:
     message = refused_file(write(tmp_path, "version: 1\nx: " + "1" * 5000 + "\n"))
     assert "a value cannot be read: Exceeds the limit (4300 digits)" in message
+
+
+@responses.activate
+def test_validate_online_with_an_api_error_does_not_blame_the_key(tmp_path: Path) -> None:
+    # the key is accepted, but the API answers 404 (a wrong base_url): not a credentials problem
+    token = {"access_token": "tok-123456", "token_type": "bearer", "expires_in": 3600}
+    responses.add(responses.POST, "https://auth.greenhouse.io/token", json=token)
+    responses.add(responses.GET, "https://harvest.greenhouse.io/v3/users", status=404, json={"message": "no"})
+    cfg = _config(tmp_path, f"sqlite:///{tmp_path}/s.db")
+    result = CliRunner().invoke(main, ["-c", str(cfg), "validate", "--online", "--strict"])
+    assert result.exit_code == 1
+    assert "acme: could not check the credentials" in result.output
+    assert (
+        f"error: {cfg} is valid, but acme could not be checked (see above); the credentials were not refused"
+        in (result.output)
+    )
+    assert "NOT accepted" not in result.output and "Traceback" not in result.output

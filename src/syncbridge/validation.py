@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from syncbridge.errors import ConfigError, SyncbridgeError
+from syncbridge.errors import AuthError, ConfigError, PermissionDenied, SyncbridgeError
 
 Echo = Callable[..., None]
 
@@ -47,20 +47,31 @@ def validate(config: str, *, online: bool, strict: bool, echo: Echo) -> int:
 
     # a state store that cannot be opened raises StateStoreError (one line) from here
     refused: list[str] = []
+    failed: list[str] = []
     with Runtime(settings) as rt:
         echo(f"  state store: OK ({rt.store.dialect})")
         for name in settings.connectors:
             try:
                 info = rt.connector(name).check()
-            except SyncbridgeError as exc:
+            except (AuthError, PermissionDenied) as exc:
                 refused.append(name)
                 echo(f"  {name}: credentials NOT accepted: {exc}")
+            except SyncbridgeError as exc:  # unreachable host, 5xx, unexpected answer: not the key's fault
+                failed.append(name)
+                echo(f"  {name}: could not check the credentials: {exc}")
             else:
                 echo(f"  {name}: credentials OK {info}")
     if refused:
         echo(
             f"error: {config} is valid, but the credentials of {', '.join(refused)} are not accepted; "
             "fix them where the ${VAR} references come from (environment or .env), not in the file",
+            err=True,
+        )
+        return 1
+    if failed:
+        echo(
+            f"error: {config} is valid, but {', '.join(failed)} could not be checked (see above); "
+            "the credentials were not refused",
             err=True,
         )
         return 1
