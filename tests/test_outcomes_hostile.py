@@ -398,3 +398,11 @@ def test_a_5000_digit_number_is_one_line_or_quarantined(tmp_path: Path) -> None:
 def test_a_device_as_outcomes_file_is_refused_not_read_forever() -> None:
     with pytest.raises(OutcomeFileError, match="is not a regular file"):
         read(Path("/dev/zero"), format="csv")
+
+
+def test_reasons_and_ignored_columns_carry_no_control_characters(tmp_path: Path) -> None:
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps([{**row(1), "rating": "9\x1b[31m", "evil\x00key": 1}]))
+    batch = read(path)
+    assert batch.quarantined[0].reason == "rating: '9[31m' is not a number"
+    assert batch.ignored_columns == ["evilkey"]

@@ -306,8 +306,8 @@ _FALSE = {"no", "n", "false", "f", "0"}
 
 
 def _scrub(text: str) -> str:
-    """Remove anything that looks like an e-mail address and keep the text on one line."""
-    text = _EMAIL_LIKE.sub("<e-mail>", text)
+    """Remove anything that looks like an e-mail address or a control character; keep it on one line."""
+    text = _EMAIL_LIKE.sub("<e-mail>", strip_controls(text))
     return " ".join(text.split())
 
 
