@@ -146,7 +146,10 @@ def test_version_missing_is_refused(tmp_path: Path) -> None:
         ({**GH, "base_url": "http://harvest.example.com"}, "connectors.acme.base_url: 'http://harvest"),
         ({**GH, "base_url": "https://host:99999"}, "connectors.acme.base_url: "),
         ({**GH, "lookback_minutes": -10}, "connectors.acme.lookback_minutes:"),
-        ({**GH, "read_timeout": ".inf"}, "connectors.acme.read_timeout:"),
+        (
+            {**GH, "read_timeout": float("inf")},
+            "connectors.acme.read_timeout: Input should be a finite number",
+        ),
         ({**GH, "read_timeout": 86400}, "connectors.acme.read_timeout: 86400 s is more than an hour"),
         ({**GH, "connect_timeout": "nan"}, "connectors.acme.connect_timeout:"),
         (

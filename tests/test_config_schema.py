@@ -117,8 +117,7 @@ def test_one_typo_in_a_connector_block_gives_one_error() -> None:
         "routing": [{"employer": "Acme", "connector": "lv"}],
     }
     errors = _errors(v, doc)
-    assert len(errors) == 1, errors
-    assert "environmnet" in errors[0]
+    assert errors == ["connectors.lv: Additional properties are not allowed ('environmnet' was unexpected)"]
 
 
 def test_unknown_connector_type_gives_one_error() -> None:
@@ -130,7 +129,7 @@ def test_unknown_connector_type_gives_one_error() -> None:
         "routing": [{"employer": "Acme", "connector": "x"}],
     }
     errors = _errors(v, doc)
-    assert len(errors) == 1 and "greenhous" in errors[0], errors
+    assert len(errors) == 1 and errors[0].startswith("connectors.x.type: 'greenhous' is not one of"), errors
 
 
 def test_missing_version_is_a_schema_error() -> None:

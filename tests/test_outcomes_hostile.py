@@ -18,7 +18,9 @@ from syncbridge.connector import connector_class
 from syncbridge.matching import Link
 from syncbridge.outcomes import CANONICAL_COLUMNS, OutcomeFileError, OutcomeSourceSettings, read_outcomes
 from syncbridge.plan import make_plan
-from syncbridge.safety import FORMULA_TRIGGERS
+
+#: what spreadsheets run as a formula when it comes first in a cell (OWASP "CSV injection")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 ROW: dict[str, str] = {
     "outcome_id": "MI-1",
