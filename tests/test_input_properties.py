@@ -169,3 +169,23 @@ def _free_texts(node: Any, exempt: bool = False) -> list[str]:
     if isinstance(node, list):
         return [t for v in node for t in _free_texts(v, exempt)]
     return [node] if isinstance(node, str) and not exempt else []
+
+
+@BOUNDED
+@given(st.text(alphabet=st.sampled_from(list('ab,"\r\n\x0b\u2028é ')), max_size=200))
+def test_csv_lines_are_split_exactly_like_stringio(text: str) -> None:
+    """The CSV reader reads lines one at a time (no 4-byte-per-character copy of the whole file); it
+    must see the same records and line numbers as with io.StringIO(text, newline="")."""
+    import csv
+    import io
+
+    from syncbridge.outcomes import _LINE
+
+    def rows(lines: Any) -> list[tuple[list[str], int]] | str:
+        reader = csv.reader(lines)
+        try:
+            return [(row, reader.line_num) for row in reader]
+        except csv.Error as exc:
+            return f"{exc} at {reader.line_num}"
+
+    assert rows(m.group() for m in _LINE.finditer(text)) == rows(io.StringIO(text, newline=""))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import io
 import json
 import math
 import random
@@ -841,6 +840,9 @@ def _read_text(path: Path, encoding: str) -> str:
         raise OutcomeFileError(f"outcomes file {path} cannot be read: {exc.strerror or exc}") from None
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
 def _csv_records(text: str, path: Path, settings: OutcomeSourceSettings) -> tuple[list[_Record], list[str]]:
     # the csv module refuses a field over 128 KiB by raising for the whole file; the text is in memory
     # already, so lift that limit while reading and let _collect quarantine the one over-long row
@@ -853,7 +855,10 @@ def _csv_records(text: str, path: Path, settings: OutcomeSourceSettings) -> tupl
 
 
 def _csv_rows(text: str, path: Path, settings: OutcomeSourceSettings) -> tuple[list[_Record], list[str]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=settings.delimiter)
+    # lines as io.StringIO(text, newline="").readline() would give them (split after \r\n, \r or \n,
+    # endings kept), but one at a time: StringIO keeps a 4-byte-per-character copy of the whole text
+    lines = (m.group() for m in _LINE.finditer(text))
+    reader = csv.reader(lines, delimiter=settings.delimiter)
     header: list[str] | None = None
     records: list[_Record] = []
     ignored: list[str] = []
