@@ -189,3 +189,16 @@ def test_csv_lines_are_split_exactly_like_stringio(text: str) -> None:
             return f"{exc} at {reader.line_num}"
 
     assert rows(m.group() for m in _LINE.finditer(text)) == rows(io.StringIO(text, newline=""))
+
+
+@settings(max_examples=5, deadline=timedelta(seconds=3))
+@given(st.integers(min_value=50_000, max_value=99_000), st.sampled_from(["a", "x.y-", "%4"]))
+def test_long_values_are_reported_and_redacted_in_linear_time(length: int, unit: str) -> None:
+    """A value just under outcomes.max_field_chars used to make the e-mail scrubbing of its quarantine
+    reason (and log redaction) quadratic: a minute per row.  The deadline holds it."""
+    from syncbridge.redact import redact
+
+    text = (unit * length)[:length]
+    row = {c: "x" for c in CANONICAL_COLUMNS} | {"rating": text}
+    _read(json.dumps([row]).encode(), ".json")
+    assert redact(text) == text
