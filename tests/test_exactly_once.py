@@ -185,6 +185,7 @@ def test_a_brand_new_state_store_writes_nothing_again(
         code, summary = _run_inline(first)
         assert code == 0 and summary["actions"]["failed"] == 0, summary["errors"]
         written = server.watch.writes
+        print(f"{vendor}: the first store's run made {written} writes")
         assert written > 0 and summary["actions"]["applied"] > 0
         before = table_counts(db)
 
