@@ -1,7 +1,8 @@
 """The ``syncbridge`` command.
 
-Exit codes: 0 success; 1 the run finished but some writes failed, or the vendor refused a call;
-2 bad configuration or input (one line naming the problem, no traceback).
+Exit codes: 0 success; 1 the run finished but some writes failed or were left pending (blocked, or busy
+in another run), or the vendor refused a call; 2 bad configuration or input (one line naming the
+problem, no traceback).
 """
 
 from __future__ import annotations
@@ -112,24 +113,16 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
 
 
 @main.command()
-@click.option("--online", is_flag=True, help="Also call each ATS once to prove the credentials work.")
+@click.option("--online", is_flag=True, help="Also open the state store and call each ATS once.")
+@click.option("--strict", is_flag=True, help="Treat warnings (a secret written in clear) as errors.")
 @click.pass_obj
 @_handle_errors
-def validate(obj: _Ctx, online: bool) -> None:
-    """Validate the configuration file (and with --online, the credentials)."""
-    from syncbridge.config import load_config
+def validate(obj: _Ctx, online: bool, strict: bool) -> None:
+    """Validate the configuration file and that the outcomes file exists (with --online, also the state
+    store and the credentials).  Exit 2: the file is wrong; 1: the file is valid, a service refuses."""
+    from syncbridge.validation import validate as run_validate
 
-    settings = load_config(obj.config)
-    click.echo(
-        f"{obj.config}: valid ({len(settings.connectors)} connector(s), {len(settings.routing)} route(s))"
-    )
-    if online:
-        from syncbridge.pipeline import Runtime
-
-        with Runtime(settings) as rt:
-            for name, connector in rt.connectors().items():
-                info = connector.check()
-                click.echo(f"  {name}: credentials OK {info}")
+    sys.exit(run_validate(obj.config, online=online, strict=strict, echo=click.echo))
 
 
 @main.command()
@@ -218,6 +211,10 @@ def plan(obj: _Ctx, as_json: bool) -> None:
             )
         for gap in the_plan.skipped:
             click.echo(f"not planned: {gap}")
+        from syncbridge.safety import formula_lines
+
+        for line in formula_lines(the_plan.actions, rt.settings.safety.neutralise_formulas):
+            click.echo(line)
 
 
 @main.command()
@@ -226,7 +223,7 @@ def plan(obj: _Ctx, as_json: bool) -> None:
 def apply(obj: _Ctx) -> None:
     """Execute the plan: write history to the ATS, exactly once (the ledger remembers every write)."""
     from syncbridge.pipeline import apply as apply_actions
-    from syncbridge.pipeline import recorded_run
+    from syncbridge.pipeline import incomplete_message, recorded_run
 
     tty = sys.stderr.isatty()
     rt, _batch, _links, the_plan = _plan(obj)
@@ -234,15 +231,23 @@ def apply(obj: _Ctx) -> None:
         result = apply_actions(rt, the_plan.actions, run_id=info["run_id"], progress=_progress_printer(tty))
         _done_progress(tty)
         info["counts"] = result.counts()
-        info["failed"] = bool(result.failed)
+        info["failed"] = bool(result.incomplete)
+        if result.incomplete:
+            info["error"] = incomplete_message(result)
     click.echo(
         f"applied {result.applied}, reconciled {result.reconciled}, failed {result.failed}, "
-        f"blocked {result.blocked}"
+        f"blocked {result.blocked}" + (f", busy in another run {result.busy}" if result.busy else "")
     )
     for err in result.errors:
         click.echo(f"  failed: {err['action']} for outcome {err['outcome']}: {err['error']}", err=True)
-    if result.failed:
+    if result.incomplete:
+        click.echo(f"not finished: {incomplete_message(result)}", err=True)
         sys.exit(1)
+
+
+def _unfinished(actions: dict[str, Any]) -> int:
+    """Writes a run left undone: a run with any exits 1."""
+    return sum(int(actions.get(k) or 0) for k in ("failed", "blocked", "busy"))
 
 
 def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
@@ -264,6 +269,11 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         f"{a.get('failed', 0)} failed, {a.get('blocked', 0)} blocked"
         + (f", {a['busy']} busy in another run" if a.get("busy") else "")
     )
+    if _unfinished(a):
+        click.echo(
+            f"  not finished: {_unfinished(a)} write(s) failed, blocked or busy in another run; "
+            "the next run retries them"
+        )
     for q in summary.get("quarantine", []):
         click.echo(f"  quarantined row {q['line']}: {q['reason']}")
     for amb in summary.get("ambiguous", []):
@@ -309,6 +319,9 @@ def run(
     from syncbridge.pipeline import RunFailed
 
     settings = load_config(obj.config)  # refuse a bad config before starting Prefect
+    from syncbridge.store import Store
+
+    Store(settings.state.url).close()  # ... and an unreachable state store (one line, no Prefect traceback)
     if connector_name and connector_name not in settings.connectors:
         raise ConfigError(f"--connector: {connector_name!r} is not configured")
     try:
@@ -338,8 +351,26 @@ def run(
     except RunFailed as failed:
         summary = failed.summary
     _print_summary(summary, as_json=as_json)
-    if summary["actions"].get("failed"):
+    if _unfinished(summary["actions"]):
         sys.exit(1)
+
+
+def _with_paused_runs(store: Any, last: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Runs suspended while they wait for approval are listed even when a later run of the same flow
+    has finished, each with the approval ids it waits for (``syncbridge approve ID``)."""
+    known = {r["run_id"] for r in last}
+    rows = [
+        {k: r[k] for k in keys} for r in last + [p for p in store.paused_runs() if p["run_id"] not in known]
+    ]
+    waiting: dict[str, list[str]] = {}
+    for a in store.pending_approvals():
+        run_id = (a.get("summary") or {}).get("run_id")
+        if run_id:
+            waiting.setdefault(run_id, []).append(a["key"][:12])
+    for r in rows:
+        if r["status"] == "paused":
+            r["waiting_for"] = sorted(waiting.get(r["run_id"], []))
+    return rows
 
 
 def _fmt(value: Any) -> str:
@@ -361,9 +392,10 @@ def status(obj: _Ctx, as_json: bool) -> None:
     store = Store(settings.state.url)
     run_keys = ("run_id", "flow", "connector", "status", "started_at", "finished_at", "counts", "error")
     try:
+        store.sweep_dead_runs()  # a killed run shows as crashed, not running
         data: dict[str, Any] = {
             "state": settings.state.url.split("@")[-1],
-            "last_runs": [{k: r[k] for k in run_keys} for r in store.last_runs()],
+            "last_runs": _with_paused_runs(store, store.last_runs(), run_keys),
             "cursors": store.all_cursors(),
             "mirror": store.mirror_counts(),
             "links": store.link_counts(),
@@ -386,8 +418,14 @@ def status(obj: _Ctx, as_json: bool) -> None:
     click.echo("last run per flow and connector (failures first):")
     for r in data["last_runs"]:
         counts = ", ".join(f"{k} {v}" for k, v in (r["counts"] or {}).items() if v)
+        state = r["status"]
+        if state == "paused":
+            ids = ", ".join(r.get("waiting_for") or [])
+            state = (
+                f"paused (waiting for approval {ids})" if ids else "paused (decided; waiting to be resumed)"
+            )
         click.echo(
-            f"  {r['flow']:<9} {r['connector'] or 'all':<18} {r['status']:<9} {_fmt(r['started_at'])}"
+            f"  {r['flow']:<9} {r['connector'] or 'all':<18} {state:<9} {_fmt(r['started_at'])}"
             f"  {r['error'] or counts}"
         )
     click.echo("cursors:")
@@ -525,36 +563,40 @@ def _decide(obj: _Ctx, ref: str, status: str, reason: str | None) -> None:
         return
     for key in decided:
         click.echo(f"{key[:12]}: {status}")
-    _resume_paused(found, decided, status)
-    if status == "approved":
-        click.echo(
-            "the next run (syncbridge run, or the scheduled pipeline) opens the role and attaches the person"
-        )
+    for line in _resume_waiting(found, decided, status):
+        click.echo(line)
 
 
-def _resume_paused(rows: list[dict[str, Any]], decided: list[str], status: str) -> None:
-    """A flow paused for these approvals (manual approval in a scheduled pipeline) is resumed with the
-    decision, so a terminal works like the Prefect UI.  Without a reachable Prefect API nothing happens:
-    the decision is in the state store and the next run uses it."""
-    runs = {(r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided} - {None}
-    if not runs:
-        return
-    from uuid import UUID
-
+def _resume_waiting(rows: list[dict[str, Any]], decided: list[str], status: str) -> list[str]:
+    """Resume the pipeline run that waits for these decisions (as the Prefect UI would), and say what
+    actually happens next.  Without a reachable Prefect API the decision is in the state store and the
+    next run uses it."""
+    approved = status == "approved"
+    then = "opens the role and attaches the person" if approved else "finishes without opening the role"
+    later = (
+        "the next run (syncbridge run, or the scheduled pipeline) opens the role and attaches the person"
+        if approved
+        else "no run opens this role"
+    )
+    if not any((r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided):
+        return [f"no run is waiting for it: {later}"]
     from syncbridge.demo import prepare_prefect_env
 
     prepare_prefect_env(Path(".syncbridge"))
-    from prefect.flow_runs import resume_flow_run
+    from syncbridge.flows.approval import resume_waiting
 
-    field = "approve" if status == "approved" else "reject"
-    for run_id in runs:
-        try:
-            resume_flow_run(
-                UUID(str(run_id)), run_input={field: [k[:12] for k in decided], "approver": "cli"}
-            )
-            click.echo(f"resumed the paused flow run {run_id}")
-        except Exception as exc:  # not paused any more, or no Prefect API here: the store has the decision
-            log.info("could not resume flow run %s: %s", run_id, exc)
+    lines = []
+    for r in resume_waiting(rows, decided, status):
+        run = f"flow run {r.flow_run_id}"
+        if r.what == "resumed":
+            lines.append(f"resumed {run}, which was waiting for it: that run {then} now")
+        elif r.what == "running":
+            lines.append(f"{run} is already running again ({r.detail}): if it planned before now, {later}")
+        elif r.what == "ended":
+            lines.append(f"no run is waiting for it ({run} already ended: {r.detail}): {later}")
+        else:
+            lines.append(f"could not reach Prefect to resume {run} ({r.detail}): {later}")
+    return lines
 
 
 @main.command()
@@ -632,9 +674,14 @@ def _describe_schedule(s: Any) -> str:
 @click.option(
     "--pool", required=True, help="Prefect work pool the workers poll (created as a process pool if missing)."
 )
+@click.option(
+    "--same-host",
+    is_flag=True,
+    help="Every worker runs on this machine, so a SQLite state store is allowed (else: PostgreSQL).",
+)
 @click.pass_obj
 @_handle_errors
-def deploy(obj: _Ctx, pool: str) -> None:
+def deploy(obj: _Ctx, pool: str, same_host: bool) -> None:
     """Register the YAML `schedules` as deployments for Prefect workers (beyond one machine).
 
     Needs a Prefect server (PREFECT_API_URL).  Then on each worker machine, with syncbridge installed and the
@@ -645,6 +692,11 @@ def deploy(obj: _Ctx, pool: str) -> None:
     settings = load_config(obj.config)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to deploy")
+    from syncbridge.paths import local_state_problem
+
+    problem = None if same_host else local_state_problem(settings.state.url)
+    if problem:
+        raise ConfigError(problem)
     if not os.environ.get("PREFECT_API_URL") and "prefect" not in sys.modules:
         raise ConfigError(
             "deploy needs a Prefect server: set PREFECT_API_URL (on one machine, use `syncbridge serve`)"

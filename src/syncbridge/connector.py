@@ -21,7 +21,7 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge.errors import ConfigError
 from syncbridge.model import (
@@ -74,10 +74,11 @@ class Window:
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings block in the YAML (``connectors.<name>``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: `.inf`/`.nan` in YAML are floats that pass gt=0 checks but mean nothing here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     type: str
-    lookback_minutes: int = 10
-    page_size: int | None = None
+    lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+    page_size: int | None = Field(default=None, ge=1)
 
 
 class StateStore:
@@ -111,6 +112,9 @@ class Connector(ABC):
     streams: ClassVar[tuple[StreamSpec, ...]]
     #: the marker-friendly name of the place a note lands, for the plan ("note", "attachment")
     note_kind: ClassVar[str] = "note"
+    #: True when every write goes through :class:`syncbridge.http.ApiClient`, which counts them
+    #: (:mod:`syncbridge.writes`): then a write call that sent nothing is recorded as reconciled
+    writes_counted: ClassVar[bool] = False
 
     def __init__(self, name: str, settings: ConnectorSettings, *, state: StateStore | None = None) -> None:
         self.name = name
@@ -188,6 +192,17 @@ class Connector(ABC):
     def find_note(self, candidate_id: str, marker: str) -> str | None:
         """The id of the note (or attachment) on the person whose body holds ``marker``, if any."""
         raise NotImplementedError(f"{self.type} cannot search notes")
+
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        """Marker → note id for each of ``markers`` found on the person.  The applier calls it once per
+        person before writing notes that have no ledger entry (a new state store), so a connector should
+        answer with one read of the person's notes; this default asks :meth:`find_note` per marker."""
+        found: dict[str, str] = {}
+        for marker in markers:
+            ref = self.find_note(candidate_id, marker)
+            if ref is not None:
+                found[marker] = ref
+        return found
 
     def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
         current = set(self.get_candidate(candidate_id).tags)
