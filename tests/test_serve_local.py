@@ -1,0 +1,98 @@
+"""One machine, for real: `syncbridge serve` without PREFECT_API_URL starts its own Prefect server, whose
+scheduler fires the YAML's schedules, and stops it when it stops."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from prefect_server import alive, clean_env, process, stop, syncbridge_cmd, wait_for
+from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.outcomes import write_demo_outcomes
+
+pytestmark = [pytest.mark.e2e]
+SECRET_ENV = "SB_SERVE_GH_SECRET"
+
+
+@pytest.fixture
+def gh(tmp_path: Path) -> Iterator[sandbox.SandboxServer]:
+    db = tmp_path / "gh.db"
+    sandbox.seed(db, size=60, seed=3)
+    server = sandbox.SandboxServer(db, rate_limit=0).start()
+    yield server
+    server.stop()
+
+
+def gh_connector(server: sandbox.SandboxServer) -> dict[str, Any]:
+    return {
+        "type": "greenhouse",
+        "client_id": sandbox.DEFAULT_CLIENT_ID,
+        "client_secret": "${" + SECRET_ENV + "}",
+        "user_id": 1000001,
+        "base_url": server.url,
+        "token_url": f"{server.url}/token",
+        "max_attempts": 2,
+    }
+
+
+def _pipeline_runs(state_url: str) -> list[dict[str, Any]]:
+    engine = create_engine(state_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT status, counts FROM sb_runs WHERE flow = 'pipeline' ORDER BY started_at")
+            ).all()
+    except Exception:  # the table does not exist before the first run
+        return []
+    finally:
+        engine.dispose()
+    return [{"status": r[0], "counts": json.loads(r[1]) if isinstance(r[1], str) else r[1]} for r in rows]
+
+
+def test_serve_starts_a_local_server_whose_scheduler_runs_the_schedules(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_demo_outcomes(tmp_path / "outcomes.csv", sandbox.demo_people(gh.db_path, n=6, seed=3))
+    state_url = f"sqlite:///{tmp_path / 'state' / 'state.db'}"
+    (tmp_path / "state").mkdir()
+    cfg = write_config(
+        {"acme-gh": gh_connector(gh)},
+        state={"url": state_url},
+        schedules=[{"flow": "pipeline", "interval_minutes": 0.25}],  # every 15 s
+    )
+    env = clean_env(**{SECRET_ENV: sandbox.DEFAULT_CLIENT_SECRET, "PREFECT_HOME": str(tmp_path / "home")})
+    with process(syncbridge_cmd("-c", str(cfg), "serve"), env=env, log=tmp_path / "serve.log") as serve:
+        record = tmp_path / "state" / "prefect-server.json"  # the local server lives in the state folder
+        info = wait_for(
+            lambda: record.is_file() and json.loads(record.read_text()),
+            timeout=120,
+            what="serve to start its Prefect server",
+        )
+        runs = wait_for(
+            lambda: (
+                [r for r in _pipeline_runs(state_url) if r["status"] == "completed"][:2]
+                if len([r for r in _pipeline_runs(state_url) if r["status"] == "completed"]) >= 2
+                else None
+            ),
+            timeout=600,
+            what="two scheduled pipeline runs (serve.log: " + str(tmp_path / "serve.log") + ")",
+            every=2,
+        )
+        log = (tmp_path / "serve.log").read_text()
+        assert "Prefect UI: http://127.0.0.1:" in log
+        assert (tmp_path / "state" / "prefect-server.db").is_file()
+        assert runs[0]["counts"]["planned"] > 0 and runs[0]["counts"]["failed"] == 0
+        assert runs[1]["counts"]["planned"] == 0  # the second run sees the first one's writes
+        assert alive(info["pid"])
+        stop(serve, signal.SIGTERM)
+        assert serve.returncode == 0, log[-2000:]
+    pid = info["pid"]
+    wait_for(lambda: not alive(pid), timeout=60, what=f"the Prefect server (pid {pid}) to stop")
+    assert not record.exists()
+    assert not (tmp_path / "home" / "prefect.db").exists()  # nothing went to an ephemeral database
