@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,16 @@ def test_serve_starts_a_local_server_whose_scheduler_runs_the_schedules(
         assert (tmp_path / "state" / "prefect-server.db").is_file()
         assert runs[0]["counts"]["planned"] > 0 and runs[0]["counts"]["failed"] == 0
         assert runs[1]["counts"]["planned"] == 0  # the second run sees the first one's writes
+        # `trigger` next to a running serve uses serve's server: serve runs it, trigger waits for it
+        done = subprocess.run(
+            syncbridge_cmd("-c", str(cfg), "trigger", "pipeline-acme-gh", "--timeout", "300"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+        assert "pipeline-acme-gh: COMPLETED" in done.stdout
         assert alive(info["pid"])
         stop(serve, signal.SIGTERM)
         assert serve.returncode == 0, log[-2000:]
@@ -96,3 +107,43 @@ def test_serve_starts_a_local_server_whose_scheduler_runs_the_schedules(
     wait_for(lambda: not alive(pid), timeout=60, what=f"the Prefect server (pid {pid}) to stop")
     assert not record.exists()
     assert not (tmp_path / "home" / "prefect.db").exists()  # nothing went to an ephemeral database
+
+
+def test_trigger_without_a_server_runs_here_and_unknown_names_fail_in_one_line(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_demo_outcomes(tmp_path / "outcomes.csv", sandbox.demo_people(gh.db_path, n=6, seed=3))
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    cfg = write_config(
+        {"acme-gh": gh_connector(gh)},
+        state={"url": state_url},
+        schedules=[{"flow": "pipeline", "interval_minutes": 60}],
+    )
+    env = clean_env(**{SECRET_ENV: sandbox.DEFAULT_CLIENT_SECRET, "PREFECT_HOME": str(tmp_path / "home")})
+    typo = subprocess.run(
+        syncbridge_cmd("-c", str(cfg), "trigger", "pipline-acme-gh"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines() == [
+        f"error: pipline-acme-gh: no such deployment in {cfg} (known: pipeline-acme-gh)"
+    ]
+    assert not (tmp_path / "prefect-server.db").exists()  # refused before any Prefect server started
+
+    done = subprocess.run(
+        syncbridge_cmd("-c", str(cfg), "trigger", "pipeline-acme-gh"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "pipeline-acme-gh: COMPLETED" in done.stdout
+    assert "running pipeline-acme-gh in this process" in done.stderr
+    [run] = _pipeline_runs(state_url)
+    assert run["status"] == "completed" and run["counts"]["planned"] > 0
+    assert (tmp_path / "prefect-server.db").is_file()  # recorded where `serve` keeps its history
+    assert not (tmp_path / "prefect-server.json").exists()  # the temporary server was stopped
