@@ -32,7 +32,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def real_prefect_server(folder: Path) -> Iterator[str]:
     """A real Prefect server (scheduler included) on a free localhost port; yields its API URL."""
     server = LocalServer(folder / "prefect-server", port=None, startup_timeout=STARTUP_TIMEOUT)
-    server.port = _free_port()
+    server.port = free_port()
     with server:
         yield server.api_url
 
@@ -74,13 +74,25 @@ def alive(pid: int) -> bool:
     return True
 
 
-def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 1.0) -> Any:
-    """Poll ``check`` until it returns something truthy or the deadline passes (then fail, saying what)."""
+def wait_for(
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    every: float = 1.0,
+    proc: subprocess.Popen[Any] | None = None,
+    log: Path | None = None,
+) -> Any:
+    """Poll ``check`` until it returns something truthy or the deadline passes (then fail, saying what).
+    With ``proc``, fail at once when that process exits (quoting the end of ``log``)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log and log.is_file() else ""
+            raise AssertionError(f"process exited ({proc.returncode}) before {what}:\n{tail}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
@@ -90,7 +102,7 @@ def syncbridge_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "syncbridge.cli", *args]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from prefect_server import alive, clean_env, process, stop, syncbridge_cmd, wait_for
+from prefect_server import alive, clean_env, free_port, process, stop, syncbridge_cmd, wait_for
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
 
@@ -66,6 +67,7 @@ def test_serve_starts_a_local_server_whose_scheduler_runs_the_schedules(
         {"acme-gh": gh_connector(gh)},
         state={"url": state_url},
         schedules=[{"flow": "pipeline", "interval_minutes": 0.25}],  # every 15 s
+        prefect={"local_server_port": free_port()},
     )
     env = clean_env(**{SECRET_ENV: sandbox.DEFAULT_CLIENT_SECRET, "PREFECT_HOME": str(tmp_path / "home")})
     with process(syncbridge_cmd("-c", str(cfg), "serve"), env=env, log=tmp_path / "serve.log") as serve:
@@ -74,6 +76,8 @@ def test_serve_starts_a_local_server_whose_scheduler_runs_the_schedules(
             lambda: record.is_file() and json.loads(record.read_text()),
             timeout=120,
             what="serve to start its Prefect server",
+            proc=serve,
+            log=tmp_path / "serve.log",
         )
         runs = wait_for(
             lambda: (
@@ -82,8 +86,10 @@ def test_serve_starts_a_local_server_whose_scheduler_runs_the_schedules(
                 else None
             ),
             timeout=600,
-            what="two scheduled pipeline runs (serve.log: " + str(tmp_path / "serve.log") + ")",
+            what="two scheduled pipeline runs",
             every=2,
+            proc=serve,
+            log=tmp_path / "serve.log",
         )
         log = (tmp_path / "serve.log").read_text()
         assert "Prefect UI: http://127.0.0.1:" in log
@@ -118,6 +124,7 @@ def test_trigger_without_a_server_runs_here_and_unknown_names_fail_in_one_line(
         {"acme-gh": gh_connector(gh)},
         state={"url": state_url},
         schedules=[{"flow": "pipeline", "interval_minutes": 60}],
+        prefect={"local_server_port": free_port()},
     )
     env = clean_env(**{SECRET_ENV: sandbox.DEFAULT_CLIENT_SECRET, "PREFECT_HOME": str(tmp_path / "home")})
     typo = subprocess.run(
@@ -147,3 +154,23 @@ def test_trigger_without_a_server_runs_here_and_unknown_names_fail_in_one_line(
     assert run["status"] == "completed" and run["counts"]["planned"] > 0
     assert (tmp_path / "prefect-server.db").is_file()  # recorded where `serve` keeps its history
     assert not (tmp_path / "prefect-server.json").exists()  # the temporary server was stopped
+
+    # a `serve` killed with SIGKILL takes its Prefect server with it (Linux parent-death signal), and
+    # the next `serve` would clear the stale record by PID
+    if not sys.platform.startswith("linux"):
+        return
+    env["PYTHONUNBUFFERED"] = "1"
+    log = tmp_path / "serve.log"
+    with process(syncbridge_cmd("-c", str(cfg), "serve"), env=env, log=log) as serve:
+        record = tmp_path / "prefect-server.json"
+        wait_for(
+            lambda: "serving 1 deployment" in log.read_text(),
+            timeout=300,
+            what="serve to serve",
+            proc=serve,
+            log=log,
+        )
+        pid = json.loads(record.read_text())["pid"]
+        assert alive(pid)
+        stop(serve, signal.SIGKILL)
+    wait_for(lambda: not alive(pid), timeout=60, what=f"the Prefect server (pid {pid}) to die with serve")
