@@ -603,13 +603,13 @@ def serve(obj: _Ctx, once: str | None, list_only: bool, limit: int | None, envir
     from syncbridge.config import load_config
     from syncbridge.prefect_local import prefect_api, prefect_defaults
 
+    prefect_defaults(verbose=obj.verbose > 0)  # before the config's cron check imports Prefect
     settings = load_config(obj.config, secrets=False)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to serve")
     env = environment or settings.prefect.environment
     if once:
         flow, _connector = _known(settings, env, once, obj.config)
-    prefect_defaults(verbose=obj.verbose > 0)
     if list_only:
         from syncbridge.flows.deployments import build_deployments
 
@@ -668,6 +668,7 @@ def deploy(obj: _Ctx, pool: str, environment: str | None) -> None:
     from syncbridge.config import load_config
     from syncbridge.prefect_local import check_state_reachable, configured_api_url, prefect_defaults
 
+    prefect_defaults(verbose=obj.verbose > 0)
     settings = load_config(obj.config, secrets=False)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to deploy")
@@ -677,7 +678,6 @@ def deploy(obj: _Ctx, pool: str, environment: str | None) -> None:
             "deploy needs a Prefect server: set PREFECT_API_URL (on one machine, use `syncbridge serve`)"
         )
     env = environment or settings.prefect.environment
-    prefect_defaults(verbose=obj.verbose > 0)
     from syncbridge.flows.deployments import build_deployments, deploy_to_pool, prune
 
     deployments = build_deployments(settings, obj.config, work_pool=pool, environment=env)
@@ -706,10 +706,10 @@ def trigger(obj: _Ctx, name: str, timeout: float | None, environment: str | None
     from syncbridge.config import load_config
     from syncbridge.prefect_local import prefect_api, prefect_defaults
 
+    prefect_defaults(verbose=obj.verbose > 0)
     settings = load_config(obj.config, secrets=False)
     env = environment or settings.prefect.environment
     flow, _connector = _known(settings, env, name, obj.config)
-    prefect_defaults(verbose=obj.verbose > 0)
     say = lambda text: click.echo(text, err=True)  # noqa: E731
     with prefect_api(settings, obj.config, announce=say) as api:
         from syncbridge.flows.deployments import build_deployments, run_once
