@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -149,19 +150,27 @@ def prune(keep: list[str], environment: str | None) -> list[str]:
     return sorted(removed)
 
 
-def trigger(name: str, flow: str, *, timeout: float | None = None) -> Any:
+def trigger(
+    name: str, flow: str, *, timeout: float | None = None, warn: Callable[[str], None] | None = None
+) -> Any:
     """Ask the server for a run of an already-served deployment and wait for it (a ``serve`` process or
-    a worker must be running to pick it up).  A deployment the server does not know is a one-line
-    ConfigError."""
+    a worker must be running to pick it up; ``warn`` hears about it when none polls the deployment now).
+    A deployment the server does not know is a one-line ConfigError."""
+    from prefect import get_client
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
-    flow_name = FLOWS[flow][0].name
-    try:
-        return run_deployment(f"{flow_name}/{name}", timeout=timeout, as_subflow=False)
-    except ObjectNotFound:
-        from syncbridge.errors import ConfigError
+    from syncbridge.errors import ConfigError
 
+    full_name = f"{FLOWS[flow][0].name}/{name}"
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_deployment_by_name(full_name)
+    except ObjectNotFound:
         raise ConfigError(
             f"{name}: not registered on this Prefect server; run `syncbridge serve` or `syncbridge deploy`"
         ) from None
+    if warn and str(getattr(found.status, "value", found.status)) == "NOT_READY":
+        where = f"a worker of pool {found.work_pool_name}" if found.work_pool_name else "`syncbridge serve`"
+        warn(f"{name}: nothing polls it right now; the run starts when {where} does")
+    return run_deployment(full_name, timeout=timeout, as_subflow=False)

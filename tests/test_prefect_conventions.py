@@ -212,3 +212,28 @@ def test_prefect_secret_without_a_server_fails_in_one_line(tmp_path: Path) -> No
     )
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert listed.stdout.startswith("sync-acme-gh: every 0:30:00")
+
+
+@pytest.mark.prefect
+def test_trigger_on_a_server_names_what_is_missing(tmp_path: Path, prefect_backend: None) -> None:
+    data = _base(
+        state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        schedules=[{"flow": "sync", "interval_minutes": 30}],
+        prefect={"environment": "trig"},
+    )
+    cfg = _write(tmp_path, data)
+    unknown = CliRunner().invoke(main, ["-c", str(cfg), "trigger", "trig-sync-acme-gh"])
+    assert unknown.exit_code == 2
+    assert unknown.output.strip().splitlines() == [
+        "error: trig-sync-acme-gh: not registered on this Prefect server; "
+        "run `syncbridge serve` or `syncbridge deploy`"
+    ]
+    deployed = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-trig-pool"])
+    assert deployed.exit_code == 0, deployed.output
+    waiting = CliRunner().invoke(main, ["-c", str(cfg), "trigger", "trig-sync-acme-gh", "--timeout", "0"])
+    assert waiting.exit_code == 1
+    assert (
+        "trig-sync-acme-gh: nothing polls it right now; the run starts when a worker of pool "
+        "sb-trig-pool does" in waiting.output
+    )
+    assert "trig-sync-acme-gh: SCHEDULED" in waiting.output

@@ -719,7 +719,7 @@ def trigger(obj: _Ctx, name: str, timeout: float | None, environment: str | None
             say(f"no `syncbridge serve` runs: running {name} in this process")
             state = run_once(build_deployments(settings, obj.config, environment=env), name)
         else:
-            state = trigger_run(name, flow, timeout=timeout).state
+            state = trigger_run(name, flow, timeout=timeout, warn=say).state
     click.echo(f"{name}: {_state_line(state)}")
     sys.exit(0 if state and state.is_completed() else 1)
 
