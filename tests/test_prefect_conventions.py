@@ -237,3 +237,36 @@ def test_trigger_on_a_server_names_what_is_missing(tmp_path: Path, prefect_backe
         "sb-trig-pool does" in waiting.output
     )
     assert "trig-sync-acme-gh: SCHEDULED" in waiting.output
+
+
+def test_trigger_uses_only_the_server_of_a_running_serve(tmp_path: Path) -> None:
+    """A `trigger` attaches to the local server of a live `serve` (which runs what it triggers), never to
+    the temporary server of another `trigger`, and never to a server whose owner died."""
+    import http.server
+    import json
+    import threading
+
+    from syncbridge.prefect_local import STATE_FILE, serving
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/api"
+        me = os.getpid()
+        dead = 2**22 + 7  # above Linux's largest PID: never alive
+        for role, owner, expected in [("serve", me, True), ("temporary", me, False), ("serve", dead, False)]:
+            record = {"pid": me, "owner_pid": owner, "api_url": url, "role": role}
+            (tmp_path / STATE_FILE).write_text(json.dumps(record))
+            assert (serving(tmp_path) is not None) is expected, (role, owner)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -617,7 +617,7 @@ def serve(obj: _Ctx, once: str | None, list_only: bool, limit: int | None, envir
             click.echo(f"{d.name}: {'; '.join(_describe_schedule(s) for s in d.schedules or [])}")
         return
     say = lambda text: click.echo(text, err=True)  # noqa: E731
-    with prefect_api(settings, obj.config, reuse_running=bool(once), announce=say) as api:
+    with prefect_api(settings, obj.config, for_serve=not once, announce=say) as api:
         from syncbridge.flows.deployments import build_deployments, prune, run_once
         from syncbridge.flows.deployments import serve as serve_all
         from syncbridge.flows.deployments import trigger as trigger_run

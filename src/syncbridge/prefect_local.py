@@ -149,6 +149,13 @@ def running(folder: Path) -> dict[str, Any] | None:
     return info
 
 
+def serving(folder: Path) -> dict[str, Any] | None:
+    """Like :func:`running`, but only the server of a `syncbridge serve` (which runs what is triggered),
+    not the temporary one of a `trigger` that runs its flow itself."""
+    info = running(folder)
+    return info if info and info.get("role", "serve") == "serve" else None
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the server gets SIGTERM when the process that started it dies, even by SIGKILL."""
     if sys.platform.startswith("linux"):
@@ -180,6 +187,7 @@ class LocalServer:
     folder: Path
     port: int | None = None
     startup_timeout: float = 240.0
+    role: str = "serve"  # or "temporary": a trigger's own server, which nobody else should use
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     api_url: str = field(default="", init=False)
 
@@ -224,7 +232,9 @@ class LocalServer:
         finally:
             log.close()
         (self.folder / STATE_FILE).write_text(
-            json.dumps({"pid": self.proc.pid, "owner_pid": os.getpid(), "api_url": self.api_url}),
+            json.dumps(
+                {"pid": self.proc.pid, "owner_pid": os.getpid(), "api_url": self.api_url, "role": self.role}
+            ),
             encoding="utf-8",
         )
         deadline = time.monotonic() + self.startup_timeout
@@ -325,18 +335,19 @@ def prefect_api(
     settings: Settings,
     config_path: str | Path,
     *,
-    reuse_running: bool = True,
+    for_serve: bool = False,
     announce: Any = None,
 ) -> Iterator[PrefectApi]:
-    """A Prefect API with a scheduler for this command: the configured one, else the running local server
-    of ``syncbridge serve`` (with ``reuse_running``), else a local server started here and stopped on exit.
+    """A Prefect API with a scheduler for this command: the configured one, else (unless this is
+    ``syncbridge serve`` itself, ``for_serve``) the running local server of ``syncbridge serve``, else a
+    local server started here and stopped on exit.
     """
     url = configured_api_url()
     if url:
         yield PrefectApi(url, "configured")
         return
     folder = server_folder(settings, config_path)
-    info = running(folder) if reuse_running else None
+    info = None if for_serve else serving(folder)
     if info:
         _use_api(str(info["api_url"]))
         yield PrefectApi(str(info["api_url"]), "serve")
@@ -344,7 +355,7 @@ def prefect_api(
     if announce:
         announce(f"starting a local Prefect server (database in {folder}) …")
     port = settings.prefect.local_server_port
-    server = LocalServer(folder, port=port)
+    server = LocalServer(folder, port=port, role="serve" if for_serve else "temporary")
     previous = signal.getsignal(signal.SIGTERM)
     # until Prefect's runner installs its own handler, SIGTERM must unwind (and so stop the server)
     signal.signal(signal.SIGTERM, _raise_exit)
