@@ -4,7 +4,7 @@
   (next to the config file, then in the working directory).  ``.env`` values never enter
   ``os.environ`` so they cannot leak into Prefect's own settings.
 * ``${prefect-secret:NAME}`` is replaced by the value of the Prefect Secret block NAME (see
-  :mod:`syncbridge.prefect_secrets`); Prefect is imported only when such a reference is present.
+  :mod:`syncbridge.prefect_yaml`); Prefect is imported only when such a reference is present.
 * Every error is reported as one line naming the YAML path: ``connectors.acme.client_secret: ...``.
 * Each connector's block is validated by that connector type's own settings model, found through the
   ``syncbridge.connectors`` entry points.
@@ -246,7 +246,7 @@ class ScheduleSettings(_Strict):
         if (self.cron is None) == (self.interval_minutes is None):
             raise ValueError("give exactly one of cron or interval_minutes")
         if self.cron is not None:
-            from syncbridge.prefect_secrets import cron_problem
+            from syncbridge.prefect_yaml import cron_problem
 
             problem = cron_problem(self.cron)
             if problem:
@@ -394,7 +394,7 @@ def _interpolate(node: Any, path: str, lookup: dict[str, str]) -> Any:
     if whole and m_is_secretish(path):
         register_secret(value)
     if "${prefect-secret:" in value and lookup.get(_SECRETS_KEY) != "defer":
-        from syncbridge.prefect_secrets import secret_value
+        from syncbridge.prefect_yaml import secret_value
 
         value = _PREFECT_SECRET.sub(lambda m: secret_value(m.group(1), path), value)
     return value
