@@ -239,14 +239,16 @@ def test_trigger_on_a_server_names_what_is_missing(tmp_path: Path, prefect_backe
     assert "trig-sync-acme-gh: SCHEDULED" in waiting.output
 
 
-def test_trigger_uses_only_the_server_of_a_running_serve(tmp_path: Path) -> None:
+def test_trigger_uses_only_the_server_of_a_running_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A `trigger` attaches to the local server of a live `serve` (which runs what it triggers), never to
     the temporary server of another `trigger`, and never to a server whose owner died."""
     import http.server
     import json
     import threading
 
-    from syncbridge.prefect_local import STATE_FILE, serving
+    from syncbridge.prefect_local import STATE_FILE, attach_to_serve, serving
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -267,6 +269,17 @@ def test_trigger_uses_only_the_server_of_a_running_serve(tmp_path: Path) -> None
             record = {"pid": me, "owner_pid": owner, "api_url": url, "role": role}
             (tmp_path / STATE_FILE).write_text(json.dumps(record))
             assert (serving(tmp_path) is not None) is expected, (role, owner)
+
+        # `approve` (which resumes a waiting run) talks to that server when no Prefect API is configured
+        (tmp_path / STATE_FILE).write_text(json.dumps({"pid": me, "owner_pid": me, "api_url": url}))
+        cfg = _write(tmp_path, _base(state={"url": f"sqlite:///{tmp_path / 'state.db'}"}))
+        monkeypatch.delenv("PREFECT_API_URL", raising=False)
+        # this test process already imported Prefect (and may run the harness): keep its settings
+        monkeypatch.setattr("syncbridge.prefect_local.configured_api_url", lambda: None)
+        use = lambda u: monkeypatch.setenv("PREFECT_API_URL", u)  # noqa: E731
+        monkeypatch.setattr("syncbridge.prefect_local._use_api", use)
+        assert attach_to_serve(load_config(cfg), cfg) == url
+        assert os.environ["PREFECT_API_URL"] == url
     finally:
         httpd.shutdown()
         httpd.server_close()

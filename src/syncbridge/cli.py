@@ -536,6 +536,9 @@ def _decide(obj: _Ctx, ref: str, status: str, reason: str | None) -> None:
         return
     for key in decided:
         click.echo(f"{key[:12]}: {status}")
+    from syncbridge.prefect_local import attach_to_serve
+
+    attach_to_serve(settings, obj.config)  # one machine: the waiting run lives on serve's local server
     for line in _resume_waiting(found, decided, status):
         click.echo(line)
 

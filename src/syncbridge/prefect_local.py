@@ -313,6 +313,18 @@ def _use_api(url: str) -> None:
         temporary_settings(updates={PREFECT_API_URL: url}).__enter__()
 
 
+def attach_to_serve(settings: Settings, config_path: str | Path) -> str | None:
+    """Without a configured Prefect API, point this process at the local server of a running
+    `syncbridge serve` (for commands that act on its runs, such as `approve`); returns its API URL."""
+    if configured_api_url():
+        return None
+    info = serving(server_folder(settings, config_path))
+    if not info:
+        return None
+    _use_api(str(info["api_url"]))
+    return str(info["api_url"])
+
+
 @dataclass
 class PrefectApi:
     """Where this command's Prefect calls go."""
