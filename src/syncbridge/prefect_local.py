@@ -2,9 +2,12 @@
 
 Prefect's *ephemeral* API (what a client starts by itself when no ``PREFECT_API_URL`` is set) runs no
 scheduler service, so deployments served against it never get a scheduled run.  Two API server processes
-on one SQLite database do not work either: deployment-concurrency leases live in each server's memory, so
-a run created through one server and started through the other loses its slot ("Deployment concurrency
-slot lost during provisioning", seen with ``trigger`` next to ``serve`` in ephemeral mode).
+on one SQLite database do not work either (and ephemeral mode makes one per process, flow-run processes
+included): deployment-concurrency leases live in the memory of the server that granted them
+(``server.concurrency.lease_storage`` defaults to ``...lease_storage.memory``), so a run whose lease was
+granted by one server and that moves to Running through another cannot renew it, finds its slot taken in
+the database, and is cancelled ("Deployment concurrency slot lost during provisioning", seen with
+``trigger`` next to ``serve`` in ephemeral mode).
 
 So the one-machine mode runs exactly one real server: when no Prefect API is configured, ``syncbridge
 serve`` starts ``prefect server start`` as a child process on localhost, with its database in the state
