@@ -172,6 +172,7 @@ def test_prefect_secret_blocks_fill_the_yaml(prefect_backend: None, tmp_path: Pa
     s = load_settings(data)
     assert s.connectors["acme-gh"].client_secret.get_secret_value() == "block-secret-4711"  # type: ignore[attr-defined]
     assert "block-secret-4711" not in redact("the secret is block-secret-4711")
+    assert s.warnings == []  # a Secret block reference is not a secret written in clear
 
     missing = _base(connectors={"acme-gh": {**GH, "client_secret": "${prefect-secret:sb-conv-nope}"}})
     with pytest.raises(ConfigError) as err:
