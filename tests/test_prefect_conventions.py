@@ -103,22 +103,31 @@ def test_config_without_prefect_references_does_not_import_prefect(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    "state",
-    [None, {"url": "sqlite:///.syncbridge/state.db"}, {"url": "sqlite:///state.db"}, {"url": "sqlite://"}],
+    ("state", "same_host", "expected"),
+    [
+        (None, False, "state.url is a SQLite file"),  # the default, anchored at the config's folder
+        ({"url": "sqlite:///state.db"}, False, "state.url is a SQLite file"),
+        ({"url": "sqlite://"}, True, "state.url: an in-memory SQLite store cannot be shared"),
+        ({"url": "sqlite:///file:x?mode=memory&uri=true"}, True, "state.url: an in-memory SQLite"),
+    ],
 )
 def test_deploy_refuses_a_state_store_workers_cannot_reach(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: dict[str, str] | None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    state: dict[str, str] | None,
+    same_host: bool,
+    expected: str,
 ) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # never reached
     data = _base(schedules=[{"flow": "sync", "interval_minutes": 30}])
     if state is not None:
         data["state"] = state
     cfg = _write(tmp_path, data)
-    result = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "p"])
+    args = ["-c", str(cfg), "deploy", "--pool", "p"] + (["--same-host"] if same_host else [])
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()
-    assert line.startswith("error: state.url: ")
-    assert "relative SQLite path" in line or "in-memory" in line
+    assert line.startswith(f"error: {expected}")
 
 
 # -- deployments: environments and pruning, on a real API server (the session's Prefect harness)
@@ -140,16 +149,17 @@ def test_deploy_prefixes_environment_and_deletes_only_its_own_removed_schedules(
 
     other.to_deployment(name="staging-pipeline-acme-gh-lookalike", tags=["syncbridge"]).apply()
 
-    staging = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-env-pool"])
+    staging = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-env-pool", "--same-host"])
     assert staging.exit_code == 0, staging.output
     assert "deployed staging-pipeline-acme-gh to work pool sb-env-pool" in staging.output
-    prod = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-env-prod", "--env", "prod"])
+    prod_args = ["deploy", "--pool", "sb-env-prod", "--env", "prod", "--same-host"]
+    prod = CliRunner().invoke(main, ["-c", str(cfg), *prod_args])
     assert prod.exit_code == 0, prod.output
     assert "deployed prod-sync-acme-gh to work pool sb-env-prod" in prod.output
 
     # the pipeline schedule leaves the staging YAML
     _write(tmp_path, _base(state=state, schedules=both[:1], prefect={"environment": "staging"}))
-    again = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-env-pool"])
+    again = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-env-pool", "--same-host"])
     assert again.exit_code == 0, again.output
     assert f"deleted deployment staging-pipeline-acme-gh: its schedule is no longer in {cfg}" in again.output
     with get_client(sync_client=True) as client:
@@ -229,7 +239,7 @@ def test_trigger_on_a_server_names_what_is_missing(tmp_path: Path, prefect_backe
         "error: trig-sync-acme-gh: not registered on this Prefect server; "
         "run `syncbridge serve` or `syncbridge deploy`"
     ]
-    deployed = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-trig-pool"])
+    deployed = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-trig-pool", "--same-host"])
     assert deployed.exit_code == 0, deployed.output
     waiting = CliRunner().invoke(main, ["-c", str(cfg), "trigger", "trig-sync-acme-gh", "--timeout", "0"])
     assert waiting.exit_code == 1

@@ -8,7 +8,8 @@
 * Every error is reported as one line naming the YAML path: ``connectors.acme.client_secret: ...``.
 * Each connector's block is validated by that connector type's own settings model, found through the
   ``syncbridge.connectors`` entry points.
-* Relative paths (outcome files, SQLite URLs) are relative to the working directory syncbridge runs in.
+* Relative paths (outcome files, SQLite URLs) are relative to the config file's folder, not to the working
+  directory (see :mod:`syncbridge.paths`).
 """
 
 from __future__ import annotations
@@ -449,6 +450,10 @@ def load_settings(data: dict[str, Any], *, config_path: Path | None = None, secr
     if not secrets:
         lookup[_SECRETS_KEY] = "defer"
     resolved = _interpolate(data, "", lookup)
+    if config_path is not None:
+        from syncbridge.paths import anchor_paths
+
+        resolved = anchor_paths(resolved, config_path.resolve().parent)
     try:
         settings = Settings.model_validate(resolved)
     except ValidationError as exc:

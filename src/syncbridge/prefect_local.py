@@ -408,44 +408,18 @@ def deployment_names(settings: Settings, environment: str | None = None) -> dict
     return dict(sorted(names.items()))
 
 
-def check_state_reachable(config_path: str | Path) -> str | None:
-    """Refuse (ConfigError, one line) a state store that a worker cannot reach: an in-memory or relative
-    SQLite path, as written in the YAML (a process worker runs each flow in a temporary folder, so a
-    relative path there is a new, empty store on every run).  Returns a warning line for an absolute SQLite
-    path, which only workers on this machine (or a shared disk) can reach."""
-    import yaml
+def memory_state_problem(state_url: str) -> str | None:
+    """Why no worker can share the state store, even on this machine: an in-memory SQLite store lives and
+    dies with one process (other SQLite files: :func:`syncbridge.paths.local_state_problem`; relative
+    SQLite paths are anchored at the config file's folder, which workers have at the same path)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from syncbridge.config import _VAR, DEFAULT_STATE_URL, env_lookup
-
-    path = Path(config_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return None  # load_config already reported it
-    state = data.get("state") if isinstance(data, dict) else None
-    written = state.get("url") if isinstance(state, dict) and state.get("url") else DEFAULT_STATE_URL
-    lookup = env_lookup(path)
-    text = _VAR.sub(lambda m: lookup.get(m.group(1)) or m.group(2) or "", str(written))
-    try:
-        url = make_url(text)
+        url = make_url(state_url)
     except ArgumentError:
         return None
-    if not url.drivername.startswith("sqlite"):
-        return None
     database = url.database or ""
-    if not database or database == ":memory:" or database.startswith("file::memory:"):
-        raise ConfigError(
-            f"state.url: an in-memory SQLite store cannot be shared with workers ({path}); use PostgreSQL"
-        )
-    if not Path(database).is_absolute():
-        raise ConfigError(
-            f"state.url: relative SQLite path {database!r} in {path}: a worker runs each flow in a "
-            "temporary folder and would start an empty state store every run; use an absolute path "
-            "(workers on this machine) or PostgreSQL"
-        )
-    return (
-        f"note: state.url is the SQLite file {database}: only workers on this machine (or with that path "
-        "on a shared disk) can reach it; use PostgreSQL for workers on other machines"
-    )
+    if url.get_backend_name() == "sqlite" and (database in ("", ":memory:") or "mode=memory" in state_url):
+        return "state.url: an in-memory SQLite store cannot be shared with workers; use PostgreSQL"
+    return None
