@@ -22,6 +22,7 @@ from syncbridge.errors import SyncbridgeError
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
+from syncbridge.readahead import read_ahead
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
@@ -136,7 +137,8 @@ def sync_stream(
     since = cursor - lookback if cursor else None
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
-    for page in connector.read(stream, Window(since, until)):
+    # the next pages are fetched and mapped while this one is stored (see syncbridge.readahead)
+    for page in read_ahead(connector.read(stream, Window(since, until))):
         result.records += rt.store.upsert_page(name, spec.entity, stream, page)
         result.pages += 1
         progress(f"{name}/{stream}", result.records, None)
