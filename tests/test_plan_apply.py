@@ -308,3 +308,34 @@ def test_a_closed_requisition_is_not_reused_nor_reopened() -> None:
     assert plan.actions == []
     assert "is closed: reopen it or change the rule's code" in plan.strong[0].state
     assert any("is closed" in line for line in plan.skipped)
+
+
+def test_plan_add_finds_a_duplicate_key_without_scanning_the_actions() -> None:
+    """Planning stays linear: adding an action looks its key up in an index, it does not walk every
+    action planned so far (that made a 100,000-action plan take minutes)."""
+    from syncbridge.plan import Action, Plan
+
+    class NoScan(list[Action]):
+        def __iter__(self) -> Iterator[Action]:
+            raise AssertionError("Plan.add scanned the action list")
+
+    def act(i: int) -> Action:
+        return Action(
+            key=f"k{i}",
+            connector="fake",
+            kind="add_note",
+            outcome_id=f"MI-{i}",
+            target="1",
+            payload={},
+            summary="",
+        )
+
+    first = act(0)
+    plan = Plan(actions=[first])  # actions given up front are indexed too
+    plan.actions = NoScan(plan.actions)
+    for i in range(1, 1000):
+        plan.add(act(i))
+    plan.add(act(0))  # duplicates are still ignored
+    plan.add(act(5))
+    assert len(plan.actions) == 1000
+    assert list.__getitem__(plan.actions, 0) is first

@@ -24,12 +24,10 @@ class BulkUpsert:
     update the other columns, or do nothing when ``update`` is False."""
 
     def __init__(self, dialect: Dialect, table: Table, keys: Sequence[str], *, update: bool = True) -> None:
-        if dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
         names = [c.name for c in table.columns]
-        stmt = insert(table)
+        stmt: Any = (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
         updates = {n: stmt.excluded[n] for n in names if n not in keys}
         stmt = (
             stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)

@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,8 +104,10 @@ class Runtime:
 
     def streams_for(self, name: str) -> list[str]:
         wanted = self.settings.sync.streams.get(name)
-        specs = [s.name for s in connector_class(self.settings.connectors[name].type).streams]
-        return [s for s in specs if wanted is None or s in wanted]
+        specs = [s for s in connector_class(self.settings.connectors[name].type).streams]
+        chosen = {s.name for s in specs if wanted is None or s.name in wanted}
+        # a stream whose records a chosen stream already yields is not read a second time
+        return [s.name for s in specs if s.name in chosen and s.covered_by not in chosen]
 
     def close(self) -> None:
         for c in self._connectors.values():
@@ -138,10 +140,11 @@ def sync_stream(
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
     # the next pages are fetched and mapped while this one is stored (see syncbridge.readahead)
-    for page in read_ahead(connector.read(stream, Window(since, until))):
-        result.records += rt.store.upsert_page(name, spec.entity, stream, page)
-        result.pages += 1
-        progress(f"{name}/{stream}", result.records, None)
+    with closing(read_ahead(connector.read(stream, Window(since, until)))) as pages:
+        for page in pages:
+            result.records += rt.store.upsert_page(name, spec.entity, stream, page)
+            result.pages += 1
+            progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
     log.info(

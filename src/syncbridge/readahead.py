@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,7 +28,9 @@ class _Failed:
         self.error = error
 
 
-def read_ahead(pages: Iterator[T], depth: int = 2, *, name: str = "syncbridge-read-ahead") -> Iterator[T]:
+def read_ahead(
+    pages: Iterator[T], depth: int = 2, *, name: str = "syncbridge-read-ahead"
+) -> Generator[T, None, None]:
     """Yield the items of ``pages`` while a background thread produces up to ``depth`` next ones."""
     if depth < 1:
         yield from pages
