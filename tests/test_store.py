@@ -161,6 +161,12 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
                 approvals.drop(conn)
             conn.execute(text(f"DROP INDEX IF EXISTS {audit_run_index.name}"))
             conn.execute(text(f"DROP INDEX IF EXISTS {emails_by_person_index.name}"))  # v8
+            conn.execute(  # v1-v7 had this index; v8 drops it
+                text(
+                    "CREATE INDEX IF NOT EXISTS ix_sb_candidates_primary_email "
+                    "ON sb_candidates (primary_email)"
+                )
+            )
             for column in ("claimed_by", "claimed_until"):  # v3 columns
                 conn.execute(text(f"ALTER TABLE sb_ledger DROP COLUMN {column}"))
             conn.execute(meta.delete())
@@ -181,7 +187,9 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         assert upgraded.schema_version() == SCHEMA_VERSION == 8
         with upgraded.engine.connect() as conn:  # v8: e-mail rows indexed by person
             indexes = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidate_emails")}
+            names = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidates")}
         assert emails_by_person_index.name in indexes
+        assert "ix_sb_candidates_primary_email" not in names  # v8 drops it: nothing reads by it
         assert (
             upgraded.ledger_start(
                 "k-new", connector="gh", kind="add_note", outcome_id="o", target="1", payload={}, run_id="r1"
