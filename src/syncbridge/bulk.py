@@ -75,4 +75,27 @@ class BulkUpsert:
 
     def __call__(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            conn.exec_driver_sql(self.sql, self.params(rows))
+            self.execute(conn, self.params(rows))
+
+    def execute(self, conn: Connection, params: list[Any]) -> None:
+        if params:
+            conn.exec_driver_sql(self.sql, params)
+
+
+class PreparedPage:
+    """A page of mirror rows already converted for the driver (prepared in one thread, written in
+    another): the upserts in order, and the people whose e-mail rows are replaced before they run."""
+
+    def __init__(self, connector: str, count: int) -> None:
+        self.connector = connector
+        self.count = count
+        self.replace_emails_of: list[str] = []
+        self.steps: list[tuple[BulkUpsert, list[Any]]] = []
+
+    def add(self, upsert: BulkUpsert, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.steps.append((upsert, upsert.params(rows)))
+
+    def write(self, conn: Connection) -> None:
+        for upsert, params in self.steps:
+            upsert.execute(conn, params)

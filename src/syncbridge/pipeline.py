@@ -139,10 +139,12 @@ def sync_stream(
     since = cursor - lookback if cursor else None
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
-    # the next pages are fetched and mapped while this one is stored (see syncbridge.readahead)
-    with closing(read_ahead(connector.read(stream, Window(since, until)))) as pages:
-        for page in pages:
-            result.records += rt.store.upsert_page(name, spec.entity, stream, page)
+    # the next pages are fetched, mapped and turned into rows while this one is written (readahead.py)
+    pages = connector.read(stream, Window(since, until))
+    prepared = (rt.store.prepare_page(name, spec.entity, stream, page) for page in pages)
+    with closing(read_ahead(prepared)) as ready:
+        for page in ready:
+            result.records += rt.store.write_page(page)
             result.pages += 1
             progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)

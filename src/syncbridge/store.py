@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 
-from syncbridge.bulk import BulkUpsert
+from syncbridge.bulk import BulkUpsert, PreparedPage
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
 
@@ -313,7 +313,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
-        self._bulk: dict[str, BulkUpsert] = {}
+        self._bulk_cache: dict[str, BulkUpsert] = {}
         if migrate:
             self.migrate()
 
@@ -414,6 +414,12 @@ class Store:
         """Store one page of records in the mirror, each by its own type (so one stream may yield both
         people and their applications, as Lever's opportunities do); ``entity`` is the stream's
         declared kind, used for plain-dict records.  Returns the number stored."""
+        return self.write_page(self.prepare_page(connector, entity, stream, page))
+
+    def prepare_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> PreparedPage:
+        """The Python half of :meth:`upsert_page`: the page's rows, converted for the driver.  A sync
+        prepares the next page in its read-ahead thread while this thread's driver call writes the
+        current one (the database work runs without the GIL, so the two overlap)."""
         now = _now()
         cands = [r for r in page if isinstance(r, Candidate)]
         reqs = [
@@ -458,12 +464,31 @@ class Store:
             for r in page
             if isinstance(r, dict)
         ]
+        prepared = PreparedPage(connector, len(page))
+        self._candidate_rows(prepared, cands, now)
+        for table, rows, keys in (
+            (requisitions, reqs, ["connector", "remote_id"]),
+            (applications, apps, ["connector", "remote_id"]),
+            (records, other, ["connector", "stream", "remote_id"]),
+        ):
+            prepared.add(self._bulk(table, keys), rows)
+        return prepared
+
+    def write_page(self, prepared: PreparedPage) -> int:
+        """The database half of :meth:`upsert_page`: one transaction.  Returns the records stored."""
         with self.tx() as conn:
-            self._upsert_candidates(conn, connector, cands, now)
-            self._bulk_upsert(conn, requisitions, reqs, ["connector", "remote_id"])
-            self._bulk_upsert(conn, applications, apps, ["connector", "remote_id"])
-            self._bulk_upsert(conn, records, other, ["connector", "stream", "remote_id"])
-        return len(page)
+            ids = prepared.replace_emails_of
+            for start in range(0, len(ids), 500):  # the people's e-mail sets are replaced, not merged
+                conn.execute(
+                    delete(candidate_emails).where(
+                        and_(
+                            candidate_emails.c.connector == prepared.connector,
+                            candidate_emails.c.remote_id.in_(ids[start : start + 500]),
+                        )
+                    )
+                )
+            prepared.write(conn)
+        return prepared.count
 
     def _bulk_upsert(
         self,
@@ -474,14 +499,16 @@ class Store:
         update: bool = True,
     ) -> None:
         """The mirror's hot path (see :mod:`syncbridge.bulk`); the same rows as :meth:`_upsert` stores."""
-        name = f"{table.name}:{int(update)}"
-        if name not in self._bulk:
-            self._bulk[name] = BulkUpsert(self.engine.dialect, table, keys, update=update)
-        self._bulk[name](conn, rows)
+        self._bulk(table, keys, update)(conn, rows)
 
-    def _upsert_candidates(
-        self, conn: Connection, connector: str, cands: list[Candidate], now: datetime
-    ) -> None:
+    def _bulk(self, table: Table, keys: list[str], update: bool = True) -> BulkUpsert:
+        name = f"{table.name}:{int(update)}"
+        if name not in self._bulk_cache:
+            self._bulk_cache[name] = BulkUpsert(self.engine.dialect, table, keys, update=update)
+        return self._bulk_cache[name]
+
+    def _candidate_rows(self, prepared: PreparedPage, cands: list[Candidate], now: datetime) -> None:
+        connector = prepared.connector
         if not cands:
             return
         # one row per id: the last one in the page wins (a page never repeats ids, but be safe)
@@ -508,19 +535,10 @@ class Store:
                 {"connector": connector, "email": e, "remote_id": c.ref.id, "is_primary": i == 0}
                 for i, e in enumerate(emails)
             )
-        self._bulk_upsert(conn, candidates, rows, ["connector", "remote_id"])
-        ids = list(by_id)
-        for start in range(0, len(ids), 500):
-            conn.execute(
-                delete(candidate_emails).where(
-                    and_(
-                        candidate_emails.c.connector == connector,
-                        candidate_emails.c.remote_id.in_(ids[start : start + 500]),
-                    )
-                )
-            )
-        self._bulk_upsert(
-            conn, candidate_emails, email_rows, ["connector", "email", "remote_id"], update=False
+        prepared.add(self._bulk(candidates, ["connector", "remote_id"]), rows)
+        prepared.replace_emails_of = list(by_id)
+        prepared.add(
+            self._bulk(candidate_emails, ["connector", "email", "remote_id"], update=False), email_rows
         )
 
     def mark_deleted(self, connector: str, remote_ids: Iterable[str]) -> int:
