@@ -89,7 +89,7 @@ def candidate_from_v3(record: Mapping[str, Any], connector: str) -> Candidate:
             "custom_fields": read_custom_fields(record.get("custom_fields")),
             "created_at": parse_ts(record.get("created_at")),
             "updated_at": parse_ts(record.get("updated_at")),
-            "raw": record,
+            "raw": dict(record),
         }
     )
 
