@@ -21,7 +21,7 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge.errors import ConfigError
 from syncbridge.model import (
@@ -83,6 +83,13 @@ class ConnectorSettings(BaseModel):
     type: str
     lookback_minutes: int = 10
     page_size: int | None = None
+    write_parallelism: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="history writes (notes, tags, fields) to different people sent at once; "
+        "the connector's rate limit still applies",
+    )
 
 
 class StateStore:

@@ -215,6 +215,7 @@ def apply(
         {n: rt.connector(n) for n in {a.connector for a in actions}},
         run_id=run_id,
         progress=lambda i, n: progress("actions", i, n),
+        parallelism={n: rt.settings.connectors[n].write_parallelism for n in {a.connector for a in actions}},
     )
     return applier.apply(actions)
 
