@@ -98,12 +98,16 @@ def run_measured(cmd: list[str], *, count_records: bool = False) -> dict[str, An
 def child_sync(api: str, state: str) -> dict[str, Any]:
     """Runs in the syncbridge child: a full sync of the opportunity streams, as ``syncbridge sync``."""
     from syncbridge.config import load_settings
-    from syncbridge.connectors.lever import sandbox
     from syncbridge.pipeline import Runtime, sync_stream
 
-    block = sandbox.demo_connector_block(api)
-    block.update({"api_key": sandbox.DEFAULT_API_KEY, "rate_per_second": 1000.0, "burst": 1000})
-    block.pop("perform_as_email", None)
+    # what a user's config says (the sandbox module is not imported here: its web stack is not ours)
+    block = {
+        "type": "lever",
+        "base_url": api,
+        "api_key": os.environ["BENCH_LEVER_API_KEY"],
+        "rate_per_second": 1000.0,
+        "burst": 1000,
+    }
     settings = load_settings(
         {
             "state": {"url": state},
@@ -187,6 +191,7 @@ def main() -> int:
                     [str(python), str(wrapper), api, "--config", str(config), "--catalog", str(catalog_path)],
                     count_records=True,
                 )
+                os.environ["BENCH_LEVER_API_KEY"] = sandbox.DEFAULT_API_KEY
                 sb = run_measured([sys.executable, __file__, "--child", api, f"sqlite:///{state}"])
                 for name, r in (("tap-lever", tap), ("syncbridge", sb)):
                     r.update(tool=name, round=i + 1)

@@ -22,13 +22,15 @@ from syncbridge.errors import SyncbridgeError
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
-from syncbridge.readahead import read_ahead
+from syncbridge.readahead import batched, read_ahead
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
 log = logging.getLogger("syncbridge.pipeline")
 
 Progress = Callable[[str, int, int | None], None]
+#: records a sync writes per transaction (pages are grouped up to this; memory stays a few MB)
+TX_RECORDS = 2000
 
 
 def _noop(_what: str, _done: int, _total: int | None) -> None:
@@ -139,13 +141,13 @@ def sync_stream(
     since = cursor - lookback if cursor else None
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
-    # the next pages are fetched, mapped and turned into rows while this one is written (readahead.py)
+    # the next pages are fetched, mapped and turned into rows while these are written (readahead.py)
     pages = connector.read(stream, Window(since, until))
     prepared = (rt.store.prepare_page(name, spec.entity, stream, page) for page in pages)
-    with closing(read_ahead(prepared)) as ready:
-        for page in ready:
-            result.records += rt.store.write_page(page)
-            result.pages += 1
+    with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
+        for group in ready:
+            result.records += rt.store.write_pages(group)
+            result.pages += len(group)
             progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -77,3 +77,19 @@ def read_ahead(
                 slots.get_nowait()
             except queue.Empty:
                 reader.join(0.05)
+
+
+def batched(items: Iterable[T], weight: Callable[[T], int], limit: int) -> Iterator[list[T]]:
+    """Consecutive items grouped until their total ``weight`` reaches ``limit`` (the last group may be
+    lighter).  A sync writes a group of pages in one transaction: a commit costs about the same for 100
+    rows as for 2,000 (the pages every insert touches are written to the log once per commit)."""
+    group: list[T] = []
+    total = 0
+    for item in items:
+        group.append(item)
+        total += weight(item)
+        if total >= limit:
+            yield group
+            group, total = [], 0
+    if group:
+        yield group

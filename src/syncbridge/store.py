@@ -476,19 +476,24 @@ class Store:
 
     def write_page(self, prepared: PreparedPage) -> int:
         """The database half of :meth:`upsert_page`: one transaction.  Returns the records stored."""
+        return self.write_pages([prepared])
+
+    def write_pages(self, pages: Sequence[PreparedPage]) -> int:
+        """Write prepared pages, in order, in one transaction.  Returns the records stored."""
         with self.tx() as conn:
-            ids = prepared.replace_emails_of
-            for start in range(0, len(ids), 500):  # the people's e-mail sets are replaced, not merged
-                conn.execute(
-                    delete(candidate_emails).where(
-                        and_(
-                            candidate_emails.c.connector == prepared.connector,
-                            candidate_emails.c.remote_id.in_(ids[start : start + 500]),
+            for prepared in pages:
+                ids = prepared.replace_emails_of
+                for start in range(0, len(ids), 500):  # a person's e-mail set is replaced, not merged
+                    conn.execute(
+                        delete(candidate_emails).where(
+                            and_(
+                                candidate_emails.c.connector == prepared.connector,
+                                candidate_emails.c.remote_id.in_(ids[start : start + 500]),
+                            )
                         )
                     )
-                )
-            prepared.write(conn)
-        return prepared.count
+                prepared.write(conn)
+        return sum(p.count for p in pages)
 
     def _bulk_upsert(
         self,
