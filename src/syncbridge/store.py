@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import OperationalError
 
 from syncbridge.bulk import BulkUpsert, PreparedPage
 from syncbridge.connector import Entity, StateStore
@@ -314,8 +315,16 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
         self._bulk_cache: dict[str, BulkUpsert] = {}
-        if migrate:
-            self.migrate()
+        try:
+            if migrate:
+                self.migrate()
+            else:
+                self.engine.connect().close()
+        except OperationalError as exc:  # closed port, missing database...: one line, no password
+            from syncbridge.statedb import StateStoreError, describe
+
+            self.engine.dispose()
+            raise StateStoreError(describe(exc, url)) from None
 
     @property
     def dialect(self) -> str:
