@@ -29,6 +29,7 @@ from syncbridge.model import (
     Prescreen,
     Requisition,
 )
+from syncbridge.records import checked_dict, map_records
 
 from . import mapping
 from .client import build_client
@@ -100,6 +101,8 @@ class GreenhouseConnector(Connector):
             connector=name,
             timeout=(settings.connect_timeout, settings.read_timeout),
             max_attempts=settings.max_attempts,
+            retry_deadline=settings.retry_deadline_seconds,
+            max_pages=settings.max_pages,
         )
         self._tag_ids: dict[str, int] | None = None
         self._tag_lock = threading.Lock()
@@ -120,7 +123,8 @@ class GreenhouseConnector(Connector):
             "updated_at": mapping.window_filter(window.since, window.until),
         }
         for page in self.client.paginate_link(path, params):
-            yield [self._map(stream, rec) for rec in page if isinstance(rec, dict) and "id" in rec]
+            # every record is untrusted: one without a valid id is refused and counted, never stored
+            yield map_records(page, lambda rec: self._map(stream, rec), connector=self.name, stream=stream)
 
     def _map(self, stream: str, rec: dict[str, Any]) -> Record:
         if stream == "candidates":
@@ -129,7 +133,7 @@ class GreenhouseConnector(Connector):
             return mapping.application_from_v3(rec, self.name)
         if stream == "jobs":
             return mapping.requisition_from_job(rec, self.name)
-        return rec
+        return checked_dict(rec)
 
     def find_candidates(self, email: str) -> list[Candidate]:
         found: list[Candidate] = []

@@ -27,6 +27,7 @@ from syncbridge.model import (
     Ref,
     Requisition,
 )
+from syncbridge.records import id_problem, require_id
 
 # --- time -------------------------------------------------------------------------------------------------
 
@@ -70,10 +71,9 @@ def _id_of(value: Any) -> str | None:
     """An id given as a string or as an expanded object ``{"id": ...}``."""
     if isinstance(value, Mapping):
         value = value.get("id")
-    if value is None or isinstance(value, bool):
+    if id_problem(value) is not None:  # null, booleans, objects, arrays, blank...: no id
         return None
-    text = str(value).strip()
-    return text or None
+    return str(value).strip()
 
 
 def archived_at(opp: Mapping[str, Any]) -> int | None:
@@ -111,7 +111,7 @@ def stage_name(opp: Mapping[str, Any]) -> str | None:
 
 def contact_id(opp: Mapping[str, Any]) -> str:
     """The person key.  An opportunity without ``contact`` (never seen, but tolerated) is its own person."""
-    return _id_of(opp.get("contact")) or str(opp["id"])
+    return _id_of(opp.get("contact")) or require_id(opp, "opportunity")
 
 
 def split_name(name: Any) -> tuple[str | None, str | None]:
@@ -171,7 +171,7 @@ def _closed(opp: Mapping[str, Any]) -> bool:
 
 def _summary(opp: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "id": str(opp["id"]),
+        "id": require_id(opp, "opportunity"),
         "archived": is_archived(opp),
         "createdAt": _ms_or_none(opp.get("createdAt")),
         "updatedAt": _ms_or_none(opp.get("updatedAt")),
@@ -260,8 +260,8 @@ def merge_candidates(old: Candidate, new: Candidate) -> Candidate:
 def group_by_contact(opps: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for opp in opps:
-        if opp.get("id") is None:
-            continue
+        if id_problem(opp.get("id")) is not None:
+            continue  # an opportunity without a valid id is nobody (the sync refuses and counts it)
         groups.setdefault(contact_id(opp), []).append(opp)
     return groups
 
@@ -282,7 +282,7 @@ def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Appl
     if posting is None and isinstance(opp.get("postings"), list) and opp["postings"]:
         posting = _id_of(opp["postings"][0])
     return Application(
-        ref=Ref(connector=connector, kind="application", id=str(opp["id"])),
+        ref=Ref(connector=connector, kind="application", id=require_id(opp, "opportunity")),
         candidate_id=contact_id(opp),
         requisition_id=posting,
         status="archived" if is_archived(opp) else "active",
@@ -297,7 +297,7 @@ def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Appl
 def requisition_from_lever(rec: Mapping[str, Any], connector: str) -> Requisition:
     custom = rec.get("customFields")
     return Requisition(
-        ref=Ref(connector=connector, kind="requisition", id=str(rec["id"])),
+        ref=Ref(connector=connector, kind="requisition", id=require_id(rec, "requisition")),
         name=str(rec.get("name") or rec.get("requisitionCode") or f"requisition {rec['id']}"),
         code=str(rec["requisitionCode"]) if rec.get("requisitionCode") else None,
         status=str(rec["status"]) if rec.get("status") else None,

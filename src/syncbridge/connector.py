@@ -21,7 +21,7 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge.errors import ConfigError
 from syncbridge.model import (
@@ -33,6 +33,7 @@ from syncbridge.model import (
     Prescreen,
     Requisition,
 )
+from syncbridge.records import Refused
 
 
 class Capability(StrEnum):
@@ -50,7 +51,7 @@ class Capability(StrEnum):
 
 
 Entity = Literal["candidate", "application", "requisition", "other"]
-Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any]
+Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any] | Refused
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,16 @@ class ConnectorSettings(BaseModel):
     type: str
     lookback_minutes: int = 10
     page_size: int | None = None
+    # guards against a misbehaving vendor (docs/security.md, "Untrusted vendor responses")
+    max_pages: int = Field(
+        default=10_000, ge=1, description="most pages one listing may have; more stops it as a runaway loop"
+    )
+    retry_deadline_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="most seconds one request may spend on retries after failures (with max_attempts)",
+    )
 
 
 class StateStore:

@@ -288,6 +288,14 @@ def content_type(response: requests.Response) -> str:
     return value.split(";", 1)[0].strip()[:80] or "no content type"
 
 
+def token_endpoint_error(error: ApiError, url: str, setting: str = "token_url") -> ApiError:
+    """An error from an OAuth token endpoint that names the endpoint (without query or user info): a
+    wrong ``token_url`` used to say only ``HTTP 404: Resource not found``."""
+    hint = f"; check {setting}" if isinstance(error, NotFound) or error.status in (405, 410) else ""
+    error.message = f"token endpoint {safe_url(url)} answered: {error.message}{hint}"
+    return error
+
+
 class PageGuard:
     """Stops a paginator that loops or runs away; shared by every connector's paginator.
 
