@@ -178,6 +178,7 @@ def sync_stream_task(rt: Runtime, connector: str, stream: str, full: bool = Fals
         "stream": stream,
         "records": result.records,
         "pages": result.pages,
+        "skipped_invalid": result.skipped_invalid,
         "seconds": round(result.seconds, 2),
     }
 
@@ -339,7 +340,7 @@ def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
             if _wait_for_approval(rt, pending, timeout, info["run_id"]):
                 the_plan = plan_task(rt, batch, links, params.connector)
         result = None if params.dry_run else _apply_all(rt, the_plan, info["run_id"])
-        d = _finish(steps.summarize(batch, links, the_plan, result, synced), result, info)
+        d = _finish(steps.summarize(batch, links, the_plan, result, synced, rt.skipped_invalid), result, info)
     if result and result.failed:
         raise RunFailed(f"{result.failed} write(s) failed", d)
     return d

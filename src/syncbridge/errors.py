@@ -122,7 +122,7 @@ class PaginationError(ApiError):
     listing exceeded the connector's ``max_pages``.  Never retried: re-reading would loop again."""
 
 
-class InvalidRecord(SyncbridgeError):
+class InvalidRecord(SyncbridgeError, ValueError):
     """One vendor record is unusable (no valid id, wrong shape).  It is refused and counted, never stored;
     the message names the stream and the reason, never the record's personal data."""
 

@@ -22,6 +22,7 @@ from syncbridge.errors import SyncbridgeError
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
+from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
@@ -40,6 +41,7 @@ class SyncResult:
     stream: str
     records: int = 0
     pages: int = 0
+    skipped_invalid: int = 0  # vendor records refused (no valid id, malformed): counted, never stored
     seconds: float = 0.0
     window_since: datetime | None = None
     window_until: datetime | None = None
@@ -60,6 +62,7 @@ class RunSummary:
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     conversions: list[dict[str, Any]] = field(default_factory=list)
+    skipped_invalid: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class RunSummary:
             },
             "actions": {"planned": self.planned, "already_done": self.already_done, **self.apply},
             "synced": self.synced,
+            "skipped_invalid": self.skipped_invalid,
             "quarantine": self.quarantine,
             "ambiguous": self.ambiguous,
             "errors": self.errors,
@@ -86,6 +90,8 @@ class Runtime:
         self.settings = settings
         self.store = store or Store(settings.state.url)
         self._connectors: dict[str, Connector] = {}
+        #: ``connector/stream`` → vendor records refused by sync_stream in this process (run summary)
+        self.skipped_invalid: dict[str, int] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> Runtime:
@@ -138,10 +144,20 @@ def sync_stream(
     started = time.monotonic()
     for page in connector.read(stream, Window(since, until)):
         result.records += rt.store.upsert_page(name, spec.entity, stream, page)
+        result.skipped_invalid += count_refused(page)
         result.pages += 1
         progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
+    if result.skipped_invalid:
+        key = f"{name}/{stream}"
+        rt.skipped_invalid[key] = rt.skipped_invalid.get(key, 0) + result.skipped_invalid
+        log.warning(
+            "%s/%s: %d vendor record(s) refused (no valid id or malformed; not stored)",
+            name,
+            stream,
+            result.skipped_invalid,
+        )
     log.info(
         "synced %s/%s: %d records in %d pages (%.1f s)",
         name,
@@ -218,6 +234,7 @@ def summarize(
     the_plan: Plan,
     result: ApplyResult | None,
     synced: dict[str, int] | None = None,
+    skipped_invalid: dict[str, int] | None = None,
 ) -> RunSummary:
     s = RunSummary(
         outcomes_read=batch.rows_read,
@@ -249,6 +266,7 @@ def summarize(
             }
             for c in the_plan.strong
         ],
+        skipped_invalid=dict(skipped_invalid or {}),
     )
     return s
 
@@ -304,7 +322,7 @@ def run_all(
         links = link(rt, batch)
         the_plan = plan(rt, batch, links, connector=connector)
         result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
-        summary = summarize(batch, links, the_plan, result, synced)
+        summary = summarize(batch, links, the_plan, result, synced, rt.skipped_invalid)
         info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
         info["failed"] = bool(result and result.failed)
         if result and result.failed:

@@ -46,6 +46,7 @@ from sqlalchemy.engine.url import make_url
 
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
+from syncbridge.records import id_problem
 
 SCHEMA_VERSION = 3
 
@@ -390,7 +391,9 @@ class Store:
     def upsert_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> int:
         """Store one page of records in the mirror, each by its own type (so one stream may yield both
         people and their applications, as Lever's opportunities do); ``entity`` is the stream's
-        declared kind, used for plain-dict records.  Returns the number stored."""
+        declared kind, used for plain-dict records.  Returns the number stored: a
+        :class:`~syncbridge.records.Refused` placeholder, or a plain-dict record whose ``id`` is not a
+        valid id, is never stored (the last guard against phantom records, see syncbridge.records)."""
         now = _now()
         cands = [r for r in page if isinstance(r, Candidate)]
         reqs = [
@@ -433,14 +436,14 @@ class Store:
                 "synced_at": now,
             }
             for r in page
-            if isinstance(r, dict)
+            if isinstance(r, dict) and id_problem(r.get("id")) is None
         ]
         with self.tx() as conn:
             self._upsert_candidates(conn, connector, cands, now)
             self._upsert(conn, requisitions, reqs, ["connector", "remote_id"])
             self._upsert(conn, applications, apps, ["connector", "remote_id"])
             self._upsert(conn, records, other, ["connector", "stream", "remote_id"])
-        return len(page)
+        return len(cands) + len(reqs) + len(apps) + len(other)
 
     def _upsert_candidates(
         self, conn: Connection, connector: str, cands: list[Candidate], now: datetime
