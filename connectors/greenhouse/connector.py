@@ -226,11 +226,13 @@ class GreenhouseConnector(Connector):
         current = self.get_candidate(candidate_id).custom_fields
         merged = {k: v for k, v in current.items() if v is not None}
         merged.update(fields)
+        # not resent after a 5xx or a dropped connection: Greenhouse documents no idempotency, so the
+        # applier reconciles (has_fields) before any second PATCH
         self.client.send_json(
             "PATCH",
             f"/v3/candidates/{candidate_id}",
             {"custom_fields": mapping.write_custom_fields(merged)},
-            idempotent=True,
+            idempotent=False,
         )
 
     # conversion -------------------------------------------------------------------------------------
@@ -277,7 +279,7 @@ class GreenhouseConnector(Connector):
             "PATCH",
             f"/v3/jobs/{requisition_id}",
             {"custom_fields": mapping.write_custom_fields(merged)},
-            idempotent=True,
+            idempotent=False,
         )
 
     def _board(self, options: Mapping[str, Any]) -> int:
@@ -322,7 +324,7 @@ class GreenhouseConnector(Connector):
             )
         if not post.get("live"):
             self.client.send_json(
-                "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=True
+                "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=False
             )
         return str(post["id"])
 
@@ -409,7 +411,7 @@ class GreenhouseConnector(Connector):
             "PATCH",
             f"/v3/applications/{application_id}",
             {"custom_fields": mapping.write_custom_fields(merged)},
-            idempotent=True,
+            idempotent=False,
         )
 
     def find_prescreen(self, application_id: str, prescreen: Prescreen) -> str | None:
