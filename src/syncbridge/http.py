@@ -442,6 +442,15 @@ class ApiClient:
                 sent=True,
                 connector=self.connector,
             ) from exc
+        except requests.exceptions.RequestException as exc:
+            # the answer could not be read (cut off, bad chunking or content encoding, a body where none
+            # may be, too many redirects...): the request was sent, so a write may have been applied
+            raise TransportError(
+                f"the answer from {host_port(url)} to {method} {urlsplit(url).path or '/'} could not be read "
+                f"({exc.__class__.__name__})",
+                sent=True,
+                connector=self.connector,
+            ) from exc
         self.stats["requests"] += 1
         self.limiter.observe(response)
         log.debug(

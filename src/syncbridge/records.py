@@ -43,6 +43,10 @@ def _kind(value: Any) -> str:
         return "an object"
     if isinstance(value, list | tuple):
         return "an array"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, str):
+        return "a string"
     return f"a {type(value).__name__}"
 
 
