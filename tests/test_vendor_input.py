@@ -422,6 +422,26 @@ def test_connection_refused_names_host_port_attempts_and_budget():
     assert "ConnectionError" not in text
 
 
+def test_a_spent_retry_budget_is_not_multiplied_by_flow_task_retries():
+    from syncbridge.flows.pipeline import _transient
+
+    port = closed_port()
+    client = ApiClient(f"http://127.0.0.1:{port}", connector="gh", max_attempts=2, sleep=no_sleep)
+    with pytest.raises(TransportError) as info:
+        client.get_json("/x")
+
+    class Failed:
+        def result(self) -> None:
+            raise info.value
+
+    assert info.value.retryable is False and _transient(None, None, Failed()) is False
+    # one attempt only (max_attempts 1): the flow may still retry the whole stream
+    single = ApiClient(f"http://127.0.0.1:{port}", connector="gh", max_attempts=1, sleep=no_sleep)
+    with pytest.raises(TransportError) as once:
+        single.get_json("/x")
+    assert once.value.retryable is True
+
+
 def test_retry_deadline_bounds_the_attempts():
     port = closed_port()
     client = ApiClient(

@@ -552,6 +552,10 @@ class ApiClient:
                     f"; gave up after {attempts} attempt(s) in {time.monotonic() - started:.1f} s "
                     f"(retry budget: {self.retry_budget()})"
                 )
+            if attempts > 1:
+                # the budget is spent: a flow's task retries must not multiply it (a refused connection
+                # took 3 m 53 s inside a flow), so the error no longer counts as retryable
+                exc.retryable = False
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
