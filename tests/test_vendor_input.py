@@ -517,3 +517,31 @@ def test_greenhouse_custom_field_patch_is_not_resent_after_a_5xx(rsps):
     with pytest.raises(ServerError):
         gh_connector().set_fields("5", {"mi_rating": 5})
     assert [c.request.method for c in rsps.calls] == ["GET", "PATCH"]
+
+
+# --- answers to writes and lookups -----------------------------------------------------------------------
+
+
+def test_a_write_answered_with_an_unusable_record_is_uncertain_not_a_crash(rsps):
+    from syncbridge.model import NewCandidate
+    from syncbridge.records import vendor_answer
+
+    rsps.post(f"{GH}/v3/candidates", json={"id": None, "first_name": "Ann"})
+    conn = gh_connector()
+    new = NewCandidate(first_name="Ann", last_name="Lee", email="ann@example.com")
+    with pytest.raises(UnexpectedResponse) as info:
+        vendor_answer(lambda: conn.create_candidate(new), "gh")
+    assert one_line(info.value) == "[gh] the vendor's answer could not be used: candidate refused: id is null"
+    assert delivery_uncertain(info.value)  # the applier reconciles (searches by e-mail) before resending
+
+
+def test_lookup_by_email_skips_records_without_id(rsps):
+    rsps.get(
+        f"{GH}/v3/candidates",
+        json=[
+            {"id": None, "email_addresses": [{"value": "ann@example.com"}]},
+            "junk",
+            {"id": 3, "email_addresses": [{"value": "ann@example.com"}]},
+        ],
+    )
+    assert [c.ref.id for c in gh_connector().find_candidates("ann@example.com")] == ["3"]

@@ -138,13 +138,16 @@ class GreenhouseConnector(Connector):
     def find_candidates(self, email: str) -> list[Candidate]:
         found: list[Candidate] = []
         for page in self.client.paginate_link("/v3/candidates", {"email": email, "per_page": 100}):
-            found.extend(mapping.candidate_from_v3(r, self.name) for r in page if isinstance(r, dict))
+            mapped = map_records(
+                page, lambda r: mapping.candidate_from_v3(r, self.name), connector=self.name, stream="lookup"
+            )
+            found.extend(c for c in mapped if isinstance(c, Candidate))
         return found
 
     def get_candidate(self, candidate_id: str) -> Candidate:
         page = self.client.get_json("/v3/candidates", {"ids": candidate_id})
         for rec in page if isinstance(page, list) else []:
-            if str(rec.get("id")) == str(candidate_id):
+            if isinstance(rec, dict) and str(rec.get("id")) == str(candidate_id):
                 return mapping.candidate_from_v3(rec, self.name)
         raise NotFound(f"candidate {candidate_id} not found", status=404, connector=self.name)
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from syncbridge.errors import InvalidRecord
+from syncbridge.errors import InvalidRecord, UnexpectedResponse
 
 log = logging.getLogger("syncbridge.records")
 
@@ -151,3 +151,16 @@ def checked_dict(record: Any) -> dict[str, Any]:
 
 def count_refused(page: Iterable[Any]) -> int:
     return sum(1 for r in page if isinstance(r, Refused))
+
+
+def vendor_answer(call: Callable[[], T], connector: str) -> T:
+    """Run a connector call whose result is built from a vendor's answer (a write's response, a
+    reconciliation lookup); an answer that cannot be mapped becomes an
+    :class:`~syncbridge.errors.UnexpectedResponse`.  That is a ``ServerError``: for a write the outcome is
+    uncertain, so the applier reconciles before sending again instead of crashing the run."""
+    try:
+        return call()
+    except RECORD_ERRORS as exc:
+        raise UnexpectedResponse(
+            f"the vendor's answer could not be used: {describe(exc)}", connector=connector
+        ) from None
