@@ -136,6 +136,19 @@ def test_greenhouse_link_cycle_over_two_cursors_stops(rsps):
         list(gh_connector().read("jobs", WINDOW))
 
 
+def test_greenhouse_link_to_another_origin_is_refused_and_gets_no_token(rsps):
+    rsps.get(
+        f"{GH}/v3/candidates",
+        json=[{"id": 1}],
+        headers={"Link": '<https://evil.example/v3/candidates?cursor=1>; rel="next"'},
+    )
+    rsps.get("https://evil.example/v3/candidates", json=[])
+    with pytest.raises(UnexpectedResponse) as info:
+        list(gh_connector().read("candidates", WINDOW))
+    assert "next-page link points to another origin (https://evil.example:443)" in one_line(info.value)
+    assert [c.request.url.split("?")[0] for c in rsps.calls] == [f"{GH}/v3/candidates"]
+
+
 def test_greenhouse_page_cap_is_the_second_guard(rsps):
     counter = iter(range(1, 1000))
 

@@ -616,7 +616,15 @@ class ApiClient:
                 next_url = None
             if not next_url:
                 return
-            guard.visit(self.url(next_url))
+            next_url = self.url(next_url)
+            if _origin(next_url) != _origin(response.url):
+                # credentials go with every request: never follow a vendor's link to another origin
+                raise UnexpectedResponse(
+                    f"{urlsplit(response.url).path}: the next-page link points to another origin "
+                    f"({_origin(next_url)}); refused, so the credentials are not sent there",
+                    connector=self.connector,
+                )
+            guard.visit(next_url)
             response = self.request("GET", next_url)
 
     def close(self) -> None:
@@ -626,6 +634,14 @@ class ApiClient:
 def _path_only(url: str) -> str:
     """A URL without its query string (queries can hold e-mail filters and cursors)."""
     return url.split("?", 1)[0]
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` (default ports made explicit), for same-origin checks."""
+    try:
+        return f"{urlsplit(url).scheme.lower()}://{host_port(url).lower()}"
+    except ValueError:
+        return "?"
 
 
 def _json_kind(value: Any) -> str:
