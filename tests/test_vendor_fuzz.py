@@ -228,7 +228,9 @@ def lever_envelopes() -> st.SearchStrategy[Any]:
 
 @FUZZ
 @given(
-    stream=st.sampled_from(["candidates", "applications", "postings", "requisitions", "users"]),
+    stream=st.sampled_from(
+        ["candidates", "applications", "postings", "requisitions", "users", "deleted_opportunities"]
+    ),
     body=lever_envelopes(),
 )
 def test_lever_random_json(stream: str, body: Any) -> None:

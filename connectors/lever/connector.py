@@ -317,23 +317,28 @@ class LeverConnector(Connector):
                 out.append(cand)
             yield out
 
-    def _read_deleted(self, window: Window) -> Iterator[list[Candidate]]:
+    def _read_deleted(self, window: Window) -> Iterator[list[Candidate | Refused]]:
         """Deleted opportunities → the contacts they belonged to: refreshed from the opportunities they
         still have, or marked ``deleted`` when none is left (then matching ignores them)."""
         params: dict[str, Any] = {"deleted_at_end": mapping.to_ms(window.until)}
         if window.since is not None:
             params["deleted_at_start"] = mapping.to_ms(window.since)
-        for page in self.client.paginate("opportunities/deleted", params):
-            groups = mapping.group_by_contact(page)
+        stream = "deleted_opportunities"
+        for page in self.client.paginate("opportunities/deleted", params, raw=True):
+            checked = map_records(page, checked_dict, connector=self.name, stream=stream)
+            out: list[Candidate | Refused] = [r for r in checked if isinstance(r, Refused)]
+            groups = mapping.group_by_contact(r for r in checked if not isinstance(r, Refused))
             remaining = self._opportunities_of_contacts(list(groups))
-            out = []
             for contact, deleted in groups.items():
                 left = remaining.get(contact)
-                if left:
-                    out.append(mapping.candidate_from_opportunities(left, self.name))
-                else:
-                    gone = mapping.candidate_from_opportunities(deleted, self.name)
-                    out.append(gone.model_copy(update={"deleted": True}))
+                try:
+                    if left:
+                        out.append(mapping.candidate_from_opportunities(left, self.name))
+                    else:
+                        gone = mapping.candidate_from_opportunities(deleted, self.name)
+                        out.append(gone.model_copy(update={"deleted": True}))
+                except RECORD_ERRORS as exc:
+                    out.append(refuse(self.name, stream, exc))
             yield out
 
     def _opportunities_of_contacts(self, contacts: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
