@@ -114,6 +114,11 @@ def contact_id(opp: Mapping[str, Any]) -> str:
     return _id_of(opp.get("contact")) or require_id(opp, "opportunity")
 
 
+def _list(value: Any) -> list[Any]:
+    """A list field as sent, or nothing when the vendor sent something else (vendor data is untrusted)."""
+    return value if isinstance(value, list) else []
+
+
 def split_name(name: Any) -> tuple[str | None, str | None]:
     """Lever keeps one ``name``; the first word is the first name, the rest the last name."""
     if not isinstance(name, str) or not name.strip():
@@ -126,7 +131,7 @@ def split_name(name: Any) -> tuple[str | None, str | None]:
 
 def opportunity_emails(opp: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
-    for e in opp.get("emails") or []:
+    for e in _list(opp.get("emails")):
         value = e.get("value") if isinstance(e, Mapping) else e
         if isinstance(value, str) and value.strip() and value not in out:
             out.append(value)
@@ -135,7 +140,7 @@ def opportunity_emails(opp: Mapping[str, Any]) -> list[str]:
 
 def opportunity_phones(opp: Mapping[str, Any]) -> list[Phone]:
     out: list[Phone] = []
-    for p in opp.get("phones") or []:
+    for p in _list(opp.get("phones")):
         if isinstance(p, Mapping):
             value, kind = p.get("value"), p.get("type")
         else:
@@ -146,7 +151,7 @@ def opportunity_phones(opp: Mapping[str, Any]) -> list[Phone]:
 
 
 def _tags(opp: Mapping[str, Any]) -> list[str]:
-    return [t for t in opp.get("tags") or [] if isinstance(t, str) and t]
+    return [t for t in _list(opp.get("tags")) if isinstance(t, str) and t]
 
 
 def _recency(opp: Mapping[str, Any]) -> int:
