@@ -455,6 +455,23 @@ def test_a_spent_retry_budget_is_not_multiplied_by_flow_task_retries():
     assert once.value.retryable is True
 
 
+def test_token_endpoint_failure_is_not_retried_again_by_the_api_client():
+    # 4 token attempts x 6 API attempts against a closed port took 28 s; now the token client's budget
+    # is the whole budget
+    port = closed_port()
+    base = f"http://127.0.0.1:{port}"
+    conn = GreenhouseConnector(
+        "gh",
+        GreenhouseSettings(client_id="c", client_secret="s", base_url=base, token_url=f"{base}/token"),
+    )
+    conn.client._sleep = no_sleep
+    conn.client.tokens._http._sleep = no_sleep  # type: ignore[union-attr]
+    with pytest.raises(TransportError) as info:
+        list(conn.read("candidates", WINDOW))
+    text = one_line(info.value)
+    assert text.count("gave up after") == 1 and "gave up after 4 attempt(s)" in text
+
+
 def test_retry_deadline_bounds_the_attempts():
     port = closed_port()
     client = ApiClient(

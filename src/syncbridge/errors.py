@@ -43,6 +43,8 @@ class ApiError(SyncbridgeError):
         self.retry_after = retry_after
         self.details = [redact(d) for d in (details or [])]
         self.body = body
+        #: set once a client has spent its retries on this error (no outer layer retries it again)
+        self.final = False
         super().__init__(self.__str__())
 
     def __str__(self) -> str:

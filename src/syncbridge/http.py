@@ -407,7 +407,14 @@ class ApiClient:
         original_headers = kw.pop("headers", None)
         headers = dict(original_headers or {})
         if self.tokens is not None:
-            headers["Authorization"] = f"Bearer {self.tokens.token()}"
+            try:
+                headers["Authorization"] = f"Bearer {self.tokens.token()}"
+            except ApiError as exc:
+                # the token endpoint has its own client with its own retry policy: retrying here as well
+                # multiplied the attempts (4 x 6 against a closed port took 28 s) and could resend a
+                # single-use refresh token
+                exc.final = True
+                raise
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -477,6 +484,8 @@ class ApiClient:
         safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
 
         def decide(exc: BaseException) -> bool:
+            if isinstance(exc, ApiError) and exc.final:  # an inner client already spent its retries on it
+                return False
             if isinstance(exc, RateLimited):
                 return True
             if isinstance(exc, TransportError):
@@ -547,6 +556,8 @@ class ApiClient:
                     attempts += 1
                     return self._send_once(method.upper(), url, refreshed=[False], **kw)
         except (TransportError, ServerError, RateLimited) as exc:
+            if exc.final:
+                raise  # already reported by the client that spent the retries (a token endpoint's)
             if attempts > 1 or isinstance(exc, TransportError):
                 exc.message += (
                     f"; gave up after {attempts} attempt(s) in {time.monotonic() - started:.1f} s "
@@ -556,6 +567,7 @@ class ApiClient:
                 # the budget is spent: a flow's task retries must not multiply it (a refused connection
                 # took 3 m 53 s inside a flow), so the error no longer counts as retryable
                 exc.retryable = False
+            exc.final = True
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
