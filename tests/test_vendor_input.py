@@ -301,7 +301,11 @@ BAD_IDS: list[Any] = [None, True, 1.5, {}, [], "", "   ", "a\x00b", "x" * 300]
 
 def runtime(tmp_path: Path, connector: Any, name: str) -> Runtime:
     outcomes = tmp_path / "outcomes.csv"
-    outcomes.write_text("outcome_id\n", encoding="utf-8")
+    outcomes.write_text(
+        "outcome_id,student_email,student_first_name,student_last_name,employer,project_id,project_title,"
+        "start_date,end_date,rating,would_hire\n",
+        encoding="utf-8",
+    )
     blocks = {
         "gh": {"type": "greenhouse", "client_id": "c", "client_secret": "s"},
         "lever": {"type": "lever", "api_key": "k-123456", "base_url": LV},
@@ -575,3 +579,20 @@ def test_lookup_by_email_skips_records_without_id(rsps):
         ],
     )
     assert [c.ref.id for c in gh_connector().find_candidates("ann@example.com")] == ["3"]
+
+
+def test_run_summary_counts_refused_vendor_records(rsps, tmp_path, capsys):
+    from syncbridge.cli import _print_summary
+    from syncbridge.pipeline import run_all
+
+    rsps.get(f"{GH}/v3/candidates", json=[{"id": None, "first_name": "Phantom"}, {"id": 1}])
+    rsps.get(re.compile(f"{GH}/v3/(applications|jobs|users|custom_fields).*"), json=[])
+    rt = runtime(tmp_path, gh_connector(), "gh")
+    summary = run_all(rt, dry_run=True).as_dict()
+    rt.close()
+    assert summary["skipped_invalid"] == {"gh/candidates": 1}
+    assert summary["synced"]["gh/candidates"] == 1
+    _print_summary(summary, as_json=False)
+    out = capsys.readouterr().out
+    assert "  refused:   gh/candidates 1 vendor record(s) without a valid id (skipped_invalid)" in out
+    assert "Phantom" not in out
