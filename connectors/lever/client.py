@@ -129,6 +129,7 @@ class LeverOAuthTokens(TokenProvider):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
     ) -> None:
         for secret in (client_secret, refresh_token):
             register_secret(secret)
@@ -149,6 +150,7 @@ class LeverOAuthTokens(TokenProvider):
             connector=connector,
             timeout=timeout,
             max_attempts=4,
+            retry_deadline=retry_deadline,
             sleep=sleep,
             session=session,
             error_mapper=self._token_error,

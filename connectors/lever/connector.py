@@ -203,6 +203,7 @@ class LeverConnector(Connector):
                     state=self.state,
                     connector=name,
                     timeout=(settings.connect_timeout, settings.read_timeout),
+                    retry_deadline=settings.retry_deadline_seconds,
                     sleep=sleep,
                 )
             api = build_api(
