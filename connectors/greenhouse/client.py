@@ -72,6 +72,7 @@ class GreenhouseTokens(TokenProvider):
         connector: str = "greenhouse",
         timeout: tuple[float, float] = (5.0, 30.0),
         retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_attempts: int = 4,
         clock: Any = time.time,
         sleep: Any = time.sleep,
     ) -> None:
@@ -90,7 +91,7 @@ class GreenhouseTokens(TokenProvider):
             token_url,
             connector=connector,
             timeout=timeout,
-            max_attempts=4,
+            max_attempts=max_attempts,
             retry_deadline=retry_deadline,
             sleep=sleep,
             error_mapper=self._token_error,
@@ -163,6 +164,7 @@ def build_client(
         sub=sub,
         connector=connector,
         retry_deadline=retry_deadline,
+        max_attempts=max_attempts,  # the same budget as the API's, so error messages state the setting
         sleep=sleep,
     )
     return ApiClient(

@@ -130,6 +130,7 @@ class LeverOAuthTokens(TokenProvider):
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_attempts: int = 4,
     ) -> None:
         for secret in (client_secret, refresh_token):
             register_secret(secret)
@@ -149,7 +150,7 @@ class LeverOAuthTokens(TokenProvider):
             token_url,
             connector=connector,
             timeout=timeout,
-            max_attempts=4,
+            max_attempts=max_attempts,
             retry_deadline=retry_deadline,
             sleep=sleep,
             session=session,

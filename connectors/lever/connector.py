@@ -204,6 +204,7 @@ class LeverConnector(Connector):
                     connector=name,
                     timeout=(settings.connect_timeout, settings.read_timeout),
                     retry_deadline=settings.retry_deadline_seconds,
+                    max_attempts=settings.max_attempts,
                     sleep=sleep,
                 )
             api = build_api(

@@ -164,6 +164,7 @@ class WorkdayTokens(TokenProvider):
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_attempts: int = 3,
     ) -> None:
         for secret in (client_secret, refresh_token):
             register_secret(secret)
@@ -183,7 +184,7 @@ class WorkdayTokens(TokenProvider):
             url,
             connector=connector,
             timeout=timeout,
-            max_attempts=3,
+            max_attempts=max_attempts,
             retry_deadline=retry_deadline,
             session=session,
             sleep=sleep,

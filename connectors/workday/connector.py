@@ -249,6 +249,7 @@ class WorkdayConnector(Connector):
             connector=self.name,
             timeout=(s.connect_timeout, 60.0),
             retry_deadline=s.retry_deadline_seconds,
+            max_attempts=s.max_attempts,
             **extra,
         )
         return WorkdaySoapClient(tokens=tokens, **common)
