@@ -24,6 +24,7 @@ from syncbridge.connectors.lever.client import LeverClient, build_api
 from syncbridge.connectors.lever.connector import LeverConnector, LeverSettings
 from syncbridge.connectors.workday.connector import WorkdayConnector, WorkdaySettings
 from syncbridge.errors import (
+    InvalidRequest,
     NotFound,
     PaginationError,
     ServerError,
@@ -253,6 +254,13 @@ def test_greenhouse_truncated_and_absurdly_nested_json_are_clean(rsps):
     rsps.replace(responses.GET, f"{GH}/v3/jobs", body="[" * 200_000, content_type="application/json")
     with pytest.raises(UnexpectedResponse, match=r"nested too deeply|not JSON"):
         list(gh_connector().read("jobs", WINDOW))
+
+
+def test_an_error_status_with_an_absurdly_nested_body_is_clean(rsps):
+    rsps.get(f"{GH}/v3/jobs", status=400, body="[" * 200_000, content_type="application/json")
+    with pytest.raises(InvalidRequest) as info:
+        list(gh_connector().read("jobs", WINDOW))
+    assert one_line(info.value).startswith("[gh] HTTP 400:")
 
 
 def test_greenhouse_write_answered_with_html_is_uncertain(rsps):

@@ -228,7 +228,7 @@ def error_from_response(response: requests.Response, connector: str | None = Non
     """Map an HTTP error response to the typed hierarchy (the default table; connectors may wrap it)."""
     try:
         body: Any = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deep enough to exhaust the stack
         body = response.text[:500]
     message, details = _body_messages(body)
     status = response.status_code
