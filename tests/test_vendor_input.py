@@ -296,6 +296,17 @@ def test_workday_html_200_names_operation_path_and_content_type(rsps):
     assert "not a SOAP response" in text
 
 
+def test_workday_absurdly_nested_xml_is_refused_before_mapping(rsps):
+    deep = "<wd:X>" * 50_000 + "</wd:X>" * 50_000
+    rsps.post(
+        WD_URL,
+        body=wd_page([wd_candidate("a" * 32).replace("</wd:Candidate_Data>", deep + "</wd:Candidate_Data>")]),
+    )
+    with pytest.raises(ServerError) as info:
+        list(wd_connector().read("candidates", WINDOW))
+    assert one_line(info.value).endswith("the response is nested deeper than 200 levels")
+
+
 def test_workday_plain_text_200_is_clean(rsps):
     rsps.post(WD_URL, body="upstream connect error", content_type="text/plain")
     with pytest.raises(ServerError, match="text/plain"):
