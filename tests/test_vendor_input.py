@@ -615,3 +615,23 @@ def test_run_summary_counts_refused_vendor_records(rsps, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "  refused:   gh/candidates 1 vendor record(s) without a valid id (skipped_invalid)" in out
     assert "Phantom" not in out
+
+
+@pytest.mark.parametrize("reset", ["inf", "nan", "1e12", "99999999999"])
+def test_an_implausible_rate_limit_reset_does_not_hang(reset):
+    from syncbridge.http import HeaderRateLimiter
+
+    now = [1_786_425_000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = HeaderRateLimiter(clock=lambda: now[0], sleep=sleep)
+    answer = requests.Response()
+    answer.headers["X-RateLimit-Remaining"] = "0"
+    answer.headers["X-RateLimit-Reset"] = reset
+    limiter.observe(answer)
+    limiter.acquire()
+    assert sum(slept) <= 1.5  # one second (plus margin), not "until" year 5138 or forever

@@ -125,9 +125,20 @@ class HeaderRateLimiter(RateLimiter):
         with self._lock:
             try:
                 self._remaining = int(float(remaining))
-                self._reset_at = float(reset) if reset is not None else self._clock() + 1.0
-            except ValueError:
+                reset_at = float(reset) if reset is not None else math.nan
+            except (ValueError, OverflowError):
                 log.debug("unparseable rate-limit headers ignored")
+                return
+            now = self._clock()
+            if not math.isfinite(reset_at) or reset_at > now + MAX_RETRY_AFTER:
+                # a reset at infinity or years ahead made every later request sleep "until" then (a
+                # hang); the documented windows are seconds long, so treat it as unknown: one second
+                if reset is not None:
+                    log.warning(
+                        "implausible X-RateLimit-Reset ignored (more than %d s ahead)", MAX_RETRY_AFTER
+                    )
+                reset_at = now + 1.0
+            self._reset_at = reset_at
 
     def penalize(self, seconds: float) -> None:
         with self._lock:
