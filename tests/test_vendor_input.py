@@ -150,6 +150,17 @@ def test_greenhouse_link_to_another_origin_is_refused_and_gets_no_token(rsps):
     assert [c.request.url.split("?")[0] for c in rsps.calls] == [f"{GH}/v3/candidates"]
 
 
+def test_greenhouse_link_to_another_endpoint_is_refused(rsps):
+    rsps.get(
+        f"{GH}/v3/candidates",
+        json=[{"id": 1}],
+        headers={"Link": f'<{GH}/v3/users?cursor=1>; rel="next"'},
+    )
+    with pytest.raises(UnexpectedResponse, match=r"points to another endpoint \(/v3/users\)"):
+        list(gh_connector().read("candidates", WINDOW))
+    assert len(rsps.calls) == 1
+
+
 def test_greenhouse_page_cap_is_the_second_guard(rsps):
     counter = iter(range(1, 1000))
 

@@ -647,6 +647,14 @@ class ApiClient:
                     f"({_origin(next_url)}); refused, so the credentials are not sent there",
                     connector=self.connector,
                 )
+            if urlsplit(next_url).path.rstrip("/") != urlsplit(response.url).path.rstrip("/"):
+                # a next page is more of the same list; another endpoint's records would be mapped as
+                # this stream's (users read as candidates)
+                raise UnexpectedResponse(
+                    f"{urlsplit(response.url).path}: the next-page link points to another endpoint "
+                    f"({urlsplit(next_url).path}); refused",
+                    connector=self.connector,
+                )
             guard.visit(next_url)
             response = self.request("GET", next_url)
 
