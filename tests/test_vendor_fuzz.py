@@ -265,7 +265,9 @@ WD_NAMES = [
 
 xml_text = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20),
-    st.sampled_from(["0", "1", "3", "-1", "99999999999", "abc", "a" * 32, "2024-13-45"]),
+    st.sampled_from(
+        ["0", "1", "3", "-1", "99999999999", "abc", "a" * 32, "2024-13-45", "inf", "1e400", "nan"]
+    ),
 )
 
 

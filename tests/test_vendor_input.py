@@ -318,6 +318,14 @@ def test_workday_absurdly_nested_xml_is_refused_before_mapping(rsps):
     assert one_line(info.value).endswith("the response is nested deeper than 200 levels")
 
 
+@pytest.mark.parametrize("total", ["inf", "1e400", "-inf", "nan", "abc"])
+def test_workday_nonsense_page_counts_are_clean(rsps, total):
+    page = wd_page([wd_candidate("c" * 32)]).replace("<wd:Total_Pages>1<", f"<wd:Total_Pages>{total}<")
+    rsps.post(WD_URL, body=page)
+    pages = list(wd_connector().read("candidates", WINDOW))
+    assert [c.ref.id for p in pages for c in p] == ["c" * 32]
+
+
 def test_workday_plain_text_200_is_clean(rsps):
     rsps.post(WD_URL, body="upstream connect error", content_type="text/plain")
     with pytest.raises(ServerError, match="text/plain"):

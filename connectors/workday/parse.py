@@ -342,7 +342,7 @@ def _int(value: str | None, default: int = 0) -> int:
         return default
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "inf", "1e400": not a count
         return default
 
 
