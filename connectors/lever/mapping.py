@@ -10,6 +10,7 @@ opportunities; tags are per opportunity, so a person's tags are the union over t
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -46,7 +47,7 @@ def _ms_or_none(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, float):
-        return int(value)
+        return int(value) if math.isfinite(value) else None  # JSON may carry Infinity/NaN
     if isinstance(value, str):
         text = value.strip()
         return int(text) if text.lstrip("-").isdigit() else None
