@@ -654,3 +654,11 @@ def test_an_implausible_rate_limit_reset_does_not_hang(reset):
     limiter.observe(answer)
     limiter.acquire()
     assert sum(slept) <= 1.5  # one second (plus margin), not "until" year 5138 or forever
+
+
+def test_lever_infinite_timestamps_do_not_refuse_the_person(rsps):
+    body = '{"data": [{"id": "o1", "contact": "c1", "name": "Ann Lee", "createdAt": Infinity, "updatedAt": NaN}]}'
+    rsps.get(f"{LV}/opportunities", body=body, content_type="application/json")
+    pages = list(lever_connector().read("candidates", WINDOW))
+    people = [c for p in pages for c in p]
+    assert [type(c).__name__ for c in people] == ["Candidate"] and people[0].created_at is None
