@@ -657,7 +657,7 @@ def test_an_implausible_rate_limit_reset_does_not_hang(reset):
 
 
 def test_lever_infinite_timestamps_do_not_refuse_the_person(rsps):
-    body = '{"data": [{"id": "o1", "contact": "c1", "name": "Ann Lee", "createdAt": Infinity, "updatedAt": NaN}]}'
+    body = '{"data": [{"id": "o1", "contact": "c1", "name": "A B", "createdAt": Infinity, "updatedAt": NaN}]}'
     rsps.get(f"{LV}/opportunities", body=body, content_type="application/json")
     pages = list(lever_connector().read("candidates", WINDOW))
     people = [c for p in pages for c in p]
