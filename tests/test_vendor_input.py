@@ -662,3 +662,22 @@ def test_lever_infinite_timestamps_do_not_refuse_the_person(rsps):
     pages = list(lever_connector().read("candidates", WINDOW))
     people = [c for p in pages for c in p]
     assert [type(c).__name__ for c in people] == ["Candidate"] and people[0].created_at is None
+
+
+@pytest.mark.parametrize("state_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_nan_and_infinity_in_a_vendor_payload_are_stored(rsps, state_url_for):
+    # PostgreSQL's JSON type refuses NaN/Infinity: the whole sync failed with a DataError traceback
+    body = '[{"id": 5, "first_name": "Ann", "score": NaN, "custom_fields": {"x": {"value": Infinity}}}]'
+    rsps.get(f"{GH}/v3/candidates", body=body, content_type="application/json")
+    store = Store(state_url_for("nan"))
+    try:
+        page = next(gh_connector().read("candidates", WINDOW))
+        assert store.upsert_page("gh", "candidate", "candidates", page) == 1
+        with store.tx() as conn:
+            from sqlalchemy import text
+
+            raw = conn.execute(text("SELECT raw FROM sb_candidates")).scalar_one()
+        stored = raw if isinstance(raw, dict) else json.loads(raw)
+        assert stored["score"] is None and stored["first_name"] == "Ann"
+    finally:
+        store.close()

@@ -16,7 +16,9 @@ e-mail or any other field value of the record.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -164,3 +166,23 @@ def vendor_answer(call: Callable[[], T], connector: str) -> T:
         raise UnexpectedResponse(
             f"the vendor's answer could not be used: {describe(exc)}", connector=connector
         ) from None
+
+
+def json_dumps(value: Any) -> str:
+    """The state store's JSON serializer.  Vendor payloads kept in ``raw`` may carry ``NaN`` or
+    ``Infinity`` (Python's JSON reader accepts them); PostgreSQL's JSON type refuses those tokens, which
+    failed the whole sync with a DataError.  They are stored as ``null``: not a number is no value."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -46,7 +46,7 @@ from sqlalchemy.engine.url import make_url
 
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
-from syncbridge.records import id_problem
+from syncbridge.records import id_problem, json_dumps
 
 SCHEMA_VERSION = 3
 
@@ -288,7 +288,9 @@ class Store:
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, echo=echo, future=True, pool_pre_ping=True)
+        self.engine: Engine = create_engine(
+            url, echo=echo, future=True, pool_pre_ping=True, json_serializer=json_dumps
+        )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
