@@ -75,10 +75,11 @@ class Window:
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings block in the YAML (``connectors.<name>``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: `.inf`/`.nan` in YAML are floats that pass gt=0 checks but mean nothing here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     type: str
-    lookback_minutes: int = 10
-    page_size: int | None = None
+    lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+    page_size: int | None = Field(default=None, ge=1)
     # guards against a misbehaving vendor (docs/security.md, "Untrusted vendor responses")
     max_pages: int = Field(
         default=10_000, ge=1, description="most pages one listing may have; more stops it as a runaway loop"
