@@ -36,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
+from syncbridge import writes
 from syncbridge.errors import (
     ApiError,
     AuthError,
@@ -413,7 +414,9 @@ class ApiClient:
         return urljoin(self.base_url, path_or_url.lstrip("/"))
 
     # -- one attempt
-    def _send_once(self, method: str, url: str, *, refreshed: list[bool], **kw: Any) -> requests.Response:
+    def _send_once(
+        self, method: str, url: str, *, refreshed: list[bool], write: bool = False, **kw: Any
+    ) -> requests.Response:
         self.limiter.acquire()
         original_headers = kw.pop("headers", None)
         headers = dict(original_headers or {})
@@ -450,10 +453,14 @@ class ApiClient:
                     "Failed to resolve",
                 )
             )
+            if sent and write:
+                writes.sent()
             raise TransportError(
                 _connection_problem(exc, url, method), sent=sent, connector=self.connector
             ) from exc
         except requests.exceptions.Timeout as exc:
+            if write:
+                writes.sent()
             raise TransportError(
                 f"no answer from {host_port(url)} to {method} {_path_only(urlsplit(url).path or '/')} within "
                 f"{self.timeout[1]:g} s (read timeout)",
@@ -463,12 +470,16 @@ class ApiClient:
         except requests.exceptions.RequestException as exc:
             # the answer could not be read (cut off, bad chunking or content encoding, a body where none
             # may be, too many redirects...): the request was sent, so a write may have been applied
+            if write:
+                writes.sent()
             raise TransportError(
                 f"the answer from {host_port(url)} to {method} {urlsplit(url).path or '/'} could not be read "
                 f"({exc.__class__.__name__})",
                 sent=True,
                 connector=self.connector,
             ) from exc
+        if write and response.status_code != 429:  # a 429 was not processed
+            writes.sent()
         self.stats["requests"] += 1
         self.limiter.observe(response)
         log.debug(
@@ -481,7 +492,9 @@ class ApiClient:
         if response.status_code == 401 and self.tokens is not None and not refreshed[0]:
             refreshed[0] = True
             self.tokens.invalidate()
-            return self._send_once(method, url, refreshed=refreshed, headers=original_headers, **kw)
+            return self._send_once(
+                method, url, refreshed=refreshed, write=write, headers=original_headers, **kw
+            )
         if response.status_code >= 400:
             error = self._map_error(response, self.connector)
             if isinstance(error, RateLimited):
@@ -524,9 +537,14 @@ class ApiClient:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        write: bool | None = None,
     ) -> requests.Response:
-        """Send one logical request (with retries where safe) and return the successful response."""
+        """Send one logical request (with retries where safe) and return the successful response.
+
+        ``write`` says whether the request may change the vendor's data (default: any method but GET and
+        HEAD); each one sent is counted in :mod:`syncbridge.writes`.  Token requests pass False."""
         url = self.url(path_or_url)
+        changes = method.upper() not in ("GET", "HEAD", "OPTIONS") if write is None else write
 
         def before_sleep(state: RetryCallState) -> None:
             self.stats["retries"] += 1
@@ -565,7 +583,7 @@ class ApiClient:
             for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    return self._send_once(method.upper(), url, refreshed=[False], **kw)
+                    return self._send_once(method.upper(), url, refreshed=[False], write=changes, **kw)
         except (TransportError, ServerError, RateLimited) as exc:
             if exc.final:
                 raise  # already reported by the client that spent the retries (a token endpoint's)
