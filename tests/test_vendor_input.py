@@ -598,6 +598,7 @@ def test_a_write_answered_with_an_unusable_record_is_uncertain_not_a_crash(rsps)
     from syncbridge.model import NewCandidate
     from syncbridge.records import vendor_answer
 
+    rsps.get(f"{GH}/v3/candidates", json=[])  # the e-mail search before a creation finds nobody
     rsps.post(f"{GH}/v3/candidates", json={"id": None, "first_name": "Ann"})
     conn = gh_connector()
     new = NewCandidate(first_name="Ann", last_name="Lee", email="ann@example.com")
