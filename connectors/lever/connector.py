@@ -167,8 +167,9 @@ class LeverConnector(Connector):
         }
     )
     streams = (
+        # one read of the opportunities yields both the contacts and their opportunities (applications)
         StreamSpec("candidates", "candidate"),
-        StreamSpec("applications", "application"),
+        StreamSpec("applications", "application", covered_by="candidates"),
         # contacts whose last opportunity was deleted come back with deleted=True
         StreamSpec("deleted_opportunities", "candidate"),
         # Lever cannot filter requisitions by update time: full scan, filtered here against the window
@@ -298,11 +299,14 @@ class LeverConnector(Connector):
         for start, end in self._windows(window):
             yield from self.client.opportunities({"updated_at_start": start, "updated_at_end": end}, raw=raw)
 
-    def _read_candidates(self, window: Window) -> Iterator[list[Candidate | Refused]]:
+    def _read_candidates(self, window: Window) -> Iterator[list[Candidate | Application | Refused]]:
+        """The contacts of each opportunity page, then the page's opportunities as applications: one
+        read serves both (the store files each record by its type), so the ``applications`` stream is
+        not read again in the same sync.  Opportunities without a valid id are refused and counted."""
         seen: OrderedDict[str, Candidate] = OrderedDict()
         for page in self._opportunity_pages(window, raw=True):
             checked = map_records(page, checked_dict, connector=self.name, stream="candidates")
-            out: list[Candidate | Refused] = [r for r in checked if isinstance(r, Refused)]
+            out: list[Candidate | Application | Refused] = [r for r in checked if isinstance(r, Refused)]
             groups = mapping.group_by_contact(r for r in checked if not isinstance(r, Refused))
             people: list[Candidate] = []
             for group in groups.values():
@@ -318,6 +322,15 @@ class LeverConnector(Connector):
                 if len(seen) > CONTACT_CACHE_SIZE:
                     seen.popitem(last=False)
                 out.append(cand)
+            valid = [r for r in checked if not isinstance(r, Refused)]
+            out.extend(
+                map_records(
+                    valid,
+                    lambda o: mapping.application_from_opportunity(o, self.name),
+                    connector=self.name,
+                    stream="candidates",
+                )
+            )
             yield out
 
     def _read_deleted(self, window: Window) -> Iterator[list[Candidate | Refused]]:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
@@ -609,6 +610,10 @@ class ApiClient:
         """The JSON body of a success response, or one :class:`UnexpectedResponse` line naming the
         connector, the URL path and the content type (never the body: it may hold personal data)."""
         try:
+            return orjson.loads(response.content)  # fast path (see response_json)
+        except orjson.JSONDecodeError:
+            pass  # NaN/Infinity, nesting over orjson's limit, not JSON: the standard parser decides
+        try:
             return jsonlib.loads(response.content)
         except (ValueError, RecursionError) as exc:
             why = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
@@ -680,6 +685,17 @@ class ApiClient:
         self.session.close()
 
 
+def response_json(response: requests.Response) -> Any:
+    """The response body parsed as JSON: orjson (a large page parses 3-4 times faster than with the
+    standard library, and that was the largest single part of a sync's client CPU), falling back to
+    ``response.json()`` for what orjson refuses (``NaN``, an empty body: the same error as before).  One
+    difference is accepted: an integer wider than 64 bits parses as a float (no vendor id is that wide)."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
+
+
 def _path_only(url: str) -> str:
     """A URL without its query string (queries can hold e-mail filters and cursors)."""
     return url.split("?", 1)[0]
@@ -740,4 +756,5 @@ __all__ = [
     "UnexpectedResponse",
     "error_from_response",
     "parse_retry_after",
+    "response_json",
 ]
