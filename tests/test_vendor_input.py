@@ -429,7 +429,8 @@ def test_lever_opportunities_without_valid_id_are_refused_in_every_stream(rsps, 
     cands = sync_stream(rt, "lever", "candidates", full=True)
     apps = sync_stream(rt, "lever", "applications", full=True)
     reqs = sync_stream(rt, "lever", "requisitions", full=True)
-    assert (cands.records, cands.skipped_invalid) == (1, len(BAD_IDS))
+    # one read serves people and their applications: 1 person + 1 application stored
+    assert (cands.records, cands.skipped_invalid) == (2, len(BAD_IDS))
     assert (apps.records, apps.skipped_invalid) == (1, len(BAD_IDS))
     assert (reqs.records, reqs.skipped_invalid) == (1, 1)
     assert rt.store.candidates_by_email("lever", "phantom@example.com") == []
@@ -662,7 +663,8 @@ def test_lever_infinite_timestamps_do_not_refuse_the_person(rsps):
     rsps.get(f"{LV}/opportunities", body=body, content_type="application/json")
     pages = list(lever_connector().read("candidates", WINDOW))
     people = [c for p in pages for c in p]
-    assert [type(c).__name__ for c in people] == ["Candidate"] and people[0].created_at is None
+    assert [type(c).__name__ for c in people] == ["Candidate", "Application"]
+    assert people[0].created_at is None
 
 
 @pytest.mark.parametrize("state_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
