@@ -156,8 +156,10 @@ def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: 
                     r = sync_stream(rt, name, stream, full=full, progress=_progress_printer(tty))
                     _done_progress(tty)
                     info["counts"][stream] = r.records
+                    refused = f", {r.skipped_invalid} refused (skipped_invalid)" if r.skipped_invalid else ""
                     click.echo(
-                        f"{name}/{stream}: {r.records} records in {r.pages} page(s), {r.seconds:.1f} s"
+                        f"{name}/{stream}: {r.records} records in {r.pages} page(s){refused}, "
+                        f"{r.seconds:.1f} s"
                     )
 
 
@@ -258,6 +260,9 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     click.echo("syncbridge run summary")
     if summary.get("synced"):
         click.echo("  synced:    " + ", ".join(f"{k} {v}" for k, v in summary["synced"].items()))
+    if summary.get("skipped_invalid"):
+        refused = ", ".join(f"{k} {v}" for k, v in summary["skipped_invalid"].items())
+        click.echo(f"  refused:   {refused} vendor record(s) without a valid id (skipped_invalid)")
     click.echo(
         f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
         f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +23,7 @@ from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
 from syncbridge.readahead import batched, read_ahead
+from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
@@ -43,6 +44,7 @@ class SyncResult:
     stream: str
     records: int = 0
     pages: int = 0
+    skipped_invalid: int = 0  # vendor records refused (no valid id, malformed): counted, never stored
     seconds: float = 0.0
     window_since: datetime | None = None
     window_until: datetime | None = None
@@ -63,6 +65,7 @@ class RunSummary:
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     conversions: list[dict[str, Any]] = field(default_factory=list)
+    skipped_invalid: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +77,7 @@ class RunSummary:
             },
             "actions": {"planned": self.planned, "already_done": self.already_done, **self.apply},
             "synced": self.synced,
+            "skipped_invalid": self.skipped_invalid,
             "quarantine": self.quarantine,
             "ambiguous": self.ambiguous,
             "errors": self.errors,
@@ -89,6 +93,8 @@ class Runtime:
         self.settings = settings
         self.store = store or Store(settings.state.url)
         self._connectors: dict[str, Connector] = {}
+        #: ``connector/stream`` → vendor records refused by sync_stream in this process (run summary)
+        self.skipped_invalid: dict[str, int] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> Runtime:
@@ -143,7 +149,13 @@ def sync_stream(
     started = time.monotonic()
     # the next pages are fetched, mapped and turned into rows while these are written (readahead.py)
     pages = connector.read(stream, Window(since, until))
-    prepared = (rt.store.prepare_page(name, spec.entity, stream, page) for page in pages)
+
+    def counted(pages: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+        for page in pages:  # refused vendor records (syncbridge.records.Refused): counted, never stored
+            result.skipped_invalid += count_refused(page)
+            yield page
+
+    prepared = (rt.store.prepare_page(name, spec.entity, stream, page) for page in counted(pages))
     with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
         for group in ready:
             result.records += rt.store.write_pages(group)
@@ -151,6 +163,15 @@ def sync_stream(
             progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
+    if result.skipped_invalid:
+        key = f"{name}/{stream}"
+        rt.skipped_invalid[key] = rt.skipped_invalid.get(key, 0) + result.skipped_invalid
+        log.warning(
+            "%s/%s: %d vendor record(s) refused (no valid id or malformed; not stored)",
+            name,
+            stream,
+            result.skipped_invalid,
+        )
     log.info(
         "synced %s/%s: %d records in %d pages (%.1f s)",
         name,
@@ -228,6 +249,7 @@ def summarize(
     the_plan: Plan,
     result: ApplyResult | None,
     synced: dict[str, int] | None = None,
+    skipped_invalid: dict[str, int] | None = None,
 ) -> RunSummary:
     s = RunSummary(
         outcomes_read=batch.rows_read,
@@ -259,6 +281,7 @@ def summarize(
             }
             for c in the_plan.strong
         ],
+        skipped_invalid=dict(skipped_invalid or {}),
     )
     return s
 
@@ -329,7 +352,7 @@ def run_all(
         links = link(rt, batch)
         the_plan = plan(rt, batch, links, connector=connector)
         result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
-        summary = summarize(batch, links, the_plan, result, synced)
+        summary = summarize(batch, links, the_plan, result, synced, rt.skipped_invalid)
         info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
         info["failed"] = bool(result and result.incomplete)
         if result and result.incomplete:

@@ -49,6 +49,7 @@ from sqlalchemy.exc import OperationalError
 from syncbridge.bulk import BulkUpsert, PreparedPage
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
+from syncbridge.records import id_problem, json_dumps
 
 SCHEMA_VERSION = 8
 
@@ -435,7 +436,9 @@ class Store:
     def upsert_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> int:
         """Store one page of records in the mirror, each by its own type (so one stream may yield both
         people and their applications, as Lever's opportunities do); ``entity`` is the stream's
-        declared kind, used for plain-dict records.  Returns the number stored."""
+        declared kind, used for plain-dict records.  Returns the number stored: a
+        :class:`~syncbridge.records.Refused` placeholder, or a plain-dict record whose ``id`` is not a
+        valid id, is never stored (the last guard against phantom records, see syncbridge.records)."""
         return self.write_page(self.prepare_page(connector, entity, stream, page))
 
     def prepare_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> PreparedPage:
@@ -484,9 +487,9 @@ class Store:
                 "synced_at": now,
             }
             for r in page
-            if isinstance(r, dict)
+            if isinstance(r, dict) and id_problem(r.get("id")) is None
         ]
-        prepared = PreparedPage(connector, len(page))
+        prepared = PreparedPage(connector, len(cands) + len(reqs) + len(apps) + len(other))
         self._candidate_rows(prepared, cands, now)
         for table, rows, keys in (
             (requisitions, reqs, ["connector", "remote_id"]),
@@ -1109,7 +1112,7 @@ def json_text(value: Any) -> str:
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(value, ensure_ascii=False)
+        return json_dumps(value)  # NaN/Infinity written as null, as orjson does (PostgreSQL refuses them)
 
 
 def json_value(text: str | bytes) -> Any:
