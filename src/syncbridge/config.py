@@ -264,6 +264,28 @@ class ScheduleSettings(_Strict):
         return self
 
 
+class PrivacySettings(_Strict):
+    """Personal data in the state store (docs/security.md, "Personal data")."""
+
+    hash_emails: bool = Field(
+        default=False,
+        description="keep only a keyed hash (HMAC-SHA256) of people's e-mails in the mirror and outcomes",
+    )
+    hash_key: str | None = Field(
+        default=None, description="the HMAC key, at least 16 characters; use ${SYNCBRIDGE_EMAIL_HASH_KEY}"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> PrivacySettings:
+        if self.hash_emails and not self.hash_key:
+            raise ValueError(
+                "hash_key: missing (hash_emails needs it; use hash_key: ${SYNCBRIDGE_EMAIL_HASH_KEY})"
+            )
+        if self.hash_key is not None and len(self.hash_key) < 16:
+            raise ValueError("hash_key: must be at least 16 characters (a random string)")
+        return self
+
+
 class Settings(_Strict):
     version: Literal[1] = 1
     state: StateSettings = Field(default_factory=StateSettings)
@@ -275,6 +297,7 @@ class Settings(_Strict):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     conversion: ConversionSettings = Field(default_factory=ConversionSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("connectors", mode="before")
     @classmethod
@@ -337,7 +360,7 @@ def _first_lines(exc: ValidationError, prefix: str = "") -> str:
         if (
             err["type"] == "value_error"
             and ": " in msg
-            and path in ("connectors", "history", "history.fields")
+            and path in ("connectors", "history", "history.fields", "privacy")
         ):
             # a nested validator already named the rest of the path
             parts.extend(f"{path}.{m}" for m in msg.split("; "))

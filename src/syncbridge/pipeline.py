@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from syncbridge import privacy
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
@@ -85,6 +86,7 @@ class Runtime:
     def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings.state.url)
+        privacy.bind(self.store, settings)  # e-mails in clear or as keyed hashes (privacy.hash_emails)
         self._connectors: dict[str, Connector] = {}
 
     @classmethod
@@ -137,6 +139,7 @@ def sync_stream(
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
     for page in connector.read(stream, Window(since, until)):
+        page = privacy.screen_page(rt.store, name, page)  # forgotten people; deletions in the ATS
         result.records += rt.store.upsert_page(name, spec.entity, stream, page)
         result.pages += 1
         progress(f"{name}/{stream}", result.records, None)
@@ -154,7 +157,7 @@ def sync_stream(
 
 
 def load_outcomes(rt: Runtime, run_id: str) -> OutcomeBatch:
-    batch = read_outcomes(rt.settings.outcomes)
+    batch = privacy.screen_outcomes(rt.store, read_outcomes(rt.settings.outcomes))  # forgotten people
     rt.store.record_outcomes(batch.outcomes)
     rt.store.record_quarantine(run_id, str(rt.settings.outcomes.path), batch.quarantined)
     for q in batch.quarantined:
