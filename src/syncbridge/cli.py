@@ -672,9 +672,14 @@ def trigger(obj: _Ctx, name: str, timeout: float | None) -> None:
 
 
 @main.command()
+@click.option(
+    "--hash-emails",
+    is_flag=True,
+    help="Replace the e-mails kept in clear by keyed hashes (needs privacy.hash_emails and hash_key).",
+)
 @click.pass_obj
 @_handle_errors
-def migrate(obj: _Ctx) -> None:
+def migrate(obj: _Ctx, hash_emails: bool) -> None:
     """Create or upgrade the state store's schema (also done automatically on every start)."""
     from syncbridge.config import load_config
     from syncbridge.store import SCHEMA_VERSION, Store
@@ -684,9 +689,114 @@ def migrate(obj: _Ctx) -> None:
     try:
         before = store.schema_version()
         after = store.migrate()
+        if hash_emails:
+            from syncbridge.privacy import migrate_hash_emails
+
+            changed = migrate_hash_emails(store, settings)
+            click.echo(
+                "e-mails now kept as keyed hashes: " + ", ".join(f"{t} {n}" for t, n in changed.items())
+            )
     finally:
         store.close()
     click.echo(f"state schema: version {before} -> {after} (current {SCHEMA_VERSION})")
+
+
+def _privacy_store(obj: _Ctx) -> tuple[Any, Any]:
+    from syncbridge import privacy
+    from syncbridge.config import load_config
+    from syncbridge.store import Store
+
+    settings = load_config(obj.config)
+    store = Store(settings.state.url)
+    try:
+        privacy.bind(store, settings)
+    except BaseException:
+        store.close()
+        raise
+    return settings, store
+
+
+def _email_arg(email: str | None) -> str | None:
+    """``-`` reads the address from standard input, which keeps it out of the shell's history."""
+    if email == "-":
+        return sys.stdin.readline().strip()
+    return email
+
+
+@main.command()
+@click.argument("email", required=False)
+@click.option("--outcome", "outcome_id", metavar="ID", help="Forget the person of this outcome id.")
+@click.option("--requested-by", help="Who asked for the erasure (default: your OS user name).")
+@click.option("--reason", help="Why, e.g. a ticket number (kept in the privacy log; no personal data).")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@_handle_errors
+def forget(
+    obj: _Ctx,
+    email: str | None,
+    outcome_id: str | None,
+    requested_by: str | None,
+    reason: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Remove one person's personal data from the state store (EMAIL, `-` to read it from stdin, or
+    --outcome ID), keep non-personal tombstones so nothing is written twice and later runs skip them,
+    and list what syncbridge wrote about them in each ATS.  See docs/security.md."""
+    from syncbridge import privacy
+
+    email = _email_arg(email)
+    settings, store = _privacy_store(obj)
+    try:
+        types = {name: block.type for name, block in settings.connectors.items()}
+        kw: dict[str, Any] = {"email": email, "outcome_id": outcome_id, "connector_types": types}
+        preview = privacy.forget(store, dry_run=True, **kw)
+        if dry_run or (not yes and not as_json):
+            _print_erasure(preview, as_json=as_json, title="forget (dry run)")
+        if dry_run:
+            return
+        if not yes:
+            click.confirm("Forget this person in the state store?", abort=True, err=True)
+        done = privacy.forget(store, requested_by=requested_by, reason=reason, **kw)
+    finally:
+        store.close()
+    if as_json or yes:
+        _print_erasure(done, as_json=as_json, title="forgotten")
+    else:
+        click.echo(f"forgotten: erasure {done.erasure_id} (see the list above for the ATS)")
+
+
+def _print_erasure(erasure: Any, *, as_json: bool, title: str) -> None:
+    from syncbridge import privacy
+
+    if as_json:
+        click.echo(json.dumps(erasure.as_dict(), default=str))
+        return
+    click.echo(title if erasure.dry_run else f"{title}: erasure {erasure.erasure_id}")
+    for line in privacy.report_lines(erasure):
+        click.echo(f"  {line}")
+
+
+@main.command()
+@click.argument("email", required=False)
+@click.option("--erasure", "erasure_id", metavar="ID", help="Lift this erasure's tombstones.")
+@click.option("--requested-by", help="Who asked (default: your OS user name).")
+@click.pass_obj
+@_handle_errors
+def unforget(obj: _Ctx, email: str | None, erasure_id: str | None, requested_by: str | None) -> None:
+    """Let later runs process a forgotten person again (EMAIL, `-` for stdin, or --erasure ID).
+    Writes already made are still never made twice."""
+    from syncbridge import privacy
+
+    _settings, store = _privacy_store(obj)
+    try:
+        n = privacy.unforget(store, email=_email_arg(email), erasure_id=erasure_id, requested_by=requested_by)
+    finally:
+        store.close()
+    click.echo(f"unforgotten: {n} tombstone(s) lifted" if n else "no erasure matches; nothing changed")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

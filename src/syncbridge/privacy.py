@@ -867,3 +867,45 @@ def _contact_of(store: Store, connector: str, opportunity: Any) -> str | None:
             and_(applications.c.connector == connector, applications.c.remote_id == str(opportunity))
         )
         return conn.execute(q).scalar()
+
+
+# --- the report (CLI) -----------------------------------------------------------------------------
+
+
+def report_lines(erasure: Erasure) -> list[str]:
+    """A human report of an erasure: ids and counts only, never the e-mail or the name."""
+    verb = "would remove or scrub" if erasure.dry_run else "removed or scrubbed"
+    removed = ", ".join(f"{t} {n}" for t, n in erasure.counts.items() if t != "sb_tombstones" and n)
+    lines = [
+        f"people:   {', '.join(f'{c}:{i}' for c, i in erasure.persons) or 'none in the mirror'}",
+        f"outcomes: {', '.join(erasure.outcome_ids) or 'none in the state store'}",
+        f"{verb}: {removed or 'nothing (the state store holds no data about this person)'}",
+    ]
+    if erasure.counts.get("sb_tombstones"):
+        lines.append(
+            f"tombstones kept: {erasure.counts['sb_tombstones']} (keyed hash, outcome and person ids)"
+        )
+    if erasure.ats_records:
+        lines.append(
+            "in the ATS (syncbridge does not delete there; erase these by hand or with the route below):"
+        )
+        by_connector: dict[str, list[dict[str, Any]]] = {}
+        for r in erasure.ats_records:
+            by_connector.setdefault(r["connector"], []).append(r)
+        for connector, rows in by_connector.items():
+            kind = rows[0].get("connector_type") or ""
+            lines.append(f"  {connector}{f' ({kind})' if kind else ''}:")
+            for r in rows:
+                extra = ""
+                if r.get("marker"):
+                    extra += f" marker [{r['marker']}]"
+                if r.get("tags"):
+                    extra += " tags " + ", ".join(r["tags"])
+                if r.get("fields"):
+                    extra += " fields " + ", ".join(r["fields"])
+                lines.append(
+                    f"    {r['kind']:<18} {r['status']:<8} person {r.get('person') or '-'}"
+                    f"  ref {r.get('ref') or '-'}{extra}"
+                )
+            lines.append(f"    how: {erasure_route(kind)}")
+    return lines
