@@ -360,11 +360,11 @@ def test_deletion_signals_lead_to_the_same_erasure(store: Store) -> None:
 
 
 def _emails_in_clear(store: Store, emails: list[str]) -> list[str]:
-    from syncbridge.store import candidate_emails, candidates, outcomes
+    from syncbridge.store import applications, candidate_emails, candidates, ledger, outcomes
 
     hits = []
     with store.engine.connect() as conn:
-        for table in (candidate_emails, candidates, outcomes):
+        for table in (candidate_emails, candidates, applications, outcomes, ledger):
             for row in conn.execute(select(table)).mappings():
                 text = json.dumps(dict(row), default=str).lower()
                 hits.extend(f"{table.name}" for e in emails if e.lower() in text)

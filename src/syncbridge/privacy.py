@@ -225,9 +225,29 @@ def migrate_hash_emails(store: Store, settings: Settings) -> dict[str, int]:
             if new_data != data:
                 conn.execute(update(outcomes).where(outcomes.c.outcome_id == oid).values(data=new_data))
                 counts["sb_outcomes"] += 1
+        done = select(ledger.c.key).where(
+            and_(ledger.c.kind == "create_candidate", ledger.c.status == "done")
+        )
+        for (ledger_key,) in conn.execute(done).all():
+            scrub_done_payload(conn, ledger_key, key)
+            counts["sb_ledger"] = counts.get("sb_ledger", 0) + 1
         store._upsert(conn, meta, [{"key": META_MODE, "value": f"hmac:{key_fingerprint(key)}"}], ["key"])
     store.email_key = key
     return counts
+
+
+def scrub_done_payload(conn: Any, key: str, email_key: bytes) -> None:
+    """Hash mode: a ``create_candidate`` that is done keeps no clear address in its ledger payload (it
+    needed it to create the person and, after a crash, to reconcile; once done, neither happens)."""
+    row = conn.execute(
+        select(ledger.c.payload).where(and_(ledger.c.key == key, ledger.c.kind == "create_candidate"))
+    ).first()
+    if row is None or not isinstance(row[0], dict):
+        return
+    email = row[0].get("email")
+    if isinstance(email, str) and not is_digest(email):
+        payload = {**row[0], "email": email_digest(email_key, email)}
+        conn.execute(update(ledger).where(ledger.c.key == key).values(payload=payload))
 
 
 # --- tombstones -----------------------------------------------------------------------------------
@@ -503,6 +523,8 @@ def erase_person(
     clear = {n for n in (normalize_email(e) for e in [*emails, *([email] if email else [])]) if n}
     stored = {store.stored_email(e) for e in clear}
     persons = {(connector, str(candidate_id))} if candidate_id is not None else set()
+    if not _known(store, connector, candidate_id, stored):
+        return Erasure(uuid.uuid4().hex[:16], dry_run=False)
     return _erase(
         store,
         action="erase_signal",
@@ -516,6 +538,31 @@ def erase_person(
         connector_types={},
         always_log=False,
     )
+
+
+def _known(store: Store, connector: str, candidate_id: str | None, stored: set[str]) -> bool:
+    """Does anything in the store refer to this person?  Cheap (keyed lookups), so a sync that sees many
+    deletions of people syncbridge never met does not scan the outcomes once per deletion."""
+    with store.engine.connect() as conn:
+        if candidate_id is not None:
+            cid = str(candidate_id)
+            for table, column in ((candidates, candidates.c.remote_id), (links, links.c.candidate_id)):
+                q = (
+                    select(func.count())
+                    .select_from(table)
+                    .where(and_(table.c.connector == connector, column == cid))
+                )
+                if conn.execute(q).scalar():
+                    return True
+        if stored:
+            q = (
+                select(func.count())
+                .select_from(candidate_emails)
+                .where(candidate_emails.c.email.in_(sorted(stored)))
+            )
+            if conn.execute(q).scalar():
+                return True
+    return False
 
 
 def _os_user() -> str:

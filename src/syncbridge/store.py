@@ -774,6 +774,10 @@ class Store:
                     status=status, remote_ref=remote_ref, error=error, updated_at=_now(), claimed_until=None
                 )
             )
+            if status == "done" and self.email_key is not None:
+                from syncbridge.privacy import scrub_done_payload
+
+                scrub_done_payload(conn, key, self.email_key)
 
     def ledger_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
