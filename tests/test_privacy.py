@@ -446,3 +446,157 @@ def test_hash_key_is_required_and_checked(write_config: Callable[..., Path], tmp
     )
     with pytest.raises(ConfigError, match=r"privacy\.hash_key: missing"):
         load_config(cfg)
+
+
+def _fill_every_table(store: Store) -> dict[str, str]:
+    """One person (Zoë, c-1) in every table syncbridge has, next to someone else (c-2)."""
+    from syncbridge.model import Application, Evaluation, MicroInternship, Outcome, Person
+    from syncbridge.outcomes import Quarantined
+
+    who = {"email": "zoe.q@example.org", "first": "Zoë", "last": "Quinteros-Ørsted", "phone": "+1 555 0199"}
+    store.upsert_page(
+        "lv",
+        "candidate",
+        "candidates",
+        [_lever_like("c-1", who["email"]), _lever_like("c-2", "bo@example.org")],
+    )
+    app = Application(
+        ref=Ref(connector="lv", kind="application", id="opp-1"),
+        candidate_id="c-1",
+        raw={"id": "opp-1", "contact": "c-1", "emails": [who["email"]], "name": "Zoë Quinteros-Ørsted"},
+    )
+    store.upsert_page("lv", "application", "applications", [app])
+    store.upsert_page("lv", "other", "users", [{"id": "u-9", "email": who["email"]}])  # e.g. also a user
+
+    def outcome(oid: str, email: str, first: str, last: str) -> Outcome:
+        return Outcome(
+            outcome_id=oid,
+            student=Person(
+                email=email, first_name=first, last_name=last, phone=who["phone"] if oid == "O-1" else None
+            ),
+            project=MicroInternship(
+                project_id="p",
+                title="Data project",
+                employer="Acme Corp",
+                start_date="2026-01-05",
+                end_date="2026-02-05",
+            ),
+            evaluation=Evaluation(rating=4.8, would_hire=True, comments=f"{first} {last} was great"),
+        )
+
+    store.record_outcomes(
+        [
+            outcome("O-1", who["email"], who["first"], who["last"]),
+            outcome("O-2", "bo@example.org", "Ana", "Other-c-2"),
+        ]
+    )
+    store.record_quarantine(
+        "run-1", "outcomes.csv", [Quarantined(7, "rating: 7 is not between 1 and 5", "O-1", {})]
+    )
+    store.save_links(
+        [
+            {
+                "outcome_id": "O-1",
+                "connector": "lv",
+                "status": "linked",
+                "candidate_id": "c-1",
+                "method": "email_primary",
+                "confidence": 1.0,
+                "candidates": [],
+            },
+            {
+                "outcome_id": "O-2",
+                "connector": "lv",
+                "status": "linked",
+                "candidate_id": "c-2",
+                "method": "email_primary",
+                "confidence": 1.0,
+                "candidates": [],
+            },
+        ]
+    )
+    for key, kind, oid, target, payload in (
+        (
+            "k-note",
+            "add_note",
+            "O-1",
+            "c-1",
+            {"subject": "Micro-internship", "text": "Zoë Quinteros-Ørsted: 4.8/5"},
+        ),
+        ("k-tags", "add_tags", "O-1", "c-1", {"tags": ["micro-intern"]}),
+        ("k-req", "create_requisition", "O-1", None, {"code": "MI-DATA", "title": "Data Analyst"}),
+        ("k-other", "add_note", "O-2", "c-2", {"subject": "x", "text": "Ana Other-c-2"}),
+    ):
+        store.ledger_start(
+            key, connector="lv", kind=kind, outcome_id=oid, target=target, payload=payload, run_id="r"
+        )
+        store.ledger_finish(key, "done", remote_ref=f"ref-{key}")
+        store.audit(
+            run_id="r",
+            actor="syncbridge",
+            connector="lv",
+            kind=kind,
+            key=key,
+            target=target,
+            result="applied",
+            detail=f"ref-{key}",
+        )
+    store.request_approval(
+        "k-conv",
+        outcome_id="O-1",
+        connector="lv",
+        rule="strong",
+        summary="Zoë Quinteros-Ørsted: Data project 4.8/5",
+    )
+    store.decide_approval("k-conv", "approved", by="alice", reason="Zoë Quinteros-Ørsted is great")
+    return who
+
+
+def test_forget_scrubs_every_table_and_leaves_everyone_else(store: Store) -> None:
+    who = _fill_every_table(store)
+    other = {"email": "bo@example.org", "first": "Ana", "last": "Other-c-2", "phone": "+1 555 0242"}
+    before = _traces(store, who)
+    assert {
+        "sb_candidates.raw",
+        "sb_applications.raw",
+        "sb_records.raw",
+        "sb_outcomes.data",
+        "sb_ledger.payload",
+        "sb_approvals.summary",
+    } <= set(before)
+    other_before = _traces(store, other)
+
+    preview = privacy.forget(store, email=" ZOE.Q@example.org ", dry_run=True)
+    assert _traces(store, who) == before and privacy.privacy_log_rows(store) == []
+    erasure = privacy.forget(store, email=" ZOE.Q@example.org ", requested_by="dpo")
+    assert erasure.counts == {**preview.counts, "sb_tombstones": erasure.counts["sb_tombstones"]}
+    assert erasure.counts["sb_candidates"] == 1 and erasure.counts["sb_quarantine"] == 1
+    assert erasure.counts["sb_records"] == 1 and erasure.counts["sb_applications"] == 1
+    assert (
+        erasure.counts["sb_ledger"] == 3
+        and erasure.counts["sb_approvals"] == 1
+        and erasure.counts["sb_audit"] == 3
+    )
+    assert _traces(store, who) == []
+    assert _traces(store, other) == other_before  # nobody else lost anything
+    assert store.ledger_get("k-other")["payload"]["text"] == "Ana Other-c-2"  # type: ignore[index]
+    # tombstones: the ledger keeps key/status/remote ref; the approval keeps its decision
+    note = store.ledger_get("k-note")
+    assert note is not None and (note["status"], note["remote_ref"], note["target"]) == (
+        "done",
+        "ref-k-note",
+        None,
+    )
+    assert store.ledger_get("k-req")["outcome_id"] is None  # type: ignore[index]
+    assert store.approval_status("k-conv") == "approved"
+    stones = privacy.load_tombstones(store)
+    assert set(stones.outcomes) == {"O-1"} and set(stones.persons) == {"lv:c-1"}
+    assert len(stones.emails) == 1 and all(v.startswith("hmac:") for v in stones.emails)
+    log = privacy.privacy_log_rows(store)
+    assert (
+        len(log) == 1
+        and log[0]["requested_by"] == "dpo"
+        and "zoe" not in json.dumps(log, default=str).lower()
+    )
+    kinds = sorted(r["kind"] for r in log[0]["ats_records"])
+    assert kinds == ["add_note", "add_tags", "create_requisition"]
