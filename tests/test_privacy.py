@@ -243,6 +243,12 @@ def test_forget_by_outcome_and_dry_run_changes_nothing(
         assert "forget (dry run)" in out and "would remove" in out and f"acme-gh:{who['id']}" in out
         assert "sb_outcomes 1" in out and who["email"] not in out
         assert _snapshot(store) == before
+        # --online asks the ATS (reads only) whether what syncbridge wrote is still there
+        code, out = _cli(cfg, "forget", "--outcome", who["outcome_id"], "--dry-run", "--online", "--json")
+        assert code == 0, out
+        online = {r["kind"]: r["online"] for r in json.loads(out)["ats_records"]}
+        assert online["add_note"] == "present" and online["add_tags"] == "present"
+        assert _snapshot(store) == before
 
         # without --yes it asks; answering no changes nothing
         code, out = _cli(cfg, "forget", "--outcome", who["outcome_id"], stdin="n\n")

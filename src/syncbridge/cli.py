@@ -729,6 +729,7 @@ def _email_arg(email: str | None) -> str | None:
 @click.option("--requested-by", help="Who asked for the erasure (default: your OS user name).")
 @click.option("--reason", help="Why, e.g. a ticket number (kept in the privacy log; no personal data).")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("--online", is_flag=True, help="Also ask each ATS whether the records listed are still there.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
@@ -740,6 +741,7 @@ def forget(
     requested_by: str | None,
     reason: str | None,
     dry_run: bool,
+    online: bool,
     yes: bool,
     as_json: bool,
 ) -> None:
@@ -754,6 +756,15 @@ def forget(
         types = {name: block.type for name, block in settings.connectors.items()}
         kw: dict[str, Any] = {"email": email, "outcome_id": outcome_id, "connector_types": types}
         preview = privacy.forget(store, dry_run=True, **kw)
+        if online:
+            from syncbridge.pipeline import Runtime
+
+            rt = Runtime(settings, store=store)
+            try:
+                privacy.confirm_online(preview, rt.connector)
+            finally:
+                for c in rt._connectors.values():
+                    c.close()
         if dry_run or (not yes and not as_json):
             _print_erasure(preview, as_json=as_json, title="forget (dry run)")
         if dry_run:
@@ -761,6 +772,9 @@ def forget(
         if not yes:
             click.confirm("Forget this person in the state store?", abort=True, err=True)
         done = privacy.forget(store, requested_by=requested_by, reason=reason, **kw)
+        for before, after in zip(preview.ats_records, done.ats_records, strict=False):
+            if "online" in before:
+                after["online"] = before["online"]
     finally:
         store.close()
     if as_json or yes:

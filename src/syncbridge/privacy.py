@@ -36,7 +36,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -63,6 +63,7 @@ from syncbridge.store import (
 
 if TYPE_CHECKING:
     from syncbridge.config import Settings
+    from syncbridge.connector import Connector
     from syncbridge.outcomes import OutcomeBatch
     from syncbridge.store import Store
 
@@ -916,6 +917,36 @@ def _contact_of(store: Store, connector: str, opportunity: Any) -> str | None:
         return conn.execute(q).scalar()
 
 
+def confirm_online(erasure: Erasure, connector_for: Callable[[str], Connector]) -> None:
+    """Ask each ATS whether the records listed are still there (``forget --online``); sets ``online`` on
+    each record to ``present``, ``absent``, ``not checked`` or ``unknown (<error>)``.  Reads only."""
+    from syncbridge.errors import ApiError, NotFound
+
+    for r in erasure.ats_records:
+        person, kind = (
+            r.get("person") or (r["ref"] if r["kind"] in ("person", "create_candidate") else None),
+            r["kind"],
+        )
+        try:
+            connector = connector_for(r["connector"])
+            if kind == "add_note" and person and r.get("marker"):
+                found: bool | None = connector.find_note(person, r["marker"]) is not None
+            elif kind == "add_tags" and person and r.get("tags"):
+                found = connector.has_tags(person, r["tags"])
+            elif kind in ("person", "create_candidate") and person:
+                try:
+                    connector.get_candidate(person)
+                    found = True
+                except NotFound:
+                    found = False
+            else:
+                found = None
+        except (ApiError, NotImplementedError, KeyError) as exc:
+            r["online"] = f"unknown ({exc.__class__.__name__})"
+            continue
+        r["online"] = "not checked" if found is None else "present" if found else "absent"
+
+
 # --- the report (CLI) -----------------------------------------------------------------------------
 
 
@@ -950,6 +981,8 @@ def report_lines(erasure: Erasure) -> list[str]:
                     extra += " tags " + ", ".join(r["tags"])
                 if r.get("fields"):
                     extra += " fields " + ", ".join(r["fields"])
+                if r.get("online"):
+                    extra += f" (in the ATS now: {r['online']})"
                 lines.append(
                     f"    {r['kind']:<18} {r['status']:<8} person {r.get('person') or '-'}"
                     f"  ref {r.get('ref') or '-'}{extra}"
