@@ -288,6 +288,7 @@ class Tombstones:
     emails: dict[str, str] = field(default_factory=dict)  # digest → erasure id
     outcomes: dict[str, str] = field(default_factory=dict)  # outcome id → erasure id
     persons: dict[str, str] = field(default_factory=dict)  # "connector:id" → erasure id
+    keys: list[bytes] = field(default_factory=list)  # what e-mail tombstones may be keyed with
 
     def __bool__(self) -> bool:
         return bool(self.emails or self.outcomes or self.persons)
@@ -302,6 +303,8 @@ def load_tombstones(store: Store) -> Tombstones:
             bucket = {"email": found.emails, "outcome": found.outcomes, "person": found.persons}.get(kind)
             if bucket is not None:
                 bucket[value] = erasure
+    if found.emails:
+        found.keys = [_store_secret(store), *([store.email_key] if store.email_key is not None else [])]
     return found
 
 
@@ -309,7 +312,8 @@ def forgotten_erasure(store: Store, stones: Tombstones, email: str | None) -> st
     """The erasure id that forgot this address, if any."""
     if not email or not stones.emails:
         return None
-    for digest in _email_tombstones(store, email):
+    for key in stones.keys:
+        digest = email_digest(key, email)
         if digest in stones.emails:
             return stones.emails[digest]
     return None
