@@ -334,7 +334,8 @@ def screen_outcomes(store: Store, batch: OutcomeBatch) -> OutcomeBatch:
             continue
         reason = (
             f"forgotten: outcome {o.outcome_id} belongs to a person whose data was erased "
-            f"(erasure {erasure}); remove it from the outcomes file, or `syncbridge unforget` to process it again"
+            f"(erasure {erasure}); remove it from the outcomes file, "
+            "or `syncbridge unforget` to process it again"
         )
         gone.append(Quarantined(0, reason, o.outcome_id, {}))
     if not gone:
