@@ -606,3 +606,33 @@ def test_forget_scrubs_every_table_and_leaves_everyone_else(store: Store) -> Non
     )
     kinds = sorted(r["kind"] for r in log[0]["ats_records"])
     assert kinds == ["add_note", "add_tags", "create_requisition"]
+
+
+def test_forget_a_person_syncbridge_created_in_the_ats(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, gh, tmp_path)
+    kinds = {p["email"]: p["kind"] for p in sandbox.demo_people(gh.db_path, n=10, seed=11)}
+    first = _run(cfg)
+    assert first["outcomes"]["unmatched"] > 0
+    row = next(r for r in _rows(tmp_path / "outcomes.csv") if kinds.get(r["student_email"]) == "unmatched")
+    who = {
+        "email": row["student_email"],
+        "first": row["student_first_name"],
+        "last": row["student_last_name"],
+        "phone": row["student_phone"],
+    }
+    created = GH(gh.url).person(who["email"])  # syncbridge made this person in the run
+    code, out = _cli(cfg, "forget", who["email"], "--yes", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    made = [r for r in report["ats_records"] if r["kind"] == "create_candidate"]
+    assert [r["ref"] for r in made] == [str(created["id"])]
+    store = Store(load_config(cfg).state.url)
+    try:
+        assert _traces(store, who) == []
+    finally:
+        store.close()
+    again = _run(cfg)
+    assert again["actions"]["planned"] == 0
+    assert len(GH(gh.url).get("/v3/candidates", email=who["email"])) == 1  # not created a second time
