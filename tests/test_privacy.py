@@ -636,3 +636,53 @@ def test_forget_a_person_syncbridge_created_in_the_ats(
     again = _run(cfg)
     assert again["actions"]["planned"] == 0
     assert len(GH(gh.url).get("/v3/candidates", email=who["email"])) == 1  # not created a second time
+
+
+def test_lever_contact_deleted_in_the_ats_is_erased_by_the_next_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polling sees Lever deletions (/opportunities/deleted): the next run erases the person locally."""
+    import sqlite3
+
+    from syncbridge.connectors.lever import sandbox as lever
+    from test_lever_e2e import Env
+
+    for name, value in lever.DEMO_ENV.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "lever.db"
+    lever.seed(db, size=120)
+    with lever.SandboxServer(db, rate_per_second=0) as server:
+        env = Env(tmp_path, server, db)
+        first = env.run()
+        assert first["actions"]["failed"] == 0
+        conn = sqlite3.connect(str(db))
+        try:
+            for p in (p for p in env.people if p["kind"] == "primary"):
+                email = p["email"].strip().lower()
+                (contact,) = conn.execute(
+                    "SELECT contact FROM contact_emails WHERE email = ?", (email,)
+                ).fetchone()
+                opps = [
+                    i for (i,) in conn.execute("SELECT id FROM opportunities WHERE contact = ?", (contact,))
+                ]
+                row = next(r for r in _rows(env.outcomes) if r["student_email"].strip().lower() == email)
+                break
+        finally:
+            conn.close()
+        for opp in opps:
+            requests.post(f"{server.url}/_sandbox/opportunities/{opp}/delete", timeout=5).raise_for_status()
+        who = {"email": email, "first": row["student_first_name"], "last": row["student_last_name"]}
+        who["phone"] = row["student_phone"]
+        state = Store(f"sqlite:///{tmp_path / 'state.db'}")
+        try:
+            assert _traces(state, who)
+            second = env.run()
+            assert second["actions"]["applied"] == 0 and second["actions"]["failed"] == 0
+            assert any(q["outcome_id"] == row["outcome_id"] for q in second["quarantine"])
+            assert _traces(state, who) == []
+            log = privacy.privacy_log_rows(state)
+            assert [(r["action"], r["requested_by"]) for r in log] == [("erase_signal", "syncbridge")]
+            assert log[0]["reason"] == "lever-acme: deleted in the ATS"
+            assert any(r["kind"] == "add_note" for r in log[0]["ats_records"])
+        finally:
+            state.close()
