@@ -986,6 +986,8 @@ def report_lines(erasure: Erasure) -> list[str]:
                     extra += " tags " + ", ".join(r["tags"])
                 if r.get("fields"):
                     extra += " fields " + ", ".join(r["fields"])
+                if r["kind"] in _SHARED_KINDS:
+                    extra += " (a role opened for this intern; it holds no personal data)"
                 if r.get("online"):
                     extra += f" (in the ATS now: {r['online']})"
                 lines.append(
