@@ -260,6 +260,9 @@ def test_forget_by_outcome_and_dry_run_changes_nothing(
         assert _traces(store, who) == []
         log = privacy.privacy_log_rows(store)
         assert len(log) == 1 and log[0]["requested_by"]  # the OS user by default
+        code, out = _cli(cfg, "forget", "--log")
+        assert code == 0 and f"forget       {log[0]['erasure_id']} by {log[0]['requested_by']}" in out, out
+        assert who["email"] not in out
     finally:
         store.close()
     code, out = _cli(cfg, "forget", "--outcome", "NO-SUCH-OUTCOME", "--yes")
@@ -441,6 +444,16 @@ def test_a_new_store_with_hashing_on_matches_from_the_first_run(
     finally:
         store.close()
     assert _run(cfg)["actions"]["planned"] == 0
+    # another key would match no one: refused, naming the key
+    other = _config(
+        write_config,
+        gh,
+        tmp_path,
+        privacy={"hash_emails": True, "hash_key": "another-key-of-enough-length"},
+        state={"url": load_config(cfg).state.url},
+    )
+    code, out = _cli(other, "run", "--no-prefect")
+    assert code == 2 and "privacy.hash_key: not the key" in out
 
 
 def test_hash_key_is_required_and_checked(write_config: Callable[..., Path], tmp_path: Path) -> None:

@@ -732,6 +732,9 @@ def _email_arg(email: str | None) -> str | None:
 @click.option("--online", is_flag=True, help="Also ask each ATS whether the records listed are still there.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--log", "show_log", is_flag=True, help="Print the privacy log (who asked, when, what) and exit."
+)
 @click.pass_obj
 @_handle_errors
 def forget(
@@ -744,6 +747,7 @@ def forget(
     online: bool,
     yes: bool,
     as_json: bool,
+    show_log: bool,
 ) -> None:
     """Remove one person's personal data from the state store (EMAIL, `-` to read it from stdin, or
     --outcome ID), keep non-personal tombstones so nothing is written twice and later runs skip them,
@@ -752,6 +756,12 @@ def forget(
 
     email = _email_arg(email)
     settings, store = _privacy_store(obj)
+    if show_log:
+        try:
+            _print_privacy_log(privacy.privacy_log_rows(store), as_json=as_json)
+        finally:
+            store.close()
+        return
     try:
         types = {name: block.type for name, block in settings.connectors.items()}
         kw: dict[str, Any] = {"email": email, "outcome_id": outcome_id, "connector_types": types}
@@ -781,6 +791,19 @@ def forget(
         _print_erasure(done, as_json=as_json, title="forgotten")
     else:
         click.echo(f"forgotten: erasure {done.erasure_id} (see the list above for the ATS)")
+
+
+def _print_privacy_log(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, default=str))
+        return
+    if not rows:
+        click.echo("the privacy log is empty")
+    for r in rows:
+        counts = ", ".join(f"{t} {n}" for t, n in (r["counts"] or {}).items() if n)
+        why = f" ({r['reason']})" if r["reason"] else ""
+        who = f"{r['erasure_id']} by {r['requested_by']}{why}"
+        click.echo(f"{r['at']:%Y-%m-%d %H:%M} {r['action']:<12} {who}: {counts}")
 
 
 def _print_erasure(erasure: Any, *, as_json: bool, title: str) -> None:
