@@ -587,6 +587,10 @@ def test_forget_scrubs_every_table_and_leaves_everyone_else(store: Store) -> Non
 
     preview = privacy.forget(store, email=" ZOE.Q@example.org ", dry_run=True)
     assert _traces(store, who) == before and privacy.privacy_log_rows(store) == []
+    store.run_started("still-running", "pipeline")
+    assert privacy.runs_in_progress(store) == ["still-running"]  # forget warns about it
+    store.run_finished("still-running", "completed")
+    assert privacy.runs_in_progress(store) == []
     erasure = privacy.forget(store, email=" ZOE.Q@example.org ", requested_by="dpo")
     assert erasure.counts == {**preview.counts, "sb_tombstones": erasure.counts["sb_tombstones"]}
     assert erasure.counts["sb_candidates"] == 1 and erasure.counts["sb_quarantine"] == 1

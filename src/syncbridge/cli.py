@@ -782,6 +782,7 @@ def forget(
         if not yes:
             click.confirm("Forget this person in the state store?", abort=True, err=True)
         done = privacy.forget(store, requested_by=requested_by, reason=reason, **kw)
+        busy = privacy.runs_in_progress(store)
         for before, after in zip(preview.ats_records, done.ats_records, strict=False):
             if "online" in before:
                 after["online"] = before["online"]
@@ -791,6 +792,12 @@ def forget(
         _print_erasure(done, as_json=as_json, title="forgotten")
     else:
         click.echo(f"forgotten: erasure {done.erasure_id} (see the list above for the ATS)")
+    if busy:
+        click.echo(
+            f"warning: run(s) {', '.join(busy)} in progress may still write about this person; "
+            "run the same forget again when they end",
+            err=True,
+        )
 
 
 def _print_privacy_log(rows: list[dict[str, Any]], *, as_json: bool) -> None:

@@ -38,7 +38,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, and_, cast, delete, func, insert, or_, select, update
@@ -871,6 +871,17 @@ def unforget(
                 )
             )
     return n
+
+
+def runs_in_progress(store: Store, within: timedelta = timedelta(hours=6)) -> list[str]:
+    """Runs that may still be writing (started recently and not finished): one that loaded the outcomes
+    before an erasure can still write about that person, so ``forget`` warns about them."""
+    from syncbridge.store import runs
+
+    since = _now() - within
+    with store.engine.connect() as conn:
+        q = select(runs.c.run_id).where(and_(runs.c.status == "running", runs.c.started_at >= since))
+        return [r for (r,) in conn.execute(q)]
 
 
 def privacy_log_rows(store: Store) -> list[dict[str, Any]]:
