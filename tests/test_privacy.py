@@ -418,8 +418,15 @@ def test_hashed_emails_still_match_and_switching_an_existing_store(
         assert _traces(store, who) == []
     finally:
         store.close()
+    # ... and by outcome id, when the store only knows the hash
+    kinds = {p["email"]: p["kind"] for p in sandbox.demo_people(gh.db_path, n=10, seed=11)}
+    row = next(r for r in _rows(tmp_path / "outcomes.csv") if kinds.get(r["student_email"]) == "secondary")
+    code, out = _cli(on, "forget", "--outcome", row["outcome_id"], "--yes", "--json")
+    assert code == 0, out
+    assert json.loads(out)["counts"]["sb_candidate_emails"] >= 1
     third = _run(on)
     assert any(q["outcome_id"] == who["outcome_id"] for q in third["quarantine"])
+    assert any(q["outcome_id"] == row["outcome_id"] for q in third["quarantine"])
 
     # turning it off again, or another key, is refused: the clear addresses are gone
     off = _config(write_config, gh, tmp_path, state={"url": load_config(cfg).state.url})
