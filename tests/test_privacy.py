@@ -221,6 +221,9 @@ def test_forget_removes_every_trace_keeps_tombstones_and_a_later_run_writes_noth
     finally:
         store.close()
 
+    code, out = _cli(cfg, "run", "--no-prefect")
+    assert code == 0 and f"quarantined outcome: forgotten: outcome {who['outcome_id']}" in out, out
+
     # unforget: they are processed again, but what was written is not written twice
     code, out = _cli(cfg, "unforget", "-", stdin=who["email"] + "\n")
     assert code == 0 and "lifted" in out, out

@@ -265,7 +265,8 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         + (f", {a['busy']} busy in another run" if a.get("busy") else "")
     )
     for q in summary.get("quarantine", []):
-        click.echo(f"  quarantined row {q['line']}: {q['reason']}")
+        where = f"row {q['line']}" if q["line"] else "outcome"  # line 0: an outcome of a forgotten person
+        click.echo(f"  quarantined {where}: {q['reason']}")
     for amb in summary.get("ambiguous", []):
         click.echo(
             f"  ambiguous: outcome {amb['outcome_id']} matches {len(amb['candidates'])} people "

@@ -337,7 +337,7 @@ def screen_outcomes(store: Store, batch: OutcomeBatch) -> OutcomeBatch:
             f"(erasure {erasure}); remove it from the outcomes file, "
             "or `syncbridge unforget` to process it again"
         )
-        gone.append(Quarantined(0, reason, o.outcome_id, {}))
+        gone.append(Quarantined(0, reason, o.outcome_id, {}))  # line 0: the reader keeps no line per outcome
     if not gone:
         return batch
     return replace(batch, outcomes=kept, quarantined=[*batch.quarantined, *gone])
