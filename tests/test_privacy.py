@@ -713,3 +713,69 @@ def test_lever_contact_deleted_in_the_ats_is_erased_by_the_next_sync(
             assert any(r["kind"] == "add_note" for r in log[0]["ats_records"])
         finally:
             state.close()
+
+
+def test_erase_in_ats_deletes_lever_notes_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A separate, confirmed step after forget: the notes syncbridge wrote are deleted in Lever (which
+    allows deleting notes made through the API); nothing else is touched there."""
+    import sqlite3
+
+    from syncbridge.connectors.lever import sandbox as lever
+    from test_lever_e2e import Env
+
+    for name, value in lever.DEMO_ENV.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "lever.db"
+    lever.seed(db, size=120)
+
+    def notes_with(marker: str) -> int:
+        conn = sqlite3.connect(str(db))
+        try:
+            return sum(1 for (data,) in conn.execute("SELECT data FROM notes") if marker in data)
+        finally:
+            conn.close()
+
+    with lever.SandboxServer(db, rate_per_second=0) as server:
+        env = Env(tmp_path, server, db)
+        assert env.run()["actions"]["failed"] == 0
+        email = next(p["email"] for p in env.people if p["kind"] == "primary")
+        code, out = _cli(env.config, "forget", email, "--yes", "--json")
+        assert code == 0, out
+        report = json.loads(out)
+        markers = [r["marker"] for r in report["ats_records"] if r["kind"] == "add_note"]
+        assert len(markers) == 1 and notes_with(markers[0]) == 1
+        total = env.stats()["notes"]
+
+        code, out = _cli(env.config, "forget", "--erase-in-ats", report["erasure_id"], stdin="n\n")
+        assert code == 1 and "1 note(s) to delete" in out and notes_with(markers[0]) == 1  # declined
+        code, out = _cli(env.config, "forget", "--erase-in-ats", report["erasure_id"], "--yes")
+        assert code == 0 and "deleted 1" in out, out
+        assert "by hand: lever-acme add_tags" in out  # tags are left to the admin, with the route
+        assert notes_with(markers[0]) == 0 and env.stats()["notes"] == total - 1
+        code, out = _cli(env.config, "forget", "--erase-in-ats", report["erasure_id"], "--yes")
+        assert code == 0 and "already gone 1" in out, out
+        code, out = _cli(env.config, "forget", "--log")
+        assert out.count("erase_in_ats") == 2 and email not in out
+    code, out = _cli(env.config, "forget", "--erase-in-ats", "nosuchid", "--yes")
+    assert code == 2 and "not in the privacy log" in out
+
+
+def test_lever_sandbox_deletes_only_notes_made_through_the_api(tmp_path: Path) -> None:
+    import sqlite3
+
+    from syncbridge.connectors.lever import sandbox as lever
+
+    db = tmp_path / "lever.db"
+    lever.seed(db, size=60)
+    conn = sqlite3.connect(str(db))
+    seeded_id, opp = conn.execute("SELECT id, opp_id FROM notes LIMIT 1").fetchone()
+    conn.close()
+    auth = (lever.DEFAULT_API_KEY, "")
+    with lever.SandboxServer(db, rate_per_second=0) as server:
+        root = f"{server.url}/v1/opportunities/{opp}/notes"
+        made = requests.post(root, json={"value": "hello"}, auth=auth, timeout=5).json()["data"]["noteId"]
+        assert requests.delete(f"{root}/{seeded_id}", auth=auth, timeout=5).status_code == 403
+        assert requests.delete(f"{root}/{made}", auth=auth, timeout=5).status_code == 204
+        assert requests.delete(f"{root}/{made}", auth=auth, timeout=5).status_code == 404

@@ -736,6 +736,12 @@ def _email_arg(email: str | None) -> str | None:
 @click.option(
     "--log", "show_log", is_flag=True, help="Print the privacy log (who asked, when, what) and exit."
 )
+@click.option(
+    "--erase-in-ats",
+    "erase_id",
+    metavar="ERASURE_ID",
+    help="A separate step: delete in the ATS the notes that erasure listed, where the vendor allows it.",
+)
 @click.pass_obj
 @_handle_errors
 def forget(
@@ -749,6 +755,7 @@ def forget(
     yes: bool,
     as_json: bool,
     show_log: bool,
+    erase_id: str | None,
 ) -> None:
     """Remove one person's personal data from the state store (EMAIL, `-` to read it from stdin, or
     --outcome ID), keep non-personal tombstones so nothing is written twice and later runs skip them,
@@ -762,6 +769,9 @@ def forget(
             _print_privacy_log(privacy.privacy_log_rows(store), as_json=as_json)
         finally:
             store.close()
+        return
+    if erase_id:
+        _erase_in_ats(settings, store, erase_id, yes=yes, requested_by=requested_by)
         return
     try:
         types = {name: block.type for name, block in settings.connectors.items()}
@@ -799,6 +809,39 @@ def forget(
             "run the same forget again when they end",
             err=True,
         )
+
+
+def _erase_in_ats(settings: Any, store: Any, erasure_id: str, *, yes: bool, requested_by: str | None) -> None:
+    from syncbridge import privacy
+    from syncbridge.pipeline import Runtime
+
+    rt = Runtime(settings, store=store)  # closing it closes the store too
+    try:
+        types = {name: block.type for name, block in settings.connectors.items()}
+        records = privacy.erasure_records(store, erasure_id)
+        notes = privacy.deletable(records, types)
+        for r in records:
+            if r not in notes:
+                click.echo(
+                    f"  by hand: {r['connector']} {r['kind']} person {r.get('person') or '-'} ref {r['ref']}"
+                )
+        for connector in sorted({r["connector"] for r in records if r not in notes}):
+            click.echo(f"  how: {privacy.erasure_route(types.get(connector, ''))}")
+        if not notes:
+            click.echo("nothing syncbridge can delete in the ATS itself for this erasure")
+            return
+        click.echo(
+            f"{len(notes)} note(s) to delete: "
+            + ", ".join(f"{r['connector']} [{r['marker']}]" for r in notes)
+        )
+        if not yes:
+            click.confirm("Delete them in the ATS? This cannot be undone", abort=True, err=True)
+        counts = privacy.erase_in_ats(store, erasure_id, rt.connector, types, requested_by=requested_by)
+    finally:
+        rt.close()
+    click.echo("in the ATS: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+    if counts["failed"]:
+        sys.exit(1)
 
 
 def _print_privacy_log(rows: list[dict[str, Any]], *, as_json: bool) -> None:

@@ -445,7 +445,8 @@ ERASURE_ROUTES = {
         "delete the candidate (DELETE /v1/candidates/{id}), or in the Greenhouse UI"
     ),
     "lever": (
-        "Lever: notes syncbridge made can be deleted with DELETE /opportunities/{opportunity}/notes/{note} "
+        "Lever: notes syncbridge made can be deleted (syncbridge forget --erase-in-ats ERASURE_ID, or "
+        "DELETE /opportunities/{opportunity}/notes/{note}) "
         "and tags removed with POST /opportunities/{opportunity}/removeTags; anonymize or delete the "
         "contact in Lever (its data-privacy tools)"
     ),
@@ -961,6 +962,70 @@ def confirm_online(erasure: Erasure, connector_for: Callable[[str], Connector]) 
             r["online"] = f"unknown ({exc.__class__.__name__})"
             continue
         r["online"] = "not checked" if found is None else "present" if found else "absent"
+
+
+#: ATS records syncbridge can delete itself, by connector type: the vendor documents a delete for them
+DELETABLE = {"lever": frozenset({"add_note", "prescreen"})}  # Lever: notes made through the API
+
+
+def erasure_records(store: Store, erasure_id: str) -> list[dict[str, Any]]:
+    """The ATS records an earlier erasure listed (from the privacy log: ids and markers only)."""
+    with store.engine.connect() as conn:
+        q = select(privacy_log.c.ats_records).where(
+            and_(privacy_log.c.erasure_id == erasure_id, privacy_log.c.action != "unforget")
+        )
+        rows = [r for (r,) in conn.execute(q) if r]
+    if not rows:
+        raise ConfigError(
+            f"erasure {erasure_id}: not in the privacy log (syncbridge forget --log lists them)"
+        )
+    return [dict(r) for r in rows[0]]
+
+
+def deletable(records: Sequence[dict[str, Any]], types: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in records
+        if r["kind"] in DELETABLE.get(types.get(r["connector"], ""), ())
+        and r.get("person")
+        and r.get("marker")
+    ]
+
+
+def erase_in_ats(
+    store: Store,
+    erasure_id: str,
+    connector_for: Callable[[str], Any],
+    types: dict[str, str],
+    *,
+    requested_by: str | None = None,
+) -> dict[str, int]:
+    """Delete, in the ATS, the notes an earlier erasure listed where the vendor allows it (Lever: notes
+    made through the API).  A separate, explicit step: ``syncbridge forget --erase-in-ats ERASURE_ID``.
+    Returns counts (deleted, already gone, failed); logged in the privacy log."""
+    from syncbridge.errors import ApiError, NotFound
+
+    counts = {"deleted": 0, "already_gone": 0, "failed": 0}
+    for r in deletable(erasure_records(store, erasure_id), types):
+        try:
+            found = connector_for(r["connector"]).delete_note(r["person"], r["marker"])
+        except NotFound:
+            found = None
+        except ApiError:
+            counts["failed"] += 1
+            continue
+        counts["deleted" if found else "already_gone"] += 1
+    with store.tx() as conn:
+        conn.execute(
+            insert(privacy_log).values(
+                erasure_id=erasure_id,
+                at=_now(),
+                action="erase_in_ats",
+                requested_by=requested_by or _os_user(),
+                counts=counts,
+            )
+        )
+    return counts
 
 
 # --- the report (CLI) -----------------------------------------------------------------------------
