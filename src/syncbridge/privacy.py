@@ -23,6 +23,10 @@ a Lever contact whose opportunities were all deleted or that comes back ``isAnon
 local erasure through :func:`erase_person`.  A webhook receiver calls :func:`handle_webhook`; the sync
 calls :func:`screen_page` on every page, which sees what polling can see (Lever).
 
+**In the ATS** syncbridge deletes nothing as part of forgetting: the erasure lists (and keeps in the
+privacy log, as ids and markers) what syncbridge wrote there, with each vendor's erasure route;
+:func:`erase_in_ats` is the separate, confirmed step that deletes what a vendor allows (Lever notes).
+
 **Keyed e-mail hashes** (``privacy.hash_emails``): the mirror's e-mail index, the people's raw records
 and the stored outcomes keep ``hmac:<HMAC-SHA256(key, normalized e-mail)>`` instead of the address.
 Matching normalizes the outcome's address and hashes it the same way, so it still works.
