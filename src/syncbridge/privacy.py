@@ -37,6 +37,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -70,6 +71,8 @@ if TYPE_CHECKING:
     from syncbridge.connector import Connector
     from syncbridge.outcomes import OutcomeBatch
     from syncbridge.store import Store
+
+log = logging.getLogger("syncbridge.privacy")
 
 HASH_PREFIX = "hmac:"
 META_MODE = "email_storage"  # sb_meta: "clear", or "hmac:<key fingerprint>"
@@ -359,13 +362,21 @@ def screen_page(store: Store, connector: str, page: Sequence[Any]) -> list[Any]:
             if _is_forgotten(store, stones, connector, record):
                 continue
             if signal:
-                erase_person(
+                done = erase_person(
                     store,
                     connector,
                     candidate_id=record.ref.id,
                     emails=record.normalized_emails,
                     reason=f"{connector}: {signal} in the ATS",
                 )
+                if done.logged:  # ids only: the person id is the vendor's, the erasure id ours
+                    log.info(
+                        "%s: person %s %s in the ATS, erased locally (erasure %s)",
+                        connector,
+                        record.ref.id,
+                        signal,
+                        done.erasure_id,
+                    )
                 stones = None  # a new tombstone may exist now
                 continue
         elif isinstance(record, Application):
