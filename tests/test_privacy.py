@@ -779,3 +779,29 @@ def test_lever_sandbox_deletes_only_notes_made_through_the_api(tmp_path: Path) -
         assert requests.delete(f"{root}/{seeded_id}", auth=auth, timeout=5).status_code == 403
         assert requests.delete(f"{root}/{made}", auth=auth, timeout=5).status_code == 204
         assert requests.delete(f"{root}/{made}", auth=auth, timeout=5).status_code == 404
+
+
+def test_forget_finds_outcomes_of_a_non_ascii_address(store: Store) -> None:
+    """The outcome search reads the JSON text; a non-ASCII address may be escaped there, so it is found
+    by reading the outcomes instead (and an ASCII one sharing a prefix is not confused with it)."""
+    from syncbridge.model import Evaluation, MicroInternship, Outcome, Person
+
+    def outcome(oid: str, email: str) -> Outcome:
+        return Outcome(
+            outcome_id=oid,
+            student=Person(email=email, first_name="Zoë", last_name="Ünal"),
+            project=MicroInternship(
+                project_id="p",
+                title="T",
+                employer="Acme Corp",
+                start_date="2026-01-05",
+                end_date="2026-02-05",
+            ),
+            evaluation=Evaluation(rating=4.0, would_hire=True),
+        )
+
+    store.record_outcomes([outcome("O-1", "zoë@exämple.org"), outcome("O-2", "zo@exämple.org.uk")])
+    erasure = privacy.forget(store, email="ZOË@exämple.org", requested_by="t")
+    assert erasure.outcome_ids == ["O-1"] and erasure.counts["sb_outcomes"] == 1
+    erasure = privacy.forget(store, email="zo@exämple.org", requested_by="t")  # a prefix of O-2's address
+    assert erasure.outcome_ids == []

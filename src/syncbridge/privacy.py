@@ -594,15 +594,48 @@ def _os_user() -> str:
         return "unknown"
 
 
+def _student_email(data: Any) -> str | None:
+    student = data.get("student") if isinstance(data, dict) else None
+    email = student.get("email") if isinstance(student, dict) else None
+    return email if isinstance(email, str) else None
+
+
+class _OutcomeEmails:
+    """Outcome ids ⇄ stored student e-mails, without reading every outcome: the address is inside a
+    JSON document no index covers, so its text is searched for the address and each hit confirmed
+    (a non-ASCII address may be escaped in that text: then every outcome is read, once)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.seen_emails: dict[str, set[str]] = {}
+        self.seen_ids: dict[str, str | None] = {}
+
+    def outcomes_of(self, email: str) -> set[str]:
+        if email not in self.seen_emails:
+            if email.isascii():
+                q = select(outcomes.c.outcome_id, outcomes.c.data).where(
+                    cast(outcomes.c.data, Text).contains(email, autoescape=True)
+                )
+                rows = self.conn.execute(q)
+            else:
+                rows = self.conn.execute(select(outcomes.c.outcome_id, outcomes.c.data))
+            self.seen_emails[email] = {oid for oid, data in rows if _student_email(data) == email}
+        return self.seen_emails[email]
+
+    def emails_of(self, ids: set[str]) -> set[str]:
+        todo = sorted(i for i in ids if i not in self.seen_ids)
+        for start in range(0, len(todo), 500):
+            q = select(outcomes.c.outcome_id, outcomes.c.data).where(
+                outcomes.c.outcome_id.in_(todo[start : start + 500])
+            )
+            self.seen_ids.update({oid: _student_email(data) for oid, data in self.conn.execute(q)})
+        return {e for i in ids if (e := self.seen_ids.get(i))}
+
+
 def _collect(store: Store, stored: set[str], outcome_ids: set[str], persons: set[tuple[str, str]]) -> None:
     """Grow (stored e-mails, outcome ids, persons) to everything that refers to one another."""
     with store.engine.connect() as conn:
-        by_email: dict[str, set[str]] = {}
-        for oid, data in conn.execute(select(outcomes.c.outcome_id, outcomes.c.data)):
-            student = (data or {}).get("student") if isinstance(data, dict) else None
-            if isinstance(student, dict) and isinstance(student.get("email"), str):
-                by_email.setdefault(student["email"], set()).add(oid)
-        outcome_email = {oid: e for e, ids in by_email.items() for oid in ids}
+        by_email = _OutcomeEmails(conn)
         for _ in range(6):
             size = (len(stored), len(outcome_ids), len(persons))
             if stored:
@@ -622,10 +655,8 @@ def _collect(store: Store, stored: set[str], outcome_ids: set[str], persons: set
                 q1 = select(links.c.outcome_id).where(and_(links.c.connector == c, links.c.candidate_id == r))
                 outcome_ids.update(o for (o,) in conn.execute(q1))
             for e in list(stored):
-                outcome_ids.update(by_email.get(e, ()))
-            for oid in list(outcome_ids):
-                if oid in outcome_email:
-                    stored.add(outcome_email[oid])
+                outcome_ids.update(by_email.outcomes_of(e))
+            stored.update(by_email.emails_of(outcome_ids))
             if outcome_ids:
                 ids = sorted(outcome_ids)
                 q2 = select(links.c.connector, links.c.candidate_id).where(
