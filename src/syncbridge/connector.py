@@ -21,7 +21,7 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge.errors import ConfigError
 from syncbridge.model import (
@@ -74,10 +74,11 @@ class Window:
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings block in the YAML (``connectors.<name>``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: `.inf`/`.nan` in YAML are floats that pass gt=0 checks but mean nothing here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     type: str
-    lookback_minutes: int = 10
-    page_size: int | None = None
+    lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+    page_size: int | None = Field(default=None, ge=1)
 
 
 class StateStore:

@@ -25,6 +25,7 @@ from syncbridge.matching import Link
 from syncbridge.model import Outcome
 from syncbridge.redact import mask_email
 from syncbridge.render import field_value, history_subject, history_text
+from syncbridge.safety import sanitise_payload
 
 Kind = Literal[
     "create_candidate",
@@ -65,6 +66,8 @@ class Action(BaseModel):
     application_from: str | None = None  # prescreen: the key of the attach that makes the application
     payload: dict[str, Any]
     summary: str  # one line for the plan table, with no personal data
+    #: payload keys whose text started like a spreadsheet formula (neutralised unless the config says not)
+    formulas: tuple[str, ...] = ()
 
     @property
     def marker(self) -> str:
@@ -152,7 +155,13 @@ def make_plan(
         if _CAPABILITY[action.kind] not in capabilities.get(action.connector, frozenset()):
             gaps.add(f"{action.connector}: cannot {action.kind.replace('_', ' ')} (connector lacks it)")
             return False
-        plan.add(action)
+        # the one place every write's text passes: control characters out, formulas neutralised
+        # (syncbridge.safety); the key was computed from the content before, so toggling the setting
+        # never makes a second write of the same outcome
+        payload, formulas = sanitise_payload(
+            action.payload, neutralise_formulas=settings.safety.neutralise_formulas
+        )
+        plan.add(action.model_copy(update={"payload": payload, "formulas": tuple(formulas)}))
         return True
 
     for link in links:
