@@ -149,12 +149,12 @@ def test_migrate_command(
     cfg = write_config(
         {"gh": {"type": "greenhouse", "client_id": "a-1", "client_secret": "${" + SECRET_ENV + "}"}}
     )
-    from syncbridge.store import SCHEMA_VERSION as V
+    from syncbridge.store import SCHEMA_VERSION
 
     first = CliRunner().invoke(main, ["-c", str(cfg), "migrate"])
-    assert first.exit_code == 0 and f"version 0 -> {V}" in first.output
+    assert first.exit_code == 0 and f"version 0 -> {SCHEMA_VERSION}" in first.output
     again = CliRunner().invoke(main, ["-c", str(cfg), "migrate"])
-    assert f"version {V} -> {V}" in again.output
+    assert f"version {SCHEMA_VERSION} -> {SCHEMA_VERSION}" in again.output
 
 
 def test_deploy_to_a_work_pool_and_a_worker_runs_it(
@@ -170,7 +170,9 @@ def test_deploy_to_a_work_pool_and_a_worker_runs_it(
     from prefect.settings import PREFECT_API_URL
 
     cfg = _config(write_config, gh, tmp_path)
-    result = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-test-pool"])
+    refused = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-test-pool"])
+    assert refused.exit_code == 2 and "workers on other machines cannot reach it" in refused.output
+    result = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-test-pool", "--same-host"])
     assert result.exit_code == 0, result.output
     assert "deployed pipeline-acme-gh to work pool sb-test-pool" in result.output
     flow_run = run_deployment("syncbridge-pipeline/pipeline-acme-gh", timeout=0, as_subflow=False)
