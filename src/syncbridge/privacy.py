@@ -148,6 +148,14 @@ def _has_personal_rows(store: Store) -> bool:
     return False
 
 
+def ensure_tables(store: Store) -> None:
+    """The v7 tables, also on a store that reached a later schema version without them (versions from
+    parallel branches: a store made at v8 before v7 was merged skips the v7 step).  Idempotent."""
+    with store.tx() as conn:
+        tombstones.create(conn, checkfirst=True)
+        privacy_log.create(conn, checkfirst=True)
+
+
 def bind(store: Store, settings: Settings) -> None:
     """Make the store keep e-mails the way the config says, refusing a mismatch with one clear line.
 
@@ -155,6 +163,7 @@ def bind(store: Store, settings: Settings) -> None:
     store that already holds addresses in clear needs ``syncbridge migrate --hash-emails``; turning it
     off, or changing the key, is refused: the clear addresses are gone and matching would silently fail.
     """
+    ensure_tables(store)
     key = configured_key(settings)
     want = "clear" if key is None else f"hmac:{key_fingerprint(key)}"
     have = _meta_get(store, META_MODE)
