@@ -805,3 +805,23 @@ def test_forget_finds_outcomes_of_a_non_ascii_address(store: Store) -> None:
     assert erasure.outcome_ids == ["O-1"] and erasure.counts["sb_outcomes"] == 1
     erasure = privacy.forget(store, email="zo@exämple.org", requested_by="t")  # a prefix of O-2's address
     assert erasure.outcome_ids == []
+
+
+def test_a_store_at_a_later_version_without_the_privacy_tables_gets_them(
+    write_config: Callable[..., Path],
+) -> None:
+    """Schema versions come from parallel branches: a store made at a later version before the privacy
+    step was merged lacks its tables; opening it for a run adds them."""
+    from syncbridge.store import privacy_log, tombstones
+
+    cfg = write_config({"gh": {"type": "greenhouse", "client_id": "x", "client_secret": "y", "user_id": 1}})
+    settings = load_config(cfg)
+    store = Store(settings.state.url)
+    try:
+        with store.tx() as conn:
+            tombstones.drop(conn)
+            privacy_log.drop(conn)
+        privacy.bind(store, settings)
+        assert privacy.forget(store, email="a@example.org", requested_by="t").logged
+    finally:
+        store.close()
