@@ -181,7 +181,10 @@ def _publish(summary: RunSummary) -> None:
             f"- action `{e['action']}` for outcome `{e['outcome']}` failed: {e['error']}"
             for e in summary.errors
         ]
-        lines += [f"- outcome row {q['line']} quarantined: {q['reason']}" for q in summary.quarantine]
+        lines += [
+            f"- outcome {'row ' + str(q['line']) + ' ' if q['line'] else ''}quarantined: {q['reason']}"
+            for q in summary.quarantine
+        ]
         create_markdown_artifact("\n".join(lines), key="syncbridge-attention")
 
 

@@ -388,6 +388,11 @@ class LeverClient:
         note_id = (data.get("noteId") or data.get("id")) if isinstance(data, dict) else None
         return str(note_id) if note_id else ""
 
+    def delete_note(self, opportunity_id: str, note_id: str, *, perform_as: str | None = None) -> None:
+        """``DELETE /opportunities/:id/notes/:noteId`` (204): only notes made through the API."""
+        params = {"perform_as": perform_as} if perform_as else None
+        self._write("DELETE", f"opportunities/{opportunity_id}/notes/{note_id}", None, params=params)
+
     def add_tags(self, opportunity_id: str, tags: Sequence[str], *, perform_as: str | None = None) -> None:
         params = {"perform_as": perform_as} if perform_as else None
         # Lever does not document addTags as idempotent ("should be a no-op", not a promise), so a 5xx or a

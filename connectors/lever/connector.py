@@ -487,6 +487,17 @@ class LeverConnector(Connector):
                 break
         return found
 
+    def delete_note(self, candidate_id: str, marker: str) -> str | None:
+        """Delete the note with this marker from whichever opportunity of the person holds it (an erasure
+        in the ATS, ``syncbridge forget --erase-in-ats``); returns its id, or None when there is none."""
+        for opp in self._opportunities_of(candidate_id):
+            for page in self.client.notes(str(opp["id"])):
+                for note in page:
+                    if mapping.note_has_marker(note, marker) and note.get("id"):
+                        self.client.delete_note(str(opp["id"]), str(note["id"]), perform_as=self.perform_as())
+                        return str(note["id"])
+        return None
+
     def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
         """True when the person's opportunities hold them all (as :meth:`add_tags` decides)."""
         return all(t in self._tags_of(candidate_id)[1] for t in tags)

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from syncbridge import privacy_cli
 from syncbridge.errors import ApiError, ConfigError, SyncbridgeError
 from syncbridge.outcomes import OutcomeFileError
 from syncbridge.redact import install as install_redaction
@@ -280,7 +281,8 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             "the next run retries them"
         )
     for q in summary.get("quarantine", []):
-        click.echo(f"  quarantined row {q['line']}: {q['reason']}")
+        where = f"row {q['line']}" if q["line"] else "outcome"  # line 0: an outcome of a forgotten person
+        click.echo(f"  quarantined {where}: {q['reason']}")
     for amb in summary.get("ambiguous", []):
         click.echo(
             f"  ambiguous: outcome {amb['outcome_id']} matches {len(amb['candidates'])} people "
@@ -785,9 +787,14 @@ def trigger(obj: _Ctx, name: str, timeout: float | None, environment: str | None
 
 
 @main.command()
+@click.option(
+    "--hash-emails",
+    is_flag=True,
+    help="Replace the e-mails kept in clear by keyed hashes (needs privacy.hash_emails and hash_key).",
+)
 @click.pass_obj
 @_handle_errors
-def migrate(obj: _Ctx) -> None:
+def migrate(obj: _Ctx, hash_emails: bool) -> None:
     """Create or upgrade the state store's schema (also done automatically on every start)."""
     from syncbridge.config import load_config
     from syncbridge.store import SCHEMA_VERSION, Store
@@ -797,9 +804,19 @@ def migrate(obj: _Ctx) -> None:
     try:
         before = store.schema_version()
         after = store.migrate()
+        if hash_emails:
+            from syncbridge.privacy import migrate_hash_emails
+
+            changed = migrate_hash_emails(store, settings)
+            click.echo(
+                "e-mails now kept as keyed hashes: " + ", ".join(f"{t} {n}" for t, n in changed.items())
+            )
     finally:
         store.close()
     click.echo(f"state schema: version {before} -> {after} (current {SCHEMA_VERSION})")
+
+
+privacy_cli.register(main, _handle_errors)  # forget, unforget (syncbridge.privacy_cli)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -307,6 +307,27 @@ class PrefectSettings(_Strict):
         "(default: 4200 if free, else any free port)",
     )
 
+class PrivacySettings(_Strict):
+    """Personal data in the state store (docs/security.md, "Personal data")."""
+
+    hash_emails: bool = Field(
+        default=False,
+        description="keep only a keyed hash (HMAC-SHA256) of people's e-mails in the mirror and outcomes",
+    )
+    hash_key: str | None = Field(
+        default=None, description="the HMAC key, at least 16 characters; use ${SYNCBRIDGE_EMAIL_HASH_KEY}"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> PrivacySettings:
+        if self.hash_emails and not self.hash_key:
+            raise ValueError(
+                "hash_key: missing (hash_emails needs it; use hash_key: ${SYNCBRIDGE_EMAIL_HASH_KEY})"
+            )
+        if self.hash_key is not None and len(self.hash_key) < 16:
+            raise ValueError("hash_key: must be at least 16 characters (a random string)")
+        return self
+
 
 class Settings(_Strict):
     version: Literal[1] = 1
@@ -320,6 +341,7 @@ class Settings(_Strict):
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     conversion: ConversionSettings = Field(default_factory=ConversionSettings)
     prefect: PrefectSettings = Field(default_factory=PrefectSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     #: non-fatal findings (secrets written in clear), one line each; see syncbridge.configcheck
     _warnings: list[str] = PrivateAttr(default_factory=list)
@@ -389,7 +411,7 @@ def _first_lines(exc: ValidationError, prefix: str = "") -> str:
         if (
             err["type"] == "value_error"
             and ": " in msg
-            and path in ("connectors", "history", "history.fields")
+            and path in ("connectors", "history", "history.fields", "privacy")
         ):
             # a nested validator already named the rest of the path
             parts.extend(f"{path}.{m}" for m in msg.split("; "))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from syncbridge import privacy
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
@@ -92,6 +93,7 @@ class Runtime:
     def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings.state.url)
+        privacy.bind(self.store, settings)  # e-mails in clear or as keyed hashes (privacy.hash_emails)
         self._connectors: dict[str, Connector] = {}
         #: ``connector/stream`` → vendor records refused by sync_stream in this process (run summary)
         self.skipped_invalid: dict[str, int] = {}
@@ -155,7 +157,11 @@ def sync_stream(
             result.skipped_invalid += count_refused(page)
             yield page
 
-    prepared = (rt.store.prepare_page(name, spec.entity, stream, page) for page in counted(pages))
+    prepared = (
+        # forgotten people are dropped, and deletions in the ATS erased locally, before a page is prepared
+        rt.store.prepare_page(name, spec.entity, stream, privacy.screen_page(rt.store, name, page))
+        for page in counted(pages)
+    )
     with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
         for group in ready:
             result.records += rt.store.write_pages(group)
@@ -184,7 +190,7 @@ def sync_stream(
 
 
 def load_outcomes(rt: Runtime, run_id: str) -> OutcomeBatch:
-    batch = read_outcomes(rt.settings.outcomes)
+    batch = privacy.screen_outcomes(rt.store, read_outcomes(rt.settings.outcomes))  # forgotten people
     rt.store.record_outcomes(batch.outcomes)
     rt.store.record_quarantine(run_id, str(rt.settings.outcomes.path), batch.quarantined)
     for q in batch.quarantined:
