@@ -182,11 +182,14 @@ def test_auto_conversion_opens_posts_attaches_and_prescreens(
         assert posting["state"] == "published" and posting["distributionChannels"] == ["internal"]
         assert posting["categories"]["commitment"] == "Internship"
         assert posting["text"] == req["name"]
+        description = posting["content"]["descriptionHtml"]  # from the rule, not a template's text
+        assert req["name"] in description and "What it showed" in description
         posting_ids.add(posting["id"])
 
     for r in strong:
         [opp] = api.on_postings(r["student_email"], posting_ids)  # a new opportunity on that posting
         assert opp["origin"] == "sourced"
+        assert opp["sources"] == ["Micro-internship"]  # attributed, so reports count micro-intern hires
         notes = api.all(f"opportunities/{opp['id']}/notes")
         [note] = [n for n in notes if "Prescreened through a micro-internship" in n["fields"][0]["value"]]
         text = note["fields"][0]["value"]

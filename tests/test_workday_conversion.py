@@ -390,3 +390,29 @@ def test_publish_waits_for_the_approval_then_posts_once(
     code, third = _invoke(cfg)
     assert code == 0 and third["actions"]["planned"] == 0
     assert tenant.stats()["jobs_posted"] == len(reqs)
+
+
+def test_created_applications_and_prospects_carry_the_micro_internship_source(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    tenant = Tenant(wd)
+    cfg = _config(write_config, wd, tmp_path)
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    created = tenant.sql("SELECT source FROM candidates WHERE origin = 'api'")
+    assert created and {r[0] for r in created} == {"Micro-internship"}  # Prospect_Data/Source_Reference
+    sources = tenant.sql(
+        "SELECT a.source FROM applications a JOIN requisitions r ON r.pk = a.req_pk WHERE r.req_id LIKE 'MI-%'"
+    )
+    assert sources and {r[0] for r in sources} == {"Micro-internship"}  # Job_Applied_To_Data/Source_Reference
+
+
+def test_an_unknown_source_id_fails_the_write_with_the_tenants_message(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path, application_source="NOT_A_SOURCE")
+    code, summary = _invoke(cfg)
+    assert code == 1
+    failed = {e["action"] for e in summary["errors"]}
+    assert failed <= {"create_candidate", "attach"} and failed
+    assert all("NOT_A_SOURCE" in e["error"] for e in summary["errors"])

@@ -49,6 +49,12 @@ class GreenhouseSettings(ConnectorSettings):
     token_url: str = "https://auth.greenhouse.io/token"
     page_size: int = Field(default=500, ge=1, le=500)
     note_visibility: Literal["admin_only", "private", "public"] = "private"
+    source_name: str | None = Field(
+        default="Micro-internship",
+        description="the source (by name, in GET /v3/sources) of every application syncbridge creates; "
+        "null for none",
+    )
+    source_id: int | None = Field(default=None, description="or that source's id (wins over source_name)")
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=20)
@@ -103,6 +109,7 @@ class GreenhouseConnector(Connector):
         )
         self._tag_ids: dict[str, int] | None = None
         self._tag_lock = threading.Lock()
+        self._source: int | None = None
 
     # reads ------------------------------------------------------------------------------------------
     _PATHS: ClassVar[dict[str, str]] = {
@@ -146,14 +153,20 @@ class GreenhouseConnector(Connector):
 
     def check(self) -> dict[str, Any]:
         users = self.client.get_json("/v3/users", {"per_page": 1})
-        return {"users_visible": len(users) if isinstance(users, list) else 0}
+        # the source of created applications must exist (Harvest cannot create one): say so now
+        return {"users_visible": len(users) if isinstance(users, list) else 0, "source_id": self._source_id()}
 
     # writes -----------------------------------------------------------------------------------------
     def create_candidate(self, new: NewCandidate) -> Candidate:
+        source = self._source_id()  # before the POST: a missing source fails before anything is written
         body = self.client.send_json("POST", "/v3/candidates", mapping.new_candidate_body(new))
         record = body.get("candidate") if isinstance(body, dict) and "candidate" in body else body
         if not isinstance(record, dict) or "id" not in record:
             raise InvalidRequest("unexpected response to POST /v3/candidates", connector=self.name)
+        app = body.get("application") if isinstance(body, dict) else None
+        if source is not None and isinstance(app, dict):
+            # the documented prospect-application body has no source_id; PATCH sets it on any application
+            self._attribute(app)
         return mapping.candidate_from_v3(record, self.name)
 
     def add_note(self, candidate_id: str, note: Note) -> str:
@@ -253,6 +266,8 @@ class GreenhouseConnector(Connector):
             "requisition_id": new.code,
             "opening_ids": [f"{new.code}-{i}" for i in range(1, new.openings + 1)],
         }
+        if new.description_html:
+            body["notes"] = new.description_html  # the job's notes: else the template's are inherited
         for key in ("department_id", "office_ids", "external_department_id", "external_office_ids"):
             if key in opts:
                 body[key] = opts[key]
@@ -276,18 +291,64 @@ class GreenhouseConnector(Connector):
             idempotent=True,
         )
 
+    def _job_boards(self) -> list[dict[str, Any]]:
+        boards: list[dict[str, Any]] = []
+        for page in self.client.paginate_link("/v3/job_boards", {"per_page": 500}):
+            boards.extend(b for b in page if isinstance(b, dict) and "id" in b)
+        return boards
+
     def _board(self, options: Mapping[str, Any]) -> int:
-        wanted = options.get("board", options.get("publish", "external"))
-        boards = [b for b in self.client.get_json("/v3/job_boards") or [] if isinstance(b, dict)]
-        if isinstance(wanted, int) or str(wanted).isdigit():
-            return int(wanted)
-        internal = str(wanted).lower() == "internal"
-        for b in boards:
-            if bool(b.get("internal")) == internal:
-                return int(b["id"])
-        raise InvalidRequest(
-            f"no {'internal' if internal else 'external'} job board in this account", connector=self.name
-        )
+        """The job board named in ``options.board`` (an id, or a name matched case-insensitively).
+
+        Never a guess: the v3 facts document no field telling an internal board from an external one, and
+        list order is newest first, so "the first internal/external board" would be whichever board was
+        made last (possibly a paused one).  A name shared by several boards, an unknown board or a board
+        that is not live (a post is live only when its board is) is refused with one line naming it."""
+        problem, board = self._resolve_board(options)
+        if board is None:
+            raise InvalidRequest(problem, connector=self.name)
+        return board
+
+    def _resolve_board(self, options: Mapping[str, Any]) -> tuple[str, int | None]:
+        wanted = options.get("board")
+        publish = options.get("publish")
+        if wanted is None and publish not in (None, True, "internal", "external", "live"):
+            wanted = publish  # `publish: <board id or name>` says where, too
+        if wanted is None or str(wanted).strip() == "":
+            return (
+                "requisition.options.board: name the Greenhouse job board to publish on (its id or name); "
+                f"publish: {publish!r} alone does not say which board",
+                None,
+            )
+        boards = self._job_boards()
+        text = str(wanted).strip()
+        if isinstance(wanted, int) or text.isdigit():
+            found = [b for b in boards if str(b.get("id")) == text]
+        else:
+            found = [b for b in boards if str(b.get("name") or "").strip().casefold() == text.casefold()]
+        names = ", ".join(sorted(f"{b.get('name')} ({b.get('id')})" for b in boards)) or "none"
+        if not found:
+            return f"requisition.options.board: no Greenhouse job board {text!r} (boards: {names})", None
+        if len(found) > 1:
+            ids = ", ".join(str(b["id"]) for b in found)
+            return f"requisition.options.board: {text!r} names several job boards ({ids}); give the id", None
+        board = found[0]
+        if board.get("live") is False:
+            return (
+                f"requisition.options.board: job board {board.get('name')!r} ({board['id']}) is not live; "
+                "posts on it are seen by nobody",
+                None,
+            )
+        return "", int(board["id"])
+
+    def check_conversion(self, options: Mapping[str, Any]) -> list[str]:
+        """Problems with a conversion rule's options that only the account can tell (validate --online)."""
+        problems: list[str] = []
+        if options.get("publish"):
+            problem, board = self._resolve_board(options)
+            if board is None:
+                problems.append(problem)
+        return problems
 
     def _posts(self, requisition_id: str) -> list[dict[str, Any]]:
         posts: list[dict[str, Any]] = []
@@ -296,38 +357,91 @@ class GreenhouseConnector(Connector):
         return posts
 
     def publish(self, requisition_id: str, options: Mapping[str, Any]) -> str:
-        """Make the new job's post live on the configured board.  The post Greenhouse copied from the
-        template is used when there is one on that board; otherwise one is created from the template's
-        post.  Never a second post on the same board."""
+        """Make the **new job's** post live on the configured board.
+
+        Greenhouse copies the template's posts onto a new job (as drafts); the copy on the board is set
+        live.  When the new job has no post on that board, one of the new job's own posts is duplicated
+        onto it (``POST /v3/job_posts`` duplicates a post *within its job*, so duplicating a template
+        post would put a post on the template job).  Never a second post on the same board, never a post
+        on the template.  The post is read back: a post that did not go live is an error, not a success."""
         board = self._board(options)
-        posts = self._posts(requisition_id)
+        posts = sorted(self._posts(requisition_id), key=lambda p: int(p["id"]))
+        foreign = [p for p in posts if str(p.get("job_id")) != str(requisition_id)]
+        if foreign:  # a server ignoring the job_ids filter must not make us publish someone else's post
+            raise InvalidRequest(
+                f"job posts of job {requisition_id} include other jobs' posts", connector=self.name
+            )
         on_board = [p for p in posts if p.get("job_board_id") == board]
         if on_board:
             post = on_board[0]
-        else:
-            template_posts = (
-                self._posts(str(options["template_job_id"])) if "template_job_id" in options else []
-            )
-            source = next((p for p in template_posts if p.get("job_board_id") == board), None) or (
-                template_posts[0] if template_posts else None
-            )
-            if source is None:
-                raise InvalidRequest("the template job has no post to copy", connector=self.name)
+        elif posts:
             post = self.client.send_json(
-                "POST", "/v3/job_posts", {"template_job_post_id": source["id"], "job_board_id": board}
+                "POST",
+                "/v3/job_posts",
+                {"template_job_post_id": int(posts[0]["id"]), "job_board_id": board, "status": "draft"},
+            )
+        else:
+            raise InvalidRequest(
+                f"job {requisition_id} has no job post to publish (give the template job a post)",
+                connector=self.name,
             )
         if not post.get("live"):
-            self.client.send_json(
+            post = self.client.send_json(
                 "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=True
+            )
+        if not isinstance(post, dict) or not post.get("live"):
+            raise InvalidRequest(
+                f"job post {post.get('id') if isinstance(post, dict) else '?'} on board {board} did not go live",
+                connector=self.name,
             )
         return str(post["id"])
 
     def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
         board = self._board(options)
         for post in self._posts(requisition_id):
-            if post.get("job_board_id") == board and post.get("live"):
+            if (
+                str(post.get("job_id")) == str(requisition_id)
+                and post.get("job_board_id") == board
+                and post.get("live")
+            ):
                 return str(post["id"])
         return None
+
+    def _source_id(self) -> int | None:
+        """The id of the source applications syncbridge creates are attributed to: ``source_id``, or the
+        source named ``source_name`` (case-insensitive) in ``GET /v3/sources``; None when both are unset.
+        Sources cannot be created through Harvest, so a missing one is an error naming it."""
+        if self.cfg.source_id is not None:
+            return self.cfg.source_id
+        if self.cfg.source_name is None:
+            return None
+        with self._tag_lock:
+            if self._source is None:
+                wanted = self.cfg.source_name.strip().casefold()
+                found = [
+                    int(s["id"])
+                    for page in self.client.paginate_link("/v3/sources", {"per_page": 500})
+                    for s in page
+                    if isinstance(s, dict) and str(s.get("name") or "").strip().casefold() == wanted
+                ]
+                if len(found) != 1:
+                    what = "no" if not found else "more than one"
+                    raise InvalidRequest(
+                        f"source_name: Greenhouse has {what} source named {self.cfg.source_name!r}; create it "
+                        "(Configure > Sources) or set source_id, or source_name: null for none",
+                        connector=self.name,
+                    )
+                self._source = found[0]
+            return self._source
+
+    def _attribute(self, application: Mapping[str, Any]) -> None:
+        """Attribute an application syncbridge created to the configured source (``PATCH source_id``)."""
+        source = self._source_id()
+        if source is None or application.get("source_id") == source or "id" not in application:
+            return
+        self.client.send_json(
+            "PATCH", f"/v3/applications/{application['id']}", {"source_id": source}, idempotent=True
+        )
 
     def _applications(self, candidate_id: str) -> list[dict[str, Any]]:
         apps: list[dict[str, Any]] = []
@@ -350,6 +464,7 @@ class GreenhouseConnector(Connector):
         for app in apps:
             if str(app.get("job_id")) == str(requisition_id) and not app.get("prospect"):
                 return mapping.application_from_v3(app, self.name)
+        source = self._source_id()
         prospect = next((a for a in apps if a.get("prospect") and a.get("job_id") is None), None)
         if prospect is not None:
             converted = self.client.send_json(
@@ -357,10 +472,13 @@ class GreenhouseConnector(Connector):
                 f"/v3/applications/{prospect['id']}/convert_to_candidate",
                 {"job_id": int(requisition_id)},
             )
+            self._attribute(converted)
             return mapping.application_from_v3(converted, self.name)
         body: dict[str, Any] = {"candidate_id": int(candidate_id), "job_id": int(requisition_id)}
         if stage:
             body["initial_stage_id"] = int(stage)
+        if source is not None:
+            body["source_id"] = source
         return mapping.application_from_v3(self.client.send_json("POST", "/v3/applications", body), self.name)
 
     @staticmethod

@@ -96,7 +96,11 @@ class LeverSettings(ConnectorSettings):
     new_candidate_origin: Literal["agency", "applied", "internal", "referred", "sourced", "university"] = (
         "sourced"
     )
-    new_candidate_source: str | None = Field(default=None, description="a source added to created people")
+    new_candidate_source: str | None = Field(
+        default="Micro-internship",
+        description="the source on every opportunity syncbridge creates (created people and conversions), "
+        "so recruiting reports count micro-intern hires; null for none",
+    )
     # reads
     page_size: int = Field(default=100, ge=1, le=100)
     window_days: int = Field(default=30, ge=1, description="incremental reads are split in windows this long")

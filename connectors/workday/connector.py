@@ -116,7 +116,9 @@ class WorkdaySettings(ConnectorSettings):
     )
     stage_id_type: str = Field(default="Recruiting_Stage_ID", description="ID type of stage references")
     application_source: str | None = Field(
-        default=None, description="Source_Reference of those job applications (optional)"
+        default="Micro-internship",
+        description="Source_Reference (an Applicant_Source_ID of the tenant) of every job application and "
+        "prospect syncbridge creates, so recruiting reports count micro-intern hires; null for none",
     )
     source_id_type: str = Field(default="Applicant_Source_ID", description="ID type of source references")
     move_to_step: str | None = Field(
@@ -447,6 +449,11 @@ class WorkdayConnector(Connector):
                 phone=new.phone,
                 prospect=True,
                 tags=tags,
+                prospect_source=(
+                    WdRef(self.cfg.source_id_type, self.cfg.application_source)
+                    if self.cfg.application_source
+                    else None
+                ),
             )
         except InvalidRequest as exc:
             raise self._tag_error(exc, list(dict.fromkeys(new.tags))) from exc

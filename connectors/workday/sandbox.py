@@ -445,6 +445,8 @@ CITIES = [("Leeds", "GBR", "+44"), ("Lagos", "NGA", "+234"), ("Lyon", "FRA", "+3
           ("Pune", "IND", "+91"),
           ("Toronto", "CAN", "+1"), ("Berlin", "DEU", "+49")]
 SOURCES = ["LinkedIn", "Career Site", "Referral", "University Event", "Agency"]
+# Applicant_Source_IDs the tenant knows (the seeded ones, plus the one syncbridge attributes its writes to)
+SOURCE_IDS = frozenset([*SOURCES, "Micro-internship"])
 # (Candidate_Tag_ID, name, active)
 TAGS = [
     ("MICRO_INTERN", "Micro-intern", True), ("MICRO_INTERN_SOURCED", "Micro-intern (sourced)", True),
@@ -1799,8 +1801,8 @@ class _Tenant:
                 pk = int(conn.execute("SELECT COALESCE(MAX(pk), 0) + 1 FROM candidates").fetchone()[0])
                 conn.execute(
                     "INSERT INTO candidates(pk, wid, candidate_id, first_name, last_name, phone, country, "
-                    "prospect, origin, touched, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'USA', ?, 'api', 1, ?, ?)",
+                    "prospect, origin, touched, created_at, updated_at, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'USA', ?, 'api', 1, ?, ?, ?)",
                     (
                         pk,
                         _wid(self.seed_value, "created-candidate", pk),
@@ -1813,6 +1815,10 @@ class _Tenant:
                         ),
                         now,
                         now,
+                        self._source(
+                            _kid(prospect_el, "Source_Reference") if prospect_el is not None else None,
+                            f"{xp}/wd:Prospect_Data[1]/wd:Source_Reference[1]",
+                        ),
                     ),
                 )
                 if email:
@@ -1842,6 +1848,15 @@ class _Tenant:
             + "</wd:Put_Candidate_Response>"
         )
 
+    def _source(self, ref: ET.Element | None, xp: str) -> str | None:
+        ids = _ids(ref)
+        if not ids:
+            return None
+        kind, value = ids[0]
+        if value not in SOURCE_IDS:
+            raise _invalid_id(value, kind, xp)
+        return value
+
     def _job_applications(self, data: ET.Element, xp: str) -> list[tuple[int, str, str | None, str]]:
         """Validate ``Job_Application_Data*/Job_Applied_To_Data``: (requisition pk, stage, source, xpath)."""
         out = []
@@ -1865,7 +1880,7 @@ class _Tenant:
                 stage = stage_ids[0][1]
                 if stage not in STAGES:
                     raise _invalid_id(stage, stage_ids[0][0], f"{axp}/wd:Stage_Reference[1]")
-                source = next((v for _k, v in _ids(_kid(applied, "Source_Reference"))), None)
+                source = self._source(_kid(applied, "Source_Reference"), f"{axp}/wd:Source_Reference[1]")
                 out.append((req_pk, stage, source, axp))
         return out
 

@@ -127,9 +127,16 @@ def validate(obj: _Ctx, online: bool) -> None:
         from syncbridge.pipeline import Runtime
 
         with Runtime(settings) as rt:
+            problems: list[str] = []
             for name, connector in rt.connectors().items():
                 info = connector.check()
                 click.echo(f"  {name}: credentials OK {info}")
+                for rule in settings.conversion.rules if settings.conversion.enabled else []:
+                    if rule.connector in (None, name):
+                        for problem in connector.check_conversion(rule.requisition.options):
+                            problems.append(f"{name}: conversion rule {rule.name!r}: {problem}")
+            if problems:
+                raise ConfigError("; ".join(problems))
 
 
 @main.command()

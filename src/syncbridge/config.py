@@ -154,6 +154,11 @@ class RequisitionTemplate(_Strict):
     fields: dict[str, str] = Field(
         default_factory=dict, description="requisition custom field → outcome path"
     )
+    description: str | None = Field(
+        default=None,
+        description="the job's description/notes, a template over the outcome (e.g. \"{project.role_title} "
+        'in {project.team}"); default: role, team and what the micro-internship showed',
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="vendor specifics, e.g. {template_job_id, board, publish}; see docs/conversion.md",

@@ -162,6 +162,11 @@ class Connector(ABC):
     def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
         raise NotImplementedError(f"{self.type} cannot search postings")
 
+    def check_conversion(self, options: Mapping[str, Any]) -> list[str]:
+        """Problems with a conversion rule's ``requisition.options`` that only the account can tell (e.g. a
+        job board that is unknown, ambiguous or not live); ``syncbridge validate --online`` shows them."""
+        return []
+
     def attach(self, candidate_id: str, requisition_id: str, *, stage: str | None = None) -> Application:
         """Put the person on the requisition (a new application/candidacy); idempotent where possible."""
         raise NotImplementedError(f"{self.type} cannot attach candidates")

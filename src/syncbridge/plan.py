@@ -300,6 +300,7 @@ def _plan_conversion(
         recommendation,
         render_template,
         requisition_code,
+        requisition_description_html,
     )
 
     found = strong_rule(settings, o)
@@ -364,8 +365,9 @@ def _plan_conversion(
             department=tmpl.department,
             location=tmpl.location,
             hiring_manager=manager,
-            description_html=f"<p>{render_template(tmpl.title, o)}: opened by syncbridge after a strong "
-            f"micro-internship on {o.project.title}.</p>",
+            description_html=requisition_description_html(
+                tmpl.description, render_template(tmpl.title, o) or o.project.title, o
+            ),
             fields={k: field_value(o, v) for k, v in tmpl.fields.items()},
             options=dict(tmpl.options),
         )

@@ -147,6 +147,32 @@ def requisition_code(template: str, o: Outcome, *, max_len: int = 60) -> str:
     return code or "MI-ROLE"
 
 
+def requisition_description_html(template: str | None, title: str, o: Outcome) -> str:
+    """The new requisition's description (Greenhouse job notes, Lever posting text, Workday description):
+    the rule's ``description`` template, else the role, the team and what the micro-internship showed.
+    Never the template job's text, and no personal data of the student (it is the role's description)."""
+    esc = html.escape
+    if template:
+        paragraphs = [render_template(line, o) for line in template.split("\n\n")]
+        return "".join(f"<p>{esc(p)}</p>" for p in paragraphs if p)
+    p, e = o.project, o.evaluation
+    head = f"<p><b>{esc(title)}</b>" + (f" · Team: {esc(p.team)}" if p.team else "") + "</p>"
+    shown = [
+        f"<li>Project: {esc(p.title)} at {esc(p.employer)}, "
+        f"{p.start_date.isoformat()} to {p.end_date.isoformat()}</li>",
+        f"<li>Rating: {rating_text(e.rating)} · Would hire: {'yes' if e.would_hire else 'no'}</li>",
+    ]
+    if e.skills:
+        shown.append(f"<li>Skills shown: {esc(', '.join(f'{s.name} {s.level}/5' for s in e.skills))}</li>")
+    return (
+        head
+        + "<p>Opened by syncbridge after a strong micro-internship. What it showed:</p>"
+        + "<ul>"
+        + "".join(shown)
+        + "</ul>"
+    )
+
+
 def recommendation(o: Outcome) -> str:
     e = o.evaluation
     if e.would_hire and e.rating >= 4.5:
