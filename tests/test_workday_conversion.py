@@ -402,7 +402,8 @@ def test_created_applications_and_prospects_carry_the_micro_internship_source(
     created = tenant.sql("SELECT source FROM candidates WHERE origin = 'api'")
     assert created and {r[0] for r in created} == {"Micro-internship"}  # Prospect_Data/Source_Reference
     sources = tenant.sql(
-        "SELECT a.source FROM applications a JOIN requisitions r ON r.pk = a.req_pk WHERE r.req_id LIKE 'MI-%'"
+        "SELECT a.source FROM applications a JOIN requisitions r ON r.pk = a.req_pk "
+        "WHERE r.req_id LIKE 'MI-%'"
     )
     assert sources and {r[0] for r in sources} == {"Micro-internship"}  # Job_Applied_To_Data/Source_Reference
 

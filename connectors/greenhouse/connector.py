@@ -390,8 +390,9 @@ class GreenhouseConnector(Connector):
                 "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=True
             )
         if not isinstance(post, dict) or not post.get("live"):
+            post_id = post.get("id") if isinstance(post, dict) else "?"
             raise InvalidRequest(
-                f"job post {post.get('id') if isinstance(post, dict) else '?'} on board {board} did not go live",
+                f"job post {post_id} on board {board} did not go live",
                 connector=self.name,
             )
         return str(post["id"])
@@ -427,8 +428,8 @@ class GreenhouseConnector(Connector):
                 if len(found) != 1:
                     what = "no" if not found else "more than one"
                     raise InvalidRequest(
-                        f"source_name: Greenhouse has {what} source named {self.cfg.source_name!r}; create it "
-                        "(Configure > Sources) or set source_id, or source_name: null for none",
+                        f"source_name: Greenhouse has {what} source named {self.cfg.source_name!r}; "
+                        "create it (Configure > Sources) or set source_id, or source_name: null for none",
                         connector=self.name,
                     )
                 self._source = found[0]

@@ -847,7 +847,7 @@ def demo_connector_block(base_url: str) -> dict[str, Any]:
         "note_secret": False,
         "score_from_rating": True,
         "new_candidate_origin": "sourced",
-        "new_candidate_source": "syncbridge",
+        "new_candidate_source": "Micro-internship",
         "page_size": 100,
         "window_days": 30,
         "max_offset_restarts": 3,
