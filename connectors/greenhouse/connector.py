@@ -84,6 +84,7 @@ class GreenhouseConnector(Connector):
         StreamSpec("jobs", "requisition"),
         StreamSpec("users", "other"),
         StreamSpec("custom_fields", "other"),
+        StreamSpec("custom_field_options", "other"),  # select options: values are fitted to them at plan
     )
 
     def __init__(
@@ -118,6 +119,7 @@ class GreenhouseConnector(Connector):
         "jobs": "/v3/jobs",
         "users": "/v3/users",
         "custom_fields": "/v3/custom_fields",
+        "custom_field_options": "/v3/custom_field_options",
     }
 
     def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:

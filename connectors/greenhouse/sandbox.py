@@ -417,7 +417,16 @@ CUSTOM_FIELDS = [
     ("Cost Center", "cost_center", "job", "short_text", False),
     ("Employment Type", "employment_type", "job", "single_select", False),
 ]
-SELECT_OPTIONS = {"degree": DEGREES, "employment_type": ["Full-time", "Part-time", "Intern", "Contract"]}
+# fields of the other value types, seeded after the ones above (fixed timestamps: the seed stays the same)
+EXTRA_CUSTOM_FIELDS = [
+    ("MI Skill Set", "mi_skill_set", "candidate", "multi_select", False),
+    ("MI Mentor", "mi_mentor", "candidate", "user", False),
+    ("MI Stipend", "mi_stipend", "application", "currency", False),
+]
+# the skill options a recruiting team might keep (deliberately not every skill a project can show)
+SKILL_OPTIONS = [*SKILLS, "Data Visualization", "PostgreSQL", "Docker", "Statistics", "Data Cleaning",
+                 "User Research", "Prototyping", "Accessibility", "Presentation Skills", "REST APIs"]
+SELECT_OPTIONS = {"mi_skill_set": SKILL_OPTIONS, "degree": DEGREES, "employment_type": ["Full-time", "Part-time", "Intern", "Contract"]}
 
 # (name, status, is_template, department index, requisition_id)
 JOBS = [
@@ -617,8 +626,8 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, ctx: _SeedC
 
     fields: list[dict[str, Any]] = []
     options: list[dict[str, Any]] = []
-    for k, (name, key, ftype, vtype, private) in enumerate(CUSTOM_FIELDS, start=1):
-        ts = stamp()
+    for k, (name, key, ftype, vtype, private) in enumerate([*CUSTOM_FIELDS, *EXTRA_CUSTOM_FIELDS], start=1):
+        ts = stamp() if k <= len(CUSTOM_FIELDS) else _iso(ctx.anchor - SEED_SPAN)
         fid = ID_BASES["custom_fields"] + k
         fields.append(
             {
@@ -1565,6 +1574,20 @@ class _Sandbox:
             if not isinstance(value, list):
                 raise bad("an array")
             return [pick(v) for v in value]
+        if vtype == "currency":
+            if (
+                not isinstance(value, dict)
+                or isinstance(value.get("amount"), bool)
+                or not isinstance(value.get("amount"), int | float)
+                or not isinstance(value.get("currency_code"), str)
+                or len(value["currency_code"]) != 3
+            ):
+                raise bad('{"amount": number, "currency_code": "USD"}')
+            return value
+        if vtype == "user":
+            if isinstance(value, bool) or not isinstance(value, int) or not self.store.exists("users", value):
+                raise bad("a user id")
+            return value
         return value
 
 

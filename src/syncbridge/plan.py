@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict
 
 from syncbridge.config import Settings
 from syncbridge.connector import Capability
+from syncbridge.fieldtypes import FieldDefs, fit_fields
 from syncbridge.matching import Link
 from syncbridge.model import Outcome
 from syncbridge.redact import mask_email
-from syncbridge.render import field_value, history_subject, history_text
+from syncbridge.render import history_subject, history_text
 
 Kind = Literal[
     "create_candidate",
@@ -133,13 +134,15 @@ def make_plan(
     user_for: Callable[[str, str], str | None] = lambda _c, _email: None,
     unfinished: Callable[[str], bool] = lambda _key: False,
     closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
+    field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
 ) -> Plan:
     """Plan the history write-back and, for strong micro-interns, the conversion.
 
     ``done(key)`` returns the remote ref of a done key, else None; ``open_requisition(connector, code)``
     the id of an open requisition with that code in the mirror; ``approval(key)`` the recorded decision
     (``approved``/``rejected``/``pending``) of a manual approval; ``user_for(connector, email)`` the ATS
-    user id of a colleague."""
+    user id of a colleague; ``field_defs(connector)`` the mirrored custom-field definitions that mapped
+    values are fitted to (a value that cannot fit is reported in ``skipped`` and not sent)."""
     plan = Plan()
     by_id = {o.outcome_id: o for o in outcomes}
     history = settings.history
@@ -225,8 +228,8 @@ def make_plan(
                     **common,
                 )
             )
-        if history.fields:
-            values = {name: field_value(o, path) for name, path in sorted(history.fields.items())}
+        values = _fitted(plan, o, c, history.fields, "candidate", field_defs, user_for)
+        if values:
             add(
                 Action(
                     key=action_key(c, "set_fields", o.outcome_id, values),
@@ -248,9 +251,27 @@ def make_plan(
             user_for,
             unfinished,
             closed_requisition,
+            field_defs,
         )
     plan.skipped = sorted(gaps | set(plan.skipped))
     return plan
+
+
+def _fitted(
+    plan: Plan,
+    o: Outcome,
+    c: str,
+    mapping: Mapping[str, str],
+    scope: str,
+    field_defs: Callable[[str], FieldDefs | None],
+    user_for: Callable[[str, str], str | None],
+) -> dict[str, Any]:
+    """The mapped custom-field values fitted to the fields' types; what cannot fit goes to ``skipped``."""
+    if not mapping:
+        return {}
+    values, problems = fit_fields(o, mapping, field_defs(c), scope, user_for=lambda email: user_for(c, email))
+    plan.skipped.extend(f"outcome {o.outcome_id} on {c}: {p} (not sent)" for p in problems)
+    return values
 
 
 def strong_rule(settings: Settings, o: Outcome) -> tuple[Any, list[str]] | None:
@@ -291,12 +312,12 @@ def _plan_conversion(
     user_for: Callable[[str, str], str | None],
     unfinished: Callable[[str], bool],
     closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
+    field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
 ) -> None:
     from syncbridge.model import NewRequisition
     from syncbridge.render import (
         prescreen_html,
         prescreen_text,
-        prescreen_value,
         recommendation,
         render_template,
         requisition_code,
@@ -368,7 +389,7 @@ def _plan_conversion(
             description_html=requisition_description_html(
                 tmpl.description, render_template(tmpl.title, o) or o.project.title, o
             ),
-            fields={k: field_value(o, v) for k, v in tmpl.fields.items()},
+            fields=_fitted(plan, o, c, tmpl.fields, "job", field_defs, user_for),
             options=dict(tmpl.options),
         )
         add(
@@ -424,7 +445,7 @@ def _plan_conversion(
         deliverables=o.evaluation.deliverables,
         summary_text=prescreen_text(o),
         summary_html=prescreen_html(o),
-        fields={k: prescreen_value(o, v) for k, v in rule.prescreen.fields.items()},
+        fields=_fitted(plan, o, c, rule.prescreen.fields, "application", field_defs, user_for),
         marker=marker,
         stage=rule.prescreen.stage,
     )

@@ -1,0 +1,148 @@
+"""Custom fields of every type, fitted at plan time against the Greenhouse sandbox's field definitions:
+a value that cannot fit is reported in the plan for its outcome and never sent (never a 422 at apply)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from syncbridge.cli import main
+from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.fieldtypes import FieldDef, Unfit, fit
+from syncbridge.outcomes import write_demo_outcomes
+from test_greenhouse_e2e import GH
+
+SECRET_ENV = "SB_FIELDS_GH_SECRET"
+
+
+@pytest.fixture
+def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sandbox.SandboxServer]:
+    monkeypatch.setenv(SECRET_ENV, sandbox.DEFAULT_CLIENT_SECRET)
+    db = tmp_path / "gh.db"
+    sandbox.seed(db, size=120, seed=21)
+    server = sandbox.SandboxServer(db, rate_limit=0).start()
+    yield server
+    server.stop()
+
+
+FIELDS = {
+    "mi_skill_set": "evaluation.skills",  # multi select: skill names, matched to the options
+    "mi_skills": "evaluation.skills",  # long text: "SQL (4/5), ..."
+    "mi_rating": "evaluation.rating",  # number
+    "mi_would_hire": "evaluation.would_hire",  # yes/no
+    "available_from": "project.end_date",  # date
+    "degree": "project.status",  # single select: "completed" is no option
+    "mi_mentor": "project.supervisor.email",  # user: the supervisors are no Greenhouse users
+}
+
+
+def _config(write_config: Callable[..., Path], server: sandbox.SandboxServer, tmp: Path) -> Path:
+    outcomes = tmp / "outcomes.csv"
+    write_demo_outcomes(outcomes, sandbox.demo_people(server.db_path, n=12, seed=21))
+    return write_config(
+        {
+            "acme-gh": {
+                "type": "greenhouse",
+                "client_id": sandbox.DEFAULT_CLIENT_ID,
+                "client_secret": "${" + SECRET_ENV + "}",
+                "user_id": 1000001,
+                "base_url": server.url,
+                "token_url": f"{server.url}/token",
+                "max_attempts": 3,
+            }
+        },
+        outcomes={"path": str(outcomes)},
+        history={"note": False, "tags": [], "fields": FIELDS},
+    )
+
+
+def _json(args: list[str]) -> dict[str, Any]:
+    result = CliRunner().invoke(main, args)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return dict(json.loads(result.stdout[result.stdout.index("{") :]))
+
+
+@pytest.mark.e2e
+def test_values_are_fitted_to_each_fields_type_and_unfit_ones_are_reported_not_sent(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, gh, tmp_path)
+    # a plan before any sync: the definitions are synced first, so nothing goes unchecked
+    dry = _json(["-c", str(cfg), "run", "--no-prefect", "--dry-run", "--json"])
+    gaps = dry["capability_gaps"]
+    assert any("field degree (single select)" in g and "'completed' is not an option" in g for g in gaps)
+    assert any("field mi_mentor (user)" in g and "no ATS user" in g for g in gaps)
+    assert not any("@" in g for g in gaps)  # no e-mail address in the report
+
+    summary = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
+    assert summary["actions"]["failed"] == 0, summary["errors"]  # no 422 at apply
+    api = GH(gh.url)
+    options = set(sandbox.SKILL_OPTIONS)
+    with (tmp_path / "outcomes.csv").open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["student_email"]]
+    checked = unfit = 0
+    for row in rows:
+        people = api.candidates(row["student_email"])
+        if len(people) != 1:
+            continue
+        cf = {k: v["value"] for k, v in people[0]["custom_fields"].items()}
+        skills = [s.split(":")[0].strip() for s in row["skills"].split(";")]
+        assert cf["mi_rating"] == float(row["rating"])
+        assert cf["mi_would_hire"] is (row["would_hire"].lower() in ("yes", "true"))
+        assert cf["available_from"] == row["end_date"]
+        assert cf["mi_skills"].startswith(f"{skills[0]} (")
+        assert "mi_mentor" not in cf or cf["mi_mentor"] is None
+        assert cf.get("degree") != "completed"
+        if all(s in options for s in skills):
+            assert cf["mi_skill_set"] == skills
+            checked += 1
+        else:
+            assert "mi_skill_set" not in cf or cf["mi_skill_set"] is None
+            assert any(
+                row["outcome_id"] in g and "field mi_skill_set" in g for g in summary["capability_gaps"]
+            )
+            unfit += 1
+    assert checked and unfit  # the demo data has both kinds
+
+
+def test_fit_covers_every_value_type() -> None:
+    def users(email: str) -> str | None:
+        return "1000004" if email == "cora@x.example" else None
+
+    def f(vtype: str, value: Any, options: tuple[str, ...] = ()) -> Any:
+        return fit(FieldDef("k", "candidate", vtype, options), value, user_for=users)
+
+    assert f("single_select", "intern", ("Full-time", "Intern")) == "Intern"  # case-insensitive
+    assert f("multi_select", "sql, PYTHON", ("Python", "SQL")) == ["SQL", "Python"]
+    assert f("number", "4.50") == 4.5 and f("number", 3) == 3
+    assert f("yes_no", "Yes") is True and f("yes_no", False) is False
+    assert f("date", "2026-05-01T10:00:00") == "2026-05-01"
+    assert f("currency", "1200 usd") == {"amount": 1200, "currency_code": "USD"}
+    assert f("user", "cora@x.example") == 1000004 and f("user", "42") == 42
+    assert f("long_text", ["a", "b"]) == "a, b"
+    assert f("url", "https://x.example/p") == "https://x.example/p"
+    assert f("short_text", None) is None  # clears the field
+    cases: list[tuple[str, Any, tuple[str, ...]]] = [
+        ("single_select", "Owner", ("Intern",)),
+        ("multi_select", "SQL, Tableau", ("SQL",)),
+        ("number", "four", ()),
+        ("number", True, ()),
+        ("yes_no", "maybe", ()),
+        ("date", "May 1st", ()),
+        ("currency", "1200", ()),
+        ("user", "nobody@x.example", ()),
+        ("short_text", "x" * 256, ()),
+        ("long_text", "x" * 10_001, ()),
+        ("url", "javascript:alert(1)", ()),
+        ("number_range", 3, ()),
+    ]
+    for vtype, value, options in cases:
+        with pytest.raises(Unfit):
+            f(vtype, value, *([options] if options else []))
