@@ -426,7 +426,8 @@ EXTRA_CUSTOM_FIELDS = [
 # the skill options a recruiting team might keep (deliberately not every skill a project can show)
 SKILL_OPTIONS = [*SKILLS, "Data Visualization", "PostgreSQL", "Docker", "Statistics", "Data Cleaning",
                  "User Research", "Prototyping", "Accessibility", "Presentation Skills", "REST APIs"]
-SELECT_OPTIONS = {"mi_skill_set": SKILL_OPTIONS, "degree": DEGREES, "employment_type": ["Full-time", "Part-time", "Intern", "Contract"]}
+SELECT_OPTIONS = {"mi_skill_set": SKILL_OPTIONS, "degree": DEGREES,
+                  "employment_type": ["Full-time", "Part-time", "Intern", "Contract"]}
 
 # (name, status, is_template, department index, requisition_id)
 JOBS = [
