@@ -146,3 +146,84 @@ def test_fit_covers_every_value_type() -> None:
     for vtype, value, options in cases:
         with pytest.raises(Unfit):
             f(vtype, value, *([options] if options else []))
+
+
+def _rewrite(path: Path, changes: dict[str, str]) -> None:
+    """Set the rating of the given outcome ids (a corrected evaluation: same id, new content)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fieldnames, rows = reader.fieldnames, list(reader)
+    for row in rows:
+        if row["outcome_id"] in changes:
+            row["rating"] = changes[row["outcome_id"]]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fieldnames or []))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.e2e
+def test_a_corrected_evaluation_says_what_it_corrects_updates_fields_and_a_downgrade_does_not_convert(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    outcomes = tmp_path / "outcomes.csv"
+    write_demo_outcomes(outcomes, sandbox.demo_people(gh.db_path, n=12, seed=21))
+    rule = {
+        "name": "strong-intern",
+        "when": {"employer": "Acme Corp", "min_rating": 4.5, "would_hire": True},
+        "requisition": {"options": {"template_job_id": 4100002}},
+    }
+    cfg = write_config(
+        {
+            "acme-gh": {
+                "type": "greenhouse",
+                "client_id": sandbox.DEFAULT_CLIENT_ID,
+                "client_secret": "${" + SECRET_ENV + "}",
+                "user_id": 1000001,
+                "base_url": gh.url,
+                "token_url": f"{gh.url}/token",
+            }
+        },
+        outcomes={"path": str(outcomes)},
+        history={"note": True, "tags": [], "fields": {"mi_rating": "evaluation.rating"}},
+        conversion={"enabled": True, "approval": "manual", "rules": [rule]},
+    )
+    first = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
+    assert first["actions"]["failed"] == 0, first["errors"]
+    api = GH(gh.url)
+    with outcomes.open(encoding="utf-8") as fh:
+        rows = {r["outcome_id"]: r for r in csv.DictReader(fh) if r["student_email"]}
+    single = {i: r for i, r in rows.items() if len(api.candidates(r["student_email"])) == 1}
+    waiting = [
+        c for c in first["conversions"] if c["state"] == "awaiting approval" and c["outcome_id"] in single
+    ]
+    strong = waiting[0]
+    weak = next(i for i, r in single.items() if float(r["rating"]) < 4.1)
+    approved = CliRunner().invoke(main, ["-c", str(cfg), "approve", strong["approval"]])
+    assert approved.exit_code == 0
+
+    before = {i: float(single[i]["rating"]) for i in (strong["outcome_id"], weak)}
+    _rewrite(outcomes, {strong["outcome_id"]: "4.1", weak: "4.1"})
+    second = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
+    assert second["actions"]["failed"] == 0, second["errors"]
+    # the approved conversion no longer holds: nothing is opened, and the plan says why
+    assert not [j for j in api.get("/v3/jobs") if str(j.get("requisition_id") or "").startswith("MI-")]
+    assert any(
+        strong["outcome_id"] in g
+        and "was corrected and no longer meets the rule" in g
+        and "rating 4.1 < 4.5" in g
+        for g in second["capability_gaps"]
+    )
+    for oid in (strong["outcome_id"], weak):
+        [person] = api.candidates(single[oid]["student_email"])
+        notes = sorted(api.notes(person["id"]), key=lambda n: n["id"])
+        ours = [n for n in notes if f"syncbridge outcome {oid}" in n["body"]]
+        assert len(ours) == 2
+        first_note, correction = ours
+        assert not first_note["subject"].startswith("Corrected")
+        assert correction["subject"].startswith("Corrected: Micro-internship")
+        assert f"rating {before[oid]:g} → 4.1" in correction["body"]
+        assert f"note of {first_note['created_at'][:10]}" in correction["body"]
+        assert person["custom_fields"]["mi_rating"]["value"] == 4.1  # fields take the new value
+    third = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
+    assert third["actions"]["planned"] == 0  # the correction is written once

@@ -18,6 +18,7 @@ from typing import Any
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
+from syncbridge.corrections import earlier_notes
 from syncbridge.errors import SyncbridgeError
 from syncbridge.fieldtypes import definitions_for
 from syncbridge.matching import LinkSummary, link_outcomes
@@ -193,6 +194,7 @@ def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str
         unfinished=lambda key: (row := rt.store.ledger_get(key)) is not None and row["status"] != "done",
         closed_requisition=rt.store.closed_requisition,
         field_defs=definitions_for(rt),
+        earlier_note=earlier_notes(rt.store),
     )
     for s in the_plan.strong:
         if s.state == "awaiting approval" and rt.store.request_approval(

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from syncbridge.config import Settings
 from syncbridge.connector import Capability
+from syncbridge.corrections import correction_text, snapshot
 from syncbridge.fieldtypes import FieldDefs, fit_fields
 from syncbridge.matching import Link
 from syncbridge.model import Outcome
@@ -135,6 +136,7 @@ def make_plan(
     unfinished: Callable[[str], bool] = lambda _key: False,
     closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
     field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
+    earlier_note: Callable[[str, str], dict[str, Any] | None] = lambda _c, _o: None,
 ) -> Plan:
     """Plan the history write-back and, for strong micro-interns, the conversion.
 
@@ -142,7 +144,9 @@ def make_plan(
     the id of an open requisition with that code in the mirror; ``approval(key)`` the recorded decision
     (``approved``/``rejected``/``pending``) of a manual approval; ``user_for(connector, email)`` the ATS
     user id of a colleague; ``field_defs(connector)`` the mirrored custom-field definitions that mapped
-    values are fitted to (a value that cannot fit is reported in ``skipped`` and not sent)."""
+    values are fitted to (a value that cannot fit is reported in ``skipped`` and not sent);
+    ``earlier_note(connector, outcome_id)`` the last history note written for the outcome (a corrected
+    evaluation's note says it corrects that one, and what changed)."""
     plan = Plan()
     by_id = {o.outcome_id: o for o in outcomes}
     history = settings.history
@@ -202,18 +206,22 @@ def make_plan(
             "target": target,
             "depends_on": depends_on,
         }
+        earlier = earlier_note(c, o.outcome_id)
+        key = action_key(c, "add_note", o.outcome_id, o.content_hash())
+        correction = correction_text(earlier, o) if earlier and earlier["key"] != key else None
         if history.note:
-            key = action_key(c, "add_note", o.outcome_id, o.content_hash())
+            subject = ("Corrected: " if correction else "") + history_subject(o)
             add(
                 Action(
                     key=key,
                     kind="add_note",
                     payload={
-                        "subject": history_subject(o),
-                        "text": history_text(o),
+                        "subject": subject,
+                        "text": f"{correction}\n\n{history_text(o)}" if correction else history_text(o),
                         "score": o.evaluation.rating,
+                        "evaluation": snapshot(o),
                     },
-                    summary=f"note: {history_subject(o)}",
+                    summary=f"note: {subject}",
                     **common,
                 )
             )
@@ -252,6 +260,7 @@ def make_plan(
             unfinished,
             closed_requisition,
             field_defs,
+            corrected=correction is not None,
         )
     plan.skipped = sorted(gaps | set(plan.skipped))
     return plan
@@ -313,6 +322,8 @@ def _plan_conversion(
     unfinished: Callable[[str], bool],
     closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
     field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
+    *,
+    corrected: bool = False,
 ) -> None:
     from syncbridge.model import NewRequisition
     from syncbridge.render import (
@@ -325,6 +336,12 @@ def _plan_conversion(
     )
 
     found = strong_rule(settings, o)
+    if found is not None and found[1] and corrected:
+        # a downgraded evaluation: say why a conversion that may have been planned before is not
+        plan.skipped.append(
+            f"{found[0].name}: outcome {o.outcome_id} was corrected and no longer meets the rule "
+            f"({'; '.join(found[1])}): not converted"
+        )
     if found is None or found[1]:
         return
     rule = found[0]
