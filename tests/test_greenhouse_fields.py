@@ -227,3 +227,102 @@ def test_a_corrected_evaluation_says_what_it_corrects_updates_fields_and_a_downg
         assert person["custom_fields"]["mi_rating"]["value"] == 4.1  # fields take the new value
     third = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
     assert third["actions"]["planned"] == 0  # the correction is written once
+
+
+def _set_columns(path: Path, changes: dict[str, dict[str, str]]) -> None:
+    """Set columns of the given outcome ids (adding the columns when the file lacks them)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fieldnames, rows = list(reader.fieldnames or []), list(reader)
+    for cols in changes.values():
+        fieldnames += [c for c in cols if c not in fieldnames]
+    for row in rows:
+        row.update(changes.get(row["outcome_id"], {}))
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fieldnames, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.e2e
+def test_a_strong_student_far_from_graduation_is_nurtured_as_a_prospect_not_converted(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from datetime import date, timedelta
+
+    outcomes = tmp_path / "outcomes.csv"
+    write_demo_outcomes(outcomes, sandbox.demo_people(gh.db_path, n=12, seed=21))
+    api = GH(gh.url)
+    with outcomes.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["student_email"]]
+    strong = [
+        r
+        for r in rows
+        if float(r["rating"]) >= 4.5
+        and r["would_hire"].lower() in ("yes", "true")
+        and len(api.candidates(r["student_email"])) == 1
+    ]
+    early, senior = strong[0], strong[1]
+    far, soon = date.today() + timedelta(days=800), date.today() + timedelta(days=90)
+    _set_columns(
+        outcomes,
+        {
+            early["outcome_id"]: {
+                "graduation_date": far.isoformat(),
+                "student_school": "Northgate University",
+            },
+            senior["outcome_id"]: {"graduation_date": soon.isoformat()},
+        },
+    )
+    rule = {
+        "name": "strong-intern",
+        "when": {"employer": "Acme Corp", "min_rating": 4.5, "would_hire": True},
+        "nurture_when": {"graduation_after_months": 12},
+        "nurture": {
+            "tags": ["early-talent"],
+            "follow_up_months_before_graduation": 6,
+            "follow_up_field": "available_from",
+            "options": {"prospect_pool_id": 11, "prospect_stage_id": 22},
+        },
+        "requisition": {"options": {"template_job_id": 4100002}},
+    }
+    cfg = write_config(
+        {
+            "acme-gh": {
+                "type": "greenhouse",
+                "client_id": sandbox.DEFAULT_CLIENT_ID,
+                "client_secret": "${" + SECRET_ENV + "}",
+                "user_id": 1000001,
+                "base_url": gh.url,
+                "token_url": f"{gh.url}/token",
+            }
+        },
+        outcomes={"path": str(outcomes)},
+        history={"note": True, "tags": []},
+        conversion={"enabled": True, "approval": "auto", "rules": [rule]},
+    )
+    dry = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--dry-run"])
+    assert f"strong: outcome {early['outcome_id']}" in dry.output and "nurture: graduates" in dry.output
+    summary = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    states = {c["outcome_id"]: c["state"] for c in summary["conversions"]}
+    follow_up = f"{far.year - (1 if far.month <= 6 else 0)}-{(far.month - 7) % 12 + 1:02d}"
+    assert states[early["outcome_id"]].startswith(f"nurture: graduates {far.isoformat()}")
+    assert f"follow up {follow_up}" in states[early["outcome_id"]]
+    assert "new requisition" in states[senior["outcome_id"]]  # graduating soon: converted as before
+
+    jobs = {j["id"] for j in api.get("/v3/jobs") if str(j.get("requisition_id") or "").startswith("MI-")}
+    [person] = api.candidates(early["student_email"])
+    apps = api.get("/v3/applications", candidate_ids=str(person["id"]))
+    assert not [a for a in apps if a.get("job_id") in jobs]  # not converted
+    [prospect] = [a for a in apps if a["prospect"] and a["job_id"] is None]
+    assert (prospect["prospect_pool_id"], prospect["prospect_stage_id"]) == (11, 22)
+    assert "early-talent" in person["tags"]
+    assert person["custom_fields"]["available_from"]["value"].startswith(follow_up)
+    [note] = [n for n in api.notes(person["id"]) if early["outcome_id"] in n["body"]]
+    assert f"School: Northgate University · Expected graduation: {far.isoformat()}" in note["body"]
+    [other] = api.candidates(senior["student_email"])
+    assert [a for a in api.get("/v3/applications", candidate_ids=str(other["id"])) if a.get("job_id") in jobs]
+
+    again = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
+    assert again["actions"]["planned"] == 0

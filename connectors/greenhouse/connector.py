@@ -76,6 +76,7 @@ class GreenhouseConnector(Connector):
             Capability.publish,
             Capability.attach,
             Capability.prescreen,
+            Capability.nurture,
         }
     )
     streams = (
@@ -483,6 +484,60 @@ class GreenhouseConnector(Connector):
         if source is not None:
             body["source_id"] = source
         return mapping.application_from_v3(self.client.send_json("POST", "/v3/applications", body), self.name)
+
+    # early talent -----------------------------------------------------------------------------------
+    def _prospect_application(self, candidate_id: str) -> dict[str, Any] | None:
+        return next(
+            (a for a in self._applications(candidate_id) if a.get("prospect") and a.get("job_id") is None),
+            None,
+        )
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """The person's prospect application (job-less) goes to the configured prospect pool and stage
+        (``PATCH prospect_pool_id/prospect_stage_id``); a person without one gets one (``POST
+        /v3/applications`` with ``prospect: true, prospect_pool_id, prospect_pool_stage_id``: the create
+        and update bodies name the stage differently).  Then the tags and the follow-up date field.
+        Every step is idempotent, so a retried nurture converges."""
+        opts = nurture.get("options") or {}
+        pool, stage = opts.get("prospect_pool_id"), opts.get("prospect_stage_id")
+        prospect = self._prospect_application(candidate_id)
+        if prospect is None:
+            source = self._source_id()
+            body: dict[str, Any] = {"candidate_id": int(candidate_id), "prospect": True}
+            if pool is not None:
+                body["prospect_pool_id"] = int(pool)
+            if stage is not None:
+                body["prospect_pool_stage_id"] = int(stage)
+            if source is not None:
+                body["source_id"] = source
+            prospect = self.client.send_json("POST", "/v3/applications", body)
+        else:
+            changes = {
+                k: int(v)
+                for k, v in (("prospect_pool_id", pool), ("prospect_stage_id", stage))
+                if v is not None and prospect.get(k) != int(v)
+            }
+            if changes:
+                self.client.send_json("PATCH", f"/v3/applications/{prospect['id']}", changes, idempotent=True)
+        if nurture.get("tags"):
+            self.add_tags(candidate_id, nurture["tags"])
+        if nurture.get("follow_up_field"):
+            self.set_fields(candidate_id, {nurture["follow_up_field"]: nurture["follow_up"]})
+        return str(prospect["id"])
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        """Done when the prospect application, the tags and the follow-up date are there.  (The v3
+        application record documents no pool/stage field to read back; the PATCH is idempotent anyway.)"""
+        prospect = self._prospect_application(candidate_id)
+        if prospect is None:
+            return None
+        person = self.get_candidate(candidate_id)
+        if not set(nurture.get("tags") or ()) <= set(person.tags):
+            return None
+        field = nurture.get("follow_up_field")
+        if field and person.custom_fields.get(field) != nurture.get("follow_up"):
+            return None
+        return str(prospect["id"])
 
     @staticmethod
     def _prescreen_filename(prescreen: Prescreen) -> str:

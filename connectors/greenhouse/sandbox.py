@@ -2367,6 +2367,8 @@ class _V3:
             "coordinator_id": body.get("coordinator_id"),
             "source_id": body.get("source_id"),
             "referrer_id": body.get("referrer_id"),
+            "prospect_pool_id": _opt_int(body, "prospect_pool_id") if prospect else None,
+            "prospect_stage_id": _opt_int(body, "prospect_pool_stage_id") if prospect else None,
             "agency_note_id": None,
             "rejection_reason_id": None,
             "rejected_at": None,

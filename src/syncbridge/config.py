@@ -35,6 +35,7 @@ FIELD_SOURCES = {
     "student.first_name",
     "student.last_name",
     "student.school",
+    "student.graduation_date",
     "project.project_id",
     "project.title",
     "project.role_title",
@@ -183,9 +184,38 @@ class PrescreenSettings(_Strict):
         return _check_paths(v, extra=PRESCREEN_SOURCES)
 
 
+class NurtureWhen(_Strict):
+    """When a strong micro-intern is nurtured as a prospect instead of converted (early talent)."""
+
+    graduation_after_months: int = Field(
+        ge=0, description="the expected graduation is more than this many months away (e.g. 12)"
+    )
+
+
+class NurtureSettings(_Strict):
+    """Where a nurtured student goes.  ``options`` are vendor specifics (docs/conversion.md)."""
+
+    tags: list[str] = Field(default_factory=lambda: ["early-talent"], description="tags to add")
+    follow_up_months_before_graduation: int = Field(
+        default=6, ge=0, le=60, description="the follow-up date: this many months before graduation"
+    )
+    follow_up_field: str | None = Field(
+        default=None, description="a candidate date field for the follow-up date (Greenhouse name_key)"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Greenhouse {prospect_pool_id, prospect_stage_id}; Lever {stage}; "
+        "Workday {prospect_status}",
+    )
+
+
 class ConversionRule(_Strict):
     name: str = Field(min_length=1)
     when: StrongWhen = Field(default_factory=StrongWhen)
+    nurture_when: NurtureWhen | None = Field(
+        default=None, description="a strong student matching this is nurtured as a prospect, not converted"
+    )
+    nurture: NurtureSettings = Field(default_factory=NurtureSettings)
     connector: str | None = Field(default=None, description="default: where the outcome is routed")
     requisition: RequisitionTemplate = Field(default_factory=RequisitionTemplate)
     prescreen: PrescreenSettings = Field(default_factory=PrescreenSettings)

@@ -47,6 +47,7 @@ class Capability(StrEnum):
     publish = "publish"
     attach = "attach"
     prescreen = "prescreen"
+    nurture = "nurture"
 
 
 Entity = Literal["candidate", "application", "requisition", "other"]
@@ -161,6 +162,15 @@ class Connector(ABC):
 
     def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
         raise NotImplementedError(f"{self.type} cannot search postings")
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """Make the person a nurtured prospect (early talent): the vendor's prospect pool/stage or lead
+        stage, the tags and the follow-up date (``nurture`` = the plan's payload); returns a ref."""
+        raise NotImplementedError(f"{self.type} cannot nurture prospects")
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        """The ref when the person already is the nurtured prospect ``nurture`` describes."""
+        raise NotImplementedError(f"{self.type} cannot search prospects")
 
     def check_conversion(self, options: Mapping[str, Any]) -> list[str]:
         """Problems with a conversion rule's ``requisition.options`` that only the account can tell (e.g. a

@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,7 @@ from syncbridge.corrections import correction_text, snapshot
 from syncbridge.fieldtypes import FieldDefs, fit_fields
 from syncbridge.matching import Link
 from syncbridge.model import Outcome
+from syncbridge.nurture import plan_nurture
 from syncbridge.redact import mask_email
 from syncbridge.render import history_subject, history_text
 
@@ -37,6 +39,7 @@ Kind = Literal[
     "publish",
     "attach",
     "prescreen",
+    "nurture",
 ]
 
 _CAPABILITY: dict[str, Capability] = {
@@ -48,6 +51,7 @@ _CAPABILITY: dict[str, Capability] = {
     "publish": Capability.publish,
     "attach": Capability.attach,
     "prescreen": Capability.prescreen,
+    "nurture": Capability.nurture,
 }
 #: the order the applier runs kinds in (later kinds may depend on earlier ones)
 KIND_ORDER = {k: i for i, k in enumerate(_CAPABILITY)}
@@ -137,6 +141,7 @@ def make_plan(
     closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
     field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
     earlier_note: Callable[[str, str], dict[str, Any] | None] = lambda _c, _o: None,
+    today: date | None = None,
 ) -> Plan:
     """Plan the history write-back and, for strong micro-interns, the conversion.
 
@@ -261,6 +266,7 @@ def make_plan(
             closed_requisition,
             field_defs,
             corrected=correction is not None,
+            today=today or date.today(),
         )
     plan.skipped = sorted(gaps | set(plan.skipped))
     return plan
@@ -324,6 +330,7 @@ def _plan_conversion(
     field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
     *,
     corrected: bool = False,
+    today: date | None = None,
 ) -> None:
     from syncbridge.model import NewRequisition
     from syncbridge.render import (
@@ -362,6 +369,30 @@ def _plan_conversion(
     conv = settings.conversion
     if not conv.enabled:
         strong.state = "strong (conversion disabled)"
+        return
+    nurture = plan_nurture(rule, o, today or date.today())
+    if nurture is not None:
+        # early talent: strong, but graduating too late to hire now; a prospect, not a conversion
+        strong.state = nurture["state"]
+        follow_field = nurture["payload"]["follow_up_field"]
+        defs = field_defs(c) if follow_field else None
+        if follow_field and defs:
+            found_def = defs.get("candidate", follow_field)
+            if found_def is None or found_def.value_type != "date":
+                plan.skipped.append(
+                    f"{rule.name}: nurture.follow_up_field {follow_field} is no candidate date field on "
+                    f"{c}; the follow-up date of outcome {o.outcome_id} is not written"
+                )
+                nurture["payload"]["follow_up_field"] = None
+        add(
+            Action(
+                key=action_key(c, "nurture", o.outcome_id, nurture["payload"]),
+                kind="nurture",
+                payload=nurture["payload"],
+                summary=f"nurture: {nurture['state']}",
+                **common,
+            )
+        )
         return
     if conv.approval == "manual":
         decision = approval(approval_key)

@@ -31,6 +31,7 @@ def history_text(o: Outcome) -> str:
         f"Micro-internship completed — {p.title} ({p.employer})",
         "",
         f"Role: {p.role_title or p.title}" + (f" · Team: {p.team}" if p.team else ""),
+        *_student_line(o),
         f"Dates: {p.start_date.isoformat()} to {p.end_date.isoformat()}"
         + (f" · {p.hours:g} hours" if p.hours else "")
         + (f" · status: {p.status.value.replace('_', ' ')}" if p.status.value != "completed" else ""),
@@ -49,6 +50,15 @@ def history_text(o: Outcome) -> str:
     return "\n".join(lines)
 
 
+def _student_line(o: Outcome) -> list[str]:
+    """School and expected graduation, when the outcome carries them (early-talent context)."""
+    s = o.student
+    parts = ([f"School: {s.school}"] if s.school else []) + (
+        [f"Expected graduation: {s.graduation_date.isoformat()}"] if s.graduation_date else []
+    )
+    return [" · ".join(parts)] if parts else []
+
+
 def history_html(o: Outcome) -> str:
     p, e = o.project, o.evaluation
     esc = html.escape
@@ -56,6 +66,7 @@ def history_html(o: Outcome) -> str:
     items = [
         f"<li><b>Role:</b> {esc(p.role_title or p.title)}{team}</li>",
         f"<li><b>Dates:</b> {p.start_date.isoformat()} to {p.end_date.isoformat()}</li>",
+        *[f"<li>{esc(line)}</li>" for line in _student_line(o)],
     ]
     if p.supervisor:
         items.append(f"<li><b>Supervisor:</b> {esc(p.supervisor.name)}</li>")
