@@ -417,3 +417,42 @@ def test_an_unknown_source_id_fails_the_write_with_the_tenants_message(
     failed = {e["action"] for e in summary["errors"]}
     assert failed <= {"create_candidate", "attach"} and failed
     assert all("NOT_A_SOURCE" in e["error"] for e in summary["errors"])
+
+
+def test_a_strong_student_far_from_graduation_becomes_a_nurtured_prospect(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from datetime import date, timedelta
+
+    tenant = Tenant(wd)
+    cfg = _config(write_config, wd, tmp_path)
+    ambiguous = _ambiguous(_invoke(cfg, "--dry-run")[1], tmp_path)
+    early = next(r for r in _strong(tmp_path) if r["student_email"] not in ambiguous)
+    far = date.today() + timedelta(days=800)
+    path = tmp_path / "outcomes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        if row["outcome_id"] == early["outcome_id"]:
+            row["graduation_date"] = far.isoformat()
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    rule = _rule()
+    rule["nurture_when"] = {"graduation_after_months": 12}
+    rule["nurture"] = {"tags": ["early-talent"], "options": {"prospect_status": "NURTURE"}}
+    tag_ids = {**sandbox.demo_connector_block(wd.url)["tag_ids"], "early-talent": "CAMPUS_2026"}
+    cfg = _config(write_config, wd, tmp_path, rule=rule, tag_ids=tag_ids)
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    [state] = [c["state"] for c in summary["conversions"] if c["outcome_id"] == early["outcome_id"]]
+    assert state.startswith("nurture: graduates")
+    [wid] = tenant.wids(early["student_email"])
+    person = requests.get(f"{wd.url}/_sandbox/candidates/{wid}", timeout=10).json()
+    assert person["prospect"] is True and person["prospect_status"] == "NURTURE"
+    assert "CAMPUS_2026" in person["tags"]
+    req_ids = {r["req_id"] for r in tenant.mi_requisitions()}
+    assert tenant.applications(early["student_email"], req_ids) == []  # not converted
+    assert _run(cfg)["actions"]["planned"] == 0

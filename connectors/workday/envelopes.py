@@ -220,6 +220,7 @@ def put_candidate(
     tags: Sequence[WdRef] | None = None,
     job_application: JobApplication | None = None,
     prospect_source: WdRef | None = None,
+    prospect_status: WdRef | None = None,
 ) -> ET.Element:
     """``Put_Candidate_Request`` (attribute ``Add_Only``).
 
@@ -256,7 +257,11 @@ def put_candidate(
     if prospect is not None:
         prospect_data = _sub(data, "Prospect_Data")
         _sub(prospect_data, "Prospect", _bool(prospect))
-        if prospect_source is not None:  # Prospect_Data: Prospect, ..., Source_Reference
+        if (
+            prospect_status is not None
+        ):  # Prospect_Data: Prospect, Prospect_Status_Reference, Source_Reference
+            _ref(prospect_data, "Prospect_Status_Reference", prospect_status)
+        if prospect_source is not None:
             _ref(prospect_data, "Source_Reference", prospect_source)
     for tag in tags or ():
         _ref(data, "Candidate_Tag_Reference", tag)
