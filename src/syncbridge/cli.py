@@ -383,6 +383,7 @@ def status(obj: _Ctx, as_json: bool) -> None:
                 {k: r[k] for k in ("key", "outcome_id", "connector", "rule", "created_at")}
                 for r in store.pending_approvals()
             ],
+            **_identity_status(store),
         }
     finally:
         store.close()
@@ -410,6 +411,11 @@ def status(obj: _Ctx, as_json: bool) -> None:
                 f"  {p['key'][:12]} {p['connector']} {p['kind']} outcome {p['outcome_id']}: "
                 f"{p['status']} x{p['attempts']} {p['error'] or ''}"
             )
+    people = data["people"]
+    click.echo(
+        f"people:  {people['people']} syncbridge person id(s), {people['linked_in_several_ats']} with links "
+        f"in more than one ATS; {len(data['reviews_waiting'])} link(s) waiting for review (syncbridge review)"
+    )
     if data["approvals_waiting"]:
         click.echo("approvals waiting:")
         for a in data["approvals_waiting"]:
@@ -551,6 +557,21 @@ def _resume_paused(rows: list[dict[str, Any]], decided: list[str], status: str) 
             log.info("could not resume flow run %s: %s", run_id, exc)
 
 
+def _identity_status(store: Any) -> dict[str, Any]:
+    from syncbridge.identity import pending_reviews, people_summary
+
+    return {
+        "people": people_summary(store),
+        "reviews_waiting": [
+            {
+                k: r[k]
+                for k in ("outcome_id", "connector", "person_id", "candidate_id", "confidence", "evidence")
+            }
+            for r in pending_reviews(store)
+        ],
+    }
+
+
 @main.command()
 @click.argument("approval_id")
 @click.pass_obj
@@ -568,6 +589,46 @@ def approve(obj: _Ctx, approval_id: str) -> None:
 def reject(obj: _Ctx, approval_id: str, reason: str | None) -> None:
     """Reject the conversion APPROVAL_ID; it is recorded and never asked again for that outcome."""
     _decide(obj, approval_id, "rejected", reason)
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["list", "accept", "reject"]), default="list")
+@click.argument("outcome_id", required=False)
+@click.option("--connector", "connector_name", help="Only the review on this connector.")
+@click.pass_obj
+@_handle_errors
+def review(obj: _Ctx, action: str, outcome_id: str | None, connector_name: str | None) -> None:
+    """The identity review queue: links too weak to use on their own (docs/outcomes.md).
+
+    `review` lists them; `review accept OUTCOME_ID` uses the proposed link from the next run on (and
+    remembers it for the student's later outcomes); `review reject OUTCOME_ID` never proposes it again."""
+    from syncbridge.config import load_config
+    from syncbridge.identity import decide, pending_reviews
+    from syncbridge.store import Store
+
+    store = Store(load_config(obj.config).state.url)
+    try:
+        if action == "list":
+            rows = pending_reviews(store)
+            for r in rows:
+                click.echo(
+                    f"  outcome {r['outcome_id']} on {r['connector']} → ATS person {r['candidate_id']} "
+                    f"(confidence {r['confidence']:.2f}: {', '.join(r['evidence'] or [])}; "
+                    f"syncbridge person {r['person_id']})"
+                )
+            click.echo(f"{len(rows)} link(s) waiting for review")
+            return
+        if not outcome_id:
+            raise ConfigError(f"review {action}: give the outcome id")
+        by = os.environ.get("USER") or "cli"
+        decided = decide(store, outcome_id, action == "accept", by=by, connector=connector_name)
+    finally:
+        store.close()
+    if not decided:
+        raise ConfigError(f"{outcome_id}: no link of that outcome waits for review")
+    verb = "accepted" if action == "accept" else "rejected"
+    for r in decided:
+        click.echo(f"{verb}: outcome {r['outcome_id']} on {r['connector']} → ATS person {r['candidate_id']}")
 
 
 @main.command()

@@ -85,6 +85,18 @@ class MatchingSettings(_Strict):
         default=False, description="create a candidate/prospect for outcomes that match nobody"
     )
     new_candidate_tags: list[str] = Field(default_factory=list)
+    min_confidence: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="links found by evidence other than the e-mail (phone, name, school, an earlier link) "
+        "are used at or above this confidence; below it they wait in `syncbridge review`",
+    )
+    phone_region: str | None = Field(
+        default=None,
+        description="region (e.g. US, GB) for phone numbers written without +country code; else only "
+        "+numbers are compared",
+    )
 
 
 class HistorySettings(_Strict):

@@ -8,8 +8,12 @@ Rules (in order), per routed connector, against the local mirror (so matching co
 2. it is carried by several people → **ambiguous**: no writes, listed for review with the candidates;
 3. nobody carries it → **unmatched** (a candidate/prospect is created only when the config allows it).
 
-Names, schools and phones are never used to link automatically: a wrong link writes someone's
-evaluation onto another person's record, which is worse than no link.
+4. an outcome its e-mail did not link is weighed on further evidence (phone in E.164, name, name +
+   school, an earlier link of the same student) by :mod:`syncbridge.identity`: at or above
+   ``matching.min_confidence`` → **linked** (method e.g. ``phone+name``, with its confidence); below it
+   → **review**: queued for a person (``syncbridge review``), nothing is written until they accept.
+
+A wrong link writes someone's evaluation onto another person's record, which is worse than a late one.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from syncbridge.config import Settings
 from syncbridge.model import Outcome
 from syncbridge.store import Store
 
-Status = Literal["linked", "ambiguous", "unmatched", "unrouted"]
+Status = Literal["linked", "ambiguous", "unmatched", "unrouted", "review"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class LinkSummary:
         return sum(1 for link in self.links if link.status == status)
 
     def counts(self) -> dict[str, int]:
-        return {s: self.count(s) for s in ("linked", "ambiguous", "unmatched", "unrouted")}
+        return {s: self.count(s) for s in ("linked", "ambiguous", "unmatched", "unrouted", "review")}
 
 
 def match_one(store: Store, connector: str, outcome: Outcome) -> Link:
@@ -66,14 +70,25 @@ def match_one(store: Store, connector: str, outcome: Outcome) -> Link:
 
 
 def link_outcomes(store: Store, settings: Settings, items: Sequence[Outcome]) -> LinkSummary:
+    from syncbridge.identity import Identity
+
     summary = LinkSummary()
     rows: list[dict[str, Any]] = []
+    identity = Identity(
+        store, min_confidence=settings.matching.min_confidence, region=settings.matching.phone_region
+    )
+    people = identity.assign(items)
     for outcome in items:
         connector = settings.connector_for(outcome.employer)
         if connector is None:
             summary.links.append(Link(outcome.outcome_id, None, "unrouted"))
             continue
         link = match_one(store, connector, outcome)
+        if link.status == "unmatched":
+            status, cand, method, score, cands = identity.resolve(
+                outcome, connector, people[outcome.outcome_id]
+            )
+            link = Link(outcome.outcome_id, connector, status, cand, method, score, cands)  # type: ignore[arg-type]
         summary.links.append(link)
         rows.append(
             {
