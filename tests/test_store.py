@@ -146,19 +146,29 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
     upgraded in place to the current version."""
     from sqlalchemy import create_engine, text
 
-    from syncbridge.store import approvals, audit_run_index, meta, metadata
+    from syncbridge.store import (
+        approvals,
+        audit_run_index,
+        meta,
+        metadata,
+        outcome_people,
+        person_keys,
+        reviews,
+    )
 
     urls = [f"sqlite:///{tmp_path / 'v1.db'}"]
     with contextlib.suppress(pytest.skip.Exception):
         urls.append(request.getfixturevalue("pg_url"))
     for url in urls:
         engine = create_engine(url)
-        v1_tables = [t for t in metadata.sorted_tables if t is not approvals]
+        later = (approvals, person_keys, outcome_people, reviews)  # tables of v2 and v11
+        v1_tables = [t for t in metadata.sorted_tables if t not in later]
         with engine.begin() as conn:
             for t in v1_tables:
                 t.create(conn, checkfirst=True)
-            if engine.dialect.has_table(conn, approvals.name):
-                approvals.drop(conn)
+            for t in later:
+                if engine.dialect.has_table(conn, t.name):
+                    t.drop(conn)
             conn.execute(text(f"DROP INDEX IF EXISTS {audit_run_index.name}"))
             for column in ("claimed_by", "claimed_until"):  # v3 columns
                 conn.execute(text(f"ALTER TABLE sb_ledger DROP COLUMN {column}"))
@@ -177,7 +187,9 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         old.close()
 
         upgraded = Store(url)  # migrates on start
-        assert upgraded.schema_version() == SCHEMA_VERSION == 3
+        assert upgraded.schema_version() == SCHEMA_VERSION == 11
+        with upgraded.engine.connect() as conn:  # v11: the identity tables
+            assert all(upgraded.engine.dialect.has_table(conn, t.name) for t in later)
         assert (
             upgraded.ledger_start(
                 "k-new", connector="gh", kind="add_note", outcome_id="o", target="1", payload={}, run_id="r1"

@@ -1,0 +1,158 @@
+"""Identity with confidence, end to end against the Greenhouse sandbox: evidence beyond the e-mail,
+a score per link, the review queue (list / accept / reject) and one syncbridge person per student."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from syncbridge.cli import main
+from syncbridge.config import load_config
+from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.identity import Identity, e164, norm_name, person_links
+from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.store import Store
+from test_greenhouse_e2e import GH
+
+SECRET_ENV = "SB_IDENTITY_GH_SECRET"
+
+
+@pytest.fixture
+def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sandbox.SandboxServer]:
+    monkeypatch.setenv(SECRET_ENV, sandbox.DEFAULT_CLIENT_SECRET)
+    db = tmp_path / "gh.db"
+    sandbox.seed(db, size=120, seed=21)
+    server = sandbox.SandboxServer(db, rate_limit=0).start()
+    yield server
+    server.stop()
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _write(path: Path, names: list[str], rows: list[dict[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _cli(cfg: Path, *args: str) -> Any:
+    result = CliRunner().invoke(main, ["-c", str(cfg), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def _run(cfg: Path) -> dict[str, Any]:
+    out = _cli(cfg, "run", "--no-prefect", "--json").stdout
+    return dict(json.loads(out[out.index("{") :]))
+
+
+@pytest.mark.e2e
+def test_evidence_links_weak_links_wait_for_review_and_decisions_are_remembered(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    outcomes = tmp_path / "outcomes.csv"
+    write_demo_outcomes(outcomes, sandbox.demo_people(gh.db_path, n=12, seed=21))
+    api = GH(gh.url)
+    names, rows = _rows(outcomes)
+    rows = [r for r in rows if r["student_email"]]
+    single = [r for r in rows if len(api.candidates(r["student_email"])) == 1]
+    a, b, c = single[0], single[1], single[2]
+    a["student_phone"] = "+1 415 555 0142"
+    for r in (b, c):
+        r["student_school"] = "Northgate University"
+    _write(outcomes, names, rows)
+    cfg = write_config(
+        {
+            "acme-gh": {
+                "type": "greenhouse",
+                "client_id": sandbox.DEFAULT_CLIENT_ID,
+                "client_secret": "${" + SECRET_ENV + "}",
+                "user_id": 1000001,
+                "base_url": gh.url,
+                "token_url": f"{gh.url}/token",
+            }
+        },
+        outcomes={"path": str(outcomes)},
+        matching={"create_unmatched": False},
+        history={"note": True, "tags": []},
+    )
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+
+    # the same students, later, with new personal addresses (the ATS still has the school ones)
+    def later(r: dict[str, str], oid: str, email: str, phone: str) -> dict[str, str]:
+        return {**r, "outcome_id": oid, "student_email": email, "student_phone": phone, "project_id": oid}
+
+    rows += [
+        later(a, "A2", "a.new@personal.example", "+14155550142"),  # same phone: the same student
+        later(b, "B2", "b.new@personal.example", ""),  # same name and school only: not enough alone
+        later(c, "C2", "c.new@personal.example", ""),
+    ]
+    _write(outcomes, names, rows)
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    assert second["outcomes"]["review"] == 2
+
+    def ours(email: str, oid: str) -> list[dict[str, Any]]:
+        [person] = api.candidates(email)
+        return [n for n in api.notes(person["id"]) if f"syncbridge outcome {oid}" in n["body"]]
+
+    assert len(ours(a["student_email"], "A2")) == 1  # linked through the earlier link of the same student
+    assert ours(b["student_email"], "B2") == [] and ours(c["student_email"], "C2") == []  # never written
+    listed = _cli(cfg, "review").output
+    assert "outcome B2 on acme-gh" in listed and "outcome C2 on acme-gh" in listed and "name_school" in listed
+    assert "2 link(s) waiting for review" in _cli(cfg, "status").output
+
+    assert "accepted: outcome B2" in _cli(cfg, "review", "accept", "B2").output
+    assert "rejected: outcome C2" in _cli(cfg, "review", "reject", "C2").output
+    assert _cli(cfg, "review", "accept", "C2").exit_code == 2  # a decision is final
+    third = _run(cfg)
+    assert third["actions"]["failed"] == 0, third["errors"]
+    assert len(ours(b["student_email"], "B2")) == 1  # accepted: written
+    assert ours(c["student_email"], "C2") == []  # rejected: not written, not proposed again
+    assert "0 link(s) waiting for review" in _cli(cfg, "review").output
+    assert _run(cfg)["actions"]["planned"] == 0
+
+    store = Store(load_config(cfg).state.url)
+    try:
+        from sqlalchemy import select
+
+        from syncbridge.store import links, outcome_people
+
+        with store.engine.connect() as conn:
+            owner = dict(conn.execute(select(outcome_people.c.outcome_id, outcome_people.c.person_id)).all())
+            methods = dict(
+                conn.execute(
+                    select(links.c.outcome_id, links.c.method).where(links.c.outcome_id == "A2")
+                ).all()
+            )
+        assert owner["A2"] == owner[a["outcome_id"]] and owner["B2"] != owner[b["outcome_id"]]
+        assert methods["A2"].startswith("same_student")
+        [cand] = api.candidates(a["student_email"])
+        assert person_links(store, owner["A2"]) == {"acme-gh": [str(cand["id"])]}
+    finally:
+        store.close()
+
+
+def test_phone_and_name_normalisation() -> None:
+    assert e164("+1 (415) 555-0142") == e164("+14155550142") == "+14155550142"
+    assert e164("415.555.0142") is None  # no country code and no region: not compared
+    assert e164("415.555.0142", "US") == "+14155550142"
+    assert e164("+44 20 7946 0958") == "+442079460958"
+    assert e164("not a phone") is None and e164("+1 555 01") is None
+    assert norm_name("José", "García-López") == norm_name("jose", "GARCIA LOPEZ") == "jose garcia lopez"
+    assert Identity.confidence(["phone", "name"]) == 0.82
+    assert Identity.confidence(["name_school", "name"]) == 0.7
+    assert Identity.confidence([]) == 0.0
