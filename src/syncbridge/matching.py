@@ -70,39 +70,46 @@ def match_one(store: Store, connector: str, outcome: Outcome) -> Link:
 
 
 def link_outcomes(store: Store, settings: Settings, items: Sequence[Outcome]) -> LinkSummary:
+    """Link every outcome: by e-mail first (and saved), then the rest by further evidence, so that an
+    outcome can lean on the e-mail link of an earlier outcome of the same student in the same file."""
     from syncbridge.identity import Identity
 
     summary = LinkSummary()
-    rows: list[dict[str, Any]] = []
     identity = Identity(
         store, min_confidence=settings.matching.min_confidence, region=settings.matching.phone_region
     )
     people = identity.assign(items)
+    routed: list[tuple[Outcome, str, Link]] = []
     for outcome in items:
         connector = settings.connector_for(outcome.employer)
         if connector is None:
             summary.links.append(Link(outcome.outcome_id, None, "unrouted"))
             continue
-        link = match_one(store, connector, outcome)
+        routed.append((outcome, connector, match_one(store, connector, outcome)))
+    store.save_links([_row(link, c) for _o, c, link in routed])
+    for outcome, connector, link in routed:
         if link.status == "unmatched":
             status, cand, method, score, cands = identity.resolve(
                 outcome, connector, people[outcome.outcome_id]
             )
             link = Link(outcome.outcome_id, connector, status, cand, method, score, cands)  # type: ignore[arg-type]
+            store.save_links([_row(link, connector)])
         summary.links.append(link)
-        rows.append(
-            {
-                "outcome_id": link.outcome_id,
-                "connector": connector,
-                "status": link.status,
-                "candidate_id": link.candidate_id,
-                "method": link.method,
-                "confidence": link.confidence,
-                "candidates": list(link.candidates),
-            }
-        )
-    store.save_links(rows)
+    order = {o.outcome_id: i for i, o in enumerate(items)}
+    summary.links.sort(key=lambda lk: order.get(lk.outcome_id, 0))  # the file's order, as before
     return summary
+
+
+def _row(link: Link, connector: str) -> dict[str, Any]:
+    return {
+        "outcome_id": link.outcome_id,
+        "connector": connector,
+        "status": link.status,
+        "candidate_id": link.candidate_id,
+        "method": link.method,
+        "confidence": link.confidence,
+        "candidates": list(link.candidates),
+    }
 
 
 def _id_key(value: str) -> tuple[int, str]:
