@@ -156,3 +156,14 @@ def test_phone_and_name_normalisation() -> None:
     assert Identity.confidence(["phone", "name"]) == 0.82
     assert Identity.confidence(["name_school", "name"]) == 0.7
     assert Identity.confidence([]) == 0.0
+
+
+def test_phones_are_found_in_every_vendors_mirrored_record() -> None:
+    from syncbridge.identity import _phones_in
+
+    assert _phones_in({"phone_numbers": [{"value": "+1 415 555 0142", "type": "mobile"}]}) == [
+        "+1 415 555 0142"
+    ]
+    assert _phones_in({"phones": [{"type": "mobile", "value": "+44 20 7946 0958"}]}) == ["+44 20 7946 0958"]
+    workday = {"Candidate_Data": {"Contact_Data": {"Phone_Number": "+49 30 1234567", "Email_Address": "x"}}}
+    assert _phones_in(workday) == ["+49 30 1234567"]

@@ -70,20 +70,28 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _phones_in(raw: Any) -> list[str]:
-    """Phone strings in a mirrored person record (any top-level key naming phones: Greenhouse
-    ``phone_numbers[{value}]``, Lever ``phones[{value}]``, a plain ``phone``...)."""
+def _phones_in(raw: Any, depth: int = 0) -> list[str]:
+    """Phone strings in a mirrored person record: the values under any key naming a phone, at any depth
+    (Greenhouse ``phone_numbers[{value}]``, Lever ``phones[{value}]``, Workday
+    ``Candidate_Data/Contact_Data/Phone_Number``...)."""
     out: list[str] = []
+    if depth > 8:
+        return out
+    if isinstance(raw, list):
+        for item in raw:
+            out.extend(_phones_in(item, depth + 1))
+        return out
     if not isinstance(raw, Mapping):
         return out
     for key, value in raw.items():
-        if "phone" not in str(key).lower():
-            continue
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, Mapping):
-                item = item.get("value") or item.get("number")
-            if isinstance(item, str) and item.strip():
-                out.append(item)
+        if "phone" in str(key).lower():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, Mapping):
+                    item = item.get("value") or item.get("number") or item.get("#text")
+                if isinstance(item, str) and item.strip():
+                    out.append(item)
+        elif isinstance(value, Mapping | list):
+            out.extend(_phones_in(value, depth + 1))
     return out
 
 
