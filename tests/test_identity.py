@@ -167,3 +167,85 @@ def test_phones_are_found_in_every_vendors_mirrored_record() -> None:
     assert _phones_in({"phones": [{"type": "mobile", "value": "+44 20 7946 0958"}]}) == ["+44 20 7946 0958"]
     workday = {"Candidate_Data": {"Contact_Data": {"Phone_Number": "+49 30 1234567", "Email_Address": "x"}}}
     assert _phones_in(workday) == ["+49 30 1234567"]
+
+
+@pytest.mark.e2e
+def test_one_student_at_two_employers_is_one_person_with_a_link_in_each_ats(
+    gh: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+
+    from syncbridge.connectors.lever import sandbox as lever_sandbox
+
+    for name, value in lever_sandbox.DEMO_ENV.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "lever.db"
+    lever_sandbox.seed(db, size=60)
+    with lever_sandbox.SandboxServer(db, rate_per_second=0) as lv:
+        outcomes = tmp_path / "outcomes.csv"
+        write_demo_outcomes(outcomes, sandbox.demo_people(gh.db_path, n=4, seed=21))
+        names, rows = _rows(outcomes)
+        api = GH(gh.url)
+        student = next(r for r in rows if r["student_email"] and len(api.candidates(r["student_email"])) == 1)
+        # the same student also worked with Globex, whose Lever knows them by the same address
+        auth = (lever_sandbox.DEFAULT_API_KEY, "")
+        users = requests.get(
+            f"{lv.api_url}/users",
+            params={"email": lever_sandbox.DEMO_PERFORM_AS_EMAIL},
+            auth=auth,
+            timeout=10,
+        ).json()["data"]
+        created = requests.post(
+            f"{lv.api_url}/opportunities",
+            params={"perform_as": users[0]["id"]},
+            json={"name": "Known Student", "emails": [student["student_email"]], "origin": "sourced"},
+            auth=auth,
+            timeout=10,
+        )
+        assert created.status_code in (200, 201), created.text
+        rows.append({**student, "outcome_id": "GLOBEX-1", "employer": "Globex", "project_id": "GLOBEX-1"})
+        _write(outcomes, names, rows)
+        block = lever_sandbox.demo_connector_block(lv.url)
+        block.update({"rate_per_second": 500.0, "burst": 500})
+        cfg = write_config(
+            {
+                "acme-gh": {
+                    "type": "greenhouse",
+                    "client_id": sandbox.DEFAULT_CLIENT_ID,
+                    "client_secret": "${" + SECRET_ENV + "}",
+                    "user_id": 1000001,
+                    "base_url": gh.url,
+                    "token_url": f"{gh.url}/token",
+                },
+                "globex-lever": block,
+            },
+            outcomes={"path": str(outcomes)},
+            routing=[
+                {"employer": "Acme Corp", "connector": "acme-gh"},
+                {"employer": "Globex", "connector": "globex-lever"},
+            ],
+            history={"note": True, "tags": []},
+        )
+        summary = _run(cfg)
+        assert summary["actions"]["failed"] == 0, summary["errors"]
+        status = _cli(cfg, "status", "--json").stdout
+        people = json.loads(status[status.index("{") :])["people"]
+        assert people["linked_in_several_ats"] == 1
+        assert "1 with links in more than one ATS" in _cli(cfg, "status").output
+        store = Store(load_config(cfg).state.url)
+        try:
+            from sqlalchemy import select
+
+            from syncbridge.store import outcome_people
+
+            with store.engine.connect() as conn:
+                owner = dict(
+                    conn.execute(select(outcome_people.c.outcome_id, outcome_people.c.person_id)).all()
+                )
+            assert owner["GLOBEX-1"] == owner[student["outcome_id"]]
+            assert set(person_links(store, owner["GLOBEX-1"])) == {"acme-gh", "globex-lever"}
+        finally:
+            store.close()
