@@ -433,3 +433,36 @@ def test_a_strong_student_far_from_graduation_becomes_a_tagged_lead_not_a_conver
     follow_up = [t for t in nurtured[0]["tags"] if t.startswith("follow-up ")]
     assert follow_up and follow_up[0] < f"follow-up {far.isoformat()}"
     assert _run(cfg)["actions"]["planned"] == 0
+
+
+def test_a_corrected_evaluation_adds_a_note_that_says_what_it_corrects(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+    ambiguous = _ambiguous(first, tmp_path)
+    row = next(r for r in _rows(tmp_path) if r["student_email"] not in ambiguous and float(r["rating"]) < 4.0)
+    path = tmp_path / "outcomes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for r in rows:
+        if r["outcome_id"] == row["outcome_id"]:
+            r["rating"] = "4.1"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    api = Api(lever)
+    texts = [
+        n["fields"][0]["value"]
+        for o in api.opportunities_of(row["student_email"])
+        for n in api.all(f"opportunities/{o['id']}/notes")
+        if f"syncbridge outcome {row['outcome_id']}" in n["fields"][0]["value"]
+    ]
+    assert len(texts) == 2
+    [correction] = [t for t in texts if t.startswith("Correction:")]
+    assert f"rating {float(row['rating']):g} → 4.1" in correction and "Rating: 4.1/5" in correction

@@ -456,3 +456,43 @@ def test_a_strong_student_far_from_graduation_becomes_a_nurtured_prospect(
     req_ids = {r["req_id"] for r in tenant.mi_requisitions()}
     assert tenant.applications(early["student_email"], req_ids) == []  # not converted
     assert _run(cfg)["actions"]["planned"] == 0
+
+
+def test_a_corrected_evaluation_adds_a_history_that_says_what_it_corrects(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path)
+    tenant = Tenant(wd)
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+    ambiguous = _ambiguous(first, tmp_path)
+    row = next(
+        r
+        for r in _rows(tmp_path)
+        if r["student_email"] not in ambiguous
+        and float(r["rating"]) < 4.0
+        and len(tenant.wids(r["student_email"])) == 1
+    )
+    path = tmp_path / "outcomes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for r in rows:
+        if r["outcome_id"] == row["outcome_id"]:
+            r["rating"] = "4.1"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    [wid] = tenant.wids(row["student_email"])
+    person = requests.get(f"{wd.url}/_sandbox/candidates/{wid}", timeout=10).json()
+    texts = [
+        a["content"]
+        for a in person["attachments"]
+        if f"syncbridge outcome {row['outcome_id']}" in a["content"]
+    ]
+    assert len(texts) == 2
+    [correction] = [t for t in texts if "Correction:" in t]
+    assert f"rating {float(row['rating']):g} → 4.1" in correction
