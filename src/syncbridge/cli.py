@@ -105,6 +105,7 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
       syncbridge plan              dry run: every write it would make
       syncbridge run               sync, link, plan and apply, as a Prefect flow
       syncbridge status            cursors, links, ledger, recent runs
+      syncbridge review            identity links waiting for a person (accept/reject)
       syncbridge demo              everything against a local Greenhouse sandbox
     """
     _setup_logging(verbose)
