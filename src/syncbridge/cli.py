@@ -113,7 +113,12 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
 
 
 @main.command()
-@click.option("--online", is_flag=True, help="Also call each ATS once to prove the credentials work.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also call each ATS to prove the credentials work and check what only the account can tell "
+    "(e.g. the Greenhouse job board and source of the conversion rules).",
+)
 @click.pass_obj
 @_handle_errors
 def validate(obj: _Ctx, online: bool) -> None:
