@@ -158,12 +158,20 @@ class Identity:
                     known[k] = (now, person)
                     new_keys.append({"key": k, "person_id": person, "created_at": now})
             out[oid] = person
+        from syncbridge.store import _dialect_insert
+
         with self.store.tx() as conn:
+            # ON CONFLICT DO NOTHING: a concurrent run recording the same key first is no error (its
+            # person id stands; this run's outcome is re-pointed on its next run)
             if new_keys:
-                conn.execute(insert(person_keys), new_keys)
+                conn.execute(
+                    _dialect_insert(self.store.dialect, person_keys).on_conflict_do_nothing(), new_keys
+                )
             fresh = [{"outcome_id": o, "person_id": p} for o, p in out.items() if o not in current]
             if fresh:
-                conn.execute(insert(outcome_people), fresh)
+                conn.execute(
+                    _dialect_insert(self.store.dialect, outcome_people).on_conflict_do_nothing(), fresh
+                )
             for oid, person in out.items():
                 if oid in current and current[oid] != person:
                     conn.execute(
