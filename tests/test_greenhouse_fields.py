@@ -326,3 +326,21 @@ def test_a_strong_student_far_from_graduation_is_nurtured_as_a_prospect_not_conv
 
     again = _json(["-c", str(cfg), "run", "--no-prefect", "--json"])
     assert again["actions"]["planned"] == 0
+
+
+@pytest.mark.e2e
+def test_field_definitions_are_synced_for_a_plan_when_not_mirrored(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from syncbridge.fieldtypes import definitions_for, mirrored
+    from syncbridge.pipeline import Runtime
+
+    cfg = _config(write_config, gh, tmp_path)
+    with Runtime.from_file(str(cfg)) as rt:
+        assert not mirrored(rt.store, "acme-gh")  # nothing synced yet
+        defs = definitions_for(rt)("acme-gh")
+        skill_set = defs.get("candidate", "mi_skill_set")
+        assert skill_set is not None and skill_set.value_type == "multi_select"
+        assert "SQL" in skill_set.options
+        assert defs.get("application", "mi_stipend") is not None
+        assert mirrored(rt.store, "acme-gh").get("candidate", "degree") is not None  # kept in the mirror
