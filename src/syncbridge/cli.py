@@ -270,6 +270,7 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
         f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "
         f"{o.get('unrouted', 0)} unrouted"
+        + (f", {o['review']} waiting for review (syncbridge review)" if o.get("review") else "")
     )
     click.echo(
         f"  actions:   {a['planned']} planned ({a['already_done']} already done), "
