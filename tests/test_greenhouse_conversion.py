@@ -386,16 +386,14 @@ def test_a_paused_ambiguous_or_unnamed_board_is_refused(
     )
     result = _validate_online(paused)
     assert result.exit_code != 0 and "is not live" in result.output
-    # run anyway: the publish fails with that line, nothing is posted or published anywhere
+    # run anyway: the job is refused with that line before it is made; nothing is opened or posted
     out = CliRunner().invoke(main, ["-c", str(paused), "run", "--no-prefect", "--json"])
     summary = json.loads(out.stdout[out.stdout.index("{") :])
     errors = summary["errors"]
-    assert errors and {e["action"] for e in errors} == {"publish"}
+    assert errors and {e["action"] for e in errors} == {"create_requisition"}
     assert all("is not live" in e["error"] for e in errors)
-    jobs = {j["id"] for j in _mi_jobs(api)}
-    after = api.get("/v3/job_posts")
-    assert not [p for p in after if p["live"] and p["job_id"] in jobs]
-    assert [p for p in after if p["job_id"] not in jobs] == [p for p in before if p["job_id"] not in jobs]
+    assert summary["actions"]["blocked"] >= 2  # its publish, attach and prescreen
+    assert _mi_jobs(api) == [] and api.get("/v3/job_posts") == before
 
 
 def test_created_applications_and_prospects_carry_the_micro_internship_source(

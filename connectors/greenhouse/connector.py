@@ -261,6 +261,8 @@ class GreenhouseConnector(Connector):
                 "conversion rule needs requisition.options.template_job_id for Greenhouse",
                 connector=self.name,
             )
+        if opts.get("publish"):
+            self._board(opts)  # a board that cannot be published on is refused before the job is made
         body: dict[str, Any] = {
             "template_job_id": int(opts["template_job_id"]),
             "number_of_openings": new.openings,
