@@ -346,7 +346,14 @@ def test_the_new_jobs_own_post_goes_live_on_the_named_board_and_browsers_see_it(
 ) -> None:
     api = GH(gh.url)
     template_posts = api.get("/v3/job_posts", job_ids=str(TEMPLATE_JOB))
-    cfg = _config(write_config, gh, tmp_path)
+    content = "<p>Join the team that hosted your micro-internship.</p>"
+    options = {
+        "template_job_id": TEMPLATE_JOB,
+        "publish": "internal",
+        "board": INTERNAL,
+        "post_content": content,
+    }
+    cfg = _config(write_config, gh, tmp_path, options=options)
     assert _validate_online(cfg).exit_code == 0
     summary = _run(cfg)
     assert summary["actions"]["failed"] == 0, summary["errors"]
@@ -361,6 +368,8 @@ def test_the_new_jobs_own_post_goes_live_on_the_named_board_and_browsers_see_it(
         live = [p for p in posts if p["live"]]
         assert [p["job_board_id"] for p in live] == [internal["id"]]
         assert [v["id"] for v in seen if v["internal_job_id"] == job["id"]] == [live[0]["id"]]
+        [view] = [v for v in seen if v["internal_job_id"] == job["id"]]
+        assert view["content"] == content and view["title"] == job["name"]
         # the job's notes come from the rule, not from the template job
         assert "Template:" not in job["notes"] and "Data Analyst (Entry Level)" not in job["notes"]
         assert job["name"] in job["notes"] and "What it showed" in job["notes"]

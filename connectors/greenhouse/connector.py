@@ -390,10 +390,14 @@ class GreenhouseConnector(Connector):
                 f"job {requisition_id} has no job post to publish (give the template job a post)",
                 connector=self.name,
             )
+        changes: dict[str, Any] = {}
         if not post.get("live"):
-            post = self.client.send_json(
-                "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=True
-            )
+            changes["job_application_status"] = "live"
+        content = options.get("post_content")  # what candidates read; else the template post's text stays
+        if content and post.get("content") != content:
+            changes["content"] = str(content)
+        if changes:
+            post = self.client.send_json("PATCH", f"/v3/job_posts/{post['id']}", changes, idempotent=True)
         if not isinstance(post, dict) or not post.get("live"):
             post_id = post.get("id") if isinstance(post, dict) else "?"
             raise InvalidRequest(
