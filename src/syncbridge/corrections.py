@@ -72,7 +72,10 @@ def changes(before: Mapping[str, Any], o: Outcome) -> list[str]:
 
 def correction_text(earlier: Mapping[str, Any], o: Outcome) -> str:
     """The paragraph that opens a correcting note: which note it corrects (its date) and what changed."""
-    payload = earlier.get("payload") or {}
+    try:
+        payload = earlier["payload"] or {}  # read from the ledger only now (see earlier_notes)
+    except KeyError:
+        payload = {}
     before = payload.get("evaluation") or _from_text(str(payload.get("text") or ""))
     when = earlier.get("at")
     day = when.date().isoformat() if isinstance(when, datetime) else "an earlier date"
@@ -87,29 +90,52 @@ def correction_text(earlier: Mapping[str, Any], o: Outcome) -> str:
 
 def earlier_notes(store: Any) -> Callable[[str, str], dict[str, Any] | None]:
     """``(connector, outcome_id) →`` the latest history note written for that outcome (from the ledger):
-    ``{"key", "at", "payload"}``, or None."""
+    ``{"key", "at", "payload"}``, or None.  One query per connector loads which note is the latest for
+    every outcome (no payloads); a payload is read only when a plan asks for it, and the plan does so
+    only for a corrected outcome, so a large ledger costs one query, not one per outcome."""
     from sqlalchemy import and_, select
 
     from syncbridge.store import ledger
 
-    def find(connector: str, outcome_id: str) -> dict[str, Any] | None:
-        q = (
-            select(ledger.c.key, ledger.c.updated_at, ledger.c.payload)
-            .where(
-                and_(
-                    ledger.c.connector == connector,
-                    ledger.c.outcome_id == outcome_id,
-                    ledger.c.kind == "add_note",
-                    ledger.c.status == "done",
-                )
+    latest: dict[str, dict[str, tuple[str, Any]]] = {}
+
+    def load(connector: str) -> dict[str, tuple[str, Any]]:
+        if connector not in latest:
+            rows: dict[str, tuple[str, Any]] = {}
+            q = select(ledger.c.outcome_id, ledger.c.key, ledger.c.updated_at).where(
+                and_(ledger.c.connector == connector, ledger.c.kind == "add_note", ledger.c.status == "done")
             )
-            .order_by(ledger.c.updated_at.desc())
-            .limit(1)
-        )
-        with store.engine.connect() as conn:
-            row = conn.execute(q).first()
-        if row is None:
+            with store.engine.connect() as conn:
+                for oid, key, at in conn.execute(q):
+                    if oid is not None and (oid not in rows or (at and rows[oid][1] and at > rows[oid][1])):
+                        rows[oid] = (key, at)
+            latest[connector] = rows
+        return latest[connector]
+
+    def find(connector: str, outcome_id: str) -> dict[str, Any] | None:
+        found = load(connector).get(outcome_id)
+        if found is None:
             return None
-        return {"key": row[0], "at": row[1], "payload": row[2] if isinstance(row[2], dict) else {}}
+        return _EarlierNote(store, found[0], found[1])
 
     return find
+
+
+class _EarlierNote(dict[str, Any]):
+    """``{"key", "at", "payload"}`` of an earlier note; the payload is read from the ledger on first use."""
+
+    def __init__(self, store: Any, key: str, at: Any) -> None:
+        super().__init__(key=key, at=at)
+        self._store = store
+
+    def __missing__(self, name: str) -> Any:
+        if name != "payload":
+            raise KeyError(name)
+        from sqlalchemy import select
+
+        from syncbridge.store import ledger
+
+        with self._store.engine.connect() as conn:
+            raw = conn.execute(select(ledger.c.payload).where(ledger.c.key == self["key"])).scalar()
+        self["payload"] = raw if isinstance(raw, dict) else {}
+        return self["payload"]
