@@ -99,7 +99,9 @@ def _phones_in(raw: Any, depth: int = 0) -> list[str]:
 class _Mirror:
     """Phones and names of one connector's mirrored people (built once per link run, when needed)."""
 
-    phones: dict[str, set[str]] = field(default_factory=dict)
+    # the last 7 digits → (person, phone as written): parsing every mirrored phone with phonenumbers would
+    # cost O(mirror) parses per run; only the few that share the digits are parsed, when looked up
+    phones: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     names: dict[str, set[str]] = field(default_factory=dict)
 
 
@@ -216,9 +218,9 @@ class Identity:
             with self.store.engine.connect() as conn:
                 for remote_id, first, last, raw in conn.execute(q):
                     for phone in _phones_in(raw):
-                        normalised = e164(phone, self.region)
-                        if normalised:
-                            m.phones.setdefault(normalised, set()).add(str(remote_id))
+                        digits = "".join(ch for ch in phone if ch.isdigit())
+                        if len(digits) >= 7:
+                            m.phones.setdefault(digits[-7:], set()).add((str(remote_id), phone))
                     name = norm_name(first, last)
                     if name:
                         m.names.setdefault(name, set()).add(str(remote_id))
@@ -306,7 +308,12 @@ class Identity:
         mirror = self._mirror(connector)
         phone = e164(o.student.phone, self.region)
         if phone:
-            add(mirror.phones.get(phone, set()), "phone")
+            same = {
+                p
+                for p, written in mirror.phones.get(phone[-7:], set())
+                if e164(written, self.region) == phone
+            }
+            add(same, "phone")
         add(self._linked_for_outcomes(connector, self._name_school_outcomes(o)), "name_school")
         named = mirror.names.get(norm_name(o.student.first_name, o.student.last_name), set())
         if len(named) == 1:  # a name shared by several people is no evidence for any of them

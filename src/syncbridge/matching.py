@@ -87,14 +87,16 @@ def link_outcomes(store: Store, settings: Settings, items: Sequence[Outcome]) ->
             continue
         routed.append((outcome, connector, match_one(store, connector, outcome)))
     store.save_links([_row(link, c) for _o, c, link in routed])
+    resolved = []
     for outcome, connector, link in routed:
         if link.status == "unmatched":
             status, cand, method, score, cands = identity.resolve(
                 outcome, connector, people[outcome.outcome_id]
             )
             link = Link(outcome.outcome_id, connector, status, cand, method, score, cands)  # type: ignore[arg-type]
-            store.save_links([_row(link, connector)])
+            resolved.append(_row(link, connector))
         summary.links.append(link)
+    store.save_links(resolved)
     order = {o.outcome_id: i for i, o in enumerate(items)}
     summary.links.sort(key=lambda lk: order.get(lk.outcome_id, 0))  # the file's order, as before
     return summary
