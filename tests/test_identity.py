@@ -235,6 +235,9 @@ def test_one_student_at_two_employers_is_one_person_with_a_link_in_each_ats(
         people = json.loads(status[status.index("{") :])["people"]
         assert people["linked_in_several_ats"] == 1
         assert "1 with links in more than one ATS" in _cli(cfg, "status").output
+        one = _cli(cfg, "status", "--person", student["student_email"].upper()).output
+        assert "acme-gh: " in one and "globex-lever: " in one and "GLOBEX-1" in one
+        assert _cli(cfg, "status", "--person", "nobody@nowhere.example").exit_code == 2
         store = Store(load_config(cfg).state.url)
         try:
             from sqlalchemy import select

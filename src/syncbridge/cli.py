@@ -364,12 +364,22 @@ def _fmt(value: Any) -> str:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option(
+    "--person",
+    "person",
+    metavar="KEY",
+    help="An e-mail, phone or syncbridge person id: that student's links.",
+)
 @click.pass_obj
 @_handle_errors
-def status(obj: _Ctx, as_json: bool) -> None:
+def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     """Show cursors, mirror size, links, ledger counts, pending writes and recent runs."""
     from syncbridge.config import load_config
     from syncbridge.store import Store
+
+    if person is not None:
+        _person_status(obj, person, as_json)
+        return
 
     settings = load_config(obj.config)
     store = Store(settings.state.url)
@@ -562,6 +572,32 @@ def _resume_paused(rows: list[dict[str, Any]], decided: list[str], status: str) 
             click.echo(f"resumed the paused flow run {run_id}")
         except Exception as exc:  # not paused any more, or no Prefect API here: the store has the decision
             log.info("could not resume flow run %s: %s", run_id, exc)
+
+
+def _person_status(obj: _Ctx, key: str, as_json: bool) -> None:
+    """One student: their syncbridge person id, outcomes and links per ATS."""
+    from syncbridge.config import load_config
+    from syncbridge.identity import find_person, person_links, person_outcomes
+    from syncbridge.store import Store
+
+    settings = load_config(obj.config)
+    store = Store(settings.state.url)
+    try:
+        pid = find_person(store, key, region=settings.matching.phone_region)
+        if pid is None:
+            raise ConfigError("--person: no student with that e-mail, phone or person id")
+        outcome_ids, links = person_outcomes(store, pid), person_links(store, pid)
+    finally:
+        store.close()
+    data = {"person_id": pid, "outcomes": outcome_ids, "links": links}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"syncbridge person {pid}: outcomes {', '.join(outcome_ids)}")
+    for connector, ids in links.items():
+        click.echo(f"  {connector}: {', '.join(ids)}")
+    if not links:
+        click.echo("  no links yet")
 
 
 def _identity_status(store: Any) -> dict[str, Any]:

@@ -439,3 +439,32 @@ def person_links(store: Any, person: str) -> dict[str, list[str]]:
             if cand and cand not in out.setdefault(connector, []):
                 out[connector].append(cand)
     return out
+
+
+def find_person(store: Any, key: str, *, region: str | None = None) -> str | None:
+    """The person id for an e-mail, a phone or a person id (as typed by an operator)."""
+    from syncbridge.model import normalize_email
+    from syncbridge.store import outcome_people, person_keys
+
+    text = key.strip()
+    candidates = [f"email:{normalize_email(text) or text.lower()}"]
+    phone = e164(text, region)
+    if phone:
+        candidates.append(f"phone:{phone}")
+    with store.engine.connect() as conn:
+        found = conn.execute(
+            select(person_keys.c.person_id).where(person_keys.c.key.in_(candidates)).limit(1)
+        ).scalar()
+        if found is None:
+            found = conn.execute(
+                select(outcome_people.c.person_id).where(outcome_people.c.person_id == text).limit(1)
+            ).scalar()
+    return str(found) if found else None
+
+
+def person_outcomes(store: Any, person: str) -> list[str]:
+    from syncbridge.store import outcome_people
+
+    with store.engine.connect() as conn:
+        q = select(outcome_people.c.outcome_id).where(outcome_people.c.person_id == person)
+        return sorted(r[0] for r in conn.execute(q))
