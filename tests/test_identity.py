@@ -68,9 +68,9 @@ def test_evidence_links_weak_links_wait_for_review_and_decisions_are_remembered(
     names, rows = _rows(outcomes)
     rows = [r for r in rows if r["student_email"]]
     single = [r for r in rows if len(api.candidates(r["student_email"])) == 1]
-    a, b, c = single[0], single[1], single[2]
+    a, b, c, d = single[0], single[1], single[2], single[3]
     a["student_phone"] = "+1 415 555 0142"
-    for r in (b, c):
+    for r in (b, c, d):
         r["student_school"] = "Northgate University"
     _write(outcomes, names, rows)
     cfg = write_config(
@@ -99,11 +99,12 @@ def test_evidence_links_weak_links_wait_for_review_and_decisions_are_remembered(
         later(a, "A2", "a.new@personal.example", "+14155550142"),  # same phone: the same student
         later(b, "B2", "b.new@personal.example", ""),  # same name and school only: not enough alone
         later(c, "C2", "c.new@personal.example", ""),
+        later(d, "D2", "d.new@personal.example", ""),  # waits, until the ATS learns the new address
     ]
     _write(outcomes, names, rows)
     second = _run(cfg)
     assert second["actions"]["failed"] == 0, second["errors"]
-    assert second["outcomes"]["review"] == 2
+    assert second["outcomes"]["review"] == 3
 
     def ours(email: str, oid: str) -> list[dict[str, Any]]:
         [person] = api.candidates(email)
@@ -113,7 +114,18 @@ def test_evidence_links_weak_links_wait_for_review_and_decisions_are_remembered(
     assert ours(b["student_email"], "B2") == [] and ours(c["student_email"], "C2") == []  # never written
     listed = _cli(cfg, "review").output
     assert "outcome B2 on acme-gh" in listed and "outcome C2 on acme-gh" in listed and "name_school" in listed
-    assert "2 link(s) waiting for review" in _cli(cfg, "status").output
+    assert "3 link(s) waiting for review" in _cli(cfg, "status").output
+    # the recruiter adds the new address to d's record in the ATS: D2 now links by e-mail
+    [d_person] = api.candidates(d["student_email"])
+    emails = [*d_person["email_addresses"], {"value": "d.new@personal.example", "type": "personal"}]
+    import requests
+
+    requests.patch(
+        f"{gh.url}/v3/candidates/{d_person['id']}",
+        json={"email_addresses": emails},
+        headers=api.headers,
+        timeout=10,
+    ).raise_for_status()
 
     assert "accepted: outcome B2" in _cli(cfg, "review", "accept", "B2").output
     assert "rejected: outcome C2" in _cli(cfg, "review", "reject", "C2").output
@@ -122,7 +134,10 @@ def test_evidence_links_weak_links_wait_for_review_and_decisions_are_remembered(
     assert third["actions"]["failed"] == 0, third["errors"]
     assert len(ours(b["student_email"], "B2")) == 1  # accepted: written
     assert ours(c["student_email"], "C2") == []  # rejected: not written, not proposed again
-    assert "0 link(s) waiting for review" in _cli(cfg, "review").output
+    assert (
+        "0 link(s) waiting for review" in _cli(cfg, "review").output
+    )  # D2's review closed by the e-mail link
+    assert len(ours(d["student_email"], "D2")) == 1
     assert _run(cfg)["actions"]["planned"] == 0
 
     store = Store(load_config(cfg).state.url)

@@ -380,6 +380,33 @@ class Identity:
                 )
 
 
+def supersede(store: Any, linked: Iterable[tuple[str, str]]) -> int:
+    """Close the pending reviews of outcomes that are now linked by their e-mail (the ATS person got the
+    new address): nobody needs to decide them any more.  Returns how many were closed."""
+    from syncbridge.store import reviews
+
+    pairs = list(linked)
+    closed = 0
+    with store.tx() as conn:
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start : start + 500]
+            for connector in {c for _o, c in chunk}:
+                ids = [o for o, c in chunk if c == connector]
+                result = conn.execute(
+                    update(reviews)
+                    .where(
+                        and_(
+                            reviews.c.connector == connector,
+                            reviews.c.outcome_id.in_(ids),
+                            reviews.c.status == "pending",
+                        )
+                    )
+                    .values(status="superseded", decided_by="e-mail link", decided_at=_now())
+                )
+                closed += result.rowcount or 0
+    return closed
+
+
 def decide(
     store: Any, ref: str, accept: bool, *, by: str, connector: str | None = None
 ) -> list[dict[str, Any]]:

@@ -72,7 +72,7 @@ def match_one(store: Store, connector: str, outcome: Outcome) -> Link:
 def link_outcomes(store: Store, settings: Settings, items: Sequence[Outcome]) -> LinkSummary:
     """Link every outcome: by e-mail first (and saved), then the rest by further evidence, so that an
     outcome can lean on the e-mail link of an earlier outcome of the same student in the same file."""
-    from syncbridge.identity import Identity
+    from syncbridge.identity import Identity, supersede
 
     summary = LinkSummary()
     identity = Identity(
@@ -87,6 +87,7 @@ def link_outcomes(store: Store, settings: Settings, items: Sequence[Outcome]) ->
             continue
         routed.append((outcome, connector, match_one(store, connector, outcome)))
     store.save_links([_row(link, c) for _o, c, link in routed])
+    supersede(store, [(o.outcome_id, c) for o, c, link in routed if link.status == "linked"])
     resolved = []
     for outcome, connector, link in routed:
         if link.status == "unmatched":

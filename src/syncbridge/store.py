@@ -265,7 +265,7 @@ reviews = Table(
     Column("candidate_id", String(64)),  # the proposed ATS person
     Column("confidence", Float),
     Column("evidence", JSON),  # the evidence names (phone, name, previous link ...), no personal data
-    Column("status", String(16), nullable=False, index=True),  # pending | accepted | rejected
+    Column("status", String(16), nullable=False, index=True),  # pending|accepted|rejected|superseded
     Column("decided_by", String(255)),
     Column("created_at", Ts),
     Column("decided_at", Ts),
