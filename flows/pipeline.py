@@ -12,7 +12,6 @@ artifacts) with :class:`~syncbridge.pipeline.RunFailed`, which carries the summa
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,17 +20,15 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge import pipeline as steps
 from syncbridge.apply import ApplyResult
+from syncbridge.flows import approval
 from syncbridge.outcomes import OutcomeBatch
 from syncbridge.pipeline import RunFailed, RunSummary, Runtime
-from syncbridge.plan import Action, Plan, Strong
+from syncbridge.plan import Action, Plan
 from syncbridge.redact import redact
 
 APPLY_BATCH = 200
@@ -57,84 +54,12 @@ class PipelineParams(FlowParams):
     full: bool = False
     dry_run: bool = False
     wait_for_approval: bool = Field(
-        default=True, description="with manual approval: pause for a decision in the Prefect UI"
+        default=True,
+        description="with manual approval: wait (suspended) for a decision in the Prefect UI or the CLI",
     )
     approval_timeout_seconds: int | None = Field(
         default=None, ge=1, description="default: conversion.approval_timeout_minutes from the config"
     )
-
-
-class ApprovalDecision(RunInput):
-    """What the approver answers in the Prefect UI (ids as shown in the description, or "all")."""
-
-    approve: list[str] = Field(default_factory=list)
-    reject: list[str] = Field(default_factory=list)
-    reason: str = ""
-    approver: str = ""
-    timed_out: bool = Field(
-        default=False, description="set by syncbridge itself when nobody answered in time"
-    )
-
-
-def _resume_empty(flow_run_id: Any) -> None:
-    from prefect.flow_runs import resume_flow_run
-
-    try:
-        resume_flow_run(flow_run_id, run_input={"timed_out": True})
-    except Exception:  # already resumed by a person, or gone
-        return
-
-
-def _wait_for_approval(rt: Runtime, pending: list[Strong], timeout: int, run_id: str) -> bool:
-    """Pause the flow until a person decides in the Prefect UI (or ``syncbridge approve/reject`` resumes
-    it).  Returns True when any decision was taken; a timeout leaves everything pending."""
-    lines = [
-        "## Strong micro-interns waiting for approval",
-        "",
-        "Answer with approval ids in **approve** / **reject** (or `all`).",
-        "",
-    ]
-    for s in pending:
-        lines.append(
-            f"- `{s.approval_key[:12]}` outcome {s.outcome_id} → **{s.code}** on {s.connector} "
-            f"(rule {s.rule}): {s.summary}"
-        )
-    fid = flow_run.get_id()
-    for s in pending:
-        rt.store.note_paused_run(s.approval_key, str(fid) if fid else None)
-    logger = get_run_logger()
-    logger.info("pausing for approval of %d conversion(s)", len(pending))
-    # Prefect fails a run whose pause expired ("completed and never resumed"), so syncbridge resumes
-    # the run itself with an empty, timed-out decision when nobody answered: the run then completes and
-    # the conversions stay pending.  Prefect's own pause timeout is only a backstop.
-    watchdog = threading.Timer(timeout, _resume_empty, args=(fid,)) if fid else None
-    if watchdog:
-        watchdog.daemon = True
-        watchdog.start()
-    try:
-        decision = pause_flow_run(
-            wait_for_input=ApprovalDecision.with_initial_data(description="\n".join(lines)),
-            timeout=timeout + 120,
-            poll_interval=min(10, max(1, timeout // 10)),
-            key=f"approval-{run_id}",
-        )
-    except FlowPauseTimeout:
-        decision = None
-    finally:
-        if watchdog:
-            watchdog.cancel()
-    if decision is None or decision.timed_out:
-        logger.warning("no approval decision within %d s; the conversions stay pending", timeout)
-        return False
-    by = decision.approver or "prefect-ui"
-    for s in pending:
-        short = s.approval_key[:12]
-        if "all" in decision.reject or short in decision.reject or s.approval_key in decision.reject:
-            rt.store.decide_approval(s.approval_key, "rejected", by=by, reason=decision.reason)
-        elif "all" in decision.approve or short in decision.approve or s.approval_key in decision.approve:
-            rt.store.decide_approval(s.approval_key, "approved", by=by, reason=decision.reason)
-    # `syncbridge approve/reject` record the decision themselves before resuming the run: count those too
-    return any(rt.store.approval_status(s.approval_key) != "pending" for s in pending)
 
 
 def _run_name(kind: str) -> Any:
@@ -330,19 +255,34 @@ def history_flow(params: HistoryParams) -> dict[str, Any]:
 def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
     """sync → link → plan → apply: the job HR ops schedule."""
     with _runtime(params, "pipeline") as (rt, info):
+        approval.end_expired_waits(rt)
         synced = _sync_all(rt, params.connector, params.full)
         batch, links = link_task(rt, info["run_id"])
         the_plan = plan_task(rt, batch, links, params.connector)
-        pending = [s for s in the_plan.strong if s.state == "awaiting approval"]
-        if pending and params.wait_for_approval and not params.dry_run:
-            timeout = params.approval_timeout_seconds or rt.settings.conversion.approval_timeout_minutes * 60
-            if _wait_for_approval(rt, pending, timeout, info["run_id"]):
-                the_plan = plan_task(rt, batch, links, params.connector)
+        # everything that needs no decision is written before waiting for one (see flows/approval.py)
         result = None if params.dry_run else _apply_all(rt, the_plan, info["run_id"])
+        pending = [s for s in the_plan.strong if s.state == "awaiting approval"]
+        if result is not None and pending and params.wait_for_approval:
+            timeout = params.approval_timeout_seconds or rt.settings.conversion.approval_timeout_minutes * 60
+            if approval.wait_for_approval(rt, pending, timeout, info, params.model_dump()):
+                decided = plan_task(rt, batch, links, params.connector)
+                result.merge(_apply_all(rt, decided, info["run_id"]))
+                the_plan = _after_decision(the_plan, decided)
         d = _finish(steps.summarize(batch, links, the_plan, result, synced), result, info)
     if result and result.failed:
         raise RunFailed(f"{result.failed} write(s) failed", d)
     return d
+
+
+def _after_decision(first: Plan, decided: Plan) -> Plan:
+    """The run's plan once approvals were decided: the first plan's writes plus the conversions."""
+    keys = {a.key for a in first.actions}
+    return Plan(
+        actions=first.actions + [a for a in decided.actions if a.key not in keys],
+        already_done=first.already_done,
+        skipped=decided.skipped,
+        strong=decided.strong,
+    )
 
 
 FLOWS: dict[str, tuple[Any, type[FlowParams]]] = {

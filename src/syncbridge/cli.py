@@ -356,6 +356,24 @@ def run(
         sys.exit(1)
 
 
+def _with_paused_runs(store: Any, last: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Runs suspended while they wait for approval are listed even when a later run of the same flow
+    has finished, each with the approval ids it waits for (``syncbridge approve ID``)."""
+    known = {r["run_id"] for r in last}
+    rows = [
+        {k: r[k] for k in keys} for r in last + [p for p in store.paused_runs() if p["run_id"] not in known]
+    ]
+    waiting: dict[str, list[str]] = {}
+    for a in store.pending_approvals():
+        run_id = (a.get("summary") or {}).get("run_id")
+        if run_id:
+            waiting.setdefault(run_id, []).append(a["key"][:12])
+    for r in rows:
+        if r["status"] == "paused":
+            r["waiting_for"] = sorted(waiting.get(r["run_id"], []))
+    return rows
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -387,7 +405,7 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     try:
         data: dict[str, Any] = {
             "state": settings.state.url.split("@")[-1],
-            "last_runs": [{k: r[k] for k in run_keys} for r in store.last_runs()],
+            "last_runs": _with_paused_runs(store, store.last_runs(), run_keys),
             "cursors": store.all_cursors(),
             "mirror": store.mirror_counts(),
             "links": store.link_counts(),
@@ -411,8 +429,14 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     click.echo("last run per flow and connector (failures first):")
     for r in data["last_runs"]:
         counts = ", ".join(f"{k} {v}" for k, v in (r["counts"] or {}).items() if v)
+        state = r["status"]
+        if state == "paused":
+            ids = ", ".join(r.get("waiting_for") or [])
+            state = (
+                f"paused (waiting for approval {ids})" if ids else "paused (decided; waiting to be resumed)"
+            )
         click.echo(
-            f"  {r['flow']:<9} {r['connector'] or 'all':<18} {r['status']:<9} {_fmt(r['started_at'])}"
+            f"  {r['flow']:<9} {r['connector'] or 'all':<18} {state:<9} {_fmt(r['started_at'])}"
             f"  {r['error'] or counts}"
         )
     click.echo("cursors:")
@@ -542,36 +566,40 @@ def _decide(obj: _Ctx, ref: str, status: str, reason: str | None) -> None:
         return
     for key in decided:
         click.echo(f"{key[:12]}: {status}")
-    _resume_paused(found, decided, status)
-    if status == "approved":
-        click.echo(
-            "the next run (syncbridge run, or the scheduled pipeline) opens the role and attaches the person"
-        )
+    for line in _resume_waiting(found, decided, status):
+        click.echo(line)
 
 
-def _resume_paused(rows: list[dict[str, Any]], decided: list[str], status: str) -> None:
-    """A flow paused for these approvals (manual approval in a scheduled pipeline) is resumed with the
-    decision, so a terminal works like the Prefect UI.  Without a reachable Prefect API nothing happens:
-    the decision is in the state store and the next run uses it."""
-    runs = {(r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided} - {None}
-    if not runs:
-        return
-    from uuid import UUID
-
+def _resume_waiting(rows: list[dict[str, Any]], decided: list[str], status: str) -> list[str]:
+    """Resume the pipeline run that waits for these decisions (as the Prefect UI would), and say what
+    actually happens next.  Without a reachable Prefect API the decision is in the state store and the
+    next run uses it."""
+    approved = status == "approved"
+    then = "opens the role and attaches the person" if approved else "finishes without opening the role"
+    later = (
+        "the next run (syncbridge run, or the scheduled pipeline) opens the role and attaches the person"
+        if approved
+        else "no run opens this role"
+    )
+    if not any((r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided):
+        return [f"no run is waiting for it: {later}"]
     from syncbridge.demo import prepare_prefect_env
 
     prepare_prefect_env(Path(".syncbridge"))
-    from prefect.flow_runs import resume_flow_run
+    from syncbridge.flows.approval import resume_waiting
 
-    field = "approve" if status == "approved" else "reject"
-    for run_id in runs:
-        try:
-            resume_flow_run(
-                UUID(str(run_id)), run_input={field: [k[:12] for k in decided], "approver": "cli"}
-            )
-            click.echo(f"resumed the paused flow run {run_id}")
-        except Exception as exc:  # not paused any more, or no Prefect API here: the store has the decision
-            log.info("could not resume flow run %s: %s", run_id, exc)
+    lines = []
+    for r in resume_waiting(rows, decided, status):
+        run = f"flow run {r.flow_run_id}"
+        if r.what == "resumed":
+            lines.append(f"resumed {run}, which was waiting for it: that run {then} now")
+        elif r.what == "running":
+            lines.append(f"{run} is already running again ({r.detail}): if it planned before now, {later}")
+        elif r.what == "ended":
+            lines.append(f"no run is waiting for it ({run} already ended: {r.detail}): {later}")
+        else:
+            lines.append(f"could not reach Prefect to resume {run} ({r.detail}): {later}")
+    return lines
 
 
 def _person_status(obj: _Ctx, key: str, as_json: bool) -> None:

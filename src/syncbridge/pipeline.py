@@ -274,13 +274,17 @@ def new_run_id() -> str:
 def recorded_run(
     rt: Runtime, flow: str, connector: str | None = None, run_id: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Record a run in ``sb_runs``: running → completed/failed with counts and the reason."""
+    """Record a run in ``sb_runs``: running → completed/failed with counts and the reason, or paused when
+    the run is suspended while waiting for approval (``info["status"] = "paused"``, then it re-runs)."""
     run_id = run_id or new_run_id()
     rt.store.run_started(run_id, flow, connector)
     info: dict[str, Any] = {"run_id": run_id, "counts": {}}
     try:
         yield info
     except BaseException as exc:
+        if info.get("status") == "paused":  # suspended by the orchestrator to wait for approval
+            rt.store.run_finished(run_id, "paused", info.get("counts"))
+            raise
         reason = redact(f"{exc.__class__.__name__}: {exc}")
         rt.store.run_finished(run_id, "failed", info.get("counts"), error=reason)
         raise

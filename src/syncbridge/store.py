@@ -219,7 +219,7 @@ runs = Table(
     Column("connector", String(128)),
     Column("started_at", Ts, nullable=False),
     Column("finished_at", Ts),
-    Column("status", String(16), nullable=False),  # running | completed | failed
+    Column("status", String(16), nullable=False),  # running | paused | completed | failed
     Column("counts", JSON),
     Column("error", Text),
 )
@@ -800,12 +800,32 @@ class Store:
 
     # -- runs
     def run_started(self, run_id: str, flow: str, connector: str | None = None) -> None:
+        """Record a run as running; a suspended run that Prefect starts again keeps its row (and id)."""
+        with self.tx() as conn:
+            again = conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status="running", finished_at=None, error=None)
+            ).rowcount
+            if not again:
+                conn.execute(
+                    insert(runs).values(
+                        run_id=run_id, flow=flow, connector=connector, started_at=_now(), status="running"
+                    )
+                )
+
+    def paused_run_ended(self, run_id: str, error: str) -> None:
+        """A run recorded as paused (waiting for approval) that ended without coming back: failed."""
         with self.tx() as conn:
             conn.execute(
-                insert(runs).values(
-                    run_id=run_id, flow=flow, connector=connector, started_at=_now(), status="running"
-                )
+                update(runs)
+                .where(and_(runs.c.run_id == run_id, runs.c.status == "paused"))
+                .values(status="failed", finished_at=_now(), error=error)
             )
+
+    def paused_runs(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(runs).where(runs.c.status == "paused")).mappings()]
 
     def run_finished(
         self, run_id: str, status: str, counts: dict[str, Any] | None = None, error: str | None = None
@@ -902,12 +922,13 @@ class Store:
                 )
         return pending
 
-    def note_paused_run(self, key: str, flow_run_id: str | None) -> None:
-        """Remember which paused Prefect flow run waits for this approval (so the CLI can resume it)."""
+    def note_paused_run(self, key: str, flow_run_id: str | None, **details: Any) -> None:
+        """Remember which paused Prefect flow run waits for this approval (so the CLI can resume it), and
+        ``details`` of that wait (its run id in ``sb_runs``, its deadline)."""
         with self.tx() as conn:
             row = conn.execute(select(approvals.c.summary).where(approvals.c.key == key)).first()
             if row is not None:
-                summary = dict(row[0] or {}) | {"flow_run_id": flow_run_id}
+                summary = dict(row[0] or {}) | {"flow_run_id": flow_run_id} | details
                 conn.execute(update(approvals).where(approvals.c.key == key).values(summary=summary))
 
     def approvals_for(self, ref: str) -> list[dict[str, Any]]:
