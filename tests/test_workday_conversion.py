@@ -189,6 +189,8 @@ def test_auto_conversion_opens_applies_moves_and_prescreens(
             "Full_time",
         )
         assert req["start_date"] and req["target_hire_date"] and req["postings"] == []
+        # the description comes from the rule (role, team, what the micro-internship showed)
+        assert req["title"] in req["description"] and "What it showed" in req["description"]
     req_ids = {r["req_id"] for r in reqs}
     for r in strong:
         [app] = tenant.applications(r["student_email"], req_ids)
