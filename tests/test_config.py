@@ -112,7 +112,8 @@ def test_cli_schema_is_json_with_connector_blocks() -> None:
     result = CliRunner().invoke(main, ["schema"])
     assert result.exit_code == 0
     schema = json.loads(result.output)
-    blocks = schema["properties"]["connectors"]["additionalProperties"]["anyOf"]
+    branches = schema["properties"]["connectors"]["additionalProperties"]["allOf"]
+    blocks = [schema["$defs"][b["then"]["$ref"].rsplit("/", 1)[1]] for b in branches]
     assert any("client_secret" in b.get("properties", {}) for b in blocks)
 
 

@@ -487,7 +487,7 @@ def test_find_note_missing(rsps, clock):
 def test_check_counts_users(rsps, clock):
     add_token(rsps)
     rsps.get(f"{BASE}/v3/users", json=[{"id": 1}])
-    assert make_connector(clock).check() == {"users_visible": 1, "source_id": None}
+    assert make_connector(clock).check() == {"users_visible": 1}
     assert query(api_calls(rsps)[0]) == {"per_page": ["1"]}
 
 

@@ -156,8 +156,7 @@ class GreenhouseConnector(Connector):
 
     def check(self) -> dict[str, Any]:
         users = self.client.get_json("/v3/users", {"per_page": 1})
-        # the source of created applications must exist (Harvest cannot create one): say so now
-        return {"users_visible": len(users) if isinstance(users, list) else 0, "source_id": self._source_id()}
+        return {"users_visible": len(users) if isinstance(users, list) else 0}
 
     # writes -----------------------------------------------------------------------------------------
     def create_candidate(self, new: NewCandidate) -> Candidate:
@@ -346,13 +345,18 @@ class GreenhouseConnector(Connector):
             )
         return "", int(board["id"])
 
-    def check_conversion(self, options: Mapping[str, Any]) -> list[str]:
-        """Problems with a conversion rule's options that only the account can tell (validate --online)."""
+    def account_problems(self, rule_options: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The source the settings name, and the job board of each publishing rule (validate --online)."""
         problems: list[str] = []
-        if options.get("publish"):
-            problem, board = self._resolve_board(options)
-            if board is None:
-                problems.append(problem)
+        try:
+            self._source_id()
+        except InvalidRequest as exc:
+            problems.append(exc.message)
+        for options in rule_options:
+            if options.get("publish"):
+                problem, board = self._resolve_board(options)
+                if board is None and problem not in problems:
+                    problems.append(problem)
         return problems
 
     def _posts(self, requisition_id: str) -> list[dict[str, Any]]:

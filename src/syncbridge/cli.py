@@ -116,33 +116,18 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
 @click.option(
     "--online",
     is_flag=True,
-    help="Also call each ATS to prove the credentials work and check what only the account can tell "
-    "(e.g. the Greenhouse job board and source of the conversion rules).",
+    help="Also open the state store and call each ATS once (credentials, and what only the account can "
+    "tell: e.g. the Greenhouse job board and source the config names).",
 )
+@click.option("--strict", is_flag=True, help="Treat warnings (a secret written in clear) as errors.")
 @click.pass_obj
 @_handle_errors
-def validate(obj: _Ctx, online: bool) -> None:
-    """Validate the configuration file (and with --online, the credentials)."""
-    from syncbridge.config import load_config
+def validate(obj: _Ctx, online: bool, strict: bool) -> None:
+    """Validate the configuration file and that the outcomes file exists (with --online, also the state
+    store and the credentials).  Exit 2: the file is wrong; 1: the file is valid, a service refuses."""
+    from syncbridge.validation import validate as run_validate
 
-    settings = load_config(obj.config)
-    click.echo(
-        f"{obj.config}: valid ({len(settings.connectors)} connector(s), {len(settings.routing)} route(s))"
-    )
-    if online:
-        from syncbridge.pipeline import Runtime
-
-        with Runtime(settings) as rt:
-            problems: list[str] = []
-            for name, connector in rt.connectors().items():
-                info = connector.check()
-                click.echo(f"  {name}: credentials OK {info}")
-                for rule in settings.conversion.rules if settings.conversion.enabled else []:
-                    if rule.connector in (None, name):
-                        for problem in connector.check_conversion(rule.requisition.options):
-                            problems.append(f"{name}: conversion rule {rule.name!r}: {problem}")
-            if problems:
-                raise ConfigError("; ".join(problems))
+    sys.exit(run_validate(obj.config, online=online, strict=strict, echo=click.echo))
 
 
 @main.command()
@@ -231,6 +216,10 @@ def plan(obj: _Ctx, as_json: bool) -> None:
             )
         for gap in the_plan.skipped:
             click.echo(f"not planned: {gap}")
+        from syncbridge.safety import formula_lines
+
+        for line in formula_lines(the_plan.actions, rt.settings.safety.neutralise_formulas):
+            click.echo(line)
 
 
 @main.command()
@@ -323,6 +312,9 @@ def run(
     from syncbridge.pipeline import RunFailed
 
     settings = load_config(obj.config)  # refuse a bad config before starting Prefect
+    from syncbridge.store import Store
+
+    Store(settings.state.url).close()  # ... and an unreachable state store (one line, no Prefect traceback)
     if connector_name and connector_name not in settings.connectors:
         raise ConfigError(f"--connector: {connector_name!r} is not configured")
     try:

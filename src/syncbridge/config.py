@@ -11,19 +11,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from syncbridge import configcheck
 from syncbridge.connector import ConnectorSettings, connector_class
 from syncbridge.errors import ConfigError
 from syncbridge.outcomes import OutcomeSourceSettings
 from syncbridge.redact import register_secret
+from syncbridge.safety import SafetySettings
+from syncbridge.yamlsafe import load_yaml_file
 
 DEFAULT_STATE_URL = "sqlite:///.syncbridge/state.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -58,7 +69,7 @@ FIELD_SOURCES = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StateSettings(_Strict):
@@ -72,6 +83,9 @@ class StateSettings(_Strict):
                 "must be a SQLAlchemy URL such as sqlite:///.syncbridge/state.db "
                 "or postgresql+psycopg://user@host/db"
             )
+        problem = configcheck.state_url_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 
@@ -237,7 +251,7 @@ class ConversionSettings(_Strict):
     enabled: bool = Field(default=False, description="open roles for strong micro-interns")
     approval: Literal["auto", "manual"] = "auto"
     approval_timeout_minutes: int = Field(
-        default=60, ge=1, description="how long a flow waits for a decision"
+        default=60, ge=1, le=7 * 24 * 60, description="how long a flow waits for a decision"
     )
     rules: list[ConversionRule] = Field(default_factory=list)
 
@@ -276,7 +290,7 @@ class ScheduleSettings(_Strict):
     flow: Literal["sync", "pipeline", "history"]
     connector: str | None = Field(default=None, description="default: one deployment per connector")
     cron: str | None = None
-    interval_minutes: int | None = Field(default=None, ge=1)
+    interval_minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
     timezone: str = "UTC"
     parameters: dict[str, Any] = Field(default_factory=dict)
     active: bool = True
@@ -322,6 +336,13 @@ class Settings(_Strict):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     conversion: ConversionSettings = Field(default_factory=ConversionSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    #: non-fatal findings (secrets written in clear), one line each; see syncbridge.configcheck
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
 
     @field_validator("connectors", mode="before")
     @classmethod
@@ -438,6 +459,12 @@ def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> S
         settings = Settings.model_validate(resolved)
     except ValidationError as exc:
         raise ConfigError(_first_lines(exc)) from None
+    problems = configcheck.routing_problems(settings.routing)
+    for name, block in settings.connectors.items():
+        problems += configcheck.connector_problems(name, block)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    settings._warnings = configcheck.clear_secret_warnings(data, settings)
     for name, block in settings.connectors.items():
         for field, value in block:
             if hasattr(value, "get_secret_value"):
@@ -447,34 +474,27 @@ def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> S
     return settings
 
 
-def load_config(path: str | Path) -> Settings:
-    """Read, interpolate and validate a YAML config file.  Raises :class:`ConfigError` (one line)."""
+def load_config(path: str | Path, *, log_warnings: bool = True) -> Settings:
+    """Read, interpolate and validate a YAML config file.  Raises :class:`ConfigError` (one line).
+
+    Warnings (a secret written in clear) are logged unless ``log_warnings`` is false; they are also
+    on ``settings.warnings`` (``syncbridge validate`` prints them, and refuses them with --strict)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: configuration file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return load_settings(data or {}, config_path=p)
+    data = load_yaml_file(p)  # size, encoding, alias bombs, duplicate keys: see syncbridge.yamlsafe
+    if isinstance(data, dict) and "version" not in data:
+        raise ConfigError(f"{p}: version: missing (the first line of a configuration is `version: 1`)")
+    settings = load_settings(data or {}, config_path=p)
+    if log_warnings:
+        for warning in settings.warnings:
+            logging.getLogger("syncbridge.config").warning("%s: %s", p, warning)
+    return settings
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of the configuration file, with every installed connector type's block."""
-    from syncbridge.connector import connector_types
+    """JSON Schema of the configuration file, with every installed connector type's block (see
+    :mod:`syncbridge.schema` for how connector blocks and ``${VAR}`` references are described)."""
+    from syncbridge.schema import build_schema
 
-    schema = Settings.model_json_schema()
-    blocks = []
-    for name in connector_types():
-        try:
-            blocks.append(connector_class(name).settings_model.model_json_schema())
-        except ConfigError:
-            continue
-    schema.setdefault("properties", {})["connectors"] = {
-        "type": "object",
-        "description": "named connector blocks; `type` selects the vendor",
-        "additionalProperties": {"anyOf": blocks} if blocks else {"type": "object"},
-    }
-    return schema
+    return build_schema(Settings)

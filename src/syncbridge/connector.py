@@ -21,7 +21,7 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge.errors import ConfigError
 from syncbridge.model import (
@@ -75,10 +75,11 @@ class Window:
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings block in the YAML (``connectors.<name>``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: `.inf`/`.nan` in YAML are floats that pass gt=0 checks but mean nothing here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     type: str
-    lookback_minutes: int = 10
-    page_size: int | None = None
+    lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+    page_size: int | None = Field(default=None, ge=1)
 
 
 class StateStore:
@@ -172,9 +173,10 @@ class Connector(ABC):
         """The ref when the person already is the nurtured prospect ``nurture`` describes."""
         raise NotImplementedError(f"{self.type} cannot search prospects")
 
-    def check_conversion(self, options: Mapping[str, Any]) -> list[str]:
-        """Problems with a conversion rule's ``requisition.options`` that only the account can tell (e.g. a
-        job board that is unknown, ambiguous or not live); ``syncbridge validate --online`` shows them."""
+    def account_problems(self, rule_options: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Problems with this connector's settings and its conversion rules' ``requisition.options`` that
+        only the account can tell (e.g. a job board that is unknown, ambiguous or not live, a source that
+        does not exist); ``syncbridge validate --online`` shows them, one line each."""
         return []
 
     def attach(self, candidate_id: str, requisition_id: str, *, stage: str | None = None) -> Application:

@@ -17,6 +17,10 @@ class SyncbridgeError(Exception):
 class ConfigError(SyncbridgeError):
     """The configuration is invalid.  ``str()`` is one line that names the YAML path."""
 
+    def __init__(self, message: str) -> None:
+        # one line whatever a hostile key or value contains: control characters are shown escaped
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message)))
+
 
 class ApiError(SyncbridgeError):
     """The vendor answered with an error (or did not answer)."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import io
 import json
 import math
 import random
@@ -31,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from syncbridge.errors import SyncbridgeError
 from syncbridge.model import (
@@ -44,6 +43,8 @@ from syncbridge.model import (
     Supervisor,
     normalize_email,
 )
+from syncbridge.safety import CONTROL_CHARACTERS as _CONTROL
+from syncbridge.safety import strip_controls
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -169,7 +170,7 @@ class OutcomeFileError(SyncbridgeError):
 class OutcomeSourceSettings(BaseModel):
     """The ``outcomes:`` section of the YAML configuration."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     source: Literal["file"] = "file"
     path: Path
@@ -178,6 +179,8 @@ class OutcomeSourceSettings(BaseModel):
     delimiter: str = ","
     encoding: str = "utf-8-sig"
     default_employer: str | None = None
+    #: a text value longer than this quarantines its row (a 50 MB cell is an attack or a broken export)
+    max_field_chars: int = Field(default=100_000, ge=1_000, le=10_000_000)
 
     @field_validator("columns")
     @classmethod
@@ -292,7 +295,8 @@ class OutcomeBatch:
 
 # --- value helpers ----------------------------------------------------------------------------------
 
-_EMAIL_LIKE = re.compile(r"[^\s@'\"<>(),;:|]*@[^\s@'\"<>(),;:|]+")
+#: what separates words when looking for e-mail-like text (a token holding "@" with text after it)
+_EMAIL_SEPARATORS = re.compile(r"([\s'\"<>(),;:|]+)")
 _EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -304,8 +308,11 @@ _FALSE = {"no", "n", "false", "f", "0"}
 
 
 def _scrub(text: str) -> str:
-    """Remove anything that looks like an e-mail address and keep the text on one line."""
-    text = _EMAIL_LIKE.sub("<e-mail>", text)
+    """Remove anything that looks like an e-mail address or a control character; keep it on one line."""
+    # split into words rather than search with a regex: `[^sep]*@[^sep]+` retried at every position
+    # is quadratic, and a 100,000-character value made one quarantine reason take a minute
+    words = _EMAIL_SEPARATORS.split(strip_controls(text))
+    text = "".join("<e-mail>" if "@" in w.rstrip("@") else w for w in words)
     return " ".join(text.split())
 
 
@@ -657,6 +664,50 @@ class _RowParser:
         return tuple(urls)
 
 
+#: columns whose value identifies something: a control character there quarantines the row, because
+#: removing it silently could turn one address or id into another one
+_IDENTITY_COLUMNS = frozenset(
+    {"outcome_id", "student_email", "supervisor_email", "project_id", "deliverables"}
+)
+
+
+def _clean_controls(flat: dict[str, Any]) -> list[str]:
+    """Control characters (NUL, C0/C1, bidi overrides) never reach a planned write.
+
+    Identity columns containing one are refused (the row is quarantined); in free text (names, titles,
+    comments, skills...) they are removed, line breaks and tabs kept as whitespace.  Changes ``flat``.
+    """
+    errors: list[str] = []
+
+    def has_control(node: Any) -> bool:
+        if isinstance(node, str):
+            return bool(_CONTROL.search(node))
+        if isinstance(node, Mapping):
+            return any(has_control(v) for v in node.values())
+        if isinstance(node, list | tuple):
+            return any(has_control(v) for v in node)
+        return False
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, str):
+            text = node.replace("\r\n", "\n").replace("\r", "\n").replace("\x0b", "\n").replace("\x0c", "\n")
+            return strip_controls(text)
+        if isinstance(node, Mapping):
+            return {k: clean(v) for k, v in node.items()}
+        if isinstance(node, list | tuple):
+            return [clean(v) for v in node]
+        return node
+
+    for column, value in list(flat.items()):
+        if not has_control(value):
+            continue
+        if column in _IDENTITY_COLUMNS:
+            errors.append(f"{column}: contains control characters (such as NUL)")
+        else:
+            flat[column] = clean(value)
+    return errors
+
+
 def _validation_reasons(exc: ValidationError) -> list[str]:
     reasons = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -678,8 +729,10 @@ def parse_row(
     naming its column.  Reasons never contain an e-mail address.
     """
     flat, _unknown, shape_errors = _canonicalize(row, columns or _NO_COLUMNS)
+    control_errors = _clean_controls(flat)
     p = _RowParser(flat)
     p.errors.extend(shape_errors)
+    p.errors.extend(control_errors)
 
     outcome_id = p.text("outcome_id", required=True)
     email = p.email("student_email", required=True)
@@ -776,6 +829,9 @@ class _Record:
 
 
 def _read_text(path: Path, encoding: str) -> str:
+    if path.exists() and not path.is_dir() and not path.is_file():
+        # /dev/zero or a named pipe would be read forever
+        raise OutcomeFileError(f"outcomes file {path} is not a regular file (a device or a pipe?)")
     try:
         with path.open("r", encoding=encoding, newline="") as fh:
             return fh.read()
@@ -796,8 +852,25 @@ def _read_text(path: Path, encoding: str) -> str:
         raise OutcomeFileError(f"outcomes file {path} cannot be read: {exc.strerror or exc}") from None
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
 def _csv_records(text: str, path: Path, settings: OutcomeSourceSettings) -> tuple[list[_Record], list[str]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=settings.delimiter)
+    # the csv module refuses a field over 128 KiB by raising for the whole file; the text is in memory
+    # already, so lift that limit while reading and let _collect quarantine the one over-long row
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        return _csv_rows(text, path, settings)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _csv_rows(text: str, path: Path, settings: OutcomeSourceSettings) -> tuple[list[_Record], list[str]]:
+    # lines as io.StringIO(text, newline="").readline() would give them (split after \r\n, \r or \n,
+    # endings kept), but one at a time: StringIO keeps a 4-byte-per-character copy of the whole text
+    lines = (m.group() for m in _LINE.finditer(text))
+    reader = csv.reader(lines, delimiter=settings.delimiter)
     header: list[str] | None = None
     records: list[_Record] = []
     ignored: list[str] = []
@@ -872,6 +945,13 @@ def _json_records(text: str, path: Path) -> list[_Record]:
         raise OutcomeFileError(
             f"outcomes file {path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise OutcomeFileError(
+            f"outcomes file {path}: JSON nested too deeply to read (an outcome is at most "
+            f"{MAX_DEPTH} levels deep)"
+        ) from None
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int() limit)
+        raise OutcomeFileError(f"outcomes file {path} cannot be read: {str(exc).split(';')[0]}") from None
     if isinstance(data, dict) and isinstance(data.get("outcomes"), list):
         data = data["outcomes"]
     if not isinstance(data, list):
@@ -903,6 +983,12 @@ def _jsonl_records(text: str, path: Path) -> list[_Record]:
                 _Record(number, {"text": line[:200]}, f"not valid JSON: {exc.msg} (column {exc.colno})")
             )
             continue
+        except RecursionError:
+            records.append(_Record(number, {"text": line[:200]}, f"nested more than {MAX_DEPTH} levels deep"))
+            continue
+        except ValueError as exc:  # a number of more than 4300 digits
+            records.append(_Record(number, {"text": line[:200]}, f"cannot be read: {str(exc).split(';')[0]}"))
+            continue
         parsed += 1
         if isinstance(item, dict):
             records.append(_Record(number, item))
@@ -911,6 +997,38 @@ def _jsonl_records(text: str, path: Path) -> list[_Record]:
     if records and parsed == 0:
         raise OutcomeFileError(f"outcomes file {path} is not JSON Lines: no line is valid JSON")
     return records
+
+
+MAX_DEPTH = 16
+
+
+def _oversized(row: dict[str, Any], max_chars: int) -> tuple[str, dict[str, Any]] | None:
+    """(reason, row safe to keep) when a value of ``row`` is too long or the row is nested too deeply.
+
+    Iterative on purpose: a hostile record must not exhaust the stack here either.  The kept row has
+    the offending value replaced, so the quarantine table never stores 50 MB or a 10,000-level tree.
+    """
+    stack: list[tuple[Any, str, int]] = [(v, str(k), 1) for k, v in row.items()]
+    while stack:
+        node, where, depth = stack.pop()
+        column = where.split(".", 1)[0]
+        if depth > MAX_DEPTH:
+            return (
+                f"{_scrub(column)}: nested more than {MAX_DEPTH} levels deep",
+                {k: v for k, v in row.items() if k != column} | {column: "<nested too deeply, not kept>"},
+            )
+        if isinstance(node, str) and len(node) > max_chars:
+            return (
+                f"{_scrub(where)[:80]}: {len(node):,} characters, more than the {max_chars:,} allowed "
+                "(outcomes.max_field_chars)",
+                {k: v for k, v in row.items() if k != column}
+                | {column: f"<{len(node):,} characters, not kept>"},
+            )
+        if isinstance(node, Mapping):
+            stack.extend((v, f"{where}.{k}", depth + 1) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}.{i}", depth + 1) for i, v in enumerate(node))
+    return None
 
 
 def _peek_outcome_id(row: Mapping[str, Any], columns: Mapping[str, str]) -> str | None:
@@ -931,6 +1049,9 @@ def _collect(records: Iterable[_Record], settings: OutcomeSourceSettings) -> Out
     rows_read = duplicates = 0
     for record in records:
         rows_read += 1
+        too_big = _oversized(record.row, settings.max_field_chars)
+        if too_big is not None and record.error is None:
+            record.error, record.row = too_big
         oid = _peek_outcome_id(record.row, settings.columns)
         if record.error is not None:
             quarantined.append(Quarantined(record.line, _scrub(record.error), oid, record.row))

@@ -29,6 +29,7 @@ from syncbridge.model import Outcome
 from syncbridge.nurture import plan_nurture
 from syncbridge.redact import mask_email
 from syncbridge.render import history_subject, history_text
+from syncbridge.safety import sanitise_payload
 
 Kind = Literal[
     "create_candidate",
@@ -71,6 +72,8 @@ class Action(BaseModel):
     application_from: str | None = None  # prescreen: the key of the attach that makes the application
     payload: dict[str, Any]
     summary: str  # one line for the plan table, with no personal data
+    #: payload keys whose text started like a spreadsheet formula (neutralised unless the config says not)
+    formulas: tuple[str, ...] = ()
 
     @property
     def marker(self) -> str:
@@ -164,7 +167,13 @@ def make_plan(
         if _CAPABILITY[action.kind] not in capabilities.get(action.connector, frozenset()):
             gaps.add(f"{action.connector}: cannot {action.kind.replace('_', ' ')} (connector lacks it)")
             return False
-        plan.add(action)
+        # the one place every write's text passes: control characters out, formulas neutralised
+        # (syncbridge.safety); the key was computed from the content before, so toggling the setting
+        # never makes a second write of the same outcome
+        payload, formulas = sanitise_payload(
+            action.payload, neutralise_formulas=settings.safety.neutralise_formulas
+        )
+        plan.add(action.model_copy(update={"payload": payload, "formulas": tuple(formulas)}))
         return True
 
     for link in links:

@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import OperationalError
 
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
@@ -327,8 +328,16 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
-        if migrate:
-            self.migrate()
+        try:
+            if migrate:
+                self.migrate()
+            else:
+                self.engine.connect().close()
+        except OperationalError as exc:  # closed port, missing database...: one line, no password
+            from syncbridge.statedb import StateStoreError, describe
+
+            self.engine.dispose()
+            raise StateStoreError(describe(exc, url)) from None
 
     @property
     def dialect(self) -> str:
