@@ -12,13 +12,17 @@ same outcome must give the same verdict on every run (the mirror is the input, n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from syncbridge.errors import SyncbridgeError
 from syncbridge.model import Outcome, Skill
+
+log = logging.getLogger("syncbridge.fieldtypes")
 
 #: Greenhouse documents no length limits for text fields.  Short text is a one-line input: 255, the limit
 #: the API puts on names and keys.  Long/rich text is capped at a length a recruiter can still read, so a
@@ -278,9 +282,16 @@ def definitions_for(rt: Any) -> Callable[[str], FieldDefs]:
             defs = mirrored(rt.store, connector)
             streams = [s.name for s in connector_class(rt.settings.connectors[connector].type).streams]
             if not defs and "custom_fields" in streams:
-                for stream in DEFINITION_STREAMS:
-                    if stream in streams:
-                        sync_stream(rt, connector, stream)
+                try:
+                    for stream in DEFINITION_STREAMS:
+                        if stream in streams:
+                            sync_stream(rt, connector, stream)
+                except SyncbridgeError as exc:
+                    # an offline plan still works (values go unchecked, as before); `run` syncs first,
+                    # so the definitions are there whenever writes are actually made
+                    log.warning(
+                        "%s: custom field definitions not mirrored, values not checked: %s", connector, exc
+                    )
                 defs = mirrored(rt.store, connector)
             cache[connector] = defs
         return cache[connector]
