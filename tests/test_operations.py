@@ -149,10 +149,12 @@ def test_migrate_command(
     cfg = write_config(
         {"gh": {"type": "greenhouse", "client_id": "a-1", "client_secret": "${" + SECRET_ENV + "}"}}
     )
+    from syncbridge.store import SCHEMA_VERSION
+
     first = CliRunner().invoke(main, ["-c", str(cfg), "migrate"])
-    assert first.exit_code == 0 and "version 0 -> 3" in first.output
+    assert first.exit_code == 0 and f"version 0 -> {SCHEMA_VERSION}" in first.output
     again = CliRunner().invoke(main, ["-c", str(cfg), "migrate"])
-    assert "version 3 -> 3" in again.output
+    assert f"version {SCHEMA_VERSION} -> {SCHEMA_VERSION}" in again.output
 
 
 def test_deploy_to_a_work_pool_and_a_worker_runs_it(
