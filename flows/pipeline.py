@@ -209,9 +209,9 @@ def _finish(summary: RunSummary, result: ApplyResult | None, info: dict[str, Any
     _publish(summary)
     d = summary.as_dict()
     info["counts"] = d["actions"] | d["outcomes"]
-    if result and result.failed:
+    if result and result.incomplete:  # failed, blocked or busy in another run: not finished
         info["failed"] = True
-        info["error"] = f"{result.failed} action(s) failed"
+        info["error"] = steps.incomplete_message(result)
     return d
 
 
@@ -246,8 +246,8 @@ def history_flow(params: HistoryParams) -> dict[str, Any]:
         the_plan = plan_task(rt, batch, links, params.connector)
         result = None if params.dry_run else _apply_all(rt, the_plan, info["run_id"])
         d = _finish(steps.summarize(batch, links, the_plan, result), result, info)
-    if result and result.failed:
-        raise RunFailed(f"{result.failed} write(s) failed", d)
+    if result and result.incomplete:
+        raise RunFailed(steps.incomplete_message(result), d)
     return d
 
 
@@ -269,8 +269,8 @@ def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
                 result.merge(_apply_all(rt, decided, info["run_id"]))
                 the_plan = _after_decision(the_plan, decided)
         d = _finish(steps.summarize(batch, links, the_plan, result, synced), result, info)
-    if result and result.failed:
-        raise RunFailed(f"{result.failed} write(s) failed", d)
+    if result and result.incomplete:
+        raise RunFailed(steps.incomplete_message(result), d)
     return d
 
 

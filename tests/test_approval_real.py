@@ -174,7 +174,9 @@ def test_approval_waits_survive_on_a_real_server_and_worker(
         prefect.settings(),
         get_client(sync_client=True) as client,
     ):
-        assert "deployed pipeline-acme-gh" in _cli(cfg, "deploy", "--pool", POOL)
+        assert "deployed pipeline-acme-gh" in _cli(
+            cfg, "deploy", "--pool", POOL, "--same-host"
+        )  # the worker runs here
         prefect.start_worker(POOL, PYTHONPATH=pythonpath)
         deployment = client.read_deployment_by_name("syncbridge-pipeline/pipeline-acme-gh")
 

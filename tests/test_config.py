@@ -131,3 +131,25 @@ def test_every_command_has_help(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0
     assert len(result.output.splitlines()) > 3
+
+
+def test_relative_paths_are_anchored_at_the_config_folder(tmp_path: Path) -> None:
+    from syncbridge.paths import anchor_sqlite_url
+
+    base = tmp_path / "cfg"
+    assert (
+        anchor_sqlite_url("sqlite:///.syncbridge/state.db", base) == f"sqlite:///{base}/.syncbridge/state.db"
+    )
+    assert anchor_sqlite_url("sqlite:////var/lib/s.db", base) == "sqlite:////var/lib/s.db"
+    assert anchor_sqlite_url("sqlite://", base) == "sqlite://"
+    pg = "postgresql+psycopg://u:p@db/x"
+    assert anchor_sqlite_url(pg, base) == pg
+    base.mkdir()
+    (base / "c.yaml").write_text(
+        "version: 1\noutcomes: {path: data/o.csv}\nconnectors: {gh: {type: greenhouse, client_id: a-1, "
+        "client_secret: zzzzzzzz}}\nrouting: [{employer: '*', connector: gh}]\n",
+        encoding="utf-8",
+    )
+    settings = load_config(base / "c.yaml")  # no state section: the default, next to the config
+    assert settings.state.url == f"sqlite:///{base.resolve()}/.syncbridge/state.db"
+    assert settings.outcomes.path == base.resolve() / "data" / "o.csv"

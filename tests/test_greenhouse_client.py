@@ -726,8 +726,26 @@ NEW = NewCandidate(
 )
 
 
+def nobody_has_the_email(rsps) -> None:
+    rsps.get(f"{BASE}/v3/candidates", json=[])
+
+
+def posts(rsps) -> list[Any]:
+    return [c for c in api_calls(rsps) if c.request.method == "POST"]
+
+
+def test_create_candidate_reuses_the_person_with_that_email(rsps, clock):
+    """A creation is proved absent first (a lost state store must not create the person twice)."""
+    add_token(rsps)
+    rsps.get(f"{BASE}/v3/candidates", json=[dict(load("candidate.json"), id=60000009)])
+    assert make_connector(clock).create_candidate(NEW).ref.id == "60000009"
+    assert posts(rsps) == []
+    assert query(api_calls(rsps)[0])["email"] == ["ada@uni.example"]
+
+
 def test_create_candidate_prospect_and_wrapper(rsps, clock):
     add_token(rsps)
+    nobody_has_the_email(rsps)
     created = dict(load("candidate.json"), id=60000001)
     rsps.post(
         f"{BASE}/v3/candidates",
@@ -736,7 +754,7 @@ def test_create_candidate_prospect_and_wrapper(rsps, clock):
     )
     result = make_connector(clock).create_candidate(NEW)
     assert result.ref.id == "60000001"
-    (call,) = api_calls(rsps)
+    (call,) = posts(rsps)
     sent = body(call)
     assert sent["application"] == {"prospect": True}
     assert sent["first_name"] == "Ada" and sent["last_name"] == "Lovelace"
@@ -747,6 +765,7 @@ def test_create_candidate_prospect_and_wrapper(rsps, clock):
 
 def test_create_candidate_attributes_its_application_to_the_named_source(rsps, clock):
     add_token(rsps)
+    nobody_has_the_email(rsps)
     rsps.get(
         f"{BASE}/v3/sources", json=[{"id": 7, "name": "LinkedIn"}, {"id": 9, "name": "Micro-internship"}]
     )
@@ -758,27 +777,30 @@ def test_create_candidate_attributes_its_application_to_the_named_source(rsps, c
     )
     rsps.patch(f"{BASE}/v3/applications/80000001", json={"id": 80000001, "source_id": 9})
     make_connector(clock, source_name="micro-INTERNSHIP").create_candidate(NEW)
-    calls = api_calls(rsps)
+    calls = [c for c in api_calls(rsps) if "/v3/candidates?" not in c.request.url]  # after the e-mail check
     assert [c.request.method for c in calls] == ["GET", "POST", "PATCH"]
     assert body(calls[2]) == {"source_id": 9}
 
 
 def test_a_missing_source_fails_before_anything_is_written(rsps, clock):
     add_token(rsps)
+    nobody_has_the_email(rsps)
     rsps.get(f"{BASE}/v3/sources", json=[{"id": 7, "name": "LinkedIn"}])
     with pytest.raises(InvalidRequest, match="no source named 'Micro-internship'"):
         make_connector(clock, source_name="Micro-internship").create_candidate(NEW)
-    assert [c.request.method for c in api_calls(rsps)] == ["GET"]
+    assert posts(rsps) == []
 
 
 def test_create_candidate_bare_record(rsps, clock):
     add_token(rsps)
+    nobody_has_the_email(rsps)
     rsps.post(f"{BASE}/v3/candidates", status=201, json={"id": 5, "first_name": "Ada"})
     assert make_connector(clock).create_candidate(NEW).ref.id == "5"
 
 
 def test_create_candidate_unexpected_response(rsps, clock):
     add_token(rsps)
+    nobody_has_the_email(rsps)
     rsps.post(f"{BASE}/v3/candidates", status=201, json={"candidate": None})
     with pytest.raises(InvalidRequest):
         make_connector(clock).create_candidate(NEW)
@@ -786,7 +808,35 @@ def test_create_candidate_unexpected_response(rsps, clock):
 
 def test_create_candidate_500_not_retried(rsps, clock):
     add_token(rsps)
+    nobody_has_the_email(rsps)
     rsps.post(f"{BASE}/v3/candidates", status=500)
     with pytest.raises(ServerError):
         make_connector(clock).create_candidate(NEW)
+    assert len(posts(rsps)) == 1
+
+
+def test_create_requisition_reuses_an_open_job_with_that_code_and_refuses_a_closed_one(rsps, clock):
+    """The job is looked up by its requisition id first: a lost state store never opens it twice."""
+    from syncbridge.model import NewRequisition
+
+    add_token(rsps)
+    new = NewRequisition(code="REQ-2025-017", title="Data Analyst", options={"template_job_id": 4100002})
+    rsps.get(f"{BASE}/v3/jobs", json=[load("job.json")])
+    assert make_connector(clock).create_requisition(new).ref.id == "4001"
+    assert posts(rsps) == [] and query(api_calls(rsps)[0])["requisition_id"] == ["REQ-2025-017"]
+
+    rsps.replace(responses.GET, f"{BASE}/v3/jobs", json=[dict(load("job.json"), status="closed")])
+    with pytest.raises(InvalidRequest, match="REQ-2025-017 and it is closed"):
+        make_connector(clock).create_requisition(new)
+    assert posts(rsps) == []
+
+
+def test_find_notes_checks_every_marker_in_one_read(rsps, clock):
+    add_token(rsps)
+    rsps.get(
+        f"{BASE}/v3/notes",
+        json=[{"id": 1, "body": "x [syncbridge:aaa]"}, {"id": 2, "body": "y [syncbridge:bbb]"}],
+    )
+    found = make_connector(clock).find_notes("7", ["syncbridge:aaa", "syncbridge:bbb", "syncbridge:ccc"])
+    assert found == {"syncbridge:aaa": "1", "syncbridge:bbb": "2"}
     assert len(api_calls(rsps)) == 1

@@ -650,3 +650,23 @@ def test_api_error_is_the_base_of_everything_raised(rsps, clock):
     rsps.get(f"{BASE}/v3/x", status=418)
     with pytest.raises(ApiError):
         make_client(clock).get_json("/v3/x")
+
+
+def test_write_requests_are_counted_per_thread(rsps, clock):
+    """The applier tells "sent a write" from "found it there" by this count (syncbridge.writes)."""
+    from syncbridge import writes
+
+    rsps.get(f"{BASE}/v3/x", json=[])
+    rsps.post(f"{BASE}/v3/x", json={"id": 1})
+    rsps.post(f"{BASE}/token", json={"access_token": "t"})
+    rsps.patch(f"{BASE}/v3/y", status=429, headers={"Retry-After": "0"})
+    client = make_client(clock, max_attempts=1)
+    before = writes.count()
+    client.get_json("/v3/x")
+    client.request("POST", "/token", data={"grant_type": "x"}, write=False)  # a token request
+    assert writes.count() == before
+    with pytest.raises(RateLimited):  # refused unprocessed: not a write
+        client.send_json("PATCH", "/v3/y", {})
+    assert writes.count() == before
+    client.send_json("POST", "/v3/x", {"a": 1})
+    assert writes.count() == before + 1

@@ -170,7 +170,9 @@ def test_deploy_to_a_work_pool_and_a_worker_runs_it(
     from prefect.settings import PREFECT_API_URL
 
     cfg = _config(write_config, gh, tmp_path)
-    result = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-test-pool"])
+    refused = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-test-pool"])
+    assert refused.exit_code == 2 and "workers on other machines cannot reach it" in refused.output
+    result = CliRunner().invoke(main, ["-c", str(cfg), "deploy", "--pool", "sb-test-pool", "--same-host"])
     assert result.exit_code == 0, result.output
     assert "deployed pipeline-acme-gh to work pool sb-test-pool" in result.output
     flow_run = run_deployment("syncbridge-pipeline/pipeline-acme-gh", timeout=0, as_subflow=False)

@@ -308,3 +308,52 @@ def test_a_closed_requisition_is_not_reused_nor_reopened() -> None:
     assert plan.actions == []
     assert "is closed: reopen it or change the rule's code" in plan.strong[0].state
     assert any("is closed" in line for line in plan.skipped)
+
+
+class CountingFake(Fake):
+    """Counts the look-ups of a person's notes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.note_reads: list[tuple[str, int]] = []
+
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        self.note_reads.append((candidate_id, len(markers)))
+        return super().find_notes(candidate_id, markers)
+
+    def find_note(self, candidate_id: str, marker: str) -> str | None:
+        for i, (cid, body) in enumerate(self.notes, 1):
+            if cid == candidate_id and marker in body:
+                return f"n{i}"
+        return None
+
+
+def test_a_new_ledger_proves_notes_absent_with_one_read_per_person(tmp_path: Path) -> None:
+    """No ledger entry (a new state store): before sending, the notes already in the ATS are found by
+    their markers, with one read of each person's notes however many notes go to that person."""
+    fake = CountingFake()
+    fake.people = {"7": {"email": "s1@uni.edu", "tags": []}, "8": {"email": "s3@uni.edu", "tags": []}}
+    links = [
+        Link("MI-1", "fake", "linked", candidate_id="7"),
+        Link("MI-2", "fake", "linked", candidate_id="7"),  # a second outcome for the same person
+        Link("MI-3", "fake", "linked", candidate_id="8"),
+    ]
+    plan = plan_for([outcome(1), outcome(2, rating=4.0), outcome(3)], links)
+    first = Applier(Store(f"sqlite:///{tmp_path / 'old.db'}"), {"fake": fake}).apply(plan.actions)
+    assert first.applied == 6 and len(fake.notes) == 3
+    fake.note_reads.clear()
+
+    new_store = Store(f"sqlite:///{tmp_path / 'new.db'}")  # the old store is lost
+    again = Applier(new_store, {"fake": fake}).apply(plan.actions)
+    assert len(fake.notes) == 3, "no note written twice"
+    assert sorted(fake.note_reads) == [("7", 2), ("8", 1)]  # one read per person, all its markers
+    assert again.reconciled == 3 and again.applied == 3  # the fake's tag writes are not counted
+    assert {r["result"] for r in new_store.audit_rows() if r["kind"] == "add_note"} == {"reconciled"}
+    assert new_store.ledger_counts() == {"done": 6}
+
+
+def test_a_person_created_in_this_run_needs_no_note_look_up(tmp_path: Path) -> None:
+    fake = CountingFake()
+    plan = plan_for([outcome(4)], [Link("MI-4", "fake", "unmatched")])
+    result = Applier(Store(f"sqlite:///{tmp_path / 's.db'}"), {"fake": fake}).apply(plan.actions)
+    assert result.applied == 3 and fake.note_reads == []

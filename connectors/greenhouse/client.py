@@ -112,7 +112,7 @@ class GreenhouseTokens(TokenProvider):
         if self._sub is not None:
             form["sub"] = str(self._sub)
         self._http.auth = requests.auth.HTTPBasicAuth(self._client_id, self._secret)
-        response = self._http.request("POST", self._url, data=form, idempotent=True)
+        response = self._http.request("POST", self._url, data=form, idempotent=True, write=False)
         try:
             body = response.json()
         except ValueError as exc:

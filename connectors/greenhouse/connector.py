@@ -62,6 +62,7 @@ class GreenhouseSettings(ConnectorSettings):
 
 class GreenhouseConnector(Connector):
     type = "greenhouse"
+    writes_counted = True
     settings_model = GreenhouseSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
@@ -160,6 +161,17 @@ class GreenhouseConnector(Connector):
 
     # writes -----------------------------------------------------------------------------------------
     def create_candidate(self, new: NewCandidate) -> Candidate:
+        """``POST /v3/candidates``, unless someone already carries the e-mail (then that person): the
+        e-mail search is what proves a lost state store's creation absent before sending it again."""
+        existing = self.find_candidates(new.email)
+        if len(existing) == 1:
+            log.info("%s: a candidate with that e-mail already exists; not creating another", self.name)
+            return existing[0]
+        if existing:
+            raise InvalidRequest(
+                f"{len(existing)} Greenhouse candidates already carry this e-mail; not creating another",
+                connector=self.name,
+            )
         source = self._source_id()  # before the POST: a missing source fails before anything is written
         body = self.client.send_json("POST", "/v3/candidates", mapping.new_candidate_body(new))
         record = body.get("candidate") if isinstance(body, dict) and "candidate" in body else body
@@ -262,6 +274,19 @@ class GreenhouseConnector(Connector):
             )
         if opts.get("publish"):
             self._board(opts)  # a board that cannot be published on is refused before the job is made
+        existing = self.find_requisition(new.code)  # a job made by an earlier run (or by hand)
+        if existing is not None:
+            if (existing.status or "").lower() in ("closed", "archived"):
+                raise InvalidRequest(
+                    f"Greenhouse already has job {existing.ref.id} with requisition id {new.code} and it is "
+                    f"{existing.status}: reopen it, or change the rule's requisition code",
+                    connector=self.name,
+                )
+            log.info(
+                "%s: job %s already has requisition id %s; using it", self.name, existing.ref.id, new.code
+            )
+            self.complete_requisition(existing.ref.id, new)
+            return existing
         body: dict[str, Any] = {
             "template_job_id": int(opts["template_job_id"]),
             "number_of_openings": new.openings,
@@ -604,11 +629,18 @@ class GreenhouseConnector(Connector):
 
     # reconciliation ---------------------------------------------------------------------------------
     def find_note(self, candidate_id: str, marker: str) -> str | None:
+        return self.find_notes(candidate_id, [marker]).get(marker)
+
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        """One read of the person's notes (``GET /v3/notes?candidate_ids=``), every marker checked."""
+        found: dict[str, str] = {}
         for page in self.client.paginate_link("/v3/notes", {"candidate_ids": candidate_id, "per_page": 500}):
             for note in page:
-                if isinstance(note, dict) and marker in str(note.get("body") or ""):
-                    return str(note.get("id"))
-        return None
+                body = str(note.get("body") or "") if isinstance(note, dict) else ""
+                for marker in markers:
+                    if marker not in found and marker in body:
+                        found[marker] = str(note.get("id"))
+        return found
 
     def close(self) -> None:
         self.client.close()

@@ -182,7 +182,7 @@ class LeverOAuthTokens(TokenProvider):
             "client_secret": self._client_secret,
             "refresh_token": refresh_token,
         }
-        response = self._http.request("POST", self.token_url, data=form, idempotent=False)
+        response = self._http.request("POST", self.token_url, data=form, idempotent=False, write=False)
         try:
             body = response.json()
         except ValueError as exc:

@@ -153,6 +153,7 @@ def _secret(value: SecretStr | None) -> str:
 
 class LeverConnector(Connector):
     type = "lever"
+    writes_counted = True
     settings_model = LeverSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
@@ -410,9 +411,18 @@ class LeverConnector(Connector):
             score=score,
         )
 
+    def _tags_of(self, candidate_id: str) -> tuple[dict[str, Any], set[str]]:
+        """The opportunity tags are written to, and the tags on any of the person's opportunities: a tag
+        already on the person (e.g. on the opportunity before a conversion added a newer one) is not
+        added again."""
+        opps = self._opportunities_of(candidate_id)
+        best = mapping.relevant_opportunity(opps)
+        if best is None:
+            raise NotFound(f"contact {candidate_id} has no opportunity", status=404, connector=self.name)
+        return dict(best), {t for o in opps for t in o.get("tags") or []}
+
     def add_tags(self, candidate_id: str, tags: Sequence[str]) -> None:
-        opp = self.target_opportunity(candidate_id)
-        present = set(opp.get("tags") or [])
+        opp, present = self._tags_of(candidate_id)
         missing = [t for t in dict.fromkeys(tags) if t not in present]
         if missing:
             self.client.add_tags(str(opp["id"]), missing, perform_as=self.perform_as())
@@ -448,22 +458,27 @@ class LeverConnector(Connector):
     def find_note(self, candidate_id: str, marker: str) -> str | None:
         """Search every opportunity of the person (the relevant one first): the target may have changed
         between the lost answer and now."""
+        return self.find_notes(candidate_id, [marker]).get(marker)
+
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        """Every marker checked in one pass over the notes of each of the person's opportunities (Lever
+        keeps notes per opportunity: one read of the opportunities, then one per opportunity)."""
         opps = self._opportunities_of(candidate_id)
         best = mapping.relevant_opportunity(opps)
-        ordered = sorted(opps, key=lambda o: o is not best)
-        for opp in ordered:
+        found: dict[str, str] = {}
+        for opp in sorted(opps, key=lambda o: o is not best):
             for page in self.client.notes(str(opp["id"])):
                 for note in page:
-                    if mapping.note_has_marker(note, marker):
-                        return str(note.get("id") or opp["id"])
-        return None
+                    for marker in markers:
+                        if marker not in found and mapping.note_has_marker(note, marker):
+                            found[marker] = str(note.get("id") or opp["id"])
+            if len(found) == len(set(markers)):
+                break
+        return found
 
     def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
-        """True when the opportunity :meth:`add_tags` writes to holds them all (adding again is harmless,
-        so a "no" is never costly)."""
-        opp = self.target_opportunity(candidate_id)
-        present = set(opp.get("tags") or [])
-        return all(t in present for t in tags)
+        """True when the person's opportunities hold them all (as :meth:`add_tags` decides)."""
+        return all(t in self._tags_of(candidate_id)[1] for t in tags)
 
     # conversion: requisition → posting → a new opportunity on it → the prescreen note ------------------
     def find_user(self, email: str) -> str | None:

@@ -219,7 +219,7 @@ class WorkdayTokens(TokenProvider):
             "client_id": self._client_id,
             "client_secret": self._secret,
         }
-        response = self._http.request("POST", self._url, data=form, idempotent=True)
+        response = self._http.request("POST", self._url, data=form, idempotent=True, write=False)
         try:
             body = response.json()
         except ValueError as exc:
@@ -322,7 +322,12 @@ class WorkdaySoapClient:
         for attempt in (1, 2):
             try:
                 response = self.http.request(
-                    "POST", self.endpoint, data=data, headers=SOAP_HEADERS, idempotent=idempotent
+                    "POST",
+                    self.endpoint,
+                    data=data,
+                    headers=SOAP_HEADERS,
+                    idempotent=idempotent,
+                    write=not op.startswith("Get_"),  # every WWS read operation is a Get_
                 )
                 break
             except AuthError:

@@ -186,6 +186,7 @@ class WorkdaySettings(ConnectorSettings):
 
 class WorkdayConnector(Connector):
     type = "workday"
+    writes_counted = True
     settings_model = WorkdaySettings
     note_kind = "attachment"
     # set_fields is not declared: WWS has no custom fields on a candidate (see docs/workday.md)
@@ -840,11 +841,17 @@ class WorkdayConnector(Connector):
     # reconciliation ---------------------------------------------------------------------------------
     def find_note(self, candidate_id: str, marker: str) -> str | None:
         """The attachment whose comment or content holds ``marker`` (Get_Candidates with attachments)."""
-        record = self._candidate_record(candidate_id, attachments=True)
-        found = mapping.find_marker(mapping.attachments(record), marker)
-        if found is None:
-            return None
-        return mapping.attachment_id(found) or f"{candidate_id}:attachment"
+        return self.find_notes(candidate_id, [marker]).get(marker)
+
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        """One Get_Candidates (with attachments) for the person; every marker checked against it."""
+        items = mapping.attachments(self._candidate_record(candidate_id, attachments=True))
+        found: dict[str, str] = {}
+        for marker in markers:
+            item = mapping.find_marker(items, marker)
+            if item is not None:
+                found[marker] = mapping.attachment_id(item) or f"{candidate_id}:attachment"
+        return found
 
     def has_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> bool:
         return not fields

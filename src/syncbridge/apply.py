@@ -12,6 +12,19 @@ For each action:
 
 So a crash anywhere leaves at worst a ``started`` entry, which the next run reconciles; nothing is sent
 twice.  Every outcome of every action is written to the audit trail.
+
+An action with **no ledger entry at all** (a new state store, a lost disk, a second environment) is
+also proved absent before it is sent, at a cost of at most one read per person:
+
+* notes: the person's notes are read once (:meth:`Connector.find_notes`) and every marker of this run's
+  notes for that person is looked up in that one answer;
+* every other write kind is written by a connector method that looks first and sends nothing when the
+  effect is there (tags already applied, field values equal, the person found by e-mail, the requisition
+  by its code, the post on its board, the application on the job, the prescreen attachment by its
+  marker).  :mod:`syncbridge.writes` counts the write requests such a call sends: none means the ATS
+  already had it, and the action is recorded as *reconciled*, not as a new write.
+
+A person this run has just created is new, so its notes need no look-up.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from syncbridge import liveness, writes
 from syncbridge.connector import Connector
 from syncbridge.errors import ApiError, delivery_uncertain
 from syncbridge.model import NewCandidate, NewRequisition, Note, Prescreen
@@ -52,6 +66,12 @@ class ApplyResult:
             "blocked": self.blocked,
             "busy": self.busy,
         }
+
+    @property
+    def incomplete(self) -> int:
+        """Writes this run left undone: failed, blocked behind an undone prerequisite, or busy in
+        another run.  A run with any of them exits non-zero (and says so)."""
+        return self.failed + self.blocked + self.busy
 
     def merge(self, other: ApplyResult) -> None:
         for name in ("applied", "reconciled", "skipped", "failed", "blocked", "busy"):
@@ -192,6 +212,14 @@ class Applier:
     def apply(self, actions: Sequence[Action]) -> ApplyResult:
         result = ApplyResult()
         rows = self.store.ledger_rows([a.key for a in actions])
+        # notes with no ledger entry, per person (the person's id, or the creation it waits for): their
+        # markers are all looked up with the one read of that person's notes
+        self._unproved: dict[tuple[str, str], list[str]] = {}
+        for a in actions:
+            if a.kind == "add_note" and a.key not in rows:
+                self._unproved.setdefault(_person(a), []).append(a.marker)
+        self._notes_seen: dict[tuple[str, str], dict[str, str]] = {}
+        self._created: set[str] = set()  # create_candidate keys this run sent (brand-new people)
         # creations first: notes/tags/fields for a new person depend on them
         ordered = sorted(actions, key=lambda a: KIND_ORDER[a.kind])
         for i, action in enumerate(ordered, 1):
@@ -248,17 +276,22 @@ class Applier:
                 self._fail(action, target, exc, result)
                 return
             if found is not None:
-                if not self._claim(action, target):
-                    self._busy(action, target, result)
-                    return
-                self.store.ledger_finish(action.key, "done", remote_ref=found)
-                self._audit(action, target, "reconciled", f"found existing {found}")
-                result.reconciled += 1
+                self._found(action, target, found, result)
+                return
+        elif action.kind == "add_note" and target is not None and action.depends_on not in self._created:
+            try:  # no ledger entry: prove from the ATS that the note is not there (one read per person)
+                found = self._note_on_person(connector, action, target)
+            except ApiError as exc:
+                self._fail(action, target, exc, result)
+                return
+            if found is not None:
+                self._found(action, target, found, result)
                 return
         for attempt in range(1, MAX_UNCERTAIN_ATTEMPTS + 1):
             if not self._claim(action, target):
                 self._busy(action, target, result)
                 return
+            sent_before = writes.count()
             try:
                 ref, record = execute_record(connector, action, target, refs)
             except ApiError as exc:
@@ -284,12 +317,41 @@ class Applier:
             self.store.ledger_finish(action.key, "done", remote_ref=ref)
             if record is not None:
                 self.store.upsert_page(action.connector, "other", "created", [record])
+            if connector.writes_counted and writes.count() == sent_before:
+                # the connector looked first and found the effect there: it sent nothing
+                self._audit(action, target, "reconciled", f"already in the ATS: {ref}")
+                result.reconciled += 1
+                return
+            if action.kind == "create_candidate":
+                self._created.add(action.key)
             self._audit(action, target, "applied", ref)
             result.applied += 1
             return
 
+    def _note_on_person(self, connector: Connector, action: Action, target: str) -> str | None:
+        """The note carrying this action's marker, from one read of the person's notes per run."""
+        person = _person(action)
+        seen = self._notes_seen.get(person)
+        if seen is None:
+            markers = self._unproved.get(person) or [action.marker]
+            seen = self._notes_seen[person] = connector.find_notes(target, markers)
+        return seen.get(action.marker)
+
+    def _found(self, action: Action, target: str | None, found: str, result: ApplyResult) -> None:
+        """The write is already in the ATS: close its ledger entry as done, audited as reconciled."""
+        if not self._claim(action, target):
+            self._busy(action, target, result)
+            return
+        self.store.ledger_finish(action.key, "done", remote_ref=found)
+        self._audit(action, target, "reconciled", f"found existing {found}")
+        result.reconciled += 1
+
     def _claim(self, action: Action, target: str | None) -> bool:
-        """Write ``started`` and claim the action for this run (False: another run is sending it)."""
+        """Write ``started`` and claim the action for this run (False: another run is sending it).
+
+        Raises :class:`~syncbridge.liveness.RunLockLost` when this run's liveness lock is gone (its
+        database session dropped): others may already treat the run as dead, so it must not send."""
+        liveness.ensure_held(self.run_id)
         return (
             self.store.ledger_start(
                 action.key,
@@ -324,3 +386,8 @@ class Applier:
             }
         )
         log.warning("%s for outcome %s failed: %s", action.kind, action.outcome_id, message)
+
+
+def _person(action: Action) -> tuple[str, str]:
+    """Who a write lands on: the linked person, or the creation the person will come from."""
+    return action.connector, action.target or f"after:{action.depends_on}"

@@ -1,7 +1,8 @@
 """The ``syncbridge`` command.
 
-Exit codes: 0 success; 1 the run finished but some writes failed, or the vendor refused a call;
-2 bad configuration or input (one line naming the problem, no traceback).
+Exit codes: 0 success; 1 the run finished but some writes failed or were left pending (blocked, or busy
+in another run), or the vendor refused a call; 2 bad configuration or input (one line naming the
+problem, no traceback).
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ def plan(obj: _Ctx, as_json: bool) -> None:
 def apply(obj: _Ctx) -> None:
     """Execute the plan: write history to the ATS, exactly once (the ledger remembers every write)."""
     from syncbridge.pipeline import apply as apply_actions
-    from syncbridge.pipeline import recorded_run
+    from syncbridge.pipeline import incomplete_message, recorded_run
 
     tty = sys.stderr.isatty()
     rt, _batch, _links, the_plan = _plan(obj)
@@ -236,15 +237,23 @@ def apply(obj: _Ctx) -> None:
         result = apply_actions(rt, the_plan.actions, run_id=info["run_id"], progress=_progress_printer(tty))
         _done_progress(tty)
         info["counts"] = result.counts()
-        info["failed"] = bool(result.failed)
+        info["failed"] = bool(result.incomplete)
+        if result.incomplete:
+            info["error"] = incomplete_message(result)
     click.echo(
         f"applied {result.applied}, reconciled {result.reconciled}, failed {result.failed}, "
-        f"blocked {result.blocked}"
+        f"blocked {result.blocked}" + (f", busy in another run {result.busy}" if result.busy else "")
     )
     for err in result.errors:
         click.echo(f"  failed: {err['action']} for outcome {err['outcome']}: {err['error']}", err=True)
-    if result.failed:
+    if result.incomplete:
+        click.echo(f"not finished: {incomplete_message(result)}", err=True)
         sys.exit(1)
+
+
+def _unfinished(actions: dict[str, Any]) -> int:
+    """Writes a run left undone: a run with any exits 1."""
+    return sum(int(actions.get(k) or 0) for k in ("failed", "blocked", "busy"))
 
 
 def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
@@ -267,6 +276,11 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         f"{a.get('failed', 0)} failed, {a.get('blocked', 0)} blocked"
         + (f", {a['busy']} busy in another run" if a.get("busy") else "")
     )
+    if _unfinished(a):
+        click.echo(
+            f"  not finished: {_unfinished(a)} write(s) failed, blocked or busy in another run; "
+            "the next run retries them"
+        )
     for q in summary.get("quarantine", []):
         click.echo(f"  quarantined row {q['line']}: {q['reason']}")
     for amb in summary.get("ambiguous", []):
@@ -344,7 +358,7 @@ def run(
     except RunFailed as failed:
         summary = failed.summary
     _print_summary(summary, as_json=as_json)
-    if summary["actions"].get("failed"):
+    if _unfinished(summary["actions"]):
         sys.exit(1)
 
 
@@ -395,6 +409,7 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     store = Store(settings.state.url)
     run_keys = ("run_id", "flow", "connector", "status", "started_at", "finished_at", "counts", "error")
     try:
+        store.sweep_dead_runs()  # a killed run shows as crashed, not running
         data: dict[str, Any] = {
             "state": settings.state.url.split("@")[-1],
             "last_runs": _with_paused_runs(store, store.last_runs(), run_keys),
@@ -750,9 +765,14 @@ def _describe_schedule(s: Any) -> str:
 @click.option(
     "--pool", required=True, help="Prefect work pool the workers poll (created as a process pool if missing)."
 )
+@click.option(
+    "--same-host",
+    is_flag=True,
+    help="Every worker runs on this machine, so a SQLite state store is allowed (else: PostgreSQL).",
+)
 @click.pass_obj
 @_handle_errors
-def deploy(obj: _Ctx, pool: str) -> None:
+def deploy(obj: _Ctx, pool: str, same_host: bool) -> None:
     """Register the YAML `schedules` as deployments for Prefect workers (beyond one machine).
 
     Needs a Prefect server (PREFECT_API_URL).  Then on each worker machine, with syncbridge installed and the
@@ -763,6 +783,11 @@ def deploy(obj: _Ctx, pool: str) -> None:
     settings = load_config(obj.config)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to deploy")
+    from syncbridge.paths import local_state_problem
+
+    problem = None if same_host else local_state_problem(settings.state.url)
+    if problem:
+        raise ConfigError(problem)
     if not os.environ.get("PREFECT_API_URL") and "prefect" not in sys.modules:
         raise ConfigError(
             "deploy needs a Prefect server: set PREFECT_API_URL (on one machine, use `syncbridge serve`)"

@@ -6,7 +6,8 @@
 * Every error is reported as one line naming the YAML path: ``connectors.acme.client_secret: ...``.
 * Each connector's block is validated by that connector type's own settings model, found through the
   ``syncbridge.connectors`` entry points.
-* Relative paths (outcome files, SQLite URLs) are relative to the working directory syncbridge runs in.
+* Relative paths (outcome files, SQLite URLs) are relative to the config file's folder, not to the working
+  directory (see :mod:`syncbridge.paths`).
 """
 
 from __future__ import annotations
@@ -455,6 +456,10 @@ def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> S
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a YAML mapping at the top level")
     resolved = _interpolate(data, "", env_lookup(config_path))
+    if config_path is not None:
+        from syncbridge.paths import anchor_paths
+
+        resolved = anchor_paths(resolved, config_path.resolve().parent)
     try:
         settings = Settings.model_validate(resolved)
     except ValidationError as exc:

@@ -113,6 +113,9 @@ class Connector(ABC):
     streams: ClassVar[tuple[StreamSpec, ...]]
     #: the marker-friendly name of the place a note lands, for the plan ("note", "attachment")
     note_kind: ClassVar[str] = "note"
+    #: True when every write goes through :class:`syncbridge.http.ApiClient`, which counts them
+    #: (:mod:`syncbridge.writes`): then a write call that sent nothing is recorded as reconciled
+    writes_counted: ClassVar[bool] = False
 
     def __init__(self, name: str, settings: ConnectorSettings, *, state: StateStore | None = None) -> None:
         self.name = name
@@ -205,6 +208,17 @@ class Connector(ABC):
     def find_note(self, candidate_id: str, marker: str) -> str | None:
         """The id of the note (or attachment) on the person whose body holds ``marker``, if any."""
         raise NotImplementedError(f"{self.type} cannot search notes")
+
+    def find_notes(self, candidate_id: str, markers: Sequence[str]) -> dict[str, str]:
+        """Marker → note id for each of ``markers`` found on the person.  The applier calls it once per
+        person before writing notes that have no ledger entry (a new state store), so a connector should
+        answer with one read of the person's notes; this default asks :meth:`find_note` per marker."""
+        found: dict[str, str] = {}
+        for marker in markers:
+            ref = self.find_note(candidate_id, marker)
+            if ref is not None:
+                found[marker] = ref
+        return found
 
     def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
         current = set(self.get_candidate(candidate_id).tags)

@@ -29,6 +29,7 @@ from urllib.parse import urljoin
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from syncbridge import writes
 from syncbridge.errors import (
     ApiError,
     AuthError,
@@ -300,7 +301,9 @@ class ApiClient:
         return urljoin(self.base_url, path_or_url.lstrip("/"))
 
     # -- one attempt
-    def _send_once(self, method: str, url: str, *, refreshed: list[bool], **kw: Any) -> requests.Response:
+    def _send_once(
+        self, method: str, url: str, *, refreshed: list[bool], write: bool = False, **kw: Any
+    ) -> requests.Response:
         self.limiter.acquire()
         original_headers = kw.pop("headers", None)
         headers = dict(original_headers or {})
@@ -327,11 +330,17 @@ class ApiClient:
                     "Failed to resolve",
                 )
             )
+            if sent and write:
+                writes.sent()
             raise TransportError(
                 f"connection error: {exc.__class__.__name__}", sent=sent, connector=self.connector
             ) from exc
         except requests.exceptions.Timeout as exc:
+            if write:
+                writes.sent()
             raise TransportError("read timeout", sent=True, connector=self.connector) from exc
+        if write and response.status_code != 429:  # a 429 was not processed
+            writes.sent()
         self.stats["requests"] += 1
         self.limiter.observe(response)
         log.debug(
@@ -344,7 +353,9 @@ class ApiClient:
         if response.status_code == 401 and self.tokens is not None and not refreshed[0]:
             refreshed[0] = True
             self.tokens.invalidate()
-            return self._send_once(method, url, refreshed=refreshed, headers=original_headers, **kw)
+            return self._send_once(
+                method, url, refreshed=refreshed, write=write, headers=original_headers, **kw
+            )
         if response.status_code >= 400:
             error = self._map_error(response, self.connector)
             if isinstance(error, RateLimited):
@@ -385,9 +396,14 @@ class ApiClient:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        write: bool | None = None,
     ) -> requests.Response:
-        """Send one logical request (with retries where safe) and return the successful response."""
+        """Send one logical request (with retries where safe) and return the successful response.
+
+        ``write`` says whether the request may change the vendor's data (default: any method but GET and
+        HEAD); each one sent is counted in :mod:`syncbridge.writes`.  Token requests pass False."""
         url = self.url(path_or_url)
+        changes = method.upper() not in ("GET", "HEAD", "OPTIONS") if write is None else write
 
         def before_sleep(state: RetryCallState) -> None:
             self.stats["retries"] += 1
@@ -411,7 +427,7 @@ class ApiClient:
         kw: dict[str, Any] = {"params": params, "json": json, "data": data, "headers": headers}
         for attempt in retrying:
             with attempt:
-                return self._send_once(method.upper(), url, refreshed=[False], **kw)
+                return self._send_once(method.upper(), url, refreshed=[False], write=changes, **kw)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:

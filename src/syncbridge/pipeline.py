@@ -275,21 +275,32 @@ def recorded_run(
     rt: Runtime, flow: str, connector: str | None = None, run_id: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Record a run in ``sb_runs``: running → completed/failed with counts and the reason, or paused when
-    the run is suspended while waiting for approval (``info["status"] = "paused"``, then it re-runs)."""
+    the run is suspended while waiting for approval (``info["status"] = "paused"``, then it re-runs).
+
+    The run holds a liveness lock while it runs (:mod:`syncbridge.liveness`): if its process is killed,
+    the next run takes over its claims at once and marks it ``crashed``."""
+    from syncbridge import liveness
+
     run_id = run_id or new_run_id()
-    rt.store.run_started(run_id, flow, connector)
+    lock = liveness.RunLock(rt.store, run_id)
+    rt.store.run_started(run_id, flow, connector, owner=liveness.owner(), lock=lock.acquire())
+    for dead in rt.store.sweep_dead_runs():
+        log.warning("run %s died while running (killed?); marked crashed, this run finishes its work", dead)
     info: dict[str, Any] = {"run_id": run_id, "counts": {}}
     try:
-        yield info
-    except BaseException as exc:
-        if info.get("status") == "paused":  # suspended by the orchestrator to wait for approval
-            rt.store.run_finished(run_id, "paused", info.get("counts"))
+        try:
+            yield info
+        except BaseException as exc:
+            if info.get("status") == "paused":  # suspended by the orchestrator to wait for approval
+                rt.store.run_finished(run_id, "paused", info.get("counts"))
+                raise
+            reason = redact(f"{exc.__class__.__name__}: {exc}")
+            rt.store.run_finished(run_id, "failed", info.get("counts"), error=reason)
             raise
-        reason = redact(f"{exc.__class__.__name__}: {exc}")
-        rt.store.run_finished(run_id, "failed", info.get("counts"), error=reason)
-        raise
-    status = "failed" if info.get("failed") else "completed"
-    rt.store.run_finished(run_id, status, info.get("counts"), error=info.get("error"))
+        status = "failed" if info.get("failed") else "completed"
+        rt.store.run_finished(run_id, status, info.get("counts"), error=info.get("error"))
+    finally:
+        lock.release()
 
 
 def run_all(
@@ -314,7 +325,21 @@ def run_all(
         result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
         summary = summarize(batch, links, the_plan, result, synced)
         info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
-        info["failed"] = bool(result and result.failed)
-        if result and result.failed:
-            info["error"] = f"{result.failed} action(s) failed"
+        info["failed"] = bool(result and result.incomplete)
+        if result and result.incomplete:
+            info["error"] = incomplete_message(result)
     return summary
+
+
+def incomplete_message(result: ApplyResult) -> str:
+    """One line for a run that left writes undone (failed, blocked or busy in another run)."""
+    parts = [
+        f"{n} {what}"
+        for n, what in (
+            (result.failed, "failed"),
+            (result.blocked, "blocked behind an undone write"),
+            (result.busy, "busy in another run"),
+        )
+        if n
+    ]
+    return f"{result.incomplete} write(s) not done ({', '.join(parts)}); the next run retries them"

@@ -213,6 +213,26 @@ def make_plan(
                 target = created_ref
         elif link.status != "linked":
             continue
+        elif unfinished(key := action_key(c, "create_candidate", o.outcome_id, o.student.email)):
+            # a creation killed after the vendor made the person: the sync has linked them since.  Plan
+            # it anyway, so the applier finds the person by e-mail and closes the entry (sends nothing)
+            plan.add(
+                Action(
+                    key=key,
+                    connector=c,
+                    kind="create_candidate",
+                    outcome_id=o.outcome_id,
+                    target=None,
+                    payload={
+                        "first_name": o.student.first_name,
+                        "last_name": o.student.last_name,
+                        "email": o.student.email,
+                        "phone": o.student.phone,
+                        "tags": list(settings.matching.new_candidate_tags),
+                    },
+                    summary=f"finish the creation of {mask_email(o.student.email)} (crashed run)",
+                )
+            )
 
         common: dict[str, Any] = {
             "connector": c,

@@ -220,9 +220,11 @@ runs = Table(
     Column("connector", String(128)),
     Column("started_at", Ts, nullable=False),
     Column("finished_at", Ts),
-    Column("status", String(16), nullable=False),  # running | paused | completed | failed
+    Column("status", String(16), nullable=False),  # running | paused | completed | failed | crashed
     Column("counts", JSON),
     Column("error", Text),
+    Column("owner", String(255)),  # host:pid of the process (v4)
+    Column("lock", String(16)),  # its liveness lock: flock | pg | None (see syncbridge.liveness)
 )
 
 approvals = Table(
@@ -292,13 +294,24 @@ def _v3(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE sb_ledger ADD COLUMN {name} {sql_type}"))
 
 
+def _v4(conn: Connection) -> None:
+    """v4: each run records its process and its liveness lock, so a killed run's claims are taken over
+    at once and the run shows as crashed (see :mod:`syncbridge.liveness`)."""
+    from sqlalchemy import inspect
+
+    have = {c["name"] for c in inspect(conn).get_columns("sb_runs")}
+    for name, sql_type in (("owner", "VARCHAR(255)"), ("lock", "VARCHAR(16)")):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE sb_runs ADD COLUMN {name} {sql_type}"))
+
+
 def _v11(conn: Connection) -> None:
     """v11: syncbridge person ids and the identity review queue (new tables only)."""
     for table in (person_keys, outcome_people, reviews):
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 11: _v11}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 11: _v11}
 CLAIM_LEASE = timedelta(minutes=15)
 
 
@@ -747,8 +760,41 @@ class Store:
         if until is None or until <= _now():
             return False
         with self.engine.connect() as conn:  # a run that has ended (e.g. crashed) holds no claim
-            status = conn.execute(select(runs.c.status).where(runs.c.run_id == row["claimed_by"])).scalar()
-        return status in (None, "running")
+            run = conn.execute(
+                select(runs.c.status, runs.c.lock).where(runs.c.run_id == row["claimed_by"])
+            ).first()
+        if run is None:
+            return True
+        if run.status == "running" and self.run_is_dead(row["claimed_by"], run.lock):
+            return False  # its process died: the claim is taken over at once (marked crashed above)
+        return bool(run.status == "running")
+
+    def run_is_dead(self, run_id: str, lock: str | None) -> bool:
+        """A running run whose liveness lock nobody holds (its process died) is marked ``crashed``."""
+        from syncbridge.liveness import is_dead
+
+        if not is_dead(self, run_id, lock):
+            return False
+        self.mark_crashed(run_id)
+        return True
+
+    def mark_crashed(self, run_id: str) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id == run_id, runs.c.status == "running"))
+                .values(
+                    status="crashed",
+                    finished_at=_now(),
+                    error="its process died while running (killed?); the next run reconciles its writes",
+                )
+            )
+
+    def sweep_dead_runs(self) -> list[str]:
+        """Mark every ``running`` run whose process has died as ``crashed``; returns their ids."""
+        with self.engine.connect() as conn:
+            running = conn.execute(select(runs.c.run_id, runs.c.lock).where(runs.c.status == "running")).all()
+        return [r.run_id for r in running if r.lock and self.run_is_dead(r.run_id, r.lock)]
 
     def ledger_finish(
         self, key: str, status: str, *, remote_ref: str | None = None, error: str | None = None
@@ -808,18 +854,35 @@ class Store:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     # -- runs
-    def run_started(self, run_id: str, flow: str, connector: str | None = None) -> None:
-        """Record a run as running; a suspended run that Prefect starts again keeps its row (and id)."""
+    def run_started(
+        self,
+        run_id: str,
+        flow: str,
+        connector: str | None = None,
+        *,
+        owner: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        """Record a run as running; a suspended run that Prefect starts again keeps its row (and id),
+        with the process and liveness lock it runs under now (kept as they were when none is given: a
+        run paused in its own process still holds its lock)."""
+        now_held = {"owner": owner, "lock": lock} if owner or lock else {}
         with self.tx() as conn:
             again = conn.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)
-                .values(status="running", finished_at=None, error=None)
+                .values(status="running", finished_at=None, error=None, **now_held)
             ).rowcount
             if not again:
                 conn.execute(
                     insert(runs).values(
-                        run_id=run_id, flow=flow, connector=connector, started_at=_now(), status="running"
+                        run_id=run_id,
+                        flow=flow,
+                        connector=connector,
+                        started_at=_now(),
+                        status="running",
+                        owner=owner,
+                        lock=lock,
                     )
                 )
 
@@ -853,7 +916,12 @@ class Store:
             for r in conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(5000)).mappings():
                 latest.setdefault((r["flow"], r["connector"]), dict(r))
         rows = list(latest.values())
-        rows.sort(key=lambda r: (r["status"] != "failed", -(_aware(r["started_at"]) or _now()).timestamp()))
+        rows.sort(
+            key=lambda r: (
+                r["status"] not in ("failed", "crashed"),
+                -(_aware(r["started_at"]) or _now()).timestamp(),
+            )
+        )
         return rows
 
     # -- conversion support
