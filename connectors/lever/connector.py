@@ -171,8 +171,9 @@ class LeverConnector(Connector):
         }
     )
     streams = (
+        # one read of the opportunities yields both the contacts and their opportunities (applications)
         StreamSpec("candidates", "candidate"),
-        StreamSpec("applications", "application"),
+        StreamSpec("applications", "application", covered_by="candidates"),
         # contacts whose last opportunity was deleted come back with deleted=True
         StreamSpec("deleted_opportunities", "candidate"),
         # Lever cannot filter requisitions by update time: full scan, filtered here against the window
@@ -286,10 +287,13 @@ class LeverConnector(Connector):
         for start, end in self._windows(window):
             yield from self.client.opportunities({"updated_at_start": start, "updated_at_end": end})
 
-    def _read_candidates(self, window: Window) -> Iterator[list[Candidate]]:
+    def _read_candidates(self, window: Window) -> Iterator[list[Candidate | Application]]:
+        """The contacts of each opportunity page, then the page's opportunities as applications: one
+        read serves both (the store files each record by its type), so the ``applications`` stream is
+        not read again in the same sync."""
         seen: OrderedDict[str, Candidate] = OrderedDict()
         for page in self._opportunity_pages(window):
-            out = []
+            out: list[Candidate | Application] = []
             for cand in mapping.candidates_from_page(page, self.name):
                 key = cand.ref.id
                 if key in seen:
@@ -298,6 +302,7 @@ class LeverConnector(Connector):
                 if len(seen) > CONTACT_CACHE_SIZE:
                     seen.popitem(last=False)
                 out.append(cand)
+            out.extend(mapping.application_from_opportunity(o, self.name) for o in page if o.get("id"))
             yield out
 
     def _read_deleted(self, window: Window) -> Iterator[list[Candidate]]:

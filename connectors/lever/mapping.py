@@ -20,7 +20,6 @@ from syncbridge.errors import InvalidRequest
 from syncbridge.model import (
     Application,
     Candidate,
-    Email,
     NewCandidate,
     NewRequisition,
     Phone,
@@ -217,17 +216,20 @@ def candidate_from_opportunities(opps: Sequence[Mapping[str, Any]], connector: s
         "isAnonymized": bool(best.get("isAnonymized")),
         "opportunities": list(summaries.values()),
     }
-    return Candidate(
-        ref=Ref(connector=connector, kind="contact", id=contact_id(best)),
-        first_name=first,
-        last_name=last,
-        emails=tuple(Email(value=e) for e in emails),
-        phones=tuple(phones),
-        tags=tuple(tags),
-        application_ids=tuple(s["id"] for s in summaries.values()),
-        created_at=from_ms(min(created)) if created else None,
-        updated_at=from_ms(max(updated)) if updated else None,
-        raw=raw,
+    # one validation call for the whole person (a sync maps every opportunity: see the Greenhouse mapping)
+    return Candidate.model_validate(
+        {
+            "ref": {"connector": connector, "kind": "contact", "id": contact_id(best)},
+            "first_name": first,
+            "last_name": last,
+            "emails": [{"value": e} for e in emails],
+            "phones": phones,
+            "tags": tags,
+            "application_ids": [s["id"] for s in summaries.values()],
+            "created_at": from_ms(min(created)) if created else None,
+            "updated_at": from_ms(max(updated)) if updated else None,
+            "raw": raw,
+        }
     )
 
 
@@ -281,16 +283,18 @@ def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Appl
                 break
     if posting is None and isinstance(opp.get("postings"), list) and opp["postings"]:
         posting = _id_of(opp["postings"][0])
-    return Application(
-        ref=Ref(connector=connector, kind="application", id=str(opp["id"])),
-        candidate_id=contact_id(opp),
-        requisition_id=posting,
-        status="archived" if is_archived(opp) else "active",
-        stage=stage_name(opp),
-        prospect=posting is None,
-        created_at=from_ms(opp.get("createdAt")),
-        updated_at=from_ms(opp.get("updatedAt")),
-        raw=dict(opp),
+    return Application.model_validate(
+        {
+            "ref": {"connector": connector, "kind": "application", "id": str(opp["id"])},
+            "candidate_id": contact_id(opp),
+            "requisition_id": posting,
+            "status": "archived" if is_archived(opp) else "active",
+            "stage": stage_name(opp),
+            "prospect": posting is None,
+            "created_at": from_ms(opp.get("createdAt")),
+            "updated_at": from_ms(opp.get("updatedAt")),
+            "raw": dict(opp),
+        }
     )
 
 

@@ -30,6 +30,7 @@ A person this run has just created is new, so its notes need no look-up.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 from syncbridge import liveness, writes
 from syncbridge.connector import Connector
 from syncbridge.errors import ApiError, delivery_uncertain
+from syncbridge.lanes import run_in_lanes
 from syncbridge.model import NewCandidate, NewRequisition, Note, Prescreen
 from syncbridge.plan import KIND_ORDER, Action
 from syncbridge.redact import redact
@@ -202,12 +204,15 @@ class Applier:
         run_id: str | None = None,
         actor: str = "syncbridge",
         progress: Callable[[int, int], None] | None = None,
+        parallelism: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
         self.run_id = run_id
         self.actor = actor
         self.progress = progress
+        #: connector → how many people's history writes may be in flight at once (see lanes.py)
+        self.parallelism = dict(parallelism or {})
 
     def apply(self, actions: Sequence[Action]) -> ApplyResult:
         result = ApplyResult()
@@ -222,6 +227,17 @@ class Applier:
         self._created: set[str] = set()  # create_candidate keys this run sent (brand-new people)
         # creations first: notes/tags/fields for a new person depend on them
         ordered = sorted(actions, key=lambda a: KIND_ORDER[a.kind])
+        if any(n > 1 for n in self.parallelism.values()):
+            lock = threading.Lock()
+
+            def one(action: Action) -> None:
+                mine = ApplyResult()
+                self._one(action, rows.get(action.key), mine)
+                with lock:
+                    result.merge(mine)
+
+            run_in_lanes(ordered, self.parallelism, one, self.progress)
+            return result
         for i, action in enumerate(ordered, 1):
             self._one(action, rows.get(action.key), result)
             if self.progress:

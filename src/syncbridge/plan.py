@@ -99,9 +99,15 @@ class Plan:
     already_done: int = 0
     skipped: list[str] = field(default_factory=list)  # capability gaps and similar, one line each
     strong: list[Strong] = field(default_factory=list)
+    #: the keys in ``actions``: adding is O(1), so planning a million actions stays linear
+    _keys: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._keys.update(a.key for a in self.actions)
 
     def add(self, action: Action) -> None:
-        if all(a.key != action.key for a in self.actions):
+        if action.key not in self._keys:
+            self._keys.add(action.key)
             self.actions.append(action)
 
     def counts(self) -> dict[str, int]:
