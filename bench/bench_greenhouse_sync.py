@@ -59,53 +59,68 @@ def start_sandbox(db: Path, limit: int, window: float) -> tuple[subprocess.Popen
 
 
 def child_sync(url: str, state: str, page_size: int, baseline: bool) -> dict[str, Any]:
-    """Runs inside the child process: one full sync (or the baseline walk) and its figures."""
-    from datetime import UTC, datetime
+    """Runs inside the child process: one full sync (or the baseline walk) and its figures.
 
-    from syncbridge.connector import Window
+    The sync is the product's own path (``pipeline.sync_stream``: read-ahead, mapping, bulk upserts)."""
+    from syncbridge.config import load_settings
     from syncbridge.connectors.greenhouse import sandbox
-    from syncbridge.connectors.greenhouse.connector import GreenhouseConnector, GreenhouseSettings
-    from syncbridge.store import Store
+    from syncbridge.connectors.greenhouse.connector import GreenhouseConnector
+    from syncbridge.pipeline import Runtime, sync_stream
 
-    settings = GreenhouseSettings(
-        client_id=sandbox.DEFAULT_CLIENT_ID,
-        client_secret=sandbox.DEFAULT_CLIENT_SECRET,  # type: ignore[arg-type]
-        base_url=url,
-        token_url=f"{url}/token",
-        page_size=page_size,
+    settings = load_settings(
+        {
+            "state": {"url": state},
+            "outcomes": {"path": "unused.csv"},
+            "connectors": {
+                "bench": {
+                    "type": "greenhouse",
+                    "client_id": sandbox.DEFAULT_CLIENT_ID,
+                    "client_secret": sandbox.DEFAULT_CLIENT_SECRET,
+                    "base_url": url,
+                    "token_url": f"{url}/token",
+                    "page_size": page_size,
+                }
+            },
+            "routing": [{"employer": "*", "connector": "bench"}],
+        }
     )
-    conn = GreenhouseConnector("bench", settings)
+    cpu0 = time.process_time()
     started = time.perf_counter()
     records = pages = 0
-    if baseline:
-        import requests
+    with Runtime(settings) as rt:
+        conn = rt.connector("bench")
+        assert isinstance(conn, GreenhouseConnector)
+        if baseline:
+            import requests
 
-        token = conn.client.tokens.token()  # type: ignore[union-attr]
-        headers = {"Authorization": f"Bearer {token}"}
-        r = requests.get(f"{url}/v3/candidates", params={"per_page": page_size}, headers=headers, timeout=60)
-        while True:
-            records += len(r.json())
-            pages += 1
-            nxt = r.links.get("next", {}).get("url")
-            if not nxt:
-                break
-            r = requests.get(nxt, headers=headers, timeout=60)
-    else:
-        store = Store(state)
-        for page in conn.read("candidates", Window(None, datetime.now(UTC))):
-            records += store.upsert_page("bench", "candidate", "candidates", page)
-            pages += 1
-        store.close()
-    seconds = time.perf_counter() - started
+            token = conn.client.tokens.token()  # type: ignore[union-attr]
+            headers = {"Authorization": f"Bearer {token}"}
+            started = time.perf_counter()
+            r = requests.get(
+                f"{url}/v3/candidates", params={"per_page": page_size}, headers=headers, timeout=60
+            )
+            while True:
+                records += len(r.json())
+                pages += 1
+                nxt = r.links.get("next", {}).get("url")
+                if not nxt:
+                    break
+                r = requests.get(nxt, headers=headers, timeout=60)
+        else:
+            result = sync_stream(rt, "bench", "candidates", full=True)
+            records, pages = result.records, result.pages
+        seconds = time.perf_counter() - started
+        stats = dict(conn.client.stats)
+        limiter_wait = getattr(conn.client.limiter, "waited", 0.0)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    limiter_wait = getattr(conn.client.limiter, "waited", 0.0)
     return {
         "records": records,
         "pages": pages,
-        "requests": conn.client.stats["requests"] or pages,
+        "requests": stats["requests"] or pages,
         "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu0,
         "peak_rss_mb": rss_kb / 1024,
-        "rate_limited_429": conn.client.stats["rate_limited"],
+        "rate_limited_429": stats["rate_limited"],
         "limiter_wait_s": limiter_wait,
     }
 
@@ -121,22 +136,41 @@ def run_child(url: str, state: str, page_size: int, baseline: bool = False) -> d
 
 
 def scenario(
-    tmp: Path, size: int, limit: int, window: float, page_size: int, *, baseline: bool = False, label: str
+    tmp: Path,
+    size: int,
+    limit: int,
+    window: float,
+    page_size: int,
+    *,
+    baseline: bool = False,
+    label: str,
+    rounds: int = 1,
 ) -> dict[str, Any]:
+    """Seed (or reuse) a sandbox of ``size`` candidates and sync it; with ``baseline``, alternate
+    ``rounds`` baseline walks and syncs against the same sandbox, so both see the same machine load."""
     from syncbridge.connectors.greenhouse import sandbox
 
     db = tmp / f"gh-{size}.db"
     t0 = time.perf_counter()
-    sandbox.seed(db, size=size, seed=1)
+    if not db.exists():
+        sandbox.seed(db, size=size, seed=1)
     seeded = time.perf_counter() - t0
     proc, url = start_sandbox(db, limit, window)
     try:
-        state = f"sqlite:///{tmp / f'state-{label}.db'}"
-        result = run_child(url, state, page_size)
+        base_s: list[float] = []
+        sync_s: list[float] = []
+        for i in range(rounds if baseline else 1):
+            if baseline:
+                base_s.append(run_child(url, "sqlite://", page_size, baseline=True)["seconds"])
+            state_db = tmp / f"state-{label}-{i}.db"
+            for old in tmp.glob(f"{state_db.name}*"):
+                old.unlink()
+            result = run_child(url, f"sqlite:///{state_db}", page_size)
+            sync_s.append(result["seconds"])
         if baseline:
-            base = run_child(url, state, page_size, baseline=True)
-            result["baseline_seconds"] = base["seconds"]
-            result["vs_baseline"] = base["seconds"] / result["seconds"]
+            result["baseline_seconds"] = base_s
+            result["sync_seconds"] = sync_s
+            result["vs_baseline"] = sum(base_s) / sum(sync_s)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -148,8 +182,11 @@ def scenario(
             bound_seconds=bound,
             bound_ratio=(bound / result["seconds"]) if bound else None,
         )
-    result["records_per_s"] = result["records"] / result["seconds"]
+    result["records_per_s"] = result["records"] / (sum(sync_s) / len(sync_s))
     return result
+
+
+SCENARIOS = ("issue-limit", "limit-binds", "no-limit-large", "no-limit-small")
 
 
 def main() -> int:
@@ -159,30 +196,64 @@ def main() -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=100_000, help="candidates in the large run")
+    ap.add_argument("--small-size", type=int, help="candidates in the small run (default: size / 10)")
     ap.add_argument("--bound-size", type=int, default=20_000, help="candidates in the limit-binding run")
+    ap.add_argument("--rounds", type=int, default=3, help="baseline/sync pairs in the no-limit-large run")
+    ap.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {', '.join(SCENARIOS)}"
+    )
+    ap.add_argument("--workdir", type=Path, help="keep seeded sandboxes here and reuse them")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    wanted = set(args.scenarios.split(","))
     results = []
     with tempfile.TemporaryDirectory(prefix="sb-bench-") as t:
-        tmp = Path(t)
+        tmp = args.workdir or Path(t)
+        tmp.mkdir(parents=True, exist_ok=True)
         plan = [
-            dict(size=args.size, limit=500, window=10.0, page_size=500, label="issue-limit-500-per-10s"),
-            dict(size=args.bound_size, limit=50, window=5.0, page_size=100, label="limit-binds-50-per-5s"),
-            dict(size=args.size, limit=0, window=30.0, page_size=500, baseline=True, label="no-limit-large"),
-            dict(size=args.size // 10, limit=0, window=30.0, page_size=500, label="no-limit-small"),
+            dict(size=args.size, limit=500, window=10.0, page_size=500, label="issue-limit"),
+            dict(size=args.bound_size, limit=50, window=5.0, page_size=100, label="limit-binds"),
+            dict(
+                size=args.size,
+                limit=0,
+                window=30.0,
+                page_size=500,
+                baseline=True,
+                rounds=args.rounds,
+                label="no-limit-large",
+            ),
+            dict(
+                size=args.small_size or args.size // 10,
+                limit=0,
+                window=30.0,
+                page_size=500,
+                label="no-limit-small",
+            ),
         ]
         for spec in plan:
+            if spec["label"] not in wanted:
+                continue
             r = scenario(tmp, **spec)  # type: ignore[arg-type]
             results.append(r)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}))
-    large = next(r for r in results if r["label"] == "no-limit-large")
-    small = next(r for r in results if r["label"] == "no-limit-small")
-    ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
-    print(
-        f"\npeak RSS: {large['peak_rss_mb']:.0f} MB for {large['size']} candidates vs "
-        f"{small['peak_rss_mb']:.0f} MB for {small['size']} (ratio {ratio:.2f})"
-    )
+    by = {r["label"]: r for r in results}
+    if "no-limit-large" in by:
+        r = by["no-limit-large"]
+        print(
+            f"\nsync vs same-process page walk at {r['size']} candidates: {r['vs_baseline']:.2f} "
+            f"(baseline {sum(r['baseline_seconds']):.1f} s / sync {sum(r['sync_seconds']):.1f} s "
+            f"over {len(r['sync_seconds'])} rounds)"
+        )
+    if "no-limit-large" in by and "no-limit-small" in by:
+        large, small = by["no-limit-large"], by["no-limit-small"]
+        rss = large["peak_rss_mb"] / small["peak_rss_mb"]
+        print(
+            f"peak RSS: {large['peak_rss_mb']:.0f} MB for {large['size']} candidates vs "
+            f"{small['peak_rss_mb']:.0f} MB for {small['size']} (ratio {rss:.2f}); "
+            f"records/s {large['records_per_s']:.0f} vs {small['records_per_s']:.0f} "
+            f"(ratio {large['records_per_s'] / small['records_per_s']:.2f})"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

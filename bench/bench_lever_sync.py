@@ -87,7 +87,8 @@ def run_once(
             assert isinstance(connector, LeverConnector)
             records = 0
             started = time.monotonic()
-            for stream in streams:
+            # as `syncbridge sync` does: a stream covered by another one asked for is not read again
+            for stream in [s for s in rt.streams_for("lever") if s in streams]:
                 records += sync_stream(rt, "lever", stream, now=datetime.now(UTC)).records
             elapsed = time.monotonic() - started
             api_stats = dict(connector.client.api.stats)

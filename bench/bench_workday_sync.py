@@ -46,9 +46,52 @@ def _line(label: str, records: int, pages: int, seconds: float) -> str:
     )
 
 
+def run(size: int, args: argparse.Namespace, tmp: Path) -> tuple[int, int, float, int, int, float]:
+    """Seed ``size`` candidates; read them with the connector alone, then sync them into a fresh store."""
+    db = args.db or tmp / f"workday-{size}.db"
+    started = time.perf_counter()
+    sandbox.seed(db, size=size, seed=args.seed)
+    print(f"seeded {size:,} candidates in {time.perf_counter() - started:.1f} s ({db})")
+    with sandbox.SandboxServer(db, latency_ms=args.latency_ms) as server:
+        settings = WorkdaySettings.model_validate(
+            {
+                **_block(server.url, args.page_size),
+                "username": sandbox.DEFAULT_USERNAME,
+                "password": sandbox.DEFAULT_PASSWORD,
+            }
+        )
+        connector = WorkdayConnector(NAME, settings, state=MemoryState())
+        records = pages = 0
+        started = time.perf_counter()
+        if not args.skip_read:
+            for page in connector.read("candidates", Window(None, datetime.now(UTC))):
+                records += len(page)
+                pages += 1
+        read_seconds = time.perf_counter() - started
+        connector.close()
+
+        config = load_settings(
+            {
+                "state": {"url": f"sqlite:///{tmp / f'state-{size}.db'}"},
+                "outcomes": {"path": str(tmp / "unused.csv")},
+                "connectors": {NAME: _block(server.url, args.page_size)},
+                "routing": [{"employer": "*", "connector": NAME}],
+            }
+        )
+        with Runtime(config) as rt:
+            result = sync_stream(rt, NAME, "candidates", full=True)
+    return records, pages, read_seconds, result.records, result.pages, result.seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=20_000, help="candidates to seed (20..1,000,000)")
+    parser.add_argument(
+        "--compare-size",
+        type=int,
+        help="also sync this many (e.g. 200000) and print records/s at that size / at --size",
+    )
+    parser.add_argument("--skip-read", action="store_true", help="skip the connector-only read")
     parser.add_argument("--page-size", type=int, default=100, help="Response_Filter/Count (1..999)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", type=Path, help="sandbox SQLite file to reuse (default: a temporary one)")
@@ -56,49 +99,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.update(sandbox.DEMO_ENV)
-    with tempfile.TemporaryDirectory(prefix="sb-wd-bench-") as tmp:
-        db = args.db or Path(tmp) / "workday.db"
-        started = time.perf_counter()
-        sandbox.seed(db, size=args.size, seed=args.seed)
-        print(f"seeded {args.size:,} candidates in {time.perf_counter() - started:.1f} s ({db})")
-
-        with sandbox.SandboxServer(db, latency_ms=args.latency_ms) as server:
-            settings = WorkdaySettings.model_validate(
-                {
-                    **_block(server.url, args.page_size),
-                    "username": sandbox.DEFAULT_USERNAME,
-                    "password": sandbox.DEFAULT_PASSWORD,
-                }
-            )
-            connector = WorkdayConnector(NAME, settings, state=MemoryState())
-            records = pages = 0
-            started = time.perf_counter()
-            for page in connector.read("candidates", Window(None, datetime.now(UTC))):
-                records += len(page)
-                pages += 1
-            read_seconds = time.perf_counter() - started
-            connector.close()
-
-            config = load_settings(
-                {
-                    "state": {"url": f"sqlite:///{Path(tmp) / 'state.db'}"},
-                    "outcomes": {"path": str(Path(tmp) / "unused.csv")},
-                    "connectors": {NAME: _block(server.url, args.page_size)},
-                    "routing": [{"employer": "*", "connector": NAME}],
-                }
-            )
-            with Runtime(config) as rt:
-                result = sync_stream(rt, NAME, "candidates", full=True)
-
-        print(
-            f"Workday sandbox, page size {args.page_size}, {os.cpu_count()} CPU(s), Python "
-            f"{sys.version.split()[0]}"
-        )
-        print(_line("connector only", records, pages, read_seconds))
-        print(_line("full sync", result.records, result.pages, result.seconds))
-        if records != args.size or result.records != args.size:
-            print(f"warning: expected {args.size:,} records", file=sys.stderr)
-            return 1
+    print(
+        f"Workday sandbox, page size {args.page_size}, {os.cpu_count()} CPU(s), "
+        f"Python {sys.version.split()[0]}"
+    )
+    rates = []
+    with tempfile.TemporaryDirectory(prefix="sb-wd-bench-") as t:
+        for size in [args.size] + ([args.compare_size] if args.compare_size else []):
+            records, pages, read_seconds, synced, sync_pages, sync_seconds = run(size, args, Path(t))
+            if not args.skip_read:
+                print(_line("connector only", records, pages, read_seconds))
+            print(_line("full sync", synced, sync_pages, sync_seconds))
+            rates.append(synced / sync_seconds)
+            if synced != size or (not args.skip_read and records != size):
+                print(f"warning: expected {size:,} records", file=sys.stderr)
+                return 1
+    if len(rates) == 2:
+        print(f"full sync records/s at {args.compare_size:,} / at {args.size:,}: {rates[1] / rates[0]:.2f}")
     return 0
 
 

@@ -85,6 +85,7 @@ def make_client(clock: FakeClock, tokens: GreenhouseTokens | None = None) -> Api
 
 def make_connector(clock: FakeClock, **settings: Any) -> GreenhouseConnector:
     settings.setdefault("user_id", USER_ID)
+    settings.setdefault("source_name", None)  # request-shape tests; the source has its own tests
     cfg = GreenhouseSettings(client_id=CLIENT_ID, client_secret=SECRET, **settings)
     return GreenhouseConnector("gh", cfg, client=make_client(clock))
 
@@ -343,8 +344,10 @@ def test_read_candidates_first_request_has_filters_next_only_cursor(rsps, clock)
     rsps.get(f"{BASE}/v3/candidates", json=[second, {"no_id": True}])
     conn = make_connector(clock)
     pages = list(conn.read("candidates", WINDOW))
-    assert [[c.ref.id for c in page] for page in pages] == [["53883394"], ["53883395"]]
-    assert all(isinstance(c, Candidate) for page in pages for c in page)
+    # the record without an id is refused (counted by the sync), not stored
+    assert [type(c).__name__ for c in pages[1]] == ["Candidate", "Refused"]
+    assert [[c.ref.id for c in page if hasattr(c, "ref")] for page in pages] == [["53883394"], ["53883395"]]
+    assert all(isinstance(c, Candidate) for page in pages for c in page if hasattr(c, "ref"))
     calls = api_calls(rsps)
     assert len(calls) == 2
     assert query(calls[0]) == {
@@ -695,15 +698,18 @@ def test_set_fields_sends_merged_full_list(rsps, clock):
     ]
 
 
-def test_set_fields_patch_is_retried_as_idempotent(rsps, clock):
+def test_set_fields_patch_is_not_resent_but_left_to_reconciliation(rsps, clock):
+    # Greenhouse documents no idempotency for PATCH: after a 5xx the applier checks the fields first
     add_token(rsps)
     rsps.get(f"{BASE}/v3/candidates", json=[cand([], {"a": {"value": None}})])
     rsps.patch(f"{BASE}/v3/candidates/53883394", status=502)
     rsps.patch(f"{BASE}/v3/candidates/53883394", json={"id": 53883394})
-    make_connector(clock).set_fields("53883394", {"b": 1})
+    with pytest.raises(ServerError) as info:
+        make_connector(clock).set_fields("53883394", {"b": 1})
+    assert delivery_uncertain(info.value)
     patches = [c for c in api_calls(rsps) if c.request.method == "PATCH"]
-    assert len(patches) == 2
-    assert body(patches[0]) == body(patches[1]) == {"custom_fields": [{"name_key": "b", "value": 1}]}
+    assert len(patches) == 1
+    assert body(patches[0]) == {"custom_fields": [{"name_key": "b", "value": 1}]}
 
 
 def test_set_fields_unknown_candidate(rsps, clock):
@@ -760,6 +766,34 @@ def test_create_candidate_prospect_and_wrapper(rsps, clock):
     assert sent["email_addresses"] == [{"value": "ada@uni.example", "type": "personal"}]
     assert sent["phone_numbers"] == [{"value": "+1 555 0100", "type": "mobile"}]
     assert sent["tags"] == ["Micro-internship"]
+
+
+def test_create_candidate_attributes_its_application_to_the_named_source(rsps, clock):
+    add_token(rsps)
+    nobody_has_the_email(rsps)
+    rsps.get(
+        f"{BASE}/v3/sources", json=[{"id": 7, "name": "LinkedIn"}, {"id": 9, "name": "Micro-internship"}]
+    )
+    created = dict(load("candidate.json"), id=60000001)
+    rsps.post(
+        f"{BASE}/v3/candidates",
+        status=201,
+        json={"candidate": created, "application": {"id": 80000001, "prospect": True, "source_id": None}},
+    )
+    rsps.patch(f"{BASE}/v3/applications/80000001", json={"id": 80000001, "source_id": 9})
+    make_connector(clock, source_name="micro-INTERNSHIP").create_candidate(NEW)
+    calls = [c for c in api_calls(rsps) if "/v3/candidates?" not in c.request.url]  # after the e-mail check
+    assert [c.request.method for c in calls] == ["GET", "POST", "PATCH"]
+    assert body(calls[2]) == {"source_id": 9}
+
+
+def test_a_missing_source_fails_before_anything_is_written(rsps, clock):
+    add_token(rsps)
+    nobody_has_the_email(rsps)
+    rsps.get(f"{BASE}/v3/sources", json=[{"id": 7, "name": "LinkedIn"}])
+    with pytest.raises(InvalidRequest, match="no source named 'Micro-internship'"):
+        make_connector(clock, source_name="Micro-internship").create_candidate(NEW)
+    assert posts(rsps) == []
 
 
 def test_create_candidate_bare_record(rsps, clock):

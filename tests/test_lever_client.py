@@ -956,3 +956,24 @@ def test_hiring_manager_given_by_email_is_resolved_or_left_out() -> None:
     responses.replace(responses.GET, f"{BASE}/users", json={"data": [], "hasNext": False})
     conn.create_requisition(NewRequisition(code="MI-2", title="x", hiring_manager="nobody@acme.test"))
     assert "hiringManager" not in _posts("requisitions")[0]
+
+
+def test_applications_stream_is_skipped_only_when_candidates_is_synced_too() -> None:
+    from syncbridge.config import load_settings
+    from syncbridge.pipeline import Runtime
+
+    def streams(chosen: list[str] | None) -> list[str]:
+        raw: dict[str, Any] = {
+            "state": {"url": "sqlite://"},
+            "outcomes": {"path": "x.csv"},
+            "connectors": {"lv": {"type": "lever", "api_key": "k"}},
+            "routing": [{"employer": "*", "connector": "lv"}],
+        }
+        if chosen is not None:
+            raw["sync"] = {"streams": {"lv": chosen}}
+        with Runtime(load_settings(raw)) as rt:
+            return rt.streams_for("lv")
+
+    assert "applications" not in streams(None) and "candidates" in streams(None)
+    assert streams(["candidates", "applications"]) == ["candidates"]
+    assert streams(["applications"]) == ["applications"]  # on its own it is still read

@@ -196,3 +196,32 @@ def test_faults_converge_to_the_clean_state(
     clean_state = _history(sandbox.people_snapshot(clean_db))
     assert faulty_state == clean_state
     assert all(v["people"] == 1 for v in faulty_state.values())
+
+
+def test_a_sync_reads_each_opportunity_page_once_for_people_and_applications(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One read of the opportunities fills both the people and their applications: the ``applications``
+    stream is covered by ``candidates`` and not read again in the same sync (it was: twice the requests)."""
+    from syncbridge.config import load_config
+    from syncbridge.connectors.lever.connector import LeverConnector
+    from syncbridge.pipeline import Runtime, sync_stream
+
+    reads: list[int] = []
+    original = LeverConnector._opportunity_pages
+
+    def counting(self: LeverConnector, window: Any, **kw: Any) -> Iterator[list[dict[str, Any]]]:
+        reads.append(1)
+        yield from original(self, window, **kw)
+
+    monkeypatch.setattr(LeverConnector, "_opportunity_pages", counting)
+    with Runtime(load_config(env.config)) as rt:
+        streams = rt.streams_for(CONNECTOR)
+        assert "candidates" in streams and "applications" not in streams
+        for stream in streams:
+            sync_stream(rt, CONNECTOR, stream, full=True)
+        counts = rt.store.mirror_counts()[CONNECTOR]
+    assert len(reads) == 1
+    stats = env.stats()
+    assert counts["applications"] == stats["opportunities"]
+    assert counts["candidates"] == stats["contacts"]

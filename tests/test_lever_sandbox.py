@@ -18,7 +18,7 @@ from syncbridge.connector import MemoryState, Window
 from syncbridge.connectors.lever import sandbox
 from syncbridge.connectors.lever.client import STATE_REFRESH_TOKEN
 from syncbridge.connectors.lever.connector import LeverConnector, LeverSettings
-from syncbridge.model import Candidate
+from syncbridge.model import Application, Candidate
 
 SIZE = 300
 AUTH = (sandbox.DEFAULT_API_KEY, "")
@@ -377,12 +377,15 @@ def test_deleted_opportunities_and_faults_before_effect(api: Api) -> None:
 
 def test_connector_reads_every_stream(server: sandbox.SandboxServer, api: Api) -> None:
     conn = connector(server)
-    people = read_all(conn, "candidates")
+    both = read_all(conn, "candidates")  # one read yields the people and their applications
+    people = [r for r in both if isinstance(r, Candidate)]
     apps = read_all(conn, "applications")
     assert len(apps) == len({a.ref.id for a in apps}) >= SIZE  # confidential included
+    assert {a.ref.id for a in both if isinstance(a, Application)} == {a.ref.id for a in apps}
+    assert len(people) + len(apps) == len(both)
     contacts = {p.ref.id for p in people}
     assert contacts == {a.candidate_id for a in apps}
-    assert all(isinstance(p, Candidate) and p.ref.kind == "contact" for p in people)
+    assert all(p.ref.kind == "contact" for p in people)
     for stream, minimum in (
         ("requisitions", 6),
         ("postings", 6),

@@ -310,6 +310,90 @@ def test_a_closed_requisition_is_not_reused_nor_reopened() -> None:
     assert any("is closed" in line for line in plan.skipped)
 
 
+def test_plan_add_finds_a_duplicate_key_without_scanning_the_actions() -> None:
+    """Planning stays linear: adding an action looks its key up in an index, it does not walk every
+    action planned so far (that made a 100,000-action plan take minutes)."""
+    from syncbridge.plan import Action, Plan
+
+    class NoScan(list[Action]):
+        def __iter__(self) -> Iterator[Action]:
+            raise AssertionError("Plan.add scanned the action list")
+
+    def act(i: int) -> Action:
+        return Action(
+            key=f"k{i}",
+            connector="fake",
+            kind="add_note",
+            outcome_id=f"MI-{i}",
+            target="1",
+            payload={},
+            summary="",
+        )
+
+    first = act(0)
+    plan = Plan(actions=[first])  # actions given up front are indexed too
+    plan.actions = NoScan(plan.actions)
+    for i in range(1, 1000):
+        plan.add(act(i))
+    plan.add(act(0))  # duplicates are still ignored
+    plan.add(act(5))
+    assert len(plan.actions) == 1000
+    assert list.__getitem__(plan.actions, 0) is first
+
+
+def test_parallel_apply_sends_different_peoples_writes_at_once_and_one_persons_in_order(
+    tmp_path: Path,
+) -> None:
+    """With write_parallelism > 1, notes to different people are in flight together (two of them meet
+    at a barrier, which a one-at-a-time applier never reaches), writes to one person never overlap,
+    creations still come first, and every write is made exactly once."""
+    import threading
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    fake = Fake()
+    for i in range(1, 7):
+        fake.people[str(i)] = {"email": f"s{i}@uni.edu", "tags": []}
+    meet = threading.Barrier(2, timeout=30)
+    in_flight: dict[str, int] = {}
+    overlaps: list[str] = []
+    lock = threading.Lock()
+    original_add_note = fake.add_note
+
+    arrivals = [0]
+
+    def add_note(candidate_id: str, note: Note) -> str:
+        with lock:
+            in_flight[candidate_id] = in_flight.get(candidate_id, 0) + 1
+            if in_flight[candidate_id] > 1:
+                overlaps.append(candidate_id)
+            arrivals[0] += 1
+            first_two = arrivals[0] <= 2
+        if first_two:
+            meet.wait()  # two people's notes at the same moment, or BrokenBarrierError after 30 s
+        try:
+            with lock:
+                return original_add_note(candidate_id, note)
+        finally:
+            with lock:
+                in_flight[candidate_id] -= 1
+
+    fake.add_note = add_note  # type: ignore[method-assign]
+    outcomes = [outcome(i) for i in range(1, 7)]
+    links = [Link(f"MI-{i}", "fake", "linked", candidate_id=str(i)) for i in range(1, 7)]
+    links.append(Link("MI-9", "fake", "unmatched"))
+    outcomes.append(outcome(9))
+    plan = plan_for(outcomes, links)
+    result = Applier(store, {"fake": fake}, parallelism={"fake": 4}).apply(plan.actions)
+    assert result.failed == 0 and result.errors == []
+    assert result.applied == len(plan.actions) == 1 + 7 * 2
+    assert not meet.broken and overlaps == []
+    assert sorted(cid for cid, _ in fake.notes) == sorted([*(str(i) for i in range(1, 7)), "106"])
+    assert all("micro-intern" in fake.people[str(i)]["tags"] for i in range(1, 7))
+    assert fake.calls["add_note"] == 7 and fake.calls["create_candidate"] == 1
+    again = Applier(store, {"fake": fake}, parallelism={"fake": 4}).apply(plan.actions)
+    assert again.skipped == len(plan.actions) and fake.calls["add_note"] == 7
+
+
 class CountingFake(Fake):
     """Counts the look-ups of a person's notes."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -144,22 +144,49 @@ def test_large_page_upsert_streams(store: Store) -> None:
 def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """A database created by schema version 1 (no approvals table, no audit index, no ledger claims) is
     upgraded in place to the current version."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, inspect, text
 
-    from syncbridge.store import approvals, audit_run_index, meta, metadata
+    from syncbridge.store import (
+        approvals,
+        audit_run_index,
+        emails_by_person_index,
+        meta,
+        metadata,
+        outcome_people,
+        person_keys,
+        reviews,
+    )
 
     urls = [f"sqlite:///{tmp_path / 'v1.db'}"]
     with contextlib.suppress(pytest.skip.Exception):
         urls.append(request.getfixturevalue("pg_url"))
     for url in urls:
         engine = create_engine(url)
-        v1_tables = [t for t in metadata.sorted_tables if t is not approvals]
+        later = {  # tables added after v1 (v2 approvals, v7 privacy, v11 identity, v12 inbound)
+            approvals.name,
+            "sb_tombstones",
+            "sb_privacy_log",
+            person_keys.name,
+            outcome_people.name,
+            reviews.name,
+            "sb_events",
+            "sb_assessments",
+        }
+        v1_tables = [t for t in metadata.sorted_tables if t.name not in later]
         with engine.begin() as conn:
             for t in v1_tables:
                 t.create(conn, checkfirst=True)
-            if engine.dialect.has_table(conn, approvals.name):
-                approvals.drop(conn)
+            for t in metadata.sorted_tables:
+                if t.name in later and engine.dialect.has_table(conn, t.name):
+                    t.drop(conn)
             conn.execute(text(f"DROP INDEX IF EXISTS {audit_run_index.name}"))
+            conn.execute(text(f"DROP INDEX IF EXISTS {emails_by_person_index.name}"))  # v8
+            conn.execute(  # v1-v7 had this index; v8 drops it
+                text(
+                    "CREATE INDEX IF NOT EXISTS ix_sb_candidates_primary_email "
+                    "ON sb_candidates (primary_email)"
+                )
+            )
             for column in ("claimed_by", "claimed_until"):  # v3 columns
                 conn.execute(text(f"ALTER TABLE sb_ledger DROP COLUMN {column}"))
             for column in ("owner", "lock"):  # v4 columns
@@ -179,7 +206,13 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         old.close()
 
         upgraded = Store(url)  # migrates on start
-        assert upgraded.schema_version() == SCHEMA_VERSION >= 4
+        assert upgraded.schema_version() == SCHEMA_VERSION >= 12
+        with upgraded.engine.connect() as conn:  # v8: e-mail rows indexed by person; v11: identity tables
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidate_emails")}
+            names = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidates")}
+            assert all(upgraded.engine.dialect.has_table(conn, name) for name in later)
+        assert emails_by_person_index.name in indexes
+        assert "ix_sb_candidates_primary_email" not in names  # v8 drops it: nothing reads by it
         assert (
             upgraded.ledger_start(
                 "k-new", connector="gh", kind="add_note", outcome_id="o", target="1", payload={}, run_id="r1"
@@ -194,6 +227,9 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
                 approvals.insert().values(key="a1", outcome_id="o", connector="gh", status="pending")
             )
             assert conn.execute(approvals.select()).first() is not None
+            from syncbridge.store import tombstones  # v7
+
+            conn.execute(tombstones.insert().values(kind="outcome", value="o", erasure_id="e1"))
         metadata.drop_all(upgraded.engine)
         upgraded.close()
 
@@ -213,3 +249,73 @@ def test_ledger_claims_keep_two_runs_from_sending_one_write(store: Store) -> Non
     assert store.ledger_start("k1", run_id="run-b", **kw) == 3
     store.ledger_finish("k1", "done", remote_ref="n1")
     assert store.ledger_start("k1", run_id="run-c", **kw) == 0  # done is never claimed again
+
+
+def test_bulk_upsert_stores_exactly_what_sqlalchemy_core_stores(store: Store) -> None:
+    """The mirror's fast path (one prepared statement, executemany) writes the same values as a plain
+    SQLAlchemy Core upsert: datetimes in any zone, JSON null vs SQL NULL, unicode, nested JSON, booleans;
+    and a second write of the same key updates the row."""
+    from sqlalchemy import select
+
+    from syncbridge.store import applications as apps_table
+
+    plus_two = timezone(timedelta(hours=2))
+    base = {
+        "remote_id": "7",
+        "candidate_id": "1",
+        "requisition_id": None,
+        "status": "active",
+        "prospect": True,
+        "updated_at": datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=plus_two),
+        "raw": {"id": 7, "name": "Zoë Ørsted", "nested": {"a": [1, 2.5, None, True]}, "big": 2**40},
+        "synced_at": datetime(2026, 3, 1, tzinfo=UTC),
+    }
+    second = {**base, "remote_id": "8", "raw": None, "updated_at": None, "prospect": False}
+    with store.tx() as conn:
+        store._bulk_upsert(
+            conn,
+            apps_table,
+            [{**base, "connector": "bulk"}, {**second, "connector": "bulk"}],
+            ["connector", "remote_id"],
+        )
+        store._upsert(
+            conn,
+            apps_table,
+            [{**base, "connector": "core"}, {**second, "connector": "core"}],
+            ["connector", "remote_id"],
+        )
+    with store.engine.connect() as conn:
+        rows = {
+            (r["connector"], r["remote_id"]): {k: v for k, v in r.items() if k != "connector"}
+            for r in conn.execute(select(apps_table)).mappings()
+        }
+    assert rows[("bulk", "7")] == rows[("core", "7")]
+    assert rows[("bulk", "8")] == rows[("core", "8")]
+    assert rows[("bulk", "7")]["raw"]["nested"] == {"a": [1, 2.5, None, True]}
+    with store.tx() as conn:  # ON CONFLICT: the same key again updates in place
+        store._bulk_upsert(
+            conn, apps_table, [{**base, "connector": "bulk", "status": "hired"}], ["connector", "remote_id"]
+        )
+    with store.engine.connect() as conn:
+        got = conn.execute(
+            select(apps_table.c.status).where(apps_table.c.connector == "bulk", apps_table.c.remote_id == "7")
+        ).scalar_one()
+    assert got == "hired"
+
+
+def test_replacing_a_persons_emails_uses_the_index_not_a_scan(tmp_path: Path) -> None:
+    """Each synced page replaces its people's e-mail rows; that DELETE must find them by person through
+    the v8 index (a scan of the connector's e-mails made a sync slower the larger the mirror grew)."""
+    from sqlalchemy import and_, delete
+
+    from syncbridge.store import candidate_emails
+
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    stmt = delete(candidate_emails).where(
+        and_(candidate_emails.c.connector == "gh", candidate_emails.c.remote_id.in_(["1", "2"]))
+    )
+    with store.engine.connect() as conn:
+        compiled = stmt.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True})
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+    store.close()
+    assert "ix_sb_candidate_emails_remote_id" in plan, plan

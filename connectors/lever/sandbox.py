@@ -847,7 +847,7 @@ def demo_connector_block(base_url: str) -> dict[str, Any]:
         "note_secret": False,
         "score_from_rating": True,
         "new_candidate_origin": "sourced",
-        "new_candidate_source": "syncbridge",
+        "new_candidate_source": "Micro-internship",
         "page_size": 100,
         "window_days": 30,
         "max_offset_restarts": 3,
@@ -1706,9 +1706,24 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
         with store.tx():
             require_opp(opp_id)  # notes do not move the opportunity's updatedAt
             note = _note_record(str(uuid.uuid4()), opp_id, value, actor, created, secret=secret, score=score)
+            note["_api"] = True  # only notes made through the API may be deleted through it
             store.put("notes", note)
         sb.counters["notes_written"] += 1
         return _json_response({"data": {"noteId": note["id"]}}, 201)
+
+    @app.delete("/v1/opportunities/{opp_id}/notes/{note_id}")
+    async def delete_note(opp_id: str, note_id: str, request: Request) -> Response:
+        auth(request)
+        sb.user_ok(request.query_params.get("perform_as"), required=False)
+        with store.tx():
+            require_opp(opp_id)
+            note = store.get("notes", note_id)
+            if note is None or note.get("_opp") != opp_id:
+                raise _not_found("note", note_id)
+            if not note.get("_api"):
+                raise LeverError(403, "ForbiddenError", "Only notes created through the API can be deleted")
+            store.delete("notes", note_id)
+        return Response(status_code=204)
 
     async def change_tags(opp_id: str, request: Request, add: bool) -> Response:
         auth(request)
@@ -1737,6 +1752,27 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
     @app.post("/v1/opportunities/{opp_id}/addTags")
     async def add_tags(opp_id: str, request: Request) -> Response:
         return await change_tags(opp_id, request, True)
+
+    @app.put("/v1/opportunities/{opp_id}/stage")
+    async def change_stage(opp_id: str, request: Request) -> Response:
+        auth(request)
+        body = await _body(request)
+        actor = sb.user_ok(request.query_params.get("perform_as"), required=False)
+        stage = body.get("stage")
+        if not isinstance(stage, str) or store.get("stages", stage) is None:
+            raise _not_found("stages", str(stage))
+        with store.tx():
+            opp = require_opp(opp_id)
+            if opp.get("stage") != stage:
+                now = _now_ms()
+                opp["stage"] = stage
+                index = [s["id"] for s in store.all("stages")].index(stage)
+                opp.setdefault("stageChanges", []).append(
+                    {"toStageId": stage, "toStageIndex": index, "userId": actor, "updatedAt": now}
+                )
+                opp["updatedAt"] = now
+                store.put("opportunities", opp)
+        return _json_response({"data": sb.render_opportunity(dict(opp), set())})
 
     @app.post("/v1/opportunities/{opp_id}/removeTags")
     async def remove_tags(opp_id: str, request: Request) -> Response:

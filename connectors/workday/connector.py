@@ -47,6 +47,7 @@ from syncbridge.model import (
     Requisition,
     normalize_email,
 )
+from syncbridge.records import RECORD_ERRORS, Refused, refuse
 
 from . import envelopes, mapping
 from .client import WorkdaySoapClient, WorkdayTokens, token_url
@@ -116,9 +117,14 @@ class WorkdaySettings(ConnectorSettings):
     )
     stage_id_type: str = Field(default="Recruiting_Stage_ID", description="ID type of stage references")
     application_source: str | None = Field(
-        default=None, description="Source_Reference of those job applications (optional)"
+        default="Micro-internship",
+        description="Source_Reference (an Applicant_Source_ID of the tenant) of every job application and "
+        "prospect syncbridge creates, so recruiting reports count micro-intern hires; null for none",
     )
     source_id_type: str = Field(default="Applicant_Source_ID", description="ID type of source references")
+    prospect_status_id_type: str = Field(
+        default="Prospect_Status_ID", description="ID type of the prospect status a nurture rule sets"
+    )
     move_to_step: str | None = Field(
         default=None,
         description="after applying a person to a requisition, Move_Candidate to this recruiting step",
@@ -197,6 +203,7 @@ class WorkdayConnector(Connector):
             Capability.publish,
             Capability.attach,
             Capability.prescreen,
+            Capability.nurture,
         }
     )
     streams = (
@@ -231,6 +238,8 @@ class WorkdayConnector(Connector):
             "connector": self.name,
             "timeout": (s.connect_timeout, s.read_timeout),
             "max_attempts": s.max_attempts,
+            "retry_deadline": s.retry_deadline_seconds,
+            "max_pages": s.max_pages,
             "requests_per_second": s.requests_per_second,
             **extra,
         }
@@ -246,6 +255,8 @@ class WorkdayConnector(Connector):
             state=self.state,
             connector=self.name,
             timeout=(s.connect_timeout, 60.0),
+            retry_deadline=s.retry_deadline_seconds,
+            max_attempts=s.max_attempts,
             **extra,
         )
         return WorkdaySoapClient(tokens=tokens, **common)
@@ -310,8 +321,12 @@ class WorkdayConnector(Connector):
                 for rec in records:
                     try:
                         item = convert(rec)
-                    except ValueError as exc:
-                        log.warning("%s: skipped a %s record: %s", self.name, record, exc)
+                    except RECORD_ERRORS as exc:
+                        # refused and counted by the sync (skipped_invalid), logged without its data
+                        page.append(refuse(self.name, record, exc))
+                        continue
+                    if isinstance(item, Refused):
+                        page.append(item)
                         continue
                     key = item.ref.id if not isinstance(item, dict) else str(item.get("id"))
                     if key in seen:
@@ -448,6 +463,11 @@ class WorkdayConnector(Connector):
                 phone=new.phone,
                 prospect=True,
                 tags=tags,
+                prospect_source=(
+                    WdRef(self.cfg.source_id_type, self.cfg.application_source)
+                    if self.cfg.application_source
+                    else None
+                ),
             )
         except InvalidRequest as exc:
             raise self._tag_error(exc, list(dict.fromkeys(new.tags))) from exc
@@ -479,6 +499,26 @@ class WorkdayConnector(Connector):
             self.client.put_candidate(candidate=WdRef.wid(candidate_id), add_only=False, tags=refs)
         except InvalidRequest as exc:
             raise self._tag_error(exc, sent) from exc
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """``Put_Candidate`` (update) with ``Prospect_Data``: a prospect, in the rule's
+        ``options.prospect_status`` (a Prospect_Status_ID of the tenant), then the tags (mapped by
+        ``tag_ids``).  WWS has no follow-up date on a candidate: the date is in the plan and the note's
+        nurture state only.  Both calls set state, so a retry converges."""
+        status = (nurture.get("options") or {}).get("prospect_status")
+        self.client.put_candidate(
+            candidate=WdRef.wid(candidate_id),
+            add_only=False,
+            prospect=True,
+            prospect_status=WdRef(self.cfg.prospect_status_id_type, str(status)) if status else None,
+        )
+        if nurture.get("tags"):
+            self.add_tags(candidate_id, nurture["tags"])
+        return candidate_id
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        """Not read back (the nurture's writes are idempotent updates): a retry sends them again."""
+        return None
 
     def _tag_error(self, exc: InvalidRequest, sent: list[str]) -> InvalidRequest:
         """Name the tag a validation fault points at (``.../Candidate_Tag_Reference[n]``)."""

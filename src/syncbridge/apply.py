@@ -30,6 +30,7 @@ A person this run has just created is new, so its notes need no look-up.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,10 @@ from typing import Any
 from syncbridge import liveness, writes
 from syncbridge.connector import Connector
 from syncbridge.errors import ApiError, delivery_uncertain
+from syncbridge.lanes import run_in_lanes
 from syncbridge.model import NewCandidate, NewRequisition, Note, Prescreen
 from syncbridge.plan import KIND_ORDER, Action
+from syncbridge.records import vendor_answer
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
@@ -126,6 +129,9 @@ def _execute(connector: Connector, action: Action, target: str | None, refs: Ref
     if action.kind == "publish":
         assert refs.requisition is not None
         return connector.publish(refs.requisition, p.get("options") or {})
+    if action.kind == "nurture":
+        assert target is not None
+        return connector.nurture(target, p)
     if action.kind == "attach":
         assert refs.person is not None and refs.requisition is not None
         return connector.attach(refs.person, refs.requisition, stage=p.get("stage")).ref.id
@@ -161,6 +167,8 @@ def reconcile(
         return (
             connector.find_published(refs.requisition, p.get("options") or {}) if refs.requisition else None
         )
+    if action.kind == "nurture":
+        return connector.find_nurture(target, p) if target is not None else None
     if action.kind == "attach":
         if refs.person is None or refs.requisition is None:
             return None
@@ -197,12 +205,15 @@ class Applier:
         run_id: str | None = None,
         actor: str = "syncbridge",
         progress: Callable[[int, int], None] | None = None,
+        parallelism: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
         self.run_id = run_id
         self.actor = actor
         self.progress = progress
+        #: connector → how many people's history writes may be in flight at once (see lanes.py)
+        self.parallelism = dict(parallelism or {})
 
     def apply(self, actions: Sequence[Action]) -> ApplyResult:
         result = ApplyResult()
@@ -217,6 +228,17 @@ class Applier:
         self._created: set[str] = set()  # create_candidate keys this run sent (brand-new people)
         # creations first: notes/tags/fields for a new person depend on them
         ordered = sorted(actions, key=lambda a: KIND_ORDER[a.kind])
+        if any(n > 1 for n in self.parallelism.values()):
+            lock = threading.Lock()
+
+            def one(action: Action) -> None:
+                mine = ApplyResult()
+                self._one(action, rows.get(action.key), mine)
+                with lock:
+                    result.merge(mine)
+
+            run_in_lanes(ordered, self.parallelism, one, self.progress)
+            return result
         for i, action in enumerate(ordered, 1):
             self._one(action, rows.get(action.key), result)
             if self.progress:
@@ -266,7 +288,7 @@ class Applier:
                 self._busy(action, target, result)
                 return
             try:
-                found = reconcile(connector, action, target, refs)
+                found = vendor_answer(lambda: reconcile(connector, action, target, refs), action.connector)
             except ApiError as exc:
                 self._fail(action, target, exc, result)
                 return
@@ -288,11 +310,15 @@ class Applier:
                 return
             sent_before = writes.count()
             try:
-                ref, record = execute_record(connector, action, target, refs)
+                ref, record = vendor_answer(
+                    lambda: execute_record(connector, action, target, refs), action.connector
+                )
             except ApiError as exc:
                 if delivery_uncertain(exc) and attempt < MAX_UNCERTAIN_ATTEMPTS:
                     try:
-                        found = reconcile(connector, action, target, refs)
+                        found = vendor_answer(
+                            lambda: reconcile(connector, action, target, refs), action.connector
+                        )
                     except ApiError:
                         found = None
                     if found is not None:

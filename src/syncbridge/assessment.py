@@ -125,7 +125,8 @@ def matching_outcome(rt: Runtime, settings: AssessmentSettings, row: Any) -> dic
             )
         ):
             data = data if isinstance(data, dict) else json.loads(data)
-            if normalize_email(str((data.get("student") or {}).get("email", ""))) != email:
+            got = str((data.get("student") or {}).get("email", ""))
+            if got != email and normalize_email(got) != email:  # the keyed hash, or the address
                 continue
             employer = str((data.get("project") or {}).get("employer", ""))
             if test is not None and test.employer and employer.casefold() != test.employer.casefold():
@@ -273,6 +274,7 @@ def install_partner_api(rt: Runtime, app: FastAPI, *, base_dir: Path | None = No
             return refuse(400, "candidate.email: missing or not an e-mail address")
         if not isinstance(url, str) or not _callback_allowed(url):
             return refuse(400, "url: missing or not an https URL")
+        clear_email, email = email, rt.store.stored_email(email)  # a keyed hash with privacy.hash_emails
         with rt.store.tx() as conn:
             existing = conn.execute(
                 select(assessments.c.partner_interview_id).where(
@@ -295,7 +297,7 @@ def install_partner_api(rt: Runtime, app: FastAPI, *, base_dir: Path | None = No
             "partner_interview_id": interview_id,
             "partner_test_id": test.id,
             "test_name": test.name,
-            "candidate": {**person, "email": email},
+            "candidate": {**person, "email": clear_email},
             "sent_by": str(body.get("sent_by") or ""),
             "requested_at": _now().isoformat(),
         }

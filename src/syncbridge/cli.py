@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from syncbridge import privacy_cli
 from syncbridge.errors import ApiError, ConfigError, SyncbridgeError
 from syncbridge.outcomes import OutcomeFileError
 from syncbridge.redact import install as install_redaction
@@ -106,6 +107,7 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
       syncbridge plan              dry run: every write it would make
       syncbridge run               sync, link, plan and apply, as a Prefect flow
       syncbridge status            cursors, links, ledger, recent runs
+      syncbridge review            identity links waiting for a person (accept/reject)
       syncbridge demo              everything against a local Greenhouse sandbox
     """
     _setup_logging(verbose)
@@ -113,7 +115,12 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
 
 
 @main.command()
-@click.option("--online", is_flag=True, help="Also open the state store and call each ATS once.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also open the state store and call each ATS once (credentials, and what only the account can "
+    "tell: e.g. the Greenhouse job board and source the config names).",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings (a secret written in clear) as errors.")
 @click.pass_obj
 @_handle_errors
@@ -156,8 +163,10 @@ def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: 
                     r = sync_stream(rt, name, stream, full=full, progress=_progress_printer(tty))
                     _done_progress(tty)
                     info["counts"][stream] = r.records
+                    refused = f", {r.skipped_invalid} refused (skipped_invalid)" if r.skipped_invalid else ""
                     click.echo(
-                        f"{name}/{stream}: {r.records} records in {r.pages} page(s), {r.seconds:.1f} s"
+                        f"{name}/{stream}: {r.records} records in {r.pages} page(s){refused}, "
+                        f"{r.seconds:.1f} s"
                     )
 
 
@@ -258,10 +267,14 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     click.echo("syncbridge run summary")
     if summary.get("synced"):
         click.echo("  synced:    " + ", ".join(f"{k} {v}" for k, v in summary["synced"].items()))
+    if summary.get("skipped_invalid"):
+        refused = ", ".join(f"{k} {v}" for k, v in summary["skipped_invalid"].items())
+        click.echo(f"  refused:   {refused} vendor record(s) without a valid id (skipped_invalid)")
     click.echo(
         f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
         f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "
         f"{o.get('unrouted', 0)} unrouted"
+        + (f", {o['review']} waiting for review (syncbridge review)" if o.get("review") else "")
     )
     click.echo(
         f"  actions:   {a['planned']} planned ({a['already_done']} already done), "
@@ -275,7 +288,8 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             "the next run retries them"
         )
     for q in summary.get("quarantine", []):
-        click.echo(f"  quarantined row {q['line']}: {q['reason']}")
+        where = f"row {q['line']}" if q["line"] else "outcome"  # line 0: an outcome of a forgotten person
+        click.echo(f"  quarantined {where}: {q['reason']}")
     for amb in summary.get("ambiguous", []):
         click.echo(
             f"  ambiguous: outcome {amb['outcome_id']} matches {len(amb['candidates'])} people "
@@ -381,12 +395,22 @@ def _fmt(value: Any) -> str:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option(
+    "--person",
+    "person",
+    metavar="KEY",
+    help="An e-mail, phone or syncbridge person id: that student's links.",
+)
 @click.pass_obj
 @_handle_errors
-def status(obj: _Ctx, as_json: bool) -> None:
+def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     """Show cursors, mirror size, links, ledger counts, pending writes and recent runs."""
     from syncbridge.config import load_config
     from syncbridge.store import Store
+
+    if person is not None:
+        _person_status(obj, person, as_json)
+        return
 
     settings = load_config(obj.config)
     store = Store(settings.state.url)
@@ -408,6 +432,7 @@ def status(obj: _Ctx, as_json: bool) -> None:
                 {k: r[k] for k in ("key", "outcome_id", "connector", "rule", "created_at")}
                 for r in store.pending_approvals()
             ],
+            **_identity_status(store),
         }
     finally:
         store.close()
@@ -441,6 +466,11 @@ def status(obj: _Ctx, as_json: bool) -> None:
                 f"  {p['key'][:12]} {p['connector']} {p['kind']} outcome {p['outcome_id']}: "
                 f"{p['status']} x{p['attempts']} {p['error'] or ''}"
             )
+    people = data["people"]
+    click.echo(
+        f"people:  {people['people']} syncbridge person id(s), {people['linked_in_several_ats']} with links "
+        f"in more than one ATS; {len(data['reviews_waiting'])} link(s) waiting for review (syncbridge review)"
+    )
     if data["approvals_waiting"]:
         click.echo("approvals waiting:")
         for a in data["approvals_waiting"]:
@@ -563,6 +593,9 @@ def _decide(obj: _Ctx, ref: str, status: str, reason: str | None) -> None:
         return
     for key in decided:
         click.echo(f"{key[:12]}: {status}")
+    from syncbridge.prefect_local import attach_to_serve
+
+    attach_to_serve(settings, obj.config)  # one machine: the waiting run lives on serve's local server
     for line in _resume_waiting(found, decided, status):
         click.echo(line)
 
@@ -599,6 +632,47 @@ def _resume_waiting(rows: list[dict[str, Any]], decided: list[str], status: str)
     return lines
 
 
+def _person_status(obj: _Ctx, key: str, as_json: bool) -> None:
+    """One student: their syncbridge person id, outcomes and links per ATS."""
+    from syncbridge.config import load_config
+    from syncbridge.identity import find_person, person_links, person_outcomes
+    from syncbridge.store import Store
+
+    settings = load_config(obj.config)
+    store = Store(settings.state.url)
+    try:
+        pid = find_person(store, key, region=settings.matching.phone_region)
+        if pid is None:
+            raise ConfigError("--person: no student with that e-mail, phone or person id")
+        outcome_ids, links = person_outcomes(store, pid), person_links(store, pid)
+    finally:
+        store.close()
+    data = {"person_id": pid, "outcomes": outcome_ids, "links": links}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"syncbridge person {pid}: outcomes {', '.join(outcome_ids)}")
+    for connector, ids in links.items():
+        click.echo(f"  {connector}: {', '.join(ids)}")
+    if not links:
+        click.echo("  no links yet")
+
+
+def _identity_status(store: Any) -> dict[str, Any]:
+    from syncbridge.identity import pending_reviews, people_summary
+
+    return {
+        "people": people_summary(store),
+        "reviews_waiting": [
+            {
+                k: r[k]
+                for k in ("outcome_id", "connector", "person_id", "candidate_id", "confidence", "evidence")
+            }
+            for r in pending_reviews(store)
+        ],
+    }
+
+
 @main.command()
 @click.argument("approval_id")
 @click.pass_obj
@@ -618,47 +692,123 @@ def reject(obj: _Ctx, approval_id: str, reason: str | None) -> None:
     _decide(obj, approval_id, "rejected", reason)
 
 
+_ENV_OPTION = click.option(
+    "--env",
+    "environment",
+    metavar="ENV",
+    help="Environment prefix of the deployment names (default: prefect.environment in the YAML).",
+)
+
+
+def _known(settings: Any, environment: str | None, name: str, config: str) -> tuple[str, str]:
+    """(flow, connector) of deployment NAME as the YAML describes it; else one line listing the names."""
+    from syncbridge.prefect_local import deployment_names
+
+    names = deployment_names(settings, environment)
+    if name not in names:
+        raise ConfigError(
+            f"{name}: no such deployment in {config} (known: {', '.join(names) or 'none: no schedules'})"
+        )
+    return names[name]
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["list", "accept", "reject"]), default="list")
+@click.argument("outcome_id", required=False)
+@click.option("--connector", "connector_name", help="Only the review on this connector.")
+@click.pass_obj
+@_handle_errors
+def review(obj: _Ctx, action: str, outcome_id: str | None, connector_name: str | None) -> None:
+    """The identity review queue: links too weak to use on their own (docs/outcomes.md).
+
+    `review` lists them; `review accept OUTCOME_ID` uses the proposed link from the next run on (and
+    remembers it for the student's later outcomes); `review reject OUTCOME_ID` never proposes it again."""
+    from syncbridge.config import load_config
+    from syncbridge.identity import decide, pending_reviews
+    from syncbridge.store import Store
+
+    store = Store(load_config(obj.config).state.url)
+    try:
+        if action == "list":
+            rows = pending_reviews(store)
+            for r in rows:
+                click.echo(
+                    f"  outcome {r['outcome_id']} on {r['connector']} → ATS person {r['candidate_id']} "
+                    f"(confidence {r['confidence']:.2f}: {', '.join(r['evidence'] or [])}; "
+                    f"syncbridge person {r['person_id']})"
+                )
+            click.echo(f"{len(rows)} link(s) waiting for review")
+            return
+        if not outcome_id:
+            raise ConfigError(f"review {action}: give the outcome id")
+        by = os.environ.get("USER") or "cli"
+        decided = decide(store, outcome_id, action == "accept", by=by, connector=connector_name)
+    finally:
+        store.close()
+    if not decided:
+        raise ConfigError(f"{outcome_id}: no link of that outcome waits for review")
+    verb = "accepted" if action == "accept" else "rejected"
+    for r in decided:
+        click.echo(f"{verb}: outcome {r['outcome_id']} on {r['connector']} → ATS person {r['candidate_id']}")
+
+
 @main.command()
 @click.option("--once", "once", metavar="NAME", help="Run deployment NAME now, wait for it, and exit.")
 @click.option("--list", "list_only", is_flag=True, help="Only list the deployments the schedules describe.")
 @click.option(
     "--limit", type=int, default=None, help="At most this many flow runs at once (default: no limit)."
 )
+@_ENV_OPTION
 @click.pass_obj
 @_handle_errors
-def serve(obj: _Ctx, once: str | None, list_only: bool, limit: int | None) -> None:
+def serve(obj: _Ctx, once: str | None, list_only: bool, limit: int | None, environment: str | None) -> None:
     """Turn the YAML `schedules` into Prefect deployments and serve them from this process.
 
-    One deployment per (flow, connector), named FLOW-CONNECTOR, with a concurrency limit of 1.  Runs in
-    Prefect's ephemeral mode on one machine, or against the server in PREFECT_API_URL (then the Prefect UI
-    shows every run).  See docs/operations.md for running it under systemd.
+    One deployment per (flow, connector), named [ENV-]FLOW-CONNECTOR, with a concurrency limit of 1.
+    Against the server in PREFECT_API_URL (or your Prefect profile) if one is set; otherwise serve starts
+    a local Prefect server (database in the state folder, UI on localhost), and stops it when it stops.
+    Deployments of this environment whose schedule left the YAML are deleted.  See docs/operations.md.
     """
     from syncbridge.config import load_config
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.prefect_local import prefect_api, prefect_defaults
 
-    settings = load_config(obj.config)
+    prefect_defaults(verbose=obj.verbose > 0)  # before the config's cron check imports Prefect
+    settings = load_config(obj.config, secrets=False)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to serve")
-    where = prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
-    from syncbridge.flows.deployments import build_deployments, run_once
-    from syncbridge.flows.deployments import serve as serve_all
-
-    deployments = build_deployments(settings, obj.config)
-    if list_only or once is None:
-        for d in deployments:
-            scheds = "; ".join(_describe_schedule(s) for s in d.schedules or [])
-            click.echo(f"{d.name}: {scheds}")
-    if list_only:
-        return
+    env = environment or settings.prefect.environment
     if once:
-        try:
-            state = run_once(deployments, once)
-        except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from None
-        click.echo(f"{once}: {state.type.value} {state.message or ''}".rstrip())
-        sys.exit(0 if state.is_completed() else 1)
-    click.echo(f"serving {len(deployments)} deployment(s) ({where}); Ctrl-C to stop")
-    serve_all(deployments, limit=limit)
+        flow, _connector = _known(settings, env, once, obj.config)
+    if list_only:
+        from syncbridge.flows.deployments import build_deployments
+
+        for d in build_deployments(settings, obj.config, environment=env):
+            click.echo(f"{d.name}: {'; '.join(_describe_schedule(s) for s in d.schedules or [])}")
+        return
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    with prefect_api(settings, obj.config, for_serve=not once, announce=say) as api:
+        from syncbridge.flows.deployments import build_deployments, prune, run_once
+        from syncbridge.flows.deployments import serve as serve_all
+        from syncbridge.flows.deployments import trigger as trigger_run
+
+        deployments = build_deployments(settings, obj.config, environment=env)
+        if once:
+            # a running `serve` owns the server: it runs it and we wait; else it runs here
+            state = trigger_run(once, flow).state if api.kind == "serve" else run_once(deployments, once)
+            click.echo(f"{once}: {_state_line(state)}")
+            sys.exit(0 if state and state.is_completed() else 1)
+        for d in deployments:
+            click.echo(f"{d.name}: {'; '.join(_describe_schedule(s) for s in d.schedules or [])}")
+        for gone in prune([d.name for d in deployments], env):
+            click.echo(f"deleted deployment {gone}: its schedule is no longer in {obj.config}")
+        if api.server is not None:
+            click.echo(f"Prefect UI: {api.server.ui_url}  (local Prefect server, stops with this process)")
+        click.echo(f"serving {len(deployments)} deployment(s) ({api.describe()}); Ctrl-C to stop")
+        serve_all(deployments, limit=limit)
+
+
+def _state_line(state: Any) -> str:
+    return f"{state.type.value} {state.message or ''}".rstrip() if state else "unknown"
 
 
 def _describe_schedule(s: Any) -> str:
@@ -679,67 +829,89 @@ def _describe_schedule(s: Any) -> str:
     is_flag=True,
     help="Every worker runs on this machine, so a SQLite state store is allowed (else: PostgreSQL).",
 )
+@_ENV_OPTION
 @click.pass_obj
 @_handle_errors
-def deploy(obj: _Ctx, pool: str, same_host: bool) -> None:
+def deploy(obj: _Ctx, pool: str, same_host: bool, environment: str | None) -> None:
     """Register the YAML `schedules` as deployments for Prefect workers (beyond one machine).
 
     Needs a Prefect server (PREFECT_API_URL).  Then on each worker machine, with syncbridge installed and the
-    config at the same path: `prefect worker start --pool POOL`.  See docs/operations.md.
+    config at the same path: `prefect worker start --pool POOL`.  Deployments of this environment whose
+    schedule left the YAML are deleted.  A SQLite state store is refused unless --same-host (an in-memory
+    one always).  See docs/operations.md.
     """
     from syncbridge.config import load_config
+    from syncbridge.prefect_local import configured_api_url, memory_state_problem, prefect_defaults
 
-    settings = load_config(obj.config)
+    prefect_defaults(verbose=obj.verbose > 0)
+    settings = load_config(obj.config, secrets=False)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to deploy")
     from syncbridge.paths import local_state_problem
 
-    problem = None if same_host else local_state_problem(settings.state.url)
+    problem = memory_state_problem(settings.state.url) or (
+        None if same_host else local_state_problem(settings.state.url)
+    )
     if problem:
         raise ConfigError(problem)
-    if not os.environ.get("PREFECT_API_URL") and "prefect" not in sys.modules:
+    if not configured_api_url():
         raise ConfigError(
             "deploy needs a Prefect server: set PREFECT_API_URL (on one machine, use `syncbridge serve`)"
         )
-    from syncbridge.flows.deployments import build_deployments, deploy_to_pool
+    env = environment or settings.prefect.environment
+    from syncbridge.flows.deployments import build_deployments, deploy_to_pool, prune
 
-    deployments = build_deployments(settings, obj.config, work_pool=pool)
+    deployments = build_deployments(settings, obj.config, work_pool=pool, environment=env)
     deploy_to_pool(deployments, pool)
     for d in deployments:
         click.echo(f"deployed {d.name} to work pool {pool}")
+    for gone in prune([d.name for d in deployments], env):
+        click.echo(f"deleted deployment {gone}: its schedule is no longer in {obj.config}")
 
 
 @main.command()
 @click.argument("name")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (default: until it ends).")
+@_ENV_OPTION
 @click.pass_obj
 @_handle_errors
-def trigger(obj: _Ctx, name: str, timeout: float | None) -> None:
-    """Start a run of served deployment NAME (e.g. sync-acme-greenhouse) and wait for its result.
+def trigger(obj: _Ctx, name: str, timeout: float | None, environment: str | None) -> None:
+    """Start a run of deployment NAME (e.g. sync-acme-greenhouse) now and wait for its result.
 
-    A `syncbridge serve` process (or a Prefect worker) must be running to pick the run up; without one,
-    use `syncbridge serve --once NAME`.
+    With a Prefect server (PREFECT_API_URL), or while `syncbridge serve` runs its local server, the
+    serving process or a worker runs it.  With neither, it runs here, against a local Prefect server
+    started for the occasion (same database as `serve`'s).
     """
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.config import load_config
+    from syncbridge.prefect_local import prefect_api, prefect_defaults
 
-    prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
-    from syncbridge.flows.deployments import trigger as trigger_run
+    prefect_defaults(verbose=obj.verbose > 0)
+    settings = load_config(obj.config, secrets=False)
+    env = environment or settings.prefect.environment
+    flow, _connector = _known(settings, env, name, obj.config)
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    with prefect_api(settings, obj.config, announce=say) as api:
+        from syncbridge.flows.deployments import build_deployments, run_once
+        from syncbridge.flows.deployments import trigger as trigger_run
 
-    flow = name.split("-", 1)[0]
-    if flow not in ("sync", "pipeline", "history"):
-        raise ConfigError(f"{name}: deployment names are FLOW-CONNECTOR, FLOW one of sync, pipeline, history")
-    run = trigger_run(name, flow, timeout=timeout)
-    state = run.state
-    click.echo(
-        f"{name}: {state.type.value if state else 'unknown'} {state.message if state else ''}".rstrip()
-    )
+        if api.kind == "local":  # nobody serves it: run it in this process, recorded on that server
+            say(f"no `syncbridge serve` runs: running {name} in this process")
+            state = run_once(build_deployments(settings, obj.config, environment=env), name)
+        else:
+            state = trigger_run(name, flow, timeout=timeout, warn=say).state
+    click.echo(f"{name}: {_state_line(state)}")
     sys.exit(0 if state and state.is_completed() else 1)
 
 
 @main.command()
+@click.option(
+    "--hash-emails",
+    is_flag=True,
+    help="Replace the e-mails kept in clear by keyed hashes (needs privacy.hash_emails and hash_key).",
+)
 @click.pass_obj
 @_handle_errors
-def migrate(obj: _Ctx) -> None:
+def migrate(obj: _Ctx, hash_emails: bool) -> None:
     """Create or upgrade the state store's schema (also done automatically on every start)."""
     from syncbridge.config import load_config
     from syncbridge.store import SCHEMA_VERSION, Store
@@ -749,9 +921,19 @@ def migrate(obj: _Ctx) -> None:
     try:
         before = store.schema_version()
         after = store.migrate()
+        if hash_emails:
+            from syncbridge.privacy import migrate_hash_emails
+
+            changed = migrate_hash_emails(store, settings)
+            click.echo(
+                "e-mails now kept as keyed hashes: " + ", ".join(f"{t} {n}" for t, n in changed.items())
+            )
     finally:
         store.close()
     click.echo(f"state schema: version {before} -> {after} (current {SCHEMA_VERSION})")
+
+
+privacy_cli.register(main, _handle_errors)  # forget, unforget (syncbridge.privacy_cli)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

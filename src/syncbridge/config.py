@@ -3,6 +3,8 @@
 * ``${VAR}`` and ``${VAR:-default}`` are replaced from the environment, then from a ``.env`` file
   (next to the config file, then in the working directory).  ``.env`` values never enter
   ``os.environ`` so they cannot leak into Prefect's own settings.
+* ``${prefect-secret:NAME}`` is replaced by the value of the Prefect Secret block NAME (see
+  :mod:`syncbridge.prefect_yaml`); Prefect is imported only when such a reference is present.
 * Every error is reported as one line naming the YAML path: ``connectors.acme.client_secret: ...``.
 * Each connector's block is validated by that connector type's own settings model, found through the
   ``syncbridge.connectors`` entry points.
@@ -41,6 +43,7 @@ from syncbridge.yamlsafe import load_yaml_file
 
 DEFAULT_STATE_URL = "sqlite:///.syncbridge/state.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PREFECT_SECRET = re.compile(r"\$\{prefect-secret:([^}]*)\}")
 
 #: dotted paths into an Outcome that history fields may use
 FIELD_SOURCES = {
@@ -49,6 +52,7 @@ FIELD_SOURCES = {
     "student.first_name",
     "student.last_name",
     "student.school",
+    "student.graduation_date",
     "project.project_id",
     "project.title",
     "project.role_title",
@@ -101,6 +105,18 @@ class MatchingSettings(_Strict):
         default=False, description="create a candidate/prospect for outcomes that match nobody"
     )
     new_candidate_tags: list[str] = Field(default_factory=list)
+    min_confidence: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="links found by evidence other than the e-mail (phone, name, school, an earlier link) "
+        "are used at or above this confidence; below it they wait in `syncbridge review`",
+    )
+    phone_region: str | None = Field(
+        default=None,
+        description="region (e.g. US, GB) for phone numbers written without +country code; else only "
+        "+numbers are compared",
+    )
 
 
 class HistorySettings(_Strict):
@@ -171,6 +187,11 @@ class RequisitionTemplate(_Strict):
     fields: dict[str, str] = Field(
         default_factory=dict, description="requisition custom field → outcome path"
     )
+    description: str | None = Field(
+        default=None,
+        description="the job's description/notes, a template over the outcome (e.g. \"{project.role_title} "
+        'in {project.team}"); default: role, team and what the micro-internship showed',
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="vendor specifics, e.g. {template_job_id, board, publish}; see docs/conversion.md",
@@ -195,9 +216,38 @@ class PrescreenSettings(_Strict):
         return _check_paths(v, extra=PRESCREEN_SOURCES)
 
 
+class NurtureWhen(_Strict):
+    """When a strong micro-intern is nurtured as a prospect instead of converted (early talent)."""
+
+    graduation_after_months: int = Field(
+        ge=0, description="the expected graduation is more than this many months away (e.g. 12)"
+    )
+
+
+class NurtureSettings(_Strict):
+    """Where a nurtured student goes.  ``options`` are vendor specifics (docs/conversion.md)."""
+
+    tags: list[str] = Field(default_factory=lambda: ["early-talent"], description="tags to add")
+    follow_up_months_before_graduation: int = Field(
+        default=6, ge=0, le=60, description="the follow-up date: this many months before graduation"
+    )
+    follow_up_field: str | None = Field(
+        default=None, description="a candidate date field for the follow-up date (Greenhouse name_key)"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Greenhouse {prospect_pool_id, prospect_stage_id}; Lever {stage}; "
+        "Workday {prospect_status}",
+    )
+
+
 class ConversionRule(_Strict):
     name: str = Field(min_length=1)
     when: StrongWhen = Field(default_factory=StrongWhen)
+    nurture_when: NurtureWhen | None = Field(
+        default=None, description="a strong student matching this is nurtured as a prospect, not converted"
+    )
+    nurture: NurtureSettings = Field(default_factory=NurtureSettings)
     connector: str | None = Field(default=None, description="default: where the outcome is routed")
     requisition: RequisitionTemplate = Field(default_factory=RequisitionTemplate)
     prescreen: PrescreenSettings = Field(default_factory=PrescreenSettings)
@@ -246,25 +296,28 @@ class ScheduleSettings(_Strict):
     flow: Literal["sync", "pipeline", "history"]
     connector: str | None = Field(default=None, description="default: one deployment per connector")
     cron: str | None = None
-    interval_minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
+    interval_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 24 * 60,
+        description="minutes between runs (fractions allowed: 0.5 = every 30 s)",
+    )
     timezone: str = "UTC"
     parameters: dict[str, Any] = Field(default_factory=dict)
     active: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleSettings:
-        from datetime import datetime
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        from cronsim import CronSim, CronSimError
 
         if (self.cron is None) == (self.interval_minutes is None):
             raise ValueError("give exactly one of cron or interval_minutes")
         if self.cron is not None:
-            try:
-                CronSim(self.cron, datetime(2026, 1, 1))
-            except CronSimError as exc:
-                raise ValueError(f"cron {self.cron!r} is not a valid cron expression ({exc})") from None
+            from syncbridge.prefect_yaml import cron_problem
+
+            problem = cron_problem(self.cron)
+            if problem:
+                raise ValueError(f"cron {self.cron!r} is not a valid cron expression ({problem})")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -281,6 +334,51 @@ class ScheduleSettings(_Strict):
         return self
 
 
+class PrefectSettings(_Strict):
+    """How syncbridge uses Prefect (see docs/operations.md)."""
+
+    environment: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="prefix of deployment names (e.g. prod → prod-sync-acme), so environments sharing a "
+        "Prefect server keep their own deployments; `--env` overrides it",
+    )
+    local_server_folder: str | None = Field(
+        default=None,
+        description="one-machine mode: where the local Prefect server keeps its database "
+        "(default: the SQLite state's folder, else .syncbridge next to this file)",
+    )
+    local_server_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="one-machine mode: port of the local Prefect server "
+        "(default: 4200 if free, else any free port)",
+    )
+
+
+class PrivacySettings(_Strict):
+    """Personal data in the state store (docs/security.md, "Personal data")."""
+
+    hash_emails: bool = Field(
+        default=False,
+        description="keep only a keyed hash (HMAC-SHA256) of people's e-mails in the mirror and outcomes",
+    )
+    hash_key: str | None = Field(
+        default=None, description="the HMAC key, at least 16 characters; use ${SYNCBRIDGE_EMAIL_HASH_KEY}"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> PrivacySettings:
+        if self.hash_emails and not self.hash_key:
+            raise ValueError(
+                "hash_key: missing (hash_emails needs it; use hash_key: ${SYNCBRIDGE_EMAIL_HASH_KEY})"
+            )
+        if self.hash_key is not None and len(self.hash_key) < 16:
+            raise ValueError("hash_key: must be at least 16 characters (a random string)")
+        return self
+
+
 class Settings(_Strict):
     version: Literal[1] = 1
     state: StateSettings = Field(default_factory=StateSettings)
@@ -292,6 +390,8 @@ class Settings(_Strict):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     conversion: ConversionSettings = Field(default_factory=ConversionSettings)
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     webhooks: WebhookSettings | None = Field(default=None, description="signed vendor webhooks in")
     assessment: AssessmentSettings | None = Field(
         default=None, description="act as a Greenhouse assessment partner (micro-internship orders)"
@@ -390,7 +490,7 @@ def _first_lines(exc: ValidationError, prefix: str = "") -> str:
         if (
             err["type"] == "value_error"
             and ": " in msg
-            and path in ("connectors", "history", "history.fields")
+            and path in ("connectors", "history", "history.fields", "privacy")
         ):
             # a nested validator already named the rest of the path
             parts.extend(f"{path}.{m}" for m in msg.split("; "))
@@ -419,7 +519,15 @@ def _interpolate(node: Any, path: str, lookup: dict[str, str]) -> Any:
     value = _VAR.sub(repl, node)
     if whole and m_is_secretish(path):
         register_secret(value)
+    if "${prefect-secret:" in value and lookup.get(_SECRETS_KEY) != "defer":
+        from syncbridge.prefect_yaml import secret_value
+
+        value = _PREFECT_SECRET.sub(lambda m: secret_value(m.group(1), path), value)
     return value
+
+
+#: a lookup entry that is not an environment variable: "defer" leaves ${prefect-secret:...} as written
+_SECRETS_KEY = "\0syncbridge-prefect-secrets"
 
 
 def m_is_secretish(path: str) -> bool:
@@ -436,10 +544,13 @@ def env_lookup(config_path: Path | None) -> dict[str, str]:
     return values
 
 
-def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> Settings:
+def load_settings(data: dict[str, Any], *, config_path: Path | None = None, secrets: bool = True) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a YAML mapping at the top level")
-    resolved = _interpolate(data, "", env_lookup(config_path))
+    lookup = env_lookup(config_path)
+    if not secrets:
+        lookup[_SECRETS_KEY] = "defer"
+    resolved = _interpolate(data, "", lookup)
     if config_path is not None:
         from syncbridge.paths import anchor_paths
 
@@ -463,18 +574,21 @@ def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> S
     return settings
 
 
-def load_config(path: str | Path, *, log_warnings: bool = True) -> Settings:
+def load_config(path: str | Path, *, log_warnings: bool = True, secrets: bool = True) -> Settings:
     """Read, interpolate and validate a YAML config file.  Raises :class:`ConfigError` (one line).
 
     Warnings (a secret written in clear) are logged unless ``log_warnings`` is false; they are also
-    on ``settings.warnings`` (``syncbridge validate`` prints them, and refuses them with --strict)."""
+    on ``settings.warnings`` (``syncbridge validate`` prints them, and refuses them with --strict).
+    ``secrets=False`` leaves ``${prefect-secret:...}`` references unresolved: for the commands that only
+    schedule (serve, deploy, trigger), which may run before the Prefect server holding the blocks is up.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: configuration file not found")
     data = load_yaml_file(p)  # size, encoding, alias bombs, duplicate keys: see syncbridge.yamlsafe
     if isinstance(data, dict) and "version" not in data:
         raise ConfigError(f"{p}: version: missing (the first line of a configuration is `version: 1`)")
-    settings = load_settings(data or {}, config_path=p)
+    settings = load_settings(data or {}, config_path=p, secrets=secrets)
     if log_warnings:
         for warning in settings.warnings:
             logging.getLogger("syncbridge.config").warning("%s: %s", p, warning)

@@ -33,6 +33,7 @@ from syncbridge.model import (
     Prescreen,
     Requisition,
 )
+from syncbridge.records import Refused
 
 
 class Capability(StrEnum):
@@ -47,20 +48,26 @@ class Capability(StrEnum):
     publish = "publish"
     attach = "attach"
     prescreen = "prescreen"
+    nurture = "nurture"
 
 
 Entity = Literal["candidate", "application", "requisition", "other"]
-Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any]
+Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any] | Refused
 
 
 @dataclass(frozen=True)
 class StreamSpec:
     """One readable stream: its name, which common-model entity its records are, and whether the
-    vendor can filter it by update time (otherwise every sync is a full scan)."""
+    vendor can filter it by update time (otherwise every sync is a full scan).
+
+    ``covered_by`` names another stream whose pages already carry this stream's records (Lever: reading
+    opportunities yields the people and their applications at once).  A sync that reads that stream
+    skips this one instead of reading the same pages twice; this one still works on its own."""
 
     name: str
     entity: Entity
     incremental: bool = True
+    covered_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,23 @@ class ConnectorSettings(BaseModel):
     type: str
     lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     page_size: int | None = Field(default=None, ge=1)
+    # guards against a misbehaving vendor (docs/security.md, "Untrusted vendor responses")
+    max_pages: int = Field(
+        default=10_000, ge=1, description="most pages one listing may have; more stops it as a runaway loop"
+    )
+    retry_deadline_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="most seconds one request may spend on retries after failures (with max_attempts)",
+    )
+    write_parallelism: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="history writes (notes, tags, fields) to different people sent at once; "
+        "the connector's rate limit still applies",
+    )
 
 
 class StateStore:
@@ -165,6 +189,21 @@ class Connector(ABC):
 
     def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
         raise NotImplementedError(f"{self.type} cannot search postings")
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """Make the person a nurtured prospect (early talent): the vendor's prospect pool/stage or lead
+        stage, the tags and the follow-up date (``nurture`` = the plan's payload); returns a ref."""
+        raise NotImplementedError(f"{self.type} cannot nurture prospects")
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        """The ref when the person already is the nurtured prospect ``nurture`` describes."""
+        raise NotImplementedError(f"{self.type} cannot search prospects")
+
+    def account_problems(self, rule_options: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Problems with this connector's settings and its conversion rules' ``requisition.options`` that
+        only the account can tell (e.g. a job board that is unknown, ambiguous or not live, a source that
+        does not exist); ``syncbridge validate --online`` shows them, one line each."""
+        return []
 
     def attach(self, candidate_id: str, requisition_id: str, *, stage: str | None = None) -> Application:
         """Put the person on the requisition (a new application/candidacy); idempotent where possible."""

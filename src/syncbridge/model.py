@@ -17,7 +17,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
+
+#: a vendor's original record, kept as the connector's mapping gave it (a dict it built for the purpose):
+#: not re-validated, because checking and copying every key of every record was a quarter of the
+#: model-building cost of a sync
+Raw = SkipValidation[dict[str, Any]]
 
 
 class Frozen(BaseModel):
@@ -73,7 +78,7 @@ class Application(Frozen):
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    raw: Raw = Field(default_factory=dict, repr=False)
 
 
 class Candidate(Frozen):
@@ -88,7 +93,7 @@ class Candidate(Frozen):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     deleted: bool = False
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    raw: Raw = Field(default_factory=dict, repr=False)
 
     @property
     def normalized_emails(self) -> list[str]:
@@ -115,7 +120,7 @@ class Requisition(Frozen):
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    raw: Raw = Field(default_factory=dict, repr=False)
 
 
 # --- micro-internship outcomes ------------------------------------------------------------------
@@ -127,6 +132,7 @@ class Person(Frozen):
     last_name: str
     phone: str | None = None
     school: str | None = None
+    graduation_date: date | None = None  # expected; early-talent nurture rules look at it
 
     @field_validator("email")
     @classmethod
@@ -198,7 +204,12 @@ class Outcome(Frozen):
 
     def content_hash(self) -> str:
         """A stable digest of the outcome's content (used to spot a re-used id with new content)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        data = self.model_dump(mode="json")
+        if data["student"].get("graduation_date") is None:
+            # added later: leaving it out when absent keeps the digest (and so the idempotency keys of
+            # every write made before) unchanged for outcomes that do not carry it
+            data["student"].pop("graduation_date", None)
+        payload = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -8,26 +8,33 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from syncbridge import privacy
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
+from syncbridge.corrections import earlier_notes
 from syncbridge.errors import SyncbridgeError
+from syncbridge.fieldtypes import definitions_for
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
+from syncbridge.readahead import batched, read_ahead
+from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
 log = logging.getLogger("syncbridge.pipeline")
 
 Progress = Callable[[str, int, int | None], None]
+#: records a sync writes per transaction (pages are grouped up to this; memory stays a few MB)
+TX_RECORDS = 2000
 
 
 def _noop(_what: str, _done: int, _total: int | None) -> None:
@@ -40,6 +47,7 @@ class SyncResult:
     stream: str
     records: int = 0
     pages: int = 0
+    skipped_invalid: int = 0  # vendor records refused (no valid id, malformed): counted, never stored
     seconds: float = 0.0
     window_since: datetime | None = None
     window_until: datetime | None = None
@@ -60,6 +68,7 @@ class RunSummary:
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     conversions: list[dict[str, Any]] = field(default_factory=list)
+    skipped_invalid: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +80,7 @@ class RunSummary:
             },
             "actions": {"planned": self.planned, "already_done": self.already_done, **self.apply},
             "synced": self.synced,
+            "skipped_invalid": self.skipped_invalid,
             "quarantine": self.quarantine,
             "ambiguous": self.ambiguous,
             "errors": self.errors,
@@ -85,7 +95,10 @@ class Runtime:
     def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings.state.url)
+        privacy.bind(self.store, settings)  # e-mails in clear or as keyed hashes (privacy.hash_emails)
         self._connectors: dict[str, Connector] = {}
+        #: ``connector/stream`` → vendor records refused by sync_stream in this process (run summary)
+        self.skipped_invalid: dict[str, int] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> Runtime:
@@ -103,8 +116,10 @@ class Runtime:
 
     def streams_for(self, name: str) -> list[str]:
         wanted = self.settings.sync.streams.get(name)
-        specs = [s.name for s in connector_class(self.settings.connectors[name].type).streams]
-        return [s for s in specs if wanted is None or s in wanted]
+        specs = [s for s in connector_class(self.settings.connectors[name].type).streams]
+        chosen = {s.name for s in specs if wanted is None or s.name in wanted}
+        # a stream whose records a chosen stream already yields is not read a second time
+        return [s.name for s in specs if s.name in chosen and s.covered_by not in chosen]
 
     def close(self) -> None:
         for c in self._connectors.values():
@@ -136,12 +151,35 @@ def sync_stream(
     since = cursor - lookback if cursor else None
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
-    for page in connector.read(stream, Window(since, until)):
-        result.records += rt.store.upsert_page(name, spec.entity, stream, page)
-        result.pages += 1
-        progress(f"{name}/{stream}", result.records, None)
+    # the next pages are fetched, mapped and turned into rows while these are written (readahead.py)
+    pages = connector.read(stream, Window(since, until))
+
+    def counted(pages: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+        for page in pages:  # refused vendor records (syncbridge.records.Refused): counted, never stored
+            result.skipped_invalid += count_refused(page)
+            yield page
+
+    prepared = (
+        # forgotten people are dropped, and deletions in the ATS erased locally, before a page is prepared
+        rt.store.prepare_page(name, spec.entity, stream, privacy.screen_page(rt.store, name, page))
+        for page in counted(pages)
+    )
+    with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
+        for group in ready:
+            result.records += rt.store.write_pages(group)
+            result.pages += len(group)
+            progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
+    if result.skipped_invalid:
+        key = f"{name}/{stream}"
+        rt.skipped_invalid[key] = rt.skipped_invalid.get(key, 0) + result.skipped_invalid
+        log.warning(
+            "%s/%s: %d vendor record(s) refused (no valid id or malformed; not stored)",
+            name,
+            stream,
+            result.skipped_invalid,
+        )
     log.info(
         "synced %s/%s: %d records in %d pages (%.1f s)",
         name,
@@ -154,7 +192,7 @@ def sync_stream(
 
 
 def load_outcomes(rt: Runtime, run_id: str) -> OutcomeBatch:
-    batch = read_outcomes(rt.settings.outcomes)
+    batch = privacy.screen_outcomes(rt.store, read_outcomes(rt.settings.outcomes))  # forgotten people
     rt.store.record_outcomes(batch.outcomes)
     rt.store.record_quarantine(run_id, str(rt.settings.outcomes.path), batch.quarantined)
     for q in batch.quarantined:
@@ -191,6 +229,8 @@ def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str
         user_for=rt.store.user_id_by_email,
         unfinished=lambda key: (row := rt.store.ledger_get(key)) is not None and row["status"] != "done",
         closed_requisition=rt.store.closed_requisition,
+        field_defs=definitions_for(rt),
+        earlier_note=earlier_notes(rt.store),
     )
     for s in the_plan.strong:
         if s.state == "awaiting approval" and rt.store.request_approval(
@@ -208,6 +248,7 @@ def apply(
         {n: rt.connector(n) for n in {a.connector for a in actions}},
         run_id=run_id,
         progress=lambda i, n: progress("actions", i, n),
+        parallelism={n: rt.settings.connectors[n].write_parallelism for n in {a.connector for a in actions}},
     )
     return applier.apply(actions)
 
@@ -231,6 +272,7 @@ def summarize(
     the_plan: Plan,
     result: ApplyResult | None,
     synced: dict[str, int] | None = None,
+    skipped_invalid: dict[str, int] | None = None,
 ) -> RunSummary:
     s = RunSummary(
         outcomes_read=batch.rows_read,
@@ -262,6 +304,7 @@ def summarize(
             }
             for c in the_plan.strong
         ],
+        skipped_invalid=dict(skipped_invalid or {}),
     )
     return s
 
@@ -334,7 +377,7 @@ def run_all(
         result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
         if not dry_run:
             notify_assessments(rt)
-        summary = summarize(batch, links, the_plan, result, synced)
+        summary = summarize(batch, links, the_plan, result, synced, rt.skipped_invalid)
         info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
         info["failed"] = bool(result and result.incomplete)
         if result and result.incomplete:

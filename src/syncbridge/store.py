@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -45,8 +46,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import OperationalError
 
+from syncbridge.bulk import BulkUpsert, PreparedPage
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
+from syncbridge.records import id_problem, json_dumps
 
 SCHEMA_VERSION = 12
 
@@ -86,7 +89,8 @@ candidates = Table(
     Column("remote_id", String(64), primary_key=True),
     Column("first_name", String(255)),
     Column("last_name", String(255)),
-    Column("primary_email", String(320), index=True),
+    # not indexed (v8 drops the index): no query reads by it; matching uses sb_candidate_emails
+    Column("primary_email", String(320)),
     Column("tags", JSON),
     Column("updated_at", Ts),
     Column("deleted", Boolean, nullable=False, default=False),
@@ -243,6 +247,67 @@ approvals = Table(
 )
 
 audit_run_index = Index("ix_sb_audit_run_id", audit.c.run_id)
+#: a person's e-mail rows by person (each synced page replaces them): without it that DELETE scanned every
+#: e-mail of the connector, so a sync got slower the larger the mirror grew (v8)
+emails_by_person_index = Index(
+    "ix_sb_candidate_emails_remote_id", candidate_emails.c.connector, candidate_emails.c.remote_id
+)
+
+# v7 (privacy): what a forgotten person leaves behind.  A tombstone names no one in clear: ``kind`` is
+# ``email`` (a keyed HMAC of the normalized address), ``outcome`` (an outcome id) or ``person``
+# (``connector:remote id``); later syncs and outcome loads skip what a tombstone names (see
+# ``syncbridge.privacy``).  The privacy log says who asked for which erasure, when, and what it removed.
+tombstones = Table(
+    "sb_tombstones",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("erasure_id", String(32), nullable=False, index=True),
+    Column("created_at", Ts),
+)
+
+privacy_log = Table(
+    "sb_privacy_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("erasure_id", String(32), nullable=False, index=True),
+    Column("at", Ts, nullable=False),
+    Column("action", String(32), nullable=False),  # forget | erase_signal | unforget
+    Column("requested_by", String(255)),
+    Column("reason", Text),
+    Column("counts", JSON),
+    Column("ats_records", JSON),  # ids only: what to erase in each ATS
+)
+
+# identity (v11): one syncbridge person per student across employers, found by strong keys (e-mail,
+# E.164 phone); and the review queue of links too weak to use without a person's decision
+person_keys = Table(
+    "sb_person_keys",
+    metadata,
+    Column("key", String(400), primary_key=True),  # "email:<normalized>" | "phone:<E.164>"
+    Column("person_id", String(36), nullable=False, index=True),
+    Column("created_at", Ts),
+)
+outcome_people = Table(
+    "sb_outcome_people",
+    metadata,
+    Column("outcome_id", String(255), primary_key=True),
+    Column("person_id", String(36), nullable=False, index=True),
+)
+reviews = Table(
+    "sb_reviews",
+    metadata,
+    Column("outcome_id", String(255), primary_key=True),
+    Column("connector", String(128), primary_key=True),
+    Column("person_id", String(36)),
+    Column("candidate_id", String(64)),  # the proposed ATS person
+    Column("confidence", Float),
+    Column("evidence", JSON),  # the evidence names (phone, name, previous link ...), no personal data
+    Column("status", String(16), nullable=False, index=True),  # pending|accepted|rejected|superseded
+    Column("decided_by", String(255)),
+    Column("created_at", Ts),
+    Column("decided_at", Ts),
+)
 
 #: Inbound webhook deliveries (v12): one row per vendor event id, so a re-delivery is recognised; the
 #: receiver answers at once and a worker drains ``queued`` rows (see ``syncbridge.webhooks``).
@@ -314,8 +379,34 @@ def _v12(conn: Connection) -> None:
     assessments.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 12: _v12}
+def _v7(conn: Connection) -> None:
+    """v7: privacy tombstones and the privacy log (``syncbridge forget``)."""
+    tombstones.create(conn, checkfirst=True)
+    privacy_log.create(conn, checkfirst=True)
 
+
+def _v8(conn: Connection) -> None:
+    """v8: e-mail rows indexed by person (a sync's cost per record no longer grows with the mirror); the
+    unused index on sb_candidates.primary_email dropped (a random-order index: a sixth of a sync's CPU)."""
+    emails_by_person_index.create(conn, checkfirst=True)
+    conn.execute(text("DROP INDEX IF EXISTS ix_sb_candidates_primary_email"))
+
+
+def _v11(conn: Connection) -> None:
+    """v11: syncbridge person ids and the identity review queue (new tables only)."""
+    for table in (person_keys, outcome_people, reviews):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _v2,
+    3: _v3,
+    4: _v4,
+    7: _v7,
+    8: _v8,
+    11: _v11,
+    12: _v12,
+}
 CLAIM_LEASE = timedelta(minutes=15)
 
 
@@ -341,10 +432,20 @@ class Store:
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, echo=echo, future=True, pool_pre_ping=True)
+        self.engine: Engine = create_engine(
+            url,
+            echo=echo,
+            future=True,
+            pool_pre_ping=True,
+            json_serializer=json_text,
+            json_deserializer=json_value,
+        )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
+        #: set by ``privacy.bind`` when ``privacy.hash_emails`` is on: e-mails are kept as keyed hashes
+        self.email_key: bytes | None = None
+        self._bulk_cache: dict[str, BulkUpsert] = {}
         try:
             if migrate:
                 self.migrate()
@@ -452,7 +553,15 @@ class Store:
     def upsert_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> int:
         """Store one page of records in the mirror, each by its own type (so one stream may yield both
         people and their applications, as Lever's opportunities do); ``entity`` is the stream's
-        declared kind, used for plain-dict records.  Returns the number stored."""
+        declared kind, used for plain-dict records.  Returns the number stored: a
+        :class:`~syncbridge.records.Refused` placeholder, or a plain-dict record whose ``id`` is not a
+        valid id, is never stored (the last guard against phantom records, see syncbridge.records)."""
+        return self.write_page(self.prepare_page(connector, entity, stream, page))
+
+    def prepare_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> PreparedPage:
+        """The Python half of :meth:`upsert_page`: the page's rows, converted for the driver.  A sync
+        prepares the next page in its read-ahead thread while this thread's driver call writes the
+        current one (the database work runs without the GIL, so the two overlap)."""
         now = _now()
         cands = [r for r in page if isinstance(r, Candidate)]
         reqs = [
@@ -479,7 +588,7 @@ class Store:
                 "status": r.status,
                 "prospect": r.prospect,
                 "updated_at": r.updated_at,
-                "raw": r.raw,
+                "raw": self._stored_raw(r.raw),
                 "synced_at": now,
             }
             for r in page
@@ -495,18 +604,58 @@ class Store:
                 "synced_at": now,
             }
             for r in page
-            if isinstance(r, dict)
+            if isinstance(r, dict) and id_problem(r.get("id")) is None
         ]
-        with self.tx() as conn:
-            self._upsert_candidates(conn, connector, cands, now)
-            self._upsert(conn, requisitions, reqs, ["connector", "remote_id"])
-            self._upsert(conn, applications, apps, ["connector", "remote_id"])
-            self._upsert(conn, records, other, ["connector", "stream", "remote_id"])
-        return len(page)
+        prepared = PreparedPage(connector, len(cands) + len(reqs) + len(apps) + len(other))
+        self._candidate_rows(prepared, cands, now)
+        for table, rows, keys in (
+            (requisitions, reqs, ["connector", "remote_id"]),
+            (applications, apps, ["connector", "remote_id"]),
+            (records, other, ["connector", "stream", "remote_id"]),
+        ):
+            prepared.add(self._bulk(table, keys), rows)
+        return prepared
 
-    def _upsert_candidates(
-        self, conn: Connection, connector: str, cands: list[Candidate], now: datetime
+    def write_page(self, prepared: PreparedPage) -> int:
+        """The database half of :meth:`upsert_page`: one transaction.  Returns the records stored."""
+        return self.write_pages([prepared])
+
+    def write_pages(self, pages: Sequence[PreparedPage]) -> int:
+        """Write prepared pages, in order, in one transaction.  Returns the records stored."""
+        with self.tx() as conn:
+            for prepared in pages:
+                ids = prepared.replace_emails_of
+                for start in range(0, len(ids), 500):  # a person's e-mail set is replaced, not merged
+                    conn.execute(
+                        delete(candidate_emails).where(
+                            and_(
+                                candidate_emails.c.connector == prepared.connector,
+                                candidate_emails.c.remote_id.in_(ids[start : start + 500]),
+                            )
+                        )
+                    )
+                prepared.write(conn)
+        return sum(p.count for p in pages)
+
+    def _bulk_upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        keys: list[str],
+        update: bool = True,
     ) -> None:
+        """The mirror's hot path (see :mod:`syncbridge.bulk`); the same rows as :meth:`_upsert` stores."""
+        self._bulk(table, keys, update)(conn, rows)
+
+    def _bulk(self, table: Table, keys: list[str], update: bool = True) -> BulkUpsert:
+        name = f"{table.name}:{int(update)}"
+        if name not in self._bulk_cache:
+            self._bulk_cache[name] = BulkUpsert(self.engine.dialect, table, keys, update=update)
+        return self._bulk_cache[name]
+
+    def _candidate_rows(self, prepared: PreparedPage, cands: list[Candidate], now: datetime) -> None:
+        connector = prepared.connector
         if not cands:
             return
         # one row per id: the last one in the page wins (a page never repeats ids, but be safe)
@@ -514,7 +663,7 @@ class Store:
         rows = []
         email_rows: list[dict[str, Any]] = []
         for c in by_id.values():
-            emails = c.normalized_emails
+            emails = [self.stored_email(e) for e in c.normalized_emails]
             rows.append(
                 {
                     "connector": connector,
@@ -525,7 +674,7 @@ class Store:
                     "tags": list(c.tags),
                     "updated_at": c.updated_at,
                     "deleted": c.deleted,
-                    "raw": c.raw,
+                    "raw": self._stored_raw(c.raw),
                     "synced_at": now,
                 }
             )
@@ -533,19 +682,34 @@ class Store:
                 {"connector": connector, "email": e, "remote_id": c.ref.id, "is_primary": i == 0}
                 for i, e in enumerate(emails)
             )
-        self._upsert(conn, candidates, rows, ["connector", "remote_id"])
-        ids = list(by_id)
-        for start in range(0, len(ids), 500):
-            conn.execute(
-                delete(candidate_emails).where(
-                    and_(
-                        candidate_emails.c.connector == connector,
-                        candidate_emails.c.remote_id.in_(ids[start : start + 500]),
-                    )
-                )
-            )
-        if email_rows:
-            conn.execute(insert(candidate_emails), email_rows)
+        prepared.add(self._bulk(candidates, ["connector", "remote_id"]), rows)
+        prepared.replace_emails_of = list(by_id)
+        prepared.add(
+            self._bulk(candidate_emails, ["connector", "email", "remote_id"], update=False), email_rows
+        )
+
+    # -- e-mails: in clear, or keyed hashes only (``privacy.hash_emails``; see syncbridge.privacy)
+    def stored_email(self, email: str) -> str:
+        """How a normalized e-mail is kept (and looked up) in the mirror's e-mail index."""
+        if self.email_key is None:
+            return email
+        from syncbridge.privacy import email_digest
+
+        return email_digest(self.email_key, email)
+
+    def _stored_raw(self, raw: Any) -> Any:
+        if self.email_key is None:
+            return raw
+        from syncbridge.privacy import hash_emails_in
+
+        return hash_emails_in(raw, self.email_key)
+
+    def _stored_outcome(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.email_key is None:
+            return data
+        from syncbridge.privacy import hash_outcome_email
+
+        return hash_outcome_email(data, self.email_key)
 
     def mark_deleted(self, connector: str, remote_ids: Iterable[str]) -> int:
         ids = list(remote_ids)
@@ -559,6 +723,7 @@ class Store:
 
     def candidates_by_email(self, connector: str, email: str) -> list[dict[str, Any]]:
         """Mirror rows (not deleted) that carry ``email``; each with ``is_primary``."""
+        email = self.stored_email(email)
         q = (
             select(candidate_emails.c.remote_id, candidate_emails.c.is_primary)
             .join(
@@ -621,7 +786,7 @@ class Store:
                         "outcome_id": o.outcome_id,
                         "content_hash": h,
                         "employer": o.employer,
-                        "data": o.model_dump(mode="json"),
+                        "data": self._stored_outcome(o.model_dump(mode="json")),
                         "first_seen": now,
                         "last_seen": now,
                     }
@@ -811,6 +976,10 @@ class Store:
                     status=status, remote_ref=remote_ref, error=error, updated_at=_now(), claimed_until=None
                 )
             )
+            if status == "done" and self.email_key is not None:
+                from syncbridge.privacy import scrub_done_payload
+
+                scrub_done_payload(conn, key, self.email_key)
 
     def ledger_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -1080,6 +1249,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def json_text(value: Any) -> str:
+    """How JSON columns are written: orjson (several times faster than ``json.dumps`` on the raw vendor
+    records a sync stores), with the standard library for what orjson refuses (ints wider than 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json_dumps(value)  # NaN/Infinity written as null, as orjson does (PostgreSQL refuses them)
+
+
+def json_value(text: str | bytes) -> Any:
+    """How JSON columns are read (orjson; the standard library for what it refuses, e.g. ``NaN``)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def dumps(value: Any) -> str:

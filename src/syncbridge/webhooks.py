@@ -131,9 +131,13 @@ def verify_lever(secrets: Iterable[str], body: dict[str, Any]) -> bool:
 
 Work = Literal["refresh", "erase", "ignore"]
 
-GREENHOUSE_ERASE = frozenset({"delete_candidate", "merge_candidate", "candidate_anonymized"})
+GREENHOUSE_ERASE = frozenset({"delete_candidate", "candidate_anonymized"})
+# a merge is not an erasure: the person lives on in the surviving record.  Refreshing the id the event
+# names keeps the mirror right either way (the survivor is re-read; a merged-away id is gone and marked
+# deleted in the mirror, so nothing is written to it again).
 GREENHOUSE_REFRESH = frozenset(
     {
+        "merge_candidate",
         "new_candidate_application",
         "new_prospect_application",
         "application_updated",
@@ -363,8 +367,9 @@ def drain(
             try:
                 cand = con.get_candidate(person_id)
             except NotFound:
+                rt.store.mark_deleted(connector, [person_id])
                 result.gone += 1
-                outcome[(connector, person_id)] = ("ignored", "person not found in the ATS")
+                outcome[(connector, person_id)] = ("done", "not in the ATS any more: marked deleted")
                 continue
             rt.store.upsert_page(connector, "candidate", _stream_for(rt, connector), [cand])
             result.refreshed += 1
@@ -503,7 +508,8 @@ def erase_person_locally(rt: Runtime, connector: str, person_id: str, reason: st
     """A vendor said this person is deleted, merged away or anonymised: erase them locally."""
     from syncbridge.privacy import erase_person
 
-    return erase_person(rt.store, connector, candidate_id=person_id, reason=reason)
+    done = erase_person(rt.store, connector, candidate_id=person_id, reason=reason)
+    return sum(done.counts.values())
 
 
 def make_worker(rt: Runtime) -> Worker | None:

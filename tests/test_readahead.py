@@ -1,0 +1,67 @@
+"""Read-ahead (a stream's next pages fetched while the current one is stored) keeps a plain loop's
+order, errors and clean-up."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from syncbridge.readahead import read_ahead
+
+
+def test_pages_come_out_in_order_and_are_read_in_another_thread() -> None:
+    readers: set[str] = set()
+
+    def pages() -> Iterator[int]:
+        for i in range(50):
+            readers.add(threading.current_thread().name)
+            yield i
+
+    assert list(read_ahead(pages(), depth=2)) == list(range(50))
+    assert readers == {"syncbridge-read-ahead"}
+
+
+def test_an_error_in_the_reader_is_raised_by_the_consumer_after_the_pages_before_it() -> None:
+    def pages() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("vendor said no")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="vendor said no"):
+        for page in read_ahead(pages()):
+            got.append(page)
+    assert got == [1, 2]
+
+
+def test_a_consumer_that_stops_early_stops_and_closes_the_reader() -> None:
+    produced: list[int] = []
+    closed = threading.Event()
+
+    def pages() -> Iterator[int]:
+        try:
+            for i in range(10_000):
+                produced.append(i)
+                yield i
+        finally:
+            closed.set()
+
+    stream = read_ahead(pages(), depth=2)
+    for page in stream:
+        if page == 3:
+            break
+    stream.close()  # what the for loop's owner does when storing a page fails
+    assert closed.is_set()  # the reader's generator was closed before close() returned
+    assert len(produced) <= 3 + 1 + 2 + 1  # read ahead by at most the queue depth, not the whole stream
+    assert not any(t.name == "syncbridge-read-ahead" for t in threading.enumerate())
+
+
+def test_pages_are_grouped_up_to_a_record_count_in_order() -> None:
+    from syncbridge.readahead import batched
+
+    sizes = [500, 500, 500, 500, 100, 100, 30]
+    groups = list(batched(sizes, lambda n: n, 1000))
+    assert groups == [[500, 500], [500, 500], [100, 100, 30]]
+    assert list(batched([], lambda n: n, 10)) == []
