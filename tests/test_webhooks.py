@@ -22,7 +22,7 @@ from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedSandbox
+from syncbridge.sandbox_server import ThreadedApp as Receiver
 from syncbridge.store import events
 from syncbridge.webhooks import (
     Worker,
@@ -98,20 +98,6 @@ def test_event_shapes_per_vendor() -> None:
 
 
 # -- the receiver over HTTP ---------------------------------------------------------------------------
-
-
-class Receiver(ThreadedSandbox):
-    vendor = "webhooks"
-
-    def __init__(self, app: Any) -> None:
-        super().__init__(Path("."))
-        self._app = app
-
-    def create_app(self) -> Any:
-        return self._app
-
-    def close_app(self, app: Any) -> None:
-        return None
 
 
 @pytest.fixture
