@@ -483,3 +483,15 @@ def test_deployment_trigger_starts_a_run_of_the_connectors_deployment(
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs()
     assert [r.deployment_id for r in runs if r.deployment_id == dep_id] == [dep_id]
+
+
+def test_the_cli_module_runs_as_a_script_with_the_inbound_commands() -> None:
+    """`python -m syncbridge.cli` (how workers and the kill tests start it) must import cleanly."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "syncbridge.cli", "webhooks", "--help"], capture_output=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr.decode()[-500:]
+    assert b"serve" in out.stdout
