@@ -27,8 +27,10 @@ lint: install
 	$(BIN)/ruff format --check src connectors flows tests bench
 	$(BIN)/mypy src connectors flows
 
+# three test processes on two cores: the operations tests (real Prefect servers and workers, kill -9
+# sweeps) mostly wait, so they overlap well; every test uses its own ports, folders and databases
 test: lint
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n 3 --durations=15
 
 bench: install
 	$(BIN)/python bench/bench_greenhouse_sync.py

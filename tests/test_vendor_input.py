@@ -58,7 +58,8 @@ def no_sleep(_seconds: float) -> None:
 
 
 def gh_connector(**settings: Any) -> GreenhouseConnector:
-    cfg = GreenhouseSettings(client_id="cid", client_secret="csecret", **settings)
+    # no source look-up (GET /v3/sources) unless a test asks for one
+    cfg = GreenhouseSettings(client_id="cid", client_secret="csecret", **{"source_name": None, **settings})
     client = ApiClient(GH, connector="gh", max_attempts=3, sleep=no_sleep, max_pages=cfg.max_pages)
     return GreenhouseConnector("gh", cfg, client=client)
 
@@ -626,7 +627,7 @@ def test_run_summary_counts_refused_vendor_records(rsps, tmp_path, capsys):
     from syncbridge.pipeline import run_all
 
     rsps.get(f"{GH}/v3/candidates", json=[{"id": None, "first_name": "Phantom"}, {"id": 1}])
-    rsps.get(re.compile(f"{GH}/v3/(applications|jobs|users|custom_fields).*"), json=[])
+    rsps.get(re.compile(f"{GH}/v3/(applications|jobs|users|custom_fields|custom_field_options).*"), json=[])
     rt = runtime(tmp_path, gh_connector(), "gh")
     summary = run_all(rt, dry_run=True).as_dict()
     rt.close()
