@@ -50,7 +50,7 @@ from syncbridge.bulk import BulkUpsert, PreparedPage
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 13
 
 metadata = MetaData()
 
@@ -79,6 +79,15 @@ kv = Table(
     Column("key", String(128), primary_key=True),
     Column("value", Text),
     Column("updated_at", Ts),
+)
+
+# one shared token bucket per vendor account (``shared_rate_limit``): see syncbridge.sharedlimit
+rate_limits = Table(
+    "sb_rate_limits",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False),  # epoch seconds of the last refill
 )
 
 candidates = Table(
@@ -290,7 +299,12 @@ def _v8(conn: Connection) -> None:
     conn.execute(text("DROP INDEX IF EXISTS ix_sb_candidates_primary_email"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 8: _v8}
+def _v13(conn: Connection) -> None:
+    """v13: the shared rate-limit buckets (several workers under one vendor limit)."""
+    rate_limits.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 8: _v8, 13: _v13}
 CLAIM_LEASE = timedelta(minutes=15)
 
 
