@@ -141,7 +141,7 @@ def test_two_processes_share_one_vendor_limit(tmp_path: Path, write_config: Call
         stats = requests.get(f"{server.url}/_sandbox/stats", timeout=10).json()
         assert stats["rate_limited"] == 0, stats
         assert stats["requests"] >= 2 * 12  # 12 pages each, all within the limit
-        store = Store(state_url_for("state"))
+        store = Store(state_url)
         with store.engine.connect() as conn:
             spans = conn.execute(select(runs.c.started_at, runs.c.finished_at)).all()
         store.engine.dispose()
