@@ -149,3 +149,49 @@ def test_two_processes_share_one_vendor_limit(tmp_path: Path, write_config: Call
         assert s1 < f2 and s2 < f1, "the two syncs did not overlap, so nothing was shared"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "greenhouse", "client_id": "id", "client_secret": "s"},
+        {"type": "lever", "api_key": "k"},
+        {
+            "type": "workday",
+            "host": "https://wd2-impl-services1.workday.com",
+            "tenant": "acme",
+            "username": "ISU_SB",
+            "password": "p",
+            "tag_ids": {"micro-intern": "MICRO_INTERN"},
+        },
+    ],
+    ids=lambda b: b["type"],
+)
+def test_runtime_puts_the_shared_limit_in_front_of_every_connector_type(
+    block: dict[str, Any], tmp_path: Path
+) -> None:
+    """The setting works for every built-in connector (each sends through syncbridge's HTTP client), keeps
+    the connector's own limiter behind it, and is off by default."""
+    from syncbridge.config import load_settings
+    from syncbridge.pipeline import Runtime
+    from syncbridge.sharedlimit import _api_clients
+
+    def runtime(extra: dict[str, Any]) -> Runtime:
+        return Runtime(
+            load_settings(
+                {
+                    "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+                    "outcomes": {"path": str(tmp_path / "o.csv")},
+                    "connectors": {"acme": {**block, **extra}},
+                    "routing": [{"employer": "*", "connector": "acme"}],
+                }
+            )
+        )
+
+    limit = {"name": "acme-ats", "requests": 10, "per_seconds": 1}
+    with runtime({"shared_rate_limit": limit}) as rt:
+        clients = list(_api_clients(rt.connector("acme")))
+        assert clients and all(isinstance(c.limiter, SharedLimiter) for c in clients)
+        assert not any(isinstance(c.limiter.local, SharedLimiter) for c in clients)  # type: ignore[attr-defined]
+    with runtime({}) as rt:
+        assert not any(isinstance(c.limiter, SharedLimiter) for c in _api_clients(rt.connector("acme")))
