@@ -1,16 +1,22 @@
 """YAML ``schedules`` → Prefect deployments, served by one long-lived process (``syncbridge serve``).
 
-One deployment per (flow, connector), named ``<flow>-<connector>``, with a concurrency limit of 1 so two
-runs against the same ATS account never overlap.  Every schedule of that pair becomes one Prefect
+One deployment per (flow, connector), named ``<flow>-<connector>`` (``<env>-<flow>-<connector>`` with an
+environment), with a concurrency limit of 1 so two runs against the same ATS account never overlap.
+Every schedule of that pair becomes one Prefect
 schedule carrying its own parameters (for example a full re-sync on Sunday nights next to the incremental
 sync every 30 minutes).  Parameters are pydantic models and ``enforce_parameter_schema`` is on, so a run
 started from the UI with bad parameters is refused before it starts.
+
+Every deployment carries the tags ``syncbridge`` and ``syncbridge-env:<env>``; ``prune`` deletes the
+deployments with both tags that the YAML no longer describes (a schedule removed from the file), and
+nothing else on the server.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +27,7 @@ from prefect.schedules import Cron, Interval, Schedule
 
 from syncbridge.config import ScheduleSettings, Settings
 from syncbridge.flows.pipeline import FLOWS, FlowParams
-
-
-def deployment_name(flow: str, connector: str) -> str:
-    return f"{flow}-{connector}"
+from syncbridge.prefect_local import deployment_name, environment_tag
 
 
 def _schedule(spec: ScheduleSettings, params: dict[str, Any]) -> Schedule:
@@ -40,10 +43,15 @@ def _schedule(spec: ScheduleSettings, params: dict[str, Any]) -> Schedule:
 
 
 def build_deployments(
-    settings: Settings, config_path: str | Path, *, work_pool: str | None = None
+    settings: Settings,
+    config_path: str | Path,
+    *,
+    work_pool: str | None = None,
+    environment: str | None = None,
 ) -> list[RunnerDeployment]:
     """The deployments the YAML describes (nothing is registered with the server here).  With
-    ``work_pool``, they are meant for workers of that pool instead of a ``serve`` process."""
+    ``work_pool``, they are meant for workers of that pool instead of a ``serve`` process; with
+    ``environment``, their names start with it."""
     config = str(Path(config_path).resolve())
     grouped: dict[tuple[str, str], list[ScheduleSettings]] = defaultdict(list)
     for spec in settings.schedules:
@@ -61,11 +69,11 @@ def build_deployments(
         ]
         deployments.append(
             fn.to_deployment(
-                name=deployment_name(flow_name, connector),
+                name=deployment_name(flow_name, connector, environment),
                 schedules=schedules,
                 parameters={"params": base.model_dump()},
                 concurrency_limit=1,
-                tags=["syncbridge", connector, flow_name],
+                tags=["syncbridge", environment_tag(environment), connector, flow_name],
                 description=f"syncbridge {flow_name} for {connector} ({settings.connectors[connector].type})",
                 enforce_parameter_schema=True,
                 entrypoint_type=EntrypointType.MODULE_PATH,
@@ -97,7 +105,7 @@ def run_once(deployments: list[RunnerDeployment], name: str) -> Any:
     target = chosen[name]
     deployment_id = target.apply()
     assert not hasattr(deployment_id, "__await__")  # sync context: apply() returns the id
-    flow_fn, params_model = FLOWS[name.split("-", 1)[0]]
+    flow_fn, params_model = next((fn, m) for fn, m in FLOWS.values() if fn.name == target.flow_name)
     with get_client(sync_client=True) as client:
         flow_run = client.create_flow_run_from_deployment(
             deployment_id,
@@ -124,10 +132,45 @@ def deploy_to_pool(deployments: list[RunnerDeployment], pool: str) -> list[Any]:
     return ids
 
 
-def trigger(name: str, flow: str, *, timeout: float | None = None) -> Any:
-    """Ask the server for a run of an already-served deployment and wait for it (a ``serve`` process or
-    a worker must be running to pick it up)."""
-    from prefect.deployments import run_deployment
+def prune(keep: list[str], environment: str | None) -> list[str]:
+    """Delete syncbridge's deployments of this environment that are not in ``keep`` (their schedules were
+    removed from the YAML); returns the names deleted.  Deployments without both syncbridge tags (other
+    teams', other environments') are never touched."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
 
-    flow_name = FLOWS[flow][0].name
-    return run_deployment(f"{flow_name}/{name}", timeout=timeout, as_subflow=False)
+    wanted = set(keep)
+    removed = []
+    tags = DeploymentFilterTags(all_=["syncbridge", environment_tag(environment)])
+    with get_client(sync_client=True) as client:
+        for dep in client.read_deployments(deployment_filter=DeploymentFilter(tags=tags)):
+            if dep.name not in wanted:
+                client.delete_deployment(dep.id)
+                removed.append(dep.name)
+    return sorted(removed)
+
+
+def trigger(
+    name: str, flow: str, *, timeout: float | None = None, warn: Callable[[str], None] | None = None
+) -> Any:
+    """Ask the server for a run of an already-served deployment and wait for it (a ``serve`` process or
+    a worker must be running to pick it up; ``warn`` hears about it when none polls the deployment now).
+    A deployment the server does not know is a one-line ConfigError."""
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    from syncbridge.errors import ConfigError
+
+    full_name = f"{FLOWS[flow][0].name}/{name}"
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_deployment_by_name(full_name)
+    except ObjectNotFound:
+        raise ConfigError(
+            f"{name}: not registered on this Prefect server; run `syncbridge serve` or `syncbridge deploy`"
+        ) from None
+    if warn and str(getattr(found.status, "value", found.status)) == "NOT_READY":
+        where = f"a worker of pool {found.work_pool_name}" if found.work_pool_name else "`syncbridge serve`"
+        warn(f"{name}: nothing polls it right now; the run starts when {where} does")
+    return run_deployment(full_name, timeout=timeout, as_subflow=False)

@@ -103,6 +103,7 @@ def sync_stream_task(rt: Runtime, connector: str, stream: str, full: bool = Fals
         "stream": stream,
         "records": result.records,
         "pages": result.pages,
+        "skipped_invalid": result.skipped_invalid,
         "seconds": round(result.seconds, 2),
     }
 
@@ -180,7 +181,10 @@ def _publish(summary: RunSummary) -> None:
             f"- action `{e['action']}` for outcome `{e['outcome']}` failed: {e['error']}"
             for e in summary.errors
         ]
-        lines += [f"- outcome row {q['line']} quarantined: {q['reason']}" for q in summary.quarantine]
+        lines += [
+            f"- outcome {'row ' + str(q['line']) + ' ' if q['line'] else ''}quarantined: {q['reason']}"
+            for q in summary.quarantine
+        ]
         create_markdown_artifact("\n".join(lines), key="syncbridge-attention")
 
 
@@ -268,7 +272,7 @@ def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
                 decided = plan_task(rt, batch, links, params.connector)
                 result.merge(_apply_all(rt, decided, info["run_id"]))
                 the_plan = _after_decision(the_plan, decided)
-        d = _finish(steps.summarize(batch, links, the_plan, result, synced), result, info)
+        d = _finish(steps.summarize(batch, links, the_plan, result, synced, rt.skipped_invalid), result, info)
     if result and result.incomplete:
         raise RunFailed(steps.incomplete_message(result), d)
     return d

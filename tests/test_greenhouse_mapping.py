@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from syncbridge.connectors.greenhouse import mapping
+from syncbridge.errors import InvalidRecord
 from syncbridge.model import Application, Candidate, Email, NewCandidate, Phone, Ref, Requisition
 
 FIXTURES = Path(__file__).parent / "fixtures" / "greenhouse"
@@ -181,7 +182,7 @@ def test_candidate_from_v3_empty_names_become_none():
 
 
 def test_candidate_from_v3_requires_an_id():
-    with pytest.raises(KeyError):
+    with pytest.raises(InvalidRecord, match="candidate refused: id is missing"):
         mapping.candidate_from_v3({"first_name": "No", "last_name": "Id"}, "gh")
 
 

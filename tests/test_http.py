@@ -23,6 +23,7 @@ from syncbridge.errors import (
     RateLimited,
     ServerError,
     TransportError,
+    UnexpectedResponse,
     delivery_uncertain,
 )
 from syncbridge.http import (
@@ -634,7 +635,7 @@ def test_paginate_link_retries_a_failed_page_with_the_same_url(rsps, clock):
 def test_paginate_link_rejects_a_non_array_page(rsps, clock):
     rsps.get(f"{BASE}/v3/jobs", json={"data": []})
     client = make_client(clock)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(UnexpectedResponse, match=r"expected a JSON array from /v3/jobs, got an object"):
         list(client.paginate_link("/v3/jobs"))
 
 

@@ -210,9 +210,9 @@ def test_a_sync_reads_each_opportunity_page_once_for_people_and_applications(
     reads: list[int] = []
     original = LeverConnector._opportunity_pages
 
-    def counting(self: LeverConnector, window: Any) -> Iterator[list[dict[str, Any]]]:
+    def counting(self: LeverConnector, window: Any, **kw: Any) -> Iterator[list[dict[str, Any]]]:
         reads.append(1)
-        yield from original(self, window)
+        yield from original(self, window, **kw)
 
     monkeypatch.setattr(LeverConnector, "_opportunity_pages", counting)
     with Runtime(load_config(env.config)) as rt:

@@ -17,7 +17,17 @@ from typing import Any
 import requests
 
 from syncbridge.errors import AuthError, InvalidRequest, RateLimited, ServerError
-from syncbridge.http import ApiClient, HeaderRateLimiter, TokenProvider, error_from_response
+from syncbridge.http import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_RETRY_DEADLINE,
+    ApiClient,
+    HeaderRateLimiter,
+    TokenProvider,
+    content_type,
+    error_from_response,
+    safe_url,
+    token_endpoint_error,
+)
 from syncbridge.redact import register_secret
 
 REFRESH_EARLY_SECONDS = 60
@@ -61,6 +71,8 @@ class GreenhouseTokens(TokenProvider):
         sub: int | None = None,
         connector: str = "greenhouse",
         timeout: tuple[float, float] = (5.0, 30.0),
+        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_attempts: int = 4,
         clock: Any = time.time,
         sleep: Any = time.sleep,
     ) -> None:
@@ -79,7 +91,8 @@ class GreenhouseTokens(TokenProvider):
             token_url,
             connector=connector,
             timeout=timeout,
-            max_attempts=4,
+            max_attempts=max_attempts,
+            retry_deadline=retry_deadline,
             sleep=sleep,
             error_mapper=self._token_error,
         )
@@ -94,7 +107,7 @@ class GreenhouseTokens(TokenProvider):
             return AuthError(
                 f"token request refused: {msg}", status=response.status_code, connector=connector
             )
-        return error
+        return token_endpoint_error(error, self._url)
 
     def token(self) -> str:
         with self._lock:
@@ -115,8 +128,12 @@ class GreenhouseTokens(TokenProvider):
         response = self._http.request("POST", self._url, data=form, idempotent=True, write=False)
         try:
             body = response.json()
-        except ValueError as exc:
-            raise AuthError("token endpoint did not return JSON", connector=self._connector) from exc
+        except (ValueError, RecursionError):
+            raise AuthError(
+                f"token endpoint {safe_url(self._url)} did not answer JSON ({content_type(response)}): "
+                "check token_url",
+                connector=self._connector,
+            ) from None
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise InvalidRequest("token response has no access_token", connector=self._connector)
@@ -136,9 +153,20 @@ def build_client(
     connector: str,
     timeout: tuple[float, float] = (5.0, 60.0),
     max_attempts: int = 6,
+    retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+    max_pages: int = DEFAULT_MAX_PAGES,
     sleep: Any = time.sleep,
 ) -> ApiClient:
-    tokens = GreenhouseTokens(token_url, client_id, client_secret, sub=sub, connector=connector, sleep=sleep)
+    tokens = GreenhouseTokens(
+        token_url,
+        client_id,
+        client_secret,
+        sub=sub,
+        connector=connector,
+        retry_deadline=retry_deadline,
+        max_attempts=max_attempts,  # the same budget as the API's, so error messages state the setting
+        sleep=sleep,
+    )
     return ApiClient(
         base_url,
         connector=connector,
@@ -146,5 +174,7 @@ def build_client(
         limiter=HeaderRateLimiter(),
         timeout=timeout,
         max_attempts=max_attempts,
+        retry_deadline=retry_deadline,
+        max_pages=max_pages,
         sleep=sleep,
     )

@@ -29,6 +29,7 @@ from syncbridge.model import (
     Prescreen,
     Requisition,
 )
+from syncbridge.records import checked_dict, map_records
 
 from . import mapping
 from .client import build_client
@@ -101,6 +102,8 @@ class GreenhouseConnector(Connector):
             connector=name,
             timeout=(settings.connect_timeout, settings.read_timeout),
             max_attempts=settings.max_attempts,
+            retry_deadline=settings.retry_deadline_seconds,
+            max_pages=settings.max_pages,
         )
         self._tag_ids: dict[str, int] | None = None
         self._tag_lock = threading.Lock()
@@ -121,7 +124,8 @@ class GreenhouseConnector(Connector):
             "updated_at": mapping.window_filter(window.since, window.until),
         }
         for page in self.client.paginate_link(path, params):
-            yield [self._map(stream, rec) for rec in page if isinstance(rec, dict) and "id" in rec]
+            # every record is untrusted: one without a valid id is refused and counted, never stored
+            yield map_records(page, lambda rec: self._map(stream, rec), connector=self.name, stream=stream)
 
     def _map(self, stream: str, rec: dict[str, Any]) -> Record:
         if stream == "candidates":
@@ -130,18 +134,21 @@ class GreenhouseConnector(Connector):
             return mapping.application_from_v3(rec, self.name)
         if stream == "jobs":
             return mapping.requisition_from_job(rec, self.name)
-        return rec
+        return checked_dict(rec)
 
     def find_candidates(self, email: str) -> list[Candidate]:
         found: list[Candidate] = []
         for page in self.client.paginate_link("/v3/candidates", {"email": email, "per_page": 100}):
-            found.extend(mapping.candidate_from_v3(r, self.name) for r in page if isinstance(r, dict))
+            mapped = map_records(
+                page, lambda r: mapping.candidate_from_v3(r, self.name), connector=self.name, stream="lookup"
+            )
+            found.extend(c for c in mapped if isinstance(c, Candidate))
         return found
 
     def get_candidate(self, candidate_id: str) -> Candidate:
         page = self.client.get_json("/v3/candidates", {"ids": candidate_id})
         for rec in page if isinstance(page, list) else []:
-            if str(rec.get("id")) == str(candidate_id):
+            if isinstance(rec, dict) and str(rec.get("id")) == str(candidate_id):
                 return mapping.candidate_from_v3(rec, self.name)
         raise NotFound(f"candidate {candidate_id} not found", status=404, connector=self.name)
 
@@ -234,11 +241,13 @@ class GreenhouseConnector(Connector):
         current = self.get_candidate(candidate_id).custom_fields
         merged = {k: v for k, v in current.items() if v is not None}
         merged.update(fields)
+        # not resent after a 5xx or a dropped connection: Greenhouse documents no idempotency, so the
+        # applier reconciles (has_fields) before any second PATCH
         self.client.send_json(
             "PATCH",
             f"/v3/candidates/{candidate_id}",
             {"custom_fields": mapping.write_custom_fields(merged)},
-            idempotent=True,
+            idempotent=False,
         )
 
     # conversion -------------------------------------------------------------------------------------
@@ -298,7 +307,7 @@ class GreenhouseConnector(Connector):
             "PATCH",
             f"/v3/jobs/{requisition_id}",
             {"custom_fields": mapping.write_custom_fields(merged)},
-            idempotent=True,
+            idempotent=False,
         )
 
     def _board(self, options: Mapping[str, Any]) -> int:
@@ -343,7 +352,7 @@ class GreenhouseConnector(Connector):
             )
         if not post.get("live"):
             self.client.send_json(
-                "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=True
+                "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=False
             )
         return str(post["id"])
 
@@ -430,7 +439,7 @@ class GreenhouseConnector(Connector):
             "PATCH",
             f"/v3/applications/{application_id}",
             {"custom_fields": mapping.write_custom_fields(merged)},
-            idempotent=True,
+            idempotent=False,
         )
 
     def find_prescreen(self, application_id: str, prescreen: Prescreen) -> str | None:

@@ -27,8 +27,19 @@ from typing import Any
 import requests
 
 from syncbridge.connector import StateStore
-from syncbridge.errors import ApiError, AuthError, InvalidRequest, NotFound
-from syncbridge.http import ApiClient, RateLimiter, TokenProvider, error_from_response
+from syncbridge.errors import ApiError, AuthError, InvalidRequest, NotFound, UnexpectedResponse
+from syncbridge.http import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_RETRY_DEADLINE,
+    ApiClient,
+    PageGuard,
+    RateLimiter,
+    TokenProvider,
+    content_type,
+    error_from_response,
+    safe_url,
+    token_endpoint_error,
+)
 from syncbridge.redact import register_secret
 
 log = logging.getLogger("syncbridge.connectors.lever")
@@ -118,6 +129,8 @@ class LeverOAuthTokens(TokenProvider):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_attempts: int = 4,
     ) -> None:
         for secret in (client_secret, refresh_token):
             register_secret(secret)
@@ -137,7 +150,8 @@ class LeverOAuthTokens(TokenProvider):
             token_url,
             connector=connector,
             timeout=timeout,
-            max_attempts=4,
+            max_attempts=max_attempts,
+            retry_deadline=retry_deadline,
             sleep=sleep,
             session=session,
             error_mapper=self._token_error,
@@ -155,7 +169,7 @@ class LeverOAuthTokens(TokenProvider):
                 status=response.status_code,
                 connector=connector,
             )
-        return error
+        return token_endpoint_error(error, self.token_url)
 
     def current_refresh_token(self) -> str:
         persisted = self.state.get(STATE_REFRESH_TOKEN)
@@ -185,8 +199,12 @@ class LeverOAuthTokens(TokenProvider):
         response = self._http.request("POST", self.token_url, data=form, idempotent=False, write=False)
         try:
             body = response.json()
-        except ValueError as exc:
-            raise AuthError("token endpoint did not return JSON", connector=self.connector) from exc
+        except (ValueError, RecursionError):
+            raise AuthError(
+                f"token endpoint {safe_url(self.token_url)} did not answer JSON ({content_type(response)}): "
+                "check token_url",
+                connector=self.connector,
+            ) from None
         if not isinstance(body, dict) or not body.get("access_token"):
             raise AuthError("token response has no access_token", connector=self.connector)
         return body
@@ -221,12 +239,19 @@ class LeverOAuthTokens(TokenProvider):
         self._http.close()
 
 
-def _envelope(body: Any, path: str, connector: str) -> tuple[list[dict[str, Any]], bool, str | None]:
+def _envelope(body: Any, path: str, connector: str) -> tuple[list[Any], bool, str | None]:
+    """``data``, ``hasNext`` and ``next`` of a list answer.  The records are passed on as they are (the
+    connector's mapping refuses and counts the ones that are not objects or lack a valid id)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise InvalidRequest(f"expected a {{data: [...]}} list envelope from {path}", connector=connector)
-    data = [r for r in body["data"] if isinstance(r, dict)]
+        raise UnexpectedResponse(
+            f"expected a {{data: [...]}} list envelope from /{path.lstrip('/')}", connector=connector
+        )
     nxt = body.get("next")
-    return data, bool(body.get("hasNext")), str(nxt) if nxt else None
+    if nxt is not None and not isinstance(nxt, str | int):
+        raise UnexpectedResponse(
+            f"/{path.lstrip('/')}: the offset token `next` is not a string", connector=connector
+        )
+    return body["data"], body.get("hasNext") is True, str(nxt) if nxt not in (None, "") else None
 
 
 class LeverClient:
@@ -240,32 +265,39 @@ class LeverClient:
         self.stats = {"pages": 0, "offset_restarts": 0}
 
     # -- generic -----------------------------------------------------------------------------------------
-    def paginate(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+    def paginate(
+        self, path: str, params: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> Iterator[list[Any]]:
         """Pages of a list endpoint: ``offset`` = the previous page's ``next`` while ``hasNext``.
 
         Every other parameter stays identical between pages.  When Lever refuses a token, the listing starts
         again from the first page (the consumer upserts, so re-reading is harmless), at most
-        ``max_restarts`` times.  Tokens live only inside this generator.
+        ``max_restarts`` times.  Tokens live only inside this generator.  An offset token already used in
+        this pass (Lever pointing back to a page already read) or more than ``max_pages`` pages stops the
+        listing with :class:`~syncbridge.errors.PaginationError` (:class:`PageGuard`).
+
+        ``raw=True`` yields the ``data`` items as sent (the sync streams map them with
+        :func:`~syncbridge.records.map_records`, which refuses and counts the unusable ones); otherwise
+        items that are not JSON objects are dropped with a warning.
         """
         base = {k: v for k, v in (params or {}).items() if v is not None}
         base["limit"] = self.page_size
         restarts = 0
+        guard = PageGuard(self.connector, f"/{path}", max_pages=self.api.max_pages)
         while True:
             offset: str | None = None
+            guard.restart()
             try:
                 while True:
                     query = dict(base)
                     if offset is not None:
                         query["offset"] = offset
+                    guard.visit(offset)
                     data, has_next, nxt = _envelope(self.api.get_json(path, query), path, self.connector)
                     self.stats["pages"] += 1
-                    yield data
+                    yield data if raw else _objects(data, path)
                     if not has_next or not nxt:
                         return
-                    if nxt == offset:
-                        raise InvalidRequest(
-                            f"{path}: the server repeated an offset token", connector=self.connector
-                        )
                     offset = nxt
             except InvalidOffsetToken:
                 if offset is None or restarts >= self.max_restarts:
@@ -300,7 +332,7 @@ class LeverClient:
         response = self.api.request(method, path, params=params, json=body, idempotent=idempotent)
         if response.status_code == 204 or not response.content:
             return None
-        payload = response.json()
+        payload = self.api.decode_json(response)
         return payload.get("data") if isinstance(payload, dict) and "data" in payload else payload
 
     def _require_perform_as(self, perform_as: str | None, what: str) -> dict[str, str]:
@@ -320,9 +352,9 @@ class LeverClient:
             raise NotFound(f"opportunity {opportunity_id} not found", status=404, connector=self.connector)
         return data
 
-    def opportunities(self, params: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def opportunities(self, params: Mapping[str, Any], *, raw: bool = False) -> Iterator[list[Any]]:
         query = {"confidentiality": "all", "expand": list(OPPORTUNITY_EXPAND), **params}
-        return self.paginate("opportunities", query)
+        return self.paginate("opportunities", query, raw=raw)
 
     def users_by_email(self, email: str) -> list[dict[str, Any]]:
         return self.list_all("users", {"email": email})
@@ -356,15 +388,21 @@ class LeverClient:
         note_id = (data.get("noteId") or data.get("id")) if isinstance(data, dict) else None
         return str(note_id) if note_id else ""
 
+    def delete_note(self, opportunity_id: str, note_id: str, *, perform_as: str | None = None) -> None:
+        """``DELETE /opportunities/:id/notes/:noteId`` (204): only notes made through the API."""
+        params = {"perform_as": perform_as} if perform_as else None
+        self._write("DELETE", f"opportunities/{opportunity_id}/notes/{note_id}", None, params=params)
+
     def add_tags(self, opportunity_id: str, tags: Sequence[str], *, perform_as: str | None = None) -> None:
         params = {"perform_as": perform_as} if perform_as else None
-        # adding a tag twice leaves one tag: safe to resend after an uncertain failure
+        # Lever does not document addTags as idempotent ("should be a no-op", not a promise), so a 5xx or a
+        # dropped connection is not resent here: the applier checks the tags first (reconciliation)
         self._write(
             "POST",
             f"opportunities/{opportunity_id}/addTags",
             {"tags": list(tags)},
             params=params,
-            idempotent=True,
+            idempotent=False,
         )
 
     # -- requisitions ----------------------------------------------------------------------------------
@@ -395,17 +433,19 @@ class LeverClient:
         """Read, merge, write: ``PUT /requisitions/:id`` resets every field it is not sent.
 
         ``customFields`` are merged key by key.  ``department`` is sent back as read; if Lever refuses it
-        (it is not among the documented write fields) the PUT is repeated without it.
+        (it is not among the documented write fields) the PUT is repeated without it.  Not resent after a
+        5xx or a broken connection (``idempotent=False``: Lever documents no idempotency, and a full-replace
+        PUT resent later could undo a change made in between); the applier reconciles instead.
         """
         current = self.requisition(requisition_id)
         body = merge_requisition(current, changes)
         try:
-            data = self._write("PUT", f"requisitions/{requisition_id}", body, idempotent=True)
+            data = self._write("PUT", f"requisitions/{requisition_id}", body, idempotent=False)
         except InvalidRequest as exc:
             if "department" not in body or "department" in changes or "department" not in str(exc).lower():
                 raise
             body.pop("department")
-            data = self._write("PUT", f"requisitions/{requisition_id}", body, idempotent=True)
+            data = self._write("PUT", f"requisitions/{requisition_id}", body, idempotent=False)
         return data if isinstance(data, dict) else {**current, **body}
 
     # -- postings ----------------------------------------------------------------------------------------
@@ -425,7 +465,7 @@ class LeverClient:
             raise InvalidRequest("unexpected response to POST /postings", connector=self.connector)
         return data
 
-    def postings(self, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+    def postings(self, params: Mapping[str, Any] | None = None) -> Iterator[list[Any]]:
         """Pages of ``GET /postings`` (every state unless ``state`` is given; confidential ones too)."""
         return self.paginate("postings", {"confidentiality": "all", **(params or {})})
 
@@ -438,20 +478,28 @@ class LeverClient:
     def update_posting(
         self, posting_id: str, changes: Mapping[str, Any], *, perform_as: str | None
     ) -> dict[str, Any]:
-        """``POST /postings/:id`` is a partial update (only the sent fields change)."""
+        """``POST /postings/:id`` is a partial update (only the sent fields change).  A POST that Lever does
+        not document as idempotent: never resent blindly, the applier reconciles first."""
         params = self._require_perform_as(perform_as, "updating a posting")
         body = dict(changes)
         try:
-            data = self._write("POST", f"postings/{posting_id}", body, params=params, idempotent=True)
+            data = self._write("POST", f"postings/{posting_id}", body, params=params, idempotent=False)
         except InvalidRequest as exc:
             retry = _closing_alternative(body, str(exc))
             if retry is None:
                 raise
-            data = self._write("POST", f"postings/{posting_id}", retry, params=params, idempotent=True)
+            data = self._write("POST", f"postings/{posting_id}", retry, params=params, idempotent=False)
         return data if isinstance(data, dict) else {"id": posting_id, **body}
 
     def close(self) -> None:
         self.api.close()
+
+
+def _objects(items: list[Any], path: str) -> list[dict[str, Any]]:
+    objects = [r for r in items if isinstance(r, dict)]
+    if len(objects) != len(items):
+        log.warning("/%s: ignored %d list item(s) that are not JSON objects", path, len(items) - len(objects))
+    return objects
 
 
 def merge_requisition(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -491,6 +539,8 @@ def build_api(
     timeout: tuple[float, float] = (5.0, 60.0),
     max_attempts: int = 6,
     backoff_base: float = 0.5,
+    retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+    max_pages: int = DEFAULT_MAX_PAGES,
     sleep: Callable[[float], None] = time.sleep,
     session: requests.Session | None = None,
 ) -> ApiClient:
@@ -510,6 +560,8 @@ def build_api(
         timeout=timeout,
         max_attempts=max_attempts,
         backoff_base=backoff_base,
+        retry_deadline=retry_deadline,
+        max_pages=max_pages,
         sleep=sleep,
         session=session,
         error_mapper=lever_error,

@@ -47,6 +47,7 @@ from syncbridge.model import (
     Prescreen,
     Requisition,
 )
+from syncbridge.records import RECORD_ERRORS, Refused, checked_dict, map_records, refuse
 
 from . import mapping
 from .client import (
@@ -204,6 +205,8 @@ class LeverConnector(Connector):
                     state=self.state,
                     connector=name,
                     timeout=(settings.connect_timeout, settings.read_timeout),
+                    retry_deadline=settings.retry_deadline_seconds,
+                    max_attempts=settings.max_attempts,
                     sleep=sleep,
                 )
             api = build_api(
@@ -215,6 +218,8 @@ class LeverConnector(Connector):
                 timeout=(settings.connect_timeout, settings.read_timeout),
                 max_attempts=settings.max_attempts,
                 backoff_base=settings.backoff_base,
+                retry_deadline=settings.retry_deadline_seconds,
+                max_pages=settings.max_pages,
                 sleep=sleep,
                 session=session,
             )
@@ -230,30 +235,42 @@ class LeverConnector(Connector):
 
     # reads ------------------------------------------------------------------------------------------
     def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:
+        # every record is untrusted: one without a valid id (or malformed) becomes a Refused placeholder,
+        # counted in the sync summary and never stored (syncbridge.records)
+        def mapped(page: list[Any], convert: Callable[[Any], Any]) -> list[Record]:
+            out = map_records(page, convert, connector=self.name, stream=stream)
+            return [r for r in out if r is not None]
+
         if stream == "candidates":
             yield from self._read_candidates(window)
         elif stream == "applications":
-            for page in self._opportunity_pages(window):
-                yield [mapping.application_from_opportunity(o, self.name) for o in page if o.get("id")]
+            for page in self._opportunity_pages(window, raw=True):
+                yield mapped(page, lambda o: mapping.application_from_opportunity(o, self.name))
         elif stream == "deleted_opportunities":
             yield from self._read_deleted(window)
         elif stream == "requisitions":
-            for page in self.client.paginate("requisitions", {"confidentiality": "all"}):
-                yield [
-                    mapping.requisition_from_lever(r, self.name)
-                    for r in page
-                    if r.get("id") and mapping.in_window(r, window.since, window.until)
-                ]
+            for page in self.client.paginate("requisitions", {"confidentiality": "all"}, raw=True):
+                yield mapped(
+                    page,
+                    lambda r: (
+                        mapping.requisition_from_lever(r, self.name)
+                        if mapping.in_window(r, window.since, window.until)
+                        else None
+                    ),
+                )
         elif stream == "postings":
             params: dict[str, Any] = {"confidentiality": "all"}
             if window.since is not None:  # only confidentiality may be combined with updated_at_*
                 params["updated_at_start"] = mapping.to_ms(window.since)
                 params["updated_at_end"] = mapping.to_ms(window.until)
-            yield from self.client.paginate("postings", params)
+            for page in self.client.paginate("postings", params, raw=True):
+                yield mapped(page, checked_dict)
         elif stream == "users":
-            yield from self.client.paginate("users", {"includeDeactivated": "true"})
+            for page in self.client.paginate("users", {"includeDeactivated": "true"}, raw=True):
+                yield mapped(page, checked_dict)
         elif stream in ("stages", "requisition_fields"):
-            yield from self.client.paginate(stream)
+            for page in self.client.paginate(stream, raw=True):
+                yield mapped(page, checked_dict)
         else:
             raise KeyError(stream)
 
@@ -267,7 +284,7 @@ class LeverConnector(Connector):
             start += step
         return out
 
-    def _opportunity_pages(self, window: Window) -> Iterator[list[dict[str, Any]]]:
+    def _opportunity_pages(self, window: Window, *, raw: bool = False) -> Iterator[list[Any]]:
         """Opportunity pages of a window.
 
         Incremental (``since`` set): ``updated_at_start/_end`` in windows of ``window_days``, so a refused
@@ -277,19 +294,27 @@ class LeverConnector(Connector):
         (``syncbridge sync --full``).
         """
         if window.since is None:
-            yield from self.client.opportunities({"created_at_end": mapping.to_ms(window.until)})
+            yield from self.client.opportunities({"created_at_end": mapping.to_ms(window.until)}, raw=raw)
             return
         for start, end in self._windows(window):
-            yield from self.client.opportunities({"updated_at_start": start, "updated_at_end": end})
+            yield from self.client.opportunities({"updated_at_start": start, "updated_at_end": end}, raw=raw)
 
-    def _read_candidates(self, window: Window) -> Iterator[list[Candidate | Application]]:
+    def _read_candidates(self, window: Window) -> Iterator[list[Candidate | Application | Refused]]:
         """The contacts of each opportunity page, then the page's opportunities as applications: one
         read serves both (the store files each record by its type), so the ``applications`` stream is
-        not read again in the same sync."""
+        not read again in the same sync.  Opportunities without a valid id are refused and counted."""
         seen: OrderedDict[str, Candidate] = OrderedDict()
-        for page in self._opportunity_pages(window):
-            out: list[Candidate | Application] = []
-            for cand in mapping.candidates_from_page(page, self.name):
+        for page in self._opportunity_pages(window, raw=True):
+            checked = map_records(page, checked_dict, connector=self.name, stream="candidates")
+            out: list[Candidate | Application | Refused] = [r for r in checked if isinstance(r, Refused)]
+            groups = mapping.group_by_contact(r for r in checked if not isinstance(r, Refused))
+            people: list[Candidate] = []
+            for group in groups.values():
+                try:
+                    people.append(mapping.candidate_from_opportunities(group, self.name))
+                except RECORD_ERRORS as exc:
+                    out.append(refuse(self.name, "candidates", exc))
+            for cand in people:
                 key = cand.ref.id
                 if key in seen:
                     cand = mapping.merge_candidates(seen.pop(key), cand)
@@ -297,26 +322,39 @@ class LeverConnector(Connector):
                 if len(seen) > CONTACT_CACHE_SIZE:
                     seen.popitem(last=False)
                 out.append(cand)
-            out.extend(mapping.application_from_opportunity(o, self.name) for o in page if o.get("id"))
+            valid = [r for r in checked if not isinstance(r, Refused)]
+            out.extend(
+                map_records(
+                    valid,
+                    lambda o: mapping.application_from_opportunity(o, self.name),
+                    connector=self.name,
+                    stream="candidates",
+                )
+            )
             yield out
 
-    def _read_deleted(self, window: Window) -> Iterator[list[Candidate]]:
+    def _read_deleted(self, window: Window) -> Iterator[list[Candidate | Refused]]:
         """Deleted opportunities → the contacts they belonged to: refreshed from the opportunities they
         still have, or marked ``deleted`` when none is left (then matching ignores them)."""
         params: dict[str, Any] = {"deleted_at_end": mapping.to_ms(window.until)}
         if window.since is not None:
             params["deleted_at_start"] = mapping.to_ms(window.since)
-        for page in self.client.paginate("opportunities/deleted", params):
-            groups = mapping.group_by_contact(page)
+        stream = "deleted_opportunities"
+        for page in self.client.paginate("opportunities/deleted", params, raw=True):
+            checked = map_records(page, checked_dict, connector=self.name, stream=stream)
+            out: list[Candidate | Refused] = [r for r in checked if isinstance(r, Refused)]
+            groups = mapping.group_by_contact(r for r in checked if not isinstance(r, Refused))
             remaining = self._opportunities_of_contacts(list(groups))
-            out = []
             for contact, deleted in groups.items():
                 left = remaining.get(contact)
-                if left:
-                    out.append(mapping.candidate_from_opportunities(left, self.name))
-                else:
-                    gone = mapping.candidate_from_opportunities(deleted, self.name)
-                    out.append(gone.model_copy(update={"deleted": True}))
+                try:
+                    if left:
+                        out.append(mapping.candidate_from_opportunities(left, self.name))
+                    else:
+                        gone = mapping.candidate_from_opportunities(deleted, self.name)
+                        out.append(gone.model_copy(update={"deleted": True}))
+                except RECORD_ERRORS as exc:
+                    out.append(refuse(self.name, stream, exc))
             yield out
 
     def _opportunities_of_contacts(self, contacts: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -448,6 +486,17 @@ class LeverConnector(Connector):
             if len(found) == len(set(markers)):
                 break
         return found
+
+    def delete_note(self, candidate_id: str, marker: str) -> str | None:
+        """Delete the note with this marker from whichever opportunity of the person holds it (an erasure
+        in the ATS, ``syncbridge forget --erase-in-ats``); returns its id, or None when there is none."""
+        for opp in self._opportunities_of(candidate_id):
+            for page in self.client.notes(str(opp["id"])):
+                for note in page:
+                    if mapping.note_has_marker(note, marker) and note.get("id"):
+                        self.client.delete_note(str(opp["id"]), str(note["id"]), perform_as=self.perform_as())
+                        return str(note["id"])
+        return None
 
     def has_tags(self, candidate_id: str, tags: Sequence[str]) -> bool:
         """True when the person's opportunities hold them all (as :meth:`add_tags` decides)."""

@@ -10,6 +10,7 @@ opportunities; tags are per opportunity, so a person's tags are the union over t
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from syncbridge.model import (
     Ref,
     Requisition,
 )
+from syncbridge.records import id_problem, require_id
 
 # --- time -------------------------------------------------------------------------------------------------
 
@@ -44,7 +46,7 @@ def _ms_or_none(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, float):
-        return int(value)
+        return int(value) if math.isfinite(value) else None  # JSON may carry Infinity/NaN
     if isinstance(value, str):
         text = value.strip()
         return int(text) if text.lstrip("-").isdigit() else None
@@ -69,10 +71,9 @@ def _id_of(value: Any) -> str | None:
     """An id given as a string or as an expanded object ``{"id": ...}``."""
     if isinstance(value, Mapping):
         value = value.get("id")
-    if value is None or isinstance(value, bool):
+    if id_problem(value) is not None:  # null, booleans, objects, arrays, blank...: no id
         return None
-    text = str(value).strip()
-    return text or None
+    return str(value).strip()
 
 
 def archived_at(opp: Mapping[str, Any]) -> int | None:
@@ -110,7 +111,12 @@ def stage_name(opp: Mapping[str, Any]) -> str | None:
 
 def contact_id(opp: Mapping[str, Any]) -> str:
     """The person key.  An opportunity without ``contact`` (never seen, but tolerated) is its own person."""
-    return _id_of(opp.get("contact")) or str(opp["id"])
+    return _id_of(opp.get("contact")) or require_id(opp, "opportunity")
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field as sent, or nothing when the vendor sent something else (vendor data is untrusted)."""
+    return value if isinstance(value, list) else []
 
 
 def split_name(name: Any) -> tuple[str | None, str | None]:
@@ -125,7 +131,7 @@ def split_name(name: Any) -> tuple[str | None, str | None]:
 
 def opportunity_emails(opp: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
-    for e in opp.get("emails") or []:
+    for e in _list(opp.get("emails")):
         value = e.get("value") if isinstance(e, Mapping) else e
         if isinstance(value, str) and value.strip() and value not in out:
             out.append(value)
@@ -134,7 +140,7 @@ def opportunity_emails(opp: Mapping[str, Any]) -> list[str]:
 
 def opportunity_phones(opp: Mapping[str, Any]) -> list[Phone]:
     out: list[Phone] = []
-    for p in opp.get("phones") or []:
+    for p in _list(opp.get("phones")):
         if isinstance(p, Mapping):
             value, kind = p.get("value"), p.get("type")
         else:
@@ -145,7 +151,7 @@ def opportunity_phones(opp: Mapping[str, Any]) -> list[Phone]:
 
 
 def _tags(opp: Mapping[str, Any]) -> list[str]:
-    return [t for t in opp.get("tags") or [] if isinstance(t, str) and t]
+    return [t for t in _list(opp.get("tags")) if isinstance(t, str) and t]
 
 
 def _recency(opp: Mapping[str, Any]) -> int:
@@ -170,7 +176,7 @@ def _closed(opp: Mapping[str, Any]) -> bool:
 
 def _summary(opp: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "id": str(opp["id"]),
+        "id": require_id(opp, "opportunity"),
         "archived": is_archived(opp),
         "createdAt": _ms_or_none(opp.get("createdAt")),
         "updatedAt": _ms_or_none(opp.get("updatedAt")),
@@ -262,8 +268,8 @@ def merge_candidates(old: Candidate, new: Candidate) -> Candidate:
 def group_by_contact(opps: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for opp in opps:
-        if opp.get("id") is None:
-            continue
+        if id_problem(opp.get("id")) is not None:
+            continue  # an opportunity without a valid id is nobody (the sync refuses and counts it)
         groups.setdefault(contact_id(opp), []).append(opp)
     return groups
 
@@ -285,7 +291,7 @@ def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Appl
         posting = _id_of(opp["postings"][0])
     return Application.model_validate(
         {
-            "ref": {"connector": connector, "kind": "application", "id": str(opp["id"])},
+            "ref": {"connector": connector, "kind": "application", "id": require_id(opp, "opportunity")},
             "candidate_id": contact_id(opp),
             "requisition_id": posting,
             "status": "archived" if is_archived(opp) else "active",
@@ -301,7 +307,7 @@ def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Appl
 def requisition_from_lever(rec: Mapping[str, Any], connector: str) -> Requisition:
     custom = rec.get("customFields")
     return Requisition(
-        ref=Ref(connector=connector, kind="requisition", id=str(rec["id"])),
+        ref=Ref(connector=connector, kind="requisition", id=require_id(rec, "requisition")),
         name=str(rec.get("name") or rec.get("requisitionCode") or f"requisition {rec['id']}"),
         code=str(rec["requisitionCode"]) if rec.get("requisitionCode") else None,
         status=str(rec["status"]) if rec.get("status") else None,

@@ -1706,9 +1706,24 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
         with store.tx():
             require_opp(opp_id)  # notes do not move the opportunity's updatedAt
             note = _note_record(str(uuid.uuid4()), opp_id, value, actor, created, secret=secret, score=score)
+            note["_api"] = True  # only notes made through the API may be deleted through it
             store.put("notes", note)
         sb.counters["notes_written"] += 1
         return _json_response({"data": {"noteId": note["id"]}}, 201)
+
+    @app.delete("/v1/opportunities/{opp_id}/notes/{note_id}")
+    async def delete_note(opp_id: str, note_id: str, request: Request) -> Response:
+        auth(request)
+        sb.user_ok(request.query_params.get("perform_as"), required=False)
+        with store.tx():
+            require_opp(opp_id)
+            note = store.get("notes", note_id)
+            if note is None or note.get("_opp") != opp_id:
+                raise _not_found("note", note_id)
+            if not note.get("_api"):
+                raise LeverError(403, "ForbiddenError", "Only notes created through the API can be deleted")
+            store.delete("notes", note_id)
+        return Response(status_code=204)
 
     async def change_tags(opp_id: str, request: Request, add: bool) -> Response:
         auth(request)

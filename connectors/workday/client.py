@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -35,12 +36,24 @@ from syncbridge.errors import (
     PermissionDenied,
     ServerError,
 )
-from syncbridge.http import ApiClient, TokenBucket, TokenProvider, error_from_response
+from syncbridge.http import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_RETRY_DEADLINE,
+    ApiClient,
+    PageGuard,
+    TokenBucket,
+    TokenProvider,
+    content_type,
+    error_from_response,
+    safe_url,
+    token_endpoint_error,
+)
 from syncbridge.redact import register_secret
 
 from . import envelopes
 from .envelopes import JobApplication, NewJobRequisition, Paging, WdRef
 from .parse import (
+    MalformedXml,
     PageInfo,
     SoapFault,
     body_payload,
@@ -150,6 +163,8 @@ class WorkdayTokens(TokenProvider):
         clock: Callable[[], float] = time.time,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_attempts: int = 3,
     ) -> None:
         for secret in (client_secret, refresh_token):
             register_secret(secret)
@@ -169,7 +184,8 @@ class WorkdayTokens(TokenProvider):
             url,
             connector=connector,
             timeout=timeout,
-            max_attempts=3,
+            max_attempts=max_attempts,
+            retry_deadline=retry_deadline,
             session=session,
             sleep=sleep,
             error_mapper=self._token_error,
@@ -198,7 +214,7 @@ class WorkdayTokens(TokenProvider):
                 status=response.status_code,
                 connector=connector,
             )
-        return error
+        return token_endpoint_error(error, self._url, "host/tenant")
 
     def token(self) -> str:
         with self._lock:
@@ -222,10 +238,12 @@ class WorkdayTokens(TokenProvider):
         response = self._http.request("POST", self._url, data=form, idempotent=True, write=False)
         try:
             body = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError):
             raise AuthError(
-                "the Workday token endpoint did not answer JSON", connector=self._connector
-            ) from exc
+                f"the Workday token endpoint {safe_url(self._url)} did not answer JSON "
+                f"({content_type(response)}): check host and tenant",
+                connector=self._connector,
+            ) from None
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("the Workday token response has no access_token", connector=self._connector)
@@ -282,6 +300,8 @@ class WorkdaySoapClient:
         max_attempts: int = 5,
         requests_per_second: float = 10.0,
         backoff_base: float = 0.5,
+        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_pages: int = DEFAULT_MAX_PAGES,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
     ) -> None:
@@ -303,6 +323,8 @@ class WorkdaySoapClient:
             timeout=timeout,
             max_attempts=max_attempts,
             backoff_base=backoff_base,
+            retry_deadline=retry_deadline,
+            max_pages=max_pages,
             sleep=sleep,
             session=session,
             error_mapper=soap_error_mapper(version),
@@ -336,7 +358,16 @@ class WorkdaySoapClient:
                     raise
                 self.tokens.invalidate()
         assert response is not None
-        payload = body_payload(parse_document(response.content, connector=self.connector))
+        try:
+            payload = body_payload(parse_document(response.content, connector=self.connector))
+        except MalformedXml as exc:
+            # one line naming the operation, the URL path and what came back (never the body)
+            exc.message = (
+                f"{op}: POST {urlsplit(self.endpoint).path} answered {content_type(response)} "
+                f"({len(response.content)} bytes) that is not a SOAP response: {exc.message}"
+            )
+            exc.connector = self.connector
+            raise
         if isinstance(payload, SoapFault):  # a fault with a 2xx status: trust the body
             raise fault_error(
                 payload, status=response.status_code, connector=self.connector, version=self.version
@@ -352,12 +383,21 @@ class WorkdaySoapClient:
         as_of: datetime | None,
     ) -> Iterator[tuple[PageInfo, list[dict[str, Any]]]]:
         """Pages of one Get_* request: Page=1.. with ``As_Of_Entry_DateTime`` pinned (when given), while
-        ``Page < Total_Pages`` (both read from ``Response_Results``)."""
+        ``Page < Total_Pages`` (both read from ``Response_Results``).
+
+        Guarded (:class:`PageGuard`): a non-empty page whose records are exactly those of an earlier page
+        (a server that ignores the requested ``Page`` and answers page 1 again), or more than ``max_pages``
+        pages (a ``Total_Pages`` that never ends), stops the walk with
+        :class:`~syncbridge.errors.PaginationError`.  The page number itself is driven by this client, so
+        the repeated position is recognised by content."""
         page = 1
+        guard = PageGuard(self.connector, f"Get {record} pages", max_pages=self.http.max_pages)
         while True:
             payload = self.call(build(Paging(page, page_size, as_of)), idempotent=True)
             info = page_info(payload)
-            yield info, response_records(payload, record)
+            records = response_records(payload, record)
+            guard.visit(*([hashlib.sha256(repr(records).encode()).hexdigest()] if records else []))
+            yield info, records
             current = max(page, info.page)
             if current >= info.total_pages:
                 return

@@ -47,6 +47,7 @@ from syncbridge.model import (
     Requisition,
     normalize_email,
 )
+from syncbridge.records import RECORD_ERRORS, Refused, refuse
 
 from . import envelopes, mapping
 from .client import WorkdaySoapClient, WorkdayTokens, token_url
@@ -231,6 +232,8 @@ class WorkdayConnector(Connector):
             "connector": self.name,
             "timeout": (s.connect_timeout, s.read_timeout),
             "max_attempts": s.max_attempts,
+            "retry_deadline": s.retry_deadline_seconds,
+            "max_pages": s.max_pages,
             "requests_per_second": s.requests_per_second,
             **extra,
         }
@@ -246,6 +249,8 @@ class WorkdayConnector(Connector):
             state=self.state,
             connector=self.name,
             timeout=(s.connect_timeout, 60.0),
+            retry_deadline=s.retry_deadline_seconds,
+            max_attempts=s.max_attempts,
             **extra,
         )
         return WorkdaySoapClient(tokens=tokens, **common)
@@ -310,8 +315,12 @@ class WorkdayConnector(Connector):
                 for rec in records:
                     try:
                         item = convert(rec)
-                    except ValueError as exc:
-                        log.warning("%s: skipped a %s record: %s", self.name, record, exc)
+                    except RECORD_ERRORS as exc:
+                        # refused and counted by the sync (skipped_invalid), logged without its data
+                        page.append(refuse(self.name, record, exc))
+                        continue
+                    if isinstance(item, Refused):
+                        page.append(item)
                         continue
                     key = item.ref.id if not isinstance(item, dict) else str(item.get("id"))
                     if key in seen:

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from syncbridge.errors import InvalidRecord
 from syncbridge.model import Candidate, Email, NewCandidate, Note, Phone, Ref, Requisition
+from syncbridge.records import record_id
 
 from .envelopes import WdRef
 from .parse import as_list, descriptor, dig, ref_ids, text, texts
@@ -36,6 +38,16 @@ def parse_ts(value: Any) -> datetime | None:
 
 def wid_of(ref: Any) -> str | None:
     return ref_ids(ref).get("WID")
+
+
+def _record_wid(ref: Any, what: str) -> str:
+    """The WID keying a read record; without a valid one the record is refused (InvalidRecord, a
+    ValueError's sibling the sync counts as ``skipped_invalid``): a record that cannot be keyed is never
+    stored."""
+    wid = wid_of(ref)
+    if not wid:
+        raise InvalidRecord(f"{what} refused: WID is missing")
+    return record_id(wid, what, "WID")
 
 
 def best_id(ref: Any, *preferred: str) -> str | None:
@@ -143,9 +155,7 @@ def application_ids(data: Mapping[str, Any]) -> tuple[str, ...]:
 def candidate_from_wd(record: Mapping[str, Any], connector: str, tags: TagNames) -> Candidate:
     """One ``Get_Candidates_Response/Response_Data/Candidate``.  Raises ``ValueError`` without a WID."""
     ref = record.get("Candidate_Reference")
-    wid = wid_of(ref)
-    if not wid:
-        raise ValueError("a Workday candidate without a WID cannot be keyed")
+    wid = _record_wid(ref, "candidate")
     data = record.get("Candidate_Data")
     data = data if isinstance(data, dict) else {}
     first, last = _name(data)
@@ -197,9 +207,7 @@ def requisition_from_wd(record: Mapping[str, Any], connector: str) -> Requisitio
     """One ``Get_Job_Requisitions_Response/Response_Data/Job_Requisition`` (v46 read shape: title and
     openings in Job_Requisition_Detail_Data; start date, profile and location in Hiring_Requirement_Data)."""
     ref = record.get("Job_Requisition_Reference")
-    wid = wid_of(ref)
-    if not wid:
-        raise ValueError("a Workday requisition without a WID cannot be keyed")
+    wid = _record_wid(ref, "requisition")
     data = record.get("Job_Requisition_Data")
     data = data if isinstance(data, dict) else {}
     code = ref_ids(ref).get("Job_Requisition_ID") or text(data.get("Job_Requisition_ID"))

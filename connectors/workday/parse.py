@@ -72,10 +72,26 @@ def local(tag: str) -> str:
     return name
 
 
+#: deeper than any WWS response (about 15 levels); the element → dict conversion is recursive, so a
+#: hostile document nested thousands deep must be refused before it reaches it
+MAX_DEPTH = 200
+
+
+def _depth_exceeds(root: ET.Element, limit: int) -> bool:
+    stack = [(root, 1)]
+    while stack:
+        el, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in el)
+    return False
+
+
 def parse_document(data: bytes | str, *, connector: str | None = None) -> ET.Element:
-    """Parse untrusted XML: DTDs, entity declarations and external references are refused."""
+    """Parse untrusted XML: DTDs, entity declarations and external references are refused, and so is a
+    document nested deeper than :data:`MAX_DEPTH`."""
     try:
-        return _defused_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = _defused_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise UnsafeXml(
             f"refused an XML response that declares a DTD or entities ({exc.__class__.__name__}); "
@@ -84,6 +100,9 @@ def parse_document(data: bytes | str, *, connector: str | None = None) -> ET.Ele
         ) from None
     except ET.ParseError as exc:
         raise MalformedXml(f"the response is not well-formed XML ({exc})", connector=connector) from None
+    if _depth_exceeds(root, MAX_DEPTH):
+        raise MalformedXml(f"the response is nested deeper than {MAX_DEPTH} levels", connector=connector)
+    return root
 
 
 # --- element → dict -----------------------------------------------------------------------------------
@@ -323,7 +342,7 @@ def _int(value: str | None, default: int = 0) -> int:
         return default
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "inf", "1e400": not a count
         return default
 
 

@@ -41,6 +41,7 @@ from syncbridge.errors import ApiError, delivery_uncertain
 from syncbridge.lanes import run_in_lanes
 from syncbridge.model import NewCandidate, NewRequisition, Note, Prescreen
 from syncbridge.plan import KIND_ORDER, Action
+from syncbridge.records import vendor_answer
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
@@ -282,7 +283,7 @@ class Applier:
                 self._busy(action, target, result)
                 return
             try:
-                found = reconcile(connector, action, target, refs)
+                found = vendor_answer(lambda: reconcile(connector, action, target, refs), action.connector)
             except ApiError as exc:
                 self._fail(action, target, exc, result)
                 return
@@ -304,11 +305,15 @@ class Applier:
                 return
             sent_before = writes.count()
             try:
-                ref, record = execute_record(connector, action, target, refs)
+                ref, record = vendor_answer(
+                    lambda: execute_record(connector, action, target, refs), action.connector
+                )
             except ApiError as exc:
                 if delivery_uncertain(exc) and attempt < MAX_UNCERTAIN_ATTEMPTS:
                     try:
-                        found = reconcile(connector, action, target, refs)
+                        found = vendor_answer(
+                            lambda: reconcile(connector, action, target, refs), action.connector
+                        )
                     except ApiError:
                         found = None
                     if found is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from syncbridge import privacy_cli
 from syncbridge.errors import ApiError, ConfigError, SyncbridgeError
 from syncbridge.outcomes import OutcomeFileError
 from syncbridge.redact import install as install_redaction
@@ -156,8 +157,10 @@ def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: 
                     r = sync_stream(rt, name, stream, full=full, progress=_progress_printer(tty))
                     _done_progress(tty)
                     info["counts"][stream] = r.records
+                    refused = f", {r.skipped_invalid} refused (skipped_invalid)" if r.skipped_invalid else ""
                     click.echo(
-                        f"{name}/{stream}: {r.records} records in {r.pages} page(s), {r.seconds:.1f} s"
+                        f"{name}/{stream}: {r.records} records in {r.pages} page(s){refused}, "
+                        f"{r.seconds:.1f} s"
                     )
 
 
@@ -258,6 +261,9 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     click.echo("syncbridge run summary")
     if summary.get("synced"):
         click.echo("  synced:    " + ", ".join(f"{k} {v}" for k, v in summary["synced"].items()))
+    if summary.get("skipped_invalid"):
+        refused = ", ".join(f"{k} {v}" for k, v in summary["skipped_invalid"].items())
+        click.echo(f"  refused:   {refused} vendor record(s) without a valid id (skipped_invalid)")
     click.echo(
         f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
         f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "
@@ -275,7 +281,8 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             "the next run retries them"
         )
     for q in summary.get("quarantine", []):
-        click.echo(f"  quarantined row {q['line']}: {q['reason']}")
+        where = f"row {q['line']}" if q["line"] else "outcome"  # line 0: an outcome of a forgotten person
+        click.echo(f"  quarantined {where}: {q['reason']}")
     for amb in summary.get("ambiguous", []):
         click.echo(
             f"  ambiguous: outcome {amb['outcome_id']} matches {len(amb['candidates'])} people "
@@ -550,6 +557,9 @@ def _decide(obj: _Ctx, ref: str, status: str, reason: str | None) -> None:
         return
     for key in decided:
         click.echo(f"{key[:12]}: {status}")
+    from syncbridge.prefect_local import attach_to_serve
+
+    attach_to_serve(settings, obj.config)  # one machine: the waiting run lives on serve's local server
     for line in _resume_waiting(found, decided, status):
         click.echo(line)
 
@@ -605,47 +615,83 @@ def reject(obj: _Ctx, approval_id: str, reason: str | None) -> None:
     _decide(obj, approval_id, "rejected", reason)
 
 
+_ENV_OPTION = click.option(
+    "--env",
+    "environment",
+    metavar="ENV",
+    help="Environment prefix of the deployment names (default: prefect.environment in the YAML).",
+)
+
+
+def _known(settings: Any, environment: str | None, name: str, config: str) -> tuple[str, str]:
+    """(flow, connector) of deployment NAME as the YAML describes it; else one line listing the names."""
+    from syncbridge.prefect_local import deployment_names
+
+    names = deployment_names(settings, environment)
+    if name not in names:
+        raise ConfigError(
+            f"{name}: no such deployment in {config} (known: {', '.join(names) or 'none: no schedules'})"
+        )
+    return names[name]
+
+
 @main.command()
 @click.option("--once", "once", metavar="NAME", help="Run deployment NAME now, wait for it, and exit.")
 @click.option("--list", "list_only", is_flag=True, help="Only list the deployments the schedules describe.")
 @click.option(
     "--limit", type=int, default=None, help="At most this many flow runs at once (default: no limit)."
 )
+@_ENV_OPTION
 @click.pass_obj
 @_handle_errors
-def serve(obj: _Ctx, once: str | None, list_only: bool, limit: int | None) -> None:
+def serve(obj: _Ctx, once: str | None, list_only: bool, limit: int | None, environment: str | None) -> None:
     """Turn the YAML `schedules` into Prefect deployments and serve them from this process.
 
-    One deployment per (flow, connector), named FLOW-CONNECTOR, with a concurrency limit of 1.  Runs in
-    Prefect's ephemeral mode on one machine, or against the server in PREFECT_API_URL (then the Prefect UI
-    shows every run).  See docs/operations.md for running it under systemd.
+    One deployment per (flow, connector), named [ENV-]FLOW-CONNECTOR, with a concurrency limit of 1.
+    Against the server in PREFECT_API_URL (or your Prefect profile) if one is set; otherwise serve starts
+    a local Prefect server (database in the state folder, UI on localhost), and stops it when it stops.
+    Deployments of this environment whose schedule left the YAML are deleted.  See docs/operations.md.
     """
     from syncbridge.config import load_config
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.prefect_local import prefect_api, prefect_defaults
 
-    settings = load_config(obj.config)
+    prefect_defaults(verbose=obj.verbose > 0)  # before the config's cron check imports Prefect
+    settings = load_config(obj.config, secrets=False)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to serve")
-    where = prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
-    from syncbridge.flows.deployments import build_deployments, run_once
-    from syncbridge.flows.deployments import serve as serve_all
-
-    deployments = build_deployments(settings, obj.config)
-    if list_only or once is None:
-        for d in deployments:
-            scheds = "; ".join(_describe_schedule(s) for s in d.schedules or [])
-            click.echo(f"{d.name}: {scheds}")
-    if list_only:
-        return
+    env = environment or settings.prefect.environment
     if once:
-        try:
-            state = run_once(deployments, once)
-        except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from None
-        click.echo(f"{once}: {state.type.value} {state.message or ''}".rstrip())
-        sys.exit(0 if state.is_completed() else 1)
-    click.echo(f"serving {len(deployments)} deployment(s) ({where}); Ctrl-C to stop")
-    serve_all(deployments, limit=limit)
+        flow, _connector = _known(settings, env, once, obj.config)
+    if list_only:
+        from syncbridge.flows.deployments import build_deployments
+
+        for d in build_deployments(settings, obj.config, environment=env):
+            click.echo(f"{d.name}: {'; '.join(_describe_schedule(s) for s in d.schedules or [])}")
+        return
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    with prefect_api(settings, obj.config, for_serve=not once, announce=say) as api:
+        from syncbridge.flows.deployments import build_deployments, prune, run_once
+        from syncbridge.flows.deployments import serve as serve_all
+        from syncbridge.flows.deployments import trigger as trigger_run
+
+        deployments = build_deployments(settings, obj.config, environment=env)
+        if once:
+            # a running `serve` owns the server: it runs it and we wait; else it runs here
+            state = trigger_run(once, flow).state if api.kind == "serve" else run_once(deployments, once)
+            click.echo(f"{once}: {_state_line(state)}")
+            sys.exit(0 if state and state.is_completed() else 1)
+        for d in deployments:
+            click.echo(f"{d.name}: {'; '.join(_describe_schedule(s) for s in d.schedules or [])}")
+        for gone in prune([d.name for d in deployments], env):
+            click.echo(f"deleted deployment {gone}: its schedule is no longer in {obj.config}")
+        if api.server is not None:
+            click.echo(f"Prefect UI: {api.server.ui_url}  (local Prefect server, stops with this process)")
+        click.echo(f"serving {len(deployments)} deployment(s) ({api.describe()}); Ctrl-C to stop")
+        serve_all(deployments, limit=limit)
+
+
+def _state_line(state: Any) -> str:
+    return f"{state.type.value} {state.message or ''}".rstrip() if state else "unknown"
 
 
 def _describe_schedule(s: Any) -> str:
@@ -666,67 +712,89 @@ def _describe_schedule(s: Any) -> str:
     is_flag=True,
     help="Every worker runs on this machine, so a SQLite state store is allowed (else: PostgreSQL).",
 )
+@_ENV_OPTION
 @click.pass_obj
 @_handle_errors
-def deploy(obj: _Ctx, pool: str, same_host: bool) -> None:
+def deploy(obj: _Ctx, pool: str, same_host: bool, environment: str | None) -> None:
     """Register the YAML `schedules` as deployments for Prefect workers (beyond one machine).
 
     Needs a Prefect server (PREFECT_API_URL).  Then on each worker machine, with syncbridge installed and the
-    config at the same path: `prefect worker start --pool POOL`.  See docs/operations.md.
+    config at the same path: `prefect worker start --pool POOL`.  Deployments of this environment whose
+    schedule left the YAML are deleted.  A SQLite state store is refused unless --same-host (an in-memory
+    one always).  See docs/operations.md.
     """
     from syncbridge.config import load_config
+    from syncbridge.prefect_local import configured_api_url, memory_state_problem, prefect_defaults
 
-    settings = load_config(obj.config)
+    prefect_defaults(verbose=obj.verbose > 0)
+    settings = load_config(obj.config, secrets=False)
     if not settings.schedules:
         raise ConfigError("schedules: none configured, nothing to deploy")
     from syncbridge.paths import local_state_problem
 
-    problem = None if same_host else local_state_problem(settings.state.url)
+    problem = memory_state_problem(settings.state.url) or (
+        None if same_host else local_state_problem(settings.state.url)
+    )
     if problem:
         raise ConfigError(problem)
-    if not os.environ.get("PREFECT_API_URL") and "prefect" not in sys.modules:
+    if not configured_api_url():
         raise ConfigError(
             "deploy needs a Prefect server: set PREFECT_API_URL (on one machine, use `syncbridge serve`)"
         )
-    from syncbridge.flows.deployments import build_deployments, deploy_to_pool
+    env = environment or settings.prefect.environment
+    from syncbridge.flows.deployments import build_deployments, deploy_to_pool, prune
 
-    deployments = build_deployments(settings, obj.config, work_pool=pool)
+    deployments = build_deployments(settings, obj.config, work_pool=pool, environment=env)
     deploy_to_pool(deployments, pool)
     for d in deployments:
         click.echo(f"deployed {d.name} to work pool {pool}")
+    for gone in prune([d.name for d in deployments], env):
+        click.echo(f"deleted deployment {gone}: its schedule is no longer in {obj.config}")
 
 
 @main.command()
 @click.argument("name")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (default: until it ends).")
+@_ENV_OPTION
 @click.pass_obj
 @_handle_errors
-def trigger(obj: _Ctx, name: str, timeout: float | None) -> None:
-    """Start a run of served deployment NAME (e.g. sync-acme-greenhouse) and wait for its result.
+def trigger(obj: _Ctx, name: str, timeout: float | None, environment: str | None) -> None:
+    """Start a run of deployment NAME (e.g. sync-acme-greenhouse) now and wait for its result.
 
-    A `syncbridge serve` process (or a Prefect worker) must be running to pick the run up; without one,
-    use `syncbridge serve --once NAME`.
+    With a Prefect server (PREFECT_API_URL), or while `syncbridge serve` runs its local server, the
+    serving process or a worker runs it.  With neither, it runs here, against a local Prefect server
+    started for the occasion (same database as `serve`'s).
     """
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.config import load_config
+    from syncbridge.prefect_local import prefect_api, prefect_defaults
 
-    prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
-    from syncbridge.flows.deployments import trigger as trigger_run
+    prefect_defaults(verbose=obj.verbose > 0)
+    settings = load_config(obj.config, secrets=False)
+    env = environment or settings.prefect.environment
+    flow, _connector = _known(settings, env, name, obj.config)
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    with prefect_api(settings, obj.config, announce=say) as api:
+        from syncbridge.flows.deployments import build_deployments, run_once
+        from syncbridge.flows.deployments import trigger as trigger_run
 
-    flow = name.split("-", 1)[0]
-    if flow not in ("sync", "pipeline", "history"):
-        raise ConfigError(f"{name}: deployment names are FLOW-CONNECTOR, FLOW one of sync, pipeline, history")
-    run = trigger_run(name, flow, timeout=timeout)
-    state = run.state
-    click.echo(
-        f"{name}: {state.type.value if state else 'unknown'} {state.message if state else ''}".rstrip()
-    )
+        if api.kind == "local":  # nobody serves it: run it in this process, recorded on that server
+            say(f"no `syncbridge serve` runs: running {name} in this process")
+            state = run_once(build_deployments(settings, obj.config, environment=env), name)
+        else:
+            state = trigger_run(name, flow, timeout=timeout, warn=say).state
+    click.echo(f"{name}: {_state_line(state)}")
     sys.exit(0 if state and state.is_completed() else 1)
 
 
 @main.command()
+@click.option(
+    "--hash-emails",
+    is_flag=True,
+    help="Replace the e-mails kept in clear by keyed hashes (needs privacy.hash_emails and hash_key).",
+)
 @click.pass_obj
 @_handle_errors
-def migrate(obj: _Ctx) -> None:
+def migrate(obj: _Ctx, hash_emails: bool) -> None:
     """Create or upgrade the state store's schema (also done automatically on every start)."""
     from syncbridge.config import load_config
     from syncbridge.store import SCHEMA_VERSION, Store
@@ -736,9 +804,19 @@ def migrate(obj: _Ctx) -> None:
     try:
         before = store.schema_version()
         after = store.migrate()
+        if hash_emails:
+            from syncbridge.privacy import migrate_hash_emails
+
+            changed = migrate_hash_emails(store, settings)
+            click.echo(
+                "e-mails now kept as keyed hashes: " + ", ".join(f"{t} {n}" for t, n in changed.items())
+            )
     finally:
         store.close()
     click.echo(f"state schema: version {before} -> {after} (current {SCHEMA_VERSION})")
+
+
+privacy_cli.register(main, _handle_errors)  # forget, unforget (syncbridge.privacy_cli)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -3,6 +3,8 @@
 * ``${VAR}`` and ``${VAR:-default}`` are replaced from the environment, then from a ``.env`` file
   (next to the config file, then in the working directory).  ``.env`` values never enter
   ``os.environ`` so they cannot leak into Prefect's own settings.
+* ``${prefect-secret:NAME}`` is replaced by the value of the Prefect Secret block NAME (see
+  :mod:`syncbridge.prefect_yaml`); Prefect is imported only when such a reference is present.
 * Every error is reported as one line naming the YAML path: ``connectors.acme.client_secret: ...``.
 * Each connector's block is validated by that connector type's own settings model, found through the
   ``syncbridge.connectors`` entry points.
@@ -39,6 +41,7 @@ from syncbridge.yamlsafe import load_yaml_file
 
 DEFAULT_STATE_URL = "sqlite:///.syncbridge/state.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PREFECT_SECRET = re.compile(r"\$\{prefect-secret:([^}]*)\}")
 
 #: dotted paths into an Outcome that history fields may use
 FIELD_SOURCES = {
@@ -244,25 +247,28 @@ class ScheduleSettings(_Strict):
     flow: Literal["sync", "pipeline", "history"]
     connector: str | None = Field(default=None, description="default: one deployment per connector")
     cron: str | None = None
-    interval_minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
+    interval_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 24 * 60,
+        description="minutes between runs (fractions allowed: 0.5 = every 30 s)",
+    )
     timezone: str = "UTC"
     parameters: dict[str, Any] = Field(default_factory=dict)
     active: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleSettings:
-        from datetime import datetime
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        from cronsim import CronSim, CronSimError
 
         if (self.cron is None) == (self.interval_minutes is None):
             raise ValueError("give exactly one of cron or interval_minutes")
         if self.cron is not None:
-            try:
-                CronSim(self.cron, datetime(2026, 1, 1))
-            except CronSimError as exc:
-                raise ValueError(f"cron {self.cron!r} is not a valid cron expression ({exc})") from None
+            from syncbridge.prefect_yaml import cron_problem
+
+            problem = cron_problem(self.cron)
+            if problem:
+                raise ValueError(f"cron {self.cron!r} is not a valid cron expression ({problem})")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -279,6 +285,50 @@ class ScheduleSettings(_Strict):
         return self
 
 
+class PrefectSettings(_Strict):
+    """How syncbridge uses Prefect (see docs/operations.md)."""
+
+    environment: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="prefix of deployment names (e.g. prod → prod-sync-acme), so environments sharing a "
+        "Prefect server keep their own deployments; `--env` overrides it",
+    )
+    local_server_folder: str | None = Field(
+        default=None,
+        description="one-machine mode: where the local Prefect server keeps its database "
+        "(default: the SQLite state's folder, else .syncbridge next to this file)",
+    )
+    local_server_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="one-machine mode: port of the local Prefect server "
+        "(default: 4200 if free, else any free port)",
+    )
+
+class PrivacySettings(_Strict):
+    """Personal data in the state store (docs/security.md, "Personal data")."""
+
+    hash_emails: bool = Field(
+        default=False,
+        description="keep only a keyed hash (HMAC-SHA256) of people's e-mails in the mirror and outcomes",
+    )
+    hash_key: str | None = Field(
+        default=None, description="the HMAC key, at least 16 characters; use ${SYNCBRIDGE_EMAIL_HASH_KEY}"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> PrivacySettings:
+        if self.hash_emails and not self.hash_key:
+            raise ValueError(
+                "hash_key: missing (hash_emails needs it; use hash_key: ${SYNCBRIDGE_EMAIL_HASH_KEY})"
+            )
+        if self.hash_key is not None and len(self.hash_key) < 16:
+            raise ValueError("hash_key: must be at least 16 characters (a random string)")
+        return self
+
+
 class Settings(_Strict):
     version: Literal[1] = 1
     state: StateSettings = Field(default_factory=StateSettings)
@@ -290,6 +340,8 @@ class Settings(_Strict):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     conversion: ConversionSettings = Field(default_factory=ConversionSettings)
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     #: non-fatal findings (secrets written in clear), one line each; see syncbridge.configcheck
     _warnings: list[str] = PrivateAttr(default_factory=list)
@@ -359,7 +411,7 @@ def _first_lines(exc: ValidationError, prefix: str = "") -> str:
         if (
             err["type"] == "value_error"
             and ": " in msg
-            and path in ("connectors", "history", "history.fields")
+            and path in ("connectors", "history", "history.fields", "privacy")
         ):
             # a nested validator already named the rest of the path
             parts.extend(f"{path}.{m}" for m in msg.split("; "))
@@ -388,7 +440,15 @@ def _interpolate(node: Any, path: str, lookup: dict[str, str]) -> Any:
     value = _VAR.sub(repl, node)
     if whole and m_is_secretish(path):
         register_secret(value)
+    if "${prefect-secret:" in value and lookup.get(_SECRETS_KEY) != "defer":
+        from syncbridge.prefect_yaml import secret_value
+
+        value = _PREFECT_SECRET.sub(lambda m: secret_value(m.group(1), path), value)
     return value
+
+
+#: a lookup entry that is not an environment variable: "defer" leaves ${prefect-secret:...} as written
+_SECRETS_KEY = "\0syncbridge-prefect-secrets"
 
 
 def m_is_secretish(path: str) -> bool:
@@ -405,10 +465,13 @@ def env_lookup(config_path: Path | None) -> dict[str, str]:
     return values
 
 
-def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> Settings:
+def load_settings(data: dict[str, Any], *, config_path: Path | None = None, secrets: bool = True) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a YAML mapping at the top level")
-    resolved = _interpolate(data, "", env_lookup(config_path))
+    lookup = env_lookup(config_path)
+    if not secrets:
+        lookup[_SECRETS_KEY] = "defer"
+    resolved = _interpolate(data, "", lookup)
     if config_path is not None:
         from syncbridge.paths import anchor_paths
 
@@ -432,18 +495,21 @@ def load_settings(data: dict[str, Any], *, config_path: Path | None = None) -> S
     return settings
 
 
-def load_config(path: str | Path, *, log_warnings: bool = True) -> Settings:
+def load_config(path: str | Path, *, log_warnings: bool = True, secrets: bool = True) -> Settings:
     """Read, interpolate and validate a YAML config file.  Raises :class:`ConfigError` (one line).
 
     Warnings (a secret written in clear) are logged unless ``log_warnings`` is false; they are also
-    on ``settings.warnings`` (``syncbridge validate`` prints them, and refuses them with --strict)."""
+    on ``settings.warnings`` (``syncbridge validate`` prints them, and refuses them with --strict).
+    ``secrets=False`` leaves ``${prefect-secret:...}`` references unresolved: for the commands that only
+    schedule (serve, deploy, trigger), which may run before the Prefect server holding the blocks is up.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: configuration file not found")
     data = load_yaml_file(p)  # size, encoding, alias bombs, duplicate keys: see syncbridge.yamlsafe
     if isinstance(data, dict) and "version" not in data:
         raise ConfigError(f"{p}: version: missing (the first line of a configuration is `version: 1`)")
-    settings = load_settings(data or {}, config_path=p)
+    settings = load_settings(data or {}, config_path=p, secrets=secrets)
     if log_warnings:
         for warning in settings.warnings:
             logging.getLogger("syncbridge.config").warning("%s: %s", p, warning)

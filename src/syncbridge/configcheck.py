@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-_VAR_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
+#: ${VAR}, ${VAR:-default} or ${prefect-secret:NAME} (a Prefect Secret block): not written in clear
+_VAR_REF = re.compile(r"\$\{(?:[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?|prefect-secret:[^}]*)\}")
 MAX_TIMEOUT_SECONDS = 3600.0
 
 

@@ -33,6 +33,7 @@ from syncbridge.model import (
     Prescreen,
     Requisition,
 )
+from syncbridge.records import Refused
 
 
 class Capability(StrEnum):
@@ -50,7 +51,7 @@ class Capability(StrEnum):
 
 
 Entity = Literal["candidate", "application", "requisition", "other"]
-Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any]
+Record: TypeAlias = Candidate | Application | Requisition | dict[str, Any] | Refused
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,16 @@ class ConnectorSettings(BaseModel):
     type: str
     lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     page_size: int | None = Field(default=None, ge=1)
+    # guards against a misbehaving vendor (docs/security.md, "Untrusted vendor responses")
+    max_pages: int = Field(
+        default=10_000, ge=1, description="most pages one listing may have; more stops it as a runaway loop"
+    )
+    retry_deadline_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="most seconds one request may spend on retries after failures (with max_attempts)",
+    )
     write_parallelism: int = Field(
         default=1,
         ge=1,

@@ -45,42 +45,25 @@ VENDORS = {
 
 
 def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
-    """Point Prefect at the demo's own home unless a server is configured.  Must run before Prefect is
-    imported; returns a one-line description of where runs are recorded."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "syncbridge")
-    # a fresh ephemeral database is migrated on first start: ~13 s on 2 cores, more under load
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    """Point Prefect at the demo's own home unless the user chose one (``PREFECT_HOME``) or a server is
+    configured.  Must run before Prefect is imported; returns a one-line description of where runs are
+    recorded."""
+    from syncbridge.prefect_local import prefect_defaults, profile_api_url
+
+    prefect_defaults(verbose=verbose)
     if os.environ.get("PREFECT_API_URL"):
         return f"Prefect server at {os.environ['PREFECT_API_URL']}"
-    profile_url = _profile_api_url()
+    profile_url = profile_api_url()
     if profile_url:
         return f"Prefect server at {profile_url} (from your Prefect profile)"
     if "prefect" in sys.modules:
         return "the Prefect API this process already uses"
+    if os.environ.get("PREFECT_HOME"):
+        return f"Prefect ephemeral mode, history in {os.environ['PREFECT_HOME']}"
     home = (workdir / "prefect").resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["PREFECT_HOME"] = str(home)
     return f"Prefect ephemeral mode, history in {home}"
-
-
-def _profile_api_url() -> str | None:
-    """PREFECT_API_URL of the user's active Prefect profile, read without importing Prefect."""
-    import tomllib
-
-    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect"))
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml"))
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    active = os.environ.get("PREFECT_PROFILE") or data.get("active")
-    profile = data.get("profiles", {}).get(active, {}) if isinstance(active, str) else {}
-    url = profile.get("PREFECT_API_URL") if isinstance(profile, dict) else None
-    return url if isinstance(url, str) and url else None
 
 
 def reset(workdir: Path) -> None:

@@ -47,6 +47,8 @@ class ApiError(SyncbridgeError):
         self.retry_after = retry_after
         self.details = [redact(d) for d in (details or [])]
         self.body = body
+        #: set once a client has spent its retries on this error (no outer layer retries it again)
+        self.final = False
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -113,3 +115,23 @@ def delivery_uncertain(exc: BaseException) -> bool:
     if isinstance(exc, TransportError):
         return exc.sent
     return isinstance(exc, ServerError)
+
+
+class UnexpectedResponse(ServerError):
+    """A success status with a body that is not what the API documents (HTML from a proxy, truncated JSON,
+    not XML...).  A :class:`ServerError`: for a write, the vendor may still have applied it, so the applier
+    reconciles before resending."""
+
+
+class PaginationError(ApiError):
+    """A paginator stopped: the vendor pointed back to a page position already read (a loop), or the
+    listing exceeded the connector's ``max_pages``.  Never retried: re-reading would loop again."""
+
+
+class InvalidRecord(SyncbridgeError, ValueError):
+    """One vendor record is unusable (no valid id, wrong shape).  It is refused and counted, never stored;
+    the message names the stream and the reason, never the record's personal data."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

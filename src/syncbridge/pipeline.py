@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from syncbridge import sharedlimit
+from syncbridge import privacy, sharedlimit
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
@@ -24,6 +24,7 @@ from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
 from syncbridge.readahead import batched, read_ahead
+from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
@@ -44,6 +45,7 @@ class SyncResult:
     stream: str
     records: int = 0
     pages: int = 0
+    skipped_invalid: int = 0  # vendor records refused (no valid id, malformed): counted, never stored
     seconds: float = 0.0
     window_since: datetime | None = None
     window_until: datetime | None = None
@@ -64,6 +66,7 @@ class RunSummary:
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     conversions: list[dict[str, Any]] = field(default_factory=list)
+    skipped_invalid: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class RunSummary:
             },
             "actions": {"planned": self.planned, "already_done": self.already_done, **self.apply},
             "synced": self.synced,
+            "skipped_invalid": self.skipped_invalid,
             "quarantine": self.quarantine,
             "ambiguous": self.ambiguous,
             "errors": self.errors,
@@ -89,7 +93,10 @@ class Runtime:
     def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings.state.url)
+        privacy.bind(self.store, settings)  # e-mails in clear or as keyed hashes (privacy.hash_emails)
         self._connectors: dict[str, Connector] = {}
+        #: ``connector/stream`` → vendor records refused by sync_stream in this process (run summary)
+        self.skipped_invalid: dict[str, int] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> Runtime:
@@ -145,7 +152,17 @@ def sync_stream(
     started = time.monotonic()
     # the next pages are fetched, mapped and turned into rows while these are written (readahead.py)
     pages = connector.read(stream, Window(since, until))
-    prepared = (rt.store.prepare_page(name, spec.entity, stream, page) for page in pages)
+
+    def counted(pages: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+        for page in pages:  # refused vendor records (syncbridge.records.Refused): counted, never stored
+            result.skipped_invalid += count_refused(page)
+            yield page
+
+    prepared = (
+        # forgotten people are dropped, and deletions in the ATS erased locally, before a page is prepared
+        rt.store.prepare_page(name, spec.entity, stream, privacy.screen_page(rt.store, name, page))
+        for page in counted(pages)
+    )
     with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
         for group in ready:
             result.records += rt.store.write_pages(group)
@@ -153,6 +170,15 @@ def sync_stream(
             progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
+    if result.skipped_invalid:
+        key = f"{name}/{stream}"
+        rt.skipped_invalid[key] = rt.skipped_invalid.get(key, 0) + result.skipped_invalid
+        log.warning(
+            "%s/%s: %d vendor record(s) refused (no valid id or malformed; not stored)",
+            name,
+            stream,
+            result.skipped_invalid,
+        )
     log.info(
         "synced %s/%s: %d records in %d pages (%.1f s)",
         name,
@@ -165,7 +191,7 @@ def sync_stream(
 
 
 def load_outcomes(rt: Runtime, run_id: str) -> OutcomeBatch:
-    batch = read_outcomes(rt.settings.outcomes)
+    batch = privacy.screen_outcomes(rt.store, read_outcomes(rt.settings.outcomes))  # forgotten people
     rt.store.record_outcomes(batch.outcomes)
     rt.store.record_quarantine(run_id, str(rt.settings.outcomes.path), batch.quarantined)
     for q in batch.quarantined:
@@ -230,6 +256,7 @@ def summarize(
     the_plan: Plan,
     result: ApplyResult | None,
     synced: dict[str, int] | None = None,
+    skipped_invalid: dict[str, int] | None = None,
 ) -> RunSummary:
     s = RunSummary(
         outcomes_read=batch.rows_read,
@@ -261,6 +288,7 @@ def summarize(
             }
             for c in the_plan.strong
         ],
+        skipped_invalid=dict(skipped_invalid or {}),
     )
     return s
 
@@ -331,7 +359,7 @@ def run_all(
         links = link(rt, batch)
         the_plan = plan(rt, batch, links, connector=connector)
         result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
-        summary = summarize(batch, links, the_plan, result, synced)
+        summary = summarize(batch, links, the_plan, result, synced, rt.skipped_invalid)
         info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
         info["failed"] = bool(result and result.incomplete)
         if result and result.incomplete:

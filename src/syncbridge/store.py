@@ -49,6 +49,7 @@ from sqlalchemy.exc import OperationalError
 from syncbridge.bulk import BulkUpsert, PreparedPage
 from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
+from syncbridge.records import id_problem, json_dumps
 
 SCHEMA_VERSION = 13
 
@@ -261,6 +262,32 @@ emails_by_person_index = Index(
     "ix_sb_candidate_emails_remote_id", candidate_emails.c.connector, candidate_emails.c.remote_id
 )
 
+# v7 (privacy): what a forgotten person leaves behind.  A tombstone names no one in clear: ``kind`` is
+# ``email`` (a keyed HMAC of the normalized address), ``outcome`` (an outcome id) or ``person``
+# (``connector:remote id``); later syncs and outcome loads skip what a tombstone names (see
+# ``syncbridge.privacy``).  The privacy log says who asked for which erasure, when, and what it removed.
+tombstones = Table(
+    "sb_tombstones",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("erasure_id", String(32), nullable=False, index=True),
+    Column("created_at", Ts),
+)
+
+privacy_log = Table(
+    "sb_privacy_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("erasure_id", String(32), nullable=False, index=True),
+    Column("at", Ts, nullable=False),
+    Column("action", String(32), nullable=False),  # forget | erase_signal | unforget
+    Column("requested_by", String(255)),
+    Column("reason", Text),
+    Column("counts", JSON),
+    Column("ats_records", JSON),  # ids only: what to erase in each ATS
+)
+
 
 def _v2(conn: Connection) -> None:
     """v2: manual-approval records for conversions; audit rows findable by run."""
@@ -292,6 +319,12 @@ def _v4(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE sb_runs ADD COLUMN {name} {sql_type}"))
 
 
+def _v7(conn: Connection) -> None:
+    """v7: privacy tombstones and the privacy log (``syncbridge forget``)."""
+    tombstones.create(conn, checkfirst=True)
+    privacy_log.create(conn, checkfirst=True)
+
+
 def _v8(conn: Connection) -> None:
     """v8: e-mail rows indexed by person (a sync's cost per record no longer grows with the mirror); the
     unused index on sb_candidates.primary_email dropped (a random-order index: a sixth of a sync's CPU)."""
@@ -304,7 +337,7 @@ def _v13(conn: Connection) -> None:
     rate_limits.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 8: _v8, 13: _v13}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 7: _v7, 8: _v8, 13: _v13}
 CLAIM_LEASE = timedelta(minutes=15)
 
 
@@ -341,6 +374,8 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
+        #: set by ``privacy.bind`` when ``privacy.hash_emails`` is on: e-mails are kept as keyed hashes
+        self.email_key: bytes | None = None
         self._bulk_cache: dict[str, BulkUpsert] = {}
         try:
             if migrate:
@@ -449,7 +484,9 @@ class Store:
     def upsert_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> int:
         """Store one page of records in the mirror, each by its own type (so one stream may yield both
         people and their applications, as Lever's opportunities do); ``entity`` is the stream's
-        declared kind, used for plain-dict records.  Returns the number stored."""
+        declared kind, used for plain-dict records.  Returns the number stored: a
+        :class:`~syncbridge.records.Refused` placeholder, or a plain-dict record whose ``id`` is not a
+        valid id, is never stored (the last guard against phantom records, see syncbridge.records)."""
         return self.write_page(self.prepare_page(connector, entity, stream, page))
 
     def prepare_page(self, connector: str, entity: Entity, stream: str, page: Sequence[Any]) -> PreparedPage:
@@ -482,7 +519,7 @@ class Store:
                 "status": r.status,
                 "prospect": r.prospect,
                 "updated_at": r.updated_at,
-                "raw": r.raw,
+                "raw": self._stored_raw(r.raw),
                 "synced_at": now,
             }
             for r in page
@@ -498,9 +535,9 @@ class Store:
                 "synced_at": now,
             }
             for r in page
-            if isinstance(r, dict)
+            if isinstance(r, dict) and id_problem(r.get("id")) is None
         ]
-        prepared = PreparedPage(connector, len(page))
+        prepared = PreparedPage(connector, len(cands) + len(reqs) + len(apps) + len(other))
         self._candidate_rows(prepared, cands, now)
         for table, rows, keys in (
             (requisitions, reqs, ["connector", "remote_id"]),
@@ -557,7 +594,7 @@ class Store:
         rows = []
         email_rows: list[dict[str, Any]] = []
         for c in by_id.values():
-            emails = c.normalized_emails
+            emails = [self.stored_email(e) for e in c.normalized_emails]
             rows.append(
                 {
                     "connector": connector,
@@ -568,7 +605,7 @@ class Store:
                     "tags": list(c.tags),
                     "updated_at": c.updated_at,
                     "deleted": c.deleted,
-                    "raw": c.raw,
+                    "raw": self._stored_raw(c.raw),
                     "synced_at": now,
                 }
             )
@@ -582,6 +619,29 @@ class Store:
             self._bulk(candidate_emails, ["connector", "email", "remote_id"], update=False), email_rows
         )
 
+    # -- e-mails: in clear, or keyed hashes only (``privacy.hash_emails``; see syncbridge.privacy)
+    def stored_email(self, email: str) -> str:
+        """How a normalized e-mail is kept (and looked up) in the mirror's e-mail index."""
+        if self.email_key is None:
+            return email
+        from syncbridge.privacy import email_digest
+
+        return email_digest(self.email_key, email)
+
+    def _stored_raw(self, raw: Any) -> Any:
+        if self.email_key is None:
+            return raw
+        from syncbridge.privacy import hash_emails_in
+
+        return hash_emails_in(raw, self.email_key)
+
+    def _stored_outcome(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.email_key is None:
+            return data
+        from syncbridge.privacy import hash_outcome_email
+
+        return hash_outcome_email(data, self.email_key)
+
     def mark_deleted(self, connector: str, remote_ids: Iterable[str]) -> int:
         ids = list(remote_ids)
         with self.tx() as conn:
@@ -594,6 +654,7 @@ class Store:
 
     def candidates_by_email(self, connector: str, email: str) -> list[dict[str, Any]]:
         """Mirror rows (not deleted) that carry ``email``; each with ``is_primary``."""
+        email = self.stored_email(email)
         q = (
             select(candidate_emails.c.remote_id, candidate_emails.c.is_primary)
             .join(
@@ -656,7 +717,7 @@ class Store:
                         "outcome_id": o.outcome_id,
                         "content_hash": h,
                         "employer": o.employer,
-                        "data": o.model_dump(mode="json"),
+                        "data": self._stored_outcome(o.model_dump(mode="json")),
                         "first_seen": now,
                         "last_seen": now,
                     }
@@ -846,6 +907,10 @@ class Store:
                     status=status, remote_ref=remote_ref, error=error, updated_at=_now(), claimed_until=None
                 )
             )
+            if status == "done" and self.email_key is not None:
+                from syncbridge.privacy import scrub_done_payload
+
+                scrub_done_payload(conn, key, self.email_key)
 
     def ledger_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -1123,7 +1188,7 @@ def json_text(value: Any) -> str:
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(value, ensure_ascii=False)
+        return json_dumps(value)  # NaN/Infinity written as null, as orjson does (PostgreSQL refuses them)
 
 
 def json_value(text: str | bytes) -> Any:
