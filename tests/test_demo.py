@@ -29,6 +29,12 @@ def test_demo_against_all_vendors_routes_by_employer_and_reruns_clean(tmp_path: 
     assert first["actions"]["applied"] > 0 and first["actions"]["failed"] == 0
     assert first["outcomes"]["quarantined"] == 6  # two bad sample rows per vendor
     assert first["outcomes"]["unrouted"] == 0
+    # what recruiters see: an early-talent student nurtured, and a weak identity link waiting for review
+    nurtured = [c for c in first["conversions"] if c["state"].startswith("nurture: graduates")]
+    assert {c["connector"] for c in nurtured} == {"acme-greenhouse", "globex-lever", "initech-workday"}
+    assert first["outcomes"]["review"] == 3
+    listed = CliRunner().invoke(main, ["-c", str(tmp_path / "demo.yaml"), "review"]).output
+    assert "3 link(s) waiting for review" in listed and "-LATER on " in listed
     second = _demo(tmp_path, vendors)
     assert second["actions"]["planned"] == 0 and second["actions"]["applied"] == 0
 

@@ -81,7 +81,9 @@ VENDORS: dict[str, dict[str, Any]] = {
         "seed": 21,
         "server": {"rate_limit": 0},
         "block": _gh_block,
-        "rule": lambda: _rule({"template_job_id": 4100002, "publish": "internal"}),
+        "rule": lambda: _rule(
+            {"template_job_id": 4100002, "publish": "internal", "board": "Sandbox Internal Jobs"}
+        ),
     },
     "lever": {
         "module": lever_sandbox,

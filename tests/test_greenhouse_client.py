@@ -85,6 +85,7 @@ def make_client(clock: FakeClock, tokens: GreenhouseTokens | None = None) -> Api
 
 def make_connector(clock: FakeClock, **settings: Any) -> GreenhouseConnector:
     settings.setdefault("user_id", USER_ID)
+    settings.setdefault("source_name", None)  # request-shape tests; the source has its own tests
     cfg = GreenhouseSettings(client_id=CLIENT_ID, client_secret=SECRET, **settings)
     return GreenhouseConnector("gh", cfg, client=make_client(clock))
 
@@ -765,6 +766,34 @@ def test_create_candidate_prospect_and_wrapper(rsps, clock):
     assert sent["email_addresses"] == [{"value": "ada@uni.example", "type": "personal"}]
     assert sent["phone_numbers"] == [{"value": "+1 555 0100", "type": "mobile"}]
     assert sent["tags"] == ["Micro-internship"]
+
+
+def test_create_candidate_attributes_its_application_to_the_named_source(rsps, clock):
+    add_token(rsps)
+    nobody_has_the_email(rsps)
+    rsps.get(
+        f"{BASE}/v3/sources", json=[{"id": 7, "name": "LinkedIn"}, {"id": 9, "name": "Micro-internship"}]
+    )
+    created = dict(load("candidate.json"), id=60000001)
+    rsps.post(
+        f"{BASE}/v3/candidates",
+        status=201,
+        json={"candidate": created, "application": {"id": 80000001, "prospect": True, "source_id": None}},
+    )
+    rsps.patch(f"{BASE}/v3/applications/80000001", json={"id": 80000001, "source_id": 9})
+    make_connector(clock, source_name="micro-INTERNSHIP").create_candidate(NEW)
+    calls = [c for c in api_calls(rsps) if "/v3/candidates?" not in c.request.url]  # after the e-mail check
+    assert [c.request.method for c in calls] == ["GET", "POST", "PATCH"]
+    assert body(calls[2]) == {"source_id": 9}
+
+
+def test_a_missing_source_fails_before_anything_is_written(rsps, clock):
+    add_token(rsps)
+    nobody_has_the_email(rsps)
+    rsps.get(f"{BASE}/v3/sources", json=[{"id": 7, "name": "LinkedIn"}])
+    with pytest.raises(InvalidRequest, match="no source named 'Micro-internship'"):
+        make_connector(clock, source_name="Micro-internship").create_candidate(NEW)
+    assert posts(rsps) == []
 
 
 def test_create_candidate_bare_record(rsps, clock):

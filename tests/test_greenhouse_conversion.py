@@ -25,6 +25,8 @@ from test_greenhouse_e2e import GH
 pytestmark = pytest.mark.e2e
 SECRET_ENV = "SB_CONV_GH_SECRET"
 TEMPLATE_JOB = 4100002  # the seeded "Template: Data Analyst (Entry Level)"
+INTERNAL = "Sandbox Internal Jobs"  # the seeded live internal board (url token sandbox-internal)
+PAUSED = "Sandbox Campus Board (paused)"  # seeded last, so first in list order; not live
 
 
 @pytest.fixture
@@ -44,6 +46,8 @@ def _config(
     *,
     approval: str = "auto",
     extra_rules: list[dict[str, Any]] | None = None,
+    options: dict[str, Any] | None = None,
+    connector: dict[str, Any] | None = None,
 ) -> Path:
     outcomes = tmp / "outcomes.csv"
     if not outcomes.exists():
@@ -55,7 +59,7 @@ def _config(
             "title": "{project.role_title}",
             "code": "MI-{project.team}-{project.role_title}",
             "fields": {"mi_source_project": "project.title"},
-            "options": {"template_job_id": TEMPLATE_JOB, "publish": "internal"},
+            "options": options or {"template_job_id": TEMPLATE_JOB, "publish": "internal", "board": INTERNAL},
         },
         "prescreen": {
             "fields": {"mi_prescreen_score": "prescreen.score", "mi_supervisor": "project.supervisor.name"}
@@ -71,6 +75,7 @@ def _config(
                 "base_url": server.url,
                 "token_url": f"{server.url}/token",
                 "max_attempts": 3,
+                **(connector or {}),
             }
         },
         outcomes={"path": str(outcomes)},
@@ -249,7 +254,7 @@ def test_vendor_422_fails_one_action_and_the_rest_apply(
     bad_rule = {  # the same team, a template job that does not exist: Greenhouse answers 422
         "name": "broken-template",
         "when": {"team": first_outcome["team"], "min_rating": 4.5},
-        "requisition": {"options": {"template_job_id": 999, "publish": "internal"}},
+        "requisition": {"options": {"template_job_id": 999, "publish": "internal", "board": INTERNAL}},
     }
     cfg = _config(write_config, gh, tmp_path, extra_rules=[bad_rule])
     result = CliRunner().invoke(main, ["-c", str(cfg), "run", "--no-prefect", "--json"])
@@ -323,3 +328,104 @@ def test_manual_approval_through_the_flow_pause(
     states = {c["outcome_id"]: c["state"] for c in summary["conversions"]}
     assert states[second["outcome_id"]].startswith("approved")
     assert second["code"] in {j["requisition_id"] for j in _mi_jobs(api)}
+
+
+def _board(gh: sandbox.SandboxServer, token: str) -> list[dict[str, Any]]:
+    """What a person browsing the board sees (the sandbox's candidate-facing board view)."""
+    r = requests.get(f"{gh.url}/boards/{token}/jobs", timeout=10)
+    r.raise_for_status()
+    return list(r.json()["jobs"])
+
+
+def _validate_online(cfg: Path) -> Any:
+    return CliRunner().invoke(main, ["-c", str(cfg), "validate", "--online"])
+
+
+def test_the_new_jobs_own_post_goes_live_on_the_named_board_and_browsers_see_it(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    api = GH(gh.url)
+    template_posts = api.get("/v3/job_posts", job_ids=str(TEMPLATE_JOB))
+    content = "<p>Join the team that hosted your micro-internship.</p>"
+    options = {
+        "template_job_id": TEMPLATE_JOB,
+        "publish": "internal",
+        "board": INTERNAL,
+        "post_content": content,
+    }
+    cfg = _config(write_config, gh, tmp_path, options=options)
+    assert _validate_online(cfg).exit_code == 0
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    jobs = _mi_jobs(api)
+    assert jobs
+    # the template job is untouched: no post was copied or published on it
+    assert api.get("/v3/job_posts", job_ids=str(TEMPLATE_JOB)) == template_posts
+    [internal] = [b for b in api.get("/v3/job_boards") if b["name"] == INTERNAL]
+    seen = _board(gh, "sandbox-internal")
+    for job in jobs:
+        posts = api.get("/v3/job_posts", job_ids=str(job["id"]))
+        live = [p for p in posts if p["live"]]
+        assert [p["job_board_id"] for p in live] == [internal["id"]]
+        assert [v["id"] for v in seen if v["internal_job_id"] == job["id"]] == [live[0]["id"]]
+        [view] = [v for v in seen if v["internal_job_id"] == job["id"]]
+        assert view["content"] == content and view["title"] == job["name"]
+        # the job's notes come from the rule, not from the template job
+        assert "Template:" not in job["notes"] and "Data Analyst (Entry Level)" not in job["notes"]
+        assert job["name"] in job["notes"] and "What it showed" in job["notes"]
+    assert _board(gh, "sandbox-campus") == []
+
+
+def test_a_paused_ambiguous_or_unnamed_board_is_refused(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    api = GH(gh.url)
+    before = api.get("/v3/job_posts")
+    unnamed = _config(
+        write_config, gh, tmp_path, options={"template_job_id": TEMPLATE_JOB, "publish": "external"}
+    )
+    result = _validate_online(unnamed)
+    assert result.exit_code != 0 and "requisition.options.board" in result.output
+    assert "Traceback" not in result.output
+    paused = _config(
+        write_config,
+        gh,
+        tmp_path,
+        options={"template_job_id": TEMPLATE_JOB, "publish": "internal", "board": PAUSED},
+    )
+    result = _validate_online(paused)
+    assert result.exit_code != 0 and "is not live" in result.output
+    # run anyway: the job is refused with that line before it is made; nothing is opened or posted
+    out = CliRunner().invoke(main, ["-c", str(paused), "run", "--no-prefect", "--json"])
+    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    errors = summary["errors"]
+    assert errors and {e["action"] for e in errors} == {"create_requisition"}
+    assert all("is not live" in e["error"] for e in errors)
+    assert summary["actions"]["blocked"] >= 2  # its publish, attach and prescreen
+    assert _mi_jobs(api) == [] and api.get("/v3/job_posts") == before
+
+
+def test_created_applications_and_prospects_carry_the_micro_internship_source(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    api = GH(gh.url)
+    [source] = [s for s in api.get("/v3/sources") if s["name"] == "Micro-internship"]
+    before = {a["id"] for a in api.get("/v3/applications")}
+    cfg = _config(write_config, gh, tmp_path)
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    created = [a for a in api.get("/v3/applications") if a["id"] not in before]
+    assert any(a["prospect"] for a in created) and any(not a["prospect"] for a in created)
+    assert {a["source_id"] for a in created} == {source["id"]}
+    jobs = {j["id"] for j in _mi_jobs(api)}
+    converted = [a for a in api.get("/v3/applications") if a.get("job_id") in jobs]
+    assert converted and {a["source_id"] for a in converted} == {source["id"]}
+
+
+def test_an_unknown_source_name_is_one_clear_line(
+    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, gh, tmp_path, connector={"source_name": "Campus Partners"})
+    result = _validate_online(cfg)
+    assert result.exit_code != 0 and "no source named 'Campus Partners'" in result.output
+    assert "Traceback" not in result.output

@@ -247,7 +247,8 @@ def test_other_list_filters(api: Api) -> None:
     admin = api.get("/v3/users", primary_email="ada.admin@sandbox-hr.example").json()
     assert len(admin) == 1 and admin[0]["site_admin"] is True
     boards = api.get("/v3/job_boards").json()
-    assert sorted(b["internal"] for b in boards) == [False, True]
+    assert sorted((b["live"], b["internal"]) for b in boards) == [(False, True), (True, False), (True, True)]
+    assert max(boards, key=lambda b: b["id"])["live"] is False  # the paused board is first in list order
     keys = {f["name_key"] for f in api.get("/v3/custom_fields", per_page=500).json()}
     assert {"mi_rating", "mi_prescreen_score", "mi_source_project", "mi_would_hire"} <= keys
 

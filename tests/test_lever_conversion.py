@@ -182,11 +182,14 @@ def test_auto_conversion_opens_posts_attaches_and_prescreens(
         assert posting["state"] == "published" and posting["distributionChannels"] == ["internal"]
         assert posting["categories"]["commitment"] == "Internship"
         assert posting["text"] == req["name"]
+        description = posting["content"]["descriptionHtml"]  # from the rule, not a template's text
+        assert req["name"] in description and "What it showed" in description
         posting_ids.add(posting["id"])
 
     for r in strong:
         [opp] = api.on_postings(r["student_email"], posting_ids)  # a new opportunity on that posting
         assert opp["origin"] == "sourced"
+        assert opp["sources"] == ["Micro-internship"]  # attributed, so reports count micro-intern hires
         notes = api.all(f"opportunities/{opp['id']}/notes")
         [note] = [n for n in notes if "Prescreened through a micro-internship" in n["fields"][0]["value"]]
         text = note["fields"][0]["value"]
@@ -387,3 +390,79 @@ def test_faults_converge_to_exactly_one_of_everything(
         [opp] = api.on_postings(r["student_email"], posting_ids)
         notes = api.all(f"opportunities/{opp['id']}/notes")
         assert sum("Prescreened through" in n["fields"][0]["value"] for n in notes) == 1
+
+
+def test_a_strong_student_far_from_graduation_becomes_a_tagged_lead_not_a_conversion(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from datetime import date, timedelta
+
+    cfg = _config(write_config, lever, tmp_path)
+    api = Api(lever)
+    first_pass = _invoke(cfg, "--dry-run")[1]
+    ambiguous = _ambiguous(first_pass, tmp_path)
+    early = next(r for r in _strong(tmp_path) if r["student_email"] not in ambiguous)
+    far = date.today() + timedelta(days=800)
+    path = tmp_path / "outcomes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        row["graduation_date"] = far.isoformat() if row["outcome_id"] == early["outcome_id"] else ""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    rule = {
+        "name": "early-talent",
+        "when": {"employer": "Acme Corp", "min_rating": 4.5, "would_hire": True},
+        "nurture_when": {"graduation_after_months": 12},
+        "nurture": {"tags": ["early-talent"], "options": {"stage": "lead-reached-out"}},
+        "requisition": {"options": RULE_OPTIONS},
+    }
+    cfg = _config(write_config, lever, tmp_path, extra_rules=[rule])
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    [state] = [c["state"] for c in summary["conversions"] if c["outcome_id"] == early["outcome_id"]]
+    assert state.startswith("nurture: graduates")
+    opps = api.opportunities_of(early["student_email"])
+    postings = {p["id"] for r in api.mi_requisitions() for p in api.postings_of(r["requisitionCode"])}
+    assert not [o for o in opps if any(a["posting"] in postings for a in o["applications"])]
+    nurtured = [o for o in opps if "early-talent" in o["tags"]]
+    assert len(nurtured) == 1 and nurtured[0]["stage"] == "lead-reached-out"
+    follow_up = [t for t in nurtured[0]["tags"] if t.startswith("follow-up ")]
+    assert follow_up and follow_up[0] < f"follow-up {far.isoformat()}"
+    assert _run(cfg)["actions"]["planned"] == 0
+
+
+def test_a_corrected_evaluation_adds_a_note_that_says_what_it_corrects(
+    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, lever, tmp_path)
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+    ambiguous = _ambiguous(first, tmp_path)
+    row = next(r for r in _rows(tmp_path) if r["student_email"] not in ambiguous and float(r["rating"]) < 4.0)
+    path = tmp_path / "outcomes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for r in rows:
+        if r["outcome_id"] == row["outcome_id"]:
+            r["rating"] = "4.1"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    api = Api(lever)
+    texts = [
+        n["fields"][0]["value"]
+        for o in api.opportunities_of(row["student_email"])
+        for n in api.all(f"opportunities/{o['id']}/notes")
+        if f"syncbridge outcome {row['outcome_id']}" in n["fields"][0]["value"]
+    ]
+    assert len(texts) == 2
+    [correction] = [t for t in texts if t.startswith("Correction:")]
+    assert f"rating {float(row['rating']):g} → 4.1" in correction and "Rating: 4.1/5" in correction

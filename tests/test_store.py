@@ -146,14 +146,30 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
     upgraded in place to the current version."""
     from sqlalchemy import create_engine, inspect, text
 
-    from syncbridge.store import approvals, audit_run_index, emails_by_person_index, meta, metadata
+    from syncbridge.store import (
+        approvals,
+        audit_run_index,
+        emails_by_person_index,
+        meta,
+        metadata,
+        outcome_people,
+        person_keys,
+        reviews,
+    )
 
     urls = [f"sqlite:///{tmp_path / 'v1.db'}"]
     with contextlib.suppress(pytest.skip.Exception):
         urls.append(request.getfixturevalue("pg_url"))
     for url in urls:
         engine = create_engine(url)
-        later = {approvals.name, "sb_tombstones", "sb_privacy_log"}  # tables added after v1
+        later = {  # tables added after v1 (v2 approvals, v7 privacy, v11 identity)
+            approvals.name,
+            "sb_tombstones",
+            "sb_privacy_log",
+            person_keys.name,
+            outcome_people.name,
+            reviews.name,
+        }
         v1_tables = [t for t in metadata.sorted_tables if t.name not in later]
         with engine.begin() as conn:
             for t in v1_tables:
@@ -188,10 +204,11 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         old.close()
 
         upgraded = Store(url)  # migrates on start
-        assert upgraded.schema_version() == SCHEMA_VERSION >= 8
-        with upgraded.engine.connect() as conn:  # v8: e-mail rows indexed by person
+        assert upgraded.schema_version() == SCHEMA_VERSION >= 11
+        with upgraded.engine.connect() as conn:  # v8: e-mail rows indexed by person; v11: identity tables
             indexes = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidate_emails")}
             names = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidates")}
+            assert all(upgraded.engine.dialect.has_table(conn, t.name) for t in later)
         assert emails_by_person_index.name in indexes
         assert "ix_sb_candidates_primary_email" not in names  # v8 drops it: nothing reads by it
         assert (

@@ -189,6 +189,8 @@ def test_auto_conversion_opens_applies_moves_and_prescreens(
             "Full_time",
         )
         assert req["start_date"] and req["target_hire_date"] and req["postings"] == []
+        # the description comes from the rule (role, team, what the micro-internship showed)
+        assert req["title"] in req["description"] and "What it showed" in req["description"]
     req_ids = {r["req_id"] for r in reqs}
     for r in strong:
         [app] = tenant.applications(r["student_email"], req_ids)
@@ -390,3 +392,109 @@ def test_publish_waits_for_the_approval_then_posts_once(
     code, third = _invoke(cfg)
     assert code == 0 and third["actions"]["planned"] == 0
     assert tenant.stats()["jobs_posted"] == len(reqs)
+
+
+def test_created_applications_and_prospects_carry_the_micro_internship_source(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    tenant = Tenant(wd)
+    cfg = _config(write_config, wd, tmp_path)
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    created = tenant.sql("SELECT source FROM candidates WHERE origin = 'api'")
+    assert created and {r[0] for r in created} == {"Micro-internship"}  # Prospect_Data/Source_Reference
+    sources = tenant.sql(
+        "SELECT a.source FROM applications a JOIN requisitions r ON r.pk = a.req_pk "
+        "WHERE r.req_id LIKE 'MI-%'"
+    )
+    assert sources and {r[0] for r in sources} == {"Micro-internship"}  # Job_Applied_To_Data/Source_Reference
+
+
+def test_an_unknown_source_id_fails_the_write_with_the_tenants_message(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path, application_source="NOT_A_SOURCE")
+    code, summary = _invoke(cfg)
+    assert code == 1
+    failed = {e["action"] for e in summary["errors"]}
+    assert failed <= {"create_candidate", "attach"} and failed
+    assert all("NOT_A_SOURCE" in e["error"] for e in summary["errors"])
+
+
+def test_a_strong_student_far_from_graduation_becomes_a_nurtured_prospect(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from datetime import date, timedelta
+
+    tenant = Tenant(wd)
+    cfg = _config(write_config, wd, tmp_path)
+    ambiguous = _ambiguous(_invoke(cfg, "--dry-run")[1], tmp_path)
+    early = next(r for r in _strong(tmp_path) if r["student_email"] not in ambiguous)
+    far = date.today() + timedelta(days=800)
+    path = tmp_path / "outcomes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        if row["outcome_id"] == early["outcome_id"]:
+            row["graduation_date"] = far.isoformat()
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    rule = _rule()
+    rule["nurture_when"] = {"graduation_after_months": 12}
+    rule["nurture"] = {"tags": ["early-talent"], "options": {"prospect_status": "NURTURE"}}
+    tag_ids = {**sandbox.demo_connector_block(wd.url)["tag_ids"], "early-talent": "CAMPUS_2026"}
+    cfg = _config(write_config, wd, tmp_path, rule=rule, tag_ids=tag_ids)
+    summary = _run(cfg)
+    assert summary["actions"]["failed"] == 0, summary["errors"]
+    [state] = [c["state"] for c in summary["conversions"] if c["outcome_id"] == early["outcome_id"]]
+    assert state.startswith("nurture: graduates")
+    [wid] = tenant.wids(early["student_email"])
+    person = requests.get(f"{wd.url}/_sandbox/candidates/{wid}", timeout=10).json()
+    assert person["prospect"] is True and person["prospect_status"] == "NURTURE"
+    assert "CAMPUS_2026" in person["tags"]
+    req_ids = {r["req_id"] for r in tenant.mi_requisitions()}
+    assert tenant.applications(early["student_email"], req_ids) == []  # not converted
+    assert _run(cfg)["actions"]["planned"] == 0
+
+
+def test_a_corrected_evaluation_adds_a_history_that_says_what_it_corrects(
+    wd: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cfg = _config(write_config, wd, tmp_path)
+    tenant = Tenant(wd)
+    first = _run(cfg)
+    assert first["actions"]["failed"] == 0, first["errors"]
+    ambiguous = _ambiguous(first, tmp_path)
+    row = next(
+        r
+        for r in _rows(tmp_path)
+        if r["student_email"] not in ambiguous
+        and float(r["rating"]) < 4.0
+        and len(tenant.wids(r["student_email"])) == 1
+    )
+    path = tmp_path / "outcomes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for r in rows:
+        if r["outcome_id"] == row["outcome_id"]:
+            r["rating"] = "4.1"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    second = _run(cfg)
+    assert second["actions"]["failed"] == 0, second["errors"]
+    [wid] = tenant.wids(row["student_email"])
+    person = requests.get(f"{wd.url}/_sandbox/candidates/{wid}", timeout=10).json()
+    texts = [
+        a["content"]
+        for a in person["attachments"]
+        if f"syncbridge outcome {row['outcome_id']}" in a["content"]
+    ]
+    assert len(texts) == 2
+    [correction] = [t for t in texts if "Correction:" in t]
+    assert f"rating {float(row['rating']):g} → 4.1" in correction

@@ -50,6 +50,12 @@ class GreenhouseSettings(ConnectorSettings):
     token_url: str = "https://auth.greenhouse.io/token"
     page_size: int = Field(default=500, ge=1, le=500)
     note_visibility: Literal["admin_only", "private", "public"] = "private"
+    source_name: str | None = Field(
+        default="Micro-internship",
+        description="the source (by name, in GET /v3/sources) of every application syncbridge creates; "
+        "null for none",
+    )
+    source_id: int | None = Field(default=None, description="or that source's id (wins over source_name)")
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=20)
@@ -72,6 +78,7 @@ class GreenhouseConnector(Connector):
             Capability.publish,
             Capability.attach,
             Capability.prescreen,
+            Capability.nurture,
         }
     )
     streams = (
@@ -80,6 +87,7 @@ class GreenhouseConnector(Connector):
         StreamSpec("jobs", "requisition"),
         StreamSpec("users", "other"),
         StreamSpec("custom_fields", "other"),
+        StreamSpec("custom_field_options", "other"),  # select options: values are fitted to them at plan
     )
 
     def __init__(
@@ -107,6 +115,7 @@ class GreenhouseConnector(Connector):
         )
         self._tag_ids: dict[str, int] | None = None
         self._tag_lock = threading.Lock()
+        self._source: int | None = None
 
     # reads ------------------------------------------------------------------------------------------
     _PATHS: ClassVar[dict[str, str]] = {
@@ -115,6 +124,7 @@ class GreenhouseConnector(Connector):
         "jobs": "/v3/jobs",
         "users": "/v3/users",
         "custom_fields": "/v3/custom_fields",
+        "custom_field_options": "/v3/custom_field_options",
     }
 
     def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:
@@ -169,10 +179,15 @@ class GreenhouseConnector(Connector):
                 f"{len(existing)} Greenhouse candidates already carry this e-mail; not creating another",
                 connector=self.name,
             )
+        source = self._source_id()  # before the POST: a missing source fails before anything is written
         body = self.client.send_json("POST", "/v3/candidates", mapping.new_candidate_body(new))
         record = body.get("candidate") if isinstance(body, dict) and "candidate" in body else body
         if not isinstance(record, dict) or "id" not in record:
             raise InvalidRequest("unexpected response to POST /v3/candidates", connector=self.name)
+        app = body.get("application") if isinstance(body, dict) else None
+        if source is not None and isinstance(app, dict):
+            # the documented prospect-application body has no source_id; PATCH sets it on any application
+            self._attribute(app)
         return mapping.candidate_from_v3(record, self.name)
 
     def add_note(self, candidate_id: str, note: Note) -> str:
@@ -266,6 +281,8 @@ class GreenhouseConnector(Connector):
                 "conversion rule needs requisition.options.template_job_id for Greenhouse",
                 connector=self.name,
             )
+        if opts.get("publish"):
+            self._board(opts)  # a board that cannot be published on is refused before the job is made
         existing = self.find_requisition(new.code)  # a job made by an earlier run (or by hand)
         if existing is not None:
             if (existing.status or "").lower() in ("closed", "archived"):
@@ -287,6 +304,8 @@ class GreenhouseConnector(Connector):
             "requisition_id": new.code,
             "opening_ids": [f"{new.code}-{i}" for i in range(1, new.openings + 1)],
         }
+        if new.description_html:
+            body["notes"] = new.description_html  # the job's notes: else the template's are inherited
         for key in ("department_id", "office_ids", "external_department_id", "external_office_ids"):
             if key in opts:
                 body[key] = opts[key]
@@ -310,18 +329,69 @@ class GreenhouseConnector(Connector):
             idempotent=False,
         )
 
+    def _job_boards(self) -> list[dict[str, Any]]:
+        boards: list[dict[str, Any]] = []
+        for page in self.client.paginate_link("/v3/job_boards", {"per_page": 500}):
+            boards.extend(b for b in page if isinstance(b, dict) and "id" in b)
+        return boards
+
     def _board(self, options: Mapping[str, Any]) -> int:
-        wanted = options.get("board", options.get("publish", "external"))
-        boards = [b for b in self.client.get_json("/v3/job_boards") or [] if isinstance(b, dict)]
-        if isinstance(wanted, int) or str(wanted).isdigit():
-            return int(wanted)
-        internal = str(wanted).lower() == "internal"
-        for b in boards:
-            if bool(b.get("internal")) == internal:
-                return int(b["id"])
-        raise InvalidRequest(
-            f"no {'internal' if internal else 'external'} job board in this account", connector=self.name
-        )
+        """The job board named in ``options.board`` (an id, or a name matched case-insensitively).
+
+        Never a guess: the v3 facts document no field telling an internal board from an external one, and
+        list order is newest first, so "the first internal/external board" would be whichever board was
+        made last (possibly a paused one).  A name shared by several boards, an unknown board or a board
+        that is not live (a post is live only when its board is) is refused with one line naming it."""
+        problem, board = self._resolve_board(options)
+        if board is None:
+            raise InvalidRequest(problem, connector=self.name)
+        return board
+
+    def _resolve_board(self, options: Mapping[str, Any]) -> tuple[str, int | None]:
+        wanted = options.get("board")
+        publish = options.get("publish")
+        if wanted is None and publish not in (None, True, "internal", "external", "live"):
+            wanted = publish  # `publish: <board id or name>` says where, too
+        if wanted is None or str(wanted).strip() == "":
+            return (
+                "requisition.options.board: name the Greenhouse job board to publish on (its id or name); "
+                f"publish: {publish!r} alone does not say which board",
+                None,
+            )
+        boards = self._job_boards()
+        text = str(wanted).strip()
+        if isinstance(wanted, int) or text.isdigit():
+            found = [b for b in boards if str(b.get("id")) == text]
+        else:
+            found = [b for b in boards if str(b.get("name") or "").strip().casefold() == text.casefold()]
+        names = ", ".join(sorted(f"{b.get('name')} ({b.get('id')})" for b in boards)) or "none"
+        if not found:
+            return f"requisition.options.board: no Greenhouse job board {text!r} (boards: {names})", None
+        if len(found) > 1:
+            ids = ", ".join(str(b["id"]) for b in found)
+            return f"requisition.options.board: {text!r} names several job boards ({ids}); give the id", None
+        board = found[0]
+        if board.get("live") is False:
+            return (
+                f"requisition.options.board: job board {board.get('name')!r} ({board['id']}) is not live; "
+                "posts on it are seen by nobody",
+                None,
+            )
+        return "", int(board["id"])
+
+    def account_problems(self, rule_options: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The source the settings name, and the job board of each publishing rule (validate --online)."""
+        problems: list[str] = []
+        try:
+            self._source_id()
+        except InvalidRequest as exc:
+            problems.append(exc.message)
+        for options in rule_options:
+            if options.get("publish"):
+                problem, board = self._resolve_board(options)
+                if board is None and problem not in problems:
+                    problems.append(problem)
+        return problems
 
     def _posts(self, requisition_id: str) -> list[dict[str, Any]]:
         posts: list[dict[str, Any]] = []
@@ -330,38 +400,96 @@ class GreenhouseConnector(Connector):
         return posts
 
     def publish(self, requisition_id: str, options: Mapping[str, Any]) -> str:
-        """Make the new job's post live on the configured board.  The post Greenhouse copied from the
-        template is used when there is one on that board; otherwise one is created from the template's
-        post.  Never a second post on the same board."""
+        """Make the **new job's** post live on the configured board.
+
+        Greenhouse copies the template's posts onto a new job (as drafts); the copy on the board is set
+        live.  When the new job has no post on that board, one of the new job's own posts is duplicated
+        onto it (``POST /v3/job_posts`` duplicates a post *within its job*, so duplicating a template
+        post would put a post on the template job).  Never a second post on the same board, never a post
+        on the template.  The post is read back: a post that did not go live is an error, not a success."""
         board = self._board(options)
-        posts = self._posts(requisition_id)
+        posts = sorted(self._posts(requisition_id), key=lambda p: int(p["id"]))
+        foreign = [p for p in posts if str(p.get("job_id")) != str(requisition_id)]
+        if foreign:  # a server ignoring the job_ids filter must not make us publish someone else's post
+            raise InvalidRequest(
+                f"job posts of job {requisition_id} include other jobs' posts", connector=self.name
+            )
         on_board = [p for p in posts if p.get("job_board_id") == board]
         if on_board:
             post = on_board[0]
-        else:
-            template_posts = (
-                self._posts(str(options["template_job_id"])) if "template_job_id" in options else []
-            )
-            source = next((p for p in template_posts if p.get("job_board_id") == board), None) or (
-                template_posts[0] if template_posts else None
-            )
-            if source is None:
-                raise InvalidRequest("the template job has no post to copy", connector=self.name)
+        elif posts:
             post = self.client.send_json(
-                "POST", "/v3/job_posts", {"template_job_post_id": source["id"], "job_board_id": board}
+                "POST",
+                "/v3/job_posts",
+                {"template_job_post_id": int(posts[0]["id"]), "job_board_id": board, "status": "draft"},
             )
+        else:
+            raise InvalidRequest(
+                f"job {requisition_id} has no job post to publish (give the template job a post)",
+                connector=self.name,
+            )
+        changes: dict[str, Any] = {}
         if not post.get("live"):
-            self.client.send_json(
-                "PATCH", f"/v3/job_posts/{post['id']}", {"job_application_status": "live"}, idempotent=False
+            changes["job_application_status"] = "live"
+        content = options.get("post_content")  # what candidates read; else the template post's text stays
+        if content and post.get("content") != content:
+            changes["content"] = str(content)
+        if changes:
+            post = self.client.send_json("PATCH", f"/v3/job_posts/{post['id']}", changes, idempotent=False)
+        if not isinstance(post, dict) or not post.get("live"):
+            post_id = post.get("id") if isinstance(post, dict) else "?"
+            raise InvalidRequest(
+                f"job post {post_id} on board {board} did not go live",
+                connector=self.name,
             )
         return str(post["id"])
 
     def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
         board = self._board(options)
         for post in self._posts(requisition_id):
-            if post.get("job_board_id") == board and post.get("live"):
+            if (
+                str(post.get("job_id")) == str(requisition_id)
+                and post.get("job_board_id") == board
+                and post.get("live")
+            ):
                 return str(post["id"])
         return None
+
+    def _source_id(self) -> int | None:
+        """The id of the source applications syncbridge creates are attributed to: ``source_id``, or the
+        source named ``source_name`` (case-insensitive) in ``GET /v3/sources``; None when both are unset.
+        Sources cannot be created through Harvest, so a missing one is an error naming it."""
+        if self.cfg.source_id is not None:
+            return self.cfg.source_id
+        if self.cfg.source_name is None:
+            return None
+        with self._tag_lock:
+            if self._source is None:
+                wanted = self.cfg.source_name.strip().casefold()
+                found = [
+                    int(s["id"])
+                    for page in self.client.paginate_link("/v3/sources", {"per_page": 500})
+                    for s in page
+                    if isinstance(s, dict) and str(s.get("name") or "").strip().casefold() == wanted
+                ]
+                if len(found) != 1:
+                    what = "no" if not found else "more than one"
+                    raise InvalidRequest(
+                        f"source_name: Greenhouse has {what} source named {self.cfg.source_name!r}; "
+                        "create it (Configure > Sources) or set source_id, or source_name: null for none",
+                        connector=self.name,
+                    )
+                self._source = found[0]
+            return self._source
+
+    def _attribute(self, application: Mapping[str, Any]) -> None:
+        """Attribute an application syncbridge created to the configured source (``PATCH source_id``)."""
+        source = self._source_id()
+        if source is None or application.get("source_id") == source or "id" not in application:
+            return
+        self.client.send_json(
+            "PATCH", f"/v3/applications/{application['id']}", {"source_id": source}, idempotent=True
+        )
 
     def _applications(self, candidate_id: str) -> list[dict[str, Any]]:
         apps: list[dict[str, Any]] = []
@@ -384,6 +512,7 @@ class GreenhouseConnector(Connector):
         for app in apps:
             if str(app.get("job_id")) == str(requisition_id) and not app.get("prospect"):
                 return mapping.application_from_v3(app, self.name)
+        source = self._source_id()
         prospect = next((a for a in apps if a.get("prospect") and a.get("job_id") is None), None)
         if prospect is not None:
             converted = self.client.send_json(
@@ -391,11 +520,68 @@ class GreenhouseConnector(Connector):
                 f"/v3/applications/{prospect['id']}/convert_to_candidate",
                 {"job_id": int(requisition_id)},
             )
+            self._attribute(converted)
             return mapping.application_from_v3(converted, self.name)
         body: dict[str, Any] = {"candidate_id": int(candidate_id), "job_id": int(requisition_id)}
         if stage:
             body["initial_stage_id"] = int(stage)
+        if source is not None:
+            body["source_id"] = source
         return mapping.application_from_v3(self.client.send_json("POST", "/v3/applications", body), self.name)
+
+    # early talent -----------------------------------------------------------------------------------
+    def _prospect_application(self, candidate_id: str) -> dict[str, Any] | None:
+        return next(
+            (a for a in self._applications(candidate_id) if a.get("prospect") and a.get("job_id") is None),
+            None,
+        )
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """The person's prospect application (job-less) goes to the configured prospect pool and stage
+        (``PATCH prospect_pool_id/prospect_stage_id``); a person without one gets one (``POST
+        /v3/applications`` with ``prospect: true, prospect_pool_id, prospect_pool_stage_id``: the create
+        and update bodies name the stage differently).  Then the tags and the follow-up date field.
+        Every step is idempotent, so a retried nurture converges."""
+        opts = nurture.get("options") or {}
+        pool, stage = opts.get("prospect_pool_id"), opts.get("prospect_stage_id")
+        prospect = self._prospect_application(candidate_id)
+        if prospect is None:
+            source = self._source_id()
+            body: dict[str, Any] = {"candidate_id": int(candidate_id), "prospect": True}
+            if pool is not None:
+                body["prospect_pool_id"] = int(pool)
+            if stage is not None:
+                body["prospect_pool_stage_id"] = int(stage)
+            if source is not None:
+                body["source_id"] = source
+            prospect = self.client.send_json("POST", "/v3/applications", body)
+        else:
+            changes = {
+                k: int(v)
+                for k, v in (("prospect_pool_id", pool), ("prospect_stage_id", stage))
+                if v is not None and prospect.get(k) != int(v)
+            }
+            if changes:
+                self.client.send_json("PATCH", f"/v3/applications/{prospect['id']}", changes, idempotent=True)
+        if nurture.get("tags"):
+            self.add_tags(candidate_id, nurture["tags"])
+        if nurture.get("follow_up_field"):
+            self.set_fields(candidate_id, {nurture["follow_up_field"]: nurture["follow_up"]})
+        return str(prospect["id"])
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        """Done when the prospect application, the tags and the follow-up date are there.  (The v3
+        application record documents no pool/stage field to read back; the PATCH is idempotent anyway.)"""
+        prospect = self._prospect_application(candidate_id)
+        if prospect is None:
+            return None
+        person = self.get_candidate(candidate_id)
+        if not set(nurture.get("tags") or ()) <= set(person.tags):
+            return None
+        field = nurture.get("follow_up_field")
+        if field and person.custom_fields.get(field) != nurture.get("follow_up"):
+            return None
+        return str(prospect["id"])
 
     @staticmethod
     def _prescreen_filename(prescreen: Prescreen) -> str:

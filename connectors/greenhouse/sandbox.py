@@ -147,6 +147,7 @@ ID_BASES = {
     "departments": 2_000,
     "offices": 3_000,
     "job_boards": 5_000,
+    "sources": 5_500,
     "custom_fields": 6_000,
     "custom_field_options": 7_000,
     "candidate_tags": 8_000,
@@ -166,6 +167,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "departments": ("external_id",),
     "offices": ("external_id",),
     "job_boards": (),
+    "sources": (),
     "custom_fields": ("field_type", "active", "name_key"),
     "custom_field_options": ("custom_field_id", "active"),
     "jobs": (
@@ -415,7 +417,17 @@ CUSTOM_FIELDS = [
     ("Cost Center", "cost_center", "job", "short_text", False),
     ("Employment Type", "employment_type", "job", "single_select", False),
 ]
-SELECT_OPTIONS = {"degree": DEGREES, "employment_type": ["Full-time", "Part-time", "Intern", "Contract"]}
+# fields of the other value types, seeded after the ones above (fixed timestamps: the seed stays the same)
+EXTRA_CUSTOM_FIELDS = [
+    ("MI Skill Set", "mi_skill_set", "candidate", "multi_select", False),
+    ("MI Mentor", "mi_mentor", "candidate", "user", False),
+    ("MI Stipend", "mi_stipend", "application", "currency", False),
+]
+# the skill options a recruiting team might keep (deliberately not every skill a project can show)
+SKILL_OPTIONS = [*SKILLS, "Data Visualization", "PostgreSQL", "Docker", "Statistics", "Data Cleaning",
+                 "User Research", "Prototyping", "Accessibility", "Presentation Skills", "REST APIs"]
+SELECT_OPTIONS = {"mi_skill_set": SKILL_OPTIONS, "degree": DEGREES,
+                  "employment_type": ["Full-time", "Part-time", "Intern", "Contract"]}
 
 # (name, status, is_template, department index, requisition_id)
 JOBS = [
@@ -427,6 +439,15 @@ JOBS = [
     ("Customer Success Associate", "closed", False, 3, "REQ-0990"),
     ("Marketing Coordinator", "draft", False, 4, "REQ-1005"),
     ("Site Reliability Engineer", "open", False, 0, "REQ-1006"),
+]
+# (name, internal, url token): boards seeded after the two live ones, all paused
+EXTRA_BOARDS = [("Sandbox Campus Board (paused)", True, "sandbox-campus")]
+# (name, source type): the sources an application can be attributed to
+SOURCES = [
+    ("LinkedIn", "Social media"),
+    ("Referral", "Referrals"),
+    ("Micro-internship", "Prospecting"),
+    ("University Career Fair", "Events"),
 ]
 DEPARTMENTS = ["Engineering", "Data", "Design", "Customer Success", "Marketing"]
 OFFICES = [("New York", "New York, NY"), ("London", "London, UK"), ("Remote", "Anywhere")]
@@ -577,13 +598,37 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, ctx: _SeedC
                 "updated_at": ts,
             }
         )
-    conn.executemany(_insert_sql("job_boards"), [_row("job_boards", b) for b in boards])
     out["board_ids"] = [b["id"] for b in boards]
+    # a paused board made last (so first in the newest-first list order): posts on it reach nobody
+    for k, (name, internal, token) in enumerate(EXTRA_BOARDS, start=len(boards) + 1):
+        boards.append(
+            {
+                "id": ID_BASES["job_boards"] + k,
+                "name": name,
+                "internal": internal,
+                "live": False,
+                "url_token": token,
+                "created_at": _iso(ctx.anchor - SEED_SPAN),
+                "updated_at": _iso(ctx.anchor - SEED_SPAN),
+            }
+        )
+    conn.executemany(_insert_sql("job_boards"), [_row("job_boards", b) for b in boards])
+    sources = [
+        {
+            "id": ID_BASES["sources"] + k,
+            "name": name,
+            "type": {"id": k, "name": kind},
+            "created_at": _iso(ctx.anchor - SEED_SPAN),
+            "updated_at": _iso(ctx.anchor - SEED_SPAN),
+        }
+        for k, (name, kind) in enumerate(SOURCES, start=1)
+    ]
+    conn.executemany(_insert_sql("sources"), [_row("sources", x) for x in sources])
 
     fields: list[dict[str, Any]] = []
     options: list[dict[str, Any]] = []
-    for k, (name, key, ftype, vtype, private) in enumerate(CUSTOM_FIELDS, start=1):
-        ts = stamp()
+    for k, (name, key, ftype, vtype, private) in enumerate([*CUSTOM_FIELDS, *EXTRA_CUSTOM_FIELDS], start=1):
+        ts = stamp() if k <= len(CUSTOM_FIELDS) else _iso(ctx.anchor - SEED_SPAN)
         fid = ID_BASES["custom_fields"] + k
         fields.append(
             {
@@ -658,7 +703,7 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, ctx: _SeedC
                 "updated_at": _iso(updated),
             }
         )
-        board_ids = out["board_ids"] if template or k % 3 == 0 else out["board_ids"][:1]
+        board_ids = out["board_ids"][:2] if template or k % 3 == 0 else out["board_ids"][:1]
         for board_id in board_ids:
             pts = _iso(updated)
             live = status == "open"
@@ -1085,7 +1130,7 @@ def demo_conversion_rule(employer: str) -> dict[str, Any]:
             "title": "{project.role_title}",
             "code": "MI-{project.team}-{project.role_title}",
             "fields": {"mi_source_project": "project.title"},
-            "options": {"template_job_id": 4100002, "publish": "internal"},
+            "options": {"template_job_id": 4100002, "publish": "internal", "board": "Sandbox Internal Jobs"},
         },
         "prescreen": {
             "fields": {
@@ -1530,6 +1575,20 @@ class _Sandbox:
             if not isinstance(value, list):
                 raise bad("an array")
             return [pick(v) for v in value]
+        if vtype == "currency":
+            if (
+                not isinstance(value, dict)
+                or isinstance(value.get("amount"), bool)
+                or not isinstance(value.get("amount"), int | float)
+                or not isinstance(value.get("currency_code"), str)
+                or len(value["currency_code"]) != 3
+            ):
+                raise bad('{"amount": number, "currency_code": "USD"}')
+            return value
+        if vtype == "user":
+            if isinstance(value, bool) or not isinstance(value, int) or not self.store.exists("users", value):
+                raise bad("a user id")
+            return value
         return value
 
 
@@ -1582,6 +1641,7 @@ LISTS: dict[str, dict[str, _Filter]] = {
         "internal": _Filter("bool", "internal"),
     },
     "job_boards": {},
+    "sources": {},
     "users": {
         "primary_email": _Filter("lstr", "primary_email_lc"),
         "deactivated": _Filter("bool", "deactivated"),
@@ -2031,6 +2091,12 @@ def _install_v3_routes(app: FastAPI, sb: _Sandbox) -> None:
     for verb, path, method, status, with_body in routes:
         app.add_api_route(path, write_route(method, status, with_body), methods=[verb])
 
+    async def board_jobs(request: Request) -> Response:
+        # the candidate-facing view (Job Board API style, no token): what a person browsing sees
+        return JSONResponse(api.board_view(str(request.path_params["token"])))
+
+    app.add_api_route("/boards/{token}/jobs", board_jobs, methods=["GET"])
+
 
 class _V3:
     """The /v3 resource handlers. ``sub`` is the token's user (POST) or the path id (PATCH/DELETE)."""
@@ -2267,6 +2333,7 @@ class _V3:
                 raise _unprocessable({"job_ids": f"unknown job {pj}"})
         for key in ("source_id", "referrer_id", "recruiter_id", "coordinator_id"):
             _opt_int(body, key)
+        self._check_source(body)
         for key in ("recruiter_id", "coordinator_id"):
             uid = body.get(key)
             if uid is not None and not self.store.exists("users", uid):
@@ -2300,6 +2367,8 @@ class _V3:
             "coordinator_id": body.get("coordinator_id"),
             "source_id": body.get("source_id"),
             "referrer_id": body.get("referrer_id"),
+            "prospect_pool_id": _opt_int(body, "prospect_pool_id") if prospect else None,
+            "prospect_stage_id": _opt_int(body, "prospect_pool_stage_id") if prospect else None,
             "agency_note_id": None,
             "rejection_reason_id": None,
             "rejected_at": None,
@@ -2358,6 +2427,7 @@ class _V3:
         assert rec_id is not None
         with self.store.tx():
             app = self.store.require("applications", rec_id)
+            self._check_source(body)
             for key in (
                 "source_id",
                 "referrer_id",
@@ -2386,6 +2456,39 @@ class _V3:
             app["updated_at"] = _now()
             self.store.update("applications", app)
         return app
+
+    def _check_source(self, body: dict[str, Any]) -> None:
+        source = _opt_int(body, "source_id")
+        if source is not None and not self.store.exists("sources", source):
+            raise _unprocessable({"source_id": f"unknown source {source}"})
+
+    def board_view(self, token: str) -> dict[str, Any]:
+        """What a person browsing the board sees (the public Job Board API's job list, reduced): the
+        active, live posts on a live board, with their job's id.  A paused board shows nothing."""
+        row = None
+        for data in self.store.conn.execute("SELECT data FROM job_boards"):
+            board = json.loads(data[0])
+            if board.get("url_token") == token:
+                row = board
+        if row is None:
+            raise _not_found()
+        jobs: list[dict[str, Any]] = []
+        if row.get("live"):
+            for (data,) in self.store.conn.execute(
+                "SELECT data FROM job_posts WHERE job_board_id = ? AND live = 1 AND active = 1 ORDER BY id",
+                (row["id"],),
+            ):
+                post = json.loads(data)
+                jobs.append(
+                    {
+                        "id": post["id"],
+                        "internal_job_id": post["job_id"],
+                        "title": post["title"],
+                        "content": post.get("content"),
+                        "updated_at": post["updated_at"],
+                    }
+                )
+        return {"jobs": jobs, "meta": {"total": len(jobs)}}
 
     # ---- jobs and posts
     def _office_ids(self, body: dict[str, Any]) -> list[int] | None:

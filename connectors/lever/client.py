@@ -405,6 +405,13 @@ class LeverClient:
             idempotent=False,
         )
 
+    def set_stage(self, opportunity_id: str, stage: str, *, perform_as: str | None = None) -> None:
+        """``PUT /opportunities/:id/stage``; setting the stage it has is a no-op, so it is safe to resend."""
+        params = {"perform_as": perform_as} if perform_as else None
+        self._write(
+            "PUT", f"opportunities/{opportunity_id}/stage", {"stage": stage}, params=params, idempotent=True
+        )
+
     # -- requisitions ----------------------------------------------------------------------------------
     def requisitions_by_code(self, code: str) -> list[dict[str, Any]]:
         return self.list_all("requisitions", {"requisition_code": code, "confidentiality": "all"})

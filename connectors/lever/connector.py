@@ -97,7 +97,11 @@ class LeverSettings(ConnectorSettings):
     new_candidate_origin: Literal["agency", "applied", "internal", "referred", "sourced", "university"] = (
         "sourced"
     )
-    new_candidate_source: str | None = Field(default=None, description="a source added to created people")
+    new_candidate_source: str | None = Field(
+        default="Micro-internship",
+        description="the source on every opportunity syncbridge creates (created people and conversions), "
+        "so recruiting reports count micro-intern hires; null for none",
+    )
     # reads
     page_size: int = Field(default=100, ge=1, le=100)
     window_days: int = Field(default=30, ge=1, description="incremental reads are split in windows this long")
@@ -164,6 +168,7 @@ class LeverConnector(Connector):
             Capability.publish,
             Capability.attach,
             Capability.prescreen,
+            Capability.nurture,
         }
     )
     streams = (
@@ -464,6 +469,33 @@ class LeverConnector(Connector):
         missing = [t for t in dict.fromkeys(tags) if t not in present]
         if missing:
             self.client.add_tags(str(opp["id"]), missing, perform_as=self.perform_as())
+
+    # early talent -----------------------------------------------------------------------------------
+    @staticmethod
+    def _nurture_tags(nurture: Mapping[str, Any]) -> list[str]:
+        # Lever has no date field on an opportunity that the API writes: the follow-up date is a tag
+        return [*(nurture.get("tags") or ()), f"follow-up {nurture['follow_up']}"]
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """The person's opportunity moves to the configured lead stage (``options.stage``, a stage id of
+        ``GET /stages``, e.g. "Reached out") and gets the tags and a ``follow-up YYYY-MM-DD`` tag."""
+        opp = self.target_opportunity(candidate_id)
+        stage = (nurture.get("options") or {}).get("stage")
+        current = opp.get("stage")
+        current_id = current.get("id") if isinstance(current, Mapping) else current
+        if stage and current_id != stage:
+            self.client.set_stage(str(opp["id"]), str(stage), perform_as=self.perform_as())
+        self.add_tags(candidate_id, self._nurture_tags(nurture))
+        return str(opp["id"])
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        opp = self.target_opportunity(candidate_id)
+        stage = (nurture.get("options") or {}).get("stage")
+        current = opp.get("stage")
+        current_id = current.get("id") if isinstance(current, Mapping) else current
+        if stage and current_id != stage:
+            return None
+        return str(opp["id"]) if set(self._nurture_tags(nurture)) <= set(opp.get("tags") or ()) else None
 
     # reconciliation ---------------------------------------------------------------------------------
     def find_note(self, candidate_id: str, marker: str) -> str | None:

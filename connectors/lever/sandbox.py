@@ -847,7 +847,7 @@ def demo_connector_block(base_url: str) -> dict[str, Any]:
         "note_secret": False,
         "score_from_rating": True,
         "new_candidate_origin": "sourced",
-        "new_candidate_source": "syncbridge",
+        "new_candidate_source": "Micro-internship",
         "page_size": 100,
         "window_days": 30,
         "max_offset_restarts": 3,
@@ -1752,6 +1752,27 @@ def _v1_routes(app: FastAPI, sb: _Sandbox) -> None:
     @app.post("/v1/opportunities/{opp_id}/addTags")
     async def add_tags(opp_id: str, request: Request) -> Response:
         return await change_tags(opp_id, request, True)
+
+    @app.put("/v1/opportunities/{opp_id}/stage")
+    async def change_stage(opp_id: str, request: Request) -> Response:
+        auth(request)
+        body = await _body(request)
+        actor = sb.user_ok(request.query_params.get("perform_as"), required=False)
+        stage = body.get("stage")
+        if not isinstance(stage, str) or store.get("stages", stage) is None:
+            raise _not_found("stages", str(stage))
+        with store.tx():
+            opp = require_opp(opp_id)
+            if opp.get("stage") != stage:
+                now = _now_ms()
+                opp["stage"] = stage
+                index = [s["id"] for s in store.all("stages")].index(stage)
+                opp.setdefault("stageChanges", []).append(
+                    {"toStageId": stage, "toStageIndex": index, "userId": actor, "updatedAt": now}
+                )
+                opp["updatedAt"] = now
+                store.put("opportunities", opp)
+        return _json_response({"data": sb.render_opportunity(dict(opp), set())})
 
     @app.post("/v1/opportunities/{opp_id}/removeTags")
     async def remove_tags(opp_id: str, request: Request) -> Response:

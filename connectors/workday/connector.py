@@ -117,9 +117,14 @@ class WorkdaySettings(ConnectorSettings):
     )
     stage_id_type: str = Field(default="Recruiting_Stage_ID", description="ID type of stage references")
     application_source: str | None = Field(
-        default=None, description="Source_Reference of those job applications (optional)"
+        default="Micro-internship",
+        description="Source_Reference (an Applicant_Source_ID of the tenant) of every job application and "
+        "prospect syncbridge creates, so recruiting reports count micro-intern hires; null for none",
     )
     source_id_type: str = Field(default="Applicant_Source_ID", description="ID type of source references")
+    prospect_status_id_type: str = Field(
+        default="Prospect_Status_ID", description="ID type of the prospect status a nurture rule sets"
+    )
     move_to_step: str | None = Field(
         default=None,
         description="after applying a person to a requisition, Move_Candidate to this recruiting step",
@@ -198,6 +203,7 @@ class WorkdayConnector(Connector):
             Capability.publish,
             Capability.attach,
             Capability.prescreen,
+            Capability.nurture,
         }
     )
     streams = (
@@ -457,6 +463,11 @@ class WorkdayConnector(Connector):
                 phone=new.phone,
                 prospect=True,
                 tags=tags,
+                prospect_source=(
+                    WdRef(self.cfg.source_id_type, self.cfg.application_source)
+                    if self.cfg.application_source
+                    else None
+                ),
             )
         except InvalidRequest as exc:
             raise self._tag_error(exc, list(dict.fromkeys(new.tags))) from exc
@@ -488,6 +499,26 @@ class WorkdayConnector(Connector):
             self.client.put_candidate(candidate=WdRef.wid(candidate_id), add_only=False, tags=refs)
         except InvalidRequest as exc:
             raise self._tag_error(exc, sent) from exc
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """``Put_Candidate`` (update) with ``Prospect_Data``: a prospect, in the rule's
+        ``options.prospect_status`` (a Prospect_Status_ID of the tenant), then the tags (mapped by
+        ``tag_ids``).  WWS has no follow-up date on a candidate: the date is in the plan and the note's
+        nurture state only.  Both calls set state, so a retry converges."""
+        status = (nurture.get("options") or {}).get("prospect_status")
+        self.client.put_candidate(
+            candidate=WdRef.wid(candidate_id),
+            add_only=False,
+            prospect=True,
+            prospect_status=WdRef(self.cfg.prospect_status_id_type, str(status)) if status else None,
+        )
+        if nurture.get("tags"):
+            self.add_tags(candidate_id, nurture["tags"])
+        return candidate_id
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        """Not read back (the nurture's writes are idempotent updates): a retry sends them again."""
+        return None
 
     def _tag_error(self, exc: InvalidRequest, sent: list[str]) -> InvalidRequest:
         """Name the tag a validation fault points at (``.../Candidate_Tag_Reference[n]``)."""

@@ -219,6 +219,8 @@ def put_candidate(
     prospect: bool | None = None,
     tags: Sequence[WdRef] | None = None,
     job_application: JobApplication | None = None,
+    prospect_source: WdRef | None = None,
+    prospect_status: WdRef | None = None,
 ) -> ET.Element:
     """``Put_Candidate_Request`` (attribute ``Add_Only``).
 
@@ -253,7 +255,14 @@ def put_candidate(
         if job_application.source is not None:
             _ref(applied, "Source_Reference", job_application.source)
     if prospect is not None:
-        _sub(_sub(data, "Prospect_Data"), "Prospect", _bool(prospect))
+        prospect_data = _sub(data, "Prospect_Data")
+        _sub(prospect_data, "Prospect", _bool(prospect))
+        if (
+            prospect_status is not None
+        ):  # Prospect_Data: Prospect, Prospect_Status_Reference, Source_Reference
+            _ref(prospect_data, "Prospect_Status_Reference", prospect_status)
+        if prospect_source is not None:
+            _ref(prospect_data, "Source_Reference", prospect_source)
     for tag in tags or ():
         _ref(data, "Candidate_Tag_Reference", tag)
     return root

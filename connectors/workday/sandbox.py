@@ -318,7 +318,8 @@ SCHEMA = [
         first_name TEXT, last_name TEXT, phone TEXT, phone_code TEXT, city TEXT, country TEXT,
         prospect INTEGER NOT NULL DEFAULT 0, do_not_hire INTEGER NOT NULL DEFAULT 0,
         withdrawn INTEGER NOT NULL DEFAULT 0, source TEXT, origin TEXT NOT NULL DEFAULT 'seed',
-        touched INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        touched INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        prospect_status TEXT)""",
     "CREATE INDEX IF NOT EXISTS ix_candidates_created ON candidates(created_at)",
     """CREATE TABLE IF NOT EXISTS candidate_emails (
         email_lc TEXT NOT NULL, raw TEXT NOT NULL, cand_pk INTEGER NOT NULL, position INTEGER NOT NULL)""",
@@ -445,6 +446,8 @@ CITIES = [("Leeds", "GBR", "+44"), ("Lagos", "NGA", "+234"), ("Lyon", "FRA", "+3
           ("Pune", "IND", "+91"),
           ("Toronto", "CAN", "+1"), ("Berlin", "DEU", "+49")]
 SOURCES = ["LinkedIn", "Career Site", "Referral", "University Event", "Agency"]
+# Applicant_Source_IDs the tenant knows (the seeded ones, plus the one syncbridge attributes its writes to)
+SOURCE_IDS = frozenset([*SOURCES, "Micro-internship"])
 # (Candidate_Tag_ID, name, active)
 TAGS = [
     ("MICRO_INTERN", "Micro-intern", True), ("MICRO_INTERN_SOURCED", "Micro-intern (sourced)", True),
@@ -452,6 +455,8 @@ TAGS = [
     ("CAMPUS_2026", "Campus 2026", True), ("DIVERSITY_EVENT", "Diversity event", True),
     ("LEGACY_2019", "Legacy 2019", False),
 ]
+# Prospect_Status_IDs the tenant knows (tenant-configured in a real Workday)
+PROSPECT_STATUSES = ("NEW", "CONTACTED", "NURTURE", "NOT_INTERESTED")
 STAGES = ["Review", "Screen", "Assessment", "Interview", "Reference Check", "Offer", "Background Check",
           "Ready for Hire"]
 DISPOSITIONS = {"DISP_NOT_QUALIFIED": "Not qualified", "DISP_WITHDREW": "Candidate withdrew",
@@ -1428,7 +1433,7 @@ class _Tenant:
             for r in self.q(
                 "SELECT pk, wid, candidate_id, first_name, last_name, phone, phone_code, city, country, "
                 "prospect, "
-                f"do_not_hire, withdrawn, source FROM candidates WHERE pk IN ({marks})",
+                f"do_not_hire, withdrawn, source, prospect_status FROM candidates WHERE pk IN ({marks})",
                 pks,
             )
         }
@@ -1477,7 +1482,22 @@ class _Tenant:
             c = cands.get(pk)
             if c is None:
                 continue
-            _pk, wid, cid, first, last, phone, code, city, country, prospect, dnh, withdrawn, source = c
+            (
+                _pk,
+                wid,
+                cid,
+                first,
+                last,
+                phone,
+                code,
+                city,
+                country,
+                prospect,
+                dnh,
+                withdrawn,
+                source,
+                status,
+            ) = c
             name = " ".join(p for p in (first, last) if p)
             parts = [_t("Candidate_ID", cid)]
             parts.append(
@@ -1570,6 +1590,11 @@ class _Tenant:
                     _e(
                         "Prospect_Data",
                         _t("Prospect", True)
+                        + (
+                            _ref("Prospect_Status_Reference", [("Prospect_Status_ID", status)], d(status))
+                            if status
+                            else ""
+                        )
                         + (
                             _ref("Source_Reference", [("Applicant_Source_ID", source)], d(source))
                             if source
@@ -1773,6 +1798,20 @@ class _Tenant:
                     )
                 if phone is not None:
                     conn.execute("UPDATE candidates SET phone = ? WHERE pk = ?", (phone, pk))
+                if prospect_el is not None:
+                    status_ids = _ids(_kid(prospect_el, "Prospect_Status_Reference"))
+                    status = status_ids[0][1] if status_ids else None
+                    if status is not None and status not in PROSPECT_STATUSES:
+                        raise _invalid_id(
+                            status,
+                            status_ids[0][0],
+                            f"{xp}/wd:Prospect_Data[1]/wd:Prospect_Status_Reference[1]",
+                        )
+                    conn.execute(
+                        "UPDATE candidates SET prospect = ?, prospect_status = COALESCE(?, prospect_status) "
+                        "WHERE pk = ?",
+                        (int(_bool_text(_txt(prospect_el, "Prospect"), True)), status, pk),
+                    )
                 if email is not None:
                     conn.execute("DELETE FROM candidate_emails WHERE cand_pk = ? AND position = 0", (pk,))
                     conn.execute(
@@ -1799,8 +1838,8 @@ class _Tenant:
                 pk = int(conn.execute("SELECT COALESCE(MAX(pk), 0) + 1 FROM candidates").fetchone()[0])
                 conn.execute(
                     "INSERT INTO candidates(pk, wid, candidate_id, first_name, last_name, phone, country, "
-                    "prospect, origin, touched, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'USA', ?, 'api', 1, ?, ?)",
+                    "prospect, origin, touched, created_at, updated_at, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'USA', ?, 'api', 1, ?, ?, ?)",
                     (
                         pk,
                         _wid(self.seed_value, "created-candidate", pk),
@@ -1813,6 +1852,10 @@ class _Tenant:
                         ),
                         now,
                         now,
+                        self._source(
+                            _kid(prospect_el, "Source_Reference") if prospect_el is not None else None,
+                            f"{xp}/wd:Prospect_Data[1]/wd:Source_Reference[1]",
+                        ),
                     ),
                 )
                 if email:
@@ -1842,6 +1885,15 @@ class _Tenant:
             + "</wd:Put_Candidate_Response>"
         )
 
+    def _source(self, ref: ET.Element | None, xp: str) -> str | None:
+        ids = _ids(ref)
+        if not ids:
+            return None
+        kind, value = ids[0]
+        if value not in SOURCE_IDS:
+            raise _invalid_id(value, kind, xp)
+        return value
+
     def _job_applications(self, data: ET.Element, xp: str) -> list[tuple[int, str, str | None, str]]:
         """Validate ``Job_Application_Data*/Job_Applied_To_Data``: (requisition pk, stage, source, xpath)."""
         out = []
@@ -1865,7 +1917,7 @@ class _Tenant:
                 stage = stage_ids[0][1]
                 if stage not in STAGES:
                     raise _invalid_id(stage, stage_ids[0][0], f"{axp}/wd:Stage_Reference[1]")
-                source = next((v for _k, v in _ids(_kid(applied, "Source_Reference"))), None)
+                source = self._source(_kid(applied, "Source_Reference"), f"{axp}/wd:Source_Reference[1]")
                 out.append((req_pk, stage, source, axp))
         return out
 
@@ -2421,14 +2473,17 @@ class _Tenant:
     # ---- admin
     def person(self, wid: str) -> dict[str, Any] | None:
         rows = self.q(
-            "SELECT pk, wid, candidate_id, first_name, last_name, origin FROM candidates WHERE wid = ?",
+            "SELECT pk, wid, candidate_id, first_name, last_name, origin, prospect, prospect_status "
+            "FROM candidates WHERE wid = ?",
             (wid,),
         )
         if not rows:
             return None
-        pk, wid, cid, first, last, origin = rows[0]
+        pk, wid, cid, first, last, origin, prospect, prospect_status = rows[0]
         return {
             "wid": wid,
+            "prospect": bool(prospect),
+            "prospect_status": prospect_status,
             "candidate_id": cid,
             "first_name": first,
             "last_name": last,

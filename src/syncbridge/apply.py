@@ -129,6 +129,9 @@ def _execute(connector: Connector, action: Action, target: str | None, refs: Ref
     if action.kind == "publish":
         assert refs.requisition is not None
         return connector.publish(refs.requisition, p.get("options") or {})
+    if action.kind == "nurture":
+        assert target is not None
+        return connector.nurture(target, p)
     if action.kind == "attach":
         assert refs.person is not None and refs.requisition is not None
         return connector.attach(refs.person, refs.requisition, stage=p.get("stage")).ref.id
@@ -164,6 +167,8 @@ def reconcile(
         return (
             connector.find_published(refs.requisition, p.get("options") or {}) if refs.requisition else None
         )
+    if action.kind == "nurture":
+        return connector.find_nurture(target, p) if target is not None else None
     if action.kind == "attach":
         if refs.person is None or refs.requisition is None:
             return None

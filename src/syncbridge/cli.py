@@ -107,6 +107,7 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
       syncbridge plan              dry run: every write it would make
       syncbridge run               sync, link, plan and apply, as a Prefect flow
       syncbridge status            cursors, links, ledger, recent runs
+      syncbridge review            identity links waiting for a person (accept/reject)
       syncbridge demo              everything against a local Greenhouse sandbox
     """
     _setup_logging(verbose)
@@ -114,7 +115,12 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
 
 
 @main.command()
-@click.option("--online", is_flag=True, help="Also open the state store and call each ATS once.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also open the state store and call each ATS once (credentials, and what only the account can "
+    "tell: e.g. the Greenhouse job board and source the config names).",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings (a secret written in clear) as errors.")
 @click.pass_obj
 @_handle_errors
@@ -268,6 +274,7 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         f"  outcomes:  {o['read']} read, {o['quarantined']} quarantined, {o.get('linked', 0)} linked, "
         f"{o.get('ambiguous', 0)} ambiguous, {o.get('unmatched', 0)} unmatched, "
         f"{o.get('unrouted', 0)} unrouted"
+        + (f", {o['review']} waiting for review (syncbridge review)" if o.get("review") else "")
     )
     click.echo(
         f"  actions:   {a['planned']} planned ({a['already_done']} already done), "
@@ -388,12 +395,22 @@ def _fmt(value: Any) -> str:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option(
+    "--person",
+    "person",
+    metavar="KEY",
+    help="An e-mail, phone or syncbridge person id: that student's links.",
+)
 @click.pass_obj
 @_handle_errors
-def status(obj: _Ctx, as_json: bool) -> None:
+def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     """Show cursors, mirror size, links, ledger counts, pending writes and recent runs."""
     from syncbridge.config import load_config
     from syncbridge.store import Store
+
+    if person is not None:
+        _person_status(obj, person, as_json)
+        return
 
     settings = load_config(obj.config)
     store = Store(settings.state.url)
@@ -415,6 +432,7 @@ def status(obj: _Ctx, as_json: bool) -> None:
                 {k: r[k] for k in ("key", "outcome_id", "connector", "rule", "created_at")}
                 for r in store.pending_approvals()
             ],
+            **_identity_status(store),
         }
     finally:
         store.close()
@@ -448,6 +466,11 @@ def status(obj: _Ctx, as_json: bool) -> None:
                 f"  {p['key'][:12]} {p['connector']} {p['kind']} outcome {p['outcome_id']}: "
                 f"{p['status']} x{p['attempts']} {p['error'] or ''}"
             )
+    people = data["people"]
+    click.echo(
+        f"people:  {people['people']} syncbridge person id(s), {people['linked_in_several_ats']} with links "
+        f"in more than one ATS; {len(data['reviews_waiting'])} link(s) waiting for review (syncbridge review)"
+    )
     if data["approvals_waiting"]:
         click.echo("approvals waiting:")
         for a in data["approvals_waiting"]:
@@ -596,6 +619,47 @@ def _resume_waiting(rows: list[dict[str, Any]], decided: list[str], status: str)
     return lines
 
 
+def _person_status(obj: _Ctx, key: str, as_json: bool) -> None:
+    """One student: their syncbridge person id, outcomes and links per ATS."""
+    from syncbridge.config import load_config
+    from syncbridge.identity import find_person, person_links, person_outcomes
+    from syncbridge.store import Store
+
+    settings = load_config(obj.config)
+    store = Store(settings.state.url)
+    try:
+        pid = find_person(store, key, region=settings.matching.phone_region)
+        if pid is None:
+            raise ConfigError("--person: no student with that e-mail, phone or person id")
+        outcome_ids, links = person_outcomes(store, pid), person_links(store, pid)
+    finally:
+        store.close()
+    data = {"person_id": pid, "outcomes": outcome_ids, "links": links}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"syncbridge person {pid}: outcomes {', '.join(outcome_ids)}")
+    for connector, ids in links.items():
+        click.echo(f"  {connector}: {', '.join(ids)}")
+    if not links:
+        click.echo("  no links yet")
+
+
+def _identity_status(store: Any) -> dict[str, Any]:
+    from syncbridge.identity import pending_reviews, people_summary
+
+    return {
+        "people": people_summary(store),
+        "reviews_waiting": [
+            {
+                k: r[k]
+                for k in ("outcome_id", "connector", "person_id", "candidate_id", "confidence", "evidence")
+            }
+            for r in pending_reviews(store)
+        ],
+    }
+
+
 @main.command()
 @click.argument("approval_id")
 @click.pass_obj
@@ -633,6 +697,46 @@ def _known(settings: Any, environment: str | None, name: str, config: str) -> tu
             f"{name}: no such deployment in {config} (known: {', '.join(names) or 'none: no schedules'})"
         )
     return names[name]
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["list", "accept", "reject"]), default="list")
+@click.argument("outcome_id", required=False)
+@click.option("--connector", "connector_name", help="Only the review on this connector.")
+@click.pass_obj
+@_handle_errors
+def review(obj: _Ctx, action: str, outcome_id: str | None, connector_name: str | None) -> None:
+    """The identity review queue: links too weak to use on their own (docs/outcomes.md).
+
+    `review` lists them; `review accept OUTCOME_ID` uses the proposed link from the next run on (and
+    remembers it for the student's later outcomes); `review reject OUTCOME_ID` never proposes it again."""
+    from syncbridge.config import load_config
+    from syncbridge.identity import decide, pending_reviews
+    from syncbridge.store import Store
+
+    store = Store(load_config(obj.config).state.url)
+    try:
+        if action == "list":
+            rows = pending_reviews(store)
+            for r in rows:
+                click.echo(
+                    f"  outcome {r['outcome_id']} on {r['connector']} → ATS person {r['candidate_id']} "
+                    f"(confidence {r['confidence']:.2f}: {', '.join(r['evidence'] or [])}; "
+                    f"syncbridge person {r['person_id']})"
+                )
+            click.echo(f"{len(rows)} link(s) waiting for review")
+            return
+        if not outcome_id:
+            raise ConfigError(f"review {action}: give the outcome id")
+        by = os.environ.get("USER") or "cli"
+        decided = decide(store, outcome_id, action == "accept", by=by, connector=connector_name)
+    finally:
+        store.close()
+    if not decided:
+        raise ConfigError(f"{outcome_id}: no link of that outcome waits for review")
+    verb = "accepted" if action == "accept" else "rejected"
+    for r in decided:
+        click.echo(f"{verb}: outcome {r['outcome_id']} on {r['connector']} → ATS person {r['candidate_id']}")
 
 
 @main.command()

@@ -50,6 +50,7 @@ FIELD_SOURCES = {
     "student.first_name",
     "student.last_name",
     "student.school",
+    "student.graduation_date",
     "project.project_id",
     "project.title",
     "project.role_title",
@@ -102,6 +103,18 @@ class MatchingSettings(_Strict):
         default=False, description="create a candidate/prospect for outcomes that match nobody"
     )
     new_candidate_tags: list[str] = Field(default_factory=list)
+    min_confidence: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="links found by evidence other than the e-mail (phone, name, school, an earlier link) "
+        "are used at or above this confidence; below it they wait in `syncbridge review`",
+    )
+    phone_region: str | None = Field(
+        default=None,
+        description="region (e.g. US, GB) for phone numbers written without +country code; else only "
+        "+numbers are compared",
+    )
 
 
 class HistorySettings(_Strict):
@@ -172,6 +185,11 @@ class RequisitionTemplate(_Strict):
     fields: dict[str, str] = Field(
         default_factory=dict, description="requisition custom field → outcome path"
     )
+    description: str | None = Field(
+        default=None,
+        description="the job's description/notes, a template over the outcome (e.g. \"{project.role_title} "
+        'in {project.team}"); default: role, team and what the micro-internship showed',
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="vendor specifics, e.g. {template_job_id, board, publish}; see docs/conversion.md",
@@ -196,9 +214,38 @@ class PrescreenSettings(_Strict):
         return _check_paths(v, extra=PRESCREEN_SOURCES)
 
 
+class NurtureWhen(_Strict):
+    """When a strong micro-intern is nurtured as a prospect instead of converted (early talent)."""
+
+    graduation_after_months: int = Field(
+        ge=0, description="the expected graduation is more than this many months away (e.g. 12)"
+    )
+
+
+class NurtureSettings(_Strict):
+    """Where a nurtured student goes.  ``options`` are vendor specifics (docs/conversion.md)."""
+
+    tags: list[str] = Field(default_factory=lambda: ["early-talent"], description="tags to add")
+    follow_up_months_before_graduation: int = Field(
+        default=6, ge=0, le=60, description="the follow-up date: this many months before graduation"
+    )
+    follow_up_field: str | None = Field(
+        default=None, description="a candidate date field for the follow-up date (Greenhouse name_key)"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Greenhouse {prospect_pool_id, prospect_stage_id}; Lever {stage}; "
+        "Workday {prospect_status}",
+    )
+
+
 class ConversionRule(_Strict):
     name: str = Field(min_length=1)
     when: StrongWhen = Field(default_factory=StrongWhen)
+    nurture_when: NurtureWhen | None = Field(
+        default=None, description="a strong student matching this is nurtured as a prospect, not converted"
+    )
+    nurture: NurtureSettings = Field(default_factory=NurtureSettings)
     connector: str | None = Field(default=None, description="default: where the outcome is routed")
     requisition: RequisitionTemplate = Field(default_factory=RequisitionTemplate)
     prescreen: PrescreenSettings = Field(default_factory=PrescreenSettings)
@@ -306,6 +353,7 @@ class PrefectSettings(_Strict):
         description="one-machine mode: port of the local Prefect server "
         "(default: 4200 if free, else any free port)",
     )
+
 
 class PrivacySettings(_Strict):
     """Personal data in the state store (docs/security.md, "Personal data")."""

@@ -48,6 +48,7 @@ class Capability(StrEnum):
     publish = "publish"
     attach = "attach"
     prescreen = "prescreen"
+    nurture = "nurture"
 
 
 Entity = Literal["candidate", "application", "requisition", "other"]
@@ -206,6 +207,21 @@ class Connector(ABC):
 
     def find_published(self, requisition_id: str, options: Mapping[str, Any]) -> str | None:
         raise NotImplementedError(f"{self.type} cannot search postings")
+
+    def nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str:
+        """Make the person a nurtured prospect (early talent): the vendor's prospect pool/stage or lead
+        stage, the tags and the follow-up date (``nurture`` = the plan's payload); returns a ref."""
+        raise NotImplementedError(f"{self.type} cannot nurture prospects")
+
+    def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
+        """The ref when the person already is the nurtured prospect ``nurture`` describes."""
+        raise NotImplementedError(f"{self.type} cannot search prospects")
+
+    def account_problems(self, rule_options: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Problems with this connector's settings and its conversion rules' ``requisition.options`` that
+        only the account can tell (e.g. a job board that is unknown, ambiguous or not live, a source that
+        does not exist); ``syncbridge validate --online`` shows them, one line each."""
+        return []
 
     def attach(self, candidate_id: str, requisition_id: str, *, stage: str | None = None) -> Application:
         """Put the person on the requisition (a new application/candidacy); idempotent where possible."""

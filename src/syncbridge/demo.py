@@ -87,6 +87,47 @@ def parse_vendors(text: str) -> list[DemoVendor]:
     return [VENDORS[n] for n in dict.fromkeys(names)]
 
 
+#: where each vendor's demo puts a nurtured early-talent student (docs/conversion.md)
+NURTURE_OPTIONS: dict[str, dict[str, Any]] = {
+    "greenhouse": {"prospect_pool_id": 1, "prospect_stage_id": 1},
+    "lever": {"stage": "lead-reached-out"},
+    "workday": {"prospect_status": "NURTURE"},
+}
+
+
+def _early_talent_and_review_cases(rows: list[dict[str, str]], people: list[dict[str, Any]]) -> None:
+    """Two cases recruiters should see in the demo, added to one vendor's sample rows:
+
+    * **nurture**: the first strong student gets an expected graduation more than two years away, so the
+      rule nurtures them as a prospect instead of opening a role;
+    * **review**: a later outcome of an e-mail-matched student, sent with a new personal address and
+      no phone; the same name and school are evidence, but not enough to write without a person
+      (``syncbridge review``)."""
+    from datetime import date, timedelta
+
+    real = rows[: len(people)]  # one row per person, in order; the two bad rows follow
+    strong = next(
+        (r for r in real if float(r["rating"]) >= 4.5 and r["would_hire"].lower() in ("yes", "true")), None
+    )
+    if strong is not None:
+        strong["graduation_date"] = (date.today() + timedelta(days=800)).isoformat()
+    known = next(
+        (r for r, p in zip(real, people, strict=False) if p.get("kind") == "primary" and r is not strong),
+        None,
+    )
+    if known is not None:
+        local = known["student_email"].split("@")[0]
+        rows.append(
+            {
+                **known,
+                "outcome_id": f"{known['outcome_id']}-LATER",
+                "project_id": f"{known['project_id']}-LATER",
+                "student_email": f"{local}.personal@mail.example",
+                "student_phone": "",
+            }
+        )
+
+
 def write_outcomes(path: Path, vendors: list[DemoVendor], dbs: dict[str, Path], seed: int) -> None:
     """Sample outcomes for every vendor's employer, in one CSV (ids prefixed per vendor)."""
     from syncbridge.outcomes import write_demo_outcomes
@@ -101,9 +142,11 @@ def write_outcomes(path: Path, vendors: list[DemoVendor], dbs: dict[str, Path], 
             with part.open(encoding="utf-8", newline="") as fh:
                 reader = csv.DictReader(fh)
                 header = list(reader.fieldnames or [])
-                for row in reader:
-                    row["outcome_id"] = f"{v.prefix}-{row['outcome_id']}"
-                    rows.append(row)
+                mine = list(reader)
+            _early_talent_and_review_cases(mine, people)
+            for row in mine:
+                row["outcome_id"] = f"{v.prefix}-{row['outcome_id']}"
+                rows.append(row)
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=header)
         writer.writeheader()
@@ -132,11 +175,19 @@ def demo_config(
             "mi_would_hire": "evaluation.would_hire",
         }
     # a sandbox that supports conversion says how its demo opens roles (template ids, boards, ...)
-    rules = [
-        v.sandbox.demo_conversion_rule(v.employer)
-        for v in vendors
-        if hasattr(v.sandbox, "demo_conversion_rule")
-    ]
+    rules = []
+    for v in vendors:
+        if hasattr(v.sandbox, "demo_conversion_rule"):
+            rule = v.sandbox.demo_conversion_rule(v.employer)
+            # early talent: a strong student graduating more than a year from now is nurtured instead
+            rule["nurture_when"] = {"graduation_after_months": 12}
+            rule["nurture"] = {"tags": ["early-talent"], "options": NURTURE_OPTIONS[v.name]}
+            rules.append(rule)
+        if v.name == "workday":  # Workday tags are tenant ids: the sandbox has a campus tag
+            connectors[v.connector]["tag_ids"] = {
+                **connectors[v.connector]["tag_ids"],
+                "early-talent": "CAMPUS_2026",
+            }
     if rules:
         config["conversion"] = {"enabled": True, "approval": "auto", "rules": rules}
     return config

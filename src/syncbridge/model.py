@@ -132,6 +132,7 @@ class Person(Frozen):
     last_name: str
     phone: str | None = None
     school: str | None = None
+    graduation_date: date | None = None  # expected; early-talent nurture rules look at it
 
     @field_validator("email")
     @classmethod
@@ -203,7 +204,12 @@ class Outcome(Frozen):
 
     def content_hash(self) -> str:
         """A stable digest of the outcome's content (used to spot a re-used id with new content)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        data = self.model_dump(mode="json")
+        if data["student"].get("graduation_date") is None:
+            # added later: leaving it out when absent keeps the digest (and so the idempotency keys of
+            # every write made before) unchanged for outcomes that do not carry it
+            data["student"].pop("graduation_date", None)
+        payload = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

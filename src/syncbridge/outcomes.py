@@ -66,6 +66,7 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "student_last_name",
     "student_phone",
     "student_school",
+    "graduation_date",
     "employer",
     "project_id",
     "project_title",
@@ -108,6 +109,7 @@ _NESTED_SECTIONS: dict[str, dict[str, str]] = {
         "last_name": "student_last_name",
         "phone": "student_phone",
         "school": "student_school",
+        "graduation_date": "graduation_date",
     },
     "project": {
         "project_id": "project_id",
@@ -738,6 +740,7 @@ def parse_row(
     last_name = p.text("student_last_name", required=True)
     phone = p.text("student_phone")
     school = p.text("student_school")
+    graduation = p.day("graduation_date")
 
     employer = p.text("employer")
     if employer is None:
@@ -782,7 +785,12 @@ def parse_row(
         return Outcome(
             outcome_id=outcome_id,
             student=Person(
-                email=email, first_name=first_name, last_name=last_name, phone=phone, school=school
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                phone=phone,
+                school=school,
+                graduation_date=graduation,
             ),
             project=MicroInternship(
                 project_id=project_id,

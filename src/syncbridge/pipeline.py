@@ -19,7 +19,9 @@ from syncbridge import privacy, sharedlimit
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
+from syncbridge.corrections import earlier_notes
 from syncbridge.errors import SyncbridgeError
+from syncbridge.fieldtypes import definitions_for
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
@@ -228,6 +230,8 @@ def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str
         user_for=rt.store.user_id_by_email,
         unfinished=lambda key: (row := rt.store.ledger_get(key)) is not None and row["status"] != "done",
         closed_requisition=rt.store.closed_requisition,
+        field_defs=definitions_for(rt),
+        earlier_note=earlier_notes(rt.store),
     )
     for s in the_plan.strong:
         if s.state == "awaiting approval" and rt.store.request_approval(

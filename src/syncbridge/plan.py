@@ -15,16 +15,20 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from syncbridge.config import Settings
 from syncbridge.connector import Capability
+from syncbridge.corrections import correction_text, snapshot
+from syncbridge.fieldtypes import FieldDefs, fit_fields
 from syncbridge.matching import Link
 from syncbridge.model import Outcome
+from syncbridge.nurture import plan_nurture
 from syncbridge.redact import mask_email
-from syncbridge.render import field_value, history_subject, history_text
+from syncbridge.render import history_subject, history_text
 from syncbridge.safety import sanitise_payload
 
 Kind = Literal[
@@ -36,6 +40,7 @@ Kind = Literal[
     "publish",
     "attach",
     "prescreen",
+    "nurture",
 ]
 
 _CAPABILITY: dict[str, Capability] = {
@@ -47,6 +52,7 @@ _CAPABILITY: dict[str, Capability] = {
     "publish": Capability.publish,
     "attach": Capability.attach,
     "prescreen": Capability.prescreen,
+    "nurture": Capability.nurture,
 }
 #: the order the applier runs kinds in (later kinds may depend on earlier ones)
 KIND_ORDER = {k: i for i, k in enumerate(_CAPABILITY)}
@@ -142,13 +148,19 @@ def make_plan(
     user_for: Callable[[str, str], str | None] = lambda _c, _email: None,
     unfinished: Callable[[str], bool] = lambda _key: False,
     closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
+    field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
+    earlier_note: Callable[[str, str], dict[str, Any] | None] = lambda _c, _o: None,
+    today: date | None = None,
 ) -> Plan:
     """Plan the history write-back and, for strong micro-interns, the conversion.
 
     ``done(key)`` returns the remote ref of a done key, else None; ``open_requisition(connector, code)``
     the id of an open requisition with that code in the mirror; ``approval(key)`` the recorded decision
     (``approved``/``rejected``/``pending``) of a manual approval; ``user_for(connector, email)`` the ATS
-    user id of a colleague."""
+    user id of a colleague; ``field_defs(connector)`` the mirrored custom-field definitions that mapped
+    values are fitted to (a value that cannot fit is reported in ``skipped`` and not sent);
+    ``earlier_note(connector, outcome_id)`` the last history note written for the outcome (a corrected
+    evaluation's note says it corrects that one, and what changed)."""
     plan = Plan()
     by_id = {o.outcome_id: o for o in outcomes}
     history = settings.history
@@ -234,18 +246,22 @@ def make_plan(
             "target": target,
             "depends_on": depends_on,
         }
+        earlier = earlier_note(c, o.outcome_id)
+        key = action_key(c, "add_note", o.outcome_id, o.content_hash())
+        correction = correction_text(earlier, o) if earlier and earlier["key"] != key else None
         if history.note:
-            key = action_key(c, "add_note", o.outcome_id, o.content_hash())
+            subject = ("Corrected: " if correction else "") + history_subject(o)
             add(
                 Action(
                     key=key,
                     kind="add_note",
                     payload={
-                        "subject": history_subject(o),
-                        "text": history_text(o),
+                        "subject": subject,
+                        "text": f"{correction}\n\n{history_text(o)}" if correction else history_text(o),
                         "score": o.evaluation.rating,
+                        "evaluation": snapshot(o),
                     },
-                    summary=f"note: {history_subject(o)}",
+                    summary=f"note: {subject}",
                     **common,
                 )
             )
@@ -260,8 +276,8 @@ def make_plan(
                     **common,
                 )
             )
-        if history.fields:
-            values = {name: field_value(o, path) for name, path in sorted(history.fields.items())}
+        values = _fitted(plan, o, c, history.fields, "candidate", field_defs, user_for)
+        if values:
             add(
                 Action(
                     key=action_key(c, "set_fields", o.outcome_id, values),
@@ -283,9 +299,29 @@ def make_plan(
             user_for,
             unfinished,
             closed_requisition,
+            field_defs,
+            corrected=correction is not None,
+            today=today or date.today(),
         )
     plan.skipped = sorted(gaps | set(plan.skipped))
     return plan
+
+
+def _fitted(
+    plan: Plan,
+    o: Outcome,
+    c: str,
+    mapping: Mapping[str, str],
+    scope: str,
+    field_defs: Callable[[str], FieldDefs | None],
+    user_for: Callable[[str, str], str | None],
+) -> dict[str, Any]:
+    """The mapped custom-field values fitted to the fields' types; what cannot fit goes to ``skipped``."""
+    if not mapping:
+        return {}
+    values, problems = fit_fields(o, mapping, field_defs(c), scope, user_for=lambda email: user_for(c, email))
+    plan.skipped.extend(f"outcome {o.outcome_id} on {c}: {p} (not sent)" for p in problems)
+    return values
 
 
 def strong_rule(settings: Settings, o: Outcome) -> tuple[Any, list[str]] | None:
@@ -326,18 +362,28 @@ def _plan_conversion(
     user_for: Callable[[str, str], str | None],
     unfinished: Callable[[str], bool],
     closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
+    field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
+    *,
+    corrected: bool = False,
+    today: date | None = None,
 ) -> None:
     from syncbridge.model import NewRequisition
     from syncbridge.render import (
         prescreen_html,
         prescreen_text,
-        prescreen_value,
         recommendation,
         render_template,
         requisition_code,
+        requisition_description_html,
     )
 
     found = strong_rule(settings, o)
+    if found is not None and found[1] and corrected:
+        # a downgraded evaluation: say why a conversion that may have been planned before is not
+        plan.skipped.append(
+            f"{found[0].name}: outcome {o.outcome_id} was corrected and no longer meets the rule "
+            f"({'; '.join(found[1])}): not converted"
+        )
     if found is None or found[1]:
         return
     rule = found[0]
@@ -358,6 +404,30 @@ def _plan_conversion(
     conv = settings.conversion
     if not conv.enabled:
         strong.state = "strong (conversion disabled)"
+        return
+    nurture = plan_nurture(rule, o, today or date.today())
+    if nurture is not None:
+        # early talent: strong, but graduating too late to hire now; a prospect, not a conversion
+        strong.state = nurture["state"]
+        follow_field = nurture["payload"]["follow_up_field"]
+        defs = field_defs(c) if follow_field else None
+        if follow_field and defs:
+            found_def = defs.get("candidate", follow_field)
+            if found_def is None or found_def.value_type != "date":
+                plan.skipped.append(
+                    f"{rule.name}: nurture.follow_up_field {follow_field} is no candidate date field on "
+                    f"{c}; the follow-up date of outcome {o.outcome_id} is not written"
+                )
+                nurture["payload"]["follow_up_field"] = None
+        add(
+            Action(
+                key=action_key(c, "nurture", o.outcome_id, nurture["payload"]),
+                kind="nurture",
+                payload=nurture["payload"],
+                summary=f"nurture: {nurture['state']}",
+                **common,
+            )
+        )
         return
     if conv.approval == "manual":
         decision = approval(approval_key)
@@ -399,9 +469,10 @@ def _plan_conversion(
             department=tmpl.department,
             location=tmpl.location,
             hiring_manager=manager,
-            description_html=f"<p>{render_template(tmpl.title, o)}: opened by syncbridge after a strong "
-            f"micro-internship on {o.project.title}.</p>",
-            fields={k: field_value(o, v) for k, v in tmpl.fields.items()},
+            description_html=requisition_description_html(
+                tmpl.description, render_template(tmpl.title, o) or o.project.title, o
+            ),
+            fields=_fitted(plan, o, c, tmpl.fields, "job", field_defs, user_for),
             options=dict(tmpl.options),
         )
         add(
@@ -457,7 +528,7 @@ def _plan_conversion(
         deliverables=o.evaluation.deliverables,
         summary_text=prescreen_text(o),
         summary_html=prescreen_html(o),
-        fields={k: prescreen_value(o, v) for k, v in rule.prescreen.fields.items()},
+        fields=_fitted(plan, o, c, rule.prescreen.fields, "application", field_defs, user_for),
         marker=marker,
         stage=rule.prescreen.stage,
     )

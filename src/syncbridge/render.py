@@ -31,6 +31,7 @@ def history_text(o: Outcome) -> str:
         f"Micro-internship completed — {p.title} ({p.employer})",
         "",
         f"Role: {p.role_title or p.title}" + (f" · Team: {p.team}" if p.team else ""),
+        *_student_line(o),
         f"Dates: {p.start_date.isoformat()} to {p.end_date.isoformat()}"
         + (f" · {p.hours:g} hours" if p.hours else "")
         + (f" · status: {p.status.value.replace('_', ' ')}" if p.status.value != "completed" else ""),
@@ -49,6 +50,15 @@ def history_text(o: Outcome) -> str:
     return "\n".join(lines)
 
 
+def _student_line(o: Outcome) -> list[str]:
+    """School and expected graduation, when the outcome carries them (early-talent context)."""
+    s = o.student
+    parts = ([f"School: {s.school}"] if s.school else []) + (
+        [f"Expected graduation: {s.graduation_date.isoformat()}"] if s.graduation_date else []
+    )
+    return [" · ".join(parts)] if parts else []
+
+
 def history_html(o: Outcome) -> str:
     p, e = o.project, o.evaluation
     esc = html.escape
@@ -56,6 +66,7 @@ def history_html(o: Outcome) -> str:
     items = [
         f"<li><b>Role:</b> {esc(p.role_title or p.title)}{team}</li>",
         f"<li><b>Dates:</b> {p.start_date.isoformat()} to {p.end_date.isoformat()}</li>",
+        *[f"<li>{esc(line)}</li>" for line in _student_line(o)],
     ]
     if p.supervisor:
         items.append(f"<li><b>Supervisor:</b> {esc(p.supervisor.name)}</li>")
@@ -145,6 +156,32 @@ def requisition_code(template: str, o: Outcome, *, max_len: int = 60) -> str:
         digest = hashlib.sha256(code.encode()).hexdigest()[:8].upper()
         code = f"{code[: max_len - 9].rstrip('-')}-{digest}"
     return code or "MI-ROLE"
+
+
+def requisition_description_html(template: str | None, title: str, o: Outcome) -> str:
+    """The new requisition's description (Greenhouse job notes, Lever posting text, Workday description):
+    the rule's ``description`` template, else the role, the team and what the micro-internship showed.
+    Never the template job's text, and no personal data of the student (it is the role's description)."""
+    esc = html.escape
+    if template:
+        paragraphs = [render_template(line, o) for line in template.split("\n\n")]
+        return "".join(f"<p>{esc(p)}</p>" for p in paragraphs if p)
+    p, e = o.project, o.evaluation
+    head = f"<p><b>{esc(title)}</b>" + (f" · Team: {esc(p.team)}" if p.team else "") + "</p>"
+    shown = [
+        f"<li>Project: {esc(p.title)} at {esc(p.employer)}, "
+        f"{p.start_date.isoformat()} to {p.end_date.isoformat()}</li>",
+        f"<li>Rating: {rating_text(e.rating)} · Would hire: {'yes' if e.would_hire else 'no'}</li>",
+    ]
+    if e.skills:
+        shown.append(f"<li>Skills shown: {esc(', '.join(f'{s.name} {s.level}/5' for s in e.skills))}</li>")
+    return (
+        head
+        + "<p>Opened by syncbridge after a strong micro-internship. What it showed:</p>"
+        + "<ul>"
+        + "".join(shown)
+        + "</ul>"
+    )
 
 
 def recommendation(o: Outcome) -> str:

@@ -288,6 +288,36 @@ privacy_log = Table(
     Column("ats_records", JSON),  # ids only: what to erase in each ATS
 )
 
+# identity (v11): one syncbridge person per student across employers, found by strong keys (e-mail,
+# E.164 phone); and the review queue of links too weak to use without a person's decision
+person_keys = Table(
+    "sb_person_keys",
+    metadata,
+    Column("key", String(400), primary_key=True),  # "email:<normalized>" | "phone:<E.164>"
+    Column("person_id", String(36), nullable=False, index=True),
+    Column("created_at", Ts),
+)
+outcome_people = Table(
+    "sb_outcome_people",
+    metadata,
+    Column("outcome_id", String(255), primary_key=True),
+    Column("person_id", String(36), nullable=False, index=True),
+)
+reviews = Table(
+    "sb_reviews",
+    metadata,
+    Column("outcome_id", String(255), primary_key=True),
+    Column("connector", String(128), primary_key=True),
+    Column("person_id", String(36)),
+    Column("candidate_id", String(64)),  # the proposed ATS person
+    Column("confidence", Float),
+    Column("evidence", JSON),  # the evidence names (phone, name, previous link ...), no personal data
+    Column("status", String(16), nullable=False, index=True),  # pending|accepted|rejected|superseded
+    Column("decided_by", String(255)),
+    Column("created_at", Ts),
+    Column("decided_at", Ts),
+)
+
 
 def _v2(conn: Connection) -> None:
     """v2: manual-approval records for conversions; audit rows findable by run."""
@@ -332,12 +362,26 @@ def _v8(conn: Connection) -> None:
     conn.execute(text("DROP INDEX IF EXISTS ix_sb_candidates_primary_email"))
 
 
+def _v11(conn: Connection) -> None:
+    """v11: syncbridge person ids and the identity review queue (new tables only)."""
+    for table in (person_keys, outcome_people, reviews):
+        table.create(conn, checkfirst=True)
+
+
 def _v13(conn: Connection) -> None:
     """v13: the shared rate-limit buckets (several workers under one vendor limit)."""
     rate_limits.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 7: _v7, 8: _v8, 13: _v13}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _v2,
+    3: _v3,
+    4: _v4,
+    7: _v7,
+    8: _v8,
+    11: _v11,
+    13: _v13,
+}
 CLAIM_LEASE = timedelta(minutes=15)
 
 

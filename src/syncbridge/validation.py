@@ -48,6 +48,7 @@ def validate(config: str, *, online: bool, strict: bool, echo: Echo) -> int:
     # a state store that cannot be opened raises StateStoreError (one line) from here
     refused: list[str] = []
     failed: list[str] = []
+    wrong: list[str] = []
     with Runtime(settings) as rt:
         echo(f"  state store: OK ({rt.store.dialect})")
         for name in settings.connectors:
@@ -61,6 +62,18 @@ def validate(config: str, *, online: bool, strict: bool, echo: Echo) -> int:
                 echo(f"  {name}: could not check the credentials: {exc}")
             else:
                 echo(f"  {name}: credentials OK {info}")
+                # what only the account can tell about the file (a job board, a source it names)
+                rules = [r for r in settings.conversion.rules if r.connector in (None, name)]
+                options = [r.requisition.options for r in rules] if settings.conversion.enabled else []
+                for problem in rt.connector(name).account_problems(options):
+                    wrong.append(name)
+                    echo(f"  {name}: {problem}")
+    if wrong:
+        echo(
+            f"error: {config} names what {', '.join(dict.fromkeys(wrong))} does not have (see above)",
+            err=True,
+        )
+        return 2
     if refused:
         echo(
             f"error: {config} is valid, but the credentials of {', '.join(refused)} are not accepted; "
