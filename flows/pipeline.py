@@ -265,6 +265,8 @@ def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
         the_plan = plan_task(rt, batch, links, params.connector)
         # everything that needs no decision is written before waiting for one (see flows/approval.py)
         result = None if params.dry_run else _apply_all(rt, the_plan, info["run_id"])
+        if not params.dry_run:
+            steps.notify_assessments(rt)
         pending = [s for s in the_plan.strong if s.state == "awaiting approval"]
         if result is not None and pending and params.wait_for_approval:
             timeout = params.approval_timeout_seconds or rt.settings.conversion.approval_timeout_minutes * 60

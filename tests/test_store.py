@@ -162,13 +162,15 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         urls.append(request.getfixturevalue("pg_url"))
     for url in urls:
         engine = create_engine(url)
-        later = {  # tables added after v1 (v2 approvals, v7 privacy, v11 identity, v13 shared rate limits)
+        later = {  # tables added after v1 (v2 approvals, v7 privacy, v11 identity, v12 inbound, v13 limits)
             approvals.name,
             "sb_tombstones",
             "sb_privacy_log",
             person_keys.name,
             outcome_people.name,
             reviews.name,
+            "sb_events",
+            "sb_assessments",
             "sb_rate_limits",
         }
         v1_tables = [t for t in metadata.sorted_tables if t.name not in later]
@@ -205,7 +207,7 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         old.close()
 
         upgraded = Store(url)  # migrates on start
-        assert upgraded.schema_version() == SCHEMA_VERSION >= 11
+        assert upgraded.schema_version() == SCHEMA_VERSION >= 12
         with upgraded.engine.connect() as conn:  # v8: e-mail rows indexed by person; v11: identity tables
             indexes = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidate_emails")}
             names = {ix["name"] for ix in inspect(conn).get_indexes("sb_candidates")}

@@ -498,6 +498,12 @@ class LeverClient:
             data = self._write("POST", f"postings/{posting_id}", retry, params=params, idempotent=False)
         return data if isinstance(data, dict) else {"id": posting_id, **body}
 
+    def create_webhook(self, url: str, event: str) -> dict[str, Any]:
+        """``POST /webhooks`` (not idempotent: a resend would register a second webhook).  The answer's
+        ``configuration.signatureToken`` is shown only now, so the caller must keep it."""
+        data = self._write("POST", "webhooks", {"url": url, "event": event}, idempotent=False)
+        return data if isinstance(data, dict) else {}
+
     def close(self) -> None:
         self.api.close()
 

@@ -503,6 +503,11 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     help="Sandbox(es) to run against: greenhouse, lever, workday, a comma list, or all "
     "(each vendor is a different employer; outcomes are routed by employer).",
 )
+@click.option(
+    "--events",
+    is_flag=True,
+    help="Instead: show a signed Greenhouse webhook and an assessment-partner round trip.",
+)
 @click.pass_obj
 @_handle_errors
 def demo(
@@ -514,6 +519,7 @@ def demo(
     fault_rate: float,
     no_prefect: bool,
     vendor: str,
+    events: bool,
 ) -> None:
     """Run the full pipeline against local ATS sandboxes with sample outcomes.
 
@@ -521,6 +527,13 @@ def demo(
     role for each strong micro-intern (with the person attached and prescreened); a second run sees
     those writes and plans nothing.  Use --reset to start over.
     """
+    if events:
+        from syncbridge.demo_events import run_events_demo
+
+        result = run_events_demo(workdir, size=min(size, 200), say=click.echo)
+        if as_json:
+            click.echo(json.dumps(result))
+        return
     from syncbridge.demo import parse_vendors, prepare_prefect_env, run_demo
 
     vendors = parse_vendors(vendor)
@@ -933,6 +946,12 @@ def sandbox(vendor: str, args: tuple[str, ...]) -> None:
 
     module = importlib.import_module(f"syncbridge.connectors.{vendor}.sandbox")
     sys.exit(module.main(list(args)))
+
+
+from syncbridge.cli_inbound import assessment_group, webhooks_group  # noqa: E402  (uses _Ctx above)
+
+main.add_command(webhooks_group)
+main.add_command(assessment_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,11 +32,13 @@ from pydantic import (
 )
 
 from syncbridge import configcheck
+from syncbridge.assessment import AssessmentSettings
 from syncbridge.connector import ConnectorSettings, connector_class
 from syncbridge.errors import ConfigError
 from syncbridge.outcomes import OutcomeSourceSettings
 from syncbridge.redact import register_secret
 from syncbridge.safety import SafetySettings
+from syncbridge.webhooks import WebhookSettings
 from syncbridge.yamlsafe import load_yaml_file
 
 DEFAULT_STATE_URL = "sqlite:///.syncbridge/state.db"
@@ -390,6 +392,10 @@ class Settings(_Strict):
     conversion: ConversionSettings = Field(default_factory=ConversionSettings)
     prefect: PrefectSettings = Field(default_factory=PrefectSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    webhooks: WebhookSettings | None = Field(default=None, description="signed vendor webhooks in")
+    assessment: AssessmentSettings | None = Field(
+        default=None, description="act as a Greenhouse assessment partner (micro-internship orders)"
+    )
     safety: SafetySettings = Field(default_factory=SafetySettings)
     #: non-fatal findings (secrets written in clear), one line each; see syncbridge.configcheck
     _warnings: list[str] = PrivateAttr(default_factory=list)
@@ -433,6 +439,7 @@ class Settings(_Strict):
                 raise ValueError(
                     f"conversion.rules.{i}.connector: {rule.connector!r} is not a configured connector"
                 )
+        _check_inbound(self)
         for i, sched in enumerate(self.schedules):
             if sched.connector is not None and sched.connector not in self.connectors:
                 raise ValueError(
@@ -446,6 +453,30 @@ class Settings(_Strict):
             if route.employer == "*" or route.employer.strip().casefold() == wanted:
                 return route.connector
         return None
+
+
+def _check_inbound(settings: Settings) -> None:
+    """Webhooks and the assessment partner name configured connectors of a vendor that has them."""
+    if settings.webhooks is not None:
+        for name, endpoint in settings.webhooks.connectors.items():
+            block = settings.connectors.get(name)
+            if block is None:
+                raise ValueError(f"webhooks.connectors.{name}: not a configured connector")
+            if block.type not in ("greenhouse", "lever"):
+                raise ValueError(
+                    f"webhooks.connectors.{name}: {block.type} sends no webhooks syncbridge reads"
+                )
+            if block.type == "greenhouse" and endpoint.secret is None:
+                raise ValueError(f"webhooks.connectors.{name}.secret: missing (the webhook's secret key)")
+            for s in (endpoint.secret, endpoint.previous_secret):
+                if s is not None:
+                    register_secret(s.get_secret_value())
+    if settings.assessment is not None:
+        name = settings.assessment.connector
+        block = settings.connectors.get(name)
+        if block is None or block.type != "greenhouse":
+            raise ValueError(f"assessment.connector: {name!r} is not a configured Greenhouse connector")
+        register_secret(settings.assessment.api_key.get_secret_value())
 
 
 def _first_lines(exc: ValidationError, prefix: str = "") -> str:

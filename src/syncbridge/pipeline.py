@@ -254,6 +254,19 @@ def apply(
     return applier.apply(actions)
 
 
+def notify_assessments(rt: Runtime) -> dict[str, int]:
+    """Tell Greenhouse about micro-internships it ordered whose outcome has now arrived (a PATCH per
+    order, once); nothing when syncbridge is not an assessment partner."""
+    if rt.settings.assessment is None:
+        return {}
+    from syncbridge.assessment import notify_completed
+
+    counts = notify_completed(rt)
+    if any(counts.values()):
+        log.info("assessment orders: %s", counts)
+    return counts
+
+
 def summarize(
     batch: OutcomeBatch,
     links: LinkSummary,
@@ -363,6 +376,8 @@ def run_all(
         links = link(rt, batch)
         the_plan = plan(rt, batch, links, connector=connector)
         result = None if dry_run else apply(rt, the_plan.actions, run_id=info["run_id"], progress=progress)
+        if not dry_run:
+            notify_assessments(rt)
         summary = summarize(batch, links, the_plan, result, synced, rt.skipped_invalid)
         info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
         info["failed"] = bool(result and result.incomplete)

@@ -53,16 +53,20 @@ from syncbridge.model import Application, Candidate, normalize_email
 from syncbridge.store import (
     applications,
     approvals,
+    assessments,
     audit,
     candidate_emails,
     candidates,
     ledger,
     links,
     meta,
+    outcome_people,
     outcomes,
+    person_keys,
     privacy_log,
     quarantine,
     records,
+    reviews,
     tombstones,
 )
 
@@ -454,6 +458,10 @@ _PERSONAL_TABLES = (
     "sb_ledger",
     "sb_approvals",
     "sb_audit",
+    "sb_assessments",
+    "sb_person_keys",
+    "sb_outcome_people",
+    "sb_reviews",
 )
 
 
@@ -890,6 +898,37 @@ def _apply(
         counts.setdefault("sb_ledger", 0)
         counts.setdefault("sb_approvals", 0)
     run("sb_audit", audit, audit.c.key.in_(keys) if keys else None, {"detail": None, "target": None})
+    # micro-internships ordered from Greenhouse for this address (syncbridge.assessment)
+    emails = sorted(set(needles) | stored)
+    run("sb_assessments", assessments, assessments.c.email.in_(emails) if emails else None)
+    # the cross-employer identity (syncbridge.identity): the student's person id is found by their
+    # e-mail keys and their outcomes; every key of that person (e-mails, phones) goes with it
+    person_ids: set[str] = set()
+    if emails:
+        q = select(person_keys.c.person_id).where(person_keys.c.key.in_([f"email:{e}" for e in emails]))
+        person_ids.update(p for (p,) in conn.execute(q))
+    if ids:
+        q = select(outcome_people.c.person_id).where(outcome_people.c.outcome_id.in_(ids))
+        person_ids.update(p for (p,) in conn.execute(q))
+    pids = sorted(person_ids)
+    run("sb_person_keys", person_keys, person_keys.c.person_id.in_(pids) if pids else None)
+    run(
+        "sb_outcome_people",
+        outcome_people,
+        any_of(
+            outcome_people.c.person_id.in_(pids) if pids else None,
+            outcome_people.c.outcome_id.in_(ids) if ids else None,
+        ),
+    )
+    run(
+        "sb_reviews",
+        reviews,
+        any_of(
+            reviews.c.person_id.in_(pids) if pids else None,
+            reviews.c.outcome_id.in_(ids) if ids else None,
+            person_cond(reviews, reviews.c.candidate_id),
+        ),
+    )
     return counts
 
 

@@ -318,6 +318,39 @@ reviews = Table(
     Column("decided_at", Ts),
 )
 
+#: Inbound webhook deliveries (v12): one row per vendor event id, so a re-delivery is recognised; the
+#: receiver answers at once and a worker drains ``queued`` rows (see ``syncbridge.webhooks``).
+events = Table(
+    "sb_events",
+    metadata,
+    Column("connector", String(128), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("action", String(64), nullable=False),
+    Column("person_id", String(64)),  # the vendor's person id (Greenhouse candidate, Lever contact)
+    Column("status", String(16), nullable=False, index=True),  # queued | done | ignored | failed
+    Column("received_at", Ts, nullable=False),
+    Column("processed_at", Ts),
+    Column("detail", Text),
+)
+
+#: Greenhouse Assessment Partner requests (v12): a recruiter ordered a micro-internship for a candidate.
+assessments = Table(
+    "sb_assessments",
+    metadata,
+    Column("partner_interview_id", String(64), primary_key=True),
+    Column("partner_test_id", String(255), nullable=False),
+    Column("email", String(320), index=True),  # the candidate's normalised e-mail (personal data)
+    Column("candidate", JSON),  # name, Greenhouse profile URL (personal data; erased by forget)
+    Column("sent_by", String(320)),
+    Column("callback_url", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # requested | complete
+    Column("outcome_id", String(255)),
+    Column("requested_at", Ts, nullable=False),
+    Column("completed_at", Ts),
+    Column("notified_at", Ts),
+    Column("handoff_error", Text),
+)
+
 
 def _v2(conn: Connection) -> None:
     """v2: manual-approval records for conversions; audit rows findable by run."""
@@ -347,6 +380,12 @@ def _v4(conn: Connection) -> None:
     for name, sql_type in (("owner", "VARCHAR(255)"), ("lock", "VARCHAR(16)")):
         if name not in have:
             conn.execute(text(f"ALTER TABLE sb_runs ADD COLUMN {name} {sql_type}"))
+
+
+def _v12(conn: Connection) -> None:
+    """v12: inbound webhook events and Greenhouse assessment-partner requests."""
+    events.create(conn, checkfirst=True)
+    assessments.create(conn, checkfirst=True)
 
 
 def _v7(conn: Connection) -> None:
@@ -380,6 +419,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _v7,
     8: _v8,
     11: _v11,
+    12: _v12,
     13: _v13,
 }
 CLAIM_LEASE = timedelta(minutes=15)

@@ -1,0 +1,608 @@
+"""Signed vendor webhooks in: verify, de-duplicate, queue, and turn events into work.
+
+The receiver (``syncbridge webhooks serve``) does as little as possible while the vendor waits: it
+checks size, content type and signature, records the event once under the vendor's event id, and
+answers 200.  A single worker thread drains the queue afterwards, so a burst of a thousand events for
+a handful of people becomes a handful of targeted refreshes and at most one pipeline run per
+connector per drain (``debounce_seconds`` apart).
+
+Signatures, per vendor:
+
+* **Greenhouse**: ``Signature: sha256 <hex>`` is HMAC-SHA256(secret key, raw request body).  It is
+  computed over the bytes received, never over re-serialised JSON (Greenhouse escapes unicode before
+  signing).  De-duplication uses the ``Greenhouse-Event-ID`` header.
+* **Lever**: ``signature`` in the body is HMAC-SHA256(signature token, ``token`` + ``triggeredAt``).  It
+  does not cover the body, so an event whose ``triggeredAt`` is outside ``replay_window_seconds`` is
+  refused, and the event ``id`` and ``token`` are remembered so a captured delivery cannot be replayed
+  inside the window either.
+
+Unsigned, wrongly signed and replayed events never reach the store; they are answered 401 and logged
+without their body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from syncbridge.assessment import install_partner_api
+from syncbridge.errors import NotFound, SyncbridgeError
+from syncbridge.redact import register_secret
+from syncbridge.store import events, ledger, links, outcomes
+
+if TYPE_CHECKING:
+    from syncbridge.pipeline import Runtime
+
+log = logging.getLogger("syncbridge.webhooks")
+
+#: vendors whose webhooks the receiver understands (the connector's ``type``)
+SUPPORTED = ("greenhouse", "lever")
+
+
+class WebhookEndpoint(BaseModel):
+    """The shared secret of one connector's webhooks (``webhooks.connectors.<name>``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Greenhouse: the webhook's secret key; Lever: the webhook's signature token. "
+        "Lever: may be left out when `syncbridge webhooks register` stored the token it was given.",
+    )
+    previous_secret: SecretStr | None = Field(
+        default=None, description="the secret before a rotation, accepted until you remove it"
+    )
+
+
+class WebhookSettings(BaseModel):
+    """``webhooks:`` in the YAML: the receiver and what events turn into."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    connectors: dict[str, WebhookEndpoint] = Field(
+        min_length=1, description="connector name → its webhook secret"
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=50 * 1024 * 1024)
+    replay_window_seconds: int = Field(
+        default=900, ge=30, le=86_400, description="Lever: oldest accepted `triggeredAt`, in seconds"
+    )
+    trigger: Literal["inline", "deployment", "none"] = Field(
+        default="inline",
+        description="what an event for a person with a waiting outcome starts: `inline` runs the "
+        "pipeline for that connector in the receiver process, `deployment` starts the Prefect "
+        "deployment `deployment`, `none` leaves it to the next scheduled run",
+    )
+    deployment: str = Field(
+        default="syncbridge-pipeline/pipeline-{connector}",
+        description="Prefect deployment started when `trigger: deployment` ({connector} is replaced)",
+    )
+    debounce_seconds: float = Field(default=5.0, ge=0, le=3600, description="drain the queue this often")
+    max_queue: int = Field(default=10_000, ge=10, description="queued events before answering 503")
+
+
+# -- signatures ---------------------------------------------------------------------------------------
+
+
+def greenhouse_signature(secret: str, raw: bytes) -> str:
+    """The ``Signature`` header value Greenhouse sends for ``raw`` (also used by tests and the demo)."""
+    return "sha256 " + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def verify_greenhouse(secrets: Iterable[str], raw: bytes, header: str | None) -> bool:
+    if not header:
+        return False
+    algo, _, digest = header.strip().partition(" ")
+    if algo.lower() != "sha256" or not digest:
+        return False
+    return any(
+        hmac.compare_digest(hmac.new(s.encode(), raw, hashlib.sha256).hexdigest(), digest.strip().lower())
+        for s in secrets
+    )
+
+
+def lever_signature(token_secret: str, token: str, triggered_at: int | str) -> str:
+    return hmac.new(token_secret.encode(), f"{token}{triggered_at}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_lever(secrets: Iterable[str], body: dict[str, Any]) -> bool:
+    token, at, signature = body.get("token"), body.get("triggeredAt"), body.get("signature")
+    if not isinstance(token, str) or not isinstance(signature, str) or isinstance(at, bool):
+        return False
+    if not isinstance(at, int | str):
+        return False
+    return any(hmac.compare_digest(lever_signature(s, token, at), signature) for s in secrets)
+
+
+# -- events ---------------------------------------------------------------------------------------------
+
+Work = Literal["refresh", "erase", "ignore"]
+
+GREENHOUSE_ERASE = frozenset({"delete_candidate", "candidate_anonymized"})
+# a merge is not an erasure: the person lives on in the surviving record.  Refreshing the id the event
+# names keeps the mirror right either way (the survivor is re-read; a merged-away id is gone and marked
+# deleted in the mirror, so nothing is written to it again).
+GREENHOUSE_REFRESH = frozenset(
+    {
+        "merge_candidate",
+        "new_candidate_application",
+        "new_prospect_application",
+        "application_updated",
+        "delete_application",
+        "candidate_stage_change",
+        "update_candidate",
+        "hire_candidate",
+        "unhire_candidate",
+        "reject_candidate",
+        "unreject_candidate",
+        "offer_created",
+        "offer_approved",
+        "offer_updated",
+        "offer_deleted",
+    }
+)
+LEVER_ERASE = frozenset({"candidateDeleted"})
+LEVER_REFRESH = frozenset(
+    {
+        "applicationCreated",
+        "candidateHired",
+        "candidateStageChange",
+        "candidateArchiveChange",
+        "contactCreated",
+        "contactUpdated",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    connector: str
+    event_id: str
+    action: str
+    person_id: str | None
+    work: Work
+
+
+def _id_at(node: Any, *path: str) -> str | None:
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    if isinstance(node, bool) or not isinstance(node, int | str) or str(node).strip() == "":
+        return None
+    return str(node)
+
+
+def greenhouse_event(connector: str, event_id: str, body: dict[str, Any]) -> Event:
+    action = str(body.get("action") or "")
+    payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+    person = (
+        _id_at(payload, "application", "candidate", "id")
+        or _id_at(payload, "candidate", "id")
+        or _id_at(payload, "person", "id")
+        or _id_at(payload, "candidate_id")
+        or _id_at(payload, "application", "candidate_id")
+    )
+    if action in GREENHOUSE_ERASE:
+        work: Work = "erase"
+    elif action in GREENHOUSE_REFRESH:
+        work = "refresh"
+    else:
+        work = "ignore"
+    if person is None:
+        work = "ignore"
+    return Event(connector, event_id, action or "unknown", person, work)
+
+
+def lever_event(connector: str, body: dict[str, Any]) -> Event:
+    action = str(body.get("event") or "")
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    # Lever's contact is the person; older payloads call the same id candidateId
+    person = _id_at(data, "contactId") or _id_at(data, "candidateId")
+    if action in LEVER_ERASE:
+        work: Work = "erase"
+    elif action in LEVER_REFRESH:
+        work = "refresh"
+    else:
+        work = "ignore"
+    if person is None:  # e.g. the UI's test request, whose data is {}
+        work = "ignore"
+    event_id = _id_at(body, "id") or f"token:{body.get('token')}"
+    return Event(connector, event_id, action or "unknown", person, work)
+
+
+# -- the queue ------------------------------------------------------------------------------------------
+
+
+class QueueFull(SyncbridgeError):
+    """More events wait than ``max_queue``: the vendor should deliver again later."""
+
+
+def enqueue(rt: Runtime, event: Event, *, max_queue: int) -> bool:
+    """Record ``event`` once; False when this event id was seen before (a re-delivery)."""
+    now = datetime.now(UTC)
+    with rt.store.tx() as conn:
+        waiting = conn.execute(select(func.count()).select_from(events).where(events.c.status == "queued"))
+        if (waiting.scalar() or 0) >= max_queue:
+            raise QueueFull(f"{max_queue} webhook events are already waiting")
+    try:
+        with rt.store.tx() as conn:
+            conn.execute(
+                insert(events).values(
+                    connector=event.connector,
+                    event_id=event.event_id[:255],
+                    action=event.action[:64],
+                    person_id=event.person_id,
+                    status="queued" if event.work != "ignore" else "ignored",
+                    received_at=now,
+                    processed_at=None if event.work != "ignore" else now,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def queue_counts(rt: Runtime) -> dict[str, int]:
+    with rt.store.tx() as conn:
+        rows = conn.execute(select(events.c.status, func.count()).group_by(events.c.status)).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+@dataclass
+class DrainResult:
+    refreshed: int = 0
+    erased: int = 0
+    gone: int = 0
+    failed: int = 0
+    triggered: list[str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "refreshed": self.refreshed,
+            "erased": self.erased,
+            "gone": self.gone,
+            "failed": self.failed,
+            "triggered": list(self.triggered or []),
+        }
+
+
+Trigger = Callable[[str], None]
+
+
+def _stream_for(rt: Runtime, connector: str) -> str:
+    spec = next((s for s in rt.connector(connector).streams if s.entity == "candidate"), None)
+    return spec.name if spec else "candidates"
+
+
+def _outcome_waiting(rt: Runtime, connector: str, person_id: str, emails: set[str]) -> bool:
+    """Does an outcome wait for this person: linked to them with nothing written yet, or not linked
+    (unmatched/ambiguous) although its student's e-mail is one of theirs?"""
+    with rt.store.tx() as conn:
+        linked = [
+            r.outcome_id
+            for r in conn.execute(
+                select(links.c.outcome_id).where(
+                    and_(links.c.connector == connector, links.c.candidate_id == person_id)
+                )
+            )
+        ]
+        for outcome_id in linked:
+            done = conn.execute(
+                select(func.count())
+                .select_from(ledger)
+                .where(
+                    and_(
+                        ledger.c.connector == connector,
+                        ledger.c.outcome_id == outcome_id,
+                        ledger.c.status == "done",
+                    )
+                )
+            ).scalar()
+            if not done:
+                return True
+        if not emails:
+            return False
+        loose = conn.execute(
+            select(outcomes.c.data)
+            .select_from(outcomes.join(links, links.c.outcome_id == outcomes.c.outcome_id))
+            .where(and_(links.c.connector == connector, links.c.status.in_(("unmatched", "ambiguous"))))
+        )
+        for (data,) in loose:
+            student = (data or {}).get("student") or {}
+            if str(student.get("email", "")).strip().lower() in emails:
+                return True
+    return False
+
+
+def drain(
+    rt: Runtime,
+    *,
+    trigger: Trigger | None = None,
+    erase: Callable[[Runtime, str, str, str], int] | None = None,
+    limit: int = 1000,
+) -> DrainResult:
+    """Work off queued events: one refresh per person, erasure for deletions, then at most one
+    ``trigger(connector)`` per connector whose refreshed people have an outcome waiting."""
+    result = DrainResult(triggered=[])
+    with rt.store.tx() as conn:
+        rows = conn.execute(
+            select(events.c.connector, events.c.event_id, events.c.action, events.c.person_id)
+            .where(events.c.status == "queued")
+            .order_by(events.c.received_at)
+            .limit(limit)
+        ).all()
+    # the last word per person wins: an erasure after updates erases, an update after an erasure is
+    # for a person we no longer hold and is refreshed like any other (the ATS says they exist)
+    work: dict[tuple[str, str], str] = {}
+    for row in rows:
+        kind = "erase" if _is_erase(rt, row.connector, row.action) else "refresh"
+        work[(row.connector, row.person_id)] = kind
+    outcome: dict[tuple[str, str], tuple[str, str | None]] = {}
+    wanted: set[str] = set()
+    for (connector, person_id), kind in work.items():
+        try:
+            if connector not in rt.settings.connectors:
+                outcome[(connector, person_id)] = ("ignored", "connector no longer configured")
+                continue
+            if kind == "erase":
+                removed = erase(rt, connector, person_id, "vendor deletion event") if erase else 0
+                result.erased += 1
+                outcome[(connector, person_id)] = ("done", f"erased locally ({removed} rows)")
+                continue
+            con = rt.connector(connector)
+            try:
+                cand = con.get_candidate(person_id)
+            except NotFound:
+                rt.store.mark_deleted(connector, [person_id])
+                result.gone += 1
+                outcome[(connector, person_id)] = ("done", "not in the ATS any more: marked deleted")
+                continue
+            rt.store.upsert_page(connector, "candidate", _stream_for(rt, connector), [cand])
+            result.refreshed += 1
+            outcome[(connector, person_id)] = ("done", "refreshed")
+            emails = set(cand.normalized_emails)
+            if connector not in wanted and _outcome_waiting(rt, connector, person_id, emails):
+                wanted.add(connector)
+        except Exception as exc:  # one person's failure must not stop the rest of the queue
+            result.failed += 1
+            outcome[(connector, person_id)] = ("failed", f"{exc.__class__.__name__}: {exc}"[:500])
+            log.warning("webhook work for %s failed: %s", connector, exc.__class__.__name__)
+    now = datetime.now(UTC)
+    with rt.store.tx() as conn:
+        for row in rows:
+            status, detail = outcome.get((row.connector, row.person_id), ("failed", "not processed"))
+            conn.execute(
+                update(events)
+                .where(and_(events.c.connector == row.connector, events.c.event_id == row.event_id))
+                .values(status=status, processed_at=now, detail=detail)
+            )
+    for connector in sorted(wanted):
+        if trigger is not None:
+            trigger(connector)
+            assert result.triggered is not None
+            result.triggered.append(connector)
+    return result
+
+
+def _is_erase(rt: Runtime, connector: str, action: str) -> bool:
+    block = rt.settings.connectors.get(connector)
+    kind = block.type if block is not None else ""
+    return action in (GREENHOUSE_ERASE if kind == "greenhouse" else LEVER_ERASE)
+
+
+def make_trigger(rt: Runtime, settings: WebhookSettings) -> Trigger | None:
+    """The configured way an event starts the pipeline for a connector."""
+    if settings.trigger == "none":
+        return None
+    if settings.trigger == "inline":
+
+        def run_inline(connector: str) -> None:
+            from syncbridge.pipeline import run_all
+
+            summary = run_all(rt, connector=connector)
+            log.info(
+                "event-triggered pipeline for %s: %s written",
+                connector,
+                summary.apply.get("applied", 0),
+            )
+
+        return run_inline
+
+    def run_deployment_for(connector: str) -> None:
+        from prefect.deployments import run_deployment
+
+        name = settings.deployment.replace("{connector}", connector)
+        run = run_deployment(name=name, timeout=0)
+        log.info("event-triggered deployment %s: flow run %s", name, getattr(run, "id", "?"))
+
+    return run_deployment_for
+
+
+class Worker:
+    """The background thread that drains the queue every ``debounce_seconds`` (or when poked)."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        settings: WebhookSettings,
+        *,
+        erase: Callable[[Runtime, str, str, str], int] | None = None,
+        after: Callable[[Runtime], object] | None = None,
+    ) -> None:
+        self.rt, self.settings = rt, settings
+        self.trigger = make_trigger(rt, settings)
+        self.erase = erase
+        self.after = after
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="syncbridge-webhooks", daemon=True)
+        self.drains = 0
+        self.last: DrainResult | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=max(self.settings.debounce_seconds, 0.05) * 4)
+            if self._stop.is_set():
+                break
+            # let a burst finish arriving, so it is drained as one batch
+            time.sleep(self.settings.debounce_seconds)
+            self._wake.clear()
+            try:
+                self.last = drain(self.rt, trigger=self.trigger, erase=self.erase)
+                if self.after is not None:
+                    self.after(self.rt)
+            except Exception as exc:
+                log.error("draining webhook events failed: %s", exc.__class__.__name__)
+            self.drains += 1
+
+
+# -- the receiver ---------------------------------------------------------------------------------------
+
+
+_TOKENS_KEY = "webhook_signature_tokens"
+
+
+def remember_signature_token(rt: Runtime, connector: str, token: str) -> None:
+    """Keep a Lever webhook's signature token (Lever shows it only when the webhook is created)."""
+    state = rt.store.state_for(connector)
+    tokens = json.loads(state.get(_TOKENS_KEY) or "[]")
+    if token not in tokens:
+        tokens.append(token)
+    state.set(_TOKENS_KEY, json.dumps(tokens))
+    register_secret(token)
+
+
+def _secrets(rt: Runtime, settings: WebhookSettings, connector: str) -> list[str]:
+    endpoint = settings.connectors[connector]
+    found = [s.get_secret_value() for s in (endpoint.secret, endpoint.previous_secret) if s is not None]
+    found += json.loads(rt.store.state_for(connector).get(_TOKENS_KEY) or "[]")
+    return [s for s in found if s]
+
+
+def erase_person_locally(rt: Runtime, connector: str, person_id: str, reason: str) -> int:
+    """A vendor said this person is deleted, merged away or anonymised: erase them locally."""
+    from syncbridge.privacy import erase_person
+
+    done = erase_person(rt.store, connector, candidate_id=person_id, reason=reason)
+    return sum(done.counts.values())
+
+
+def make_worker(rt: Runtime) -> Worker | None:
+    """The queue worker for ``webhooks serve`` (None without a ``webhooks:`` section).  After each
+    drain it also tells Greenhouse about ordered micro-internships that are complete."""
+    if rt.settings.webhooks is None:
+        return None
+    from syncbridge.pipeline import notify_assessments
+
+    return Worker(rt, rt.settings.webhooks, erase=erase_person_locally, after=notify_assessments)
+
+
+def create_app(
+    rt: Runtime,
+    settings: WebhookSettings | None,
+    *,
+    worker: Worker | None = None,
+    config_dir: Path | None = None,
+) -> FastAPI:
+    """The ASGI app: ``POST /webhooks/<connector>`` per configured connector, ``GET /healthz``, and
+    the assessment-partner endpoints when ``assessment:`` is configured."""
+    app = FastAPI(title="syncbridge webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def answer(status: int, message: str, **extra_fields: Any) -> JSONResponse:
+        return JSONResponse({"message": message, **extra_fields}, status_code=status)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "events": queue_counts(rt)}
+
+    install_partner_api(rt, app, base_dir=config_dir)
+    if settings is None:
+        return app
+
+    @app.post("/webhooks/{connector}")
+    async def receive(connector: str, request: Request) -> JSONResponse:
+        assert settings is not None
+        block = rt.settings.connectors.get(connector)
+        if connector not in settings.connectors or block is None or block.type not in SUPPORTED:
+            return answer(404, "no webhook endpoint for this connector")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            log.warning("webhook %s: body over %d bytes refused", connector, settings.max_body_bytes)
+            return answer(413, f"body larger than {settings.max_body_bytes} bytes")
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > settings.max_body_bytes:
+                log.warning("webhook %s: body over %d bytes refused", connector, settings.max_body_bytes)
+                return answer(413, f"body larger than {settings.max_body_bytes} bytes")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            return answer(415, "content type must be application/json")
+        try:
+            body = json.loads(bytes(raw))
+        except (ValueError, RecursionError):
+            return answer(400, "body is not JSON")
+        if not isinstance(body, dict):
+            return answer(400, "body is not a JSON object")
+        # the store is synchronous: keep its calls off the event loop
+        secrets = await run_in_threadpool(_secrets, rt, settings, connector)
+        if block.type == "greenhouse":
+            if not verify_greenhouse(secrets, bytes(raw), request.headers.get("signature")):
+                if body.get("action") == "ping" and set(body) <= {"action", "payload"}:
+                    # the ping on saving a webhook: answering it stores nothing, so it needs no proof
+                    return answer(200, "pong")
+                log.warning("webhook %s: missing or wrong signature; refused", connector)
+                return answer(401, "signature does not match")
+            event_id = request.headers.get("greenhouse-event-id") or hashlib.sha256(raw).hexdigest()
+            if body.get("action") == "ping":
+                return answer(200, "pong")
+            event = greenhouse_event(connector, event_id, body)
+        else:
+            if not verify_lever(secrets, body):
+                log.warning("webhook %s: missing or wrong signature; refused", connector)
+                return answer(401, "signature does not match")
+            try:
+                at = int(body["triggeredAt"]) / 1000.0
+            except (TypeError, ValueError):
+                return answer(401, "triggeredAt is not a time")
+            if abs(time.time() - at) > settings.replay_window_seconds:
+                log.warning("webhook %s: triggeredAt outside the replay window; refused", connector)
+                return answer(401, "event too old (or from the future): possible replay")
+            event = lever_event(connector, body)
+        try:
+            fresh = await run_in_threadpool(enqueue, rt, event, max_queue=settings.max_queue)
+        except QueueFull as exc:
+            return answer(503, str(exc))
+        if not fresh:
+            return answer(200, "duplicate: already received", duplicate=True)
+        if event.work != "ignore" and worker is not None:
+            worker.poke()
+        log.info("webhook %s: %s queued (%s)", connector, event.action, event.work)
+        return answer(200, "received", work=event.work)
+
+    return app
