@@ -2,7 +2,7 @@
 
 Prefect is isolated before anything imports it: a throw-away PREFECT_HOME, no user profile, no server URL
 from the developer's environment.  Flow tests opt in to one Prefect test harness per session
-(``prefect_backend``), with heartbeats off (see shared/prefect.md: ~1 s per sync flow otherwise).
+(``prefect_backend``), with heartbeats off (~1 s per sync flow otherwise).
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,15 +29,11 @@ from typing import IO, Any
 
 import requests
 
+from prefect_server import free_port
+
 PREFECT = str(Path(sys.executable).parent / "prefect")
 #: Prefect variables of the test session (its harness, test mode) that must not leak into the children.
 _DROP = ("PREFECT_API_URL", "PREFECT_TEST_MODE", "PREFECT_TESTING_TEST_MODE", "PREFECT_PROFILE")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _stop(proc: subprocess.Popen[Any], timeout: float = 20) -> None:

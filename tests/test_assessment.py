@@ -20,26 +20,12 @@ from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
 from syncbridge.errors import ConfigError
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedSandbox
+from syncbridge.sandbox_server import ThreadedApp as Receiver
 from syncbridge.webhooks import create_app
 
 pytestmark = pytest.mark.e2e
 KEY = "partner-org-key-0123456789"
 CLIENT_SECRET_ENV = "SB_TEST_GH_SECRET"
-
-
-class Receiver(ThreadedSandbox):
-    vendor = "partner-api"
-
-    def __init__(self, app: Any) -> None:
-        super().__init__(Path("."))
-        self._app = app
-
-    def create_app(self) -> Any:
-        return self._app
-
-    def close_app(self, app: Any) -> None:
-        return None
 
 
 @pytest.fixture

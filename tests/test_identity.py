@@ -267,3 +267,16 @@ def test_one_student_at_two_employers_is_one_person_with_a_link_in_each_ats(
             assert set(person_links(store, owner["GLOBEX-1"])) == {"acme-gh", "globex-lever"}
         finally:
             store.close()
+        # the person id is what `forget` takes too: both employers' outcomes and links go at once
+        gone = _cli(cfg, "forget", "--person", owner["GLOBEX-1"], "--yes", "--json")
+        assert gone.exit_code == 0, gone.output
+        report = json.loads(gone.stdout[gone.stdout.index("{") :])
+        assert {"GLOBEX-1", student["outcome_id"]} <= set(report["outcomes"])
+        assert {p.split(":")[0] for p in report["persons"]} == {"acme-gh", "globex-lever"}
+        store = Store(load_config(cfg).state.url)
+        try:
+            assert person_links(store, owner["GLOBEX-1"]) == {}
+        finally:
+            store.close()
+        assert _cli(cfg, "status", "--person", student["student_email"]).exit_code == 2
+        assert _cli(cfg, "forget", "--person", "no-such-person", "--yes").exit_code == 2

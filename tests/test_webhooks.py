@@ -22,7 +22,7 @@ from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedSandbox
+from syncbridge.sandbox_server import ThreadedApp as Receiver
 from syncbridge.store import events
 from syncbridge.webhooks import (
     Worker,
@@ -98,20 +98,6 @@ def test_event_shapes_per_vendor() -> None:
 
 
 # -- the receiver over HTTP ---------------------------------------------------------------------------
-
-
-class Receiver(ThreadedSandbox):
-    vendor = "webhooks"
-
-    def __init__(self, app: Any) -> None:
-        super().__init__(Path("."))
-        self._app = app
-
-    def create_app(self) -> Any:
-        return self._app
-
-    def close_app(self, app: Any) -> None:
-        return None
 
 
 @pytest.fixture
@@ -497,3 +483,15 @@ def test_deployment_trigger_starts_a_run_of_the_connectors_deployment(
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs()
     assert [r.deployment_id for r in runs if r.deployment_id == dep_id] == [dep_id]
+
+
+def test_the_cli_module_runs_as_a_script_with_the_inbound_commands() -> None:
+    """`python -m syncbridge.cli` (how workers and the kill tests start it) must import cleanly."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "syncbridge.cli", "webhooks", "--help"], capture_output=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr.decode()[-500:]
+    assert b"serve" in out.stdout

@@ -13,7 +13,7 @@ from syncbridge.model import Note
 
 ENV = '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Body>{}</env:Body></env:Envelope>'
 
-# shared/api/workday.md §5.2, with the elided parts filled in
+# Workday's documented Get_Candidates response shape, with the elided parts filled in
 CANDIDATE = """
     <wd:Candidate>
       <wd:Candidate_Reference wd:Descriptor="Ada Example">

@@ -1,6 +1,6 @@
 """Greenhouse Harvest v3 transport: the OAuth client-credentials token and the API client.
 
-Facts (see ``shared/api/greenhouse-v3.md``): ``POST {token_url}`` with HTTP Basic client credentials and a
+Facts (Greenhouse's Harvest v3 documentation): ``POST {token_url}`` with HTTP Basic client credentials and a
 form body ``grant_type=client_credentials&sub=<user id>``; tokens last an hour; the success body has
 ``expires_at`` (ISO-8601) according to most live clients and ``expires_in`` according to one reading of
 the reference, so both are accepted.  Every resource call carries ``Authorization: Bearer``; list pages

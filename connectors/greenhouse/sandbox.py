@@ -1,6 +1,6 @@
 """A local Greenhouse Harvest v3 server for demos, end-to-end tests and benchmarks.
 
-It speaks the subset of Harvest v3 that the connector uses (see ``shared/api/greenhouse-v3.md``):
+It speaks the subset of Harvest v3 that the connector uses, as Greenhouse documents it:
 
 * ``POST /token``: OAuth client credentials (HTTP Basic client auth, form body), opaque expiring bearer
   tokens;

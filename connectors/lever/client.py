@@ -1,6 +1,6 @@
 """Lever Data API v1 transport: authentication, error mapping, offset-token pagination and the raw calls.
 
-Facts (``shared/api/lever.md``):
+Facts (Lever's Data API v1 documentation):
 
 * API key = HTTP Basic username with an empty password; OAuth = ``Authorization: Bearer`` with 1-hour access
   tokens and **single-use refresh tokens** (every refresh returns a new one, the old one stops working);

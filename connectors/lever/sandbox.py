@@ -1,6 +1,6 @@
 """A local Lever Data API v1 server for demos, end-to-end tests and benchmarks.
 
-It speaks the subset of ``/v1`` the connector uses, with Lever's semantics (``shared/api/lever.md``):
+It speaks the subset of ``/v1`` the connector uses, with Lever's documented semantics:
 
 * ``{data, hasNext, next}`` list envelopes with opaque offset tokens that are only valid for the exact
   query that produced them (and for this server process): anything else is a 400

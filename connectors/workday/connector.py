@@ -6,7 +6,7 @@ micro-internship history as a candidate **attachment** (Workday has no note API)
 ``Create_Job_Requisition`` (its Job_Requisition_ID is the rule's code), posts it with ``Post_Job``, applies
 the person with ``Put_Candidate`` + ``Job_Application_Data`` (then ``Move_Candidate`` when a step is
 configured) and attaches the prescreen summary to the job application with ``Put_Candidate_Attachment``.
-See ``docs/workday.md`` for the admin side and ``shared/api/workday.md`` for the vendor facts.
+See ``docs/workday.md`` for the admin side and the vendor facts this connector relies on.
 
 Incremental reads use the transaction log: ``Updated_From = since - lag`` and
 ``Updated_Through = min(until, now - lag)`` so that each window overlaps the previous one by the lag

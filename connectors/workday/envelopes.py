@@ -3,8 +3,8 @@
 Every builder returns the request's root element in the ``urn:com.workday/bsvc`` namespace (prefix
 ``bsvc``) with the ``bsvc:version`` attribute set; :func:`envelope` wraps one in a SOAP envelope with the
 WS-Security header (or none, for a bearer token) and the ``Workday_Common_Header`` asking for reference
-descriptors.  Element names and their order follow the v46 schema as summarised in
-``shared/api/workday.md``; where the order is not documented there, the docstring says so.
+descriptors.  Element names and their order follow the v46 Recruiting schema as documented by
+Workday; where the order is not documented, the docstring says so (``docs/workday.md`` lists them).
 
 Building uses the standard library's ElementTree (it escapes text and attributes); *parsing* anything that
 came over the network is done by :mod:`.parse` with defusedxml.
@@ -312,7 +312,7 @@ def put_job_application_attachment(
     candidate's job application (named by its reference), after the ``Candidate_Reference``.  The
     attachment has the Attachment_WWS_Data shape (Filename, File_Content, Mime_Type_Reference, Comment);
     the name of its wrapper inside Job_Application_Attachment_Data (``Attachment_Data``) follows
-    ``shared/api/workday.md`` §5.5 and is not confirmed against the XSD."""
+    Workday's operation documentation and is not confirmed against the XSD."""
     if not filename or not content:
         raise ValueError("Workday requires both a Filename and File Content")
     root = _root("Put_Candidate_Attachment_Request", version, Add_Only=_bool(add_only))

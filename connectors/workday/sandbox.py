@@ -1,7 +1,7 @@
 """A local Workday Recruiting (WWS) server for demos, end-to-end tests and benchmarks.
 
 It answers SOAP 1.1 POSTs at ``/ccx/service/{tenant}/Recruiting/{version}`` with the element names and
-shapes of ``shared/api/workday.md``:
+shapes the connector expects (``docs/workday.md``):
 
 * **auth**: a WS-Security UsernameToken (``user@tenant``, PasswordText) or an OAuth bearer token from
   ``POST /ccx/oauth2/{tenant}/token`` (refresh-token grant, optional refresh-token rotation);

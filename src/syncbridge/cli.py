@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from syncbridge import privacy_cli
+from syncbridge import cli_inbound, privacy_cli
 from syncbridge.errors import ApiError, ConfigError, SyncbridgeError
 from syncbridge.outcomes import OutcomeFileError
 from syncbridge.redact import install as install_redaction
@@ -948,10 +948,7 @@ def sandbox(vendor: str, args: tuple[str, ...]) -> None:
     sys.exit(module.main(list(args)))
 
 
-from syncbridge.cli_inbound import assessment_group, webhooks_group  # noqa: E402  (uses _Ctx above)
-
-main.add_command(webhooks_group)
-main.add_command(assessment_group)
+cli_inbound.register(main, _handle_errors)  # webhooks, assessment (syncbridge.cli_inbound)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,24 +23,10 @@ from typing import Any
 import requests
 import yaml
 
-from syncbridge.sandbox_server import ThreadedSandbox
+from syncbridge.sandbox_server import ThreadedApp
 
 WEBHOOK_SECRET = "demo-webhook-secret"
 PARTNER_KEY = "demo-partner-key"
-
-
-class _App(ThreadedSandbox):
-    vendor = "syncbridge-inbound"
-
-    def __init__(self, app: Any) -> None:
-        super().__init__(Path("."))
-        self._app = app
-
-    def create_app(self) -> Any:
-        return self._app
-
-    def close_app(self, app: Any) -> None:
-        return None
 
 
 def run_events_demo(
@@ -110,7 +96,7 @@ def run_events_demo(
             )
             assert rt.settings.webhooks is not None
             worker = Worker(rt, rt.settings.webhooks)
-            with _App(create_app(rt, rt.settings.webhooks, worker=worker)) as inbound:
+            with ThreadedApp(create_app(rt, rt.settings.webhooks, worker=worker)) as inbound:
                 worker.start()
                 try:
                     return _stories(

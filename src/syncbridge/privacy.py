@@ -499,18 +499,44 @@ def forget(
     *,
     email: str | None = None,
     outcome_id: str | None = None,
+    person_id: str | None = None,
     requested_by: str | None = None,
     reason: str | None = None,
     dry_run: bool = False,
     connector_types: dict[str, str] | None = None,
 ) -> Erasure:
-    """Forget the person with this e-mail (or the person of this outcome): see the module docstring.
+    """Forget the person with this e-mail (or the person of this outcome, or the syncbridge person id
+    that ``status --person`` shows, with all their e-mails and outcomes across employers): see the
+    module docstring.
 
-    Raises :class:`ConfigError` when neither is given or the outcome is unknown."""
-    if not email and not outcome_id:
-        raise ConfigError("forget: give an e-mail address or --outcome ID")
+    Raises :class:`ConfigError` when none is given or the outcome or person is unknown."""
+    if not email and not outcome_id and not person_id:
+        raise ConfigError("forget: give an e-mail address, --outcome ID or --person ID")
     stored: set[str] = set()
     clear: set[str] = set()
+    person_outcomes: set[str] = set()
+    if person_id:
+        with store.engine.connect() as conn:
+            keys = [
+                k
+                for (k,) in conn.execute(
+                    select(person_keys.c.key).where(person_keys.c.person_id == person_id)
+                )
+            ]
+            person_outcomes = {
+                o
+                for (o,) in conn.execute(
+                    select(outcome_people.c.outcome_id).where(outcome_people.c.person_id == person_id)
+                )
+            }
+        if not keys and not person_outcomes:
+            raise ConfigError(f"forget: person {person_id} is not in the state store")
+        for key in keys:
+            kind, _, value = key.partition(":")
+            if kind == "email" and value:
+                stored.add(value)
+                if not is_digest(value):
+                    clear.add(value)
     if email:
         normalized = normalize_email(email)
         if normalized is None:
@@ -527,6 +553,7 @@ def forget(
         if known is None and not email:
             raise ConfigError(f"forget: outcome {outcome_id} is not in the state store")
         wanted_outcomes.add(outcome_id)
+    wanted_outcomes |= person_outcomes
     return _erase(
         store,
         action="forget",

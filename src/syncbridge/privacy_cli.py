@@ -96,6 +96,12 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
     @main.command()
     @click.argument("email", required=False)
     @click.option("--outcome", "outcome_id", metavar="ID", help="Forget the person of this outcome id.")
+    @click.option(
+        "--person",
+        "person_id",
+        metavar="ID",
+        help="Forget the syncbridge person id `status --person` shows (every employer, every e-mail).",
+    )
     @click.option("--requested-by", help="Who asked for the erasure (default: your OS user name).")
     @click.option("--reason", help="Why, e.g. a ticket number (kept in the privacy log; no personal data).")
     @click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
@@ -119,6 +125,7 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
         obj: Any,
         email: str | None,
         outcome_id: str | None,
+        person_id: str | None,
         requested_by: str | None,
         reason: str | None,
         dry_run: bool,
@@ -146,7 +153,12 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
             return
         try:
             types = {name: block.type for name, block in settings.connectors.items()}
-            kw: dict[str, Any] = {"email": email, "outcome_id": outcome_id, "connector_types": types}
+            kw: dict[str, Any] = {
+                "email": email,
+                "outcome_id": outcome_id,
+                "person_id": person_id,
+                "connector_types": types,
+            }
             preview = privacy.forget(store, dry_run=True, **kw)
             if online:
                 from syncbridge.pipeline import Runtime

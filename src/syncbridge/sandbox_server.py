@@ -175,3 +175,19 @@ class ThreadedSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ThreadedApp(ThreadedSandbox):
+    """Any ASGI app served in a daemon thread (the webhook receiver in tests and the events demo)."""
+
+    vendor = "app"
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(Path("."), host=host, port=port)
+        self._app = app
+
+    def create_app(self) -> Any:
+        return self._app
+
+    def close_app(self, app: Any) -> None:
+        return None
