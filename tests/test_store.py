@@ -162,7 +162,7 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
         urls.append(request.getfixturevalue("pg_url"))
     for url in urls:
         engine = create_engine(url)
-        later = {  # tables added after v1 (v2 approvals, v7 privacy, v11 identity, v12 inbound)
+        later = {  # tables added after v1 (v2 approvals, v7 privacy, v11 identity, v12 inbound, v13 limits)
             approvals.name,
             "sb_tombstones",
             "sb_privacy_log",
@@ -171,6 +171,7 @@ def test_upgrade_from_schema_v1_keeps_data(tmp_path: Path, request: pytest.Fixtu
             reviews.name,
             "sb_events",
             "sb_assessments",
+            "sb_rate_limits",
         }
         v1_tables = [t for t in metadata.sorted_tables if t.name not in later]
         with engine.begin() as conn:

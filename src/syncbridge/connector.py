@@ -78,6 +78,20 @@ class Window:
     until: datetime
 
 
+class SharedRateLimit(BaseModel):
+    """``shared_rate_limit``: every process whose connector names the same limit shares one budget of
+    ``requests`` per ``per_seconds`` through the state store (see :mod:`syncbridge.sharedlimit`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the vendor account's limit, the same in every process that uses these credentials",
+    )
+    requests: int = Field(ge=2, le=1_000_000, description="the vendor's limit: requests per window")
+    per_seconds: float = Field(gt=0, le=86_400, description="the window of that limit, in seconds")
+
+
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings block in the YAML (``connectors.<name>``)."""
 
@@ -102,6 +116,10 @@ class ConnectorSettings(BaseModel):
         le=32,
         description="history writes (notes, tags, fields) to different people sent at once; "
         "the connector's rate limit still applies",
+    )
+    shared_rate_limit: SharedRateLimit | None = Field(
+        default=None,
+        description="share one vendor limit with other workers through the state store (default off)",
     )
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from syncbridge import privacy
+from syncbridge import privacy, sharedlimit
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
@@ -109,6 +109,7 @@ class Runtime:
             block = self.settings.connectors[name]
             cls = connector_class(block.type)
             self._connectors[name] = cls(name, block, state=self.store.state_for(name))
+            sharedlimit.attach(self._connectors[name], self.store)  # no-op unless shared_rate_limit is set
         return self._connectors[name]
 
     def connectors(self) -> dict[str, Connector]:

@@ -51,7 +51,7 @@ from syncbridge.connector import Entity, StateStore
 from syncbridge.model import Application, Candidate, Outcome, Requisition
 from syncbridge.records import id_problem, json_dumps
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 metadata = MetaData()
 
@@ -80,6 +80,15 @@ kv = Table(
     Column("key", String(128), primary_key=True),
     Column("value", Text),
     Column("updated_at", Ts),
+)
+
+# one shared token bucket per vendor account (``shared_rate_limit``): see syncbridge.sharedlimit
+rate_limits = Table(
+    "sb_rate_limits",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False),  # epoch seconds of the last refill
 )
 
 candidates = Table(
@@ -398,6 +407,11 @@ def _v11(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v13(conn: Connection) -> None:
+    """v13: the shared rate-limit buckets (several workers under one vendor limit)."""
+    rate_limits.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2,
     3: _v3,
@@ -406,6 +420,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     8: _v8,
     11: _v11,
     12: _v12,
+    13: _v13,
 }
 CLAIM_LEASE = timedelta(minutes=15)
 
