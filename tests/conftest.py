@@ -145,3 +145,34 @@ def crash_after_write(monkeypatch: pytest.MonkeyPatch, kind: str) -> Iterator[di
         yield crashed
     finally:
         monkeypatch.setattr(Store, "ledger_finish", original)
+
+
+GH_SECRET_ENV = "SB_TEST_GH_SECRET"
+
+
+@contextmanager
+def greenhouse_sandbox(db: Path, monkeypatch: pytest.MonkeyPatch, *, size: int, seed: int) -> Iterator[Any]:
+    """A seeded Greenhouse sandbox without a rate limit, its client secret in ``GH_SECRET_ENV``."""
+    from syncbridge.connectors.greenhouse import sandbox
+
+    monkeypatch.setenv(GH_SECRET_ENV, sandbox.DEFAULT_CLIENT_SECRET)
+    sandbox.seed(db, size=size, seed=seed)
+    server = sandbox.SandboxServer(db, rate_limit=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def greenhouse_block(server: Any) -> dict[str, Any]:
+    """The YAML connector block for a Greenhouse sandbox started by :func:`greenhouse_sandbox`."""
+    from syncbridge.connectors.greenhouse import sandbox
+
+    return {
+        "type": "greenhouse",
+        "client_id": sandbox.DEFAULT_CLIENT_ID,
+        "client_secret": "${" + GH_SECRET_ENV + "}",
+        "user_id": 1000001,
+        "base_url": server.url,
+        "token_url": f"{server.url}/token",
+    }

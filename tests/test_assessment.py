@@ -13,6 +13,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from conftest import greenhouse_block, greenhouse_sandbox
 from syncbridge.cli import main
 from syncbridge.config import load_settings
 from syncbridge.connectors.greenhouse import sandbox
@@ -25,27 +26,12 @@ from syncbridge.webhooks import create_app
 
 pytestmark = pytest.mark.e2e
 KEY = "partner-org-key-0123456789"
-CLIENT_SECRET_ENV = "SB_TEST_GH_SECRET"
 
 
 @pytest.fixture
 def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sandbox.SandboxServer]:
-    monkeypatch.setenv(CLIENT_SECRET_ENV, sandbox.DEFAULT_CLIENT_SECRET)
-    sandbox.seed(tmp_path / "gh.db", size=60, seed=3)
-    server = sandbox.SandboxServer(tmp_path / "gh.db", rate_limit=0).start()
-    yield server
-    server.stop()
-
-
-def _connector(server: sandbox.SandboxServer) -> dict[str, Any]:
-    return {
-        "type": "greenhouse",
-        "client_id": sandbox.DEFAULT_CLIENT_ID,
-        "client_secret": "${" + CLIENT_SECRET_ENV + "}",
-        "user_id": 1000001,
-        "base_url": server.url,
-        "token_url": f"{server.url}/token",
-    }
+    with greenhouse_sandbox(tmp_path / "gh.db", monkeypatch, size=60, seed=3) as server:
+        yield server
 
 
 @pytest.fixture
@@ -56,7 +42,7 @@ def config(gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_pat
         (tmp_path / "all-outcomes.csv").read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8"
     )
     return write_config(
-        {"acme-gh": _connector(gh)},
+        {"acme-gh": greenhouse_block(gh)},
         assessment={
             "connector": "acme-gh",
             "api_key": KEY,
@@ -181,7 +167,7 @@ def test_assessment_config_is_checked(gh: sandbox.SandboxServer, tmp_path: Path)
     base: dict[str, Any] = {
         "version": 1,
         "outcomes": {"path": str(tmp_path / "o.csv")},
-        "connectors": {"acme-gh": {**_connector(gh), "client_secret": "s3cr3t-value"}},
+        "connectors": {"acme-gh": {**greenhouse_block(gh), "client_secret": "s3cr3t-value"}},
         "routing": [{"employer": "*", "connector": "acme-gh"}],
     }
     good = {

@@ -18,6 +18,7 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from conftest import greenhouse_block, greenhouse_sandbox
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
@@ -39,7 +40,6 @@ from syncbridge.webhooks import (
 pytestmark = pytest.mark.e2e
 GH_SECRET = "gh-webhook-secret-123"
 LV_TOKEN = "lever-signature-token-456"
-CLIENT_SECRET_ENV = "SB_TEST_GH_SECRET"
 
 
 # -- signatures and payload shapes (pure) -------------------------------------------------------------
@@ -102,22 +102,8 @@ def test_event_shapes_per_vendor() -> None:
 
 @pytest.fixture
 def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sandbox.SandboxServer]:
-    monkeypatch.setenv(CLIENT_SECRET_ENV, sandbox.DEFAULT_CLIENT_SECRET)
-    sandbox.seed(tmp_path / "gh.db", size=80, seed=5)
-    server = sandbox.SandboxServer(tmp_path / "gh.db", rate_limit=0).start()
-    yield server
-    server.stop()
-
-
-def _gh_block(server: sandbox.SandboxServer) -> dict[str, Any]:
-    return {
-        "type": "greenhouse",
-        "client_id": sandbox.DEFAULT_CLIENT_ID,
-        "client_secret": "${" + CLIENT_SECRET_ENV + "}",
-        "user_id": 1000001,
-        "base_url": server.url,
-        "token_url": f"{server.url}/token",
-    }
+    with greenhouse_sandbox(tmp_path / "gh.db", monkeypatch, size=80, seed=5) as server:
+        yield server
 
 
 @pytest.fixture
@@ -125,7 +111,7 @@ def config(gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_pat
     people = sandbox.demo_people(gh.db_path, n=8, seed=5)
     write_demo_outcomes(tmp_path / "outcomes.csv", people)
     return write_config(
-        {"acme-gh": _gh_block(gh), "globex-lever": _lever_block()},
+        {"acme-gh": greenhouse_block(gh), "globex-lever": _lever_block()},
         routing=[{"employer": "Acme Corp", "connector": "acme-gh"}],
         matching={"create_unmatched": False},
         webhooks={
