@@ -164,14 +164,14 @@ def greenhouse_sandbox(db: Path, monkeypatch: pytest.MonkeyPatch, *, size: int, 
         server.stop()
 
 
-def greenhouse_block(server: Any) -> dict[str, Any]:
-    """The YAML connector block for a Greenhouse sandbox started by :func:`greenhouse_sandbox`."""
+def greenhouse_block(server: Any, *, secret_env: str = GH_SECRET_ENV) -> dict[str, Any]:
+    """The YAML connector block for a Greenhouse sandbox (its client secret read from ``secret_env``)."""
     from syncbridge.connectors.greenhouse import sandbox
 
     return {
         "type": "greenhouse",
         "client_id": sandbox.DEFAULT_CLIENT_ID,
-        "client_secret": "${" + GH_SECRET_ENV + "}",
+        "client_secret": "${" + secret_env + "}",
         "user_id": 1000001,
         "base_url": server.url,
         "token_url": f"{server.url}/token",

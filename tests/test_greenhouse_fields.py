@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from conftest import greenhouse_block
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.fieldtypes import FieldDef, Unfit, fit
@@ -46,17 +47,7 @@ def _config(write_config: Callable[..., Path], server: sandbox.SandboxServer, tm
     outcomes = tmp / "outcomes.csv"
     write_demo_outcomes(outcomes, sandbox.demo_people(server.db_path, n=12, seed=21))
     return write_config(
-        {
-            "acme-gh": {
-                "type": "greenhouse",
-                "client_id": sandbox.DEFAULT_CLIENT_ID,
-                "client_secret": "${" + SECRET_ENV + "}",
-                "user_id": 1000001,
-                "base_url": server.url,
-                "token_url": f"{server.url}/token",
-                "max_attempts": 3,
-            }
-        },
+        {"acme-gh": {**greenhouse_block(server, secret_env=SECRET_ENV), "max_attempts": 3}},
         outcomes={"path": str(outcomes)},
         history={"note": False, "tags": [], "fields": FIELDS},
     )
@@ -174,16 +165,7 @@ def test_a_corrected_evaluation_says_what_it_corrects_updates_fields_and_a_downg
         "requisition": {"options": {"template_job_id": 4100002}},
     }
     cfg = write_config(
-        {
-            "acme-gh": {
-                "type": "greenhouse",
-                "client_id": sandbox.DEFAULT_CLIENT_ID,
-                "client_secret": "${" + SECRET_ENV + "}",
-                "user_id": 1000001,
-                "base_url": gh.url,
-                "token_url": f"{gh.url}/token",
-            }
-        },
+        {"acme-gh": greenhouse_block(gh, secret_env=SECRET_ENV)},
         outcomes={"path": str(outcomes)},
         history={"note": True, "tags": [], "fields": {"mi_rating": "evaluation.rating"}},
         conversion={"enabled": True, "approval": "manual", "rules": [rule]},
@@ -287,16 +269,7 @@ def test_a_strong_student_far_from_graduation_is_nurtured_as_a_prospect_not_conv
         "requisition": {"options": {"template_job_id": 4100002}},
     }
     cfg = write_config(
-        {
-            "acme-gh": {
-                "type": "greenhouse",
-                "client_id": sandbox.DEFAULT_CLIENT_ID,
-                "client_secret": "${" + SECRET_ENV + "}",
-                "user_id": 1000001,
-                "base_url": gh.url,
-                "token_url": f"{gh.url}/token",
-            }
-        },
+        {"acme-gh": greenhouse_block(gh, secret_env=SECRET_ENV)},
         outcomes={"path": str(outcomes)},
         history={"note": True, "tags": []},
         conversion={"enabled": True, "approval": "auto", "rules": [rule]},

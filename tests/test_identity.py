@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from conftest import greenhouse_block
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
@@ -74,16 +75,7 @@ def test_evidence_links_weak_links_wait_for_review_and_decisions_are_remembered(
         r["student_school"] = "Northgate University"
     _write(outcomes, names, rows)
     cfg = write_config(
-        {
-            "acme-gh": {
-                "type": "greenhouse",
-                "client_id": sandbox.DEFAULT_CLIENT_ID,
-                "client_secret": "${" + SECRET_ENV + "}",
-                "user_id": 1000001,
-                "base_url": gh.url,
-                "token_url": f"{gh.url}/token",
-            }
-        },
+        {"acme-gh": greenhouse_block(gh, secret_env=SECRET_ENV)},
         outcomes={"path": str(outcomes)},
         matching={"create_unmatched": False},
         history={"note": True, "tags": []},
@@ -227,14 +219,7 @@ def test_one_student_at_two_employers_is_one_person_with_a_link_in_each_ats(
         block.update({"rate_per_second": 500.0, "burst": 500})
         cfg = write_config(
             {
-                "acme-gh": {
-                    "type": "greenhouse",
-                    "client_id": sandbox.DEFAULT_CLIENT_ID,
-                    "client_secret": "${" + SECRET_ENV + "}",
-                    "user_id": 1000001,
-                    "base_url": gh.url,
-                    "token_url": f"{gh.url}/token",
-                },
+                "acme-gh": greenhouse_block(gh, secret_env=SECRET_ENV),
                 "globex-lever": block,
             },
             outcomes={"path": str(outcomes)},
