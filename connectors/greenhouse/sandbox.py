@@ -46,6 +46,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from syncbridge.plugins import Sandbox
 from syncbridge.sandbox_server import ThreadedSandbox, serve_forever
 
 __all__ = [
@@ -2887,6 +2888,51 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
     )
     return serve_forever(app, args.host, args.port, banner="")
+
+
+_seed_file = seed  # the plugin's method of that name takes a parameter called seed
+
+
+class GreenhouseSandbox(Sandbox):
+    """The Greenhouse sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
+
+    vendor = "greenhouse"
+    employer = "Acme Corp"
+    connector_name = "acme-greenhouse"
+    outcome_prefix = "GH"
+    demo_order = 0  # the default demo: it shows every feature (custom fields, webhooks, assessments)
+    env = DEMO_ENV
+    demo_server_options = {"rate_limit": 0}
+
+    def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
+        _seed_file(db_path, size=size, seed=seed, reset=reset)
+
+    def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
+        return demo_people(db_path, n=n, seed=seed)
+
+    def server(self, db_path: Path, **options: Any) -> SandboxServer:
+        return SandboxServer(db_path, **options)
+
+    def main(self, argv: list[str]) -> int:
+        return main(argv)
+
+    def connector_block(self, base_url: str) -> dict[str, Any]:
+        return demo_connector_block(base_url)
+
+    def conversion_rule(self, employer: str) -> dict[str, Any] | None:
+        return demo_conversion_rule(employer)
+
+    def nurture_options(self) -> dict[str, Any] | None:
+        return {"prospect_pool_id": 1, "prospect_stage_id": 1}
+
+    def history_fields(self) -> dict[str, str]:
+        # Greenhouse carries the custom fields the sandbox seeds (Lever has no candidate fields API)
+        return {
+            "mi_rating": "evaluation.rating",
+            "mi_last_project": "project.title",
+            "mi_skills": "evaluation.skills",
+            "mi_would_hire": "evaluation.would_hire",
+        }
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from syncbridge.plugins import Sandbox
 from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
 
 __all__ = [
@@ -2148,6 +2149,41 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
     )
     return serve_forever(app, args.host, args.port, banner=" (API under /v1; API key: see DEMO_ENV)")
+
+
+_seed_file = seed  # the plugin's method of that name takes a parameter called seed
+
+
+class LeverSandbox(Sandbox):
+    """The Lever sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
+
+    vendor = "lever"
+    employer = "Globex"
+    connector_name = "globex-lever"
+    outcome_prefix = "LV"
+    env = DEMO_ENV
+    demo_server_options = {}
+
+    def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
+        _seed_file(db_path, size=size, seed=seed, reset=reset)
+
+    def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
+        return demo_people(db_path, n=n, seed=seed)
+
+    def server(self, db_path: Path, **options: Any) -> SandboxServer:
+        return SandboxServer(db_path, **options)
+
+    def main(self, argv: list[str]) -> int:
+        return main(argv)
+
+    def connector_block(self, base_url: str) -> dict[str, Any]:
+        return demo_connector_block(base_url)
+
+    def conversion_rule(self, employer: str) -> dict[str, Any] | None:
+        return demo_conversion_rule(employer)
+
+    def nurture_options(self) -> dict[str, Any] | None:
+        return {"stage": "lead-reached-out"}
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ from defusedxml.ElementTree import fromstring as _safe_fromstring
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from syncbridge.plugins import Sandbox
 from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
 
 __all__ = [
@@ -2746,6 +2747,44 @@ def main(argv: list[str] | None = None) -> int:
         banner=f"  (tenant {DEFAULT_TENANT}, SOAP at "
         f"/ccx/service/{DEFAULT_TENANT}/Recruiting/{DEFAULT_VERSION})",
     )
+
+
+_seed_file = seed  # the plugin's method of that name takes a parameter called seed
+
+
+class WorkdaySandbox(Sandbox):
+    """The Workday sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
+
+    vendor = "workday"
+    employer = "Initech"
+    connector_name = "initech-workday"
+    outcome_prefix = "WD"
+    env = DEMO_ENV
+    demo_server_options = {}
+
+    def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
+        _seed_file(db_path, size=size, seed=seed, reset=reset)
+
+    def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
+        return demo_people(db_path, n=n, seed=seed)
+
+    def server(self, db_path: Path, **options: Any) -> SandboxServer:
+        return SandboxServer(db_path, **options)
+
+    def main(self, argv: list[str]) -> int:
+        return main(argv)
+
+    def connector_block(self, base_url: str) -> dict[str, Any]:
+        block = demo_connector_block(base_url)
+        # Workday tags are tenant ids: the sandbox has a campus tag for the early-talent rule
+        block["tag_ids"] = {**block["tag_ids"], "early-talent": "CAMPUS_2026"}
+        return block
+
+    def conversion_rule(self, employer: str) -> dict[str, Any] | None:
+        return demo_conversion_rule(employer)
+
+    def nurture_options(self) -> dict[str, Any] | None:
+        return {"prospect_status": "NURTURE"}
 
 
 if __name__ == "__main__":

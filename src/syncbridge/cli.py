@@ -498,10 +498,10 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
 @click.option(
     "--vendor",
     "vendor",
-    default="greenhouse",
-    show_default=True,
-    help="Sandbox(es) to run against: greenhouse, lever, workday, a comma list, or all "
-    "(each vendor is a different employer; outcomes are routed by employer).",
+    default=None,
+    help="Sandbox(es) to run against: a vendor name, a comma list, or all; default: the first "
+    "(`syncbridge sandbox --help` lists them; each vendor is a different employer, outcomes are routed "
+    "by employer).",
 )
 @click.option(
     "--events",
@@ -518,7 +518,7 @@ def demo(
     size: int,
     fault_rate: float,
     no_prefect: bool,
-    vendor: str,
+    vendor: str | None,
     events: bool,
 ) -> None:
     """Run the full pipeline against local ATS sandboxes with sample outcomes.
@@ -541,7 +541,7 @@ def demo(
     tty = sys.stderr.isatty() and not as_json
     if tty:
         click.echo(
-            f"seeding the {', '.join(v.name for v in vendors)} sandbox(es) ({size} people each) "
+            f"seeding the {', '.join(v.vendor for v in vendors)} sandbox(es) ({size} people each) "
             "and running the pipeline"
             + ("" if no_prefect else " as a Prefect flow (the local Prefect API takes ~10 s to start)")
             + "…",
@@ -566,7 +566,7 @@ def demo(
         click.echo(f"  outcomes: {w['outcomes']}")
         click.echo(f"  state:    {w['state']}  (syncbridge -c {w['config']} status)")
         click.echo(f"  runs:     {where}")
-        again = "syncbridge demo" + (f" --vendor {vendor}" if vendor != "greenhouse" else "")
+        again = "syncbridge demo" + (f" --vendor {vendor}" if vendor else "")
         click.echo(f"  again:    {again}   (plans zero writes)   ·   fresh: {again} --reset")
     if summary["actions"].get("failed"):
         sys.exit(1)
@@ -936,16 +936,30 @@ def migrate(obj: _Ctx, hash_emails: bool) -> None:
 privacy_cli.register(main, _handle_errors)  # forget, unforget (syncbridge.privacy_cli)
 
 
+class _VendorChoice(click.ParamType):
+    """A registered vendor that ships a sandbox (looked up when used, so `--help` stays fast)."""
+
+    name = "vendor"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from syncbridge.plugins import sandbox_vendors
+
+        known = sandbox_vendors()
+        if value not in known:
+            self.fail(f"{value!r} is not one of {', '.join(known) or 'no installed sandbox'}", param, ctx)
+        return str(value)
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("vendor", type=click.Choice(["greenhouse", "lever", "workday"]))
+@click.argument("vendor", type=_VendorChoice())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def sandbox(vendor: str, args: tuple[str, ...]) -> None:
     """Serve a local vendor sandbox, e.g. `syncbridge sandbox greenhouse serve --db gh.db --port 8010`
-    (`syncbridge sandbox lever serve --help` lists the options)."""
-    import importlib
+    (`syncbridge sandbox lever serve --help` lists the options).  VENDOR is any installed vendor plugin
+    that ships a sandbox."""
+    from syncbridge.plugins import vendor as find_vendor
 
-    module = importlib.import_module(f"syncbridge.connectors.{vendor}.sandbox")
-    sys.exit(module.main(list(args)))
+    sys.exit(find_vendor(vendor).sandbox().main(list(args)))
 
 
 cli_inbound.register(main, _handle_errors)  # webhooks, assessment (syncbridge.cli_inbound)

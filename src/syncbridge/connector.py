@@ -4,21 +4,19 @@ A connector turns one vendor's API into the common model and performs the writes
 It declares its :class:`Capability` set; the planner never plans an action the connector cannot do and
 says so in the plan instead.
 
-Connectors are found through the ``syncbridge.connectors`` entry-point group (name → class), so a third
-party can ship one as its own distribution.  The built-in ones are also listed in ``_BUILTIN`` so a
-source checkout whose metadata is stale still finds them.
+Connectors are found through the ``syncbridge.connectors`` entry-point group (name → class, see
+:mod:`syncbridge.plugins`), so a third party can ship one as its own distribution; the built-in ones are
+declared the same way.
 """
 
 from __future__ import annotations
 
 import builtins
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -289,32 +287,18 @@ def _same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-_BUILTIN = {
-    "greenhouse": "syncbridge.connectors.greenhouse.connector:GreenhouseConnector",
-    "lever": "syncbridge.connectors.lever.connector:LeverConnector",
-    "workday": "syncbridge.connectors.workday.connector:WorkdayConnector",
-}
-
-
-def _load(target: str) -> type[Connector]:
-    module, _, attr = target.partition(":")
-    cls: type[Connector] = getattr(importlib.import_module(module), attr)
-    return cls
-
-
 def connector_types() -> dict[str, str]:
-    """Known connector types → ``module:Class`` (entry points override the built-in table)."""
-    found = dict(_BUILTIN)
-    for ep in entry_points(group="syncbridge.connectors"):
-        found[ep.name] = ep.value
-    return found
+    """Known connector types → ``module:Class``, from the ``syncbridge.connectors`` entry points."""
+    from syncbridge.plugins import vendors
+
+    return {name: v.connector_target for name, v in vendors().items()}
 
 
 def connector_class(type_name: str) -> type[Connector]:
-    types = connector_types()
-    if type_name not in types:
-        raise ConfigError(f"unknown connector type {type_name!r} (known: {', '.join(sorted(types))})")
+    from syncbridge.plugins import vendor
+
+    found = vendor(type_name)
     try:
-        return _load(types[type_name])
+        return found.connector_class()
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"connector type {type_name!r} is not installed: {exc}") from exc

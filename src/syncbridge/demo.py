@@ -9,39 +9,37 @@ nothing.  With several vendors, each one is a different employer and outcomes ar
 from __future__ import annotations
 
 import csv
-import importlib
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-VENDOR_NAMES = ("greenhouse", "lever", "workday")
+if TYPE_CHECKING:
+    from syncbridge.plugins import Sandbox
 
 
-@dataclass(frozen=True)
-class DemoVendor:
-    name: str
-    employer: str
-    connector: str
-    prefix: str  # outcome ids of this vendor's sample outcomes start with it
+def demo_sandboxes() -> dict[str, Sandbox]:
+    """Every registered vendor that ships a sandbox, by name, the default demo vendor first."""
+    from syncbridge.plugins import sandbox_vendors
 
-    @property
-    def sandbox(self) -> Any:
-        return importlib.import_module(f"syncbridge.connectors.{self.name}.sandbox")
+    found = {name: v.sandbox() for name, v in sandbox_vendors().items()}
+    return dict(sorted(found.items(), key=lambda item: (item[1].demo_order, item[0])))
 
 
-VENDORS = {
-    "greenhouse": DemoVendor("greenhouse", "Acme Corp", "acme-greenhouse", "GH"),
-    "lever": DemoVendor("lever", "Globex", "globex-lever", "LV"),
-    "workday": DemoVendor("workday", "Initech", "initech-workday", "WD"),
-}
+def default_vendor() -> str:
+    """What ``syncbridge demo`` runs without ``--vendor``: the sandbox with the lowest ``demo_order``."""
+    names = list(demo_sandboxes())
+    if not names:
+        from syncbridge.errors import ConfigError
+
+        raise ConfigError("no vendor sandbox is installed (entry-point group syncbridge.sandboxes)")
+    return names[0]
 
 
 def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
@@ -73,26 +71,18 @@ def reset(workdir: Path) -> None:
     shutil.rmtree(workdir / "prefect", ignore_errors=True)
 
 
-def parse_vendors(text: str) -> list[DemoVendor]:
-    names = [v.strip().lower() for v in text.split(",") if v.strip()]
+def parse_vendors(text: str | None) -> list[Sandbox]:
+    """``--vendor``: one name, a comma list or ``all``; empty = the default vendor."""
+    available = demo_sandboxes()
+    names = [v.strip().lower() for v in (text or default_vendor()).split(",") if v.strip()]
     if names == ["all"]:
-        names = list(VENDOR_NAMES)
-    unknown = [n for n in names if n not in VENDORS]
+        names = list(available)
+    unknown = [n for n in names if n not in available]
     if unknown or not names:
         from syncbridge.errors import ConfigError
 
-        raise ConfigError(
-            f"--vendor: {', '.join(unknown) or 'none'} not one of {', '.join(VENDOR_NAMES)}, all"
-        )
-    return [VENDORS[n] for n in dict.fromkeys(names)]
-
-
-#: where each vendor's demo puts a nurtured early-talent student (docs/conversion.md)
-NURTURE_OPTIONS: dict[str, dict[str, Any]] = {
-    "greenhouse": {"prospect_pool_id": 1, "prospect_stage_id": 1},
-    "lever": {"stage": "lead-reached-out"},
-    "workday": {"prospect_status": "NURTURE"},
-}
+        raise ConfigError(f"--vendor: {', '.join(unknown) or 'none'} not one of {', '.join(available)}, all")
+    return [available[n] for n in dict.fromkeys(names)]
 
 
 def _early_talent_and_review_cases(rows: list[dict[str, str]], people: list[dict[str, Any]]) -> None:
@@ -128,7 +118,7 @@ def _early_talent_and_review_cases(rows: list[dict[str, str]], people: list[dict
         )
 
 
-def write_outcomes(path: Path, vendors: list[DemoVendor], dbs: dict[str, Path], seed: int) -> None:
+def write_outcomes(path: Path, vendors: list[Sandbox], dbs: dict[str, Path], seed: int) -> None:
     """Sample outcomes for every vendor's employer, in one CSV (ids prefixed per vendor)."""
     from syncbridge.outcomes import write_demo_outcomes
 
@@ -136,8 +126,8 @@ def write_outcomes(path: Path, vendors: list[DemoVendor], dbs: dict[str, Path], 
     header: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for v in vendors:
-            part = Path(tmp) / f"{v.name}.csv"
-            people = v.sandbox.demo_people(dbs[v.name], n=12, seed=seed)
+            part = Path(tmp) / f"{v.vendor}.csv"
+            people = v.demo_people(dbs[v.vendor], n=12, seed=seed)
             write_demo_outcomes(part, people, employer=v.employer, seed=seed)
             with part.open(encoding="utf-8", newline="") as fh:
                 reader = csv.DictReader(fh)
@@ -145,7 +135,7 @@ def write_outcomes(path: Path, vendors: list[DemoVendor], dbs: dict[str, Path], 
                 mine = list(reader)
             _early_talent_and_review_cases(mine, people)
             for row in mine:
-                row["outcome_id"] = f"{v.prefix}-{row['outcome_id']}"
+                row["outcome_id"] = f"{v.outcome_prefix}-{row['outcome_id']}"
                 rows.append(row)
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=header)
@@ -154,40 +144,33 @@ def write_outcomes(path: Path, vendors: list[DemoVendor], dbs: dict[str, Path], 
 
 
 def demo_config(
-    workdir: Path, vendors: list[DemoVendor], urls: dict[str, str], outcomes: Path
+    workdir: Path, vendors: list[Sandbox], urls: dict[str, str], outcomes: Path
 ) -> dict[str, Any]:
-    connectors = {v.connector: VENDORS[v.name].sandbox.demo_connector_block(urls[v.name]) for v in vendors}
+    connectors = {v.connector_name: v.connector_block(urls[v.vendor]) for v in vendors}
+    fields: dict[str, str] = {}
+    for v in vendors:  # e.g. the custom fields a sandbox seeds (a vendor without them adds none)
+        fields.update(v.history_fields())
     config: dict[str, Any] = {
         "version": 1,
         "state": {"url": f"sqlite:///{(workdir / 'state.db').resolve()}"},
         "outcomes": {"path": str(outcomes.resolve())},
         "connectors": connectors,
-        "routing": [{"employer": v.employer, "connector": v.connector} for v in vendors],
+        "routing": [{"employer": v.employer, "connector": v.connector_name} for v in vendors],
         "matching": {"create_unmatched": True, "new_candidate_tags": ["micro-intern-sourced"]},
-        "history": {"note": True, "tags": ["micro-intern"], "fields": {}},
+        "history": {"note": True, "tags": ["micro-intern"], "fields": fields},
     }
-    if any(v.name == "greenhouse" for v in vendors):
-        # Greenhouse carries the custom fields the sandbox seeds (Lever has no candidate fields API)
-        config["history"]["fields"] = {
-            "mi_rating": "evaluation.rating",
-            "mi_last_project": "project.title",
-            "mi_skills": "evaluation.skills",
-            "mi_would_hire": "evaluation.would_hire",
-        }
     # a sandbox that supports conversion says how its demo opens roles (template ids, boards, ...)
     rules = []
     for v in vendors:
-        if hasattr(v.sandbox, "demo_conversion_rule"):
-            rule = v.sandbox.demo_conversion_rule(v.employer)
+        rule = v.conversion_rule(v.employer)
+        if rule is None:
+            continue
+        nurture = v.nurture_options()
+        if nurture is not None:
             # early talent: a strong student graduating more than a year from now is nurtured instead
             rule["nurture_when"] = {"graduation_after_months": 12}
-            rule["nurture"] = {"tags": ["early-talent"], "options": NURTURE_OPTIONS[v.name]}
-            rules.append(rule)
-        if v.name == "workday":  # Workday tags are tenant ids: the sandbox has a campus tag
-            connectors[v.connector]["tag_ids"] = {
-                **connectors[v.connector]["tag_ids"],
-                "early-talent": "CAMPUS_2026",
-            }
+            rule["nurture"] = {"tags": ["early-talent"], "options": nurture}
+        rules.append(rule)
     if rules:
         config["conversion"] = {"enabled": True, "approval": "auto", "rules": rules}
     return config
@@ -196,7 +179,7 @@ def demo_config(
 def run_demo(
     workdir: Path,
     *,
-    vendors: list[DemoVendor] | None = None,
+    vendors: list[Sandbox] | None = None,
     do_reset: bool = False,
     size: int = 500,
     seed: int = 7,
@@ -204,30 +187,28 @@ def run_demo(
     use_prefect: bool = True,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> dict[str, Any]:
-    vendors = vendors or [VENDORS["greenhouse"]]
+    vendors = vendors or parse_vendors(None)
     workdir.mkdir(parents=True, exist_ok=True)
     if do_reset:
         reset(workdir)
-    dbs = {v.name: workdir / f"{v.name}-sandbox.db" for v in vendors}
+    dbs = {v.vendor: workdir / f"{v.vendor}-sandbox.db" for v in vendors}
     for v in vendors:
-        v.sandbox.seed(dbs[v.name], size=size, seed=seed)
-    suffix = "+".join(v.name for v in vendors)
-    outcomes = workdir / ("outcomes.csv" if suffix == "greenhouse" else f"outcomes-{suffix}.csv")
+        v.seed(dbs[v.vendor], size=size, seed=seed)
+    suffix = "+".join(v.vendor for v in vendors)
+    outcomes = workdir / ("outcomes.csv" if suffix == default_vendor() else f"outcomes-{suffix}.csv")
     if not outcomes.exists():
         write_outcomes(outcomes, vendors, dbs, seed)
     # the sandboxes' (not secret) credentials go to a .env beside demo.yaml, so `syncbridge -c
     # .syncbridge/demo.yaml status|plan|...` works afterwards exactly like a real installation
     env: dict[str, str] = {}
     for v in vendors:
-        env.update(v.sandbox.DEMO_ENV)
+        env.update(v.env)
     (workdir / ".env").write_text("".join(f"{k}={val}\n" for k, val in env.items()), encoding="utf-8")
     with ExitStack() as stack:
         urls = {}
         for v in vendors:
-            kwargs: dict[str, Any] = {"fault_rate": fault_rate}
-            if v.name == "greenhouse":
-                kwargs["rate_limit"] = 0
-            urls[v.name] = stack.enter_context(v.sandbox.SandboxServer(dbs[v.name], **kwargs)).url
+            options = {**v.demo_server_options, "fault_rate": fault_rate}
+            urls[v.vendor] = stack.enter_context(v.server(dbs[v.vendor], **options)).url
         config = workdir / "demo.yaml"
         header = "# written by `syncbridge demo`; the sandboxes' ports change on every run\n"
         config.write_text(
