@@ -21,7 +21,7 @@ from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
 from syncbridge.errors import ConfigError
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedApp as Receiver
+from syncbridge.sandbox.server import ThreadedApp as Receiver
 from syncbridge.webhooks import create_app
 
 pytestmark = pytest.mark.e2e

@@ -23,7 +23,7 @@ from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedApp as Receiver
+from syncbridge.sandbox.server import ThreadedApp as Receiver
 from syncbridge.store import events
 from syncbridge.webhooks import (
     Worker,

@@ -47,7 +47,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncbridge.plugins import Sandbox
-from syncbridge.sandbox_server import ThreadedSandbox, serve_forever
+from syncbridge.sandbox.server import ThreadedSandbox, serve_forever
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
