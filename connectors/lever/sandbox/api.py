@@ -15,7 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from syncbridge.connectors.lever.sandbox.seed import (
 from syncbridge.sandbox.faults import Gate, GatedApp, Reply
 from syncbridge.sandbox.limits import TokenBucket
 from syncbridge.sandbox.seed import uuid_from
+from syncbridge.sandbox.settings import apply_settings
 from syncbridge.sandbox.store import Store, dumps
 from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
 
@@ -177,31 +178,19 @@ class _Sandbox:
 
     # -- admin
     def reconfigure(self, changes: dict[str, Any]) -> dict[str, Any]:
-        known = {f.name for f in fields(_Config)}
-        for key, value in changes.items():
-            if key not in known:
-                raise _bad(f"{key} is not a sandbox setting")
-            current = getattr(self.config, key)
-            if isinstance(current, bool):
-                if not isinstance(value, bool):
-                    raise _bad(f"{key} must be true or false")
-            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise _bad(f"{key} must be a number >= 0")
-            elif key.endswith("_rate") and value > 1:
-                raise _bad(f"{key} must be between 0 and 1")
-            setattr(self.config, key, type(current)(value))
-        if "rate_per_second" in changes or "burst" in changes:
+        changed = apply_settings(self.config, changes, lambda key, problem: _bad(f"{key} {problem}"))
+        if changed & {"rate_per_second", "burst"}:
             self.bucket.configure(self.config.rate_per_second, self.config.burst)
-        if "fault_seed" in changes:
+        if "fault_seed" in changed:
             self.gate.faults.reseed()
-        return self.config_dict()
+        return asdict(self.config)
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
 
     def stats(self) -> dict[str, int]:
-        out = {name: self.store.count(table, where) for name, table, where in _STATS}
-        return {**out, "attachments": 0, **self.counters}
+        counts = {name: self.store.count(table, where) for name, table, where in _STATS}
+        return {**counts, "attachments": 0, **self.counters}
 
     def expire_tokens(self) -> int:
         count = len(self.access_tokens)
@@ -291,34 +280,32 @@ class _Sandbox:
         self,
         request: Request,
         table: str,
-        where: list[str],
-        args: list[Any],
+        where: _Where,
         render: Callable[[Record], Record],
         *,
-        join_contacts: bool = False,
+        join: bool = False,
     ) -> Response:
-        path = request.url.path
-        params = list(request.query_params.multi_items())
+        """One page of ``table`` in ``sort, id`` order (``join``: each record gets its ``_contact``)."""
+        path, params = request.url.path, list(request.query_params.multi_items())
         limit = _limit(request.query_params.get("limit"))
         offset = request.query_params.get("offset")
-        where = list(where)
-        args = list(args)
+        conditions, args = list(where.sql), list(where.args)
         if offset:
             sort, after = self.read_offset(path, params, offset)
-            where.append("(t.sort > ? OR (t.sort = ? AND t.id > ?))")
+            conditions.append("(t.sort > ? OR (t.sort = ? AND t.id > ?))")
             args += [sort, sort, after]
-        sql = f"SELECT t.id, t.sort, t.data{', c.data' if join_contacts else ''} FROM {table} t"
-        if join_contacts:
+        sql = f"SELECT t.id, t.sort, t.data{', c.data' if join else ''} FROM {table} t"
+        if join:
             sql += " JOIN contacts c ON c.id = t.contact"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
         rows = self.store.query(sql + " ORDER BY t.sort, t.id LIMIT ?", (*args, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
         data = []
         for found in rows:
             rec = json.loads(found[2])
-            if join_contacts:
+            if join:
                 rec["_contact"] = json.loads(found[3])
             data.append(render(rec))
         body: dict[str, Any] = {"data": data, "hasNext": more}
@@ -381,24 +368,43 @@ def _ms_param(request: Request, name: str) -> int | None:
         raise _bad(f"{name} must be a timestamp in milliseconds") from None
 
 
-def _ms_filters(request: Request, where: list[str], args: list[Any], *filters: tuple[str, str, str]) -> None:
-    """``(parameter, column, operator)`` filters on millisecond timestamps (a null column never matches)."""
-    for name, column, op in filters:
-        value = _ms_param(request, name)
+class _Where:
+    """The conditions of one list request on the table ``t``, and their arguments."""
+
+    def __init__(self, request: Request, *, confidential: bool = False) -> None:
+        self.request, self.query = request, request.query_params
+        self.sql: list[str] = []
+        self.args: list[Any] = []
+        if confidential:  # hidden unless asked for
+            value = self.query.get("confidentiality") or "non-confidential"
+            if value not in ("all", "confidential", "non-confidential"):
+                raise _bad("confidentiality must be one of confidential, non-confidential, all")
+            if value != "all":
+                self.add(f"t.confidential = {int(value == 'confidential')}")
+
+    def add(self, sql: str, *args: Any) -> None:
+        self.sql.append(sql)
+        self.args.extend(args)
+
+    def ms(self, name: str, column: str, op: str) -> None:
+        """A filter on a millisecond timestamp (a null column never matches)."""
+        value = _ms_param(self.request, name)
         if value is not None:
-            where.append(f"{column} IS NOT NULL AND {column} {op} ?")
-            args.append(value)
+            self.add(f"{column} IS NOT NULL AND {column} {op} ?", value)
 
+    def window(self, start: str, end: str, column: str) -> None:
+        """``start`` <= ``column`` <= ``end``."""
+        self.ms(start, column, ">=")
+        self.ms(end, column, "<=")
 
-def _confidential_filter(request: Request, column: str = "t.confidential") -> list[str]:
-    value = request.query_params.get("confidentiality") or "non-confidential"
-    if value == "all":
-        return []
-    if value == "confidential":
-        return [f"{column} = 1"]
-    if value == "non-confidential":
-        return [f"{column} = 0"]
-    raise _bad("confidentiality must be one of confidential, non-confidential, all")
+    def values(self, name: str) -> list[str]:
+        return [v for v in self.query.getlist(name) if v]
+
+    def one_of(self, name: str, column: str) -> None:
+        """``column`` is one of the (repeatable) parameter's values."""
+        values = self.values(name)
+        if values:
+            self.add(f"{column} IN ({', '.join('?' * len(values))})", *values)
 
 
 def _bool_param(request: Request, name: str) -> bool | None:
@@ -408,10 +414,6 @@ def _bool_param(request: Request, name: str) -> bool | None:
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise _bad(f"{name} must be true or false")
-
-
-def _in(column: str, values: list[str]) -> str:
-    return f"{column} IN ({', '.join('?' * len(values))})"
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -501,33 +503,19 @@ def _check_posting_html(body: dict[str, Any]) -> None:
 def create_app(
     db_path: str | Path,
     *,
-    fault_rate: float = 0.0,
-    latency_ms: float = 0.0,
-    fault_seed: int = 0,
-    rate_per_second: float = 10.0,
-    burst: int = 20,
-    offset_fault_rate: float = 0.0,
-    token_ttl: int = 3600,
-    send_retry_after: bool = False,
-    requisition_api: bool = True,
     api_key: str = DEFAULT_API_KEY,
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
+    **settings: Any,
 ) -> FastAPI:
     """The sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded).
-    ``rate_per_second=0`` turns the rate limit off."""
-    config = _Config(
-        rate_per_second=rate_per_second,
-        burst=burst,
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        fault_seed=fault_seed,
-        offset_fault_rate=offset_fault_rate,
-        token_ttl=token_ttl,
-        send_retry_after=send_retry_after,
-        requisition_api=requisition_api,
+
+    ``settings`` are the runtime settings (:class:`_Config`: ``rate_per_second`` (0 turns the rate limit
+    off), ``burst``, ``latency_ms``, ``fault_rate``, ``fault_seed``, ``offset_fault_rate``, ``token_ttl``,
+    ``send_retry_after``, ``requisition_api``)."""
+    sb = _Sandbox(
+        db_path, _Config(**settings), api_key=api_key, client_id=client_id, client_secret=client_secret
     )
-    sb = _Sandbox(db_path, config, api_key=api_key, client_id=client_id, client_secret=client_secret)
     app = GatedApp(title="Lever v1 sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
     app.gate = sb.gate
@@ -623,61 +611,35 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     # ---- opportunities
     @v1.get("/opportunities")
     async def list_opportunities(request: Request) -> Response:
-        q = request.query_params
-        where = _confidential_filter(request)
-        args: list[Any] = []
-        _ms_filters(
-            request,
-            where,
-            args,
-            ("updated_at_start", "t.updated_at", ">="),
-            ("updated_at_end", "t.updated_at", "<="),
-            ("created_at_start", "t.sort", ">="),
-            ("created_at_end", "t.sort", "<="),
-        )
-        if q.get("email"):
-            where.append("t.contact IN (SELECT contact FROM contact_emails WHERE email = ?)")
-            args.append(q["email"].strip().lower())
-        contacts = [c for c in q.getlist("contact_id") if c]
-        if contacts:
-            where.append(_in("t.contact", contacts))
-            args += contacts
+        where = _Where(request, confidential=True)
+        where.window("updated_at_start", "updated_at_end", "t.updated_at")
+        where.window("created_at_start", "created_at_end", "t.sort")
+        if where.query.get("email"):
+            email = where.query["email"].strip().lower()
+            where.add("t.contact IN (SELECT contact FROM contact_emails WHERE email = ?)", email)
+        where.one_of("contact_id", "t.contact")
         archived = _bool_param(request, "archived")
         if archived is not None:
-            where.append("t.archived = ?")
-            args.append(int(archived))
-        tags = [t for t in q.getlist("tag") if t]
+            where.add("t.archived = ?", int(archived))
+        tags = where.values("tag")
         if tags:
             tag = "EXISTS (SELECT 1 FROM json_each(t.data, '$.tags') j WHERE j.value = ?)"
-            where.append("(" + " OR ".join(tag for _ in tags) + ")")
-            args += tags
-        posting_ids = [p for p in q.getlist("posting_id") if p]
-        if posting_ids:
-            posting = _in("json_extract(j.value, '$.posting')", posting_ids)
-            where.append(f"EXISTS (SELECT 1 FROM json_each(t.data, '$._applications') j WHERE {posting})")
-            args += posting_ids
-        stage_ids = [s for s in q.getlist("stage_id") if s]
-        if stage_ids:
-            where.append(_in("json_extract(t.data, '$.stage')", stage_ids))
-            args += stage_ids
-        expand = set(q.getlist("expand"))
+            where.add("(" + " OR ".join(tag for _ in tags) + ")", *tags)
+        postings = where.values("posting_id")
+        if postings:
+            on = f"json_extract(j.value, '$.posting') IN ({', '.join('?' * len(postings))})"
+            where.add(f"EXISTS (SELECT 1 FROM json_each(t.data, '$._applications') j WHERE {on})", *postings)
+        where.one_of("stage_id", "json_extract(t.data, '$.stage')")
+        expand = set(where.values("expand"))
         return sb.list_page(
-            request,
-            "opportunities",
-            where,
-            args,
-            lambda r: sb.render_opportunity(r, expand),
-            join_contacts=True,
+            request, "opportunities", where, lambda r: sb.render_opportunity(r, expand), join=True
         )
 
     @v1.get("/opportunities/deleted")
     async def list_deleted(request: Request) -> Response:
-        where: list[str] = []
-        args: list[Any] = []
-        _ms_filters(
-            request, where, args, ("deleted_at_start", "t.sort", ">="), ("deleted_at_end", "t.sort", "<=")
-        )
-        return sb.list_page(request, "deleted_opportunities", where, args, lambda r: r)
+        where = _Where(request)
+        where.window("deleted_at_start", "deleted_at_end", "t.sort")
+        return sb.list_page(request, "deleted_opportunities", where, dict)
 
     @v1.get("/opportunities/{opp_id}")
     async def get_opportunity(opp_id: str, request: Request) -> Response:
@@ -748,19 +710,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
             oid = uuid_from(rng)
             apps = []
             if posting is not None:
-                app_id = uuid_from(rng)
                 apps.append(
-                    application_shape(
-                        app_id,
-                        oid,
-                        created,
-                        posting,
-                        contact,
-                        kind="user",
-                        user=actor,
-                        phone=None,
-                        archived=None,
-                    )
+                    application_shape(uuid_from(rng), oid, created, posting, contact, "user", user=actor)
                 )
             opp = opportunity_shape(
                 oid,
@@ -788,7 +739,9 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     @v1.get("/opportunities/{opp_id}/notes")
     async def list_notes(opp_id: str, request: Request) -> Response:
         require_opp(opp_id)
-        return sb.list_page(request, "notes", ["t.opp_id = ?"], [opp_id], _public)
+        where = _Where(request)
+        where.add("t.opp_id = ?", opp_id)
+        return sb.list_page(request, "notes", where, _public)
 
     @v1.post("/opportunities/{opp_id}/notes")
     async def create_note(opp_id: str, request: Request) -> Response:
@@ -880,25 +833,20 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     # ---- postings
     @v1.get("/postings")
     async def list_postings(request: Request) -> Response:
-        q = request.query_params
-        where = _confidential_filter(request)
-        args: list[Any] = []
-        windowed = any(q.get(k) for k in ("updated_at_start", "updated_at_end"))
-        others = set(q) - {"updated_at_start", "updated_at_end", "confidentiality", "limit", "offset"}
+        where = _Where(request, confidential=True)
+        windowed = any(where.query.get(k) for k in ("updated_at_start", "updated_at_end"))
+        others = set(where.query) - {
+            "updated_at_start",
+            "updated_at_end",
+            "confidentiality",
+            "limit",
+            "offset",
+        }
         if windowed and others:
             raise _bad("updated_at_start and updated_at_end can only be combined with confidentiality")
-        _ms_filters(
-            request,
-            where,
-            args,
-            ("updated_at_start", "t.updated_at", ">="),
-            ("updated_at_end", "t.updated_at", "<="),
-        )
-        states = [s for s in q.getlist("state") if s]
-        if states:
-            where.append(_in("t.state", states))
-            args += states
-        return sb.list_page(request, "postings", where, args, lambda r: r)
+        where.window("updated_at_start", "updated_at_end", "t.updated_at")
+        where.one_of("state", "t.state")
+        return sb.list_page(request, "postings", where, dict)
 
     @v1.get("/postings/{posting_id}")
     async def get_posting(posting_id: str) -> Response:
@@ -979,17 +927,12 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     # ---- requisitions
     @v1.get("/requisitions")
     async def list_requisitions(request: Request) -> Response:
-        q = request.query_params
-        where = _confidential_filter(request)
-        args: list[Any] = []
-        _ms_filters(
-            request, where, args, ("created_at_start", "t.sort", ">="), ("created_at_end", "t.sort", "<=")
-        )
+        where = _Where(request, confidential=True)
+        where.window("created_at_start", "created_at_end", "t.sort")
         for name, column in (("requisition_code", "t.code"), ("status", "t.status")):
-            if q.get(name):
-                where.append(f"{column} = ?")
-                args.append(q[name])
-        return sb.list_page(request, "requisitions", where, args, lambda r: r)
+            if where.query.get(name):
+                where.add(f"{column} = ?", where.query[name])
+        return sb.list_page(request, "requisitions", where, dict)
 
     @v1.get("/requisitions/{req_id}")
     async def get_requisition(req_id: str) -> Response:
@@ -1081,18 +1024,16 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     # ---- dictionaries
     @v1.get("/users")
     async def list_users(request: Request) -> Response:
-        where: list[str] = []
-        args: list[Any] = []
+        where = _Where(request)
         if _bool_param(request, "includeDeactivated") is not True:
-            where.append("t.deactivated = 0")
-        if request.query_params.get("email"):
-            where.append("t.email_lc = ?")
-            args.append(request.query_params["email"].strip().lower())
-        return sb.list_page(request, "users", where, args, lambda r: r)
+            where.add("t.deactivated = 0")
+        if where.query.get("email"):
+            where.add("t.email_lc = ?", where.query["email"].strip().lower())
+        return sb.list_page(request, "users", where, dict)
 
     def simple_list(table: str) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
-            return sb.list_page(request, table, [], [], _public)
+            return sb.list_page(request, table, _Where(request), _public)
 
         return handler
 

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from syncbridge.sandbox.seed import classify_emails, made_up_people, pick_people
+from syncbridge.sandbox.seed import classify_emails, conversion_rule, made_up_people, pick_people
 
 DEFAULT_API_KEY = "sbx-lever-key-3c9d2f71b8e4"
 DEFAULT_CLIENT_ID = "sbx-lever-client-1"
@@ -78,23 +78,16 @@ def demo_conversion_rule(employer: str) -> dict[str, Any]:
     """The demo's conversion rule for this sandbox: strong micro-interns of ``employer`` get one Lever
     requisition per team and role (with the seeded ``mi_source_project`` requisition field), its posting
     published on the internal job site only, a new opportunity on it and the prescreen note."""
-    return {
-        "name": "strong-intern-lever",
-        "when": {"employer": employer, "min_rating": 4.5, "would_hire": True},
-        "requisition": {
-            "title": "{project.role_title}",
-            "code": "MI-{project.team}-{project.role_title}",
-            "fields": {"mi_source_project": "project.title"},
-            "options": {
-                "publish": "published",
-                "distribution": "internal",
-                "commitment": "Internship",
-                "employmentStatus": "intern",
-                "location": "Remote",
-            },
-        },
-        "prescreen": {},
+    options = {
+        "publish": "published",
+        "distribution": "internal",
+        "commitment": "Internship",
+        "employmentStatus": "intern",
+        "location": "Remote",
     }
+    return conversion_rule(
+        "lever", employer, options, fields={"mi_source_project": "project.title"}, prescreen={}
+    )
 
 
 def demo_connector_block(base_url: str) -> dict[str, Any]:

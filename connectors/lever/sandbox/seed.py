@@ -8,6 +8,7 @@ kept lower-cased in their own table.
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 import time
@@ -177,11 +178,11 @@ def application_shape(
     created: int,
     posting: Record,
     contact: Record,
-    *,
     kind: str,
-    user: str | None,
-    phone: Any,
-    archived: Any,
+    *,
+    user: str | None = None,
+    phone: Any = None,
+    archived: Any = None,
 ) -> Record:
     return {
         "id": app_id,
@@ -529,20 +530,10 @@ def _gen_opportunity(rng: random.Random, w: _World, contact: Record, created: in
     apps = []
     if posting is not None:
         phone = contact["phones"][0] if contact["phones"] else None
-        app_id = uuid_from(rng)
-        apps.append(
-            application_shape(
-                app_id,
-                oid,
-                created,
-                posting,
-                contact,
-                kind="posting",
-                user=None,
-                phone=phone,
-                archived=archived,
-            )
+        app = application_shape(
+            uuid_from(rng), oid, created, posting, contact, "posting", phone=phone, archived=archived
         )
+        apps.append(app)
     owner = rng.choice(w.users)
     change = {
         "toStageId": stage,
@@ -571,6 +562,11 @@ def _gen_opportunity(rng: random.Random, w: _World, contact: Record, created: in
     )
 
 
+#: how a file is filled: in one big transaction, without a WAL copy of every page and with a page cache
+#: that holds the random-UUID indexes (without it a million-row seed slows down quadratically)
+_FILL_PRAGMAS = ("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-262144")
+
+
 def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = False) -> None:
     """Create the schema and ``size`` deterministic opportunities (about 0.85 contacts per opportunity).
 
@@ -578,16 +574,20 @@ def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = F
     """
     if not 1 <= size <= 5_000_000:
         raise ValueError("size must be between 1 and 5,000,000")
-    # one big transaction: no WAL copy of every page, and a page cache that holds the random-UUID
-    # indexes (without it a million-row seed slows down quadratically)
+
+    def marker() -> str:  # asked for when the fill is done
+        return dumps({"size": size, "seed": seed, "at": now_ms()})
+
+    fill = functools.partial(_seed_all, size=size, seed_value=seed)
+    after = ("journal_mode=WAL", "synchronous=NORMAL")  # the fill wrote no WAL: nothing to checkpoint
     seed_file(
         db_path,
         ensure_schema,
-        lambda conn: _seed_all(conn, size, seed),
-        seeded=lambda: dumps({"size": size, "seed": seed, "at": now_ms()}),
+        fill,
+        seeded=marker,
         reset=reset,
-        pragmas=("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-262144"),
-        restore=("journal_mode=WAL", "synchronous=NORMAL"),
+        pragmas=_FILL_PRAGMAS,
+        restore=after,
         checkpoint=False,
     )
 
