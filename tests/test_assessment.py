@@ -18,8 +18,8 @@ from syncbridge.cli import main
 from syncbridge.config import load_settings
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.errors import ConfigError
-from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.pipeline import Runtime
 from syncbridge.sandbox_server import ThreadedApp as Receiver
 from syncbridge.webhooks import create_app

@@ -18,7 +18,7 @@ from conftest import crash_after_write
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.store import Store
 from test_greenhouse_e2e import GH
 

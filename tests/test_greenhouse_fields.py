@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import greenhouse_block
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.fieldtypes import FieldDef, Unfit, fit
-from syncbridge.outcomes import write_demo_outcomes
 from test_greenhouse_e2e import GH
 
 SECRET_ENV = "SB_FIELDS_GH_SECRET"

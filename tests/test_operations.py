@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 
 pytestmark = [pytest.mark.prefect, pytest.mark.e2e]
 SECRET_ENV = "SB_OPS_GH_SECRET"

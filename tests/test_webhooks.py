@@ -21,7 +21,7 @@ from sqlalchemy import select
 from conftest import greenhouse_block, greenhouse_sandbox
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.pipeline import Runtime
 from syncbridge.sandbox_server import ThreadedApp as Receiver
 from syncbridge.store import events

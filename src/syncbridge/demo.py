@@ -120,7 +120,7 @@ def _early_talent_and_review_cases(rows: list[dict[str, str]], people: list[dict
 
 def write_outcomes(path: Path, vendors: list[Sandbox], dbs: dict[str, Path], seed: int) -> None:
     """Sample outcomes for every vendor's employer, in one CSV (ids prefixed per vendor)."""
-    from syncbridge.outcomes import write_demo_outcomes
+    from syncbridge.demo_data import write_demo_outcomes
 
     rows: list[dict[str, str]] = []
     header: list[str] = []

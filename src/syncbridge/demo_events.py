@@ -33,7 +33,7 @@ def run_events_demo(
     workdir: Path, *, size: int = 200, seed: int = 7, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
-    from syncbridge.outcomes import write_demo_outcomes
+    from syncbridge.demo_data import write_demo_outcomes
     from syncbridge.pipeline import Runtime, run_all
     from syncbridge.webhooks import Worker, create_app
 
