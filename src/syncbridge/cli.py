@@ -349,7 +349,7 @@ def run(
                 ).as_dict()
             _done_progress(tty)
         else:
-            from syncbridge.demo import prepare_prefect_env
+            from syncbridge.prefect_local import prepare_prefect_env
 
             prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
             from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
@@ -534,7 +534,8 @@ def demo(
         if as_json:
             click.echo(json.dumps(result))
         return
-    from syncbridge.demo import parse_vendors, prepare_prefect_env, run_demo
+    from syncbridge.demo import parse_vendors, run_demo
+    from syncbridge.prefect_local import prepare_prefect_env
 
     vendors = parse_vendors(vendor)
     where = prepare_prefect_env(workdir, verbose=obj.verbose > 0) if not no_prefect else "no Prefect"
@@ -613,7 +614,7 @@ def _resume_waiting(rows: list[dict[str, Any]], decided: list[str], status: str)
     )
     if not any((r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided):
         return [f"no run is waiting for it: {later}"]
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.prefect_local import prepare_prefect_env
 
     prepare_prefect_env(Path(".syncbridge"))
     from syncbridge.flows.approval import resume_waiting
