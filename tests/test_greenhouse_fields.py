@@ -306,7 +306,7 @@ def test_field_definitions_are_synced_for_a_plan_when_not_mirrored(
     gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     from syncbridge.fieldtypes import definitions_for, mirrored
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
     cfg = _config(write_config, gh, tmp_path)
     with Runtime.from_file(str(cfg)) as rt:

@@ -22,8 +22,8 @@ from conftest import greenhouse_block, greenhouse_sandbox
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.demo_data import write_demo_outcomes
-from syncbridge.pipeline import Runtime
 from syncbridge.sandbox_server import ThreadedApp as Receiver
+from syncbridge.steps import Runtime
 from syncbridge.store import events
 from syncbridge.webhooks import (
     Worker,
@@ -451,7 +451,7 @@ def test_deployment_trigger_starts_a_run_of_the_connectors_deployment(
     from prefect import get_client
     from prefect.flows import EntrypointType
 
-    from syncbridge.flows.pipeline import pipeline_flow
+    from syncbridge.flows.runs import pipeline_flow
     from syncbridge.webhooks import WebhookSettings, make_trigger
 
     deployment = pipeline_flow.to_deployment(

@@ -192,15 +192,15 @@ def run_demo(
             encoding="utf-8",
         )
         if use_prefect:
-            from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
-            from syncbridge.pipeline import RunFailed
+            from syncbridge.flows.runs import PipelineParams, run_and_summarize
+            from syncbridge.steps import RunFailed
 
             try:
                 summary: dict[str, Any] = run_and_summarize("pipeline", PipelineParams(config=str(config)))
             except RunFailed as failed:  # some writes failed: the summary says which
                 summary = failed.summary
         else:
-            from syncbridge.pipeline import Runtime, run_all
+            from syncbridge.steps import Runtime, run_all
 
             with Runtime.from_file(config) as rt:
                 summary = run_all(rt, progress=progress or (lambda *_: None)).as_dict()

@@ -34,7 +34,7 @@ def run_events_demo(
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.demo_data import write_demo_outcomes
-    from syncbridge.pipeline import Runtime, run_all
+    from syncbridge.steps import Runtime, run_all
     from syncbridge.webhooks import Worker, create_app
 
     home = workdir / "events"
@@ -120,8 +120,8 @@ def _stories(
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
-    from syncbridge.pipeline import run_all
     from syncbridge.redact import mask_email
+    from syncbridge.steps import run_all
     from syncbridge.webhooks import greenhouse_signature
 
     token = requests.post(
