@@ -33,8 +33,8 @@ def run_events_demo(
     workdir: Path, *, size: int = 200, seed: int = 7, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
-    from syncbridge.outcomes import write_demo_outcomes
-    from syncbridge.pipeline import Runtime, run_all
+    from syncbridge.demo_data import write_demo_outcomes
+    from syncbridge.steps import Runtime, run_all
     from syncbridge.webhooks import Worker, create_app
 
     home = workdir / "events"
@@ -121,8 +121,8 @@ def _stories(
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
     from syncbridge.connectors.greenhouse.webhooks import greenhouse_signature
-    from syncbridge.pipeline import run_all
     from syncbridge.redact import mask_email
+    from syncbridge.steps import run_all
 
     token = requests.post(
         f"{gh.url}/token",
