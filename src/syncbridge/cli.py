@@ -506,7 +506,8 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
 @click.option(
     "--events",
     is_flag=True,
-    help="Instead: show a signed Greenhouse webhook and an assessment-partner round trip.",
+    help="Instead: the vendor's event-driven demo, where its sandbox has one (Greenhouse: a signed "
+    "webhook and an assessment-partner round trip).",
 )
 @click.pass_obj
 @_handle_errors
@@ -528,11 +529,14 @@ def demo(
     those writes and plans nothing.  Use --reset to start over.
     """
     if events:
-        from syncbridge.demo_events import run_events_demo
+        from syncbridge.demo import parse_vendors
 
-        result = run_events_demo(workdir, size=min(size, 200), say=click.echo)
-        if as_json:
-            click.echo(json.dumps(result))
+        for chosen in parse_vendors(vendor):
+            result = chosen.events_demo(workdir, size=min(size, 200), say=click.echo)
+            if result is None:
+                raise ConfigError(f"--events: the {chosen.vendor} sandbox has no events demo")
+            if as_json:
+                click.echo(json.dumps(result))
         return
     from syncbridge.demo import parse_vendors, run_demo
     from syncbridge.prefect_local import prepare_prefect_env

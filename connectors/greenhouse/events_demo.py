@@ -1,4 +1,5 @@
-"""``syncbridge demo --events``: the event-driven side on one machine.
+"""``syncbridge demo --events`` for Greenhouse (the sandbox plugin's ``events_demo``): the event-driven
+side on one machine.
 
 Against a local Greenhouse sandbox, with the webhook receiver and the assessment-partner API running in
 this process, it shows two stories a recruiter would notice:
