@@ -12,7 +12,6 @@ import json
 import mimetypes
 import secrets
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -52,6 +51,7 @@ from syncbridge.sandbox.faults import Gate, GatedApp, Reply
 from syncbridge.sandbox.limits import GREENHOUSE_HEADERS, FixedWindow
 from syncbridge.sandbox.store import Store
 from syncbridge.sandbox.store import dumps as _dumps
+from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
 
 UNAUTHORIZED_DETAIL = "Token could not be decoded. Please ensure your token is from a trusted source."
 CURSOR_WITH_PARAMS = "When passing a cursor, do not include other query params."
@@ -228,15 +228,7 @@ class _Sandbox:
 
     # ---- tokens
     def issue_token(self, authorization: str, form: dict[str, str]) -> dict[str, Any]:
-        client_id, secret = "", ""
-        scheme, _, encoded = authorization.partition(" ")
-        if scheme.lower() == "basic" and encoded:
-            try:
-                decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                decoded = ""
-            client_id, _, secret = decoded.partition(":")
-            client_id, secret = urllib.parse.unquote(client_id), urllib.parse.unquote(secret)
+        client_id, secret = basic_credentials(authorization) or ("", "")
         ok_id = secrets.compare_digest(client_id.encode(), self._client_id.encode())
         ok_secret = secrets.compare_digest(secret.encode(), self._client_secret.encode())
         if not (client_id and ok_id and ok_secret):
@@ -782,42 +774,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_admin_routes(app: FastAPI, sb: _Sandbox) -> None:
+    install_admin_routes(app, sb, read_json=_json_body)
+
     @app.post("/token")
     async def token(request: Request) -> Response:
-        raw = await request.body()
-        form: dict[str, str] = {k: v for k, v in request.query_params.items()}
-        ctype = request.headers.get("content-type", "")
-        if "json" in ctype:
-            try:
-                data = json.loads(raw or b"{}")
-            except ValueError:
-                data = {}
-            if isinstance(data, dict):
-                form.update({k: str(v) for k, v in data.items() if v is not None})
-        else:
-            form.update({k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode("utf-8", "replace")).items()})
+        form = await read_form(request, query=True)
         body = sb.issue_token(request.headers.get("authorization", ""), form)
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-    @app.post("/_sandbox/expire_tokens")
-    async def expire_tokens() -> Response:
-        return JSONResponse({"expired": sb.expire_tokens()})
-
-    @app.get("/_sandbox/config")
-    async def get_config() -> Response:
-        return JSONResponse(sb.config_dict())
-
-    @app.post("/_sandbox/config")
-    async def set_config(request: Request) -> Response:
-        return JSONResponse(sb.reconfigure(await _json_body(request)))
-
-    @app.get("/_sandbox/stats")
-    async def stats() -> Response:
-        return JSONResponse(sb.stats())
-
-    @app.get("/_sandbox/health")
-    async def health() -> Response:
-        return JSONResponse({"ok": True})
 
     @app.get("/_sandbox/attachments/{att_id}/content")
     async def attachment_content(att_id: str) -> Response:
