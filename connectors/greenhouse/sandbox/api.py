@@ -33,24 +33,17 @@ from syncbridge.connectors.greenhouse.sandbox.seed import (
     applied_tag_shape,
     candidate_shape,
     ensure_schema,
+    iso_ts,
     job_shape,
     note_shape,
+    now_ts,
     opening_shape,
+    parse_ts,
     tag_shape,
-)
-from syncbridge.connectors.greenhouse.sandbox.seed import (
-    iso as _iso,
-)
-from syncbridge.connectors.greenhouse.sandbox.seed import (
-    now as _now,
-)
-from syncbridge.connectors.greenhouse.sandbox.seed import (
-    parse_ts as _parse_ts,
 )
 from syncbridge.sandbox.faults import Gate, GatedApp, Reply
 from syncbridge.sandbox.limits import GREENHOUSE_HEADERS, FixedWindow
-from syncbridge.sandbox.store import Store
-from syncbridge.sandbox.store import dumps as _dumps
+from syncbridge.sandbox.store import Store, dumps
 from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
 
 UNAUTHORIZED_DETAIL = "Token could not be decoded. Please ensure your token is from a trusted source."
@@ -104,9 +97,6 @@ class _Store(Store):
 
     def __init__(self, db_path: str | Path) -> None:
         super().__init__(db_path, ensure_schema)
-
-    def tx(self) -> Any:
-        return self.transaction()
 
     def get(self, table: str, rec_id: int) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.get_json(table, rec_id)
@@ -265,7 +255,7 @@ class _Sandbox:
         return {
             "access_token": token,
             "token_type": "Bearer",
-            "expires_at": _iso(datetime.fromtimestamp(expires, UTC)),
+            "expires_at": iso_ts(datetime.fromtimestamp(expires, UTC)),
         }
 
     def check_token(self, authorization: str) -> int | None:
@@ -481,7 +471,7 @@ LISTS: dict[str, dict[str, _Filter]] = {
 
 
 def _encode_cursor(state: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(_dumps(state).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(dumps(state).encode()).decode().rstrip("=")
 
 
 def _decode_cursor(text: str) -> dict[str, Any]:
@@ -534,12 +524,12 @@ def _parse_date_filter(name: str, value: str) -> list[tuple[str, str]]:
         )
     out = []
     for op, stamp in zip(parts[0::2], parts[1::2], strict=True):
-        dt = _parse_ts(stamp)
+        dt = parse_ts(stamp)
         if op not in DATE_OPS or dt is None:
             raise _unprocessable(
                 {name: f"`{value}` is not a valid date filter, use e.g. gte|2024-01-01T00:00:00Z"}
             )
-        out.append((DATE_OPS[op], _iso(dt)))
+        out.append((DATE_OPS[op], iso_ts(dt)))
     return out
 
 
@@ -1005,13 +995,13 @@ class _V3:
         cand["tags"] = names
 
     def create_candidate(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        now = _now()
+        now = now_ts()
         cand = candidate_shape(None, now, now)
         extras = self._candidate_changes(body, cand, creating=True)
         app_body = body.get("application")
         if app_body is not None and not isinstance(app_body, dict):
             raise _unprocessable({"application": "must be an object"})
-        with self.store.tx():
+        with self.store.transaction():
             self.store.insert("candidates", cand)
             self._set_emails(cand)
             if "tags" in extras:
@@ -1024,10 +1014,10 @@ class _V3:
 
     def update_candidate(self, body: dict[str, Any], rec_id: int | None, request: Request) -> dict[str, Any]:
         assert rec_id is not None
-        with self.store.tx():
+        with self.store.transaction():
             cand = self.store.require("candidates", rec_id)
             extras = self._candidate_changes(body, cand, creating=False)
-            now = _now()
+            now = now_ts()
             cand["updated_at"] = now
             if "email_addresses" in body:
                 self._set_emails(cand)
@@ -1065,10 +1055,10 @@ class _V3:
                 raise _unprocessable({key: f"unknown user {uid}"})
         created = now
         if body.get("created_at") is not None:
-            dt = _parse_ts(str(body["created_at"]))
+            dt = parse_ts(str(body["created_at"]))
             if dt is None:
                 raise _unprocessable({"created_at": "is not a valid date"})
-            created = _iso(dt)
+            created = iso_ts(dt)
         cf = self.sb.custom_fields_from_write(body.get("custom_fields") or [], "application")
         post = None
         if job is not None:
@@ -1104,10 +1094,10 @@ class _V3:
 
     def create_application(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
         cand_id = _req_int(body, "candidate_id")
-        with self.store.tx():
+        with self.store.transaction():
             if not self.store.exists("candidates", cand_id):
                 raise _unprocessable({"candidate_id": f"unknown candidate {cand_id}"})
-            return self._new_application(cand_id, body, _now())
+            return self._new_application(cand_id, body, now_ts())
 
     def convert_to_candidate(
         self, body: dict[str, Any], rec_id: int | None, request: Request
@@ -1115,7 +1105,7 @@ class _V3:
         """A prospect application becomes a candidate application on ``job_id`` (200 with it)."""
         assert rec_id is not None
         job_id = _req_int(body, "job_id")
-        with self.store.tx():
+        with self.store.transaction():
             app = self.store.require("applications", rec_id)
             if not app.get("prospect"):
                 raise _unprocessable({"application": "is not a prospect application"})
@@ -1136,7 +1126,7 @@ class _V3:
                 stage_id=stage,
                 job_interview_stage_id=stage,
                 stage_name=STAGES[0],
-                updated_at=_now(),
+                updated_at=now_ts(),
             )
             self.store.update("applications", app)
         return app
@@ -1145,7 +1135,7 @@ class _V3:
         self, body: dict[str, Any], rec_id: int | None, request: Request
     ) -> dict[str, Any]:
         assert rec_id is not None
-        with self.store.tx():
+        with self.store.transaction():
             app = self.store.require("applications", rec_id)
             self._check_source(body)
             for key in (
@@ -1165,15 +1155,15 @@ class _V3:
                             raise _unprocessable({key: "can't be blank"})
                         app[key] = None
                         continue
-                    dt = _parse_ts(str(body[key]))
+                    dt = parse_ts(str(body[key]))
                     if dt is None:
                         raise _unprocessable({key: "is not a valid date"})
-                    app[key] = _iso(dt)
+                    app[key] = iso_ts(dt)
             if "custom_fields" in body:
                 app["custom_fields"] = self.sb.custom_fields_from_write(
                     body["custom_fields"] or [], "application"
                 )
-            app["updated_at"] = _now()
+            app["updated_at"] = now_ts()
             self.store.update("applications", app)
         return app
 
@@ -1238,7 +1228,7 @@ class _V3:
             raise _unprocessable({"opening_ids": "must be an array of strings"})
         if len(opening_ids) > openings:
             raise _unprocessable({"opening_ids": "has more entries than number_of_openings"})
-        with self.store.tx():
+        with self.store.transaction():
             template = self.store.get("jobs", template_id)
             if template is None or not template["is_template"]:
                 raise _unprocessable({"template_job_id": f"{template_id} is not a template job"})
@@ -1247,7 +1237,7 @@ class _V3:
             cf = self.sb.custom_fields_from_write(
                 body.get("custom_fields") or [], "job", start=template.get("custom_fields")
             )
-            now = _now()
+            now = now_ts()
             job = job_shape(
                 None,
                 now,
@@ -1290,7 +1280,7 @@ class _V3:
 
     def update_job(self, body: dict[str, Any], rec_id: int | None, request: Request) -> dict[str, Any]:
         assert rec_id is not None
-        with self.store.tx():
+        with self.store.transaction():
             job = self.store.require("jobs", rec_id)
             if "name" in body:
                 job["name"] = _opt_str(body, "name", required=True)
@@ -1304,7 +1294,7 @@ class _V3:
                 job["office_ids"] = self._office_ids(body) or []
             if "custom_fields" in body:
                 job["custom_fields"] = self.sb.custom_fields_from_write(body["custom_fields"] or [], "job")
-            job["updated_at"] = _now()
+            job["updated_at"] = now_ts()
             self.store.update("jobs", job)
         return job
 
@@ -1316,14 +1306,14 @@ class _V3:
         status = body.get("status", "draft")
         if status not in ("draft", "live"):
             raise _unprocessable({"status": "must be draft or live"})
-        with self.store.tx():
+        with self.store.transaction():
             template = self.store.get("job_posts", template_id)
             if template is None:
                 raise _unprocessable({"template_job_post_id": f"unknown job post {template_id}"})
             board = self.store.get("job_boards", board_id)
             if board is None:
                 raise _unprocessable({"job_board_id": f"unknown job board {board_id}"})
-            now = _now()
+            now = now_ts()
             live = status == "live" and bool(board["live"])
             post = {
                 **template,
@@ -1342,13 +1332,13 @@ class _V3:
 
     def update_job_post(self, body: dict[str, Any], rec_id: int | None, request: Request) -> dict[str, Any]:
         assert rec_id is not None
-        with self.store.tx():
+        with self.store.transaction():
             post = self.store.require("job_posts", rec_id)
             if "title" in body:
                 post["title"] = _opt_str(body, "title", required=True)
             if "content" in body:
                 post["content"] = _opt_str(body, "content", max_len=1_000_000)
-            now = _now()
+            now = now_ts()
             if "job_application_status" in body:
                 status = body["job_application_status"]
                 if status not in ("draft", "live"):
@@ -1385,7 +1375,7 @@ class _V3:
             raise _unprocessable({email_keys[0]: f"is not allowed on {note_type} notes"})
         app_id = _opt_int(body, "application_id")
         user_id = _opt_int(body, "user_id")
-        with self.store.tx():
+        with self.store.transaction():
             cand = self.store.get("candidates", cand_id)
             if cand is None:
                 raise _unprocessable({"candidate_id": f"unknown candidate {cand_id}"})
@@ -1397,7 +1387,7 @@ class _V3:
                 raise _unprocessable({"user_id": f"unknown user {user_id}"})
             if user_id is None:
                 user_id = sub if sub is not None else self._service_user()
-            now = _now()
+            now = now_ts()
             note = note_shape(
                 self.store.next_id("notes"),
                 cand_id,
@@ -1415,7 +1405,7 @@ class _V3:
             with self.store.lock:
                 self.store.conn.execute(
                     "UPDATE candidates SET data = ?, last_activity_at = ? WHERE id = ?",
-                    (_dumps(cand), now, cand_id),
+                    (dumps(cand), now, cand_id),
                 )
         return note
 
@@ -1429,16 +1419,16 @@ class _V3:
     def create_candidate_tag(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
         name = _opt_str(body, "name", required=True)
         assert name is not None
-        with self.store.tx():
+        with self.store.transaction():
             if self._tag_id(name, "", create=False) is not None:
                 raise _unprocessable({"name": "has already been taken"})
-            now = _now()
+            now = now_ts()
             return self.store.insert("candidate_tags", tag_shape(name, now))
 
     def create_applied_tag(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
         cand_id = _req_int(body, "candidate_id")
         tag_id = _req_int(body, "candidate_tag_id")
-        with self.store.tx():
+        with self.store.transaction():
             cand = self.store.get("candidates", cand_id)
             if cand is None:
                 raise _unprocessable({"candidate_id": f"unknown candidate {cand_id}"})
@@ -1451,7 +1441,7 @@ class _V3:
             ).fetchone()
             if dup:
                 raise _unprocessable({"candidate_tag_id": "has already been taken"})
-            now = _now()
+            now = now_ts()
             row = self.store.insert("applied_candidate_tags", applied_tag_shape(cand_id, tag_id, now))
             cand["tags"] = [*cand["tags"], tag["name"]]
             cand["updated_at"] = now
@@ -1462,14 +1452,14 @@ class _V3:
         self, body: dict[str, Any], rec_id: int | None, request: Request
     ) -> dict[str, Any]:
         assert rec_id is not None
-        with self.store.tx():
+        with self.store.transaction():
             row = self.store.require("applied_candidate_tags", rec_id)
             self.store.conn.execute("DELETE FROM applied_candidate_tags WHERE id = ?", (rec_id,))
             tag = self.store.get("candidate_tags", row["candidate_tag_id"])
             cand = self.store.get("candidates", row["candidate_id"])
             if cand is not None and tag is not None:
                 cand["tags"] = [t for t in cand["tags"] if t != tag["name"]]
-                cand["updated_at"] = _now()
+                cand["updated_at"] = now_ts()
                 self.store.update("candidates", cand)
         return {"message": f"Applied candidate tag {rec_id} deleted successfully"}
 
@@ -1499,11 +1489,11 @@ class _V3:
         visibility = body.get("visibility")
         if visibility is not None and visibility not in VISIBILITY:
             raise _unprocessable({"visibility": "must be one of: admin_only, private, public"})
-        with self.store.tx():
+        with self.store.transaction():
             app = self.store.get("applications", app_id)
             if app is None:
                 raise _unprocessable({"application_id": f"unknown application {app_id}"})
-            now = _now()
+            now = now_ts()
             if kind in ("resume", "cover_letter"):
                 for row in self.store.conn.execute(
                     "SELECT data FROM attachments WHERE application_id = ? AND type = ?", (app_id, kind)

@@ -33,15 +33,15 @@ from syncbridge.sandbox.store import Index, Table, dumps, ensure_tables, seed_fi
 # timestamps
 
 
-def iso(dt: datetime) -> str:
+def iso_ts(dt: datetime) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, e.g. ``2024-12-15T03:55:00.000Z``."""
     if dt.tzinfo is not UTC:
         dt = dt.astimezone(UTC)
     return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
-def now() -> str:
-    return iso(datetime.now(UTC))
+def now_ts() -> str:
+    return iso_ts(datetime.now(UTC))
 
 
 def parse_ts(text: str) -> datetime | None:
@@ -430,10 +430,10 @@ def _insert(conn: sqlite3.Connection, table: str, records: list[dict[str, Any]])
 
 
 def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, ctx: _SeedCtx) -> dict[str, Any]:
-    start, old = ctx.anchor - SEED_SPAN - timedelta(days=200), iso(ctx.anchor - SEED_SPAN)
+    start, old = ctx.anchor - SEED_SPAN - timedelta(days=200), iso_ts(ctx.anchor - SEED_SPAN)
 
     def stamp() -> str:
-        return iso(spread(rng, start, ctx.anchor - SEED_SPAN))
+        return iso_ts(spread(rng, start, ctx.anchor - SEED_SPAN))
 
     out: dict[str, Any] = {}
     users = [
@@ -549,21 +549,21 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, ctx: _SeedC
         created = spread(rng, ctx.anchor - SEED_SPAN, ctx.anchor - SEED_SPAN / 2)
         updated = spread(rng, created, ctx.anchor)
         jid = ID_BASES["jobs"] + k
-        opened = None if status == "draft" else iso(created + timedelta(days=2))
+        opened = None if status == "draft" else iso_ts(created + timedelta(days=2))
         cf: dict[str, Any] = {}
         if not template:
             cf["cost_center"] = {"name": "Cost Center", "type": "short_text", "value": f"CC-{100 + k}"}
         jobs.append(
             job_shape(
                 jid,
-                iso(created),
-                iso(updated),
+                iso_ts(created),
+                iso_ts(updated),
                 name=name,
                 requisition_id=req,
                 notes=f"<p>{name}. Hiring plan FY26.</p>",
                 status=status,
                 opened_at=opened,
-                closed_at=iso(updated) if status == "closed" else None,
+                closed_at=iso_ts(updated) if status == "closed" else None,
                 is_template=template,
                 department_id=ID_BASES["departments"] + dept + 1,
                 office_ids=[ID_BASES["offices"] + 1 + (k % len(OFFICES))],
@@ -576,7 +576,7 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, ctx: _SeedC
             posts.append(
                 record(
                     ID_BASES["job_posts"] + len(posts) + 1,
-                    iso(updated),
+                    iso_ts(updated),
                     title=title,
                     job_id=jid,
                     job_board_id=board_id,
@@ -595,7 +595,7 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, ctx: _SeedC
             )
         for n in range(1 if template else 2):
             opening = opening_shape(
-                jid, f"{req or 'TPL'}-{n + 1}", status != "closed", opened, n + 1, iso(created)
+                jid, f"{req or 'TPL'}-{n + 1}", status != "closed", opened, n + 1, iso_ts(created)
             )
             opening["id"] = ID_BASES["openings"] + len(openings) + 1
             openings.append(opening)
@@ -677,8 +677,8 @@ def _gen_candidate(
 
     cand = candidate_shape(
         cid,
-        iso(created),
-        iso(updated),
+        iso_ts(created),
+        iso_ts(updated),
         first_name=first,
         last_name=last,
         preferred_name=(first_ascii.capitalize() if rng.random() < 0.1 else None),
@@ -712,10 +712,10 @@ def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = F
         db_path,
         ensure_schema,
         lambda conn: _seed_all(conn, size, seed),
-        seeded=lambda: dumps({"size": size, "seed": seed, "at": now()}),
+        seeded=lambda: dumps({"size": size, "seed": seed, "at": now_ts()}),
         reset=reset,
         mark_progress=True,
-        started=now(),
+        started=now_ts(),
     )
 
 
@@ -807,8 +807,8 @@ def _seed_applications(
             app = application_shape(
                 app_id,
                 cand_id,
-                iso(created),
-                iso(updated),
+                iso_ts(created),
+                iso_ts(updated),
                 job_id=None if prospect else job["id"],
                 job_post_id=None if prospect else base["external_post"].get(job["id"]),
                 status=status,
@@ -820,7 +820,7 @@ def _seed_applications(
                 recruiter_id=rng.choice(base["user_ids"][1:3]),
                 coordinator_id=base["user_ids"][3] if rng.random() < 0.5 else None,
                 rejection_reason_id=1 if status == "rejected" else None,
-                rejected_at=iso(updated) if status == "rejected" else None,
+                rejected_at=iso_ts(updated) if status == "rejected" else None,
                 custom_fields=cf,
             )
             rows.append(row("applications", app))
@@ -840,7 +840,7 @@ def _seed_notes(
             break
         if rng.random() >= 0.3:
             continue
-        ts = iso(spread(rng, datetime.fromisoformat(cand_created.replace("Z", "+00:00")), ctx.anchor))
+        ts = iso_ts(spread(rng, datetime.fromisoformat(cand_created.replace("Z", "+00:00")), ctx.anchor))
         vis = rng.choice(["admin_only_visible", "privately_visible", "publicly_visible", "publicly_visible"])
         note = note_shape(
             ID_BASES["notes"] + len(rows) + 1,
