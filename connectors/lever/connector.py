@@ -319,13 +319,23 @@ class LeverConnector(Connector):
         not read again in the same sync.  Opportunities without a valid id are refused and counted."""
         seen: OrderedDict[str, Candidate] = OrderedDict()
         for page in self._opportunity_pages(window, raw=True):
-            checked = map_records(page, checked_dict, connector=self.name, stream="candidates")
-            out: list[Candidate | Application | Refused] = [r for r in checked if isinstance(r, Refused)]
-            groups = mapping.group_by_contact(r for r in checked if not isinstance(r, Refused))
+            # each opportunity is read once (OpportunityView) for both its person and its application
+            checked = map_records(
+                page, lambda o: mapping.OpportunityView(o, "record"), connector=self.name, stream="candidates"
+            )
+            out: list[Candidate | Application | Refused] = []
+            valid: list[mapping.OpportunityView] = []
+            groups: dict[str, list[mapping.OpportunityView]] = {}
+            for r in checked:
+                if isinstance(r, Refused):
+                    out.append(r)
+                else:
+                    valid.append(r)
+                    groups.setdefault(r.contact, []).append(r)
             people: list[Candidate] = []
             for group in groups.values():
                 try:
-                    people.append(mapping.candidate_from_opportunities(group, self.name))
+                    people.append(mapping.candidate_from_views(group, self.name))
                 except RECORD_ERRORS as exc:
                     out.append(refuse(self.name, "candidates", exc))
             for cand in people:
@@ -336,15 +346,11 @@ class LeverConnector(Connector):
                 if len(seen) > CONTACT_CACHE_SIZE:
                     seen.popitem(last=False)
                 out.append(cand)
-            valid = [r for r in checked if not isinstance(r, Refused)]
-            out.extend(
-                map_records(
-                    valid,
-                    lambda o: mapping.application_from_opportunity(o, self.name),
-                    connector=self.name,
-                    stream="candidates",
-                )
-            )
+            for view in valid:
+                try:
+                    out.append(mapping.application_from_view(view, self.name))
+                except RECORD_ERRORS as exc:
+                    out.append(refuse(self.name, "candidates", exc))
             yield out
 
     def _read_deleted(self, window: Window) -> Iterator[list[Candidate | Refused]]:
