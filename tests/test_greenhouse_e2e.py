@@ -182,6 +182,61 @@ def test_run_writes_history_then_nothing(
     assert second["outcomes"]["unmatched"] == 0  # the prospects created by run 1 are now linked
 
 
+def test_a_run_with_nothing_to_do_finishes_without_prefect(
+    gh: sandbox.SandboxServer,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``syncbridge run`` starts the pipeline flow only when the run has something to write or to report
+    (steps.settled_run); a run with nothing to do is finished and recorded without Prefect."""
+    import syncbridge.flows.runs as runs
+
+    flows: list[Any] = []
+
+    def flow_run(name: str, params: Any) -> dict[str, Any]:
+        flows.append(params)
+        return {"outcomes": {}, "actions": {}, "synced": {}}
+
+    monkeypatch.setattr(runs, "run_and_summarize", flow_run)
+
+    def prefect_run(*extra: str) -> dict[str, Any]:
+        result = CliRunner().invoke(main, ["-c", str(cfg), "run", "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    cfg = _config(write_config, gh, tmp_path)
+    code, first = _run(cfg)  # the writes, and the two bad rows quarantined and reported
+    assert code == 0 and first["actions"]["applied"] > 0
+    settled = prefect_run()
+    assert flows == []
+    assert settled["actions"]["planned"] == 0 and settled["actions"]["already_done"] > 0
+    assert settled["actions"]["applied"] == 0 and settled["outcomes"]["quarantined"] == 2
+    assert set(settled["synced"]) == set(first["synced"])
+    status = json.loads(CliRunner().invoke(main, ["-c", str(cfg), "status", "--json"]).output)
+    assert status["last_runs"][0]["flow"] == "pipeline" and status["last_runs"][0]["status"] == "completed"
+
+    outcomes = tmp_path / "outcomes.csv"
+    with outcomes.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fields = list(rows[0])
+
+    def write(extra: dict[str, str]) -> None:
+        with outcomes.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows([*rows, extra])
+
+    write({**rows[0], "outcome_id": "MI-NEW-BROKEN", "student_email": "not an address"})
+    prefect_run()  # a quarantined row no run has reported yet: the flow runs (and reports it)
+    assert len(flows) == 1 and flows[0].config == str(cfg)
+    write({**rows[0], "outcome_id": "MI-NEW-1", "project_id": "MI-NEW-PROJECT"})
+    prefect_run()  # a new outcome: writes to plan
+    assert len(flows) == 2
+    prefect_run("--full")  # a full re-read always runs the flow
+    assert len(flows) == 3 and flows[2].full
+
+
 def test_crash_between_http_call_and_ledger_update_leaves_one_note(
     gh: sandbox.SandboxServer,
     write_config: Callable[..., Path],
