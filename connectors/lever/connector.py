@@ -307,17 +307,18 @@ class LeverConnector(Connector):
         """Opportunity pages of a window.
 
         Incremental (``since`` set): ``updated_at_start/_end`` in windows of ``window_days``, so a refused
-        offset token only re-reads one window.  Full read (``since`` None): by ``created_at_end`` with no
-        update filter, which is also the backfill of old opportunities whose ``updatedAt`` is null (an
-        ``updated_at`` filter never returns those).  Run a full sync now and then
-        (``syncbridge sync --full``).
+        offset token only re-reads one window.  Full read (``since`` None): every opportunity, with no time
+        filter, which is also the backfill of old opportunities whose ``updatedAt`` is null (an
+        ``updated_at`` filter never returns those).  It needs no upper bound: one created while the read
+        runs is stored now and read again by the next incremental sync (the mirror upserts).  Run a full
+        sync now and then (``syncbridge sync --full``).
 
         The next page is requested while the caller maps this one (:func:`~syncbridge.readahead.read_ahead`,
         ``read_ahead`` pages): Lever's offset token is in the envelope, so the vendor's time and the
         mapping overlap.  Nothing else uses the client while these pages are read.
         """
         if window.since is None:
-            queries = [{"created_at_end": mapping.to_ms(window.until)}]
+            queries: list[dict[str, Any]] = [{}]
         else:
             queries = [{"updated_at_start": s, "updated_at_end": e} for s, e in self._windows(window)]
         pages = (page for q in queries for page in self.client.opportunities(q, raw=raw))
