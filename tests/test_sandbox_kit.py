@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import sqlite3
 import threading
@@ -10,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
-from syncbridge.sandbox import cli, faults, limits, seed, store
+from syncbridge.sandbox import cli, faults, limits, seed, store, web
 
 # --------------------------------------------------------------------------------------------------------
 # store
@@ -437,3 +439,60 @@ def test_serve_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert cli.token_bucket_options(args) == {"rate_per_second": 0.0, "burst": 20}
     with pytest.raises(SystemExit):
         command.parser().parse_args(["serve"])  # --db is required
+
+
+# --------------------------------------------------------------------------------------------------------
+# web
+
+
+def test_basic_credentials() -> None:
+    def basic(text: str) -> str:
+        return "Basic " + base64.b64encode(text.encode()).decode()
+
+    assert web.basic_credentials(basic("id%2B1:s%3Aecret")) == ("id+1", "s:ecret")
+    assert web.basic_credentials(basic("id%2B1:x"), unquote=False) == ("id%2B1", "x")
+    assert web.basic_credentials("Basic !!!") == ("", "")
+    assert web.basic_credentials("Bearer abc") is None
+    assert web.basic_credentials("") is None
+
+
+def test_read_form_and_admin_routes() -> None:
+    class State:
+        def __init__(self) -> None:
+            self.config: dict[str, Any] = {"latency_ms": 0}
+
+        def config_dict(self) -> dict[str, Any]:
+            return dict(self.config)
+
+        def reconfigure(self, changes: dict[str, Any]) -> dict[str, Any]:
+            self.config.update(changes)
+            return self.config_dict()
+
+        def stats(self) -> dict[str, Any]:
+            return {"requests": 3}
+
+        def expire_tokens(self) -> int:
+            return 2
+
+    async def read_json(request: Request) -> dict[str, Any]:
+        data = await request.json()
+        assert isinstance(data, dict)
+        return data
+
+    app = FastAPI()
+    web.install_admin_routes(app, State(), read_json=read_json)
+
+    @app.post("/token")
+    async def token(request: Request) -> JSONResponse:
+        return JSONResponse(await web.read_form(request, query=True))
+
+    client = TestClient(app)
+    assert client.get("/_sandbox/health").json() == {"ok": True}
+    assert client.post("/_sandbox/config", json={"latency_ms": 5}).json() == {"latency_ms": 5}
+    assert client.get("/_sandbox/config").json() == {"latency_ms": 5}
+    assert client.get("/_sandbox/stats").json() == {"requests": 3}
+    assert client.post("/_sandbox/expire_tokens").json() == {"expired": 2}
+    form = client.post("/token?a=1&b=2", data={"b": "3", "grant_type": "client_credentials"}).json()
+    assert form == {"a": "1", "b": "3", "grant_type": "client_credentials"}
+    assert client.post("/token", json={"x": 1, "y": None}).json() == {"x": "1"}
+    assert client.post("/token", content=b"{", headers={"content-type": "application/json"}).json() == {}
