@@ -75,6 +75,7 @@ def test_store_transaction_commits_and_rolls_back(tmp_path: Path) -> None:
         assert db.get_json("people", 1)["email"] == "A@x"
         assert db.get_json("people", 2) is None
         assert db.query("SELECT id FROM people") == [(1,)]
+        assert db.dicts("SELECT id, email_lc AS email FROM people") == [{"id": 1, "email": "a@x"}]
     finally:
         db.close()
 
