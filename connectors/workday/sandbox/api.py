@@ -17,7 +17,7 @@ import sqlite3
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -306,9 +306,10 @@ class _Config:
     rotate_refresh_tokens: bool
 
 
-_SETTING_TYPES: dict[str, type] = {"max_version": str, "transaction_log": bool, "rate_limit": int}
-_SETTING_TYPES |= {"rate_window": float, "latency_ms": float, "fault_rate": float, "fault_seed": int}
-_SETTING_TYPES |= {"token_ttl": int, "rotate_refresh_tokens": bool}
+#: what ``/_sandbox/config`` may change (all but the tenant), with its type
+_SETTING_TYPES: dict[str, type] = {
+    f.name: {"str": str, "bool": bool, "int": int, "float": float}[str(f.type)] for f in fields(_Config)[1:]
+}
 _COUNTERS = ["requests", "faults", "rate_limited", "soap_faults", "auth_failures", "attachments_written"]
 _COUNTERS += ["candidates_created", "tag_updates", "requisitions_created", "applications_created"]
 _COUNTERS += ["application_attachments_written", "jobs_posted", "moves", "tokens_issued"]
