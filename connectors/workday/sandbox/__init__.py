@@ -43,10 +43,7 @@ Run it with ``python -m syncbridge.connectors.workday.sandbox serve --db PATH``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
-
-from fastapi import FastAPI
 
 from syncbridge.connectors.workday.sandbox.api import create_app
 from syncbridge.connectors.workday.sandbox.demo import (
@@ -79,8 +76,8 @@ from syncbridge.connectors.workday.sandbox.seed import (
     WORKER_TYPES,
     seed,
 )
-from syncbridge.plugins import Sandbox
 from syncbridge.sandbox.cli import ServeCommand, add_fixed_window, fixed_window_options
+from syncbridge.sandbox.plugin import KitSandbox
 from syncbridge.sandbox.server import ThreadedSandbox
 
 __all__ = [
@@ -119,9 +116,7 @@ class SandboxServer(ThreadedSandbox):
     """The Workday sandbox served by uvicorn in a background thread (port 0 picks a free one)."""
 
     vendor = "Workday"
-
-    def create_app(self) -> FastAPI:
-        return create_app(self.db_path, **self.app_kwargs)
+    factory = create_app
 
     @property
     def tenant(self) -> str:
@@ -168,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     return SERVE.main(argv)
 
 
-_seed_file = seed  # the plugin's method of that name takes a parameter called seed
-
-
-class WorkdaySandbox(Sandbox):
+class WorkdaySandbox(KitSandbox):
     """The Workday sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
 
     vendor = "workday"
@@ -180,18 +172,9 @@ class WorkdaySandbox(Sandbox):
     outcome_prefix = "WD"
     env = DEMO_ENV
     demo_server_options = {}
-
-    def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
-        _seed_file(db_path, size=size, seed=seed, reset=reset)
-
-    def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
-        return demo_people(db_path, n=n, seed=seed)
-
-    def server(self, db_path: Path, **options: Any) -> SandboxServer:
-        return SandboxServer(db_path, **options)
-
-    def main(self, argv: list[str]) -> int:
-        return main(argv)
+    serve = SERVE
+    server_class = SandboxServer
+    people = demo_people
 
     def connector_block(self, base_url: str) -> dict[str, Any]:
         block = demo_connector_block(base_url)

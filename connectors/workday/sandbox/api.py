@@ -294,22 +294,36 @@ def _next_pk(conn: sqlite3.Connection, table: str) -> int:
 
 @dataclass
 class _Config:
-    tenant: str
-    max_version: str
-    transaction_log: bool
-    rate_limit: int
-    rate_window: float
-    latency_ms: float
-    fault_rate: float
-    fault_seed: int
-    token_ttl: int
-    rotate_refresh_tokens: bool
+    tenant: str = DEFAULT_TENANT
+    max_version: str = DEFAULT_MAX_VERSION
+    transaction_log: bool = True
+    rate_limit: int = 0
+    rate_window: float = 60.0
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_seed: int = 0
+    token_ttl: int = 3600
+    rotate_refresh_tokens: bool = False
 
 
 #: what ``/_sandbox/config`` may change (all but the tenant), with its type
 _SETTING_TYPES: dict[str, type] = {
     f.name: {"str": str, "bool": bool, "int": int, "float": float}[str(f.type)] for f in fields(_Config)[1:]
 }
+
+
+def _setting_problem(key: str, value: Any) -> str | None:
+    kind = _SETTING_TYPES.get(key)
+    if kind is None:
+        return f"not a sandbox setting (one of {', '.join(sorted(_SETTING_TYPES))})"
+    if kind is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind is str:
+        return None if isinstance(value, str) and _version_tuple(value) else "must look like v46.0"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return None if number and value >= 0 and not (key == "fault_rate" and value > 1) else "out of range"
+
+
 _COUNTERS = ["requests", "faults", "rate_limited", "soap_faults", "auth_failures", "attachments_written"]
 _COUNTERS += ["candidates_created", "tag_updates", "requisitions_created", "applications_created"]
 _COUNTERS += ["application_attachments_written", "jobs_posted", "moves", "tokens_issued"]
@@ -376,20 +390,13 @@ class _Tenant(Store):
         return asdict(self.config)
 
     def reconfigure(self, changes: dict[str, Any]) -> dict[str, Any]:
-        for key, value in changes.items():
-            kind = _SETTING_TYPES.get(key)
-            if kind is None:
-                raise ValueError(f"{key}: not a sandbox setting (one of {', '.join(sorted(_SETTING_TYPES))})")
-            if kind is bool and not isinstance(value, bool):
-                raise ValueError(f"{key}: must be true or false")
-            if kind is str and (not isinstance(value, str) or _version_tuple(value) is None):
-                raise ValueError(f"{key}: must look like v46.0")
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if kind in (int, float) and (not number or value < 0 or (key == "fault_rate" and value > 1)):
-                raise ValueError(f"{key}: out of range")
+        """Change settings: all of them, or none when one cannot be changed (``ValueError``)."""
+        problem = next((f"{k}: {p}" for k, v in changes.items() if (p := _setting_problem(k, v))), None)
+        if problem is not None:
+            raise ValueError(problem)
         for key, value in changes.items():
             setattr(self.config, key, _SETTING_TYPES[key](value))
-        if "rate_limit" in changes or "rate_window" in changes:
+        if changes.keys() & {"rate_limit", "rate_window"}:
             self.limiter.configure(self.config.rate_limit, self.config.rate_window)
         if "fault_seed" in changes:
             self.gate.faults.reseed()
@@ -1323,31 +1330,20 @@ def _found(record: Row | None) -> Response:
 def create_app(
     db_path: str | Path,
     *,
-    tenant: str = DEFAULT_TENANT,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
-    max_version: str = DEFAULT_MAX_VERSION,
-    transaction_log: bool = True,
-    rate_limit: int = 0,
-    rate_window: float = 60.0,
-    latency_ms: float = 0.0,
-    fault_rate: float = 0.0,
-    fault_seed: int = 0,
-    token_ttl: int = 3600,
-    rotate_refresh_tokens: bool = False,
+    **settings: Any,
 ) -> FastAPI:
-    """The sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded)."""
-    settings = (rate_limit, rate_window, latency_ms, fault_rate, fault_seed, token_ttl, rotate_refresh_tokens)
-    config = _Config(tenant, max_version, transaction_log, *settings)
-    credentials = {
-        "username": username,
-        "password": password,
-        "client_id": client_id,
-        "client_secret": client_secret,
-    }
-    sb = _Tenant(db_path, config, **credentials)
+    """The sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded).
+
+    ``settings`` are the tenant's (:class:`_Config`: ``tenant``, ``max_version``, ``transaction_log``,
+    ``rate_limit`` (0 = unlimited), ``rate_window``, ``latency_ms``, ``fault_rate``, ``fault_seed``,
+    ``token_ttl``, ``rotate_refresh_tokens``); all but the tenant can change at run time."""
+    credentials = {"username": username, "password": password}
+    credentials |= {"client_id": client_id, "client_secret": client_secret}
+    sb = _Tenant(db_path, _Config(**settings), **credentials)
     app = GatedApp(title="Workday Recruiting (WWS) sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
     app.gate = sb.gate

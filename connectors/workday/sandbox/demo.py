@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from syncbridge.connectors.workday.sandbox.seed import (
     DOCUMENT_CATEGORY_TYPE,
     TAG_ID_TYPE,
 )
-from syncbridge.sandbox.seed import classify_emails, made_up_people, pick_people
+from syncbridge.sandbox.seed import classify_emails, conversion_rule, made_up_people, pick_people
 
 #: env names the demo config refers to → the sandbox credentials
 DEMO_ENV: dict[str, str] = {
@@ -72,16 +73,8 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
             email = str(raw[email_lc, pk]).strip()
             return {"email": email, "first_name": first or "Alex", "last_name": last, "kind": kind}
 
-        out = pick_people(
-            rng,
-            n=n,
-            primary=primary,
-            secondary=secondary,
-            ambiguous=ambiguous,
-            owners=owners,
-            person=person,
-            rare_first=False,
-        )
+        pick = partial(pick_people, rng, n=n, owners=owners, person=person, rare_first=False)
+        out = pick(primary=primary, secondary=secondary, ambiguous=ambiguous)
 
         def taken(email: str) -> bool:
             sql = "SELECT 1 FROM candidate_emails WHERE email_lc = ?"
@@ -154,27 +147,14 @@ def demo_conversion_rule(employer: str) -> dict[str, Any]:
     """The demo's conversion rule for this sandbox: a strong micro-intern gets a job requisition per team
     and role in the seeded Data & Analytics organisation (its approval process left to run), and is
     applied to it, moved on to the Screen step, with the prescreen summary on the job application."""
-    return {
-        "name": "strong-intern-workday",
-        "when": {"employer": employer, "min_rating": 4.5, "would_hire": True},
-        "requisition": {
-            "title": "{project.role_title}",
-            "code": "MI-{project.team}-{project.role_title}",
-            "options": {
-                "supervisory_organization": "SUP-DATA",
-                "reason": "INTERN_CONVERSION",
-                "job_profile": "JP-GRADUATE",
-                "location": "REMOTE",
-                "worker_type": "Employee",
-                "time_type": "Full_time",
-                "target_hire_days": 60,
-            },
-        },
-        "prescreen": {
-            "fields": {
-                "mi_prescreen_score": "prescreen.score",
-                "mi_supervisor": "project.supervisor.name",
-            },
-            "stage": "Review",
-        },
+    options = {
+        "supervisory_organization": "SUP-DATA",
+        "reason": "INTERN_CONVERSION",
+        "job_profile": "JP-GRADUATE",
+        "location": "REMOTE",
+        "worker_type": "Employee",
+        "time_type": "Full_time",
+        "target_hire_days": 60,
     }
+    fields = {"mi_prescreen_score": "prescreen.score", "mi_supervisor": "project.supervisor.name"}
+    return conversion_rule("workday", employer, options, prescreen={"fields": fields, "stage": "Review"})
