@@ -58,7 +58,7 @@ from syncbridge.connectors.workday.sandbox.seed import (
     now_ts,
     ts,
 )
-from syncbridge.sandbox.faults import Gate, GatedApp, Reply
+from syncbridge.sandbox.faults import Gate, GatedApp, Reply, Settings
 from syncbridge.sandbox.limits import FixedWindow
 from syncbridge.sandbox.store import Store
 from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
@@ -293,22 +293,24 @@ def _next_pk(conn: sqlite3.Connection, table: str) -> int:
 
 
 @dataclass
-class _Config:
-    tenant: str = DEFAULT_TENANT
+class _Config(Settings):
+    """The tenant's settings, all changeable while it runs (``/_sandbox/config``): the gate's latency
+    and faults (the kit's), and these."""
+
+    #: the highest WWS version accepted; whether Transaction_Log_Criteria_Data is
     max_version: str = DEFAULT_MAX_VERSION
     transaction_log: bool = True
+    #: the fixed window (``rate_limit`` 0: unlimited)
     rate_limit: int = 0
     rate_window: float = 60.0
-    latency_ms: float = 0.0
-    fault_rate: float = 0.0
-    fault_seed: int = 0
+    #: OAuth: access-token lifetime, refresh-token rotation
     token_ttl: int = 3600
     rotate_refresh_tokens: bool = False
 
 
-#: what ``/_sandbox/config`` may change (all but the tenant), with its type
+#: what ``/_sandbox/config`` may change, with its type
 _SETTING_TYPES: dict[str, type] = {
-    f.name: {"str": str, "bool": bool, "int": int, "float": float}[str(f.type)] for f in fields(_Config)[1:]
+    f.name: {"str": str, "bool": bool, "int": int, "float": float}[str(f.type)] for f in fields(_Config)
 }
 
 
@@ -371,12 +373,11 @@ _APPLICANT_SOURCE = ("Source_Reference", "Applicant_Source_ID")
 class _Tenant(Store):
     """Everything behind one app: the SQLite file, the config, tokens, counters and the operations."""
 
-    def __init__(self, db_path: str | Path, config: _Config, **credentials: str) -> None:
+    def __init__(self, db_path: str | Path, config: _Config, tenant: str, **credentials: str) -> None:
         super().__init__(db_path, ensure_schema)
         row = self.one("SELECT value FROM meta WHERE key = 'seed'")
         self.seed_value = row[0] if row else "unseeded"
-        self.config = config
-        self.credentials = credentials
+        self.config, self.tenant, self.credentials = config, tenant, credentials
         self.limiter = FixedWindow(config.rate_limit, config.rate_window, default_window=60.0)
         self.counters = dict.fromkeys(_COUNTERS, 0)
         replies = _GATE_REPLIES.__getitem__
@@ -387,7 +388,7 @@ class _Tenant(Store):
 
     # ---- admin: config, stats, tokens
     def config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
+        return {"tenant": self.tenant, **asdict(self.config)}
 
     def reconfigure(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change settings: all of them, or none when one cannot be changed (``ValueError``)."""
@@ -413,7 +414,7 @@ class _Tenant(Store):
 
     # ---- OAuth
     def issue_token(self, tenant: str, authorization: str, form: dict[str, str]) -> tuple[int, Row]:
-        if tenant != self.config.tenant:
+        if tenant != self.tenant:
             return 404, {"error": "invalid_request", "error_description": "unknown tenant"}
         given = basic_credentials(authorization) or (form.get("client_id", ""), form.get("client_secret", ""))
         wanted = (self.credentials["client_id"], self.credentials["client_secret"])
@@ -470,7 +471,7 @@ class _Tenant(Store):
         return wanted is None or cap is None or wanted > cap
 
     def _authenticate(self, tenant: str, version: str, auth: str, body: bytes) -> tuple[ET.Element, bool]:
-        if tenant != self.config.tenant:
+        if tenant != self.tenant:
             raise _Fault("authentication", f"Invalid tenant '{tenant}'", status=404)
         if self._over_cap(version):
             detail = f"The highest version this tenant accepts is {self.config.max_version}."
@@ -1330,6 +1331,7 @@ def _found(record: Row | None) -> Response:
 def create_app(
     db_path: str | Path,
     *,
+    tenant: str = DEFAULT_TENANT,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
     client_id: str = DEFAULT_CLIENT_ID,
@@ -1338,12 +1340,12 @@ def create_app(
 ) -> FastAPI:
     """The sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded).
 
-    ``settings`` are the tenant's (:class:`_Config`: ``tenant``, ``max_version``, ``transaction_log``,
-    ``rate_limit`` (0 = unlimited), ``rate_window``, ``latency_ms``, ``fault_rate``, ``fault_seed``,
-    ``token_ttl``, ``rotate_refresh_tokens``); all but the tenant can change at run time."""
+    ``settings`` are the tenant's runtime settings (:class:`_Config`: ``max_version``,
+    ``transaction_log``, ``rate_limit`` (0 = unlimited), ``rate_window``, ``latency_ms``, ``fault_rate``,
+    ``fault_seed``, ``token_ttl``, ``rotate_refresh_tokens``)."""
     credentials = {"username": username, "password": password}
     credentials |= {"client_id": client_id, "client_secret": client_secret}
-    sb = _Tenant(db_path, _Config(**settings), **credentials)
+    sb = _Tenant(db_path, _Config(**settings), tenant, **credentials)
     app = GatedApp(title="Workday Recruiting (WWS) sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
     app.gate = sb.gate
