@@ -642,26 +642,18 @@ class ApiClient:
             raise TransportError(
                 _connection_problem(exc, url, method), sent=sent, connector=self.connector
             ) from exc
-        except requests.exceptions.Timeout as exc:
-            if write:
-                writes.sent()
-            raise TransportError(
-                f"no answer from {host_port(url)} to {method} {_path_only(urlsplit(url).path or '/')} within "
-                f"{self.timeout[1]:g} s (read timeout)",
-                sent=True,
-                connector=self.connector,
-            ) from exc
         except requests.exceptions.RequestException as exc:
-            # the answer could not be read (cut off, bad chunking or content encoding, a body where none
-            # may be, too many redirects...): the request was sent, so a write may have been applied
+            # sent, but the answer is lost (a read timeout; or cut off, bad chunking or content encoding, a
+            # body where none may be, too many redirects...): a write may have been applied
             if write:
                 writes.sent()
-            raise TransportError(
-                f"the answer from {host_port(url)} to {method} {urlsplit(url).path or '/'} could not be read "
-                f"({exc.__class__.__name__})",
-                sent=True,
-                connector=self.connector,
-            ) from exc
+            where, path = host_port(url), urlsplit(url).path or "/"
+            problem = (
+                f"no answer from {where} to {method} {path} within {self.timeout[1]:g} s (read timeout)"
+                if isinstance(exc, requests.exceptions.Timeout)
+                else f"the answer from {where} to {method} {path} could not be read ({type(exc).__name__})"
+            )
+            raise TransportError(problem, sent=True, connector=self.connector) from exc
         if write and response.status_code != 429:  # a 429 was not processed
             writes.sent()
         self.stats["requests"] += 1
