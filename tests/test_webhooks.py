@@ -21,21 +21,17 @@ from sqlalchemy import select
 from conftest import greenhouse_block, greenhouse_sandbox
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.connectors.greenhouse.webhooks import (
+    greenhouse_event,
+    greenhouse_signature,
+    verify_greenhouse,
+)
+from syncbridge.connectors.lever.webhooks import lever_event, lever_signature, verify_lever
 from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.pipeline import Runtime
 from syncbridge.sandbox_server import ThreadedApp as Receiver
 from syncbridge.store import events
-from syncbridge.webhooks import (
-    Worker,
-    create_app,
-    drain,
-    greenhouse_event,
-    greenhouse_signature,
-    lever_event,
-    lever_signature,
-    verify_greenhouse,
-    verify_lever,
-)
+from syncbridge.webhooks import Worker, create_app, drain
 
 pytestmark = pytest.mark.e2e
 GH_SECRET = "gh-webhook-secret-123"

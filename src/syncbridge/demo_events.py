@@ -120,9 +120,9 @@ def _stories(
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
+    from syncbridge.connectors.greenhouse.webhooks import greenhouse_signature
     from syncbridge.pipeline import run_all
     from syncbridge.redact import mask_email
-    from syncbridge.webhooks import greenhouse_signature
 
     token = requests.post(
         f"{gh.url}/token",
