@@ -27,9 +27,9 @@ from syncbridge.connectors.greenhouse.webhooks import (
     verify_greenhouse,
 )
 from syncbridge.connectors.lever.webhooks import lever_event, lever_signature, verify_lever
-from syncbridge.outcomes import write_demo_outcomes
-from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedApp as Receiver
+from syncbridge.demo_data import write_demo_outcomes
+from syncbridge.sandbox.server import ThreadedApp as Receiver
+from syncbridge.steps import Runtime
 from syncbridge.store import events
 from syncbridge.webhooks import Worker, create_app, drain
 
@@ -447,7 +447,7 @@ def test_deployment_trigger_starts_a_run_of_the_connectors_deployment(
     from prefect import get_client
     from prefect.flows import EntrypointType
 
-    from syncbridge.flows.pipeline import pipeline_flow
+    from syncbridge.flows.runs import pipeline_flow
     from syncbridge.webhooks import WebhookSettings, make_trigger
 
     deployment = pipeline_flow.to_deployment(

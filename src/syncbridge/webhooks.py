@@ -42,7 +42,7 @@ from syncbridge.webhook_reader import Event, WebhookReader
 __all__ = ["Event", "WebhookSettings", "create_app", "drain", "enqueue", "reader_for"]
 
 if TYPE_CHECKING:
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
 log = logging.getLogger("syncbridge.webhooks")
 
@@ -283,7 +283,7 @@ def make_trigger(rt: Runtime, settings: WebhookSettings) -> Trigger | None:
     if settings.trigger == "inline":
 
         def run_inline(connector: str) -> None:
-            from syncbridge.pipeline import run_all
+            from syncbridge.steps import run_all
 
             summary = run_all(rt, connector=connector)
             log.info(
@@ -389,7 +389,7 @@ def make_worker(rt: Runtime) -> Worker | None:
     drain it also tells Greenhouse about ordered micro-internships that are complete."""
     if rt.settings.webhooks is None:
         return None
-    from syncbridge.pipeline import notify_assessments
+    from syncbridge.steps import notify_assessments
 
     return Worker(rt, rt.settings.webhooks, erase=erase_person_locally, after=notify_assessments)
 
