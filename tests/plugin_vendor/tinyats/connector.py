@@ -8,15 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from syncbridge.connector import (
-    Capability,
-    Connector,
-    ConnectorSettings,
-    Record,
-    StateStore,
-    StreamSpec,
-    Window,
-)
+from syncbridge.connector import Capability, Connector, ConnectorSettings, StateStore, StreamSpec, Window
 from syncbridge.errors import InvalidRequest
 from syncbridge.http import ApiClient
 from syncbridge.model import Candidate, Email, NewCandidate, Note, Phone, Ref
@@ -98,7 +90,7 @@ class TinyAtsConnector(Connector):
         for page in self.api.pages("people", params):
             yield map_records(page, lambda rec: person(rec, self.name), connector=self.name, stream=stream)
 
-    def read(self, stream: str, window: Window) -> Iterator[Sequence[Record]]:
+    def read(self, stream: str, window: Window) -> Iterator[Sequence[Candidate | Refused]]:
         if stream != "people":
             raise KeyError(stream)
         params = {"updated_until": window.until.isoformat()}

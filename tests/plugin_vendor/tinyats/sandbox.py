@@ -1,14 +1,13 @@
 """The tinyats sandbox: the API of ``tinyats/__init__.py`` over one SQLite file, and its plugin class.
 
-``syncbridge sandbox tinyats serve --db F`` serves it; the demo and the conformance suite use
-:class:`TinyAtsSandbox`.  Faults (``fault_rate``) answer 429 or 503 without doing anything, drop the
-connection, or do the work and then lose the answer (502): the last is what makes a write's outcome
-uncertain, so the applier has to reconcile.
+``syncbridge sandbox tinyats serve --db F`` serves it (the default ``Sandbox.main``); the demo and the
+conformance suite use :class:`TinyAtsSandbox`.  Faults (``fault_rate``) answer 429 or 503 without doing
+anything, drop the connection, or do the work and then lose the answer (502): the last is what makes a
+write's outcome uncertain, so the applier has to reconcile.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import json
@@ -24,7 +23,7 @@ from fastapi import FastAPI, Request, Response
 from syncbridge.plugins import Sandbox
 
 # the one import of syncbridge's sandbox server helpers (the module may move; change it here only)
-from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
+from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes
 
 API = "/api/v1"
 API_KEY = "sbx-tinyats-key-51d0"  # the sandbox's key: not a secret
@@ -41,8 +40,8 @@ CREATE INDEX IF NOT EXISTS notes_person ON notes(person);
 """
 
 FIRST = ("Ada", "Bram", "Chioma", "Dev", "Elin", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kemi", "Luca")
-NEWCOMERS = (("Quilla", "Moreau-Tan"), ("Osei", "Lindqvist"), ("Rhea", "Okonkwo"), ("Tavi", "Brennan"))
 LAST = ("Abara", "Berg", "Castillo", "Dunn", "Eze", "Fontaine", "Gallo", "Haas", "Ivanova", "Jensen")
+NEWCOMERS = (("Quilla", "Moreau-Tan"), ("Osei", "Lindqvist"), ("Rhea", "Okonkwo"), ("Tavi", "Brennan"))
 
 
 def _stamp(when: datetime) -> str:
@@ -133,86 +132,6 @@ def _parse_time(text: str) -> datetime:
     except ValueError:
         raise ApiProblem(400, "bad_request", "timestamps are ISO 8601") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-# --- seed data ------------------------------------------------------------------------------------------
-
-
-def seed(db_path: str | Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
-    """``size`` people, deterministic in ``(size, seed)``: every seventh has a second address, and every
-    fiftieth shares the previous person's address (an ambiguous e-mail).  Seeded once; ``reset`` wipes."""
-    path = Path(db_path)
-    if reset:
-        for old in (path, path.with_name(path.name + "-journal")):
-            old.unlink(missing_ok=True)
-    store = Store(path)
-    try:
-        if store.meta("seeded"):
-            return
-        rng = random.Random(f"tinyats:{seed}")
-        start = datetime(2024, 1, 1, tzinfo=UTC)
-        store.conn.execute("BEGIN")
-        previous = ""
-        for i in range(1, size + 1):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            emails = [f"{first}.{last}.{i}@mail.example".lower()]
-            if i % 7 == 0:
-                emails.append(f"{first[0]}{last}{i}@alt.example".lower())
-            if i % 50 == 0:
-                emails.append(previous)
-            previous = emails[0]
-            rec: dict[str, Any] = {"id": 1000 + i, "first_name": first, "last_name": last, "emails": emails}
-            rec |= {"phones": [], "tags": [], "fields": {}, "created_at": _stamp(start + timedelta(hours=i))}
-            store.put(rec, now=start + timedelta(hours=i, minutes=rng.randrange(60)))
-        store.conn.execute("INSERT INTO meta(key, value) VALUES ('seeded', ?)", (f"{size}:{seed}",))
-        store.conn.execute("COMMIT")
-    finally:
-        store.close()
-
-
-def demo_people(db_path: str | Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
-    """People for a demo outcomes file: ``n - 4`` primary addresses, one secondary, one ambiguous and
-    two nobody has, each of a different person."""
-    store = Store(db_path)
-    try:
-        rows = store.conn.execute(
-            "SELECT email, person, position FROM emails ORDER BY person, position"
-        ).fetchall()
-        names = {p: store.person(p) for p in {r[1] for r in rows}}
-    finally:
-        store.close()
-    owners: dict[str, set[int]] = {}
-    for email, pid, _ in rows:
-        owners.setdefault(email, set()).add(pid)
-    rng = random.Random(f"tinyats-demo:{seed}")
-    used: set[int] = set()
-    out: list[dict[str, Any]] = []
-
-    def pick(kind: str, candidates: list[tuple[str, int]], count: int) -> None:
-        for email, pid in rng.sample(candidates, len(candidates)):
-            if count <= 0:
-                return
-            if not used & owners[email]:
-                used.update(owners[email])
-                rec = names[pid]
-                out.append(
-                    {
-                        "email": email,
-                        "first_name": rec["first_name"],
-                        "last_name": rec["last_name"],
-                        "kind": kind,
-                    }
-                )
-                count -= 1
-
-    single = [(e, p, pos) for e, p, pos in rows if len(owners[e]) == 1]
-    pick("ambiguous", sorted({(e, min(ps)) for e, ps in owners.items() if len(ps) > 1}), 1)
-    pick("secondary", [(e, p) for e, p, pos in single if pos > 0], 1)
-    pick("primary", [(e, p) for e, p, pos in single if pos == 0], max(n - 4, 0))
-    for k, (first, last) in enumerate(rng.sample(NEWCOMERS, 2)):
-        email = f"{first}.{last}.new{k}{rng.randrange(1000, 9999)}@elsewhere.example".lower()
-        out.append({"email": email, "first_name": first, "last_name": last, "kind": "unmatched"})
-    return out
 
 
 # --- the API --------------------------------------------------------------------------------------------
@@ -409,29 +328,6 @@ class Server(ThreadedSandbox):
         return create_app(self.db_path, **self.app_kwargs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="syncbridge sandbox tinyats", description="Local tinyats API sandbox"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="seed the database if needed, then serve until interrupted")
-    serve.add_argument("--db", required=True, help="SQLite file (created and seeded if missing)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument("--size", type=int, default=200, help="number of people to seed")
-    serve.add_argument("--seed", type=int, default=7)
-    serve.add_argument("--reset", action="store_true", help="wipe and re-seed the database")
-    serve.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests that fail")
-    serve.add_argument("--fault-seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    seed(args.db, size=args.size, seed=args.seed, reset=args.reset)
-    app = create_app(args.db, fault_rate=args.fault_rate, fault_seed=args.fault_seed)
-    return serve_forever(app, args.host, args.port, banner=f" (API under {API}; key {API_KEY})")
-
-
-_seed = seed  # the plugin's method of that name has a parameter called seed
-
-
 class TinyAtsSandbox(Sandbox):
     """tinyats for the demo, ``syncbridge sandbox tinyats`` and the conformance suite."""
 
@@ -443,16 +339,83 @@ class TinyAtsSandbox(Sandbox):
     demo_order = 900  # never the default demo vendor
 
     def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
-        _seed(db_path, size=size, seed=seed, reset=reset)
+        """``size`` people, deterministic in ``(size, seed)``: every seventh has a second address, and every
+        fiftieth shares the previous person's address (an ambiguous e-mail).  Seeded once; ``reset`` wipes."""
+        path = Path(db_path)
+        if reset:
+            for old in (path, path.with_name(path.name + "-journal")):
+                old.unlink(missing_ok=True)
+        store = Store(path)
+        try:
+            if store.meta("seeded"):
+                return
+            rng = random.Random(f"tinyats:{seed}")
+            start = datetime(2024, 1, 1, tzinfo=UTC)
+            store.conn.execute("BEGIN")
+            previous = ""
+            for i in range(1, size + 1):
+                first, last = rng.choice(FIRST), rng.choice(LAST)
+                emails = [f"{first}.{last}.{i}@mail.example".lower()]
+                if i % 7 == 0:
+                    emails.append(f"{first[0]}{last}{i}@alt.example".lower())
+                if i % 50 == 0:
+                    emails.append(previous)
+                previous = emails[0]
+                rec: dict[str, Any] = {
+                    "id": 1000 + i,
+                    "first_name": first,
+                    "last_name": last,
+                    "emails": emails,
+                    "phones": [],
+                    "tags": [],
+                    "fields": {},
+                    "created_at": _stamp(start + timedelta(hours=i)),
+                }
+                store.put(rec, now=start + timedelta(hours=i, minutes=rng.randrange(60)))
+            store.conn.execute("INSERT INTO meta(key, value) VALUES ('seeded', ?)", (f"{size}:{seed}",))
+            store.conn.execute("COMMIT")
+        finally:
+            store.close()
 
     def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
-        return demo_people(db_path, n=n, seed=seed)
+        """People for a demo outcomes file: ``n - 4`` primary addresses, one secondary, one ambiguous and
+        two nobody has, each of a different person."""
+        store = Store(db_path)
+        try:
+            rows = store.conn.execute(
+                "SELECT email, person, position FROM emails ORDER BY person, position"
+            ).fetchall()
+            names = {p: store.person(p) for p in {r[1] for r in rows}}
+        finally:
+            store.close()
+        owners: dict[str, set[int]] = {}
+        for email, pid, _ in rows:
+            owners.setdefault(email, set()).add(pid)
+        rng = random.Random(f"tinyats-demo:{seed}")
+        used: set[int] = set()
+        out: list[dict[str, Any]] = []
+
+        def pick(kind: str, candidates: list[tuple[str, int]], count: int) -> None:
+            for email, pid in rng.sample(candidates, len(candidates)):
+                if count <= 0:
+                    return
+                if not used & owners[email]:
+                    used.update(owners[email])
+                    name = {k: names[pid][k] for k in ("first_name", "last_name")}
+                    out.append({"email": email, **name, "kind": kind})
+                    count -= 1
+
+        single = [(e, p, pos) for e, p, pos in rows if len(owners[e]) == 1]
+        pick("ambiguous", sorted({(e, min(ps)) for e, ps in owners.items() if len(ps) > 1}), 1)
+        pick("secondary", [(e, p) for e, p, pos in single if pos > 0], 1)
+        pick("primary", [(e, p) for e, p, pos in single if pos == 0], max(n - 4, 0))
+        for k, (first, last) in enumerate(rng.sample(NEWCOMERS, 2)):
+            email = f"{first}.{last}.new{k}{rng.randrange(1000, 9999)}@elsewhere.example".lower()
+            out.append({"email": email, "first_name": first, "last_name": last, "kind": "unmatched"})
+        return out
 
     def server(self, db_path: Path, **options: Any) -> Server:
         return Server(db_path, **options)
-
-    def main(self, argv: list[str]) -> int:
-        return main(argv)
 
     def connector_block(self, base_url: str) -> dict[str, Any]:
         return {
