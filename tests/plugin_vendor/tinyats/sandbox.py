@@ -414,6 +414,15 @@ class TinyAtsSandbox(Sandbox):
             out.append({"email": email, "first_name": first, "last_name": last, "kind": "unmatched"})
         return out
 
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        """Every note's text on every person with ``email``, from the data (for the conformance suite)."""
+        store = Store(db_path)
+        try:
+            sql = "SELECT n.data FROM notes n JOIN emails e ON e.person = n.person WHERE e.email = ?"
+            return [json.loads(r[0])["body"] for r in store.conn.execute(sql, (email.strip().lower(),))]
+        finally:
+            store.close()
+
     def server(self, db_path: Path, **options: Any) -> Server:
         return Server(db_path, **options)
 
