@@ -2925,6 +2925,11 @@ class GreenhouseSandbox(Sandbox):
     def nurture_options(self) -> dict[str, Any] | None:
         return {"prospect_pool_id": 1, "prospect_stage_id": 1}
 
+    def events_demo(self, workdir: Path, *, size: int, say: Callable[[str], None]) -> dict[str, Any] | None:
+        from syncbridge.connectors.greenhouse.events_demo import run_events_demo
+
+        return run_events_demo(workdir, size=size, say=say)
+
     def history_fields(self) -> dict[str, str]:
         # Greenhouse carries the custom fields the sandbox seeds (Lever has no candidate fields API)
         return {
