@@ -20,7 +20,7 @@ from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
 from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.errors import ConfigError
-from syncbridge.sandbox_server import ThreadedApp as Receiver
+from syncbridge.sandbox.server import ThreadedApp as Receiver
 from syncbridge.steps import Runtime
 from syncbridge.webhooks import create_app
 

@@ -28,7 +28,7 @@ from syncbridge.connectors.greenhouse.webhooks import (
 )
 from syncbridge.connectors.lever.webhooks import lever_event, lever_signature, verify_lever
 from syncbridge.demo_data import write_demo_outcomes
-from syncbridge.sandbox_server import ThreadedApp as Receiver
+from syncbridge.sandbox.server import ThreadedApp as Receiver
 from syncbridge.steps import Runtime
 from syncbridge.store import events
 from syncbridge.webhooks import Worker, create_app, drain

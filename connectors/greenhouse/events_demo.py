@@ -24,7 +24,7 @@ from typing import Any
 import requests
 import yaml
 
-from syncbridge.sandbox_server import ThreadedApp
+from syncbridge.sandbox.server import ThreadedApp
 
 WEBHOOK_SECRET = "demo-webhook-secret"
 PARTNER_KEY = "demo-partner-key"

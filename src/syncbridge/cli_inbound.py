@@ -44,7 +44,7 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
         """
         import uvicorn
 
-        from syncbridge.sandbox_server import bind
+        from syncbridge.sandbox.server import bind
         from syncbridge.webhooks import create_app, make_worker
 
         rt = _inbound_runtime(obj)

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request, Response
 from syncbridge.plugins import Sandbox
 
 # the one import of syncbridge's sandbox server helpers (the module may move; change it here only)
-from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes
+from syncbridge.sandbox.server import ThreadedSandbox, drop_connection, send_bytes
 
 API = "/api/v1"
 API_KEY = "sbx-tinyats-key-51d0"  # the sandbox's key: not a secret
