@@ -15,10 +15,7 @@ docs/architecture.md, "Adding an ATS".
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import signal
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -77,31 +74,14 @@ class Sandbox(ABC):
     @abstractmethod
     def server(self, db_path: Path, **options: Any) -> AbstractContextManager[RunningSandbox]:
         """A context manager serving the sandbox on a free local port.  Options every sandbox takes:
-        ``fault_rate`` (0..1, injected 5xx/drops), ``fault_seed``, ``host`` and ``port`` (default
-        127.0.0.1 and a free port); the rest are the vendor's own."""
+        ``fault_rate`` (0..1, injected 5xx/drops) and ``fault_seed``; the rest are the vendor's own."""
 
     #: options the demo passes to :meth:`server` (e.g. no rate limit, so the demo is quick)
     demo_server_options: ClassVar[Mapping[str, Any]] = {}
 
+    @abstractmethod
     def main(self, argv: list[str]) -> int:
-        """``syncbridge sandbox <vendor> ...``: the sandbox's own command line.  This default is
-        ``serve --db F`` with the options of :func:`serve_parser`: seed the file when needed, print
-        ``listening on URL`` (flushed, so a parent process can read the port) and serve until SIGINT or
-        SIGTERM.  A vendor whose sandbox has more options overrides it."""
-        parser, _serve = serve_parser(self.vendor)
-        args = parser.parse_args(argv)
-        db = Path(args.db)
-        self.seed(db, size=args.size, seed=args.seed, reset=args.reset)
-        options = {
-            "host": args.host,
-            "port": args.port,
-            "fault_rate": args.fault_rate,
-            "fault_seed": args.fault_seed,
-        }
-        with self.server(db, **options) as running:
-            print(f"listening on {running.url}", flush=True)
-            _until_stopped()
-        return 0
+        """``syncbridge sandbox <vendor> ...``: the sandbox's own command line (``serve --db F ...``)."""
 
     # the demo's configuration -----------------------------------------------------------------------
     @abstractmethod
@@ -124,38 +104,6 @@ class Sandbox(ABC):
         """``syncbridge demo --events``: the vendor's event-driven story on one machine (webhooks in,
         ...); returns its summary, or None when the vendor has none."""
         return None
-
-
-def serve_parser(vendor: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """``syncbridge sandbox <vendor>``'s parser and its ``serve`` sub-command with the options every
-    sandbox has (``--db --host --port --size --seed --reset --fault-rate --fault-seed``); a vendor adds
-    its own to the second."""
-    parser = argparse.ArgumentParser(
-        prog=f"syncbridge sandbox {vendor}", description=f"Local {vendor} sandbox"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="seed the database if needed, then serve until interrupted")
-    serve.add_argument("--db", required=True, help="SQLite file (created and seeded if missing)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument("--size", type=int, default=200, help="number of people to seed")
-    serve.add_argument("--seed", type=int, default=7)
-    serve.add_argument("--reset", action="store_true", help="wipe and re-seed the database")
-    serve.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests that fail (0..1)")
-    serve.add_argument("--fault-seed", type=int, default=0)
-    return parser, serve
-
-
-def _until_stopped() -> None:
-    """Block until SIGINT or SIGTERM (the previous handlers are restored after)."""
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)

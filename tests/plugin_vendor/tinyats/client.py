@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from syncbridge.errors import UnexpectedResponse
-from syncbridge.http import ApiClient, PageGuard
+from syncbridge.http import ApiClient, OffsetTokenPaginator
 
 AUTH_HEADER = "X-TinyATS-Key"
 
@@ -27,26 +27,26 @@ class KeyHeader(requests.auth.AuthBase):
 
 class TinyApi:
     """``http`` sends every request (retries, rate limit, typed errors, write counting); ``pages`` reads a
-    list ``{"data": [...], "next_cursor": ...}`` page by page, each cursor followed once (PageGuard)."""
+    list ``{"data": [...], "next_cursor": ...}`` page by page with the shared cursor paginator (each
+    cursor followed once, at most ``max_pages`` pages)."""
 
     def __init__(self, http: ApiClient, *, page_size: int) -> None:
         self.http = http
         self.page_size = page_size
 
     def pages(self, path: str, params: Mapping[str, Any]) -> Iterator[list[Any]]:
-        guard = PageGuard(self.http.connector, path, max_pages=self.http.max_pages)
-        cursor: str | None = None
-        while True:
-            guard.visit(cursor)
+        def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
             query = {**params, "limit": self.page_size} | ({"cursor": cursor} if cursor else {})
             body = self.http.get_json(path, query)
             data = body.get("data") if isinstance(body, dict) else None
-            cursor = body.get("next_cursor") if isinstance(body, dict) else None
-            if not isinstance(data, list) or not isinstance(cursor, str | None):
+            following = body.get("next_cursor") if isinstance(body, dict) else None
+            if not isinstance(data, list) or not isinstance(following, str | None):
                 raise UnexpectedResponse(f"{path}: not a page of records", connector=self.http.connector)
+            return data, following or None
+
+        paginator = OffsetTokenPaginator(self.http.connector, path, max_pages=self.http.max_pages)
+        for data, _following in paginator.pages(fetch):
             yield data
-            if not cursor:
-                return
 
     def close(self) -> None:
         self.http.close()

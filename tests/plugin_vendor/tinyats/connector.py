@@ -24,9 +24,6 @@ class TinyAtsSettings(ConnectorSettings):
     base_url: str = Field(min_length=1, description="the API root, e.g. https://acme.tinyats.example/api/v1")
     api_key: SecretStr = Field(description=f"the account's API key (sent as {AUTH_HEADER}); use ${{ENV}}")
     page_size: int = Field(default=100, ge=1, le=200)
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
 
 
 def _time(value: Any) -> datetime | None:
@@ -78,10 +75,7 @@ class TinyAtsConnector(Connector):
             settings.base_url,
             connector=name,
             auth=KeyHeader(settings.api_key.get_secret_value()),
-            timeout=(settings.connect_timeout, settings.read_timeout),
-            max_attempts=settings.max_attempts,
-            retry_deadline=settings.retry_deadline_seconds,
-            max_pages=settings.max_pages,
+            **settings.http_options(),  # timeouts, retries, max_pages: the keys every block inherits
         )
         self.api = TinyApi(http, page_size=settings.page_size)
 

@@ -1,9 +1,9 @@
 """The tinyats sandbox: the API of ``tinyats/__init__.py`` over one SQLite file, and its plugin class.
 
-``syncbridge sandbox tinyats serve --db F`` serves it (the default ``Sandbox.main``); the demo and the
-conformance suite use :class:`TinyAtsSandbox`.  Faults (``fault_rate``) answer 429 or 503 without doing
-anything, drop the connection, or do the work and then lose the answer (502): the last is what makes a
-write's outcome uncertain, so the applier has to reconcile.
+Built on syncbridge's sandbox kit (:mod:`syncbridge.sandbox`): the SQLite store and seeding a file once,
+the gate that injects latency and faults (429, 500, 503, dropped connections) before a request has any
+effect, the seed helpers and demo-people picker, the threaded server and the ``serve`` command line
+(``syncbridge sandbox tinyats serve --db F``).  What is tinyats's own: its records, its API, its key.
 """
 
 from __future__ import annotations
@@ -11,42 +11,77 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import random
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, Request, Response
 
 from syncbridge.plugins import Sandbox
-
-# the one import of syncbridge's sandbox server helpers (the module may move; change it here only)
-from syncbridge.sandbox.server import ThreadedSandbox, drop_connection, send_bytes
+from syncbridge.sandbox.cli import ServeCommand
+from syncbridge.sandbox.faults import Gate, GatedApp, Reply, Settings
+from syncbridge.sandbox.seed import (
+    FIRST_NAMES,
+    LAST_NAMES,
+    classify_emails,
+    made_up_people,
+    pick_people,
+    rng_for,
+)
+from syncbridge.sandbox.server import ThreadedSandbox
+from syncbridge.sandbox.store import Index, Store, Table, dumps, ensure_tables, seed_file
 
 API = "/api/v1"
 API_KEY = "sbx-tinyats-key-51d0"  # the sandbox's key: not a secret
 MAX_LIMIT = 200
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS people (id INTEGER PRIMARY KEY, data TEXT NOT NULL, updated TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS people_updated ON people(updated);
-CREATE TABLE IF NOT EXISTS emails (email TEXT NOT NULL, person INTEGER NOT NULL, position INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS emails_email ON emails(email);
-CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, person INTEGER NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS notes_person ON notes(person);
-"""
+PEOPLE = Table.records(
+    "people",
+    ("id INTEGER PRIMARY KEY",),
+    ("updated",),
+    indexes=(Index("people_updated", "updated"),),
+    getters={"updated": lambda rec: rec["updated_at"]},
+)
+EMAILS = Table(
+    "emails",
+    ("email TEXT NOT NULL", "person INTEGER NOT NULL", "position INTEGER NOT NULL"),
+    (Index("emails_email", "email"),),
+    data_column=None,
+)
+NOTES = Table.records(
+    "notes", ("id INTEGER PRIMARY KEY", "person INTEGER NOT NULL"), indexes=(Index("notes_person", "person"),)
+)
+META = Table("meta", ("key TEXT PRIMARY KEY", "value TEXT NOT NULL"), data_column=None)
 
-FIRST = ("Ada", "Bram", "Chioma", "Dev", "Elin", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kemi", "Luca")
-LAST = ("Abara", "Berg", "Castillo", "Dunn", "Eze", "Fontaine", "Gallo", "Haas", "Ivanova", "Jensen")
-NEWCOMERS = (("Quilla", "Moreau-Tan"), ("Osei", "Lindqvist"), ("Rhea", "Okonkwo"), ("Tavi", "Brennan"))
+#: what the gate answers instead of the API (a refused or faulty request)
+REPLIES = {
+    kind: Reply.json(int(status), {"error": kind, "message": "try again later"})
+    for kind, status in (("rate_limited", "429"), ("429", "429"), ("500", "500"), ("503", "503"))
+}
+
+
+def schema(conn: sqlite3.Connection) -> None:
+    ensure_tables(conn, (PEOPLE, EMAILS, NOTES, META))
 
 
 def _stamp(when: datetime) -> str:
     """Timestamps as fixed-width UTC text, so that text order is time order."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _write(conn: sqlite3.Connection, rec: dict[str, Any], when: datetime) -> dict[str, Any]:
+    """Insert or replace a person, ``updated_at`` = ``when``, its e-mails indexed (inside a transaction)."""
+    rec["updated_at"] = _stamp(when)
+    rec.setdefault("created_at", rec["updated_at"])
+    if "id" not in rec:
+        rec["id"] = conn.execute("SELECT COALESCE(MAX(id), 1000) + 1 FROM people").fetchone()[0]
+    conn.execute(PEOPLE.insert_sql("INSERT OR REPLACE"), PEOPLE.row(rec))
+    conn.execute("DELETE FROM emails WHERE person = ?", (rec["id"],))
+    rows = [(e.strip().lower(), rec["id"], i) for i, e in enumerate(rec["emails"])]
+    conn.executemany(EMAILS.insert_sql(), rows)
+    return rec
 
 
 class ApiProblem(Exception):
@@ -55,74 +90,47 @@ class ApiProblem(Exception):
         self.status, self.error, self.message = status, error, message
 
 
-class Store:
+class People(Store):
     """The sandbox's data: people (with an e-mail index) and their notes."""
 
     def __init__(self, db_path: str | Path) -> None:
-        self.conn = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
-        self.conn.executescript(SCHEMA)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return str(row[0]) if row else None
+        super().__init__(db_path, schema)
 
     def person(self, pid: int) -> dict[str, Any]:
-        row = self.conn.execute("SELECT data FROM people WHERE id = ?", (pid,)).fetchone()
-        if row is None:
+        rec = self.get_json("people", pid)
+        if rec is None:
             raise ApiProblem(404, "not_found", f"no person {pid}")
-        data: dict[str, Any] = json.loads(row[0])
-        return data
+        return dict(rec)
 
-    def put(self, rec: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-        """Insert or replace a person (``updated_at`` set to ``now``), its e-mails indexed."""
-        stamp = _stamp(now or datetime.now(UTC))
-        rec["updated_at"] = stamp
-        rec.setdefault("created_at", stamp)
-        if "id" not in rec:
-            rec["id"] = self.conn.execute("SELECT COALESCE(MAX(id), 1000) + 1 FROM people").fetchone()[0]
-        self.conn.execute(
-            "INSERT OR REPLACE INTO people(id, data, updated) VALUES (?, ?, ?)",
-            (rec["id"], json.dumps(rec), stamp),
-        )
-        self.conn.execute("DELETE FROM emails WHERE person = ?", (rec["id"],))
-        self.conn.executemany(
-            "INSERT INTO emails(email, person, position) VALUES (?, ?, ?)",
-            [(e.strip().lower(), rec["id"], i) for i, e in enumerate(rec["emails"])],
-        )
-        return rec
+    def put(self, rec: dict[str, Any]) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return _write(conn, rec, datetime.now(UTC))
 
     def people(self, query: dict[str, str], after: int, limit: int) -> list[dict[str, Any]]:
         where: list[str] = ["id > ?"]
         args: list[Any] = [after]
-        if "updated_since" in query:
-            where.append("updated >= ?")
-            args.append(_stamp(_parse_time(query["updated_since"])))
-        if "updated_until" in query:
-            where.append("updated <= ?")
-            args.append(_stamp(_parse_time(query["updated_until"])))
+        for key, op in (("updated_since", ">="), ("updated_until", "<=")):
+            if key in query:
+                where.append(f"updated {op} ?")
+                args.append(_stamp(_parse_time(query[key])))
         if "email" in query:
             where.append("id IN (SELECT person FROM emails WHERE email = ?)")
             args.append(query["email"].strip().lower())
         sql = f"SELECT data FROM people WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
-        return [json.loads(r[0]) for r in self.conn.execute(sql, (*args, limit))]
+        return [json.loads(r[0]) for r in self.query(sql, [*args, limit])]
 
     def notes(self, pid: int, after: int, limit: int) -> list[dict[str, Any]]:
         sql = "SELECT data FROM notes WHERE person = ? AND id > ? ORDER BY id LIMIT ?"
-        return [json.loads(r[0]) for r in self.conn.execute(sql, (pid, after, limit))]
+        return [json.loads(r[0]) for r in self.query(sql, (pid, after, limit))]
 
     def add_note(self, pid: int, subject: str, body: str) -> dict[str, Any]:
-        rec = self.person(pid)
-        note_id = self.conn.execute("SELECT COALESCE(MAX(id), 5000) + 1 FROM notes").fetchone()[0]
-        note = {"id": note_id, "subject": subject, "body": body, "created_at": _stamp(datetime.now(UTC))}
-        self.conn.execute("BEGIN")
-        self.conn.execute(
-            "INSERT INTO notes(id, person, data) VALUES (?, ?, ?)", (note_id, pid, json.dumps(note))
-        )
-        self.put(rec)  # a note is a change of the person
-        self.conn.execute("COMMIT")
+        now = datetime.now(UTC)
+        with self.transaction() as conn:
+            rec = self.person(pid)
+            note_id = conn.execute("SELECT COALESCE(MAX(id), 5000) + 1 FROM notes").fetchone()[0]
+            note = {"id": note_id, "person": pid, "subject": subject, "body": body, "created_at": _stamp(now)}
+            conn.execute(NOTES.insert_sql(), NOTES.row(note))
+            _write(conn, rec, now)  # a note is a change of the person
         return note
 
 
@@ -167,7 +175,7 @@ def _page(request: Request, fetch: Callable[[int, int], list[dict[str, Any]]]) -
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    return Response(dumps(body), status_code=status, media_type="application/json")
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -187,57 +195,32 @@ def _texts(body: dict[str, Any], key: str) -> list[str]:
     return [v.strip() for v in value]
 
 
-class Gate:
-    """In front of the API: faults first (a flaky vendor), then the API key."""
-
-    def __init__(self, store: Store, *, fault_rate: float, fault_seed: int, api_key: str) -> None:
-        self.store, self.fault_rate, self.api_key = store, fault_rate, api_key
-        self.rng = random.Random(fault_seed)
-        self.faults = 0
-
-    def close(self) -> None:
-        self.store.close()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any, app: Any) -> None:
-        if self.fault_rate > 0 and self.rng.random() < self.fault_rate:
-            self.faults += 1
-            kind = self.rng.choice(("429", "503", "drop", "lost"))
-            if kind == "drop":
-                await drop_connection(send)
-            elif kind == "lost":  # the work is done, the answer never arrives whole
-                await app(scope, receive, _discard)
-                await send_bytes(send, 502, b'{"error": "bad_gateway", "message": "upstream answer lost"}')
-            else:
-                status = int(kind)
-                await send_bytes(send, status, json.dumps({"error": kind, "message": "try again"}).encode())
-            return
-        key = dict(scope.get("headers") or []).get(b"x-tinyats-key", b"")
-        if key.decode("latin-1") != self.api_key:
-            await send_bytes(
-                send, 401, b'{"error": "unauthorized", "message": "X-TinyATS-Key is missing or wrong"}'
-            )
-            return
-        await app(scope, receive, send)
-
-
-async def _discard(_message: Any) -> None:
-    return None
-
-
-class App(FastAPI):
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith(f"{API}/"):
-            await self.state.sandbox(scope, receive, send, super().__call__)
-            return
-        await super().__call__(scope, receive, send)
-
-
 def create_app(
-    db_path: str | Path, *, fault_rate: float = 0.0, fault_seed: int = 0, api_key: str = API_KEY
-) -> FastAPI:
-    store = Store(db_path)
-    app = App(title="tinyats sandbox", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.sandbox = Gate(store, fault_rate=fault_rate, fault_seed=fault_seed, api_key=api_key)
+    db_path: str | Path,
+    *,
+    latency_ms: float = 0.0,
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    token_ttl: int = 0,
+    api_key: str = API_KEY,
+) -> GatedApp:
+    """The API over ``db_path`` (``token_ttl``, a common ``serve`` option, means nothing: no tokens)."""
+    del token_ttl
+    store = People(db_path)
+
+    def authenticated(request: Request) -> None:
+        if request.headers.get("x-tinyats-key") != api_key:
+            raise ApiProblem(401, "unauthorized", "X-TinyATS-Key is missing or wrong")
+
+    app = GatedApp(
+        title="tinyats sandbox",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(authenticated)],
+    )
+    app.state.sandbox = store
+    app.gate = Gate(Settings(latency_ms, fault_rate, fault_seed), REPLIES.__getitem__, prefix=API)
 
     async def problem(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
@@ -247,20 +230,12 @@ def create_app(
 
     @app.get(f"{API}/account")
     async def account() -> Response:
-        return _json(
-            {
-                "name": "tinyats sandbox",
-                "people": store.conn.execute("SELECT COUNT(*) FROM people").fetchone()[0],
-            }
-        )
+        return _json({"name": "tinyats sandbox", "people": store.count("people")})
 
     @app.get(f"{API}/people")
     async def list_people(request: Request) -> Response:
-        query = {
-            k: request.query_params[k]
-            for k in ("updated_since", "updated_until", "email")
-            if k in request.query_params
-        }
+        keys = ("updated_since", "updated_until", "email")
+        query = {k: request.query_params[k] for k in keys if k in request.query_params}
         return _json(_page(request, lambda after, limit: store.people(query, after, limit)))
 
     @app.get(f"{API}/people/{{pid}}")
@@ -282,8 +257,7 @@ def create_app(
 
     @app.patch(f"{API}/people/{{pid}}")
     async def update_person(pid: int, request: Request) -> Response:
-        body = await _body(request)
-        fields = body.get("fields", {})
+        fields = (await _body(request)).get("fields", {})
         if not isinstance(fields, dict):
             raise ApiProblem(422, "invalid", "fields must be an object")
         rec = store.person(pid)
@@ -297,7 +271,7 @@ def create_app(
         rec = store.person(pid)
         if not set(tags) <= set(rec["tags"]):
             rec["tags"] = sorted(set(rec["tags"]) | set(tags))
-            store.put(rec)
+            rec = store.put(rec)
         return _json(rec)
 
     @app.get(f"{API}/people/{{pid}}/notes")
@@ -324,7 +298,7 @@ class Server(ThreadedSandbox):
 
     vendor = "tinyats"
 
-    def create_app(self) -> FastAPI:
+    def create_app(self) -> GatedApp:
         return create_app(self.db_path, **self.app_kwargs)
 
 
@@ -340,91 +314,81 @@ class TinyAtsSandbox(Sandbox):
 
     def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
         """``size`` people, deterministic in ``(size, seed)``: every seventh has a second address, and every
-        fiftieth shares the previous person's address (an ambiguous e-mail).  Seeded once; ``reset`` wipes."""
-        path = Path(db_path)
-        if reset:
-            for old in (path, path.with_name(path.name + "-journal")):
-                old.unlink(missing_ok=True)
-        store = Store(path)
-        try:
-            if store.meta("seeded"):
-                return
-            rng = random.Random(f"tinyats:{seed}")
+        fiftieth also has the previous person's first one (an e-mail two people share)."""
+
+        def fill(conn: sqlite3.Connection) -> None:
+            rng = rng_for("tinyats", seed, "people")
             start = datetime(2024, 1, 1, tzinfo=UTC)
-            store.conn.execute("BEGIN")
             previous = ""
             for i in range(1, size + 1):
-                first, last = rng.choice(FIRST), rng.choice(LAST)
-                emails = [f"{first}.{last}.{i}@mail.example".lower()]
+                (first, first_ascii), (last, last_ascii) = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+                emails = [f"{first_ascii}.{last_ascii}.{i}@mail.example"]
                 if i % 7 == 0:
-                    emails.append(f"{first[0]}{last}{i}@alt.example".lower())
+                    emails.append(f"{first_ascii[:1]}{last_ascii}{i}@alt.example")
                 if i % 50 == 0:
                     emails.append(previous)
                 previous = emails[0]
-                rec: dict[str, Any] = {
-                    "id": 1000 + i,
-                    "first_name": first,
-                    "last_name": last,
-                    "emails": emails,
-                    "phones": [],
-                    "tags": [],
-                    "fields": {},
-                    "created_at": _stamp(start + timedelta(hours=i)),
-                }
-                store.put(rec, now=start + timedelta(hours=i, minutes=rng.randrange(60)))
-            store.conn.execute("INSERT INTO meta(key, value) VALUES ('seeded', ?)", (f"{size}:{seed}",))
-            store.conn.execute("COMMIT")
-        finally:
-            store.close()
+                rec = {"id": 1000 + i, "first_name": first, "last_name": last, "emails": emails}
+                rec |= {"phones": [], "tags": [], "fields": {}}
+                _write(conn, rec, start + timedelta(hours=i, minutes=rng.randrange(60)))
+
+        seed_file(db_path, schema, fill, seeded=f"{size}:{seed}", reset=reset)
 
     def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
-        """People for a demo outcomes file: ``n - 4`` primary addresses, one secondary, one ambiguous and
-        two nobody has, each of a different person."""
-        store = Store(db_path)
+        store = People(db_path)
         try:
-            rows = store.conn.execute(
-                "SELECT email, person, position FROM emails ORDER BY person, position"
-            ).fetchall()
-            names = {p: store.person(p) for p in {r[1] for r in rows}}
+            sql = "SELECT email, person, position FROM emails ORDER BY person, position"
+            rows: list[tuple[str, int, int]] = [(e, p, pos) for e, p, pos in store.query(sql)]
+            owners: dict[str, list[int]] = {}
+            for email, pid, _ in rows:
+                owners.setdefault(email, []).append(pid)
+            primary, secondary, ambiguous = classify_emails(rows, {e: len(p) for e, p in owners.items()})
+
+            def person(pid: int, email: str, kind: str) -> dict[str, Any]:
+                rec = store.person(pid)
+                return {
+                    "email": email,
+                    "first_name": rec["first_name"],
+                    "last_name": rec["last_name"],
+                    "kind": kind,
+                }
+
+            rng = rng_for("tinyats", seed, "demo")
+            out = pick_people(
+                rng,
+                n=n,
+                primary=primary,
+                secondary=secondary,
+                ambiguous=ambiguous,
+                owners=owners.__getitem__,
+                person=person,
+            )
+            return out + made_up_people(rng, lambda email: email in owners)
         finally:
             store.close()
-        owners: dict[str, set[int]] = {}
-        for email, pid, _ in rows:
-            owners.setdefault(email, set()).add(pid)
-        rng = random.Random(f"tinyats-demo:{seed}")
-        used: set[int] = set()
-        out: list[dict[str, Any]] = []
-
-        def pick(kind: str, candidates: list[tuple[str, int]], count: int) -> None:
-            for email, pid in rng.sample(candidates, len(candidates)):
-                if count <= 0:
-                    return
-                if not used & owners[email]:
-                    used.update(owners[email])
-                    name = {k: names[pid][k] for k in ("first_name", "last_name")}
-                    out.append({"email": email, **name, "kind": kind})
-                    count -= 1
-
-        single = [(e, p, pos) for e, p, pos in rows if len(owners[e]) == 1]
-        pick("ambiguous", sorted({(e, min(ps)) for e, ps in owners.items() if len(ps) > 1}), 1)
-        pick("secondary", [(e, p) for e, p, pos in single if pos > 0], 1)
-        pick("primary", [(e, p) for e, p, pos in single if pos == 0], max(n - 4, 0))
-        for k, (first, last) in enumerate(rng.sample(NEWCOMERS, 2)):
-            email = f"{first}.{last}.new{k}{rng.randrange(1000, 9999)}@elsewhere.example".lower()
-            out.append({"email": email, "first_name": first, "last_name": last, "kind": "unmatched"})
-        return out
 
     def note_texts(self, db_path: Path, email: str) -> list[str] | None:
         """Every note's text on every person with ``email``, from the data (for the conformance suite)."""
-        store = Store(db_path)
+        store = People(db_path)
         try:
             sql = "SELECT n.data FROM notes n JOIN emails e ON e.person = n.person WHERE e.email = ?"
-            return [json.loads(r[0])["body"] for r in store.conn.execute(sql, (email.strip().lower(),))]
+            return [json.loads(r[0])["body"] for r in store.query(sql, (email.strip().lower(),))]
         finally:
             store.close()
 
     def server(self, db_path: Path, **options: Any) -> Server:
         return Server(db_path, **options)
+
+    def main(self, argv: list[str]) -> int:
+        command = ServeCommand(
+            prog="syncbridge sandbox tinyats",
+            description="Local tinyats API sandbox",
+            seed=lambda db, **kw: self.seed(Path(db), **kw),
+            create_app=create_app,
+            size_help="number of people to seed",
+            banner=f" (API under {API}; key {API_KEY})",
+        )
+        return command.main(argv)
 
     def connector_block(self, base_url: str) -> dict[str, Any]:
         return {
