@@ -21,9 +21,10 @@ It speaks the subset of ``/v1`` the connector uses, with Lever's documented sema
   request has any effect; ``/_sandbox/...`` admin endpoints (config, stats, token expiry, deletes).
 
 Data lives in one SQLite file (WAL) and survives restarts; ``seed(size=N)`` makes N opportunities.  The
-parts: :mod:`.api` (the HTTP semantics), :mod:`.seed` (the records' tables and shapes, the seed),
-:mod:`.demo` (credentials, the demo's people, connector block and conversion rule); storage, the gate,
-the token bucket, seed helpers and the command line come from :mod:`syncbridge.sandbox`.
+parts: :mod:`.api` (the HTTP semantics), :mod:`.seed` (the records' tables and shapes, the seed, the
+credentials); this module has what the demo and the tests need (the demo's people, connector block and
+conversion rule, the plugin).  Storage, the gate, the token bucket, seed helpers and the command line
+come from :mod:`syncbridge.sandbox`.
 
 Run it with ``python -m syncbridge.connectors.lever.sandbox serve --db PATH``.
 """
@@ -31,45 +32,142 @@ Run it with ``python -m syncbridge.connectors.lever.sandbox serve --db PATH``.
 from __future__ import annotations
 
 import argparse
+import json
+import random
+import sqlite3
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-
-from syncbridge.connectors.lever.sandbox.api import _Sandbox, create_app
-from syncbridge.connectors.lever.sandbox.demo import (
+from syncbridge.connectors.lever.sandbox.api import create_app
+from syncbridge.connectors.lever.sandbox.seed import (
     DEFAULT_API_KEY,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_REFRESH_TOKEN,
-    DEMO_ENV,
-    DEMO_PERFORM_AS_EMAIL,
-    demo_connector_block,
-    demo_conversion_rule,
-    demo_people,
-    people_snapshot,
+    DEFAULT_CLIENT_ID,  # noqa: F401 (re-exported, as is DEFAULT_CLIENT_SECRET)
+    DEFAULT_CLIENT_SECRET,  # noqa: F401
+    seed,
 )
-from syncbridge.connectors.lever.sandbox.seed import seed
 from syncbridge.sandbox.cli import ServeCommand, add_token_bucket, token_bucket_options
 from syncbridge.sandbox.plugin import KitSandbox
+from syncbridge.sandbox.seed import classify_emails, conversion_rule, made_up_people, pick_people
 from syncbridge.sandbox.server import ThreadedSandbox
 
-__all__ = [
-    "DEFAULT_API_KEY",
-    "DEFAULT_CLIENT_ID",
-    "DEFAULT_CLIENT_SECRET",
-    "DEFAULT_REFRESH_TOKEN",
-    "DEMO_ENV",
-    "DEMO_PERFORM_AS_EMAIL",
-    "LeverSandbox",
-    "SandboxServer",
-    "create_app",
-    "demo_connector_block",
-    "demo_conversion_rule",
-    "demo_people",
-    "main",
-    "people_snapshot",
-    "seed",
-]
+DEMO_PERFORM_AS_EMAIL = "ada.admin@sandbox-hr.example"
+DEMO_ENV: dict[str, str] = {"LEVER_SANDBOX_API_KEY": DEFAULT_API_KEY}
+# fmt: off
+#: the demo's connector block after ``type`` and ``base_url``
+_BLOCK = {"api_key": "${LEVER_SANDBOX_API_KEY}", "perform_as_email": DEMO_PERFORM_AS_EMAIL,
+          "rate_per_second": 8.0, "burst": 16, "note_secret": False, "score_from_rating": True,
+          "new_candidate_origin": "sourced", "new_candidate_source": "Micro-internship", "page_size": 100,
+          "window_days": 30, "max_offset_restarts": 3, "lookback_minutes": 10, "connect_timeout": 5.0,
+          "read_timeout": 60.0, "max_attempts": 6, "backoff_base": 0.5}
+# fmt: on
+
+
+def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
+    """Deterministic people for a demo outcomes file (kinds primary, secondary, ambiguous, unmatched).
+
+    ``primary``: an e-mail that is the first of exactly one contact; ``secondary``: a later e-mail of
+    exactly one contact; ``ambiguous``: an e-mail two contacts share; ``unmatched``: nobody has it.
+    """
+    conn = sqlite3.connect(str(db_path))
+    try:
+        rng = random.Random(f"lever-sandbox-demo:{seed}")
+        rows = conn.execute(
+            "SELECT ce.email, ce.contact, ce.position FROM contact_emails ce "
+            "WHERE ce.contact IN (SELECT id FROM contacts ORDER BY sort, id LIMIT 5000) "
+            "AND EXISTS (SELECT 1 FROM opportunities o WHERE o.contact = ce.contact) "
+            "ORDER BY ce.contact, ce.position"
+        ).fetchall()
+        if not rows:
+            return []
+        owners: dict[str, set[str]] = {}
+        for email, contact, _pos in rows:
+            owners.setdefault(email, set()).add(contact)
+        primary, secondary, ambiguous = classify_emails(rows, {e: len(cs) for e, cs in owners.items()})
+
+        def person(contact: str, email_lc: str, kind: str) -> dict[str, Any]:
+            data = json.loads(
+                conn.execute("SELECT data FROM contacts WHERE id = ?", (contact,)).fetchone()[0]
+            )
+            raw = next((e for e in data["emails"] if e.strip().lower() == email_lc), email_lc)
+            first, *rest = (data.get("name") or "Student").split() or ["Student"]
+            return {
+                "email": raw.strip(),
+                "first_name": first,
+                "last_name": " ".join(rest) or "Unknown",
+                "kind": kind,
+            }
+
+        out = pick_people(
+            rng,
+            n=n,
+            primary=primary,
+            secondary=secondary,
+            ambiguous=ambiguous,
+            owners=lambda email: sorted(owners[email]),
+            person=person,
+        )
+        seen = {p["email"] for p in out}
+
+        def taken(email: str) -> bool:  # nobody's, and not made up twice
+            if email in owners or email in seen:
+                return True
+            seen.add(email)
+            return False
+
+        return out + made_up_people(rng, taken, offset_once=False)
+    finally:
+        conn.close()
+
+
+def demo_conversion_rule(employer: str) -> dict[str, Any]:
+    """The demo's conversion rule for this sandbox: strong micro-interns of ``employer`` get one Lever
+    requisition per team and role (with the seeded ``mi_source_project`` requisition field), its posting
+    published on the internal job site only, a new opportunity on it and the prescreen note."""
+    options = {"publish": "published", "distribution": "internal", "commitment": "Internship"}
+    options.update(employmentStatus="intern", location="Remote")
+    return conversion_rule(
+        "lever", employer, options, fields={"mi_source_project": "project.title"}, prescreen={}
+    )
+
+
+def demo_connector_block(base_url: str) -> dict[str, Any]:
+    """The YAML connector block the demo uses against a sandbox at ``base_url`` (the server root, e.g.
+    ``SandboxServer.url``).  Secrets are ``${ENV}`` references; :data:`DEMO_ENV` has their values."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    return {"type": "lever", "base_url": f"{root}/v1", **_BLOCK}
+
+
+def people_snapshot(db_path: str | Path) -> dict[str, dict[str, Any]]:
+    """What history a person carries, keyed by the person's sorted normalized e-mails (ids differ between
+    sandboxes for people created through the API): note texts and tags over all their opportunities."""
+    conn = sqlite3.connect(str(db_path))
+    try:
+        opp_contact: dict[str, str] = {}
+        tags: dict[str, set[str]] = {}
+        for oid, contact, data in conn.execute("SELECT id, contact, data FROM opportunities"):
+            opp_contact[oid] = contact
+            tags.setdefault(contact, set()).update(json.loads(data).get("tags") or [])
+        notes: dict[str, list[str]] = {}
+        for opp_id, data in conn.execute("SELECT opp_id, data FROM notes"):
+            if opp_id in opp_contact:
+                notes.setdefault(opp_contact[opp_id], []).extend(
+                    f["value"] for f in json.loads(data)["fields"]
+                )
+        out: dict[str, dict[str, Any]] = {}
+        for cid, data in conn.execute("SELECT id, data FROM contacts"):
+            if cid in tags:  # a contact with an opportunity
+                emails = json.loads(data).get("emails") or []
+                key = "|".join(sorted({e.strip().lower() for e in emails})) or f"#{cid}"
+                entry = out.setdefault(key, {"notes": [], "tags": set(), "people": 0})
+                entry["notes"].extend(notes.get(cid, []))
+                entry["tags"].update(tags[cid])
+                entry["people"] += 1
+        return {
+            k: {"notes": sorted(v["notes"]), "tags": sorted(v["tags"]), "people": v["people"]}
+            for k, v in out.items()
+        }
+    finally:
+        conn.close()
 
 
 class SandboxServer(ThreadedSandbox):
@@ -79,19 +177,11 @@ class SandboxServer(ThreadedSandbox):
     """
 
     vendor = "Lever"
-
-    def create_app(self) -> FastAPI:
-        return create_app(self.db_path, **self.app_kwargs)
+    factory = create_app
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/v1"
-
-    @property
-    def sandbox(self) -> _Sandbox:
-        assert self.app is not None, "server not started"
-        sb: _Sandbox = self.app.state.sandbox
-        return sb
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
