@@ -198,14 +198,8 @@ class _Sandbox:
         access, now, ttl = "sbx-at-" + secrets.token_urlsafe(24), time.time(), self.config.token_ttl
         self.access_tokens = {t: e for t, e in self.access_tokens.items() if e > now} | {access: now + ttl}
         self.counters["token_refreshes"] += 1
-        scope = "opportunities:read:admin offline_access"
-        return {
-            "access_token": access,
-            "refresh_token": refresh,
-            "token_type": "Bearer",
-            "scope": scope,
-            "expires_in": ttl,
-        }
+        tokens = {"access_token": access, "refresh_token": refresh, "token_type": "Bearer"}
+        return tokens | {"scope": "opportunities:read:admin offline_access", "expires_in": ttl}
 
     def mint_refresh_token(self) -> str:
         token = "sbx-rt-" + secrets.token_urlsafe(24)
@@ -368,10 +362,6 @@ async def _body(request: Request) -> dict[str, Any]:
     return dict(data)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _text(body: dict[str, Any], key: str) -> None:
     _check(isinstance(body.get(key), str) and body[key].strip(), f"{key} is required")
 
@@ -388,7 +378,7 @@ def _strs(body: dict[str, Any], key: str) -> list[str]:
 def _created_at(body: dict[str, Any], now: int) -> int:
     created = body.get("createdAt", now)
     _check(
-        _is_int(created) and created <= now,
+        type(created) is int and created <= now,
         "createdAt must be a timestamp in milliseconds, not in the future",
     )
     return int(created)
@@ -632,17 +622,14 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         _check(stage in sb.stage_text, f"stage {stage} does not exist")
         rng = random.Random(secrets.token_bytes(16))
         with store.transaction() as conn:
-            contact = find_contact(conn, body, {"emails": emails, "phones": phones, "links": links}) or shape(
-                CONTACT,
-                id=uuid_from(rng),
-                name=body.get("name") or "",
-                headline=body.get("headline") or "",
-                location=body.get("location"),
-                emails=emails,
-                phones=[{k: v for k, v in p.items() if k in ("type", "value")} for p in phones],
-                links=links,
-                createdAt=now,
-            )
+            contact = find_contact(conn, body, {"emails": emails, "phones": phones, "links": links})
+            if contact is None:
+                contact = shape(CONTACT, id=uuid_from(rng), name=body.get("name") or "", createdAt=now)
+                contact.update(
+                    headline=body.get("headline") or "", location=body.get("location"), links=links
+                )
+                kept = [{k: v for k, v in p.items() if k in ("type", "value")} for p in phones]
+                contact.update(emails=emails, phones=kept)
             put(conn, "contacts", contact)
             conn.execute("DELETE FROM contact_emails WHERE contact = ?", (contact["id"],))
             conn.executemany(CONTACT_EMAILS.insert_sql(), email_rows(contact))
@@ -653,22 +640,14 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
                 else []
             )
             opp = opportunity_shape(
-                now,
-                posting,
-                id=oid,
-                contact=contact["id"],
-                createdAt=created,
-                updatedAt=now,
-                stage=stage,
-                stageChanges=[stage_change(stage, 0, actor, now)],
-                owner=body.get("owner") or actor,
-                followers=[actor, *followers],
-                tags=list(dict.fromkeys(tags)),
-                sources=list(dict.fromkeys(sources)),
-                origin=origin,
+                now, posting, id=oid, contact=contact["id"], createdAt=created, updatedAt=now
+            )
+            opp.update(stage=stage, stageChanges=[stage_change(stage, 0, actor, now)], _applications=apps)
+            opp.update(owner=body.get("owner") or actor, followers=[actor, *followers], origin=origin)
+            opp.update(tags=list(dict.fromkeys(tags)), sources=list(dict.fromkeys(sources)))
+            opp.update(
                 sourcedBy=actor if origin == "sourced" else None,
                 opportunityLocation=body.get("opportunityLocation"),
-                _applications=apps,
             )
             put(conn, "opportunities", opp)
         sb.counters["opportunities_created"] += 1
@@ -685,7 +664,9 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         actor = sb.actor(request, required=False)
         value, score, secret = body.get("value"), body.get("score"), body.get("secret", False)
         _check(isinstance(value, str) and value.strip(), "value is required")
-        _check(score is None or (_is_int(score) and 1 <= score <= 4), "score must be an integer from 1 to 4")
+        _check(
+            score is None or (type(score) is int and 1 <= score <= 4), "score must be an integer from 1 to 4"
+        )
         _check(isinstance(secret, bool), "secret must be true or false")
         created = _created_at(body, now_ms())
         with store.transaction() as conn:
@@ -834,7 +815,7 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         _text(body, "name")
         head = body.get("headcountTotal")
         _check(
-            head == "unlimited" or (_is_int(head) and head >= 0),
+            head == "unlimited" or (type(head) is int and head >= 0),
             'headcountTotal is required (an integer or "unlimited")',
         )
         status = body.get("status", "open")
@@ -848,22 +829,17 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         unknown = ", ".join(sorted(set(body) - _REQUISITION_KNOWN))
         _check(not unknown, f"unknown fields: {unknown}")
         now, old = now_ms(), current or {}
-        return shape(
-            REQUISITION,
-            **{key: body.get(key) for key in _REQUISITION_RESET},
-            id=old["id"] if current else str(uuid.uuid4()),
-            createdAt=old["createdAt"] if current else body.get("createdAt", now),
-            creator=old.get("creator"),
-            headcountHired=old.get("headcountHired", 0),
-            confidentiality=old.get("confidentiality", "non-confidential"),
-            offerIds=old.get("offerIds", []),
-            closedAt=now if status == "closed" else None,
-            updatedAt=now,
-            status=status,
-            backfill=bool(body.get("backfill", False)),
-            customFields=custom,
-            postings=body["postingIds"] if "postingIds" in body else old.get("postings", []),
+        rec = shape(REQUISITION, **{key: body.get(key) for key in _REQUISITION_RESET})
+        rec.update(id=old["id"] if current else str(uuid.uuid4()), creator=old.get("creator"))
+        rec["createdAt"] = old["createdAt"] if current else body.get("createdAt", now)
+        rec.update(headcountHired=old.get("headcountHired", 0), offerIds=old.get("offerIds", []))
+        rec["confidentiality"] = old.get("confidentiality", "non-confidential")
+        rec.update(
+            closedAt=now if status == "closed" else None, updatedAt=now, status=status, customFields=custom
         )
+        rec["backfill"] = bool(body.get("backfill", False))
+        rec["postings"] = body["postingIds"] if "postingIds" in body else old.get("postings", [])
+        return rec
 
     @v1.post("/requisitions")
     async def create_requisition(request: Request) -> Response:

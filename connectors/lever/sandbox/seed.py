@@ -18,18 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from syncbridge.sandbox.seed import (
-    FIRST_NAMES,
-    LAST_NAMES,
-    PERSONAL_DOMAINS,
-    SCHOOL_DOMAINS,
-    WORK_DOMAINS,
-    ascii_fold,
-    phone_digits,
-    rng_for,
-    seed_anchor,
-    uuid_from,
-)
+from syncbridge.sandbox import seed as kit
 from syncbridge.sandbox.store import Index, Table, dumps, ensure_tables, seed_file
 
 #: the credentials the sandbox accepts (the refresh token is seeded)
@@ -160,35 +149,18 @@ def application_shape(
     app_id: str, opp_id: str, created: int, posting: Record, contact: Record, kind: str, **values: Any
 ) -> Record:
     """An application of ``contact`` to ``posting`` (``values``: ``user``, ``phone``, ``archived``)."""
-    return shape(
-        APPLICATION,
-        id=app_id,
-        opportunityId=opp_id,
-        candidateId=opp_id,
-        createdAt=created,
-        type=kind,
-        posting=posting["id"],
-        postingOwner=posting["owner"],
-        postingHiringManager=posting["hiringManager"],
-        name=contact["name"],
-        email=(contact["emails"] or [None])[0],
-        customQuestions=[],
-        **values,
-    )
+    app = shape(APPLICATION, id=app_id, opportunityId=opp_id, candidateId=opp_id, createdAt=created)
+    app.update(type=kind, posting=posting["id"], postingOwner=posting["owner"], name=contact["name"])
+    app.update(postingHiringManager=posting["hiringManager"], email=(contact["emails"] or [None])[0])
+    return app | {"customQuestions": [], **values}
 
 
 def opportunity_shape(touched: int, posting: Record | None, **values: Any) -> Record:
     """An opportunity as stored (``_applications`` is rendered as ``applications``); ``touched`` is its
     last interaction and advance; it is confidential when its ``posting`` is."""
-    confidential = bool(posting and posting["confidentiality"] == "confidential")
-    return shape(
-        OPPORTUNITY,
-        lastInteractionAt=touched,
-        lastAdvancedAt=touched,
-        confidentiality="confidential" if confidential else "non-confidential",
-        isAnonymized=False,
-        **values,
-    )
+    secret = bool(posting and posting["confidentiality"] == "confidential")
+    opp = shape(OPPORTUNITY, lastInteractionAt=touched, lastAdvancedAt=touched, isAnonymized=False)
+    return opp | {"confidentiality": "confidential" if secret else "non-confidential", **values}
 
 
 def stage_change(stage: str, index: int, user: str | None, at: int) -> Record:
@@ -214,11 +186,11 @@ NOTE_CAP = 5_000
 # fmt: off
 # the kit's names and domains but for a few (what a seed draws from these lists must not move)
 _NOT_FIRST = {"Jean-Luc", "Ольга", "Sergei", "Hana", "Ava", "Dorothée", "Ana", "Ethan", "Amara", "Nikolai"}
-FIRST = [name for name, _ in FIRST_NAMES if name not in _NOT_FIRST]
-LAST = [name for name, _ in LAST_NAMES
+FIRST = [name for name, _ in kit.FIRST_NAMES if name not in _NOT_FIRST]
+LAST = [name for name, _ in kit.LAST_NAMES
         if name not in {"D'Angelo", "李", "Williams", "Brown", "Lefèvre", "St. John", "Lopez"}]
-DOMAINS = ([d for d in PERSONAL_DOMAINS if d not in ("hotmail.co.uk", "web.de")]
-           + SCHOOL_DOMAINS[:3] + WORK_DOMAINS[:3])
+DOMAINS = ([d for d in kit.PERSONAL_DOMAINS if d not in ("hotmail.co.uk", "web.de")]
+           + kit.SCHOOL_DOMAINS[:3] + kit.WORK_DOMAINS[:3])
 HEADLINES = ["Student", "Software Engineer at Globex", "Data Analyst", "Research Assistant", "Barista",
              "Product Designer", "Marketing Intern", "Junior Developer", "Étudiante en informatique",
              "学生", "Студент"]
@@ -261,7 +233,7 @@ USER_EMPTY = ("photo", "externalDirectoryId", "linkedContactIds", "jobTitle", "m
 
 
 def _phone(rng: random.Random) -> str:
-    a, b, c = phone_digits(rng)
+    a, b, c = kit.phone_digits(rng)
     return [f"({a}) {b}-{c}", f"+1 {a} {b} {c}", f"+44 20 {b}{c}", f"+49{a}{b}{c}"][rng.randrange(4)]
 
 
@@ -277,68 +249,47 @@ class _World:
 def _posting(rng: random.Random, k: int, anchor: int, active: list[str]) -> Record:
     title, team, dept, state, confidential = POSTINGS[k]
     created = anchor - SPAN_MS + rng.randrange(SPAN_MS // 2)
-    pid = uuid_from(rng)
-    where, site = LOCATIONS[k % 4], f"https://jobs.sandbox.example/acme/{pid}"
-    lists = [{"text": "Requirements", "content": "<li>Curiosity</li><li>Teamwork</li>"}]
-    return {
+    pid = kit.uuid_from(rng)
+    rec: Record = {
         "id": pid,
         "text": title,
         "createdAt": created,
         "updatedAt": created + rng.randrange(SPAN_MS // 2),
-        "user": active[0],
-        "owner": active[1 + k % 3],
-        "hiringManager": active[3],
-        "confidentiality": "confidential" if confidential else "non-confidential",
-        "categories": {
-            "team": team,
-            "department": dept,
-            "location": where,
-            "allLocations": [where],
-            "commitment": "Full-time",
-            "level": None,
-        },
-        "content": {
-            "description": f"Join us as a {title}.",
-            "descriptionHtml": f"<div>Join us as a {title}.</div>",
-            "lists": lists,
-            "closing": "",
-            "closingHtml": "",
-        },
-        "country": "US",
-        "tags": [],
-        "state": state,
-        "distributionChannels": ["internal", "public"],
-        "reqCode": f"REQ-{1001 + k}",
-        "requisitionCodes": [f"REQ-{1001 + k}"],
-        **dict.fromkeys(("salaryDescription", "salaryDescriptionHtml", "salaryRange")),
-        "urls": {"list": "https://jobs.sandbox.example/acme", "show": site, "apply": f"{site}/apply"},
-        "workplaceType": ["onsite", "remote", "hybrid"][k % 3],
-        "followers": [],
     }
+    rec |= {"user": active[0], "owner": active[1 + k % 3], "hiringManager": active[3]}
+    rec["confidentiality"] = "confidential" if confidential else "non-confidential"
+    where, site = LOCATIONS[k % 4], f"https://jobs.sandbox.example/acme/{pid}"
+    rec["categories"] = {"team": team, "department": dept, "location": where, "allLocations": [where]}
+    rec["categories"] |= {"commitment": "Full-time", "level": None}
+    lists = [{"text": "Requirements", "content": "<li>Curiosity</li><li>Teamwork</li>"}]
+    html = f"<div>Join us as a {title}.</div>"
+    rec["content"] = {"description": f"Join us as a {title}.", "descriptionHtml": html, "lists": lists}
+    rec["content"] |= {"closing": "", "closingHtml": ""}
+    rec |= {"country": "US", "tags": [], "state": state, "distributionChannels": ["internal", "public"]}
+    rec |= {"reqCode": f"REQ-{1001 + k}", "requisitionCodes": [f"REQ-{1001 + k}"]}
+    rec |= dict.fromkeys(("salaryDescription", "salaryDescriptionHtml", "salaryRange"))
+    rec["urls"] = {"list": "https://jobs.sandbox.example/acme", "show": site, "apply": f"{site}/apply"}
+    return rec | {"workplaceType": ["onsite", "remote", "hybrid"][k % 3], "followers": []}
 
 
 def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
-    anchor = int(seed_anchor(SEED_ANCHOR).timestamp() * 1000)
+    anchor = int(kit.seed_anchor(SEED_ANCHOR).timestamp() * 1000)
     early = anchor - SPAN_MS - 200 * DAY_MS
     users: list[Record] = []
     for name, email, role, deactivated in USERS:
         created = early + rng.randrange(100 * DAY_MS)
-        users.append(
-            {
-                "id": uuid_from(rng),
-                "name": name,
-                "username": email.split("@")[0],
-                "email": email,
-                "createdAt": created,
-                "deactivatedAt": created + DAY_MS if deactivated else None,
-                "accessRole": role,
-                **dict.fromkeys(USER_EMPTY),
-            }
-        )
+        user: Record = {
+            "id": kit.uuid_from(rng),
+            "name": name,
+            "username": email.split("@")[0],
+            "email": email,
+        }
+        user |= {"createdAt": created, "deactivatedAt": created + DAY_MS if deactivated else None}
+        users.append(user | {"accessRole": role, **dict.fromkeys(USER_EMPTY)})
     put(conn, "users", *users)
     put(conn, "stages", *({"id": sid, "text": text, "_pos": i} for i, (sid, text) in enumerate(STAGES)))
     reasons: list[Record] = [
-        {"id": uuid_from(rng), "text": text, "status": "active", "type": kind, "createdAt": early}
+        {"id": kit.uuid_from(rng), "text": text, "status": "active", "type": kind, "createdAt": early}
         for text, kind in ARCHIVE_REASONS
     ]
     put(conn, "archive_reasons", *reasons)
@@ -348,29 +299,16 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
     put(conn, "postings", *postings)
     for k, p in enumerate(postings):
         cats = p["categories"]
-        req = shape(
-            REQUISITION,
-            id=uuid_from(rng),
-            requisitionCode=f"REQ-{1001 + k}",
-            name=p["text"],
-            backfill=k == 3,
-            confidentiality=p["confidentiality"],
-            createdAt=p["createdAt"] - DAY_MS,
-            creator=active[0],
-            headcountHired=0,
-            headcountTotal="unlimited" if k == 1 else 1 + k % 3,
-            status=REQ_STATUS[p["state"]],
-            hiringManager=active[3],
-            owner=active[1],
-            employmentStatus="full-time",
-            location=cats["location"],
-            internalNotes="",
-            postings=[p["id"]],
-            department=cats["department"],
-            team=cats["team"],
-            offerIds=[],
-            customFields={"cost_center": f"CC-{100 + k}"},
-            updatedAt=None if k == 0 else p["updatedAt"],
+        req = shape(REQUISITION, id=kit.uuid_from(rng), requisitionCode=f"REQ-{1001 + k}", name=p["text"])
+        req.update(backfill=k == 3, confidentiality=p["confidentiality"], createdAt=p["createdAt"] - DAY_MS)
+        req.update(creator=active[0], headcountHired=0, headcountTotal="unlimited" if k == 1 else 1 + k % 3)
+        req.update(status=REQ_STATUS[p["state"]], hiringManager=active[3], owner=active[1])
+        req.update(
+            employmentStatus="full-time", location=cats["location"], internalNotes="", postings=[p["id"]]
+        )
+        req.update(department=cats["department"], team=cats["team"], offerIds=[])
+        req.update(
+            customFields={"cost_center": f"CC-{100 + k}"}, updatedAt=None if k == 0 else p["updatedAt"]
         )
         put(conn, "requisitions", req)
     return _World(anchor, active, [s for s, _ in STAGES], [r["id"] for r in reasons], postings)
@@ -378,7 +316,7 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
 
 def _gen_contact(rng: random.Random, i: int, recent: list[str], shared: set[str]) -> Record:
     first, last = rng.choice(FIRST), rng.choice(LAST)
-    fa, la = ascii_fold(first) or "x", ascii_fold(last) or "y"
+    fa, la = kit.ascii_fold(first) or "x", kit.ascii_fold(last) or "y"
     roll = rng.random()
     count = 0 if roll < 0.02 else 1 if roll < 0.72 else 2 if roll < 0.94 else 3
     emails = []
@@ -404,19 +342,15 @@ def _gen_contact(rng: random.Random, i: int, recent: list[str], shared: set[str]
         if rng.random() > 0.2:  # the type is optional
             phone["type"] = rng.choice(["mobile", "mobile", "home", "work", "other"])
         phones.append(phone)
-    return shape(
-        CONTACT,
-        name=f"{first} {last}" if rng.random() > 0.01 else first,
-        headline=rng.choice(HEADLINES) if rng.random() < 0.6 else "",
-        location=rng.choice(LOCATIONS) if rng.random() < 0.7 else None,
-        emails=emails,
-        phones=phones,
-        links=[f"https://www.linkedin.com/in/{fa}-{la}-{i}"] if rng.random() < 0.15 else [],
-    )
+    contact = shape(CONTACT, name=f"{first} {last}" if rng.random() > 0.01 else first)
+    contact["headline"] = rng.choice(HEADLINES) if rng.random() < 0.6 else ""
+    contact["location"] = rng.choice(LOCATIONS) if rng.random() < 0.7 else None
+    linkedin = [f"https://www.linkedin.com/in/{fa}-{la}-{i}"] if rng.random() < 0.15 else []
+    return contact | {"emails": emails, "phones": phones, "links": linkedin}
 
 
 def _gen_opportunity(rng: random.Random, w: _World, contact: Record, created: int) -> Record:
-    oid = uuid_from(rng)
+    oid = kit.uuid_from(rng)
     on_posting = rng.random() < 0.7
     posting = None
     if on_posting:
@@ -436,36 +370,31 @@ def _gen_opportunity(rng: random.Random, w: _World, contact: Record, created: in
     apps = []
     if posting is not None:
         phone = contact["phones"][0] if contact["phones"] else None
+        app_id = kit.uuid_from(rng)
         apps.append(
             application_shape(
-                uuid_from(rng), oid, created, posting, contact, "posting", phone=phone, archived=archived
+                app_id, oid, created, posting, contact, "posting", phone=phone, archived=archived
             )
         )
     owner = rng.choice(w.users)
-    return opportunity_shape(
-        updated or created,
-        posting,
-        id=oid,
-        contact=contact["id"],
-        createdAt=created,
-        updatedAt=updated,
-        archived=archived,
-        stage=stage,
-        stageChanges=[stage_change(stage, w.stages.index(stage), owner, created)],
-        owner=owner,
-        followers=[owner],
-        tags=rng.sample(TAGS, rng.choice([1, 1, 2])) if rng.random() < 0.2 else [],
-        sources=[rng.choice(SOURCES)] if rng.random() < 0.6 else [],
-        origin="applied" if on_posting else rng.choice(ORIGINS),
-        sourcedBy=None if on_posting else owner,
-        opportunityLocation=contact.get("location"),
-        _applications=apps,
-    )
+    opp = opportunity_shape(updated or created, posting, id=oid, contact=contact["id"], createdAt=created)
+    opp.update(updatedAt=updated, archived=archived, stage=stage, owner=owner, followers=[owner])
+    opp["stageChanges"] = [stage_change(stage, w.stages.index(stage), owner, created)]
+    opp["tags"] = rng.sample(TAGS, rng.choice([1, 1, 2])) if rng.random() < 0.2 else []
+    opp["sources"] = [rng.choice(SOURCES)] if rng.random() < 0.6 else []
+    opp["origin"] = "applied" if on_posting else rng.choice(ORIGINS)
+    opp.update(sourcedBy=None if on_posting else owner, opportunityLocation=contact.get("location"))
+    return opp | {"_applications": apps}
 
 
 #: how a file is filled: in one big transaction, without a WAL copy of every page and with a page cache
-#: that holds the random-UUID indexes (without it a million-row seed slows down quadratically)
-_FILL_PRAGMAS = ("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-262144")
+#: that holds the random-UUID indexes (without it a million-row seed slows down quadratically); the fill
+#: wrote no WAL: nothing to checkpoint
+_FILL: dict[str, Any] = {
+    "pragmas": ("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-262144"),
+    "restore": ("journal_mode=WAL", "synchronous=NORMAL"),
+    "checkpoint": False,
+}
 
 
 def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = False) -> None:
@@ -480,23 +409,13 @@ def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = F
         return dumps({"size": size, "seed": seed, "at": now_ms()})
 
     fill = functools.partial(_seed_all, size=size, seed_value=seed)
-    after = ("journal_mode=WAL", "synchronous=NORMAL")  # the fill wrote no WAL: nothing to checkpoint
-    seed_file(
-        db_path,
-        ensure_schema,
-        fill,
-        seeded=marker,
-        reset=reset,
-        pragmas=_FILL_PRAGMAS,
-        restore=after,
-        checkpoint=False,
-    )
+    seed_file(db_path, ensure_schema, fill, seeded=marker, reset=reset, **_FILL)
 
 
 def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
-    w = _seed_dictionaries(conn, rng_for("lever-sandbox", seed_value, "dicts"))
-    rng = rng_for("lever-sandbox", seed_value, "people")
-    note_rng = rng_for("lever-sandbox", seed_value, "notes")
+    w = _seed_dictionaries(conn, kit.rng_for("lever-sandbox", seed_value, "dicts"))
+    rng = kit.rng_for("lever-sandbox", seed_value, "people")
+    note_rng = kit.rng_for("lever-sandbox", seed_value, "notes")
     start = w.anchor - SPAN_MS
     recent: list[str] = []
     shared: set[str] = set()
@@ -516,7 +435,7 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
     while made < size:
         i += 1
         contact = _gen_contact(rng, i, recent, shared)
-        contact["id"] = uuid_from(rng)
+        contact["id"] = kit.uuid_from(rng)
         roll = rng.random()
         n_opps = min(size - made, 1 if roll < 0.82 else 2 if roll < 0.96 else 3)
         first_created = start + int(SPAN_MS * (made + rng.random()) / size)
@@ -533,7 +452,7 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
             if len(batches["notes"]) < NOTE_CAP and note_rng.random() < 0.25:
                 ts = created + note_rng.randrange(1, DAY_MS)
                 note_id, text, user = (
-                    uuid_from(note_rng),
+                    kit.uuid_from(note_rng),
                     note_rng.choice(NOTE_TEXTS),
                     note_rng.choice(w.users),
                 )
