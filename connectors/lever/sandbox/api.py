@@ -7,7 +7,6 @@ requests that pass it: auth and OAuth tokens, lists with offset tokens and filte
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import hmac
 import json
@@ -136,10 +135,9 @@ class _Sandbox:
         self.offset_secret = secrets.token_bytes(16)
         self.access_tokens: dict[str, float] = {}
         # stages and requisition fields are the seed's: the API does not change them
-        self.stage_text = dict(
-            self.store.query("SELECT id, json_extract(data, '$.text') FROM stages ORDER BY sort, id")
-        )
-        self.custom_fields = {r[0] for r in self.store.query("SELECT id FROM requisition_fields")}
+        sql = "SELECT id, json_extract(data, '$.text') FROM stages ORDER BY sort, id"
+        self.stage_text, self.custom_fields = dict(self.store.query(sql)), set[str]()
+        self.custom_fields.update(r[0] for r in self.store.query("SELECT id FROM requisition_fields"))
         with self.store.lock:
             add_refresh_token(self.store.conn)
 
@@ -223,17 +221,10 @@ class _Sandbox:
         return hmac.new(self.offset_secret, f"{path}?{canon}".encode(), hashlib.sha256).hexdigest()[:12]
 
     def list_page(
-        self,
-        request: Request,
-        table: str,
-        filters: tuple[Filter, ...] = (),
-        render: Callable[[Record], Record] | None = None,
-        *,
-        where: tuple[str, Any] | None = None,
-        join: bool = False,
+        self, request: Request, table: str, filters: tuple[Filter, ...] = (), where: Any = None
     ) -> Response:
         """One page of ``table`` in ``sort, id`` order with the request's ``filters`` and the condition
-        ``where`` (SQL, argument); ``join``: each record gets its ``_contact``."""
+        ``where`` (SQL, argument); opportunities come with their contacts (``expand`` as asked)."""
         query, path, params = request.query_params, request.url.path, list(request.query_params.multi_items())
         conditions, args = _conditions(query, filters)
         if where is not None:
@@ -249,22 +240,24 @@ class _Sandbox:
                 raise _bad(INVALID_OFFSET)
             conditions.append("(t.sort > ? OR (t.sort = ? AND t.id > ?))")
             args += [int(parts[1]), int(parts[1]), parts[2]]
+        join = table == "opportunities"
         sql = f"SELECT t.id, t.sort, t.data{', c.data' if join else ''} FROM {table} t"
         sql += " JOIN contacts c ON c.id = t.contact" if join else ""
         sql += " WHERE " + " AND ".join(conditions) if conditions else ""
         rows = self.store.query(sql + " ORDER BY t.sort, t.id LIMIT ?", (*args, limit + 1))
+        expand = {v for v in query.getlist("expand") if v}
         data = []
         for found in rows[:limit]:
-            rec = json.loads(found[2]) | ({"_contact": json.loads(found[3])} if join else {})
-            data.append(render(rec) if render else _public(rec))
+            rec = json.loads(found[2])
+            data.append(self.render_opportunity(rec, expand, json.loads(found[3])) if join else _public(rec))
         body: dict[str, Any] = {"data": data, "hasNext": len(rows) > limit}
         if len(rows) > limit:
             body["next"] = f"0.{rows[limit - 1][1]}.{rows[limit - 1][0]}.{self._signature(path, params)}"
         return _json(body)
 
-    def render_opportunity(self, rec: Record, expand: set[str] | frozenset[str] = frozenset()) -> Record:
-        """An opportunity as Lever shows it: its contact's name, e-mails, phones... first."""
-        contact = rec.pop("_contact", None) or self.get("contacts", rec["contact"]) or {}
+    def render_opportunity(self, rec: Record, expand: Any = (), contact: Record | None = None) -> Record:
+        """An opportunity as Lever shows it: its ``contact``'s name, e-mails, phones... first."""
+        contact = contact or self.get("contacts", rec["contact"]) or {}
         apps = rec.pop("_applications", [])
         out = {"id": rec["id"], "name": contact.get("name"), "headline": contact.get("headline")}
         out["contact"] = rec["contact"]
@@ -291,6 +284,7 @@ def _public(rec: Record) -> Record:
 #: lower-cased), ``bool`` (1 or 0), ``in`` (the repeatable parameter's values fill ``{}``), ``hide`` (the
 #: condition holds unless the parameter is true), ``conf`` (confidential records are hidden unless asked for)
 Filter = tuple[str, str, str]
+_CONFIDENTIALITY = ("confidential", "non-confidential", "all")
 
 
 def _conditions(query: QueryParams, filters: tuple[Filter, ...]) -> tuple[list[str], list[Any]]:
@@ -305,10 +299,7 @@ def _conditions(query: QueryParams, filters: tuple[Filter, ...]) -> tuple[list[s
             found, condition = values or None, condition.format(", ".join("?" * len(values)))
         elif kind == "conf":
             value = value or "non-confidential"
-            _check(
-                value in ("all", "confidential", "non-confidential"),
-                f"{name} must be one of confidential, non-confidential, all",
-            )
+            _check(value in _CONFIDENTIALITY, f"{name} must be one of {', '.join(_CONFIDENTIALITY)}")
             found = None if value == "all" else [int(value == "confidential")]
         elif kind == "hide":
             found = None if value and _flag(name, value) else []
@@ -377,10 +368,8 @@ def _strs(body: dict[str, Any], key: str) -> list[str]:
 
 def _created_at(body: dict[str, Any], now: int) -> int:
     created = body.get("createdAt", now)
-    _check(
-        type(created) is int and created <= now,
-        "createdAt must be a timestamp in milliseconds, not in the future",
-    )
+    ok = type(created) is int and created <= now
+    _check(ok, "createdAt must be a timestamp in milliseconds, not in the future")
     return int(created)
 
 
@@ -390,6 +379,7 @@ def _created_at(body: dict[str, Any], now: int) -> int:
 DESCRIPTION_TAGS = {"div", "p", "span", "br", "b", "i", "s", "u", "a"}
 LIST_TAGS = {"li", "b", "i", "s", "u", "a"}
 ALLOWED_ATTRS = {"class", "href", "style"}
+_CONTENT_KEYS = {"description", "descriptionHtml", "lists", "closing", "closingHtml"}
 
 
 class _HtmlCheck(HTMLParser):
@@ -401,9 +391,7 @@ class _HtmlCheck(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.problems += [f"tag <{tag}> is not allowed"] if tag not in self.allowed else []
-        self.problems += [
-            f"attribute {name} is not allowed" for name, _ in attrs if name not in ALLOWED_ATTRS
-        ]
+        self.problems += [f"attribute {a} is not allowed" for a, _ in attrs if a not in ALLOWED_ATTRS]
 
 
 def _check_html(value: Any, allowed: set[str], where: str) -> None:
@@ -419,9 +407,7 @@ def _check_posting_html(body: dict[str, Any]) -> None:
     content = body.get("content")
     if content is not None:
         _check(isinstance(content, dict), "content must be an object")
-        unknown = ", ".join(
-            sorted(set(content) - {"description", "descriptionHtml", "lists", "closing", "closingHtml"})
-        )
+        unknown = ", ".join(sorted(set(content) - _CONTENT_KEYS))
         _check(not unknown, f"content has unknown fields: {unknown} (closing HTML is closingHtml)")
         for key in ("descriptionHtml", "closingHtml"):
             _check_html(content.get(key), DESCRIPTION_TAGS, f"content.{key}")
@@ -518,8 +504,9 @@ _REQUISITION_FILTERS = (
     ("status", "eq", "t.status = ?"),
 )
 _USER_FILTERS = (("includeDeactivated", "hide", "t.deactivated = 0"), ("email", "lc", "t.email_lc = ?"))
-#: the lists that differ only in their table and filters
+#: the lists: their tables and filters
 _LISTS: dict[str, tuple[str, tuple[Filter, ...]]] = {
+    "/opportunities": ("opportunities", _OPPORTUNITY_FILTERS),
     "/opportunities/deleted": ("deleted_opportunities", _window("deleted_at", "t.sort")),
     "/requisitions": ("requisitions", _REQUISITION_FILTERS),
     "/users": ("users", _USER_FILTERS),
@@ -573,12 +560,6 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         v1.add_api_route(path, lister(table, filters), methods=["GET"])
 
     # ---- opportunities
-    @v1.get("/opportunities")
-    async def list_opportunities(request: Request) -> Response:
-        expand = {v for v in request.query_params.getlist("expand") if v}
-        render = functools.partial(sb.render_opportunity, expand=expand)
-        return sb.list_page(request, "opportunities", _OPPORTUNITY_FILTERS, render, join=True)
-
     @v1.get("/opportunities/{opp_id}")
     async def get_opportunity(opp_id: str, request: Request) -> Response:
         expand = set(request.query_params.getlist("expand"))
@@ -608,7 +589,7 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         _check(len(postings) <= 1, "postings can contain at most one posting")
         phones = body.get("phones") or []
         ok = isinstance(phones, list) and all(
-            isinstance(p, dict) and isinstance(p.get("value"), str) for p in phones
+            isinstance(p, dict) and type(p.get("value")) is str for p in phones
         )
         _check(ok, "phones must be an array of {value, type}")
         origin = body.get("origin") or "sourced"
@@ -625,30 +606,24 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
             contact = find_contact(conn, body, {"emails": emails, "phones": phones, "links": links})
             if contact is None:
                 contact = shape(CONTACT, id=uuid_from(rng), name=body.get("name") or "", createdAt=now)
-                contact.update(
-                    headline=body.get("headline") or "", location=body.get("location"), links=links
-                )
                 kept = [{k: v for k, v in p.items() if k in ("type", "value")} for p in phones]
-                contact.update(emails=emails, phones=kept)
+                contact.update(headline=body.get("headline") or "", location=body.get("location"))
+                contact.update(emails=emails, phones=kept, links=links)
             put(conn, "contacts", contact)
             conn.execute("DELETE FROM contact_emails WHERE contact = ?", (contact["id"],))
             conn.executemany(CONTACT_EMAILS.insert_sql(), email_rows(contact))
             oid, app_id = uuid_from(rng), uuid_from(rng)
-            apps = (
-                [application_shape(app_id, oid, created, posting, contact, "user", user=actor)]
+            app = (
+                application_shape(app_id, oid, created, posting, contact, "user", user=actor)
                 if posting
-                else []
+                else None
             )
-            opp = opportunity_shape(
-                now, posting, id=oid, contact=contact["id"], createdAt=created, updatedAt=now
-            )
-            opp.update(stage=stage, stageChanges=[stage_change(stage, 0, actor, now)], _applications=apps)
+            opp = opportunity_shape(now, posting, id=oid, contact=contact["id"], createdAt=created)
+            opp.update(updatedAt=now, stage=stage, stageChanges=[stage_change(stage, 0, actor, now)])
             opp.update(owner=body.get("owner") or actor, followers=[actor, *followers], origin=origin)
             opp.update(tags=list(dict.fromkeys(tags)), sources=list(dict.fromkeys(sources)))
-            opp.update(
-                sourcedBy=actor if origin == "sourced" else None,
-                opportunityLocation=body.get("opportunityLocation"),
-            )
+            opp.update(sourcedBy=actor if origin == "sourced" else None, _applications=[app] if app else [])
+            opp["opportunityLocation"] = body.get("opportunityLocation")
             put(conn, "opportunities", opp)
         sb.counters["opportunities_created"] += 1
         return opportunity(opp, 201)
@@ -656,7 +631,7 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     @v1.get("/opportunities/{opp_id}/notes")
     async def list_notes(opp_id: str, request: Request) -> Response:
         require_opp(opp_id)
-        return sb.list_page(request, "notes", where=("t.opp_id = ?", opp_id))
+        return sb.list_page(request, "notes", (), ("t.opp_id = ?", opp_id))
 
     @v1.post("/opportunities/{opp_id}/notes")
     async def create_note(opp_id: str, request: Request) -> Response:
@@ -733,9 +708,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     # ---- postings
     @v1.get("/postings")
     async def list_postings(request: Request) -> Response:
-        window = {name for name, _, _ in _UPDATED}
-        given = {k for k, v in request.query_params.items() if k not in window or v}
-        if given & window and given - window - {"confidentiality", "limit", "offset"}:
+        query, window = request.query_params, ("updated_at_start", "updated_at_end")
+        if any(query.get(k) for k in window) and set(query) - {*window, "confidentiality", "limit", "offset"}:
             raise _bad("updated_at_start and updated_at_end can only be combined with confidentiality")
         return sb.list_page(request, "postings", _POSTING_FILTERS)
 
@@ -746,10 +720,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     def posting_fields(body: Record, posting: Record) -> None:
         _check_posting_html(body)
         _check("state" not in body or body["state"] in _POSTING_STATES, "state is not valid")
-        back = body.get("workplaceType") == "unspecified" and posting.get("workplaceType") not in (
-            None,
-            "unspecified",
-        )
+        unset = (None, "unspecified")
+        back = body.get("workplaceType") == "unspecified" and posting.get("workplaceType") not in unset
         _check(not back, "workplaceType cannot be set back to unspecified")
         posting.update({k: body[k] for k in _POSTING_WRITABLE if k in body})
 
@@ -770,10 +742,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         body = await _body(request)
         actor = sb.actor(request, required=True)
         _text(body, "text")
-        _check(
-            body.get("confidentiality") != "confidential",
-            "confidential postings cannot be created through the API",
-        )
+        secret = body.get("confidentiality") == "confidential"
+        _check(not secret, "confidential postings cannot be created through the API")
         now = now_ms()
         posting = {"id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now, "user": actor, "owner": actor}
         posting.update(copy.deepcopy(_NEW_POSTING), followers=[actor])
@@ -814,10 +784,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         _text(body, "requisitionCode")
         _text(body, "name")
         head = body.get("headcountTotal")
-        _check(
-            head == "unlimited" or (type(head) is int and head >= 0),
-            'headcountTotal is required (an integer or "unlimited")',
-        )
+        ok = head == "unlimited" or (type(head) is int and head >= 0)
+        _check(ok, 'headcountTotal is required (an integer or "unlimited")')
         status = body.get("status", "open")
         _check(status in ("open", "onHold", "closed", "draft"), "status is not valid")
         back = current is not None and status == "draft" and current.get("status") != "draft"
@@ -834,9 +802,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         rec["createdAt"] = old["createdAt"] if current else body.get("createdAt", now)
         rec.update(headcountHired=old.get("headcountHired", 0), offerIds=old.get("offerIds", []))
         rec["confidentiality"] = old.get("confidentiality", "non-confidential")
-        rec.update(
-            closedAt=now if status == "closed" else None, updatedAt=now, status=status, customFields=custom
-        )
+        rec.update(closedAt=now if status == "closed" else None, updatedAt=now, status=status)
+        rec["customFields"] = custom
         rec["backfill"] = bool(body.get("backfill", False))
         rec["postings"] = body["postingIds"] if "postingIds" in body else old.get("postings", [])
         return rec

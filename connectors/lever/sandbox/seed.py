@@ -108,9 +108,8 @@ def email_rows(contact: Record) -> list[tuple[str, str, int]]:
 
 
 def add_refresh_token(conn: sqlite3.Connection, token: str = DEFAULT_REFRESH_TOKEN) -> None:
-    conn.execute(
-        "INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)", (token, now_ms())
-    )
+    sql = "INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)"
+    conn.execute(sql, (token, now_ms()))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -168,12 +167,11 @@ def stage_change(stage: str, index: int, user: str | None, at: int) -> Record:
 
 
 def note_shape(
-    note_id: str, opp_id: str, value: str, user: str | None, ts: int, *, secret: bool, score: int | None
+    note_id: str, opp_id: str, value: str, user: str | None, ts: int, secret: bool = False, score: Any = None
 ) -> Record:
     field = shape(NOTE_FIELD, value=value, createdAt=ts, user=user, score=score)
-    return shape(
-        NOTE, id=note_id, _opp=opp_id, fields=[field], user=user, secret=secret, createdAt=ts, completedAt=ts
-    )
+    note = shape(NOTE, id=note_id, _opp=opp_id, fields=[field], user=user, secret=secret)
+    return note | {"createdAt": ts, "completedAt": ts}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -250,12 +248,8 @@ def _posting(rng: random.Random, k: int, anchor: int, active: list[str]) -> Reco
     title, team, dept, state, confidential = POSTINGS[k]
     created = anchor - SPAN_MS + rng.randrange(SPAN_MS // 2)
     pid = kit.uuid_from(rng)
-    rec: Record = {
-        "id": pid,
-        "text": title,
-        "createdAt": created,
-        "updatedAt": created + rng.randrange(SPAN_MS // 2),
-    }
+    rec: Record = {"id": pid, "text": title, "createdAt": created}
+    rec["updatedAt"] = created + rng.randrange(SPAN_MS // 2)
     rec |= {"user": active[0], "owner": active[1 + k % 3], "hiringManager": active[3]}
     rec["confidentiality"] = "confidential" if confidential else "non-confidential"
     where, site = LOCATIONS[k % 4], f"https://jobs.sandbox.example/acme/{pid}"
@@ -278,13 +272,12 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
     users: list[Record] = []
     for name, email, role, deactivated in USERS:
         created = early + rng.randrange(100 * DAY_MS)
-        user: Record = {
-            "id": kit.uuid_from(rng),
-            "name": name,
-            "username": email.split("@")[0],
+        user: Record = {"id": kit.uuid_from(rng), "name": name, "username": email.split("@")[0]}
+        user |= {
             "email": email,
+            "createdAt": created,
+            "deactivatedAt": created + DAY_MS if deactivated else None,
         }
-        user |= {"createdAt": created, "deactivatedAt": created + DAY_MS if deactivated else None}
         users.append(user | {"accessRole": role, **dict.fromkeys(USER_EMPTY)})
     put(conn, "users", *users)
     put(conn, "stages", *({"id": sid, "text": text, "_pos": i} for i, (sid, text) in enumerate(STAGES)))
@@ -303,13 +296,9 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
         req.update(backfill=k == 3, confidentiality=p["confidentiality"], createdAt=p["createdAt"] - DAY_MS)
         req.update(creator=active[0], headcountHired=0, headcountTotal="unlimited" if k == 1 else 1 + k % 3)
         req.update(status=REQ_STATUS[p["state"]], hiringManager=active[3], owner=active[1])
-        req.update(
-            employmentStatus="full-time", location=cats["location"], internalNotes="", postings=[p["id"]]
-        )
-        req.update(department=cats["department"], team=cats["team"], offerIds=[])
-        req.update(
-            customFields={"cost_center": f"CC-{100 + k}"}, updatedAt=None if k == 0 else p["updatedAt"]
-        )
+        req.update(employmentStatus="full-time", location=cats["location"], internalNotes="")
+        req.update(postings=[p["id"]], department=cats["department"], team=cats["team"], offerIds=[])
+        req.update(customFields={"cost_center": f"CC-{100 + k}"}, updatedAt=p["updatedAt"] if k else None)
         put(conn, "requisitions", req)
     return _World(anchor, active, [s for s, _ in STAGES], [r["id"] for r in reasons], postings)
 
@@ -363,19 +352,13 @@ def _gen_opportunity(rng: random.Random, w: _World, contact: Record, created: in
     stage = rng.choice(w.stages[3:] if on_posting else w.stages[:3])
     archived = None
     if rng.random() < 0.35:
-        archived = {
-            "archivedAt": (updated or created) - rng.randrange(0, 1000),
-            "reason": rng.choice(w.reasons),
-        }
+        at = (updated or created) - rng.randrange(0, 1000)
+        archived = {"archivedAt": at, "reason": rng.choice(w.reasons)}
     apps = []
     if posting is not None:
         phone = contact["phones"][0] if contact["phones"] else None
-        app_id = kit.uuid_from(rng)
-        apps.append(
-            application_shape(
-                app_id, oid, created, posting, contact, "posting", phone=phone, archived=archived
-            )
-        )
+        app = application_shape(kit.uuid_from(rng), oid, created, posting, contact, "posting", phone=phone)
+        apps.append(app | {"archived": archived})
     owner = rng.choice(w.users)
     opp = opportunity_shape(updated or created, posting, id=oid, contact=contact["id"], createdAt=created)
     opp.update(updatedAt=updated, archived=archived, stage=stage, owner=owner, followers=[owner])
@@ -419,9 +402,7 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
     start = w.anchor - SPAN_MS
     recent: list[str] = []
     shared: set[str] = set()
-    batches: dict[str, list[Record]] = {
-        t: [] for t in ("contacts", "opportunities", "notes", "deleted_opportunities")
-    }
+    batches = {t: list[Record]() for t in ("contacts", "opportunities", "notes", "deleted_opportunities")}
     emails: list[tuple[str, str, int]] = []
     made = i = 0
 
@@ -443,22 +424,15 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
         batches["contacts"].append(contact)
         emails.extend(email_rows(contact))
         for k in range(n_opps):
-            created = (
-                first_created if k == 0 else min(w.anchor, first_created + rng.randrange(1, 90 * DAY_MS))
-            )
+            created = min(w.anchor, first_created + rng.randrange(1, 90 * DAY_MS)) if k else first_created
             opp = _gen_opportunity(rng, w, contact, created)
             batches["opportunities"].append(opp)
             made += 1
             if len(batches["notes"]) < NOTE_CAP and note_rng.random() < 0.25:
                 ts = created + note_rng.randrange(1, DAY_MS)
-                note_id, text, user = (
-                    kit.uuid_from(note_rng),
-                    note_rng.choice(NOTE_TEXTS),
-                    note_rng.choice(w.users),
-                )
-                batches["notes"].append(
-                    note_shape(note_id, opp["id"], text, user, ts, secret=False, score=None)
-                )
+                note_id, text = kit.uuid_from(note_rng), note_rng.choice(NOTE_TEXTS)
+                user = note_rng.choice(w.users)
+                batches["notes"].append(note_shape(note_id, opp["id"], text, user, ts))
         if rng.random() < 0.005:  # an opportunity of this person that was deleted last month
             when = w.anchor - rng.randrange(1, 30 * DAY_MS)
             gone = _gen_opportunity(rng, w, contact, first_created)
