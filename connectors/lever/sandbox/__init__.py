@@ -82,30 +82,18 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
         owners: dict[str, set[str]] = {}
         for email, contact, _pos in rows:
             owners.setdefault(email, set()).add(contact)
-        primary, secondary, ambiguous = classify_emails(rows, {e: len(cs) for e, cs in owners.items()})
+        found = classify_emails(rows, {e: len(c) for e, c in owners.items()})
+        groups: dict[str, Any] = dict(zip(("primary", "secondary", "ambiguous"), found, strict=True))
 
         def person(contact: str, email_lc: str, kind: str) -> dict[str, Any]:
-            data = json.loads(
-                conn.execute("SELECT data FROM contacts WHERE id = ?", (contact,)).fetchone()[0]
-            )
+            row = conn.execute("SELECT data FROM contacts WHERE id = ?", (contact,)).fetchone()
+            data = json.loads(row[0])
             raw = next((e for e in data["emails"] if e.strip().lower() == email_lc), email_lc)
             first, *rest = (data.get("name") or "Student").split() or ["Student"]
-            return {
-                "email": raw.strip(),
-                "first_name": first,
-                "last_name": " ".join(rest) or "Unknown",
-                "kind": kind,
-            }
+            names = {"first_name": first, "last_name": " ".join(rest) or "Unknown"}
+            return {"email": raw.strip(), **names, "kind": kind}
 
-        out = pick_people(
-            rng,
-            n=n,
-            primary=primary,
-            secondary=secondary,
-            ambiguous=ambiguous,
-            owners=lambda email: sorted(owners[email]),
-            person=person,
-        )
+        out = pick_people(rng, n=n, owners=lambda email: sorted(owners[email]), person=person, **groups)
         seen = {p["email"] for p in out}
 
         def taken(email: str) -> bool:  # nobody's, and not made up twice
@@ -125,9 +113,8 @@ def demo_conversion_rule(employer: str) -> dict[str, Any]:
     published on the internal job site only, a new opportunity on it and the prescreen note."""
     options = {"publish": "published", "distribution": "internal", "commitment": "Internship"}
     options.update(employmentStatus="intern", location="Remote")
-    return conversion_rule(
-        "lever", employer, options, fields={"mi_source_project": "project.title"}, prescreen={}
-    )
+    fields = {"mi_source_project": "project.title"}
+    return conversion_rule("lever", employer, options, fields=fields, prescreen={})
 
 
 def demo_connector_block(base_url: str) -> dict[str, Any]:
@@ -150,9 +137,8 @@ def people_snapshot(db_path: str | Path) -> dict[str, dict[str, Any]]:
         notes: dict[str, list[str]] = {}
         for opp_id, data in conn.execute("SELECT opp_id, data FROM notes"):
             if opp_id in opp_contact:
-                notes.setdefault(opp_contact[opp_id], []).extend(
-                    f["value"] for f in json.loads(data)["fields"]
-                )
+                texts = [f["value"] for f in json.loads(data)["fields"]]
+                notes.setdefault(opp_contact[opp_id], []).extend(texts)
         out: dict[str, dict[str, Any]] = {}
         for cid, data in conn.execute("SELECT id, data FROM contacts"):
             if cid in tags:  # a contact with an opportunity
@@ -162,10 +148,7 @@ def people_snapshot(db_path: str | Path) -> dict[str, dict[str, Any]]:
                 entry["notes"].extend(notes.get(cid, []))
                 entry["tags"].update(tags[cid])
                 entry["people"] += 1
-        return {
-            k: {"notes": sorted(v["notes"]), "tags": sorted(v["tags"]), "people": v["people"]}
-            for k, v in out.items()
-        }
+        return {k: v | {"notes": sorted(v["notes"]), "tags": sorted(v["tags"])} for k, v in out.items()}
     finally:
         conn.close()
 

@@ -117,9 +117,7 @@ _STATS = [("contacts", "contacts", ""), ("opportunities", "opportunities", ""),
 class _Sandbox:
     """The state behind one app: store, config, the /v1 gate (token bucket, faults, counters), tokens."""
 
-    def __init__(
-        self, db_path: str | Path, config: _Config, *, api_key: str, client: tuple[str, str]
-    ) -> None:
+    def __init__(self, db_path: str | Path, config: _Config, api_key: str, client: tuple[str, str]) -> None:
         self.store = Store(db_path, ensure_schema)
         self.config, self.api_key, self.client = config, api_key, client
         self.bucket = TokenBucket(config.rate_per_second, config.burst)
@@ -220,9 +218,7 @@ class _Sandbox:
         canon = "&".join(f"{k}={v}" for k, v in sorted(params) if k != "offset")
         return hmac.new(self.offset_secret, f"{path}?{canon}".encode(), hashlib.sha256).hexdigest()[:12]
 
-    def list_page(
-        self, request: Request, table: str, filters: tuple[Filter, ...] = (), where: Any = None
-    ) -> Response:
+    def list_page(self, request: Request, table: str, filters: Filters = (), where: Any = None) -> Response:
         """One page of ``table`` in ``sort, id`` order with the request's ``filters`` and the condition
         ``where`` (SQL, argument); opportunities come with their contacts (``expand`` as asked)."""
         query, path, params = request.query_params, request.url.path, list(request.query_params.multi_items())
@@ -284,10 +280,11 @@ def _public(rec: Record) -> Record:
 #: lower-cased), ``bool`` (1 or 0), ``in`` (the repeatable parameter's values fill ``{}``), ``hide`` (the
 #: condition holds unless the parameter is true), ``conf`` (confidential records are hidden unless asked for)
 Filter = tuple[str, str, str]
+Filters = tuple[Filter, ...]
 _CONFIDENTIALITY = ("confidential", "non-confidential", "all")
 
 
-def _conditions(query: QueryParams, filters: tuple[Filter, ...]) -> tuple[list[str], list[Any]]:
+def _conditions(query: QueryParams, filters: Filters) -> tuple[list[str], list[Any]]:
     """The SQL conditions and their arguments of a list request's ``filters``."""
     sql: list[str] = []
     args: list[Any] = []
@@ -351,10 +348,6 @@ async def _body(request: Request) -> dict[str, Any]:
         raise _bad("Request body is not valid JSON") from None
     _check(isinstance(data, dict), "Request body must be a JSON object")
     return dict(data)
-
-
-def _text(body: dict[str, Any], key: str) -> None:
-    _check(isinstance(body.get(key), str) and body[key].strip(), f"{key} is required")
 
 
 def _strs(body: dict[str, Any], key: str) -> list[str]:
@@ -505,7 +498,7 @@ _REQUISITION_FILTERS = (
 )
 _USER_FILTERS = (("includeDeactivated", "hide", "t.deactivated = 0"), ("email", "lc", "t.email_lc = ?"))
 #: the lists: their tables and filters
-_LISTS: dict[str, tuple[str, tuple[Filter, ...]]] = {
+_LISTS: dict[str, tuple[str, Filters]] = {
     "/opportunities": ("opportunities", _OPPORTUNITY_FILTERS),
     "/opportunities/deleted": ("deleted_opportunities", _window("deleted_at", "t.sort")),
     "/requisitions": ("requisitions", _REQUISITION_FILTERS),
@@ -550,7 +543,7 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     def opportunity(opp: Record, status: int = 200) -> Response:
         return _json({"data": sb.render_opportunity(dict(opp))}, status)
 
-    def lister(table: str, filters: tuple[Filter, ...]) -> Callable[[Request], Any]:
+    def lister(table: str, filters: Filters) -> Callable[[Request], Any]:
         async def handler(request: Request) -> Response:
             return sb.list_page(request, table, filters)
 
@@ -588,9 +581,7 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         emails, tags, sources, links, postings, followers = (_strs(body, k) for k in keys)
         _check(len(postings) <= 1, "postings can contain at most one posting")
         phones = body.get("phones") or []
-        ok = isinstance(phones, list) and all(
-            isinstance(p, dict) and type(p.get("value")) is str for p in phones
-        )
+        ok = isinstance(phones, list) and all(type(p) is dict and type(p.get("value")) is str for p in phones)
         _check(ok, "phones must be an array of {value, type}")
         origin = body.get("origin") or "sourced"
         _check(origin in _ORIGINS, "origin is not valid")
@@ -613,11 +604,7 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
             conn.execute("DELETE FROM contact_emails WHERE contact = ?", (contact["id"],))
             conn.executemany(CONTACT_EMAILS.insert_sql(), email_rows(contact))
             oid, app_id = uuid_from(rng), uuid_from(rng)
-            app = (
-                application_shape(app_id, oid, created, posting, contact, "user", user=actor)
-                if posting
-                else None
-            )
+            app = posting and application_shape(app_id, oid, created, posting, contact, "user", user=actor)
             opp = opportunity_shape(now, posting, id=oid, contact=contact["id"], createdAt=created)
             opp.update(updatedAt=now, stage=stage, stageChanges=[stage_change(stage, 0, actor, now)])
             opp.update(owner=body.get("owner") or actor, followers=[actor, *followers], origin=origin)
@@ -639,9 +626,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         actor = sb.actor(request, required=False)
         value, score, secret = body.get("value"), body.get("score"), body.get("secret", False)
         _check(isinstance(value, str) and value.strip(), "value is required")
-        _check(
-            score is None or (type(score) is int and 1 <= score <= 4), "score must be an integer from 1 to 4"
-        )
+        ok = score is None or (type(score) is int and 1 <= score <= 4)
+        _check(ok, "score must be an integer from 1 to 4")
         _check(isinstance(secret, bool), "secret must be true or false")
         created = _created_at(body, now_ms())
         with store.transaction() as conn:
@@ -717,14 +703,6 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
     async def get_posting(posting_id: str) -> Response:
         return _json({"data": require("postings", "posting", posting_id)})
 
-    def posting_fields(body: Record, posting: Record) -> None:
-        _check_posting_html(body)
-        _check("state" not in body or body["state"] in _POSTING_STATES, "state is not valid")
-        unset = (None, "unspecified")
-        back = body.get("workplaceType") == "unspecified" and posting.get("workplaceType") not in unset
-        _check(not back, "workplaceType cannot be set back to unspecified")
-        posting.update({k: body[k] for k in _POSTING_WRITABLE if k in body})
-
     def link_requisitions(conn: sqlite3.Connection, posting: Record, before: list[str]) -> None:
         """A posting is linked to the requisitions its ``requisitionCodes`` name: they list it in their
         ``postings`` (their ``updatedAt`` does not move: postings are not among the fields that move it)."""
@@ -738,35 +716,31 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
                     put(conn, "requisitions", req | {"postings": linked})
 
     @v1.post("/postings")
-    async def create_posting(request: Request) -> Response:
-        body = await _body(request)
-        actor = sb.actor(request, required=True)
-        _text(body, "text")
-        secret = body.get("confidentiality") == "confidential"
-        _check(not secret, "confidential postings cannot be created through the API")
-        now = now_ms()
-        posting = {"id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now, "user": actor, "owner": actor}
-        posting.update(copy.deepcopy(_NEW_POSTING), followers=[actor])
-        posting_fields(body, posting)
-        with store.transaction() as conn:
-            put(conn, "postings", posting)
-            link_requisitions(conn, posting, [])
-        sb.counters["postings_written"] += 1
-        return _json({"data": posting}, 201)
-
     @v1.post("/postings/{posting_id}")
-    async def update_posting(posting_id: str, request: Request) -> Response:
-        body = await _body(request)
-        sb.actor(request, required=True)
+    async def write_posting(request: Request) -> Response:
+        """``POST /postings`` makes a posting (a draft unless said otherwise), ``POST /postings/:id``
+        changes the fields it is sent."""
+        body, posting_id, now = await _body(request), request.path_params.get("posting_id"), now_ms()
+        actor = sb.actor(request, required=True)
+        if posting_id is None:
+            _check(isinstance(body.get("text"), str) and body["text"].strip(), "text is required")
+            secret = body.get("confidentiality") == "confidential"
+            _check(not secret, "confidential postings cannot be created through the API")
+        new = {"id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now, "user": actor, "owner": actor}
+        new.update(copy.deepcopy(_NEW_POSTING), followers=[actor])
         with store.transaction() as conn:
-            posting = require("postings", "posting", posting_id)
+            posting = require("postings", "posting", posting_id) if posting_id else new
             before = [str(c) for c in posting.get("requisitionCodes") or []]
-            posting_fields(body, posting)
-            posting["updatedAt"] = now_ms()
+            _check_posting_html(body)
+            _check("state" not in body or body["state"] in _POSTING_STATES, "state is not valid")
+            unset = (None, "unspecified")
+            back = body.get("workplaceType") == "unspecified" and posting.get("workplaceType") not in unset
+            _check(not back, "workplaceType cannot be set back to unspecified")
+            posting.update({k: body[k] for k in _POSTING_WRITABLE if k in body}, updatedAt=now)
             put(conn, "postings", posting)
             link_requisitions(conn, posting, before)
         sb.counters["postings_written"] += 1
-        return _json({"data": posting})
+        return _json({"data": posting}, 200 if posting_id else 201)
 
     # ---- requisitions
     @v1.get("/requisitions/{req_id}")
@@ -781,8 +755,8 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         """The requisition a POST (``current`` None) or a PUT makes: a PUT resets everything it was not
         sent; postings are left alone when ``postingIds`` is omitted."""
         requisitions_enabled()
-        _text(body, "requisitionCode")
-        _text(body, "name")
+        for key in ("requisitionCode", "name"):
+            _check(isinstance(body.get(key), str) and body[key].strip(), f"{key} is required")
         head = body.get("headcountTotal")
         ok = head == "unlimited" or (type(head) is int and head >= 0)
         _check(ok, 'headcountTotal is required (an integer or "unlimited")')
@@ -809,29 +783,23 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
         return rec
 
     @v1.post("/requisitions")
-    async def create_requisition(request: Request) -> Response:
-        body = await _body(request)
-        with store.transaction() as conn:
-            rec = requisition_body(body, None)
-            code = rec["requisitionCode"]
-            if conn.execute("SELECT 1 FROM requisitions WHERE code = ?", (code,)).fetchone():
-                raise _bad(f"requisitionCode {code} is already in use")
-            for (data,) in conn.execute("SELECT data FROM postings").fetchall():
-                posting = json.loads(data)
-                if code in (posting.get("requisitionCodes") or []) and posting["id"] not in rec["postings"]:
-                    rec["postings"] = [*rec["postings"], posting["id"]]
-            put(conn, "requisitions", rec)
-        sb.counters["requisitions_written"] += 1
-        return _json({"data": rec}, 201)
-
     @v1.put("/requisitions/{req_id}")
-    async def replace_requisition(req_id: str, request: Request) -> Response:
-        body = await _body(request)
+    async def write_requisition(request: Request) -> Response:
+        """POST makes a requisition, PUT replaces one."""
+        body, req_id = await _body(request), request.path_params.get("req_id")
         with store.transaction() as conn:
-            rec = requisition_body(body, require("requisitions", "requisition", req_id))
+            rec = requisition_body(body, require("requisitions", "requisition", req_id) if req_id else None)
+            code = rec["requisitionCode"]
+            if req_id is None:  # a code not in use yet; the postings that name it are linked
+                used = conn.execute("SELECT 1 FROM requisitions WHERE code = ?", (code,)).fetchone()
+                _check(not used, f"requisitionCode {code} is already in use")
+                postings = [json.loads(d) for (d,) in conn.execute("SELECT data FROM postings").fetchall()]
+                named = [p["id"] for p in postings if code in (p.get("requisitionCodes") or [])]
+                if new := [i for i in named if i not in rec["postings"]]:
+                    rec["postings"] = [*rec["postings"], *new]
             put(conn, "requisitions", rec)
         sb.counters["requisitions_written"] += 1
-        return _json({"data": rec})
+        return _json({"data": rec}, 200 if req_id else 201)
 
     @v1.delete("/requisitions/{req_id}")
     async def delete_requisition(req_id: str) -> Response:

@@ -273,11 +273,8 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
     for name, email, role, deactivated in USERS:
         created = early + rng.randrange(100 * DAY_MS)
         user: Record = {"id": kit.uuid_from(rng), "name": name, "username": email.split("@")[0]}
-        user |= {
-            "email": email,
-            "createdAt": created,
-            "deactivatedAt": created + DAY_MS if deactivated else None,
-        }
+        gone = created + DAY_MS if deactivated else None
+        user |= {"email": email, "createdAt": created, "deactivatedAt": gone}
         users.append(user | {"accessRole": role, **dict.fromkeys(USER_EMPTY)})
     put(conn, "users", *users)
     put(conn, "stages", *({"id": sid, "text": text, "_pos": i} for i, (sid, text) in enumerate(STAGES)))
