@@ -2,30 +2,25 @@
 
 It speaks the subset of ``/v1`` the connector uses, with Lever's documented semantics:
 
-* ``{data, hasNext, next}`` list envelopes with opaque offset tokens that are only valid for the exact
-  query that produced them (and for this server process): anything else is a 400
-  ``Invalid offset token: Offset token is invalid for sort``;
-* millisecond timestamps; ``updated_at_*`` filters never return opportunities whose ``updatedAt`` is null;
-* confidential opportunities, postings and requisitions hidden unless ``confidentiality=all`` (or
-  ``confidential``) is asked for;
-* API-key Basic auth (key as username) and an OAuth token endpoint whose refresh tokens are single-use;
-* ``perform_as`` required on ``POST /opportunities`` and ``POST /postings[/:id]``, checked when present
-  elsewhere; every ``POST /opportunities`` makes a new opportunity (under the existing contact when an
-  e-mail matches, or under ``contact`` when given; ``postings`` holds at most one posting); notes do not
-  move ``updatedAt``, tags do; requisition ``PUT`` replaces the whole record, a requisition code is used
-  once, custom fields are checked against ``/requisition_fields``; postings are linked to requisitions by
-  ``requisitionCodes`` (the requisition lists them in ``postings``); posting HTML checked against the
-  whitelist; deleted opportunities listed by ``/opportunities/deleted``;
-* a token bucket (default 10 rps, bursts of 20) answering 429 without rate-limit headers;
-* injected latency and faults (429, 500, 503, dropped connections, refused offset tokens), all before the
-  request has any effect; ``/_sandbox/...`` admin endpoints (config, stats, token expiry, deletes).
+* ``{data, hasNext, next}`` lists whose offset tokens only work for the query that produced them, in this
+  server process (else a 400 ``Invalid offset token: Offset token is invalid for sort``); millisecond
+  timestamps; ``updated_at_*`` filters never return records whose ``updatedAt`` is null; confidential
+  opportunities, postings and requisitions hidden unless ``confidentiality`` asks for them;
+* API-key Basic auth (the key as user name) and an OAuth token endpoint whose refresh tokens are single-use;
+* ``perform_as`` required on ``POST /opportunities`` and ``POST /postings[/:id]``, checked elsewhere; every
+  ``POST /opportunities`` makes a new opportunity (under the contact an e-mail matches, or ``contact``;
+  ``postings`` holds at most one posting); notes do not move ``updatedAt``, tags do; a requisition ``PUT``
+  replaces the whole record, a requisition code is used once, custom fields are checked against
+  ``/requisition_fields``; postings are linked to requisitions by ``requisitionCodes`` (the requisition
+  lists them in ``postings``); posting HTML is checked against the whitelist; deleted opportunities are
+  listed by ``/opportunities/deleted``;
+* a token bucket (default 10 rps, bursts of 20) answering 429 without rate-limit headers; injected latency
+  and faults (429, 500, 503, dropped connections, refused offset tokens), all before the request has any
+  effect; ``/_sandbox/...`` admin endpoints (config, stats, token expiry, deletes).
 
-Data lives in one SQLite file (WAL) and survives restarts; ``seed(size=N)`` makes N opportunities.  The
-parts: :mod:`.api` (the HTTP semantics), :mod:`.seed` (the records' tables and shapes, the seed, the
-credentials); this module has what the demo and the tests need (the demo's people, connector block and
-conversion rule, the plugin).  Storage, the gate, the token bucket, seed helpers and the command line
-come from :mod:`syncbridge.sandbox`.
-
+Data lives in one SQLite file (WAL) that survives restarts; ``seed(size=N)`` makes N opportunities.
+:mod:`.api` has the HTTP semantics, :mod:`.seed` the records (tables, shapes, the seed, the credentials),
+this module what the demo and the tests need; the rest comes from the kit, :mod:`syncbridge.sandbox`.
 Run it with ``python -m syncbridge.connectors.lever.sandbox serve --db PATH``.
 """
 
@@ -196,16 +191,11 @@ class LeverSandbox(KitSandbox):
     connector_name = "globex-lever"
     outcome_prefix = "LV"
     env = DEMO_ENV
-    demo_server_options = {}
     serve = SERVE
     server_class = SandboxServer
     people = demo_people
-
-    def connector_block(self, base_url: str) -> dict[str, Any]:
-        return demo_connector_block(base_url)
-
-    def conversion_rule(self, employer: str) -> dict[str, Any] | None:
-        return demo_conversion_rule(employer)
+    connector_block = staticmethod(demo_connector_block)
+    conversion_rule = staticmethod(demo_conversion_rule)
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"stage": "lead-reached-out"}

@@ -53,6 +53,7 @@ from syncbridge.sandbox.store import Store, dumps
 from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
 
 MAX_LIMIT = 100
+_BAD_LIMIT = f"limit must be an integer between 1 and {MAX_LIMIT}"
 INVALID_OFFSET = "Invalid offset token: Offset token is invalid for sort"
 
 
@@ -226,7 +227,8 @@ class _Sandbox:
         if where is not None:
             conditions.append(where[0])
             args.append(where[1])
-        limit = _limit(query.get("limit"))
+        limit = _int(query.get("limit") or str(MAX_LIMIT), _BAD_LIMIT)
+        _check(1 <= limit <= MAX_LIMIT, _BAD_LIMIT)
         if query.get("offset"):
             parts = query["offset"].split(".")
             valid = len(parts) == 4 and parts[0] == "0" and parts[1].lstrip("-").isdigit()
@@ -308,11 +310,11 @@ def _conditions(query: QueryParams, filters: Filters) -> tuple[list[str], list[A
     return sql, args
 
 
-def _ms(name: str, value: str) -> int:
+def _int(value: str, message: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise _bad(f"{name} must be a timestamp in milliseconds") from None
+        raise _bad(message) from None
 
 
 def _flag(name: str, value: str) -> bool:
@@ -321,7 +323,7 @@ def _flag(name: str, value: str) -> bool:
 
 
 _CONVERT: dict[str, Callable[[str, str], Any]] = {
-    "ms": _ms,
+    "ms": lambda name, value: _int(value, f"{name} must be a timestamp in milliseconds"),
     "bool": _flag,
     "eq": lambda _name, value: value,
     "lc": lambda _name, value: value.strip().lower(),
@@ -330,15 +332,6 @@ _CONVERT: dict[str, Callable[[str, str], Any]] = {
 
 def _window(name: str, column: str) -> tuple[Filter, Filter]:
     return (f"{name}_start", "ms", f"{column} >= ?"), (f"{name}_end", "ms", f"{column} <= ?")
-
-
-def _limit(value: str | None) -> int:
-    try:
-        limit = int(value) if value else MAX_LIMIT
-    except ValueError:
-        limit = 0
-    _check(1 <= limit <= MAX_LIMIT, "limit must be an integer between 1 and 100")
-    return limit
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -67,7 +67,7 @@ _TABLES = {
 
 def _table(name: str, columns: str, sort: str, indexes: str) -> Table:
     """``id``, ``sort``, the JSON ``data`` and the filter ``columns`` (the index on ``sort, id`` first)."""
-    extra = [Index(ix, columns) for ix, columns in (spec.split("=") for spec in indexes.split(";") if spec)]
+    extra = [Index(ix, cols) for ix, cols in (spec.split("=") for spec in indexes.split(";") if spec)]
     return Table.records(
         name,
         ("id TEXT PRIMARY KEY", "sort INTEGER NOT NULL"),
