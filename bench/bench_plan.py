@@ -20,7 +20,7 @@ from syncbridge.config import load_settings
 from syncbridge.connectors.greenhouse.connector import GreenhouseConnector
 from syncbridge.matching import Link
 from syncbridge.model import Evaluation, MicroInternship, Outcome, Person, Skill
-from syncbridge.plan import make_plan
+from syncbridge.plan import PlanState, make_plan
 
 SETTINGS = load_settings(
     {
@@ -56,7 +56,7 @@ def time_plan(actions: int) -> dict[str, float]:
     outcomes, links = outcomes_and_links(-(-actions // 3))  # three writes per outcome
     started = time.perf_counter()
     plan = make_plan(
-        SETTINGS, outcomes, links, capabilities={"gh": GreenhouseConnector.capabilities}, done=lambda _k: None
+        SETTINGS, outcomes, links, capabilities={"gh": GreenhouseConnector.capabilities}, state=PlanState()
     )
     seconds = time.perf_counter() - started
     return {"actions": len(plan.actions), "seconds": round(seconds, 3)}

@@ -24,11 +24,12 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge import pipeline as steps
+from syncbridge.actions import Action
 from syncbridge.apply import ApplyResult
 from syncbridge.flows import approval
 from syncbridge.outcomes import OutcomeBatch
 from syncbridge.pipeline import RunFailed, RunSummary, Runtime
-from syncbridge.plan import Action, Plan
+from syncbridge.plan import Plan
 from syncbridge.redact import redact
 
 APPLY_BATCH = 200
