@@ -18,7 +18,7 @@ from conftest import crash_after_write
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.store import Store
 from test_greenhouse_e2e import GH
 
@@ -275,7 +275,7 @@ def test_manual_approval_through_the_flow_pause(
     from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import resume_flow_run
 
-    from syncbridge.flows.pipeline import PipelineParams, pipeline_flow
+    from syncbridge.flows.runs import PipelineParams, pipeline_flow
 
     cfg = _config(write_config, gh, tmp_path, approval="manual")
     out: dict[str, Any] = {}

@@ -22,7 +22,7 @@ from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.workday import envelopes, parse, sandbox
 from syncbridge.connectors.workday.envelopes import NewJobRequisition, WdRef
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.store import Store
 
 pytestmark = pytest.mark.e2e

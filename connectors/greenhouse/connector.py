@@ -33,6 +33,7 @@ from syncbridge.records import checked_dict, map_records
 
 from . import mapping
 from .client import build_client
+from .webhooks import GreenhouseWebhooks
 
 log = logging.getLogger("syncbridge.connectors.greenhouse")
 
@@ -64,6 +65,13 @@ class GreenhouseSettings(ConnectorSettings):
 class GreenhouseConnector(Connector):
     type = "greenhouse"
     writes_counted = True
+    webhooks = GreenhouseWebhooks()
+    assessment_partner = True
+    erasure_route = (
+        "Greenhouse: notes cannot be deleted through Harvest; erase the person with Harvest's anonymize "
+        "route (PUT /v1/candidates/{id}/anonymize?fields=..., scope harvest:candidates:anonymize) or "
+        "delete the candidate (DELETE /v1/candidates/{id}), or in the Greenhouse UI"
+    )
     settings_model = GreenhouseSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {

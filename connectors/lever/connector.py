@@ -60,6 +60,7 @@ from .client import (
     LeverOAuthTokens,
     build_api,
 )
+from .webhooks import LeverWebhooks
 
 log = logging.getLogger("syncbridge.connectors.lever")
 
@@ -155,6 +156,14 @@ def _secret(value: SecretStr | None) -> str:
 class LeverConnector(Connector):
     type = "lever"
     writes_counted = True
+    webhooks = LeverWebhooks()
+    erasure_route = (
+        "Lever: notes syncbridge made can be deleted (syncbridge forget --erase-in-ats ERASURE_ID, or "
+        "DELETE /opportunities/{opportunity}/notes/{note}) "
+        "and tags removed with POST /opportunities/{opportunity}/removeTags; anonymize or delete the "
+        "contact in Lever (its data-privacy tools)"
+    )
+    deletable_writes = frozenset({"add_note", "prescreen"})  # notes made through the API
     settings_model = LeverSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {

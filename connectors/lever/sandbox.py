@@ -55,7 +55,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncbridge.plugins import Sandbox
-from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
+from syncbridge.sandbox.server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
 
 __all__ = [
     "DEFAULT_API_KEY",

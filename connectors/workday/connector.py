@@ -188,6 +188,10 @@ class WorkdaySettings(ConnectorSettings):
 class WorkdayConnector(Connector):
     type = "workday"
     writes_counted = True
+    erasure_route = (
+        "Workday: syncbridge has no erasure call there; use the tenant's own data purge tasks for the "
+        "candidate and the job application listed"
+    )
     settings_model = WorkdaySettings
     note_kind = "attachment"
     # set_fields is not declared: WWS has no custom fields on a candidate (see docs/workday.md)

@@ -32,6 +32,7 @@ from syncbridge.model import (
     Requisition,
 )
 from syncbridge.records import Refused
+from syncbridge.webhook_reader import WebhookReader
 
 
 class Capability(StrEnum):
@@ -155,6 +156,15 @@ class Connector(ABC):
     #: True when every write goes through :class:`syncbridge.http.ApiClient`, which counts them
     #: (:mod:`syncbridge.writes`): then a write call that sent nothing is recorded as reconciled
     writes_counted: ClassVar[bool] = False
+    #: how the vendor's webhooks are signed and what they mean; None: it sends none syncbridge reads
+    webhooks: ClassVar[WebhookReader | None] = None
+    #: the vendor calls syncbridge as an assessment partner (:mod:`syncbridge.assessment`)
+    assessment_partner: ClassVar[bool] = False
+    #: how to finish erasing a person in this ATS (``syncbridge forget`` prints it); syncbridge never
+    #: deletes there on its own
+    erasure_route: ClassVar[str | None] = None
+    #: action kinds whose ATS records syncbridge can delete itself (``forget --erase-in-ats``)
+    deletable_writes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, name: str, settings: ConnectorSettings, *, state: StateStore | None = None) -> None:
         self.name = name

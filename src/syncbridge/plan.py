@@ -66,7 +66,7 @@ class PlanState:
     """What the planner reads of the state, and nothing else: a read-only view.
 
     This base is an empty state store (nothing written, no requisitions, decisions, colleagues or field
-    definitions); :class:`syncbridge.pipeline.StoreView` reads a real one."""
+    definitions); :class:`syncbridge.steps.StoreView` reads a real one."""
 
     def done(self, key: str) -> str | None:
         """The remote ref of a write whose key is done in the ledger, else None."""
