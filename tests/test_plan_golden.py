@@ -214,3 +214,28 @@ def test_the_serialised_form_reads_back_to_the_same_typed_action() -> None:
             assert (
                 action.stored_payload() == json.loads(json.dumps(action.model_dump(), default=str))["payload"]
             )
+
+
+def test_the_table_has_every_kind_of_the_union_once() -> None:
+    from typing import get_args
+
+    from syncbridge.actions import KINDS, Action
+
+    union, _discriminator = get_args(Action)
+    assert {k.model for k in KINDS.values()} == set(get_args(union))
+    assert all(kind.capability.value == name for name, kind in KINDS.items())
+
+
+def test_a_clean_action_is_planned_without_a_copy_and_a_dirty_one_is_copied() -> None:
+    from syncbridge.actions import AddTags, TagsPayload
+
+    clean = AddTags(
+        key="k", connector="gh", outcome_id="MI-1", target="7", payload=TagsPayload(tags=["a"]), summary=""
+    )
+    assert clean.sanitised(neutralise_formulas=True) is clean
+    dirty = clean.model_copy(update={"payload": TagsPayload(tags=["a", "=b\x00"])})
+    fixed = dirty.sanitised(neutralise_formulas=True)
+    assert fixed.payload.tags == ["a", "'=b"] and fixed.formulas == ("tags.1",)
+    assert dirty.payload.tags == ["a", "=b\x00"]  # the original is not changed
+    kept = dirty.sanitised(neutralise_formulas=False)
+    assert kept.payload.tags == ["a", "=b"] and kept.formulas == ("tags.1",)
