@@ -74,12 +74,13 @@ def main() -> int:
         "large": large,
         "size_ratio": round(large["actions"] / small["actions"], 2),
         "time_ratio": round(large["seconds"] / small["seconds"], 2),
+        "cpu_ratio": round(large["cpu_seconds"] / small["cpu_seconds"], 2),
     }
     print(json.dumps(result))
     print(
         f"planning {large['actions']} actions: {large['seconds']:.2f} s ({large['cpu_seconds']:.2f} s CPU); "
-        f"{small['actions']}: {small['seconds']:.2f} s; time ratio {result['time_ratio']} for size ratio "
-        f"{result['size_ratio']}"
+        f"{small['actions']}: {small['seconds']:.2f} s; time ratio {result['time_ratio']} (CPU "
+        f"{result['cpu_ratio']}) for size ratio {result['size_ratio']}"
     )
     return 0
 

@@ -239,3 +239,29 @@ def test_a_clean_action_is_planned_without_a_copy_and_a_dirty_one_is_copied() ->
     assert dirty.payload.tags == ["a", "=b\x00"]  # the original is not changed
     kept = dirty.sanitised(neutralise_formulas=False)
     assert kept.payload.tags == ["a", "=b"] and kept.formulas == ("tags.1",)
+
+
+def test_planning_leaves_no_cyclic_garbage() -> None:
+    """make_plan keeps the cyclic garbage collector paused, so what it drops must be freed by reference
+    counting alone (nested closures calling each other, for instance, would leave a cycle per call)."""
+    import gc
+
+    settings, approved = _settings(), _settings(approval="manual")
+    outcomes = [_outcome(i, graduation=date(2029, 6, 30) if i % 3 == 0 else None) for i in range(100)]
+    links = [
+        Link(f"MI-{i}", "gh", "unmatched" if i % 4 == 0 else "linked", candidate_id=str(i))
+        for i in range(100)
+    ]
+    earlier = {"key": "old", "at": datetime(2026, 4, 3, tzinfo=UTC), "payload": {"evaluation": {}}}
+    gc.collect()
+    gc.disable()
+    try:
+        plans = [
+            make_plan(settings, outcomes, links, capabilities=CAPS, state=_Crashed(earlier)),
+            make_plan(approved, outcomes, links, capabilities=CAPS, state=_Approved()),
+        ]
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert sum(len(p.actions) for p in plans) > 500
+    assert found < 10  # a cycle per action would be thousands

@@ -84,52 +84,68 @@ def sanitise_payload(payload: Any, *, neutralise_formulas: bool = True) -> tuple
     A payload is dicts, lists, tuples and pydantic models (walked field by field) of plain values.
     Nothing that needs no cleaning is copied: a clean payload comes back as the same object, and a
     changed model is copied with ``model_copy`` (its types are kept: only strings change)."""
-    formulas: list[str] = []
-    search, sub, triggers = CONTROL_CHARACTERS.search, CONTROL_CHARACTERS.sub, FORMULA_TRIGGERS
+    walk = _Walk(neutralise_formulas)
+    return walk.clean(payload, "", (), False), walk.formulas
 
-    def plain(value: Any) -> bool:
-        """Certainly left as it is: a number, or text with no control character and no formula start
-        (``isprintable`` is a fast way to rule out every control character)."""
-        kind = type(value)
-        if kind is str:
-            return not value.startswith(triggers) and (value.isprintable() or search(value) is None)
-        return kind is int or kind is float or kind is bool or value is None
 
-    def clean(node: Any, key: str, path: tuple[Any, ...], exempt: bool) -> Any:
+def _plain(value: Any) -> bool:
+    """Certainly left as it is: a number, or text with no control character and no formula start
+    (``isprintable`` is a fast way to rule out every control character)."""
+    kind = type(value)
+    if kind is str:
+        return not value.startswith(FORMULA_TRIGGERS) and (
+            value.isprintable() or CONTROL_CHARACTERS.search(value) is None
+        )
+    return kind is int or kind is float or kind is bool or value is None
+
+
+class _Walk:
+    """One sanitising walk (a class, not nested functions: those would make a reference cycle per
+    payload, garbage only the cyclic collector frees, and the planner keeps that collector paused)."""
+
+    __slots__ = ("formulas", "neutralise_formulas")
+
+    def __init__(self, neutralise_formulas: bool) -> None:
+        self.neutralise_formulas = neutralise_formulas
+        self.formulas: list[str] = []
+
+    def clean(self, node: Any, key: str, path: tuple[Any, ...], exempt: bool) -> Any:
         if isinstance(node, str):
-            text = sub("", node) if search(node) is not None else node
-            if exempt or not text.startswith(triggers) or (key == "phone" and _PHONE.match(text.strip())):
+            text = CONTROL_CHARACTERS.sub("", node) if CONTROL_CHARACTERS.search(node) is not None else node
+            if (
+                exempt
+                or not text.startswith(FORMULA_TRIGGERS)
+                or (key == "phone" and _PHONE.match(text.strip()))
+            ):
                 return text
-            formulas.append(".".join(map(str, path)))
-            return neutralise(text) if neutralise_formulas else text
+            self.formulas.append(".".join(map(str, path)))
+            return neutralise(text) if self.neutralise_formulas else text
         if isinstance(node, dict):
-            changed = entries(node, path, exempt)
+            changed = self.entries(node, path, exempt)
             return node if changed is None else {k: changed.get(k, v) for k, v in node.items()}
         if isinstance(node, list | tuple):
-            if all(map(plain, node)):
+            if all(map(_plain, node)):
                 return node
-            items = [clean(v, key, (*path, i), exempt) for i, v in enumerate(node)]
+            items = [self.clean(v, key, (*path, i), exempt) for i, v in enumerate(node)]
             if all(a is b for a, b in zip(items, node, strict=True)):
                 return node
             return tuple(items) if isinstance(node, tuple) else items
         if isinstance(node, BaseModel):
-            changed = entries(node.__dict__, path, exempt)
+            changed = self.entries(node.__dict__, path, exempt)
             return node if changed is None else node.model_copy(update=changed)
         return node
 
-    def entries(items: dict[Any, Any], path: tuple[Any, ...], exempt: bool) -> dict[Any, Any] | None:
+    def entries(self, items: dict[Any, Any], path: tuple[Any, ...], exempt: bool) -> dict[Any, Any] | None:
         """The entries of a dict (or a model's fields) that cleaning changed; None when none did."""
         changed: dict[Any, Any] | None = None
         for k, v in items.items():
-            if plain(v):
+            if _plain(v):
                 continue
-            new = clean(v, str(k), (*path, k), exempt or k in EXEMPT_KEYS)
+            new = self.clean(v, str(k), (*path, k), exempt or k in EXEMPT_KEYS)
             if new is not v:
                 changed = changed or {}
                 changed[k] = new
         return changed
-
-    return clean(payload, "", (), False), formulas
 
 
 def formula_lines(actions: Any, neutralised: bool) -> list[str]:
