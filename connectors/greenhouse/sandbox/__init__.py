@@ -39,8 +39,8 @@ from syncbridge.connectors.greenhouse.sandbox.demo import (
     demo_people,
 )
 from syncbridge.connectors.greenhouse.sandbox.seed import SKILL_OPTIONS, seed
-from syncbridge.plugins import Sandbox
 from syncbridge.sandbox.cli import ServeCommand, add_fixed_window, fixed_window_options
+from syncbridge.sandbox.plugin import ModuleSandbox
 from syncbridge.sandbox.server import ThreadedSandbox
 
 __all__ = [
@@ -84,11 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     return SERVE.main(argv)
 
 
-_seed_file = seed  # the plugin's method of that name takes a parameter called seed
-
-
-class GreenhouseSandbox(Sandbox):
-    """The Greenhouse sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
+class GreenhouseSandbox(ModuleSandbox):
+    """The Greenhouse sandbox as a plugin (entry point ``syncbridge.sandboxes``): the functions above."""
 
     vendor = "greenhouse"
     employer = "Acme Corp"
@@ -97,24 +94,6 @@ class GreenhouseSandbox(Sandbox):
     demo_order = 0  # the default demo: it shows every feature (custom fields, webhooks, assessments)
     env = DEMO_ENV
     demo_server_options = {"rate_limit": 0}
-
-    def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
-        _seed_file(db_path, size=size, seed=seed, reset=reset)
-
-    def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
-        return demo_people(db_path, n=n, seed=seed)
-
-    def server(self, db_path: Path, **options: Any) -> SandboxServer:
-        return SandboxServer(db_path, **options)
-
-    def main(self, argv: list[str]) -> int:
-        return main(argv)
-
-    def connector_block(self, base_url: str) -> dict[str, Any]:
-        return demo_connector_block(base_url)
-
-    def conversion_rule(self, employer: str) -> dict[str, Any] | None:
-        return demo_conversion_rule(employer)
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"prospect_pool_id": 1, "prospect_stage_id": 1}
