@@ -3,19 +3,18 @@
 Latency, the rate limit and faults are the kit's gate in front of ``/v3``; this module answers the
 requests that pass it: tokens, lists with cursors and filters, writes with their 422s, admin endpoints.
 Lists are described by one table of filters (:data:`LISTS`), request bodies by tables of fields
-(:class:`F`), which give the 422 errors their wording.
+(the kit's :class:`~syncbridge.sandbox.body.Field`; ``custom_fields`` is a kind of field of its own).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 import mimetypes
 import secrets
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,8 @@ from syncbridge.connectors.greenhouse.sandbox.seed import (
     now_ts,
     parse_ts,
 )
+from syncbridge.sandbox.body import Checker
+from syncbridge.sandbox.body import Field as F
 from syncbridge.sandbox.faults import Gate, GatedApp, Reply
 from syncbridge.sandbox.limits import GREENHOUSE_HEADERS, FixedWindow
 from syncbridge.sandbox.store import RecordStore, dumps
@@ -267,33 +268,6 @@ ATTACHMENT_TYPES = ("automated_agreement", "cover_letter", "form_attachment", "m
                     "take_home_test")
 # fmt: on
 BLOCKED_EXTENSIONS = {".exe", ".bat", ".cmd", ".com", ".js", ".msi", ".scr", ".sh", ".vbs", ".dll"}
-TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "int": (_is_int, "must be an integer"),
-    "str": (lambda v: isinstance(v, str), "must be a string"),
-    "bool": (lambda v: isinstance(v, bool), "must be true or false"),
-    "ints": (lambda v: isinstance(v, list) and all(_is_int(i) for i in v), "must be an array of integers"),
-}
-
-
-@dataclass(frozen=True)
-class F:
-    """One field of a request body.
-
-    ``type``: one of :data:`TYPES` (null is ``none``; missing or null is an error when ``required``; a
-    ``str`` is at most ``max_len`` long and, when required, not blank), ``enum`` (one of ``choices``,
-    null included, else ``message``), ``custom_fields`` (custom fields of ``ref``, a field type, in their
-    WRITE shape), or a function ``(key, value) -> value`` (null included) for the rest.  The ids of an
-    ``int`` or ``ints`` field with a ``ref`` (a table) must exist.  ``to``: the record key, when not the
-    field's name."""
-
-    type: str | Callable[[str, Any], Any] = "str"
-    required: bool = False
-    max_len: int = 255
-    choices: Collection[Any] = ()
-    message: str = ""
-    ref: str = ""
-    none: Any = None
-    to: str = ""
 
 
 def _time_zone(key: str, value: Any) -> str | None:
@@ -616,8 +590,12 @@ class _Sandbox:
         self.gate = Gate(config, _GATE_REPLIES.__getitem__, limiter=self.limiter, prefix="/v3")
         self.counters = self.gate.counters
         self.tokens: dict[str, tuple[float, int | None]] = {}
-        self._fields: dict[str, Body] = {}
-        self._field_ids: dict[int, Body] = {}
+        custom_fields = {
+            "custom_fields": lambda _key, items, f: self.custom_fields_from_write(items or [], f.ref)
+        }
+        self.fields = Checker(_bad, self.store.exists, kinds=custom_fields).check
+        self._cf_by_key: dict[str, Body] = {}
+        self._cf_by_id: dict[int, Body] = {}
         self._options: dict[int, list[Body]] = {}
         self.reload_custom_fields()
 
@@ -685,8 +663,8 @@ class _Sandbox:
     # ---- custom fields
     def reload_custom_fields(self) -> None:
         found = self.store.records("SELECT data FROM custom_fields")
-        self._fields = {f["name_key"]: f for f in found}
-        self._field_ids = {f["id"]: f for f in found}
+        self._cf_by_key = {f["name_key"]: f for f in found}
+        self._cf_by_id = {f["id"]: f for f in found}
         self._options = {}
         for opt in self.store.records("SELECT data FROM custom_field_options"):
             self._options.setdefault(opt["custom_field_id"], []).append(opt)
@@ -712,19 +690,15 @@ class _Sandbox:
             if value is None:
                 result.pop(field["name_key"], None)
             else:
-                result[field["name_key"]] = {
-                    "name": field["name"],
-                    "type": field["value_type"],
-                    "value": value,
-                }
+                result[field["name_key"]] = dict(name=field["name"], type=field["value_type"], value=value)
         return result
 
     def _custom_field(self, item: Body) -> Body | None:
         if "name_key" in item:
             key = item["name_key"]
-            return self._fields.get(key) if isinstance(key, str) else None
+            return self._cf_by_key.get(key) if isinstance(key, str) else None
         fid = item["custom_field_id"]
-        return self._field_ids.get(fid) if _is_int(fid) else None
+        return self._cf_by_id.get(fid) if _is_int(fid) else None
 
     def _custom_field_value(self, field: Body, value: Any) -> Any:
         """``value`` checked against the field's value type (a select's option ids become names)."""
@@ -748,43 +722,6 @@ class _Sandbox:
             one_of = ", ".join(o["name"] for o in options)
             raise _bad("custom_fields", f"{field['name_key']}: value must be one of {one_of}")
         return picked if many else picked[0]
-
-    # ---- the fields of a body
-    def fields(self, body: Body, spec: dict[str, F], *, partial: bool = False) -> Body:
-        """The checked values of ``body``'s fields in ``spec`` (by record key): those given, and the
-        required ones unless ``partial`` (an update); then the ids they name must exist."""
-        out = {}
-        for key, f in spec.items():
-            if key in body or (f.required and not partial):
-                out[f.to or key] = self._value(key, body.get(key), f)
-        for key, f in spec.items():
-            ids = out.get(f.to or key) if f.ref and f.type in ("int", "ints") else None
-            for rec_id in ids if isinstance(ids, list) else [] if ids is None else [ids]:
-                if not self.store.exists(f.ref, rec_id):
-                    raise _bad(key, f"unknown {f.ref[:-1].replace('_', ' ')} {rec_id}")
-        return out
-
-    def _value(self, key: str, value: Any, f: F) -> Any:
-        if callable(f.type):
-            return f.type(key, value)
-        if f.type == "enum":
-            if value not in f.choices:
-                raise _bad(key, f.message or "must be one of: " + ", ".join(c for c in f.choices if c))
-            return value
-        if f.type == "custom_fields":
-            return self.custom_fields_from_write(value or [], f.ref)
-        if value is None:
-            if f.required:
-                raise _bad(key, "is required")
-            return copy.copy(f.none)
-        accepts, problem = TYPES[f.type]
-        if not accepts(value):
-            raise _bad(key, problem)
-        if f.type == "str" and f.required and not value.strip():
-            raise _bad(key, "can't be blank")
-        if f.type == "str" and len(value) > f.max_len:
-            raise _bad(key, f"is too long (maximum is {f.max_len} characters)")
-        return value
 
     def _update(self, table: str, rec_id: int, body: Body, spec: dict[str, F], then: Any = None) -> Body:
         """A PATCH: the fields given replace the record's (arrays whole); ``then(record, values, now)``
@@ -863,10 +800,10 @@ class _Sandbox:
                 self.store.conn.execute("DELETE FROM applied_candidate_tags WHERE id = ?", (row_id,))
         for tag_id in wanted:
             if tag_id not in current:
-                applied = make(
-                    "applied_candidate_tags", None, now, candidate_id=cand["id"], candidate_tag_id=tag_id
+                applied = dict(candidate_id=cand["id"], candidate_tag_id=tag_id)
+                self.store.insert(
+                    "applied_candidate_tags", make("applied_candidate_tags", None, now, **applied)
                 )
-                self.store.insert("applied_candidate_tags", applied)
         cand["tags"] = names
 
     def create_candidate(self, body: Body, _sub: Any, _base: str) -> Body:
@@ -899,9 +836,8 @@ class _Sandbox:
         job = self.store.get("jobs", job_id)
         if job is None or job["is_template"]:
             raise _bad("job_id", f"unknown job {job_id}")
-        if self.store.one(
-            "SELECT 1 FROM applications WHERE candidate_id = ? AND job_id = ?", (cand_id, job_id)
-        ):
+        sql = "SELECT 1 FROM applications WHERE candidate_id = ? AND job_id = ?"
+        if self.store.one(sql, (cand_id, job_id)):
             raise _bad("job_id", "The candidate already has an application on this job")
         return job
 
@@ -985,15 +921,14 @@ class _Sandbox:
                 raise _bad("template_job_id", f"{template_id} is not a template job")
             items = body.get("custom_fields") or []
             custom_fields = self.custom_fields_from_write(items, "job", template["custom_fields"])
-            copied = {
-                k: template[k] if values.get(k) is None else values[k] for k in ("notes", "department_id")
-            }
-            offices = values.get("office_ids")
+            kept = {k: template[k] for k in ("notes", "department_id", "office_ids") if values.get(k) is None}
             name, now = values.get("job_name") or template["name"], now_ts()
-            job = make("jobs", None, now, name=name, requisition_id=values.get("requisition_id"), **copied)
-            job.update(opened_at=now, copied_from_id=template_id, custom_fields=custom_fields)
+            job = make(
+                "jobs", None, now, name=name, requisition_id=values.get("requisition_id"), opened_at=now
+            )
+            job.update({k: values.get(k) for k in ("notes", "department_id", "office_ids")} | kept)
             job = self.store.insert(
-                "jobs", job | {"office_ids": template["office_ids"] if offices is None else offices}
+                "jobs", job | {"copied_from_id": template_id, "custom_fields": custom_fields}
             )
             for n in range(1, openings + 1):
                 opening_id = opening_ids[n - 1] if n <= len(opening_ids) else None
@@ -1003,9 +938,8 @@ class _Sandbox:
             title = values.get("job_post_name") or name
             for post in self.store.records(sql, (template_id,)):
                 post.update(id=None, job_id=job["id"], title=title, live=False, first_published_at=None)
-                self.store.insert(
-                    "job_posts", post | {"public_url": None, "created_at": now, "updated_at": now}
-                )
+                post.update(public_url=None, created_at=now, updated_at=now)
+                self.store.insert("job_posts", post)
         return job
 
     def update_job(self, body: Body, rec_id: int, _base: str) -> Body:
@@ -1037,11 +971,8 @@ class _Sandbox:
     def create_note(self, body: Body, sub: int | None, _base: str) -> Body:
         with self.store.transaction():
             values = self.fields(body, NOTE)
-            note_type, cand_id, app_id = (
-                values["note_type"],
-                values["candidate_id"],
-                values.get("application_id"),
-            )
+            note_type, cand_id = values["note_type"], values["candidate_id"]
+            app_id = values.get("application_id")
             email: Body = {}
             if note_type == "EMAIL":
                 if values.get("subject") is None:
@@ -1052,10 +983,12 @@ class _Sandbox:
                     email[key] = body[key]
             elif given := [k for k in EMAIL_FIELDS if k in body]:
                 raise _bad(given[0], f"is not allowed on {note_type} notes")
-            if (
-                app_id is not None
-                and (self.store.get("applications", app_id) or {}).get("candidate_id") != cand_id
-            ):
+            owner = (
+                cand_id
+                if app_id is None
+                else (self.store.get("applications", app_id) or {}).get("candidate_id")
+            )
+            if owner != cand_id:
                 raise _bad("application_id", "does not belong to this candidate")
             user_id = values.get("user_id")
             if user_id is None:
@@ -1098,10 +1031,8 @@ class _Sandbox:
             row = self.store.insert(
                 "applied_candidate_tags", make("applied_candidate_tags", None, now, **values)
             )
-            cand, tag = (
-                self.store.require("candidates", cand_id),
-                self.store.require("candidate_tags", tag_id),
-            )
+            cand = self.store.require("candidates", cand_id)
+            tag = self.store.require("candidate_tags", tag_id)
             self.store.update("candidates", cand | {"tags": [*cand["tags"], tag["name"]], "updated_at": now})
         return row
 

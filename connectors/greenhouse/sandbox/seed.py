@@ -174,6 +174,16 @@ def make(kind: str, rec_id: int | None, created: str, updated: str | None = None
     return {k: v for k, v in out.items() if v is not OMIT}
 
 
+def field_name(key: str) -> str:
+    """A custom field's name: its key in words (``mi_last_project``: ``MI Last Project``)."""
+    return " ".join(w.upper() if w == "mi" else w.capitalize() for w in key.split("_"))
+
+
+def custom_field(key: str, value_type: str, value: Any) -> dict[str, Any]:
+    """A custom field value in the READ shape, ``{key: {"name", "type", "value"}}``."""
+    return {key: {"name": field_name(key), "type": value_type, "value": value}}
+
+
 def note_shape(note_id: int | None, ts: str, body: str, note_type: str = "NOTE", **fields: Any) -> dict:
     return make(
         "notes", note_id, ts, type=note_type, note_type=note_type, body=body, body_with_tags=body, **fields
@@ -248,6 +258,7 @@ SOURCES = [("LinkedIn", "Social media"), ("Referral", "Referrals"), ("Micro-inte
            ("University Career Fair", "Events")]
 DEPARTMENTS = ["Engineering", "Data", "Design", "Customer Success", "Marketing"]
 OFFICES = [("New York", "New York, NY"), ("London", "London, UK"), ("Remote", "Anywhere")]
+DOMAIN_KINDS = {**dict.fromkeys(WORK_DOMAINS, "work"), **dict.fromkeys(PERSONAL_DOMAINS, "personal")}
 
 # (first, last, email, title, site_admin, deactivated); the last one is the integration's service account
 USERS = [
@@ -298,12 +309,11 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, anchor: dat
     for k, (name, kind) in enumerate(SOURCES, start=1):
         new("sources", old, name=name, type={"id": k, "name": kind})
     for k, (key, ftype, vtype) in enumerate(CUSTOM_FIELDS, start=1):
-        name = " ".join(w.upper() if w == "mi" else w.capitalize() for w in key.split("_"))
         ts = stamp() if k <= FIXED_CUSTOM_FIELDS else old
-        field = new("custom_fields", ts, name=name, name_key=key, field_type=ftype, value_type=vtype,
-                    private=key in PRIVATE_CUSTOM_FIELDS, required=False, active=True, sort_order=k,
-                    internal_type=None, expose_in_job_board_api=False, api_only=key.startswith("mi_"),
-                    default_value=None)
+        field = new("custom_fields", ts, name=field_name(key), name_key=key, field_type=ftype,
+                    value_type=vtype, private=key in PRIVATE_CUSTOM_FIELDS, required=False, active=True,
+                    sort_order=k, internal_type=None, expose_in_job_board_api=False,
+                    api_only=key.startswith("mi_"), default_value=None)
         for n, opt in enumerate(SELECT_OPTIONS.get(key, []), start=1):
             new("custom_field_options", ts, custom_field_id=field["id"], name=opt, active=True, sort_order=n,
                 external_id=None)
@@ -315,13 +325,13 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, anchor: dat
         updated = spread(rng, created, anchor)
         title, live = name.replace("Template: ", ""), status == "open"
         opened = None if status == "draft" else iso_ts(created + timedelta(days=2))
-        cost = {"name": "Cost Center", "type": "short_text", "value": f"CC-{100 + k}"}
+        cost = {} if template else custom_field("cost_center", "short_text", f"CC-{100 + k}")
         job = new("jobs", iso_ts(created), iso_ts(updated), name=name, requisition_id=req,
                   notes=f"<p>{name}. Hiring plan FY26.</p>", status=status, opened_at=opened,
                   closed_at=iso_ts(updated) if status == "closed" else None, is_template=template,
                   department_id=ID_BASES["departments"] + dept + 1,
                   office_ids=[ID_BASES["offices"] + 1 + (k % len(OFFICES))],
-                  custom_fields={} if template else {"cost_center": cost})
+                  custom_fields=cost)
         for board_id in board_ids[: 2 if template or k % 3 == 0 else 1]:
             new("job_posts", iso_ts(updated), title=title, job_id=job["id"], job_board_id=board_id,
                 internal=board_id == board_ids[1], active=True, live=live, featured=False,
@@ -335,6 +345,7 @@ def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random, anchor: dat
     for table, recs in made.items():
         _insert(conn, table, recs)
     return {
+        "anchor": anchor,
         "user_ids": [u["id"] for u in made["users"] if u["primary_email"] and not u["deactivated"]],
         "tag_ids": {t["name"]: t["id"] for t in made["candidate_tags"]},
         "jobs": [j for j in made["jobs"] if not j["is_template"]],
@@ -362,13 +373,7 @@ def _gen_candidate(
     for k in range(n_emails):
         f, la = first_ascii or "x", last_ascii or "y"
         local = [f"{f}.{la}{i}", f"{f[0]}{la}{i}", f"{la}.{f}{i}", f"{f}_{la[:1]}{i}"][rng.randrange(4)]
-        kind = (
-            "work"
-            if domains[k] in WORK_DOMAINS
-            else "personal"
-            if domains[k] in PERSONAL_DOMAINS
-            else "other"
-        )
+        kind = DOMAIN_KINDS.get(domains[k], "other")
         emails.append({"value": messy_email(rng, f"{local}@{domains[k]}"), "type": kind})
     # about 1% of candidates share an address with an earlier one; candidate 12 always does (small seeds)
     if i > 10 and recent and (i == 12 or rng.random() < 0.01):
@@ -391,18 +396,15 @@ def _gen_candidate(
     social = [{"value": linkedin}] if rng.random() < 0.15 else []
     tags = rng.sample(TAG_NAMES, rng.choice([1, 1, 2])) if rng.random() < 0.2 else []
 
-    def field(name: str, vtype: str, value: Any) -> dict[str, Any]:
-        return {"name": name, "type": vtype, "value": value}
-
     cf: dict[str, Any] = {}
     if rng.random() < 0.12:
-        cf["degree"] = field("Degree", "single_select", rng.choice(DEGREES))
+        cf.update(custom_field("degree", "single_select", rng.choice(DEGREES)))
     if rng.random() < 0.01:
-        cf["mi_rating"] = field("MI Rating", "number", rng.randint(1, 5))
-        cf["mi_last_project"] = field("MI Last Project", "short_text", "Churn dashboard")
-        cf["mi_skills"] = field("MI Skills", "long_text", ", ".join(rng.sample(SKILLS, 3)))
+        cf.update(custom_field("mi_rating", "number", rng.randint(1, 5)))
+        cf.update(custom_field("mi_last_project", "short_text", "Churn dashboard"))
+        cf.update(custom_field("mi_skills", "long_text", ", ".join(rng.sample(SKILLS, 3))))
     if rng.random() < 0.02:
-        cf["current_salary"] = field("Current Salary", "short_text", "$52,000")
+        cf.update(custom_field("current_salary", "short_text", "$52,000"))
     # fmt: off
     return make("candidates", ID_BASES["candidates"] + i, iso_ts(created), iso_ts(updated), first_name=first,
                 last_name=last, preferred_name=(first_ascii.capitalize() if rng.random() < 0.1 else None),
@@ -473,20 +475,15 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
         if len(cands) >= 5000:
             applied_id += flush()
     flush()
-    _seed_applications(
-        conn, rng_for("gh-sandbox", seed_value, "applications"), anchor, base, early[:APPLICATION_CAP]
-    )
-    _seed_notes(conn, rng_for("gh-sandbox", seed_value, "notes"), anchor, base, early[: NOTE_CAP * 3])
+    apps = _applications(rng_for("gh-sandbox", seed_value, "applications"), base, early[:APPLICATION_CAP])
+    _insert(conn, "applications", apps)
+    _insert(conn, "notes", _notes(rng_for("gh-sandbox", seed_value, "notes"), base, early[: NOTE_CAP * 3]))
 
 
-def _seed_applications(
-    conn: sqlite3.Connection,
-    rng: random.Random,
-    anchor: datetime,
-    base: dict[str, Any],
-    cands: list[tuple[int, str]],
-) -> None:
-    apps: list[dict[str, Any]] = []
+def _applications(rng: random.Random, base: dict[str, Any], cands: list[tuple[int, str]]) -> list[dict]:
+    """One or two applications for each of the first candidates (prospects, rejections, hires) up to
+    :data:`APPLICATION_CAP`."""
+    anchor, apps = base["anchor"], list[dict[str, Any]]()
     for cand_id, cand_created in cands:
         if len(apps) >= APPLICATION_CAP:
             break
@@ -499,13 +496,9 @@ def _seed_applications(
             stage = 0 if status == "rejected" else rng.randrange(len(STAGES))
             if status == "hired":
                 stage = len(STAGES) - 1
-            cf = {}
-            if rng.random() < 0.05:
-                cf["referral_notes"] = {
-                    "name": "Referral Notes",
-                    "type": "long_text",
-                    "value": "Met at a meetup.",
-                }
+            cf = (
+                custom_field("referral_notes", "long_text", "Met at a meetup.") if rng.random() < 0.05 else {}
+            )
             stage_id = None if prospect else job["id"] * 10 + stage + 1
             rejected = status == "rejected"
             # fmt: off
@@ -521,17 +514,12 @@ def _seed_applications(
                 rejected_at=iso_ts(updated) if rejected else None,
                 custom_fields=cf))
             # fmt: on
-    _insert(conn, "applications", apps)
+    return apps
 
 
-def _seed_notes(
-    conn: sqlite3.Connection,
-    rng: random.Random,
-    anchor: datetime,
-    base: dict[str, Any],
-    cands: list[tuple[int, str]],
-) -> None:
-    notes: list[dict[str, Any]] = []
+def _notes(rng: random.Random, base: dict[str, Any], cands: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """A note on about 30% of the first candidates, up to :data:`NOTE_CAP`."""
+    anchor, notes = base["anchor"], list[dict[str, Any]]()
     for cand_id, cand_created in cands:
         if len(notes) >= NOTE_CAP:
             break
@@ -539,15 +527,7 @@ def _seed_notes(
             continue
         ts = iso_ts(spread(rng, datetime.fromisoformat(cand_created.replace("Z", "+00:00")), anchor))
         vis = rng.choice(["admin_only_visible", "privately_visible", "publicly_visible", "publicly_visible"])
-        user = rng.choice(base["user_ids"])
-        notes.append(
-            note_shape(
-                ID_BASES["notes"] + len(notes) + 1,
-                ts,
-                rng.choice(NOTE_BODIES),
-                candidate_id=cand_id,
-                user_id=user,
-                visibility=vis,
-            )
-        )
-    _insert(conn, "notes", notes)
+        user, body = rng.choice(base["user_ids"]), rng.choice(NOTE_BODIES)
+        note_id = ID_BASES["notes"] + len(notes) + 1
+        notes.append(note_shape(note_id, ts, body, candidate_id=cand_id, user_id=user, visibility=vis))
+    return notes

@@ -7,7 +7,8 @@
 * :mod:`.faults`: injected faults and the gate (latency, rate limit, faults) in front of a vendor API;
 * :mod:`.seed`: deterministic seed data helpers (names, messy e-mails, phones, timestamps, demo people);
 * :mod:`.cli`: the ``serve`` command line every sandbox's ``main`` uses.
-* :mod:`.plugin`: :class:`~.plugin.ModuleSandbox`, a plugin adapter calling the sandbox's functions.
+* :mod:`.plugin`: :class:`~.plugin.ModuleSandbox`, a plugin adapter calling the sandbox's functions;
+* :mod:`.body`: request bodies checked against tables of fields (types, required, lengths, ids).
 
 A vendor sandbox keeps only what is its own: the HTTP semantics of its API, the shapes of its records
 and its demo fixtures.
