@@ -60,55 +60,41 @@ def demo_conversion_rule(employer: str) -> dict[str, Any]:
 def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
     """Deterministic people for a demo outcomes file: primary, secondary, ambiguous and unmatched emails."""
     conn = sqlite3.connect(str(db_path))
+
+    def query(sql: str, *args: Any) -> list[Any]:
+        return conn.execute(sql, args).fetchall()
+
+    def owners(email: str) -> list[int]:
+        sql = "SELECT DISTINCT candidate_id FROM candidate_emails WHERE email = ? ORDER BY candidate_id"
+        return [row[0] for row in query(sql, email)]
+
+    def person(cand_id: int, email_lc: str, kind: str) -> dict[str, Any]:
+        data = json.loads(query("SELECT data FROM candidates WHERE id = ?", cand_id)[0][0])
+        given = [e["value"] for e in data["email_addresses"] if e["value"].strip().lower() == email_lc]
+        email = (given or [email_lc])[0].strip()
+        return {
+            "email": email,
+            "first_name": data["first_name"],
+            "last_name": data["last_name"],
+            "kind": kind,
+        }
+
     try:
         rng = random.Random(f"gh-sandbox-demo:{seed}")
-        first = conn.execute("SELECT MIN(id) FROM candidates").fetchone()
-        if first is None or first[0] is None:
+        first = query("SELECT MIN(id) FROM candidates")[0][0]
+        if first is None:
             return []
-        window = int(first[0]) + 5000
-        counts = dict(
-            conn.execute(
-                "SELECT email, COUNT(DISTINCT candidate_id) FROM candidate_emails WHERE email IN "
-                "(SELECT email FROM candidate_emails WHERE candidate_id <= ?) GROUP BY email",
-                (window,),
-            ).fetchall()
+        window = int(first) + 5000  # the first 5000 candidates are enough (a bounded scan)
+        sql = "SELECT email, COUNT(DISTINCT candidate_id) FROM candidate_emails WHERE email IN "
+        sql += "(SELECT email FROM candidate_emails WHERE candidate_id <= ?) GROUP BY email"
+        counts = dict(query(sql, window))
+        sql = "SELECT email, candidate_id, position FROM candidate_emails WHERE candidate_id <= ? "
+        primary, secondary, ambiguous = classify_emails(
+            query(sql + "ORDER BY candidate_id, position", window), counts
         )
-        rows = conn.execute(
-            "SELECT email, candidate_id, position FROM candidate_emails WHERE candidate_id <= ? "
-            "ORDER BY candidate_id, position",
-            (window,),
-        ).fetchall()
-        primary, secondary, ambiguous = classify_emails(rows, counts)
-
-        def owners(email: str) -> list[int]:
-            sql = "SELECT DISTINCT candidate_id FROM candidate_emails WHERE email = ? ORDER BY candidate_id"
-            return [r[0] for r in conn.execute(sql, (email,))]
-
-        def person(cand_id: int, email_lc: str, kind: str) -> dict[str, Any]:
-            data = json.loads(
-                conn.execute("SELECT data FROM candidates WHERE id = ?", (cand_id,)).fetchone()[0]
-            )
-            raw = next(
-                (e["value"] for e in data["email_addresses"] if e["value"].strip().lower() == email_lc),
-                email_lc,
-            )
-            return {
-                "email": raw.strip(),
-                "first_name": data["first_name"],
-                "last_name": data["last_name"],
-                "kind": kind,
-            }
-
         out = pick_people(
             rng, n=n, primary=primary, secondary=secondary, ambiguous=ambiguous, owners=owners, person=person
         )
-
-        def taken(email: str) -> bool:
-            return (
-                conn.execute("SELECT 1 FROM candidate_emails WHERE email = ?", (email,)).fetchone()
-                is not None
-            )
-
-        return out + made_up_people(rng, taken)
+        return out + made_up_people(rng, lambda email: bool(owners(email)))
     finally:
         conn.close()
