@@ -434,12 +434,16 @@ def _blob(content: Any) -> bytes:
 
 @dataclass
 class _Config:
-    rate_limit: int
-    rate_window: float
-    latency_ms: float
-    fault_rate: float
-    fault_seed: int
-    token_ttl: int
+    """The runtime settings (``POST /_sandbox/config`` changes them): a fixed-window rate limit
+    (``rate_limit`` requests per ``rate_window`` seconds, 0 = unlimited), injected latency and faults,
+    the access tokens' lifetime."""
+
+    rate_limit: int = 50
+    rate_window: float = 30.0
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_seed: int = 0
+    token_ttl: int = 3600
 
 
 _STATS_TABLES = (
@@ -469,15 +473,11 @@ def create_app(
     *,
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
-    rate_limit: int = 50,
-    rate_window: float = 30.0,
-    latency_ms: float = 0.0,
-    fault_rate: float = 0.0,
-    fault_seed: int = 0,
-    token_ttl: int = 3600,
+    **settings: Any,
 ) -> FastAPI:
-    """Build the sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded)."""
-    config = _Config(rate_limit, rate_window, latency_ms, fault_rate, fault_seed, token_ttl)
+    """Build the sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded);
+    ``settings`` are the runtime settings (:class:`_Config`)."""
+    config = _Config(**settings)
     sb = _Sandbox(db_path, client_id, client_secret, config)
     app = GatedApp(title="Greenhouse Harvest v3 sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
