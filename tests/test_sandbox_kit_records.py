@@ -1,16 +1,13 @@
-"""The sandbox kit's record store (``RecordStore``) and plugin adapter (``ModuleSandbox``)."""
+"""The sandbox kit's record store (``RecordStore``); the Greenhouse plugin on the kit."""
 
 from __future__ import annotations
 
 import sqlite3
-import sys
-import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from syncbridge.sandbox.plugin import ModuleSandbox
+from syncbridge.sandbox.plugin import KitSandbox
 from syncbridge.sandbox.store import RecordStore, Table, ensure_tables
 
 NOTES = Table.records(
@@ -51,40 +48,11 @@ def test_record_store(tmp_path: Path) -> None:
         db.close()
 
 
-def test_module_sandbox_delegates_to_its_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, Any]] = []
-    module = types.ModuleType("fake_vendor_sandbox")
-    module.seed = lambda db, **kw: calls.append(("seed", kw))  # type: ignore[attr-defined]
-    module.demo_people = lambda db, **kw: [{"n": kw["n"]}]  # type: ignore[attr-defined]
-    module.SandboxServer = lambda db, **kw: ("server", db, kw)  # type: ignore[attr-defined]
-    module.main = lambda argv: len(argv)  # type: ignore[attr-defined]
-    module.demo_connector_block = lambda url: {"base_url": url}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_vendor_sandbox", module)
-
-    class Fake(ModuleSandbox):
-        vendor = "fake"
-        employer = "Fake Inc"
-        connector_name = "fake"
-        outcome_prefix = "FK"
-        module = "fake_vendor_sandbox"
-
-    sb = Fake()
-    sb.seed(Path("x.db"), size=3, seed=4, reset=True)
-    assert calls == [("seed", {"size": 3, "seed": 4, "reset": True})]
-    assert sb.demo_people(Path("x.db"), n=5) == [{"n": 5}]
-    assert sb.server(Path("x.db"), fault_rate=0.5) == ("server", Path("x.db"), {"fault_rate": 0.5})
-    assert sb.main(["serve", "--db", "x"]) == 3
-    assert sb.connector_block("http://h") == {"base_url": "http://h"}
-    assert sb.conversion_rule("Fake Inc") is None  # the module has no demo_conversion_rule
-    module.demo_conversion_rule = lambda employer: {"when": {"employer": employer}}  # type: ignore[attr-defined]
-    assert sb.conversion_rule("Fake Inc") == {"when": {"employer": "Fake Inc"}}
-
-
 def test_greenhouse_sandbox_uses_its_package() -> None:
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.plugins import vendor
 
     plugin = vendor("greenhouse").sandbox()
-    assert isinstance(plugin, sandbox.GreenhouseSandbox) and isinstance(plugin, ModuleSandbox)
+    assert isinstance(plugin, sandbox.GreenhouseSandbox) and isinstance(plugin, KitSandbox)
     assert plugin.connector_block("http://h/") == sandbox.demo_connector_block("http://h/")
     assert plugin.conversion_rule("Acme Corp") == sandbox.demo_conversion_rule("Acme Corp")

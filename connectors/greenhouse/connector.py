@@ -57,9 +57,6 @@ class GreenhouseSettings(ConnectorSettings):
         "null for none",
     )
     source_id: int | None = Field(default=None, description="or that source's id (wins over source_name)")
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
 
 
 class GreenhouseConnector(Connector):
@@ -116,10 +113,7 @@ class GreenhouseConnector(Connector):
             client_secret=settings.client_secret.get_secret_value(),
             sub=settings.user_id,
             connector=name,
-            timeout=(settings.connect_timeout, settings.read_timeout),
-            max_attempts=settings.max_attempts,
-            retry_deadline=settings.retry_deadline_seconds,
-            max_pages=settings.max_pages,
+            **settings.http_options(),
         )
         self._tag_ids: dict[str, int] | None = None
         self._tag_lock = threading.Lock()

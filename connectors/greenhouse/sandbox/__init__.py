@@ -26,8 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-
 from syncbridge.connectors.greenhouse.sandbox.api import create_app
 from syncbridge.connectors.greenhouse.sandbox.demo import (
     DEFAULT_CLIENT_ID,
@@ -40,7 +38,7 @@ from syncbridge.connectors.greenhouse.sandbox.demo import (
 )
 from syncbridge.connectors.greenhouse.sandbox.seed import SKILL_OPTIONS, seed
 from syncbridge.sandbox.cli import ServeCommand, add_fixed_window, fixed_window_options
-from syncbridge.sandbox.plugin import ModuleSandbox
+from syncbridge.sandbox.plugin import KitSandbox
 from syncbridge.sandbox.server import ThreadedSandbox
 
 __all__ = [
@@ -64,9 +62,7 @@ class SandboxServer(ThreadedSandbox):
     """The Greenhouse sandbox served by uvicorn in a background thread; use as a context manager."""
 
     vendor = "Greenhouse"
-
-    def create_app(self) -> FastAPI:
-        return create_app(self.db_path, **self.app_kwargs)
+    factory = create_app
 
 
 SERVE = ServeCommand(
@@ -84,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     return SERVE.main(argv)
 
 
-class GreenhouseSandbox(ModuleSandbox):
-    """The Greenhouse sandbox as a plugin (entry point ``syncbridge.sandboxes``): the functions above."""
+class GreenhouseSandbox(KitSandbox):
+    """The Greenhouse sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
 
     vendor = "greenhouse"
     employer = "Acme Corp"
@@ -94,6 +90,15 @@ class GreenhouseSandbox(ModuleSandbox):
     demo_order = 0  # the default demo: it shows every feature (custom fields, webhooks, assessments)
     env = DEMO_ENV
     demo_server_options = {"rate_limit": 0}
+    serve = SERVE
+    server_class = SandboxServer
+    people = demo_people
+
+    def connector_block(self, base_url: str) -> dict[str, Any]:
+        return demo_connector_block(base_url)
+
+    def conversion_rule(self, employer: str) -> dict[str, Any] | None:
+        return demo_conversion_rule(employer)
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"prospect_pool_id": 1, "prospect_stage_id": 1}

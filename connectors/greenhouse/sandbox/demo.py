@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from syncbridge.sandbox.seed import classify_emails, made_up_people, pick_people
+from syncbridge.sandbox.seed import classify_emails, conversion_rule, made_up_people, pick_people
 
 DEFAULT_CLIENT_ID = "sandbox-client-1"
 DEFAULT_CLIENT_SECRET = "sbx-gh-secret-5f1c0e2d9a"
@@ -38,23 +38,19 @@ def demo_connector_block(base_url: str) -> dict[str, Any]:
 def demo_conversion_rule(employer: str) -> dict[str, Any]:
     """The demo's conversion rule for this sandbox: strong micro-interns get a job copied from the seeded
     "Template: Data Analyst (Entry Level)" job, posted live on the internal board, with prescreen fields."""
-    return {
-        "name": "strong-intern-greenhouse",
-        "when": {"employer": employer, "min_rating": 4.5, "would_hire": True},
-        "requisition": {
-            "title": "{project.role_title}",
-            "code": "MI-{project.team}-{project.role_title}",
-            "fields": {"mi_source_project": "project.title"},
-            "options": {"template_job_id": 4100002, "publish": "internal", "board": "Sandbox Internal Jobs"},
-        },
-        "prescreen": {
-            "fields": {
-                "mi_prescreen_score": "prescreen.score",
-                "mi_prescreen_summary": "prescreen.summary",
-                "mi_supervisor": "project.supervisor.name",
-            },
-        },
+    options = {"template_job_id": 4100002, "publish": "internal", "board": "Sandbox Internal Jobs"}
+    prescreen = {
+        "mi_prescreen_score": "prescreen.score",
+        "mi_prescreen_summary": "prescreen.summary",
+        "mi_supervisor": "project.supervisor.name",
     }
+    return conversion_rule(
+        "greenhouse",
+        employer,
+        options,
+        fields={"mi_source_project": "project.title"},
+        prescreen={"fields": prescreen},
+    )
 
 
 def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ __all__ = [
     "WORK_DOMAINS",
     "ascii_fold",
     "classify_emails",
+    "conversion_rule",
     "made_up_people",
     "messy_email",
     "phone",
@@ -234,3 +235,32 @@ def made_up_people(
             continue
         out.append({"email": email, "first_name": first, "last_name": last, "kind": "unmatched"})
     return out
+
+
+def conversion_rule(
+    vendor: str,
+    employer: str,
+    options: dict[str, Any],
+    *,
+    fields: dict[str, str] | None = None,
+    prescreen: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A demo's conversion rule (``strong-intern-<vendor>``): strong micro-interns of ``employer`` (rating
+    4.5 or more, would hire) get a requisition per team and role; ``options`` say how the vendor opens it,
+    ``fields`` fill its custom fields, ``prescreen`` what the prescreen writes (each left out when
+    ``None``)."""
+    requisition: dict[str, Any] = {
+        "title": "{project.role_title}",
+        "code": "MI-{project.team}-{project.role_title}",
+    }
+    if fields is not None:
+        requisition["fields"] = fields
+    requisition["options"] = options
+    rule = {
+        "name": f"strong-intern-{vendor}",
+        "when": {"employer": employer, "min_rating": 4.5, "would_hire": True},
+        "requisition": requisition,
+    }
+    if prescreen is not None:
+        rule["prescreen"] = prescreen
+    return rule
