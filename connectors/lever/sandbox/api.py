@@ -644,8 +644,10 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
             conn.execute("DELETE FROM notes WHERE id = ?", (note_id,))
         return Response(status_code=204)
 
-    async def change_tags(opp_id: str, request: Request, add: bool) -> Response:
-        body = await _body(request)
+    @v1.post("/opportunities/{opp_id}/addTags")
+    @v1.post("/opportunities/{opp_id}/removeTags")
+    async def change_tags(opp_id: str, request: Request) -> Response:
+        body, add = await _body(request), request.url.path.endswith("/addTags")
         sb.actor(request, required=False)
         tags = _strs(body, "tags")
         _check(tags, "tags is required")
@@ -659,10 +661,6 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
                 put(conn, "opportunities", opp)
         sb.counters["tags_added"] += len(new)
         return opportunity(opp)
-
-    @v1.post("/opportunities/{opp_id}/addTags")
-    async def add_tags(opp_id: str, request: Request) -> Response:
-        return await change_tags(opp_id, request, True)
 
     @v1.put("/opportunities/{opp_id}/stage")
     async def change_stage(opp_id: str, request: Request) -> Response:
@@ -679,10 +677,6 @@ def _v1_routes(sb: _Sandbox) -> APIRouter:
                 opp.update(stage=stage, stageChanges=[*opp.get("stageChanges", []), change], updatedAt=now)
                 put(conn, "opportunities", opp)
         return opportunity(opp)
-
-    @v1.post("/opportunities/{opp_id}/removeTags")
-    async def remove_tags(opp_id: str, request: Request) -> Response:
-        return await change_tags(opp_id, request, False)
 
     # ---- postings
     @v1.get("/postings")
