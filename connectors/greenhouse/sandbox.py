@@ -2934,6 +2934,18 @@ class GreenhouseSandbox(Sandbox):
             "mi_would_hire": "evaluation.would_hire",
         }
 
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        conn = sqlite3.connect(str(db_path))
+        try:
+            rows = conn.execute(
+                "SELECT data FROM notes WHERE candidate_id IN "
+                "(SELECT candidate_id FROM candidate_emails WHERE email = ?)",
+                (email.strip().lower(),),
+            )
+            return [str(json.loads(data)["body"]) for (data,) in rows]
+        finally:
+            conn.close()
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -2163,6 +2163,8 @@ class LeverSandbox(Sandbox):
     outcome_prefix = "LV"
     env = DEMO_ENV
     demo_server_options = {}
+    conformance_server_options = {"rate_per_second": 0}
+    conformance_block_options = {"rate_per_second": 500.0, "burst": 500, "backoff_base": 0.02}
 
     def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
         _seed_file(db_path, size=size, seed=seed, reset=reset)
@@ -2184,6 +2186,11 @@ class LeverSandbox(Sandbox):
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"stage": "lead-reached-out"}
+
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        wanted = email.strip().lower()
+        people = people_snapshot(db_path).items()
+        return [text for key, person in people if wanted in key.split("|") for text in person["notes"]]
 
 
 if __name__ == "__main__":

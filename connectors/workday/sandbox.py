@@ -2761,6 +2761,7 @@ class WorkdaySandbox(Sandbox):
     outcome_prefix = "WD"
     env = DEMO_ENV
     demo_server_options = {}
+    conformance_block_options = {"lag_minutes": 0}  # changes show at once (the sandbox has no lag)
 
     def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
         _seed_file(db_path, size=size, seed=seed, reset=reset)
@@ -2785,6 +2786,18 @@ class WorkdaySandbox(Sandbox):
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"prospect_status": "NURTURE"}
+
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        conn = sqlite3.connect(str(db_path))
+        try:
+            rows = conn.execute(
+                "SELECT comment, content FROM attachments WHERE cand_pk IN "
+                "(SELECT cand_pk FROM candidate_emails WHERE email_lc = ?)",
+                (email.strip().lower(),),
+            )
+            return [f"{c or ''}\n{bytes(body).decode('utf-8', 'replace')}" for c, body in rows]
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":
