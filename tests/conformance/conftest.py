@@ -158,11 +158,17 @@ class World:
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path
 
-    def run(self, config: Path | None = None, *args: str, tolerate: bool = False) -> Run:
-        """``syncbridge run --no-prefect --json``; with ``tolerate``, an error that ends the run early is
-        returned (a run against a faulty sandbox) instead of raised."""
+    def run(
+        self,
+        config: Path | None = None,
+        *args: str,
+        global_args: Sequence[str] = (),
+        tolerate: bool = False,
+    ) -> Run:
+        """``syncbridge [global_args] run --no-prefect --json [args]``; with ``tolerate``, an error that
+        ends the run early is returned (a run against a faulty sandbox) instead of raised."""
         try:
-            code, output = cli(config or self.config, "run", "--no-prefect", "--json", *args)
+            code, output = cli(config or self.config, *global_args, "run", "--no-prefect", "--json", *args)
         except Exception as exc:
             if not tolerate:
                 raise
@@ -254,6 +260,7 @@ class LogCapture(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
