@@ -97,11 +97,17 @@ class Run:
         return self.code == 0 and self.summary is not None and self.actions["planned"] == 0
 
 
-def cli(config: Path, *args: str) -> tuple[int, str]:
+def cli(config: Path, *args: str) -> tuple[int, str, str]:
+    """``syncbridge -c config args...`` in this process: exit code, stdout, and all output (with logs)."""
     result = CliRunner().invoke(main, ["-c", str(config), *args])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout, result.output
+
+
+def json_out(stdout: str) -> Any:
+    """The JSON document a ``--json`` command printed (after any progress lines)."""
+    return json.loads(stdout[stdout.index("{") :])
 
 
 @dataclass
@@ -168,12 +174,14 @@ class World:
         """``syncbridge [global_args] run --no-prefect --json [args]``; with ``tolerate``, an error that
         ends the run early is returned (a run against a faulty sandbox) instead of raised."""
         try:
-            code, output = cli(config or self.config, *global_args, "run", "--no-prefect", "--json", *args)
+            code, stdout, output = cli(
+                config or self.config, *global_args, "run", "--no-prefect", "--json", *args
+            )
         except Exception as exc:
             if not tolerate:
                 raise
             return Run(1, None, repr(exc), exc)
-        summary = json.loads(output[output.index("{") :]) if "{" in output else None
+        summary = json_out(stdout) if "{" in stdout else None
         if summary is None and not tolerate:
             raise AssertionError(f"the run did not finish: {output[-800:]}")
         return Run(code, summary, output)

@@ -37,7 +37,7 @@ class Runs:
 def runs(world: World) -> Iterator[Runs]:
     with LogCapture().installed() as capture:
         first = world.run(global_args=("-vv",))
-        outputs = [first.output, cli(world.config, "status", "--json")[1], cli(world.config, "plan")[1]]
+        outputs = [first.output, cli(world.config, "status", "--json")[2], cli(world.config, "plan")[2]]
     second = world.run()
     store = Store(world.state_url())
     try:

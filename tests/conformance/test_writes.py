@@ -3,7 +3,6 @@ look-ups, and the applier, which has no ledger entry for them, proves them prese
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from syncbridge.pipeline import apply as apply_actions
 from syncbridge.pipeline import link, load_outcomes, plan, recorded_run, sync_stream
 from syncbridge.plan import Action
 
-from .conftest import World, cli, needs
+from .conftest import World, cli, json_out, needs
 
 HISTORY = {kind: Capability(kind) for kind in ("add_note", "add_tags", "set_fields")}
 
@@ -88,7 +87,7 @@ def test_a_field_mapping_the_connector_cannot_write_is_reported_not_planned(worl
     run = world.run(config, "--dry-run")
     assert run.code == 0 and run.summary is not None, run.output[-800:]
     assert any("cannot set fields" in gap for gap in run.summary["capability_gaps"]), run.summary
-    code, output = cli(config, "plan", "--json")
+    code, stdout, output = cli(config, "plan", "--json")
     assert code == 0, output
-    kinds = {a["kind"] for a in json.loads(output[output.index("{") :])["actions"]}
+    kinds = {a["kind"] for a in json_out(stdout)["actions"]}
     assert "set_fields" not in kinds and "add_note" in kinds
