@@ -4,19 +4,30 @@ brand-new state store writes nothing again.  What landed is checked through the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+import yaml
 
-from conftest import create_pg_database, drop_pg_database
 from syncbridge.connector import Capability, Connector, connector_class
 from syncbridge.model import Prescreen
 from syncbridge.store import Store
 
-from .conftest import LogCapture, Run, World, cli, ledger, markers_in, needs, requisitions_by_code
+from .conftest import (
+    LogCapture,
+    Run,
+    World,
+    cli,
+    ledger,
+    markers_in,
+    needs,
+    requisitions_by_code,
+    settle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +50,7 @@ def runs(world: World) -> Iterator[Runs]:
         first = world.run(global_args=("-vv",))
         outputs = [first.output, cli(world.config, "status", "--json")[2], cli(world.config, "plan")[2]]
     second = world.run()
+    settle()
     store = Store(world.state_url())
     try:
         rows = ledger(store)
@@ -47,7 +59,7 @@ def runs(world: World) -> Iterator[Runs]:
     yield Runs(world, first, second, "\n".join([capture.text, *outputs]), rows)
 
 
-def test_first_run_writes_history_and_a_rerun_plans_nothing(runs: Runs) -> None:
+def test_first_run_writes_history_a_rerun_nothing_and_logs_no_personal_data(runs: Runs) -> None:
     world, first, second = runs.world, runs.first, runs.second
     assert first.code == 0, first.output[-2000:]
     assert first.actions["failed"] == 0 and first.actions["applied"] == first.actions["planned"] > 0
@@ -77,6 +89,21 @@ def test_first_run_writes_history_and_a_rerun_plans_nothing(runs: Runs) -> None:
     assert second.actions["planned"] == 0 and second.actions["applied"] == 0
     assert second.actions["already_done"] > 0
     assert second.outcomes["unmatched"] == 0  # the people run 1 created are linked now
+    _assert_no_secrets_or_emails(world, runs.logs)
+
+
+def _assert_no_secrets_or_emails(world: World, text: str) -> None:
+    """The first run's logs at -vv, its output, `status` and `plan` hold no credential and no e-mail."""
+    assert "synced" in text and "DEBUG" in text
+    secrets = [v for k, v in world.sandbox.env.items() if any(s in k for s in ("SECRET", "PASSWORD", "KEY"))]
+    for value in secrets:
+        assert value not in text
+    lowered = text.lower()
+    for row in world.rows():
+        for email in (row["student_email"], row["supervisor_email"]):
+            email = email.strip().lower()
+            if email:
+                assert email not in lowered and quote(email).lower() not in lowered
 
 
 def _assert_history_in_ats(connector: Connector, runs: Runs) -> None:
@@ -129,45 +156,72 @@ def test_conversion_opens_one_requisition_per_code_attaches_and_prescreens(runs:
     assert second.actions["planned"] == 0
 
 
-def test_a_brand_new_state_store_writes_nothing_again(runs: Runs, request: pytest.FixtureRequest) -> None:
+def test_a_brand_new_state_store_writes_nothing_again(runs: Runs, new_state: Callable[[str], str]) -> None:
     """The ATS already holds the first run's writes; a second, empty store (PostgreSQL when the suite has
     one) proves each of them present and sends none."""
     world = runs.world
+    url = new_state("second")
+    again = world.run(world.write_config(world.folder / "second.yaml", state=url))
+    assert again.code == 0, again.output[-2000:]
+    assert again.actions["applied"] == 0, "a new state store must not write again"
+    assert again.actions["reconciled"] == again.actions["planned"] > 0
+    store = Store(url)
     try:
-        admin: str | None = request.getfixturevalue("pg_server")
-    except pytest.skip.Exception:
-        admin = None
-    url = create_pg_database(admin) if admin else f"sqlite:///{world.folder / 'second-state.db'}"
-    try:
-        again = world.run(world.write_config(world.folder / "second.yaml", state=url))
-        assert again.code == 0, again.output[-2000:]
-        assert again.actions["applied"] == 0, "a new state store must not write again"
-        assert again.actions["reconciled"] == again.actions["planned"] > 0
-        store = Store(url)
-        try:
-            assert store.ledger_counts() == {"done": again.actions["planned"]}
-            assert {r["result"] for r in store.audit_rows()} == {"reconciled"}
-            proved = {r["kind"] for r in store.audit_rows()}
-        finally:
-            store.close()
+        assert store.ledger_counts() == {"done": again.actions["planned"]}
+        assert {r["result"] for r in store.audit_rows()} == {"reconciled"}
+        proved = {r["kind"] for r in store.audit_rows()}
     finally:
-        if admin:
-            drop_pg_database(admin, url)
+        store.close()
     made = {r["kind"] for r in runs.ledger if r["status"] == "done"}
     # people and requisitions the first run created come back through the new store's full sync (linked,
     # reused), so they are not even planned; everything else is planned and proved present
     assert made - {"create_candidate", "create_requisition"} <= proved
 
 
-def test_logs_hold_no_secrets_or_emails(runs: Runs) -> None:
-    world, text = runs.world, runs.logs
-    assert "synced" in text and "DEBUG" in text
-    secrets = [v for k, v in world.sandbox.env.items() if any(s in k for s in ("SECRET", "PASSWORD", "KEY"))]
-    for value in secrets:
-        assert value not in text
-    lowered = text.lower()
-    for row in world.rows():
-        for email in (row["student_email"], row["supervisor_email"]):
-            email = email.strip().lower()
-            if email:
-                assert email not in lowered and quote(email).lower() not in lowered
+def test_manual_approval_opens_only_what_was_approved(vendor: str, tmp_path: Path) -> None:
+    """With ``approval: manual`` nothing is opened until someone decides (``syncbridge approve`` /
+    ``reject``); the next run opens the approved role only, and a rejection is never reopened."""
+    needs(vendor, Capability.create_requisition, Capability.attach, Capability.prescreen)
+    world = World(vendor, tmp_path)
+    if world.sandbox.conversion_rule(world.sandbox.employer) is None:
+        pytest.skip(f"{vendor}: the sandbox has no conversion rule")
+    world.start()
+    try:
+        config = world.config
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        data["conversion"]["approval"] = "manual"
+        config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        first = world.run()
+        assert first.code == 0 and first.summary is not None, first.output[-2000:]
+        waiting = [c for c in first.summary["conversions"] if c["state"] == "awaiting approval"]
+        codes = {c["code"] for c in waiting}
+        assert len(codes) >= 2, first.summary["conversions"]
+        settle()
+        with world.connector() as connector:
+            assert not codes & set(requisitions_by_code(connector)), "opened without a decision"
+        code, _, status = cli(config, "status")
+        assert "approvals waiting:" in status and waiting[0]["approval"] in status
+
+        yes = waiting[0]
+        no = next(c for c in waiting if c["code"] != yes["code"])
+        code, _, out = cli(config, "approve", yes["approval"])
+        assert code == 0 and "approved" in out
+        code, _, out = cli(config, "reject", no["outcome_id"], "--reason", "no headcount")
+        assert code == 0 and "rejected" in out
+        assert "already rejected" in cli(config, "approve", no["outcome_id"])[2]  # never reopened
+
+        second = world.run()
+        assert second.code == 0 and second.summary is not None, second.output[-2000:]
+        states = {c["outcome_id"]: c["state"] for c in second.summary["conversions"]}
+        assert states[yes["outcome_id"]].startswith("approved") and states[no["outcome_id"]] == "rejected"
+        settle()
+        with world.connector() as connector:
+            assert codes & set(requisitions_by_code(connector)) == {yes["code"]}
+        store = Store(world.state_url())
+        try:
+            [row] = store.approvals_for(no["approval"])
+            assert row["status"] == "rejected" and row["reason"] == "no headcount"
+        finally:
+            store.close()
+    finally:
+        world.stop()
