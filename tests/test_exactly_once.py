@@ -27,7 +27,7 @@ from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox as gh_sandbox
 from syncbridge.connectors.lever import sandbox as lever_sandbox
 from syncbridge.connectors.workday import sandbox as wd_sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.store import Store
 from writewatch import table_counts, watched
 

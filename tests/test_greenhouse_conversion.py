@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from test_greenhouse_e2e import GH
 
 pytestmark = pytest.mark.e2e
@@ -179,7 +179,7 @@ def test_manual_approval_through_the_flow_pause(
     from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import resume_flow_run
 
-    from syncbridge.flows.pipeline import PipelineParams, pipeline_flow
+    from syncbridge.flows.runs import PipelineParams, pipeline_flow
 
     cfg = _config(write_config, gh, tmp_path, approval="manual")
     out: dict[str, Any] = {}

@@ -19,8 +19,8 @@ from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.lever import sandbox
 from syncbridge.connectors.lever.client import LeverClient
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.errors import InvalidRequest
-from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.store import Store
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ import requests
 import yaml
 
 from syncbridge.connectors.lever import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,7 @@ def test_a_sync_reads_each_opportunity_page_once_for_people_and_applications(
     stream is covered by ``candidates`` and not read again in the same sync (it was: twice the requests)."""
     from syncbridge.config import load_config
     from syncbridge.connectors.lever.connector import LeverConnector
-    from syncbridge.pipeline import Runtime, sync_stream
+    from syncbridge.steps import Runtime, sync_stream
 
     reads: list[int] = []
     original = LeverConnector._opportunity_pages

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from syncbridge.cli import main
 from syncbridge.connectors.workday import envelopes, parse, sandbox
 from syncbridge.connectors.workday.envelopes import NewJobRequisition, WdRef
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 
 pytestmark = pytest.mark.e2e
 CONNECTOR = "acme-wd"

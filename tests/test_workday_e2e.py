@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from syncbridge.cli import main
 from syncbridge.connectors.workday import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.store import Store
 
 pytestmark = pytest.mark.e2e

@@ -36,6 +36,7 @@ from syncbridge.connector import (
     Window,
 )
 from syncbridge.errors import InvalidRequest, NotFound
+from syncbridge.http import ConnectTimeout, MaxAttempts, ReadTimeout
 from syncbridge.model import (
     Application,
     Candidate,
@@ -135,9 +136,9 @@ class WorkdaySettings(ConnectorSettings):
     )
     page_size: int = Field(default=100, ge=1, le=999, description="Response_Filter/Count")
     requests_per_second: float = Field(default=10.0, gt=0, le=100)
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=180.0, gt=0, description="Get_* calls can be slow: keep it long")
-    max_attempts: int = Field(default=5, ge=1, le=20)
+    connect_timeout: ConnectTimeout = 10.0
+    read_timeout: ReadTimeout = Field(default=180.0, description="Get_* calls can be slow: keep it long")
+    max_attempts: MaxAttempts = 5
 
     @field_validator("host")
     @classmethod
@@ -188,6 +189,10 @@ class WorkdaySettings(ConnectorSettings):
 class WorkdayConnector(Connector):
     type = "workday"
     writes_counted = True
+    erasure_route = (
+        "Workday: syncbridge has no erasure call there; use the tenant's own data purge tasks for the "
+        "candidate and the job application listed"
+    )
     settings_model = WorkdaySettings
     note_kind = "attachment"
     # set_fields is not declared: WWS has no custom fields on a candidate (see docs/workday.md)
@@ -230,22 +235,18 @@ class WorkdayConnector(Connector):
 
     def _build_client(self, sleep: Callable[[float], None] | None) -> WorkdaySoapClient:
         s = self.cfg
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        common: dict[str, Any] = {
-            "host": s.host,
-            "tenant": s.tenant,
-            "version": s.version,
-            "connector": self.name,
-            "timeout": (s.connect_timeout, s.read_timeout),
-            "max_attempts": s.max_attempts,
-            "retry_deadline": s.retry_deadline_seconds,
-            "max_pages": s.max_pages,
-            "requests_per_second": s.requests_per_second,
-            **extra,
-        }
+        http: dict[str, Any] = {**s.http_options(), **({"sleep": sleep} if sleep is not None else {})}
+        where: dict[str, Any] = {"host": s.host, "tenant": s.tenant, "version": s.version}
+        where["connector"] = self.name
         if s.username is not None:
             assert s.password is not None
-            return WorkdaySoapClient(username=s.username, password=s.password.get_secret_value(), **common)
+            return WorkdaySoapClient(
+                username=s.username,
+                password=s.password.get_secret_value(),
+                requests_per_second=s.requests_per_second,
+                **where,
+                **http,
+            )
         assert s.client_id and s.client_secret is not None and s.refresh_token is not None
         tokens = WorkdayTokens(
             token_url(s.host, s.tenant),
@@ -254,12 +255,9 @@ class WorkdayConnector(Connector):
             s.refresh_token.get_secret_value(),
             state=self.state,
             connector=self.name,
-            timeout=(s.connect_timeout, 60.0),
-            retry_deadline=s.retry_deadline_seconds,
-            max_attempts=s.max_attempts,
-            **extra,
+            **http,
         )
-        return WorkdaySoapClient(tokens=tokens, **common)
+        return WorkdaySoapClient(tokens=tokens, requests_per_second=s.requests_per_second, **where, **http)
 
     # reads ------------------------------------------------------------------------------------------
     def window_bounds(self, window: Window) -> Range | None:

@@ -66,7 +66,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from syncbridge.plugins import Sandbox
-from syncbridge.sandbox_server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
+from syncbridge.sandbox.server import ThreadedSandbox, drop_connection, send_bytes, serve_forever
 
 __all__ = [
     "DEFAULT_CLIENT_ID",

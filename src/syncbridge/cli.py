@@ -62,7 +62,7 @@ class _Ctx:
         self.verbose = verbose
 
     def runtime(self) -> Any:
-        from syncbridge.pipeline import Runtime
+        from syncbridge.steps import Runtime
 
         return Runtime.from_file(self.config)
 
@@ -148,7 +148,7 @@ def schema() -> None:
 @_handle_errors
 def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: bool) -> None:
     """Read candidates, applications, requisitions... from the ATS into the local mirror."""
-    from syncbridge.pipeline import recorded_run, sync_stream
+    from syncbridge.steps import recorded_run, sync_stream
 
     tty = sys.stderr.isatty()
     with obj.runtime() as rt:
@@ -171,7 +171,7 @@ def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: 
 
 
 def _plan(obj: _Ctx) -> tuple[Any, Any, Any, Any]:
-    from syncbridge.pipeline import link, load_outcomes, new_run_id, plan
+    from syncbridge.steps import link, load_outcomes, new_run_id, plan
 
     rt = obj.runtime()
     batch = load_outcomes(rt, new_run_id())
@@ -194,7 +194,7 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 @_handle_errors
 def plan(obj: _Ctx, as_json: bool) -> None:
     """Dry run: show every write the next apply would make (reads the local mirror; run sync first)."""
-    from syncbridge.pipeline import summarize
+    from syncbridge.steps import summarize
 
     rt, batch, links, the_plan = _plan(obj)
     with rt:
@@ -231,8 +231,8 @@ def plan(obj: _Ctx, as_json: bool) -> None:
 @_handle_errors
 def apply(obj: _Ctx) -> None:
     """Execute the plan: write history to the ATS, exactly once (the ledger remembers every write)."""
-    from syncbridge.pipeline import apply as apply_actions
-    from syncbridge.pipeline import incomplete_message, recorded_run
+    from syncbridge.steps import apply as apply_actions
+    from syncbridge.steps import incomplete_message, recorded_run
 
     tty = sys.stderr.isatty()
     rt, _batch, _links, the_plan = _plan(obj)
@@ -330,7 +330,7 @@ def run(
 ) -> None:
     """Sync, link, plan and apply: the whole pipeline (as the Prefect flow syncbridge-pipeline)."""
     from syncbridge.config import load_config
-    from syncbridge.pipeline import RunFailed
+    from syncbridge.steps import RunFailed
 
     settings = load_config(obj.config)  # refuse a bad config before starting Prefect
     from syncbridge.store import Store
@@ -340,7 +340,7 @@ def run(
         raise ConfigError(f"--connector: {connector_name!r} is not configured")
     try:
         if no_prefect:
-            from syncbridge.pipeline import Runtime, run_all
+            from syncbridge.steps import Runtime, run_all
 
             tty = sys.stderr.isatty()
             with Runtime(settings) as rt:
@@ -349,10 +349,10 @@ def run(
                 ).as_dict()
             _done_progress(tty)
         else:
-            from syncbridge.demo import prepare_prefect_env
+            from syncbridge.prefect_local import prepare_prefect_env
 
             prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
-            from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
+            from syncbridge.flows.runs import PipelineParams, run_and_summarize
 
             params = PipelineParams(
                 config=obj.config,
@@ -506,7 +506,8 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
 @click.option(
     "--events",
     is_flag=True,
-    help="Instead: show a signed Greenhouse webhook and an assessment-partner round trip.",
+    help="Instead: the vendor's event-driven demo, where its sandbox has one (Greenhouse: a signed "
+    "webhook and an assessment-partner round trip).",
 )
 @click.pass_obj
 @_handle_errors
@@ -528,13 +529,17 @@ def demo(
     those writes and plans nothing.  Use --reset to start over.
     """
     if events:
-        from syncbridge.demo_events import run_events_demo
+        from syncbridge.demo import parse_vendors
 
-        result = run_events_demo(workdir, size=min(size, 200), say=click.echo)
-        if as_json:
-            click.echo(json.dumps(result))
+        for chosen in parse_vendors(vendor):
+            result = chosen.events_demo(workdir, size=min(size, 200), say=click.echo)
+            if result is None:
+                raise ConfigError(f"--events: the {chosen.vendor} sandbox has no events demo")
+            if as_json:
+                click.echo(json.dumps(result))
         return
-    from syncbridge.demo import parse_vendors, prepare_prefect_env, run_demo
+    from syncbridge.demo import parse_vendors, run_demo
+    from syncbridge.prefect_local import prepare_prefect_env
 
     vendors = parse_vendors(vendor)
     where = prepare_prefect_env(workdir, verbose=obj.verbose > 0) if not no_prefect else "no Prefect"
@@ -613,7 +618,7 @@ def _resume_waiting(rows: list[dict[str, Any]], decided: list[str], status: str)
     )
     if not any((r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided):
         return [f"no run is waiting for it: {later}"]
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.prefect_local import prepare_prefect_env
 
     prepare_prefect_env(Path(".syncbridge"))
     from syncbridge.flows.approval import resume_waiting

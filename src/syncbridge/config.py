@@ -462,11 +462,12 @@ def _check_inbound(settings: Settings) -> None:
             block = settings.connectors.get(name)
             if block is None:
                 raise ValueError(f"webhooks.connectors.{name}: not a configured connector")
-            if block.type not in ("greenhouse", "lever"):
+            reader = connector_class(block.type).webhooks
+            if reader is None:
                 raise ValueError(
                     f"webhooks.connectors.{name}: {block.type} sends no webhooks syncbridge reads"
                 )
-            if block.type == "greenhouse" and endpoint.secret is None:
+            if reader.secret_required and endpoint.secret is None:
                 raise ValueError(f"webhooks.connectors.{name}.secret: missing (the webhook's secret key)")
             for s in (endpoint.secret, endpoint.previous_secret):
                 if s is not None:
@@ -474,8 +475,11 @@ def _check_inbound(settings: Settings) -> None:
     if settings.assessment is not None:
         name = settings.assessment.connector
         block = settings.connectors.get(name)
-        if block is None or block.type != "greenhouse":
-            raise ValueError(f"assessment.connector: {name!r} is not a configured Greenhouse connector")
+        if block is None or not connector_class(block.type).assessment_partner:
+            raise ValueError(
+                f"assessment.connector: {name!r} is not a configured connector of an ATS that calls "
+                "assessment partners"
+            )
         register_secret(settings.assessment.api_key.get_secret_value())
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
@@ -99,6 +99,11 @@ class Sandbox(ABC):
     def history_fields(self) -> dict[str, str]:
         """``history.fields`` the demo writes on this vendor (custom field key → outcome path)."""
         return {}
+
+    def events_demo(self, workdir: Path, *, size: int, say: Callable[[str], None]) -> dict[str, Any] | None:
+        """``syncbridge demo --events``: the vendor's event-driven story on one machine (webhooks in,
+        ...); returns its summary, or None when the vendor has none."""
+        return None
 
     # the connector conformance suite (tests/conformance) ----------------------------------------------
     #: options the suite passes to :meth:`server` over ``demo_server_options``, and settings it puts in

@@ -469,29 +469,17 @@ def _types(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
     return {r["connector"]: r.get("connector_type", "") for r in rows}
 
 
-#: how to finish an erasure in each ATS (syncbridge never deletes there on its own)
-ERASURE_ROUTES = {
-    "greenhouse": (
-        "Greenhouse: notes cannot be deleted through Harvest; erase the person with Harvest's anonymize "
-        "route (PUT /v1/candidates/{id}/anonymize?fields=..., scope harvest:candidates:anonymize) or "
-        "delete the candidate (DELETE /v1/candidates/{id}), or in the Greenhouse UI"
-    ),
-    "lever": (
-        "Lever: notes syncbridge made can be deleted (syncbridge forget --erase-in-ats ERASURE_ID, or "
-        "DELETE /opportunities/{opportunity}/notes/{note}) "
-        "and tags removed with POST /opportunities/{opportunity}/removeTags; anonymize or delete the "
-        "contact in Lever (its data-privacy tools)"
-    ),
-    "workday": (
-        "Workday: syncbridge has no erasure call there; use the tenant's own data purge tasks for the "
-        "candidate and the job application listed"
-    ),
-}
-
-
 def erasure_route(connector_type: str) -> str:
+    """How to finish an erasure in the ATS of ``connector_type`` (syncbridge never deletes there on its
+    own): the vendor plugin says."""
+    from syncbridge.connector import connector_class
+
     fallback = f"{connector_type or 'this ATS'}: erase the records listed there"
-    return ERASURE_ROUTES.get(connector_type, fallback)
+    try:
+        route = connector_class(connector_type).erasure_route if connector_type else None
+    except ConfigError:  # a connector type no longer installed
+        route = None
+    return route or fallback
 
 
 def forget(
@@ -1016,29 +1004,17 @@ def privacy_log_rows(store: Store) -> list[dict[str, Any]]:
 
 def handle_webhook(store: Store, connector: str, vendor: str, body: dict[str, Any]) -> Erasure | None:
     """Erase locally what a verified webhook delivery says the ATS erased; None for other events.
+    ``vendor`` is the connector type, whose webhook reader says which deliveries are erasures."""
+    from syncbridge.connector import connector_class
 
-    Greenhouse: ``candidate_anonymized`` (``payload.candidate_id``) and ``delete_candidate``
-    (``payload.person.id``).  ``merge_candidate`` is not an erasure (the person lives on under another
-    id).  Lever: ``candidateDeleted`` (``data.contactId``, else the opportunity's contact from the mirror).
-    """
-    event = str(body.get("action") or body.get("event") or "")
-    if vendor == "greenhouse":
-        payload: dict[str, Any] = body["payload"] if isinstance(body.get("payload"), dict) else {}
-        if event == "candidate_anonymized":
-            cid = payload.get("candidate_id")
-            return _signal(store, connector, cid, "anonymized in Greenhouse (candidate_anonymized)")
-        if event == "delete_candidate":
-            person: dict[str, Any] = payload["person"] if isinstance(payload.get("person"), dict) else {}
-            return _signal(store, connector, person.get("id"), "deleted in Greenhouse (delete_candidate)")
+    reader = connector_class(vendor).webhooks
+    signal = reader.erasure(body) if reader is not None else None
+    if signal is None:
         return None
-    if vendor == "lever" and event == "candidateDeleted":
-        data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
-        contact = data.get("contactId")
-        if contact is None:
-            opp = data.get("opportunityId") or data.get("candidateId")
-            contact = _contact_of(store, connector, opp) if opp else None
-        return _signal(store, connector, contact, "deleted in Lever (candidateDeleted)")
-    return None
+    person = signal.person_id
+    if person is None and signal.candidacy_id is not None:
+        person = _contact_of(store, connector, signal.candidacy_id)
+    return _signal(store, connector, person, signal.reason)
 
 
 def _signal(store: Store, connector: str, candidate_id: Any, reason: str) -> Erasure | None:
@@ -1085,8 +1061,14 @@ def confirm_online(erasure: Erasure, connector_for: Callable[[str], Connector]) 
         r["online"] = "not checked" if found is None else "present" if found else "absent"
 
 
-#: ATS records syncbridge can delete itself, by connector type: the vendor documents a delete for them
-DELETABLE = {"lever": frozenset({"add_note", "prescreen"})}  # Lever: notes made through the API
+def _deletable(connector_type: str) -> frozenset[str]:
+    """Kinds of ATS records syncbridge can delete itself (the vendor documents a delete for them)."""
+    from syncbridge.connector import connector_class
+
+    try:
+        return connector_class(connector_type).deletable_writes
+    except ConfigError:  # a connector type no longer installed
+        return frozenset()
 
 
 def erasure_records(store: Store, erasure_id: str) -> list[dict[str, Any]]:
@@ -1107,9 +1089,7 @@ def deletable(records: Sequence[dict[str, Any]], types: dict[str, str]) -> list[
     return [
         r
         for r in records
-        if r["kind"] in DELETABLE.get(types.get(r["connector"], ""), ())
-        and r.get("person")
-        and r.get("marker")
+        if r["kind"] in _deletable(types.get(r["connector"], "")) and r.get("person") and r.get("marker")
     ]
 
 

@@ -34,8 +34,8 @@ from click.testing import CliRunner
 from syncbridge.cli import main
 from syncbridge.connector import Capability, Connector, Window, connector_class
 from syncbridge.demo import demo_config, write_outcomes
-from syncbridge.pipeline import Runtime
 from syncbridge.plugins import Sandbox, sandbox_vendors
+from syncbridge.steps import Runtime
 from syncbridge.store import Store
 
 VENDORS_ENV = "SYNCBRIDGE_CONFORMANCE_VENDORS"
@@ -116,6 +116,7 @@ class World:
     size: int = SIZE
     seed: int = SEED
     state: str | None = None  # the state store's URL (default: SQLite in folder)
+    block: dict[str, Any] = field(default_factory=dict)  # connector settings over the demo's
     sandbox: Sandbox = field(init=False)
     url: str = field(init=False, default="")
     _stack: ExitStack = field(init=False, default_factory=ExitStack)
@@ -155,7 +156,8 @@ class World:
         """The demo's configuration for this sandbox (``state``: another state store; ``block``: connector
         settings; ``sections``: top-level sections replaced)."""
         data = demo_config(self.folder, [self.sandbox], {self.vendor: self.url}, self.outcomes)
-        data["connectors"][self.name].update({**self.sandbox.conformance_block_options, **(block or {})})
+        options = {**self.sandbox.conformance_block_options, **self.block, **(block or {})}
+        data["connectors"][self.name].update(options)
         if state or self.state:
             data["state"] = {"url": state or self.state}
         data.update(sections)

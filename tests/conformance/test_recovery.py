@@ -95,7 +95,9 @@ def test_faults_converge_to_the_state_of_a_clean_run_with_no_note_written_twice(
     connections).  Re-runs against the faulty one (a read that fails for good stops a run; the next one
     resumes) must converge to what the clean run left, with no note written twice."""
     clean = World(vendor, tmp_path / "clean").start()
-    faulty = World(vendor, tmp_path / "faulty").start(fault_rate=FAULT_RATE, fault_seed=FAULT_SEED)
+    # retries back off briefly (backoff_base is a transport setting every connector block takes)
+    faulty = World(vendor, tmp_path / "faulty", block={"backoff_base": 0.05})
+    faulty.start(fault_rate=FAULT_RATE, fault_seed=FAULT_SEED)
     try:
         first = clean.run()
         assert first.code == 0 and first.actions["failed"] == 0, first.output[-2000:]

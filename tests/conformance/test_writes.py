@@ -9,9 +9,9 @@ import pytest
 
 from syncbridge.connector import Capability, connector_class
 from syncbridge.model import Note
-from syncbridge.pipeline import apply as apply_actions
-from syncbridge.pipeline import link, load_outcomes, plan, recorded_run, sync_stream
 from syncbridge.plan import Action
+from syncbridge.steps import apply as apply_actions
+from syncbridge.steps import link, load_outcomes, plan, recorded_run, sync_stream
 
 from .conftest import World, cli, json_out, needs
 

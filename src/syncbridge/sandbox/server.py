@@ -1,6 +1,6 @@
 """Running a vendor sandbox (an ASGI app) in a background thread: shared by every connector's sandbox.
 
-Each ``connectors/<vendor>/sandbox.py`` defines ``create_app(db_path, **options)`` and a
+Each vendor sandbox (``connectors/<vendor>/sandbox``) defines ``create_app(db_path, **options)`` and a
 ``SandboxServer`` subclass of :class:`ThreadedSandbox` naming it.  The server binds its own TCP socket
 (port 0 = a free one) with ``IPPROTO_TCP`` set explicitly, because asyncio only enables TCP_NODELAY on
 sockets whose protocol says TCP; without it small responses wait ~40 ms for Nagle's algorithm.
@@ -132,15 +132,7 @@ class ThreadedSandbox:
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            proxy_headers=False,
-            timeout_graceful_shutdown=3,
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(_config(app))
         thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [sock]},

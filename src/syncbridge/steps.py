@@ -30,7 +30,7 @@ from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
-log = logging.getLogger("syncbridge.pipeline")
+log = logging.getLogger("syncbridge.steps")
 
 Progress = Callable[[str, int, int | None], None]
 #: records a sync writes per transaction (pages are grouped up to this; memory stays a few MB)
