@@ -1,9 +1,11 @@
 """End to end against the Lever sandbox: what only Lever has (one read of the opportunities fills people
-and applications).  The scenarios every vendor shares (writes, re-runs, crashes, faults, logs) are in the
-connector conformance suite, tests/conformance."""
+and applications), and ``Env`` (a seeded sandbox with a config; the privacy tests use it).  The scenarios
+every vendor shares (writes, re-runs, crashes, faults, logs) are in the connector conformance suite,
+tests/conformance."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from click.testing import CliRunner
 
+from syncbridge.cli import main
 from syncbridge.connectors.lever import sandbox
 from syncbridge.demo_data import write_demo_outcomes
 
@@ -41,6 +45,15 @@ class Env:
             "history": {"note": True, "tags": ["micro-intern"], "fields": {"mi_rating": "evaluation.rating"}},
         }
         self.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    def run(self, *, verbose: bool = False) -> dict[str, Any]:
+        args = ["-vv"] if verbose else []
+        result = CliRunner().invoke(main, [*args, "-c", str(self.config), "run", "--no-prefect", "--json"])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        if "{" not in result.stdout:
+            raise RuntimeError(f"the run did not finish: {result.output[-500:]}")
+        return dict(json.loads(result.stdout[result.stdout.index("{") :]))
 
     def stats(self) -> dict[str, Any]:
         return requests.get(f"{self.server.url}/_sandbox/stats", timeout=5).json()
