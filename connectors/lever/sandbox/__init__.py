@@ -50,8 +50,8 @@ from syncbridge.connectors.lever.sandbox.demo import (
     people_snapshot,
 )
 from syncbridge.connectors.lever.sandbox.seed import seed
-from syncbridge.plugins import Sandbox
 from syncbridge.sandbox.cli import ServeCommand, add_token_bucket, token_bucket_options
+from syncbridge.sandbox.plugin import KitSandbox
 from syncbridge.sandbox.server import ThreadedSandbox
 
 __all__ = [
@@ -116,10 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     return SERVE.main(argv)
 
 
-_seed_file = seed  # the plugin's method of that name takes a parameter called seed
-
-
-class LeverSandbox(Sandbox):
+class LeverSandbox(KitSandbox):
     """The Lever sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
 
     vendor = "lever"
@@ -128,20 +125,11 @@ class LeverSandbox(Sandbox):
     outcome_prefix = "LV"
     env = DEMO_ENV
     demo_server_options = {}
+    serve = SERVE
+    server_class = SandboxServer
+    people = demo_people
     conformance_server_options = {"rate_per_second": 0}
     conformance_block_options = {"rate_per_second": 500.0, "burst": 500}
-
-    def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
-        _seed_file(db_path, size=size, seed=seed, reset=reset)
-
-    def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
-        return demo_people(db_path, n=n, seed=seed)
-
-    def server(self, db_path: Path, **options: Any) -> SandboxServer:
-        return SandboxServer(db_path, **options)
-
-    def main(self, argv: list[str]) -> int:
-        return main(argv)
 
     def connector_block(self, base_url: str) -> dict[str, Any]:
         return demo_connector_block(base_url)

@@ -212,6 +212,13 @@ class Store:
             row: tuple[Any, ...] | None = self.conn.execute(sql, tuple(args)).fetchone()
         return row
 
+    def dicts(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """All rows of one statement as dicts keyed by column name (``AS`` names the keys)."""
+        with self.lock:
+            cursor = self.conn.execute(sql, tuple(args))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def get_json(self, table: str, key: Any, *, column: str = "data", key_column: str = "id") -> Any:
         """The JSON record stored under ``key`` (``None`` when there is none)."""
         row = self.one(f"SELECT {column} FROM {table} WHERE {key_column} = ?", (key,))
