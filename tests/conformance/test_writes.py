@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
+from syncbridge.actions import Action, AddNote, AddTags, SetFields
 from syncbridge.connector import Capability, connector_class
-from syncbridge.model import Note
-from syncbridge.plan import Action
 from syncbridge.steps import apply as apply_actions
 from syncbridge.steps import link, load_outcomes, plan, recorded_run, sync_stream
 
@@ -38,13 +37,12 @@ def test_history_written_by_the_connector_is_found_and_not_written_again(world: 
             assert not any(before.values()), f"already there before the write: {before}"
 
             for a in actions:  # written through the connector, as the applier would
-                if a.kind == "add_note":
-                    note = Note(subject=a.payload["subject"], text=a.payload["text"], marker=a.marker)
-                    assert connector.add_note(target, note)
-                elif a.kind == "add_tags":
-                    connector.add_tags(target, a.payload["tags"])
-                else:
-                    connector.set_fields(target, a.payload["fields"])
+                if isinstance(a, AddNote):
+                    assert connector.add_note(target, a.note())
+                elif isinstance(a, AddTags):
+                    connector.add_tags(target, a.payload.tags)
+                elif isinstance(a, SetFields):
+                    connector.set_fields(target, a.payload.fields)
             after = _present(connector, target, actions)
             assert all(after.values()), f"not found after the write: {after}"
             notes = [a.marker for a in actions if a.kind == "add_note"]
@@ -67,12 +65,12 @@ def _present(connector: Any, target: str, actions: list[Action]) -> dict[str, bo
     """Action kind → whether the connector's look-up finds the write on the person."""
     out: dict[str, bool] = {}
     for a in actions:
-        if a.kind == "add_note":
+        if isinstance(a, AddNote):
             out[a.kind] = connector.find_note(target, a.marker) is not None
-        elif a.kind == "add_tags":
-            out[a.kind] = connector.has_tags(target, a.payload["tags"])
-        else:
-            out[a.kind] = connector.has_fields(target, a.payload["fields"])
+        elif isinstance(a, AddTags):
+            out[a.kind] = connector.has_tags(target, a.payload.tags)
+        elif isinstance(a, SetFields):
+            out[a.kind] = connector.has_fields(target, a.payload.fields)
     return out
 
 
