@@ -31,6 +31,7 @@ Run it with ``python -m syncbridge.connectors.lever.sandbox serve --db PATH``.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -127,6 +128,8 @@ class LeverSandbox(KitSandbox):
     serve = SERVE
     server_class = SandboxServer
     people = demo_people
+    conformance_server_options = {"rate_per_second": 0}
+    conformance_block_options = {"rate_per_second": 500.0, "burst": 500}
 
     def connector_block(self, base_url: str) -> dict[str, Any]:
         return demo_connector_block(base_url)
@@ -136,3 +139,8 @@ class LeverSandbox(KitSandbox):
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"stage": "lead-reached-out"}
+
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        wanted = email.strip().lower()
+        people = people_snapshot(db_path).items()
+        return [text for key, person in people if wanted in key.split("|") for text in person["notes"]]
