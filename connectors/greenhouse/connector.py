@@ -17,6 +17,7 @@ from syncbridge.connector import (
     StateStore,
     StreamSpec,
     Window,
+    fields_present,
 )
 from syncbridge.errors import InvalidRequest, NotFound
 from syncbridge.http import ApiClient
@@ -256,6 +257,8 @@ class GreenhouseConnector(Connector):
     def set_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> None:
         """Custom fields are an array on write and arrays *replace*: send current + new, merged."""
         current = self.get_candidate(candidate_id).custom_fields
+        if fields_present(current, fields):
+            return  # already there (a new state store proving its writes): nothing is sent
         merged = {k: v for k, v in current.items() if v is not None}
         merged.update(fields)
         # not resent after a 5xx or a dropped connection: Greenhouse documents no idempotency, so the

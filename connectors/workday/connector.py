@@ -503,6 +503,8 @@ class WorkdayConnector(Connector):
         ``options.prospect_status`` (a Prospect_Status_ID of the tenant), then the tags (mapped by
         ``tag_ids``).  WWS has no follow-up date on a candidate: the date is in the plan and the note's
         nurture state only.  Both calls set state, so a retry converges."""
+        if self.find_nurture(candidate_id, nurture) is not None:
+            return candidate_id  # already the nurtured prospect (a new state store): nothing is sent
         status = (nurture.get("options") or {}).get("prospect_status")
         self.client.put_candidate(
             candidate=WdRef.wid(candidate_id),
@@ -515,8 +517,19 @@ class WorkdayConnector(Connector):
         return candidate_id
 
     def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
-        """Not read back (the nurture's writes are idempotent updates): a retry sends them again."""
-        return None
+        """The person, when ``Prospect_Data`` already says a prospect in the rule's status and the
+        nurture's tags are on them (one ``Get_Candidates``)."""
+        record = self._candidate_record(candidate_id)
+        prospect = dig(record, "Candidate_Data", "Prospect_Data")
+        flag = text(prospect.get("Prospect")) if isinstance(prospect, dict) else None
+        if not isinstance(prospect, dict) or (flag or "").lower() not in ("1", "true"):
+            return None
+        status = (nurture.get("options") or {}).get("prospect_status")
+        have = ref_ids(prospect.get("Prospect_Status_Reference")).get(self.cfg.prospect_status_id_type)
+        if status and have != str(status):
+            return None
+        tags = mapping.candidate_from_wd(record, self.name, self.tags).tags
+        return candidate_id if all(t in tags for t in nurture.get("tags") or ()) else None
 
     def _tag_error(self, exc: InvalidRequest, sent: list[str]) -> InvalidRequest:
         """Name the tag a validation fault points at (``.../Candidate_Tag_Reference[n]``)."""

@@ -264,8 +264,7 @@ class Connector(ABC):
         return all(t in current for t in tags)
 
     def has_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> bool:
-        current = self.get_candidate(candidate_id).custom_fields
-        return all(_same_value(current.get(k), v) for k, v in fields.items())
+        return fields_present(self.get_candidate(candidate_id).custom_fields, fields)
 
     def check(self) -> dict[str, Any]:
         """A cheap authenticated call proving the credentials work (``syncbridge validate --online``)."""
@@ -279,6 +278,11 @@ class Connector(ABC):
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+def fields_present(current: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    """Whether ``current`` (a person's custom fields) already holds every value of ``fields``."""
+    return all(_same_value(current.get(k), v) for k, v in fields.items())
 
 
 def _same_value(a: Any, b: Any) -> bool:

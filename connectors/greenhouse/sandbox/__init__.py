@@ -22,6 +22,8 @@ Run it with ``python -m syncbridge.connectors.greenhouse.sandbox serve --db PATH
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,18 @@ class GreenhouseSandbox(KitSandbox):
             "mi_skills": "evaluation.skills",
             "mi_would_hire": "evaluation.would_hire",
         }
+
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        conn = sqlite3.connect(str(db_path))
+        try:
+            rows = conn.execute(
+                "SELECT data FROM notes WHERE candidate_id IN "
+                "(SELECT candidate_id FROM candidate_emails WHERE email = ?)",
+                (email.strip().lower(),),
+            )
+            return [str(json.loads(data)["body"]) for (data,) in rows]
+        finally:
+            conn.close()
 
     def events_demo(self, workdir: Path, *, size: int, say: Callable[[str], None]) -> dict[str, Any] | None:
         from syncbridge.connectors.greenhouse.events_demo import run_events_demo

@@ -36,8 +36,9 @@ from typing import Any
 from syncbridge.connectors.lever.sandbox.api import create_app
 from syncbridge.connectors.lever.sandbox.seed import (
     DEFAULT_API_KEY,
-    DEFAULT_CLIENT_ID,  # noqa: F401 (re-exported, as is DEFAULT_CLIENT_SECRET)
+    DEFAULT_CLIENT_ID,  # noqa: F401 (re-exported, as are the two below)
     DEFAULT_CLIENT_SECRET,  # noqa: F401
+    DEFAULT_REFRESH_TOKEN,  # noqa: F401
     seed,
 )
 from syncbridge.sandbox.cli import ServeCommand, add_token_bucket, token_bucket_options
@@ -196,6 +197,13 @@ class LeverSandbox(KitSandbox):
     people = demo_people
     connector_block = staticmethod(demo_connector_block)
     conversion_rule = staticmethod(demo_conversion_rule)
+    conformance_server_options = {"rate_per_second": 0}
+    conformance_block_options = {"rate_per_second": 500.0, "burst": 500}
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"stage": "lead-reached-out"}
+
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        wanted = email.strip().lower()
+        people = people_snapshot(db_path).items()
+        return [text for key, person in people if wanted in key.split("|") for text in person["notes"]]

@@ -43,6 +43,8 @@ Run it with ``python -m syncbridge.connectors.workday.sandbox serve --db PATH``.
 from __future__ import annotations
 
 import argparse
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from syncbridge.connectors.workday.sandbox.api import create_app
@@ -175,6 +177,7 @@ class WorkdaySandbox(KitSandbox):
     serve = SERVE
     server_class = SandboxServer
     people = demo_people
+    conformance_block_options = {"lag_minutes": 0}  # changes show at once (the sandbox has no lag)
 
     def connector_block(self, base_url: str) -> dict[str, Any]:
         block = demo_connector_block(base_url)
@@ -187,3 +190,15 @@ class WorkdaySandbox(KitSandbox):
 
     def nurture_options(self) -> dict[str, Any] | None:
         return {"prospect_status": "NURTURE"}
+
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        conn = sqlite3.connect(str(db_path))
+        try:
+            rows = conn.execute(
+                "SELECT comment, content FROM attachments WHERE cand_pk IN "
+                "(SELECT cand_pk FROM candidate_emails WHERE email_lc = ?)",
+                (email.strip().lower(),),
+            )
+            return [f"{c or ''}\n{bytes(body).decode('utf-8', 'replace')}" for c, body in rows]
+        finally:
+            conn.close()
