@@ -262,7 +262,7 @@ def test_401_with_oauth_refreshes_once() -> None:
     tokens = LeverOAuthTokens(TOKEN_URL, "cid", "csecret", "rt-0", state=MemoryState())
     client = make_client(tokens=tokens)
     assert client.list_all("stages") == [{"id": "s"}]
-    assert tokens.refreshes == 2
+    assert tokens.issued == 2
 
 
 # --- retries and errors ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The sandbox kit (``syncbridge.sandbox``): store, limiters, faults and the gate, seed helpers, CLI."""
+"""The sandbox kit (``syncbridge.sandbox``): store, limiters, faults and the gate, seed helpers, CLI, web
+helpers, the server factory and the plugin base."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 from syncbridge.sandbox import cli, faults, limits, seed, store, web
+from syncbridge.sandbox.plugin import KitSandbox
+from syncbridge.sandbox.server import ThreadedSandbox
 
 # --------------------------------------------------------------------------------------------------------
 # store
@@ -75,6 +79,7 @@ def test_store_transaction_commits_and_rolls_back(tmp_path: Path) -> None:
         assert db.get_json("people", 1)["email"] == "A@x"
         assert db.get_json("people", 2) is None
         assert db.query("SELECT id FROM people") == [(1,)]
+        assert db.dicts("SELECT id, email_lc AS email FROM people") == [{"id": 1, "email": "a@x"}]
     finally:
         db.close()
 
@@ -496,3 +501,51 @@ def test_read_form_and_admin_routes() -> None:
     assert form == {"a": "1", "b": "3", "grant_type": "client_credentials"}
     assert client.post("/token", json={"x": 1, "y": None}).json() == {"x": "1"}
     assert client.post("/token", content=b"{", headers={"content-type": "application/json"}).json() == {}
+
+
+# --------------------------------------------------------------------------------------------------------
+# server factory and the plugin base
+
+
+def test_threaded_sandbox_factory_and_kit_plugin(tmp_path: Path) -> None:
+    made: list[tuple[Path, dict[str, Any]]] = []
+
+    def create_app(db_path: Path, **options: Any) -> FastAPI:
+        made.append((db_path, options))
+        app = FastAPI()
+
+        @app.get("/ping")
+        async def ping() -> JSONResponse:
+            return JSONResponse({"pong": True})
+
+        return app
+
+    seeded: list[dict[str, Any]] = []
+
+    def seed_db(db_path: Path, **kw: Any) -> None:
+        seeded.append(kw)
+
+    class Server(ThreadedSandbox):
+        vendor = "Tiny"
+        factory = create_app
+
+    class Tiny(KitSandbox):
+        vendor = "tiny"
+        employer = connector_name = outcome_prefix = "T"
+        serve = cli.ServeCommand(prog="tiny", description="d", seed=seed_db, create_app=create_app)
+        server_class = Server
+
+        @staticmethod
+        def people(db_path: Path, *, n: int, seed: int) -> list[dict[str, Any]]:
+            return [{"email": f"{n}@{seed}", "kind": "primary"}]
+
+        def connector_block(self, base_url: str) -> dict[str, Any]:
+            return {"type": "tiny", "base_url": base_url}
+
+    plugin = Tiny()
+    plugin.seed(tmp_path / "t.db", size=30, reset=True)
+    assert seeded == [{"size": 30, "seed": 7, "reset": True}]
+    assert plugin.demo_people(tmp_path / "t.db", n=3) == [{"email": "3@7", "kind": "primary"}]
+    with plugin.server(tmp_path / "t.db", latency_ms=1) as running:
+        assert made == [(tmp_path / "t.db", {"latency_ms": 1})]
+        assert requests.get(f"{running.url}/ping", timeout=5).json() == {"pong": True}

@@ -112,11 +112,7 @@ class LeverSettings(ConnectorSettings):
     read_ahead: int = Field(
         default=2, ge=0, le=8, description="opportunity pages requested ahead while one is mapped (0: none)"
     )
-    # transport
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
-    backoff_base: float = Field(default=0.5, gt=0, le=60)
+    # transport: connect_timeout, read_timeout, max_attempts, backoff_base... (HttpSettings)
 
     @model_validator(mode="after")
     def _check(self) -> LeverSettings:
@@ -215,6 +211,7 @@ class LeverConnector(Connector):
         self.tokens: LeverOAuthTokens | None = None
         if client is None:
             self.limiter = TokenBucket(settings.rate_per_second, settings.burst)
+            http = {**settings.http_options(), "sleep": sleep}
             if settings.oauth:
                 self.tokens = LeverOAuthTokens(
                     settings.oauth_token_url(),
@@ -223,10 +220,7 @@ class LeverConnector(Connector):
                     _secret(settings.refresh_token),
                     state=self.state,
                     connector=name,
-                    timeout=(settings.connect_timeout, settings.read_timeout),
-                    retry_deadline=settings.retry_deadline_seconds,
-                    max_attempts=settings.max_attempts,
-                    sleep=sleep,
+                    **http,
                 )
             api = build_api(
                 settings.api_url(),
@@ -234,13 +228,8 @@ class LeverConnector(Connector):
                 limiter=self.limiter,
                 api_key=None if settings.oauth else _secret(settings.api_key),
                 tokens=self.tokens,
-                timeout=(settings.connect_timeout, settings.read_timeout),
-                max_attempts=settings.max_attempts,
-                backoff_base=settings.backoff_base,
-                retry_deadline=settings.retry_deadline_seconds,
-                max_pages=settings.max_pages,
-                sleep=sleep,
                 session=session,
+                **http,
             )
             client = LeverClient(api, page_size=settings.page_size, max_restarts=settings.max_offset_restarts)
         self.client = client

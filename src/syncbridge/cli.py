@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,44 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@contextmanager
+def _vendor_names_in_help(command: click.Command) -> Iterator[None]:
+    """While help is shown, ``{vendors}`` and ``{sandboxes}`` in the command's and its options' help name
+    the installed vendor plugins (read from the entry points then, nothing imported)."""
+    from syncbridge.plugins import sandbox_vendors, vendors
+
+    names = {
+        "{vendors}": ", ".join(vendors()) or "none installed",
+        "{sandboxes}": ", ".join(sandbox_vendors()) or "none installed",
+    }
+    items: list[Any] = [command, *command.params]
+    saved = [getattr(item, "help", None) for item in items]
+    for item, text in zip(items, saved, strict=True):
+        if text:
+            for placeholder, value in names.items():
+                text = text.replace(placeholder, value)
+            item.help = text
+    try:
+        yield
+    finally:
+        for item, text in zip(items, saved, strict=True):
+            if text:
+                item.help = text
+
+
+class _VendorGroup(click.Group):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with _vendor_names_in_help(self):
+            super().format_help(ctx, formatter)
+
+
+class _VendorCommand(click.Command):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with _vendor_names_in_help(self):
+            super().format_help(ctx, formatter)
+
+
+@click.group(cls=_VendorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c",
     "--config",
@@ -107,7 +145,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.pass_context
 def main(ctx: click.Context, config: str, verbose: int) -> None:
-    """syncbridge: micro-internship outcomes into your ATS (Greenhouse, Lever, Workday).
+    """syncbridge: micro-internship outcomes into your ATS ({vendors}).
 
     \b
     Typical use:
@@ -116,7 +154,7 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
       syncbridge run               sync, link, plan and apply, as a Prefect flow
       syncbridge status            cursors, links, ledger, recent runs
       syncbridge review            identity links waiting for a person (accept/reject)
-      syncbridge demo              everything against a local Greenhouse sandbox
+      syncbridge demo              everything against a local ATS sandbox (no account needed)
     """
     _setup_logging(verbose)
     ctx.obj = _Ctx(config, verbose)
@@ -507,7 +545,7 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
             click.echo(f"  {a['key'][:12]} outcome {a['outcome_id']} on {a['connector']} ({a['rule']})")
 
 
-@main.command()
+@main.command(cls=_VendorCommand)
 @click.option(
     "--workdir",
     default=".syncbridge",
@@ -529,9 +567,8 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     "--vendor",
     "vendor",
     default=None,
-    help="Sandbox(es) to run against: a vendor name, a comma list, or all; default: the first "
-    "(`syncbridge sandbox --help` lists them; each vendor is a different employer, outcomes are routed "
-    "by employer).",
+    help="Sandbox(es) to run against: one of {sandboxes}, a comma list, or all; default: the first "
+    "(each vendor is a different employer, outcomes are routed by employer).",
 )
 @click.option(
     "--events",
@@ -985,13 +1022,15 @@ class _VendorChoice(click.ParamType):
         return str(value)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(
+    cls=_VendorCommand, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
 @click.argument("vendor", type=_VendorChoice())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def sandbox(vendor: str, args: tuple[str, ...]) -> None:
     """Serve a local vendor sandbox, e.g. `syncbridge sandbox greenhouse serve --db gh.db --port 8010`
     (`syncbridge sandbox lever serve --help` lists the options).  VENDOR is any installed vendor plugin
-    that ships a sandbox."""
+    that ships a sandbox: {sandboxes}."""
     from syncbridge.plugins import vendor as find_vendor
 
     sys.exit(find_vendor(vendor).sandbox().main(list(args)))

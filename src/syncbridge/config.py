@@ -33,7 +33,7 @@ from pydantic import (
 
 from syncbridge import configcheck
 from syncbridge.assessment import AssessmentSettings
-from syncbridge.connector import ConnectorSettings, connector_class
+from syncbridge.connector import ConnectorSettings, connector_class, connector_types
 from syncbridge.errors import ConfigError
 from syncbridge.outcomes import OutcomeSourceSettings
 from syncbridge.redact import register_secret
@@ -415,7 +415,8 @@ class Settings(_Strict):
                 out[name] = block
                 continue
             if not isinstance(block, dict) or "type" not in block:
-                raise ValueError(f"{name}.type: missing (one of greenhouse, lever, workday)")
+                known = ", ".join(connector_types()) or "no connector is installed"
+                raise ValueError(f"{name}.type: missing (one of {known})")
             try:
                 model = connector_class(str(block["type"])).settings_model
             except ConfigError as exc:

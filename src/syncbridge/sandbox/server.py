@@ -11,8 +11,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 
@@ -117,9 +118,16 @@ class ThreadedSandbox:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
 
+    #: ``factory(db_path, **app_kwargs)`` builds the app (a vendor names its ``create_app`` here, or
+    #: overrides :meth:`create_app`)
+    factory: ClassVar[Callable[..., Any] | None] = None
+
     # the two hooks a vendor fills in
-    def create_app(self) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
+    def create_app(self) -> Any:
+        factory = type(self).factory
+        if factory is None:  # pragma: no cover - interface
+            raise NotImplementedError
+        return factory(self.db_path, **self.app_kwargs)
 
     def close_app(self, app: Any) -> None:
         """Release what the app holds (its SQLite connection) after the server stopped."""
