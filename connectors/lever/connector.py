@@ -21,7 +21,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
@@ -48,7 +47,6 @@ from syncbridge.model import (
     Prescreen,
     Requisition,
 )
-from syncbridge.readahead import read_ahead
 from syncbridge.records import RECORD_ERRORS, Refused, checked_dict, map_records, refuse
 
 from . import mapping
@@ -109,9 +107,6 @@ class LeverSettings(ConnectorSettings):
     page_size: int = Field(default=100, ge=1, le=100)
     window_days: int = Field(default=30, ge=1, description="incremental reads are split in windows this long")
     max_offset_restarts: int = Field(default=3, ge=0, le=10)
-    read_ahead: int = Field(
-        default=2, ge=0, le=8, description="opportunity pages requested ahead while one is mapped (0: none)"
-    )
     # transport: connect_timeout, read_timeout, max_attempts, backoff_base... (HttpSettings)
 
     @model_validator(mode="after")
@@ -301,18 +296,12 @@ class LeverConnector(Connector):
         ``updated_at`` filter never returns those).  It needs no upper bound: one created while the read
         runs is stored now and read again by the next incremental sync (the mirror upserts).  Run a full
         sync now and then (``syncbridge sync --full``).
-
-        The next page is requested while the caller maps this one (:func:`~syncbridge.readahead.read_ahead`,
-        ``read_ahead`` pages): Lever's offset token is in the envelope, so the vendor's time and the
-        mapping overlap.  Nothing else uses the client while these pages are read.
         """
         if window.since is None:
-            queries: list[dict[str, Any]] = [{}]
-        else:
-            queries = [{"updated_at_start": s, "updated_at_end": e} for s, e in self._windows(window)]
-        pages = (page for q in queries for page in self.client.opportunities(q, raw=raw))
-        with closing(read_ahead(pages, self.cfg.read_ahead, name=f"{self.name}-opportunities")) as ahead:
-            yield from ahead
+            yield from self.client.opportunities({}, raw=raw)
+            return
+        for start, end in self._windows(window):
+            yield from self.client.opportunities({"updated_at_start": start, "updated_at_end": end}, raw=raw)
 
     def _read_candidates(self, window: Window) -> Iterator[list[Candidate | Application | Refused]]:
         """The contacts of each opportunity page, then the page's opportunities as applications: one
