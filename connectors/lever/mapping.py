@@ -68,7 +68,7 @@ def from_ms(value: Any) -> datetime | None:
 
 def _id_of(value: Any) -> str | None:
     """An id given as a string or as an expanded object ``{"id": ...}``."""
-    if isinstance(value, Mapping):
+    if type(value) is not str and isinstance(value, Mapping):
         value = value.get("id")
     if id_problem(value) is not None:  # null, booleans, objects, arrays, blank...: no id
         return None
@@ -78,7 +78,7 @@ def _id_of(value: Any) -> str | None:
 def archived_at(opp: Mapping[str, Any]) -> int | None:
     """When the opportunity was archived (ms), from either documented shape; None when active."""
     nested = opp.get("archived")
-    if isinstance(nested, Mapping):
+    if nested is not None and isinstance(nested, Mapping):
         when = _ms_or_none(nested.get("archivedAt"))
         if when is not None:
             return when

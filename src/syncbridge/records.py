@@ -62,10 +62,11 @@ def id_problem(value: Any, key: str = "id") -> str | None:
     WIDs); anything else (null, booleans, fractions, objects, arrays, blank or over-long strings, control
     characters) is refused.
     """
-    if isinstance(value, bool):
-        return f"{key} is a boolean"
-    if isinstance(value, int):
-        return None if len(str(value)) <= MAX_ID_LENGTH else f"{key} is too long"
+    if type(value) is not str:  # strings (nearly every id) skip the other kinds' checks
+        if isinstance(value, bool):
+            return f"{key} is a boolean"
+        if isinstance(value, int):
+            return None if len(str(value)) <= MAX_ID_LENGTH else f"{key} is too long"
     if isinstance(value, str):
         if not value.strip():
             return f"{key} is blank"
