@@ -109,11 +109,6 @@ def _key(kind: str, wid: str, key: str, descriptor: str | None = None) -> str:
     return _ref(f"{kind}_Reference", [("WID", wid), (f"{kind}_ID", key)], descriptor)
 
 
-def _stamp(stored: str) -> str:
-    """Stored text → what the sandbox sends (ISO with an explicit offset, milliseconds)."""
-    return stored[:23] + "+00:00"
-
-
 @dataclass(eq=False)
 class _Fault(Exception):
     """A SOAP fault the handler answers with (HTTP 500 unless told otherwise)."""
@@ -291,6 +286,8 @@ _GATE_REPLIES = {
     "500": Reply(500, _envelope(_fault_xml(_UNEXPECTED)), b"text/xml; charset=utf-8"),
     "503": Reply(503, b"<html><body>Service Unavailable</body></html>", b"text/html"),
 }
+_CREDENTIALS = {"username": wd.DEFAULT_USERNAME, "password": wd.DEFAULT_PASSWORD}
+_CREDENTIALS |= {"client_id": wd.DEFAULT_CLIENT_ID, "client_secret": wd.DEFAULT_CLIENT_SECRET}
 _TX = "INSERT INTO tx_log(kind, rec_pk, at) VALUES (?, ?, ?)"
 _SOURCE = ("Source_Reference", "Applicant_Source_ID")
 # fmt: off
@@ -526,18 +523,14 @@ class _Tenant(Store):
         row = self._find(table, ids)
         return int(row[0]) if row else None
 
-    def _named(self, table: str, ref: _Node, select: str = "pk", id_type: str = "WID") -> tuple[Any, ...]:
+    def _named(self, table: str, ref: _Node, select: str = "pk", id_type: str = "WID", at: str = "") -> Any:
         """The row a reference names (a fault when it names nothing)."""
-        row = self._find(table, ref.ids, select)
-        if row is None:
-            raise ref.unknown(id_type)
+        if (row := self._find(table, ref.ids, select)) is None:
+            raise ref.unknown(id_type, at)
         return row
 
     def _tag(self, ref: _Node) -> tuple[Any, ...]:
-        found = self._find("tags", ref.ids, "pk, wid, tag_id, name, active")
-        if found is None:
-            raise ref.unknown(wd.TAG_ID_TYPE, "/wd:ID[1]")
-        return found
+        return self._named("tags", ref, "pk, wid, tag_id, name, active", wd.TAG_ID_TYPE, "/wd:ID[1]")
 
     def _paging(self, req: _Node) -> tuple[int, int, str]:
         rf = req["Response_Filter"]
@@ -704,11 +697,11 @@ class _Tenant(Store):
         disp, req_id = a["disposition"], a["req_id"]
         applied = _t("Job_Application_ID", a["app_id"])
         applied += _key("Job_Requisition", a["r_wid"], req_id, d(f"{req_id} {a['title']}"))
-        applied += _t("Job_Application_Date", _stamp(a["applied_at"]))
+        applied += _t("Job_Application_Date", a["applied_at"][:23] + "+00:00")  # stored UTC, sent with offset
         applied += _ref("Stage_Reference", [("Recruiting_Stage_ID", a["stage"])], d(a["stage"]))
         disp_name = d(wd.DISPOSITIONS.get(disp, disp))
         applied += _opt("Disposition_Reference", "Recruiting_Disposition_ID", disp, disp_name)
-        applied += _t("Status_Timestamp", _stamp(a["status_at"])) + _opt(
+        applied += _t("Status_Timestamp", a["status_at"][:23] + "+00:00") + _opt(
             *_SOURCE, a["source"], d(a["source"])
         )
         resumes = "".join(_e("Resume_Attachment_Data", _t("ID", f["wid"]) + _file_xml(f, d)) for f in files)
@@ -809,15 +802,10 @@ class _Tenant(Store):
             source = prospect_el["Source_Reference"].known(wd.SOURCE_IDS)
             with self.transaction() as conn:
                 pk, wid = self._ids(conn, "candidates", "created-candidate")
-                row = {
-                    "pk": pk,
-                    "wid": wid,
-                    "candidate_id": f"C{pk:07d}",
-                    "first_name": first,
-                    "last_name": last,
-                }
-                row |= {"phone": phone, "country": "USA", "prospect": prospect, "origin": "api", "touched": 1}
-                _insert(conn, "candidates", {**row, "created_at": now, "updated_at": now, "source": source})
+                row = {"pk": pk, "wid": wid, "candidate_id": f"C{pk:07d}", "first_name": first}
+                row |= {"last_name": last, "phone": phone, "country": "USA", "prospect": prospect}
+                row |= {"origin": "api", "touched": 1, "created_at": now, "updated_at": now, "source": source}
+                _insert(conn, "candidates", row)
                 created = self._add(conn, pk, email, tags, applications, now)
                 conn.execute(_TX, ("candidate", pk, now))
             self.counters["candidates_created"] += 1
@@ -827,19 +815,21 @@ class _Tenant(Store):
     def _job_applications(self, data: _Node) -> list[tuple[int, str, str | None, _Node]]:
         """Validate ``Job_Application_Data*/Job_Applied_To_Data``: (requisition pk, stage, source, node)."""
         out = []
-        for applied in (
-            a for app in data.all("Job_Application_Data") for a in app.all("Job_Applied_To_Data")
-        ):
-            req_ref = applied["Job_Requisition_Reference"]
-            req_pk, req_id, status = self._named(
-                "requisitions", req_ref, "pk, req_id, status", "Job_Requisition_ID"
-            )
-            closed = f"Job Requisition {req_id} is {status} and does not accept applications."
-            req_ref.check(status not in wd.NOT_OPEN_FOR_APPLICATIONS, closed)
-            stage = applied["Stage_Reference"].known(wd.STAGES)
-            applied.check(stage, "Enter a Stage for the job application.")
-            out.append((int(req_pk), stage, applied["Source_Reference"].known(wd.SOURCE_IDS), applied))
+        for app in data.all("Job_Application_Data"):
+            for applied in app.all("Job_Applied_To_Data"):
+                out.append(self._job_application(applied))
         return out
+
+    def _job_application(self, applied: _Node) -> tuple[int, str, str | None, _Node]:
+        req_ref = applied["Job_Requisition_Reference"]
+        req_pk, req_id, status = self._named(
+            "requisitions", req_ref, "pk, req_id, status", "Job_Requisition_ID"
+        )
+        closed = f"Job Requisition {req_id} is {status} and does not accept applications."
+        req_ref.check(status not in wd.NOT_OPEN_FOR_APPLICATIONS, closed)
+        stage = applied["Stage_Reference"].known(wd.STAGES)
+        applied.check(stage, "Enter a Stage for the job application.")
+        return int(req_pk), stage, applied["Source_Reference"].known(wd.SOURCE_IDS), applied
 
     def _add(
         self, conn: Conn, cand_pk: int, email: str | None, tags: list[Any], apps: list[Any], now: str
@@ -853,25 +843,15 @@ class _Tenant(Store):
         conn.executemany(sql, [(cand_pk, tag_pk, n) for tag_pk, n in tags])
         created = []
         for req_pk, stage, source, applied in apps:
-            if conn.execute(
-                "SELECT 1 FROM applications WHERE cand_pk = ? AND req_pk = ?", (cand_pk, req_pk)
-            ).fetchone():
-                name, req_id = conn.execute(
-                    "SELECT COALESCE(c.first_name || ' ', '') || c.last_name, r.req_id FROM candidates c, "
-                    "requisitions r WHERE c.pk = ? AND r.pk = ?",
-                    (cand_pk, req_pk),
-                ).fetchone()
-                raise applied.bad(f"{name} has already applied to {req_id}.")
+            requisition = self.query("SELECT wid, req_id FROM requisitions WHERE pk = ?", (req_pk,))[0]
+            if self.one("SELECT 1 FROM applications WHERE cand_pk = ? AND req_pk = ?", (cand_pk, req_pk)):
+                sql = "SELECT COALESCE(first_name || ' ', '') || last_name FROM candidates WHERE pk = ?"
+                name = self.query(sql, (cand_pk,))[0][0]
+                raise applied.bad(f"{name} has already applied to {requisition[1]}.")
             pk, wid = self._ids(conn, "applications", "created-application")
             row = {"pk": pk, "wid": wid, "app_id": f"JA-{pk:07d}", "cand_pk": cand_pk, "req_pk": req_pk}
-            _insert(
-                conn,
-                "applications",
-                {**row, "applied_at": now, "stage": stage, "source": source, "status_at": now},
-            )
-            requisition = conn.execute(
-                "SELECT wid, req_id FROM requisitions WHERE pk = ?", (req_pk,)
-            ).fetchone()
+            row |= {"applied_at": now, "stage": stage, "source": source, "status_at": now}
+            _insert(conn, "applications", row)
             created.append(((wid, row["app_id"]), requisition))
             self.counters["applications_created"] += 1
         return created
@@ -880,22 +860,9 @@ class _Tenant(Store):
         """Insert a file (Filename, content, Comment, Content_Type_ID); its WID."""
         pk, wid = self._ids(conn, "attachments", "created-attachment")
         filename, content, comment, mime = file
-        row = {
-            "pk": pk,
-            "wid": wid,
-            "cand_pk": cand_pk,
-            "filename": filename,
-            "content": content,
-            "comment": comment,
-        }
-        row |= {
-            "category": category,
-            "mime": mime or "text/plain",
-            "origin": "api",
-            "created_at": now,
-            "app_pk": app_pk,
-        }
-        _insert(conn, "attachments", row)
+        row = {"pk": pk, "wid": wid, "cand_pk": cand_pk, "filename": filename, "content": content}
+        row |= {"comment": comment, "category": category, "mime": mime or "text/plain", "origin": "api"}
+        _insert(conn, "attachments", {**row, "created_at": now, "app_pk": app_pk})
         return wid
 
     @staticmethod
@@ -1114,24 +1081,15 @@ def _found(record: Row | None) -> Response:
     return JSONResponse({"message": "not found"}, status_code=404) if record is None else JSONResponse(record)
 
 
-def create_app(
-    db_path: str | Path,
-    *,
-    tenant: str = wd.DEFAULT_TENANT,
-    username: str = wd.DEFAULT_USERNAME,
-    password: str = wd.DEFAULT_PASSWORD,
-    client_id: str = wd.DEFAULT_CLIENT_ID,
-    client_secret: str = wd.DEFAULT_CLIENT_SECRET,
-    **settings: Any,
-) -> FastAPI:
+def create_app(db_path: str | Path, *, tenant: str = wd.DEFAULT_TENANT, **options: Any) -> FastAPI:
     """The sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded).
 
-    ``settings`` are the tenant's runtime settings (:class:`_Config`: ``max_version``,
+    ``options`` are the credentials (``username``, ``password``, ``client_id``, ``client_secret``: those
+    of :mod:`.tenant` unless given) and the tenant's runtime settings (:class:`_Config`: ``max_version``,
     ``transaction_log``, ``rate_limit`` (0 = unlimited), ``rate_window``, ``latency_ms``, ``fault_rate``,
     ``fault_seed``, ``token_ttl``, ``rotate_refresh_tokens``)."""
-    credentials = {"username": username, "password": password}
-    credentials |= {"client_id": client_id, "client_secret": client_secret}
-    sb = _Tenant(db_path, _Config(**settings), tenant, **credentials)
+    credentials = {key: options.pop(key, default) for key, default in _CREDENTIALS.items()}
+    sb = _Tenant(db_path, _Config(**options), tenant, **credentials)
     app = GatedApp(title="Workday Recruiting (WWS) sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
     app.gate = sb.gate

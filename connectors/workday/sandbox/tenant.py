@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from syncbridge.sandbox.seed import phone_digits, rng_for, seed_anchor, spread, stable_hex
+from syncbridge.sandbox.seed import ascii_fold, phone_digits, rng_for, seed_anchor, spread, stable_hex
 from syncbridge.sandbox.store import add_missing_columns, ensure_tables, seed_file
 
 DEFAULT_TENANT = "syncbridge_sandbox1"
@@ -45,29 +45,24 @@ def make_wid(seed_value: int | str, kind: str, n: int | str) -> str:
     return stable_hex("wd-sandbox", seed_value, kind, n)
 
 
+def _names(names: str) -> list[tuple[str, str]]:
+    """``"Ada|陽菜=hina"`` → (as written, ASCII form for e-mail local parts), the form folded unless given."""
+    pairs = (name.partition("=") for name in names.split("|"))
+    return [(name, ascii or ascii_fold(name)) for name, _, ascii in pairs]
+
+
 # fmt: off
-FIRST_NAMES = [
-    ("Ada", "ada"), ("Émilie", "emilie"), ("Kofi", "kofi"), ("Ines", "ines"), ("Matías", "matias"),
-    ("Saoirse", "saoirse"), ("Nikolaj", "nikolaj"), ("Zofia", "zofia"), ("Aarav", "aarav"), ("Mei", "mei"),
-    ("陽菜", "hina"), ("蓮", "ren"), ("지우", "jiwoo"), ("Алексей", "aleksei"), ("Мария", "mariya"),
-    ("Chidera", "chidera"), ("Thandiwe", "thandiwe"), ("Björk", "bjork"), ("Þórunn", "thorunn"),
-    ("Ørjan", "orjan"), ("Renée", "renee"), ("José Luis", "joseluis"), ("Anne-Sophie", "annesophie"),
-    ("Rahul", "rahul"), ("Fatou", "fatou"), ("Yusuf", "yusuf"), ("Leilani", "leilani"), ("Tomasz", "tomasz"),
-    ("Grace", "grace"), ("Oliver", "oliver"), ("Amelia", "amelia"), ("Lucas", "lucas"), ("Chloé", "chloe"),
-    ("Niamh", "niamh"), ("Dao", "dao"), ("Minh", "minh"), ("Hüseyin", "huseyin"), ("Ayşe", "ayse"),
-    ("Sven", "sven"), ("Priyanka", "priyanka"), ("Kwabena", "kwabena"), ("Valentina", "valentina"),
-]
-LAST_NAMES = [
-    ("Okonkwo", "okonkwo"), ("Ó Briain", "obriain"), ("Nuñez", "nunez"), ("Schäfer", "schafer"),
-    ("Lindqvist", "lindqvist"), ("Wiśniewska", "wisniewska"), ("Трофимов", "trofimov"),
-    ("Соколова", "sokolova"), ("高橋", "takahashi"), ("田中", "tanaka"), ("陈", "chen"), ("박", "park"),
-    ("Nguyễn", "nguyen"), ("da Silva", "dasilva"), ("van Dijk", "vandijk"), ("Al-Mansouri", "almansouri"),
-    ("O'Connor", "oconnor"), ("Martin-Lefebvre", "martinlefebvre"), ("Østby", "ostby"), ("Smith", "smith"),
-    ("Jones", "jones"), ("Garcia", "garcia"), ("Mensah", "mensah"), ("Banerjee", "banerjee"),
-    ("Kaya", "kaya"), ("Rossi", "rossi"), ("Haddad", "haddad"), ("Kowalczyk", "kowalczyk"),
-    ("Andersen", "andersen"), ("Dubois", "dubois"), ("MacLeod", "macleod"), ("Yamamoto", "yamamoto"),
-    ("Ivanova", "ivanova"), ("Popescu", "popescu"),
-]
+FIRST_NAMES = _names(
+    "Ada|Émilie|Kofi|Ines|Matías|Saoirse|Nikolaj|Zofia|Aarav|Mei|陽菜=hina|蓮=ren|지우=jiwoo|Алексей=aleksei|"
+    "Мария=mariya|Chidera|Thandiwe|Björk|Þórunn=thorunn|Ørjan=orjan|Renée|José Luis|Anne-Sophie|Rahul|Fatou|"
+    "Yusuf|Leilani|Tomasz|Grace|Oliver|Amelia|Lucas|Chloé|Niamh|Dao|Minh|Hüseyin|Ayşe|Sven|Priyanka|Kwabena|"
+    "Valentina"
+)
+LAST_NAMES = _names(
+    "Okonkwo|Ó Briain|Nuñez|Schäfer|Lindqvist|Wiśniewska|Трофимов=trofimov|Соколова=sokolova|高橋=takahashi|"
+    "田中=tanaka|陈=chen|박=park|Nguyễn|da Silva|van Dijk|Al-Mansouri|O'Connor|Martin-Lefebvre|Østby=ostby|"
+    "Smith|Jones|Garcia|Mensah|Banerjee|Kaya|Rossi|Haddad|Kowalczyk|Andersen|Dubois|MacLeod|Yamamoto|Ivanova|Popescu"
+)
 PERSONAL_DOMAINS = ["gmail.com", "outlook.com", "yahoo.co.uk", "proton.me", "icloud.com", "gmx.net",
                     "yandex.ru", "naver.com", "web.de", "hotmail.fr"]
 SCHOOL_DOMAINS = ["student.uni-example.edu", "alumni.tech-example.ac.uk", "campus.example.ac.jp",
