@@ -32,6 +32,7 @@ Run it with ``python -m syncbridge.connectors.workday.sandbox serve --db PATH``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import sqlite3
@@ -70,15 +71,28 @@ from syncbridge.sandbox.plugin import KitSandbox
 from syncbridge.sandbox.seed import classify_emails, conversion_rule, made_up_people, pick_people
 from syncbridge.sandbox.server import ThreadedSandbox
 
+# fmt: off
 #: env names the demo config refers to → the sandbox credentials
 DEMO_ENV = {"SB_DEMO_WD_USERNAME": DEFAULT_USERNAME, "SB_DEMO_WD_PASSWORD": DEFAULT_PASSWORD}
 #: people nobody has (the demo's unmatched outcomes)
-MADE_UP_NAMES = [
-    ("Imogen", "Achterberg"),
-    ("Bartholomew", "Nkemelu"),
-    ("Solveig", "Quispe"),
-    ("Rafferty", "Oyelaran"),
-]
+MADE_UP_NAMES = [("Imogen", "Achterberg"), ("Bartholomew", "Nkemelu"), ("Solveig", "Quispe"),
+                 ("Rafferty", "Oyelaran")]
+#: the demo's connector block (its host aside)
+_DEMO_BLOCK: dict[str, Any] = {
+    "type": "workday", "host": "", "tenant": DEFAULT_TENANT, "version": DEFAULT_VERSION,
+    "username": "${SB_DEMO_WD_USERNAME}", "password": "${SB_DEMO_WD_PASSWORD}",
+    "document_category": DEFAULT_DOCUMENT_CATEGORY, "document_category_id_type": DOCUMENT_CATEGORY_TYPE,
+    "tag_ids": {"micro-intern": "MICRO_INTERN", "micro-intern-sourced": "MICRO_INTERN_SOURCED"},
+    "tag_id_type": TAG_ID_TYPE, "application_stage": "Review", "move_to_step": "Screen", "lag_minutes": 60,
+    "lookback_minutes": 10, "page_size": 100, "requests_per_second": 50.0, "connect_timeout": 5.0,
+    "read_timeout": 60.0, "max_attempts": 5,
+}
+#: how the demo's conversion rule opens a requisition: seeded reference data
+_DEMO_REQUISITION = {
+    "supervisory_organization": "SUP-DATA", "reason": "INTERN_CONVERSION", "job_profile": "JP-GRADUATE",
+    "location": "REMOTE", "worker_type": "Employee", "time_type": "Full_time", "target_hire_days": 60,
+}
+# fmt: on
 
 
 def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
@@ -86,13 +100,9 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
     a secondary e-mail, one by an e-mail two people share (ambiguous) and two nobody has (unmatched)."""
     with closing(sqlite3.connect(str(db_path))) as conn:
         rng, window = random.Random(f"wd-sandbox-demo:{seed}"), 5000
-        counts = dict(
-            conn.execute(
-                "SELECT email_lc, COUNT(DISTINCT cand_pk) FROM candidate_emails WHERE email_lc IN "
-                "(SELECT email_lc FROM candidate_emails WHERE cand_pk <= ?) GROUP BY email_lc",
-                (window,),
-            ).fetchall()
-        )
+        sql = "SELECT email_lc, COUNT(DISTINCT cand_pk) FROM candidate_emails WHERE email_lc IN "
+        sql += "(SELECT email_lc FROM candidate_emails WHERE cand_pk <= ?) GROUP BY email_lc"
+        counts = dict(conn.execute(sql, (window,)).fetchall())
         rows = conn.execute(
             "SELECT e.email_lc, e.raw, e.cand_pk, e.position, c.first_name, c.last_name "
             "FROM candidate_emails e JOIN candidates c ON c.pk = e.cand_pk "
@@ -115,10 +125,8 @@ def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[st
             return {"email": email, "first_name": first or "Alex", "last_name": last, "kind": kind}
 
         def taken(email: str) -> bool:
-            return (
-                conn.execute("SELECT 1 FROM candidate_emails WHERE email_lc = ?", (email,)).fetchone()
-                is not None
-            )
+            sql = "SELECT 1 FROM candidate_emails WHERE email_lc = ?"
+            return conn.execute(sql, (email,)).fetchone() is not None
 
         pick = partial(pick_people, rng, n=n, owners=owners, person=person, rare_first=False)
         out = pick(primary=primary, secondary=secondary, ambiguous=ambiguous)
@@ -156,44 +164,16 @@ def history_snapshot(db_path: str | Path) -> dict[str, list[dict[str, Any]]]:
 def demo_connector_block(base_url: str) -> dict[str, Any]:
     """The YAML connector block the demo uses against a sandbox at ``base_url`` (every setting spelled
     out; secrets as ``${ENV}`` references, see :data:`DEMO_ENV`)."""
-    return {
-        "type": "workday",
-        "host": base_url.rstrip("/"),
-        "tenant": DEFAULT_TENANT,
-        "version": DEFAULT_VERSION,
-        "username": "${SB_DEMO_WD_USERNAME}",
-        "password": "${SB_DEMO_WD_PASSWORD}",
-        "document_category": DEFAULT_DOCUMENT_CATEGORY,
-        "document_category_id_type": DOCUMENT_CATEGORY_TYPE,
-        "tag_ids": {"micro-intern": "MICRO_INTERN", "micro-intern-sourced": "MICRO_INTERN_SOURCED"},
-        "tag_id_type": TAG_ID_TYPE,
-        "application_stage": "Review",
-        "move_to_step": "Screen",
-        "lag_minutes": 60,
-        "lookback_minutes": 10,
-        "page_size": 100,
-        "requests_per_second": 50.0,
-        "connect_timeout": 5.0,
-        "read_timeout": 60.0,
-        "max_attempts": 5,
-    }
+    return copy.deepcopy({**_DEMO_BLOCK, "host": base_url.rstrip("/")})
 
 
 def demo_conversion_rule(employer: str) -> dict[str, Any]:
     """The demo's conversion rule for this sandbox: a strong micro-intern gets a job requisition per team
     and role in the seeded Data & Analytics organisation (its approval process left to run), and is
     applied to it, moved on to the Screen step, with the prescreen summary on the job application."""
-    options = {
-        "supervisory_organization": "SUP-DATA",
-        "reason": "INTERN_CONVERSION",
-        "job_profile": "JP-GRADUATE",
-        "location": "REMOTE",
-        "worker_type": "Employee",
-        "time_type": "Full_time",
-        "target_hire_days": 60,
-    }
     fields = {"mi_prescreen_score": "prescreen.score", "mi_supervisor": "project.supervisor.name"}
-    return conversion_rule("workday", employer, options, prescreen={"fields": fields, "stage": "Review"})
+    prescreen = {"fields": fields, "stage": "Review"}
+    return conversion_rule("workday", employer, dict(_DEMO_REQUISITION), prescreen=prescreen)
 
 
 class SandboxServer(ThreadedSandbox):
@@ -203,12 +183,9 @@ class SandboxServer(ThreadedSandbox):
     factory = create_app
 
     @property
-    def tenant(self) -> str:
-        return str(self.app_kwargs.get("tenant", DEFAULT_TENANT))
-
-    @property
     def service_url(self) -> str:
-        return f"{self.url}/ccx/service/{self.tenant}/Recruiting/{DEFAULT_VERSION}"
+        tenant = self.app_kwargs.get("tenant", DEFAULT_TENANT)
+        return f"{self.url}/ccx/service/{tenant}/Recruiting/{DEFAULT_VERSION}"
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -681,15 +681,13 @@ class _Tenant(Store):
             for f in on_candidate.get(pk, []):
                 category = [(wd.DOCUMENT_CATEGORY_TYPE, f["category"])]
                 name = wd.DOCUMENT_CATEGORIES.get(f["category"], (f["category"], True))[0]
-                attachment = _wid("Candidate_Attachment_Reference", f["wid"]) + _e(
-                    "Attachment_Data", _file_xml(f, d)
-                )
+                attachment = _wid("Candidate_Attachment_Reference", f["wid"])
+                attachment += _e("Attachment_Data", _file_xml(f, d))
                 attachment += _ref("Document_Category_Reference", category, d(name))
                 parts += _e("Candidate_Attachment_Data", attachment)
             full = " ".join(p for p in (first, last) if p)
-            out += _e(
-                "Candidate", _key("Candidate", c["wid"], cid, d(full or cid)) + _e("Candidate_Data", parts)
-            )
+            ref = _key("Candidate", c["wid"], cid, d(full or cid))
+            out += _e("Candidate", ref + _e("Candidate_Data", parts))
         return out
 
     @staticmethod
@@ -701,9 +699,8 @@ class _Tenant(Store):
         applied += _ref("Stage_Reference", [("Recruiting_Stage_ID", a["stage"])], d(a["stage"]))
         disp_name = d(wd.DISPOSITIONS.get(disp, disp))
         applied += _opt("Disposition_Reference", "Recruiting_Disposition_ID", disp, disp_name)
-        applied += _t("Status_Timestamp", a["status_at"][:23] + "+00:00") + _opt(
-            *_SOURCE, a["source"], d(a["source"])
-        )
+        applied += _t("Status_Timestamp", a["status_at"][:23] + "+00:00")
+        applied += _opt(*_SOURCE, a["source"], d(a["source"]))
         resumes = "".join(_e("Resume_Attachment_Data", _t("ID", f["wid"]) + _file_xml(f, d)) for f in files)
         ref = _key("Job_Application", a["wid"], a["app_id"])
         return _e("Job_Application_Data", ref + _e("Job_Applied_To_Data", applied) + resumes)
@@ -711,9 +708,8 @@ class _Tenant(Store):
     def get_job_requisitions(self, req: _Node, d: Desc) -> str:
         page, count, as_of = self._paging(req)
         if not (refs := req["Request_References"]).missing:
-            total, selected = self._listing(
-                refs, "Job_Requisition_Reference", "requisitions", True, page, count
-            )
+            name = "Job_Requisition_Reference"
+            total, selected = self._listing(refs, name, "requisitions", True, page, count)
         else:
             where, args = self._criteria(req, "requisition", as_of)
             total, selected = self._page("requisitions", where, args, page, count, False)
@@ -723,15 +719,13 @@ class _Tenant(Store):
             detail = _t("Job_Posting_Title", r["title"]) + _t("Positions_Allocated", r["allocated"])
             detail += _t("Positions_Available", r["available"]) + _t("Job_Description", r["description"])
             detail += _t("Confidential_Job_Requisition", bool(r["confidential"]))
-            hiring = _t("Recruiting_Start_Date", r["start_date"]) + _t(
-                "Target_Hire_Date", r["target_hire_date"]
-            )
+            hiring = _t("Recruiting_Start_Date", r["start_date"])
+            hiring += _t("Target_Hire_Date", r["target_hire_date"])
             for name, id_type, column, names in _HIRING_REFS:
                 hiring += _opt(name, id_type, r[column], d(names.get(r[column], r[column])))
             status, org = r["status"], r["org_id"]
-            data = _ref(
-                "Job_Requisition_Status_Reference", [("Job_Requisition_Status_ID", status)], d(status)
-            )
+            status_ids = [("Job_Requisition_Status_ID", status)]
+            data = _ref("Job_Requisition_Status_Reference", status_ids, d(status))
             data += _e("Job_Requisition_Detail_Data", detail) + _e("Hiring_Requirement_Data", hiring)
             org_name = d(wd.ORGS.get(org, org))
             data += _opt("Supervisory_Organization_Reference", "Organization_Reference_ID", org, org_name)
@@ -822,9 +816,8 @@ class _Tenant(Store):
 
     def _job_application(self, applied: _Node) -> tuple[int, str, str | None, _Node]:
         req_ref = applied["Job_Requisition_Reference"]
-        req_pk, req_id, status = self._named(
-            "requisitions", req_ref, "pk, req_id, status", "Job_Requisition_ID"
-        )
+        found = self._named("requisitions", req_ref, "pk, req_id, status", "Job_Requisition_ID")
+        req_pk, req_id, status = found
         closed = f"Job Requisition {req_id} is {status} and does not accept applications."
         req_ref.check(status not in wd.NOT_OPEN_FOR_APPLICATIONS, closed)
         stage = applied["Stage_Reference"].known(wd.STAGES)
@@ -936,13 +929,10 @@ class _Tenant(Store):
         jrd = data["Job_Requisition_Data"]
         title, wanted_id = jrd.text("Job_Posting_Title"), jrd.text("Job_Requisition_ID")
         jrd.check(title, "Enter a Job Posting Title.")
-        taken = wanted_id is not None and self.one(
-            "SELECT 1 FROM requisitions WHERE req_id = ?", (wanted_id,)
-        )
+        taken = wanted_id is not None and self._pk("requisitions", [("Job_Requisition_ID", wanted_id)])
+        message = f"The Job Requisition ID '{wanted_id}' is already in use."
         detail = f"Job Requisition ID '{wanted_id}' already exists. Enter a unique ID."
-        jrd["Job_Requisition_ID"].check(
-            not taken, f"The Job Requisition ID '{wanted_id}' is already in use.", detail
-        )
+        jrd["Job_Requisition_ID"].check(not taken, message, detail)
         row: Row = {column: jrd.text(name) for column, name in _REQUISITION_TEXTS.items()}
         for column, (name, values, id_type, fixed) in _REQUISITION_REFS.items():
             row[column] = jrd[name].known(values, id_type, fixed)
@@ -970,17 +960,14 @@ class _Tenant(Store):
         rows = []
         for site_el in sites:
             site_ref = site_el["Job_Posting_Site_Reference"]
-            site_el.check(
-                site := site_ref.known(wd.JOB_POSTING_SITES, "Job_Posting_Site_ID"),
-                "Enter a job posting site.",
-            )
+            site = site_ref.known(wd.JOB_POSTING_SITES, "Job_Posting_Site_ID")
+            site_el.check(site, "Enter a job posting site.")
             start = _parse_date(site_el.text("Job_Posting_Start_Date"))
             site_el["Job_Posting_Start_Date"].check(start, "Enter a valid Job Posting Start Date.")
             end = _parse_date(end_text) if (end_text := site_el.text("Job_Posting_End_Date")) else None
             ok = not end_text or (end is not None and start is not None and end >= start)
-            site_el["Job_Posting_End_Date"].check(
-                ok, "The Job Posting End Date must be on or after the start date."
-            )
+            message = "The Job Posting End Date must be on or after the start date."
+            site_el["Job_Posting_End_Date"].check(ok, message)
             sql = "SELECT 1 FROM job_postings WHERE req_pk = ? AND site = ? AND active = 1"
             taken = f"Job Requisition {req_id} is already posted on {wd.JOB_POSTING_SITES[site]}."
             site_ref.check(not self.one(sql, (req_pk, site)), taken)

@@ -234,7 +234,7 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
             batch.clear()
 
     rows["tags"] = [
-        (k, make_wid(seed_value, "tag", k), t, name, int(on)) for k, (t, name, on) in enumerate(TAGS, 1)
+        (k, make_wid(seed_value, "tag", k), *tag[:2], int(tag[2])) for k, tag in enumerate(TAGS, 1)
     ]
     rng = rng_for("wd-sandbox", seed_value, "reference")
     for k, (title, status, org, loc, alloc, avail) in enumerate(REQUISITIONS, 1):
@@ -265,9 +265,8 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
         city, country, code = rng.choice(CITIES)
         roll = rng.random()
         n_emails = 0 if roll < 0.04 else 1 if roll < 0.78 else 2 if roll < 0.95 else 3
-        domains = rng.sample(
-            [rng.choice(PERSONAL_DOMAINS), rng.choice(SCHOOL_DOMAINS), rng.choice(WORK_DOMAINS)], 3
-        )
+        pool = [rng.choice(PERSONAL_DOMAINS), rng.choice(SCHOOL_DOMAINS), rng.choice(WORK_DOMAINS)]
+        domains = rng.sample(pool, 3)
         locals_ = [f"{first_a}.{last_a}{i}", f"{first_a[:1]}{last_a}.{i}", f"{last_a}_{first_a}{i}"]
         addresses = [_messy(rng, f"{locals_[k]}@{domains[k]}") for k in range(n_emails)]
         if i > 10 and recent and (rng.random() < 0.01 or i == forced_share):
@@ -287,9 +286,7 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
         where = (city if rng.random() < 0.6 else None, country)
         flags = (int(prospect), int(rng.random() < 0.01), int(rng.random() < 0.03))
         rows["candidates"].append((*person, *where, *flags, source, ts(created), ts(updated)))
-        rows["tx_log"] += [("candidate", i, ts(created))] + (
-            [("candidate", i, ts(updated))] if updated != created else []
-        )
+        rows["tx_log"] += [("candidate", i, ts(at)) for at in dict.fromkeys((created, updated))]
         if rng.random() < 0.15:
             for pos, tag_pk in enumerate(sorted(rng.sample(range(3, 7), rng.choice([1, 1, 2]))), 1):
                 rows["candidate_tags"].append((i, tag_pk, pos))
@@ -301,13 +298,8 @@ def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
                 applied = spread(rng, created, anchor)
                 stage = rng.choice(STAGES[:6])
                 disp = rng.choice(list(DISPOSITIONS)) if rng.random() < 0.2 else None
-                app = (
-                    app_count,
-                    make_wid(seed_value, "application", app_count),
-                    f"JA-{app_count:07d}",
-                    i,
-                    req[0],
-                )
+                app_id = f"JA-{app_count:07d}"
+                app = (app_count, make_wid(seed_value, "application", app_count), app_id, i, req[0])
                 status_at = ts(spread(rng, applied, anchor))
                 rows["applications"].append((*app, ts(applied), stage, disp, source, status_at))
         if rng.random() < 0.05:
