@@ -680,10 +680,10 @@ class _Tenant(Store):
                 parts += _ref("Candidate_Tag_Reference", tag, d(t["name"]))
             for f in on_candidate.get(pk, []):
                 category = [(wd.DOCUMENT_CATEGORY_TYPE, f["category"])]
-                name = wd.DOCUMENT_CATEGORIES.get(f["category"], (f["category"], True))[0]
+                category_name = wd.DOCUMENT_CATEGORIES.get(f["category"], (f["category"], True))[0]
                 attachment = _wid("Candidate_Attachment_Reference", f["wid"])
                 attachment += _e("Attachment_Data", _file_xml(f, d))
-                attachment += _ref("Document_Category_Reference", category, d(name))
+                attachment += _ref("Document_Category_Reference", category, d(category_name))
                 parts += _e("Candidate_Attachment_Data", attachment)
             full = " ".join(p for p in (first, last) if p)
             ref = _key("Candidate", c["wid"], cid, d(full or cid))
