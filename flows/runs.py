@@ -24,10 +24,11 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge import steps
+from syncbridge.actions import Action
 from syncbridge.apply import ApplyResult
 from syncbridge.flows import approval
 from syncbridge.outcomes import OutcomeBatch
-from syncbridge.plan import Action, Plan
+from syncbridge.plan import Plan
 from syncbridge.redact import redact
 from syncbridge.steps import RunFailed, RunSummary, Runtime
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, and_, cast, delete, func, insert, or_, select, update
 
+from syncbridge.actions import KINDS
 from syncbridge.errors import ConfigError
 from syncbridge.model import Application, Candidate, normalize_email
 from syncbridge.store import (
@@ -83,7 +84,14 @@ META_MODE = "email_storage"  # sb_meta: "clear", or "hmac:<key fingerprint>"
 META_SECRET = "privacy_secret"  # sb_meta: this store's own key for the tombstones of e-mails
 _EMAIL = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+")
 #: ledger kinds keyed by requisition code, shared by every intern of one team and role
-_SHARED_KINDS = frozenset({"create_requisition", "publish"})
+_SHARED_KINDS = frozenset(name for name, kind in KINDS.items() if kind.shared)
+
+
+def _makes(kind: str) -> str | None:
+    """What the remote ref of a done write of this kind is, when it is a record of its own (a person
+    syncbridge created, an application)."""
+    found = KINDS.get(kind)
+    return found.makes if found else None
 
 
 def _now() -> datetime:
@@ -703,7 +711,7 @@ def _collect(store: Store, stored: set[str], outcome_ids: set[str], persons: set
                         continue
                     if target:
                         persons.add((c, str(target)))
-                    if kind == "create_candidate" and ref:
+                    if _makes(kind) == "person" and ref:
                         persons.add((c, str(ref)))
             if (len(stored), len(outcome_ids), len(persons)) == size:
                 return
@@ -730,15 +738,14 @@ def _ats_records(
                     "ref": r["remote_ref"],
                     "outcome": r["outcome_id"],
                 }
-                if r["kind"] in ("add_note", "prescreen"):
+                kind = KINDS.get(r["kind"])
+                if kind is not None and kind.marked:
                     item["marker"] = f"syncbridge:{r['key']}"
-                if r["kind"] == "add_tags":
-                    item["tags"] = list(payload.get("tags") or [])
-                if r["kind"] == "set_fields":
-                    item["fields"] = sorted((payload.get("fields") or {}).keys())
+                if kind is not None:
+                    item.update(kind.model.listed(payload))  # tag and field names
                 rows.append(item)
     written = {(r["connector"], r["person"]) for r in rows} | {
-        (r["connector"], r["ref"]) for r in rows if r["kind"] == "create_candidate"
+        (r["connector"], r["ref"]) for r in rows if _makes(r["kind"]) == "person"
     }
     for c, pid in sorted(persons):
         if (c, pid) not in written:
@@ -862,7 +869,7 @@ def _apply(
         )
         for key, c, kind, ref in conn.execute(q):
             keys.append(key)
-            if kind == "attach" and ref:
+            if _makes(kind) == "application" and ref:
                 app_refs.append((c, str(ref)))
     apps_made = (
         or_(*[and_(applications.c.connector == c, applications.c.remote_id == r) for c, r in app_refs])
@@ -1037,17 +1044,16 @@ def confirm_online(erasure: Erasure, connector_for: Callable[[str], Connector]) 
     from syncbridge.errors import ApiError, NotFound
 
     for r in erasure.ats_records:
-        person, kind = (
-            r.get("person") or (r["ref"] if r["kind"] in ("person", "create_candidate") else None),
-            r["kind"],
-        )
+        a_person = r["kind"] == "person" or _makes(r["kind"]) == "person"
+        person = r.get("person") or (r["ref"] if a_person else None)
+        kind = KINDS.get(r["kind"])
         try:
             connector = connector_for(r["connector"])
-            if kind == "add_note" and person and r.get("marker"):
+            if kind is not None and kind.person_note and person and r.get("marker"):
                 found: bool | None = connector.find_note(person, r["marker"]) is not None
-            elif kind == "add_tags" and person and r.get("tags"):
+            elif person and r.get("tags"):  # only tag writes list tags
                 found = connector.has_tags(person, r["tags"])
-            elif kind in ("person", "create_candidate") and person:
+            elif a_person and person:
                 try:
                     connector.get_candidate(person)
                     found = True

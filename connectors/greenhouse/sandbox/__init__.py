@@ -26,8 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-
 from syncbridge.connectors.greenhouse.sandbox.api import create_app
 from syncbridge.connectors.greenhouse.sandbox.demo import (
     DEFAULT_CLIENT_ID,
@@ -39,8 +37,8 @@ from syncbridge.connectors.greenhouse.sandbox.demo import (
     demo_people,
 )
 from syncbridge.connectors.greenhouse.sandbox.seed import SKILL_OPTIONS, seed
-from syncbridge.plugins import Sandbox
 from syncbridge.sandbox.cli import ServeCommand, add_fixed_window, fixed_window_options
+from syncbridge.sandbox.plugin import KitSandbox
 from syncbridge.sandbox.server import ThreadedSandbox
 
 __all__ = [
@@ -64,9 +62,7 @@ class SandboxServer(ThreadedSandbox):
     """The Greenhouse sandbox served by uvicorn in a background thread; use as a context manager."""
 
     vendor = "Greenhouse"
-
-    def create_app(self) -> FastAPI:
-        return create_app(self.db_path, **self.app_kwargs)
+    factory = create_app
 
 
 SERVE = ServeCommand(
@@ -84,10 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     return SERVE.main(argv)
 
 
-_seed_file = seed  # the plugin's method of that name takes a parameter called seed
-
-
-class GreenhouseSandbox(Sandbox):
+class GreenhouseSandbox(KitSandbox):
     """The Greenhouse sandbox as a plugin (entry point ``syncbridge.sandboxes``)."""
 
     vendor = "greenhouse"
@@ -97,18 +90,9 @@ class GreenhouseSandbox(Sandbox):
     demo_order = 0  # the default demo: it shows every feature (custom fields, webhooks, assessments)
     env = DEMO_ENV
     demo_server_options = {"rate_limit": 0}
-
-    def seed(self, db_path: Path, *, size: int = 200, seed: int = 7, reset: bool = False) -> None:
-        _seed_file(db_path, size=size, seed=seed, reset=reset)
-
-    def demo_people(self, db_path: Path, *, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
-        return demo_people(db_path, n=n, seed=seed)
-
-    def server(self, db_path: Path, **options: Any) -> SandboxServer:
-        return SandboxServer(db_path, **options)
-
-    def main(self, argv: list[str]) -> int:
-        return main(argv)
+    serve = SERVE
+    server_class = SandboxServer
+    people = demo_people
 
     def connector_block(self, base_url: str) -> dict[str, Any]:
         return demo_connector_block(base_url)

@@ -2,6 +2,8 @@
 
 Latency, the rate limit and faults are the kit's gate in front of ``/v3``; this module answers the
 requests that pass it: tokens, lists with cursors and filters, writes with their 422s, admin endpoints.
+Lists are described by one table of filters (:data:`LISTS`), request bodies by tables of fields
+(the kit's :class:`~syncbridge.sandbox.body.Field`; ``custom_fields`` is a kind of field of its own).
 """
 
 from __future__ import annotations
@@ -12,591 +14,246 @@ import json
 import mimetypes
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncbridge.connectors.greenhouse.sandbox.demo import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from syncbridge.connectors.greenhouse.sandbox.seed import (
+    EMAIL_INSERT,
     ID_BASES,
     STAGES,
     TABLES,
     TIME_ZONES,
-    application_shape,
-    applied_tag_shape,
-    candidate_shape,
     ensure_schema,
     iso_ts,
-    job_shape,
+    make,
     note_shape,
     now_ts,
-    opening_shape,
     parse_ts,
-    tag_shape,
 )
+from syncbridge.sandbox.body import Checker
+from syncbridge.sandbox.body import Field as F
 from syncbridge.sandbox.faults import Gate, GatedApp, Reply
 from syncbridge.sandbox.limits import GREENHOUSE_HEADERS, FixedWindow
-from syncbridge.sandbox.store import Store, dumps
+from syncbridge.sandbox.store import RecordStore, dumps
 from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
 
+Body = dict[str, Any]
 UNAUTHORIZED_DETAIL = "Token could not be decoded. Please ensure your token is from a trusted source."
 CURSOR_WITH_PARAMS = "When passing a cursor, do not include other query params."
-MAX_PER_PAGE = 500
-DEFAULT_PER_PAGE = 100
-MAX_ID_LIST = 50
-
-# --------------------------------------------------------------------------------------------------------
-# errors
+GRANTS = (
+    "authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:token-exchange"
+)
+MAX_PER_PAGE, DEFAULT_PER_PAGE, MAX_ID_LIST = 500, 100, 50
+TEXT, HTML = 100_000, 1_000_000  # the longest notes and job notes, and job post content
 
 
 class ApiError(Exception):
-    """An error answered with a JSON body ``{"message": ..., "errors": [...]}``."""
+    """An error answered with ``body`` (most are ``{"message": ..., "errors": [...]}``)."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        errors: list[Any] | None = None,
-        *,
-        body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: dict[str, Any] = body if body is not None else {"message": message}
-        if body is None and errors is not None:
-            self.body["errors"] = errors
-        self.headers = headers or {}
+    def __init__(self, status: int, body: Body) -> None:
+        super().__init__(body)
+        self.status, self.body = status, body
+
+
+def _bad(key: str, problem: str) -> ApiError:
+    """A 422 whose one error is ``{key: problem}``."""
+    return _unprocessable({key: problem})
 
 
 def _unprocessable(*errors: Any) -> ApiError:
-    return ApiError(422, "Unprocessable Content", list(errors))
+    return ApiError(422, {"message": "Unprocessable Content", "errors": list(errors)})
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "Resource not found")
+    return ApiError(404, {"message": "Resource not found"})
 
 
-def _error_id() -> str:
-    return "err-" + secrets.token_hex(8)
+def _token_error(message: str) -> ApiError:
+    return ApiError(400, {"message": message, "errorId": "err-" + secrets.token_hex(8)})
 
 
-# --------------------------------------------------------------------------------------------------------
-# storage
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-class _Store(Store):
-    """The sandbox's SQLite file (one connection under one lock) with record access by table and id."""
-
-    def __init__(self, db_path: str | Path) -> None:
-        super().__init__(db_path, ensure_schema)
-
-    def get(self, table: str, rec_id: int) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self.get_json(table, rec_id)
-        return found
-
-    def require(self, table: str, rec_id: int) -> dict[str, Any]:
-        record = self.get(table, rec_id)
-        if record is None:
-            raise _not_found()
-        return record
-
-    def exists(self, table: str, rec_id: Any) -> bool:
-        if not isinstance(rec_id, int) or isinstance(rec_id, bool):
-            return False
-        return self.one(f"SELECT 1 FROM {table} WHERE id = ?", (rec_id,)) is not None
-
-    def next_id(self, table: str) -> int:
-        found = self.one(f"SELECT MAX(id) FROM {table}")
-        return int((found and found[0]) or ID_BASES[table]) + 1
-
-    def insert(self, table: str, record: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            if record.get("id") is None:
-                record["id"] = self.next_id(table)
-            self.conn.execute(TABLES[table].insert_sql(), TABLES[table].row(record))
-        return record
-
-    def update(self, table: str, record: dict[str, Any]) -> dict[str, Any]:
-        spec = TABLES[table]
-        cols = ("updated_at", "data", *spec.names[4:])
-        with self.lock:
-            self.conn.execute(spec.update_sql(cols), (*spec.values(cols, record), record["id"]))
-        return record
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-# --------------------------------------------------------------------------------------------------------
-# runtime state: config, tokens, custom fields, stats (the gate counts requests, refusals and faults)
-
-
-@dataclass
-class _Config:
-    rate_limit: int
-    rate_window: float
-    latency_ms: float
-    fault_rate: float
-    fault_seed: int
-    token_ttl: int
-
-
-_SETTING_TYPES: dict[str, type] = {
-    "rate_limit": int,
-    "rate_window": float,
-    "latency_ms": float,
-    "fault_rate": float,
-    "fault_seed": int,
-    "token_ttl": int,
-}
-_STATS_TABLES = (
-    "candidates",
-    "notes",
-    "applied_candidate_tags",
-    "candidate_tags",
-    "applications",
-    "jobs",
-    "job_posts",
-    "attachments",
-)
-_GATE_REPLIES = {
-    "rate_limited": Reply.json(429, {"message": "Too Many Requests"}, compact=False),
-    "429": Reply.json(429, {"message": "Too Many Requests"}, [(b"retry-after", b"1")], compact=False),
-    "500": Reply.json(500, {"message": "Internal Server Error"}, compact=False),
-    "503": Reply.json(503, {"message": "Service Unavailable"}, compact=False),
-}
-
-
-class _Sandbox:
-    """The state behind one app: store, config, tokens, the /v3 gate (limiter, faults, counters)."""
-
-    def __init__(self, db_path: str | Path, client_id: str, client_secret: str, config: _Config) -> None:
-        self.store = _Store(db_path)
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self.config = config
-        self.limiter = FixedWindow(config.rate_limit, config.rate_window, headers=GREENHOUSE_HEADERS)
-        self.gate = Gate(config, _GATE_REPLIES.__getitem__, limiter=self.limiter, prefix="/v3")
-        self.counters = self.gate.counters
-        self.tokens: dict[str, tuple[float, int | None]] = {}
-        self._custom_fields: dict[str, dict[str, Any]] = {}
-        self._custom_field_ids: dict[int, dict[str, Any]] = {}
-        self._options: dict[int, list[dict[str, Any]]] = {}
-        self.reload_custom_fields()
-
-    def close(self) -> None:
-        self.store.close()
-
-    # ---- config
-    def reconfigure(self, changes: dict[str, Any]) -> dict[str, Any]:
-        for key, value in changes.items():
-            if key not in _SETTING_TYPES:
-                raise _unprocessable({key: "is not a sandbox setting"})
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise _unprocessable({key: "must be a number"})
-            if value < 0 or (key == "fault_rate" and value > 1):
-                raise _unprocessable({key: "is out of range"})
-            setattr(self.config, key, _SETTING_TYPES[key](value))
-        if "rate_limit" in changes or "rate_window" in changes:
-            self.limiter.configure(self.config.rate_limit, self.config.rate_window)
-        if "fault_seed" in changes:
-            self.gate.faults.reseed()
-        return self.config_dict()
-
-    def config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
-
-    def stats(self) -> dict[str, int]:
-        out = {t: self.store.count(t) for t in _STATS_TABLES}
-        out.update(self.counters)
-        return out
-
-    # ---- tokens
-    def issue_token(self, authorization: str, form: dict[str, str]) -> dict[str, Any]:
-        client_id, secret = basic_credentials(authorization) or ("", "")
-        ok_id = secrets.compare_digest(client_id.encode(), self._client_id.encode())
-        ok_secret = secrets.compare_digest(secret.encode(), self._client_secret.encode())
-        if not (client_id and ok_id and ok_secret):
-            raise ApiError(401, "invalid_client", body={"error": "invalid_client"})
-        grant = form.get("grant_type", "")
-        if grant != "client_credentials":
-            raise ApiError(
-                400,
-                "bad grant",
-                body={
-                    "message": "Must include `grant_type` parameter with one of: authorization_code, "
-                    "refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:token-exchange",
-                    "errorId": _error_id(),
-                },
-            )
-        sub: int | None = None
-        if form.get("sub"):
-            try:
-                sub = int(form["sub"])
-            except ValueError:
-                raise ApiError(
-                    400, "bad sub", body={"message": "sub must be a numeric user id", "errorId": _error_id()}
-                ) from None
-            user = self.store.get("users", sub)
-            if user is None or user.get("deactivated"):
-                raise ApiError(
-                    400, "bad sub", body={"message": "sub is not an active user", "errorId": _error_id()}
-                )
-        now = time.time()
-        self.tokens = {t: v for t, v in self.tokens.items() if v[0] > now}
-        token = "gh3." + secrets.token_urlsafe(32)
-        expires = now + self.config.token_ttl
-        self.tokens[token] = (expires, sub)
-        return {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_at": iso_ts(datetime.fromtimestamp(expires, UTC)),
-        }
-
-    def check_token(self, authorization: str) -> int | None:
-        scheme, _, token = authorization.partition(" ")
-        entry = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if entry is None or entry[0] <= time.time():
-            raise ApiError(401, "Unauthorized", [UNAUTHORIZED_DETAIL])
-        return entry[1]
-
-    def expire_tokens(self) -> int:
-        count = len(self.tokens)
-        self.tokens.clear()
-        return count
-
-    # ---- custom fields
-    def reload_custom_fields(self) -> None:
-        with self.store.lock:
-            fields = [json.loads(r[0]) for r in self.store.conn.execute("SELECT data FROM custom_fields")]
-            options = [
-                json.loads(r[0]) for r in self.store.conn.execute("SELECT data FROM custom_field_options")
-            ]
-        self._custom_fields = {f["name_key"]: f for f in fields}
-        self._custom_field_ids = {f["id"]: f for f in fields}
-        self._options = {}
-        for opt in options:
-            self._options.setdefault(opt["custom_field_id"], []).append(opt)
-
-    def custom_fields_from_write(
-        self, items: Any, field_type: str, start: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """WRITE shape (list of {name_key|custom_field_id, value}) → READ shape, starting from ``start``."""
-        if not isinstance(items, list):
-            raise _unprocessable({"custom_fields": "must be an array"})
-        result = dict(start or {})
-        for item in items:
-            if not isinstance(item, dict) or "value" not in item:
-                raise _unprocessable({"custom_fields": "each entry needs a value"})
-            has_key, has_id = "name_key" in item, "custom_field_id" in item
-            if has_key == has_id:
-                raise _unprocessable({"custom_fields": "give exactly one of name_key or custom_field_id"})
-            field = self._custom_field(item, has_key)
-            if field is None:  # the file may have been seeded after this app started
-                self.reload_custom_fields()
-                field = self._custom_field(item, has_key)
-            ident = item.get("name_key", item.get("custom_field_id"))
-            if field is None or field["field_type"] != field_type or not field["active"]:
-                raise _unprocessable({"custom_fields": f"unknown {field_type} custom field: {ident}"})
-            value = self._custom_field_value(field, item["value"])
-            if value is None:
-                result.pop(field["name_key"], None)
-            else:
-                result[field["name_key"]] = {
-                    "name": field["name"],
-                    "type": field["value_type"],
-                    "value": value,
-                }
-        return result
-
-    def _custom_field(self, item: dict[str, Any], by_key: bool) -> dict[str, Any] | None:
-        if by_key:
-            key = item["name_key"]
-            return self._custom_fields.get(key) if isinstance(key, str) else None
-        fid = item["custom_field_id"]
-        return self._custom_field_ids.get(fid) if _is_int(fid) else None
-
-    def _custom_field_value(self, field: dict[str, Any], value: Any) -> Any:
-        if value is None:
-            return None
-        vtype, key = field["value_type"], field["name_key"]
-
-        def bad(expected: str) -> ApiError:
-            return _unprocessable({"custom_fields": f"{key}: value must be {expected}"})
-
-        if vtype in ("short_text", "long_text", "rich_text", "url"):
-            if not isinstance(value, str):
-                raise bad("a string")
-            return value
-        if vtype == "date":
-            try:
-                datetime.strptime(value, "%Y-%m-%d")
-            except (TypeError, ValueError):
-                raise bad("a date YYYY-MM-DD") from None
-            return value
-        if vtype == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise bad("a number")
-            return value
-        if vtype == "yes_no":
-            if not isinstance(value, bool):
-                raise bad("true or false")
-            return value
-        if vtype in ("single_select", "multi_select"):
-            options = self._options.get(field["id"], [])
-            by_name = {o["name"]: o["name"] for o in options}
-            by_id = {o["id"]: o["name"] for o in options}
-
-            def pick(v: Any) -> str:
-                name = by_id.get(v) if isinstance(v, int) else by_name.get(v) if isinstance(v, str) else None
-                if name is None:
-                    raise bad("one of " + ", ".join(by_name))
-                return name
-
-            if vtype == "single_select":
-                return pick(value)
-            if not isinstance(value, list):
-                raise bad("an array")
-            return [pick(v) for v in value]
-        if vtype == "currency":
-            if (
-                not isinstance(value, dict)
-                or isinstance(value.get("amount"), bool)
-                or not isinstance(value.get("amount"), int | float)
-                or not isinstance(value.get("currency_code"), str)
-                or len(value["currency_code"]) != 3
-            ):
-                raise bad('{"amount": number, "currency_code": "USD"}')
-            return value
-        if vtype == "user":
-            if isinstance(value, bool) or not isinstance(value, int) or not self.store.exists("users", value):
-                raise bad("a user id")
-            return value
-        return value
-
-
-# --------------------------------------------------------------------------------------------------------
-# list endpoints
-
-
-@dataclass(frozen=True)
-class _Filter:
-    kind: str  # ids | date | str | lstr | int | bool | enum | email | tag
-    column: str = ""
-    allowed: tuple[str, ...] = ()
-
-
-COMMON_FILTERS = {
-    "ids": _Filter("ids", "id"),
-    "created_at": _Filter("date", "created_at"),
-    "updated_at": _Filter("date", "updated_at"),
-    "fields": _Filter("fields"),
-}
-
-LISTS: dict[str, dict[str, _Filter]] = {
-    "candidates": {
-        "email": _Filter("email"),
-        "tag": _Filter("tag"),
-        "last_activity_at": _Filter("date", "last_activity_at"),
-        "private": _Filter("bool", "private"),
-    },
-    "applications": {
-        "candidate_ids": _Filter("ids", "candidate_id"),
-        "job_ids": _Filter("ids", "job_id"),
-        "status": _Filter("enum", "status", ("active", "in_process", "rejected", "hired", "converted")),
-        "prospect": _Filter("bool", "prospect"),
-        "stage_name": _Filter("str", "stage_name"),
-        "last_activity_at": _Filter("date", "last_activity_at"),
-    },
-    "jobs": {
-        "status": _Filter("enum", "status", ("open", "draft", "closed")),
-        "requisition_id": _Filter("str", "requisition_id"),
-        "department_id": _Filter("int", "department_id"),
-        "confidential": _Filter("bool", "confidential"),
-        "opened_at": _Filter("date", "opened_at"),
-        "closed_at": _Filter("date", "closed_at"),
-    },
-    "job_posts": {
-        "job_ids": _Filter("ids", "job_id"),
-        "job_board_ids": _Filter("ids", "job_board_id"),
-        "live": _Filter("bool", "live"),
-        "active": _Filter("bool", "active"),
-        "internal": _Filter("bool", "internal"),
-    },
-    "job_boards": {},
-    "sources": {},
-    "users": {
-        "primary_email": _Filter("lstr", "primary_email_lc"),
-        "deactivated": _Filter("bool", "deactivated"),
-        "show_service_accounts": _Filter("service"),
-    },
-    "custom_fields": {
-        "field_type": _Filter("str", "field_type"),
-        "active": _Filter("bool", "active"),
-        "name_key": _Filter("str", "name_key"),
-    },
-    "custom_field_options": {
-        "custom_field_ids": _Filter("ids", "custom_field_id"),
-        "active": _Filter("bool", "active"),
-    },
-    "candidate_tags": {},
-    "applied_candidate_tags": {
-        "candidate_ids": _Filter("ids", "candidate_id"),
-        "candidate_tag_ids": _Filter("ids", "candidate_tag_id"),
-    },
-    "notes": {
-        "candidate_ids": _Filter("ids", "candidate_id"),
-        "application_ids": _Filter("ids", "application_id"),
-        "user_ids": _Filter("ids", "user_id"),
-        "type": _Filter("str", "note_type"),
-        "visibility": _Filter("str", "visibility"),
-    },
-    "attachments": {
-        "application_ids": _Filter("ids", "application_id"),
-        "candidate_ids": _Filter("ids", "candidate_id"),
-        "type": _Filter("str", "type"),
-    },
-    "openings": {
-        "job_ids": _Filter("ids", "job_id"),
-        "open": _Filter("bool", "open"),
-    },
-    "departments": {"external_id": _Filter("str", "external_id")},
-    "offices": {"external_id": _Filter("str", "external_id")},
-}
-
-
-def _encode_cursor(state: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(dumps(state).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(text: str) -> dict[str, Any]:
+def _is_date(value: Any) -> bool:
     try:
-        padded = text + "=" * (-len(text) % 4)
-        state = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode())
-        if not (
-            isinstance(state, dict)
-            and isinstance(state.get("r"), str)
-            and isinstance(state.get("q"), dict)
-            and isinstance(state.get("n"), int)
-            and isinstance(state.get("a"), int)
-        ):
-            raise ValueError("cursor shape")
-    except (ValueError, UnicodeError, binascii.Error):
-        raise _unprocessable({"cursor": "is invalid"}) from None
-    return state
+        datetime.strptime(value, "%Y-%m-%d")
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
-def _parse_bool(name: str, value: str) -> int:
-    lowered = value.strip().lower()
-    if lowered in ("true", "1"):
-        return 1
-    if lowered in ("false", "0"):
-        return 0
-    raise _unprocessable({name: f"`{value}` is not a valid boolean"})
+def _is_money(value: Any) -> bool:
+    code = value.get("currency_code") if isinstance(value, dict) else None
+    return isinstance(code, str) and len(code) == 3 and _is_number(value.get("amount"))
 
 
-def _parse_ids(name: str, value: str) -> list[int]:
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    if len(parts) > MAX_ID_LIST:
-        raise _unprocessable({name: f"must contain at most {MAX_ID_LIST} items"})
-    out = []
-    for part in parts:
-        try:
-            out.append(int(part))
-        except ValueError:
-            raise _unprocessable({name: f"`{part}` is not a valid integer"}) from None
-    return out
+# --------------------------------------------------------------------------------------------------------
+# lists: filters and cursors
 
-
+# fmt: off
+#: each list's filters beside ``ids``, ``created_at``, ``updated_at`` and ``fields``, as ``name:kind`` or
+#: ``name:kind:column``; the column is the name, or for ``ids`` the name without its plural ``s``
+LISTS = {
+    "candidates": "email:email tag:tag last_activity_at:date private:bool",
+    "applications": "candidate_ids:ids job_ids:ids status:enum prospect:bool stage_name:str "
+                    "last_activity_at:date",
+    "jobs": "status:enum requisition_id:str department_id:int confidential:bool opened_at:date "
+            "closed_at:date",
+    "job_posts": "job_ids:ids job_board_ids:ids live:bool active:bool internal:bool",
+    "job_boards": "",
+    "sources": "",
+    "users": "primary_email:lstr:primary_email_lc deactivated:bool show_service_accounts:service",
+    "custom_fields": "field_type:str active:bool name_key:str",
+    "custom_field_options": "custom_field_ids:ids active:bool",
+    "candidate_tags": "",
+    "applied_candidate_tags": "candidate_ids:ids candidate_tag_ids:ids",
+    "notes": "candidate_ids:ids application_ids:ids user_ids:ids type:str:note_type visibility:str",
+    "attachments": "application_ids:ids candidate_ids:ids type:str",
+    "openings": "job_ids:ids open:bool",
+    "departments": "external_id:str",
+    "offices": "external_id:str",
+}
+# fmt: on
+COMMON_FILTERS = "ids:ids created_at:date updated_at:date fields:fields"
+#: the values of ``enum`` filters (``active`` means ``in_process``)
+ENUMS = {
+    "applications": ("active", "in_process", "rejected", "hired", "converted"),
+    "jobs": ("open", "draft", "closed"),
+}
+FILTER_SQL = {
+    "email": "id IN (SELECT candidate_id FROM candidate_emails WHERE email = ?)",
+    "tag": "id IN (SELECT a.candidate_id FROM applied_candidate_tags a JOIN candidate_tags t "
+    "ON t.id = a.candidate_tag_id WHERE t.name = ?)",
+}
 DATE_OPS = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
 
 
-def _parse_date_filter(name: str, value: str) -> list[tuple[str, str]]:
-    parts = value.split("|")
-    if len(parts) not in (2, 4):
-        raise _unprocessable(
-            {name: f"`{value}` is not a valid date filter, use e.g. gte|2024-01-01T00:00:00Z"}
-        )
-    out = []
-    for op, stamp in zip(parts[0::2], parts[1::2], strict=True):
-        dt = parse_ts(stamp)
-        if op not in DATE_OPS or dt is None:
-            raise _unprocessable(
-                {name: f"`{value}` is not a valid date filter, use e.g. gte|2024-01-01T00:00:00Z"}
-            )
-        out.append((DATE_OPS[op], iso_ts(dt)))
+def _filters(resource: str) -> dict[str, tuple[str, str]]:
+    """``{name: (kind, column)}`` of a list's filters."""
+    out = {}
+    for item in f"{COMMON_FILTERS} {LISTS[resource]}".split():
+        name, kind, *column = item.split(":")
+        out[name] = (kind, column[0] if column else name[:-1] if kind == "ids" else name)
     return out
 
 
-def _build_where(resource: str, filters: dict[str, str]) -> tuple[list[str], list[Any], list[str] | None]:
-    specs = {**COMMON_FILTERS, **LISTS[resource]}
+def _encode_cursor(state: Body) -> str:
+    return base64.urlsafe_b64encode(dumps(state).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> Body:
+    try:
+        state = json.loads(base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii")).decode())
+        types = {"r": str, "q": dict, "n": int, "a": int}
+        if not (isinstance(state, dict) and all(isinstance(state.get(k), t) for k, t in types.items())):
+            raise ValueError("cursor shape")
+    except (ValueError, UnicodeError, binascii.Error):
+        raise _bad("cursor", "is invalid") from None
+    return state
+
+
+def _int_param(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise _bad(name, f"`{value}` is not a valid integer") from None
+
+
+def _bool_param(name: str, value: str) -> int:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "1", "false", "0"):
+        raise _bad(name, f"`{value}` is not a valid boolean")
+    return int(lowered in ("true", "1"))
+
+
+def _list_param(name: str, value: str) -> list[str]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if len(parts) > MAX_ID_LIST:
+        raise _bad(name, f"must contain at most {MAX_ID_LIST} items")
+    return parts
+
+
+def _date_filter(name: str, value: str) -> list[tuple[str, str]]:
+    """``op|time`` or ``op|time|op|time`` (``gte|2024-01-01T00:00:00Z``) → ``[(sql op, stamp)]``."""
+    parts = value.split("|")
+    times = [parse_ts(stamp) for stamp in parts[1::2]]
+    if len(parts) not in (2, 4) or any(op not in DATE_OPS for op in parts[0::2]) or None in times:
+        raise _bad(name, f"`{value}` is not a valid date filter, use e.g. gte|2024-01-01T00:00:00Z")
+    return [(DATE_OPS[op], iso_ts(dt)) for op, dt in zip(parts[0::2], times, strict=True) if dt is not None]
+
+
+def _filter_value(kind: str, name: str, value: str) -> Any:
+    if kind == "int":
+        return _int_param(name, value)
+    if kind == "bool":
+        return _bool_param(name, value)
+    if kind in ("lstr", "email"):
+        return value.strip().lower()
+    return "in_process" if kind == "enum" and value == "active" else value
+
+
+def _where(resource: str, filters: dict[str, str]) -> tuple[list[str], list[Any], list[str] | None]:
+    """The SQL conditions and arguments of a list's filters, and the fields asked for (None: all)."""
+    specs = _filters(resource)
     where: list[str] = []
     args: list[Any] = []
     fields: list[str] | None = None
     service_accounts = False
     for name, value in filters.items():
-        spec = specs[name]
-        if spec.kind == "ids":
-            ids = _parse_ids(name, value)
-            where.append(f"{spec.column} IN ({', '.join('?' * len(ids))})" if ids else "0")
+        kind, column = specs[name]
+        if kind == "ids":
+            ids = [_int_param(name, part) for part in _list_param(name, value)]
+            where.append(f"{column} IN ({', '.join('?' * len(ids))})" if ids else "0")
             args.extend(ids)
-        elif spec.kind == "date":
-            for op, stamp in _parse_date_filter(name, value):
-                where.append(f"{spec.column} {op} ?")
+        elif kind == "date":
+            for op, stamp in _date_filter(name, value):
+                where.append(f"{column} {op} ?")
                 args.append(stamp)
-        elif spec.kind == "str":
-            where.append(f"{spec.column} = ?")
-            args.append(value)
-        elif spec.kind == "lstr":
-            where.append(f"{spec.column} = ?")
-            args.append(value.strip().lower())
-        elif spec.kind == "int":
-            try:
-                args.append(int(value))
-            except ValueError:
-                raise _unprocessable({name: f"`{value}` is not a valid integer"}) from None
-            where.append(f"{spec.column} = ?")
-        elif spec.kind == "bool":
-            where.append(f"{spec.column} = ?")
-            args.append(_parse_bool(name, value))
-        elif spec.kind == "enum":
-            if value not in spec.allowed:
-                raise _unprocessable({name: f"`{value}` is not one of: {', '.join(spec.allowed)}"})
-            where.append(f"{spec.column} = ?")
-            args.append("in_process" if value == "active" else value)
-        elif spec.kind == "email":
-            where.append("id IN (SELECT candidate_id FROM candidate_emails WHERE email = ?)")
-            args.append(value.strip().lower())
-        elif spec.kind == "tag":
-            where.append(
-                "id IN (SELECT a.candidate_id FROM applied_candidate_tags a JOIN candidate_tags t "
-                "ON t.id = a.candidate_tag_id WHERE t.name = ?)"
-            )
-            args.append(value)
-        elif spec.kind == "service":
-            service_accounts = bool(_parse_bool(name, value))
-        elif spec.kind == "fields":
-            fields = [f.strip() for f in value.split(",") if f.strip()] or None
-            if fields is not None and len(fields) > MAX_ID_LIST:
-                raise _unprocessable({name: f"must contain at most {MAX_ID_LIST} items"})
+        elif kind == "fields":
+            fields = _list_param(name, value) or None
+        elif kind == "service":
+            service_accounts = bool(_bool_param(name, value))
+        elif kind == "enum" and value not in ENUMS[resource]:
+            raise _bad(name, f"`{value}` is not one of: {', '.join(ENUMS[resource])}")
+        else:
+            where.append(FILTER_SQL.get(kind, f"{column} = ?"))
+            args.append(_filter_value(kind, name, value))
     if resource == "users" and not service_accounts:
         where.append("service_account = 0")
     return where, args, fields
 
 
-# --------------------------------------------------------------------------------------------------------
-# request helpers
+def _per_page(value: str) -> int:
+    per_page = _int_param("per_page", value)
+    if per_page > MAX_PER_PAGE:
+        raise _bad("per_page", f"`{per_page}` number is greater than: {MAX_PER_PAGE}")
+    if per_page < 1:
+        raise _bad("per_page", f"`{per_page}` number is less than: 1")
+    return per_page
 
-CONTACT_TYPES: dict[str, set[str] | None] = {
-    "phone_numbers": {"home", "work", "mobile", "skype", "other"},
-    "addresses": {"home", "work", "other"},
-    "email_addresses": {"personal", "work", "other"},
-    "website_addresses": {"personal", "company", "portfolio", "blog", "other"},
+
+# --------------------------------------------------------------------------------------------------------
+# request bodies: tables of fields
+
+CONTACT_TYPES: dict[str, tuple[str, ...] | None] = {
+    "phone_numbers": ("home", "mobile", "other", "skype", "work"),
+    "addresses": ("home", "other", "work"),
+    "email_addresses": ("other", "personal", "work"),
+    "website_addresses": ("blog", "company", "other", "personal", "portfolio"),
     "social_media_addresses": None,
 }
 TIME_ZONE_LOOKUP = {tz.lower(): tz for tz in TIME_ZONES}
@@ -605,27 +262,156 @@ VISIBILITY = {
     "private": "privately_visible",
     "public": "publicly_visible",
 }
-ATTACHMENT_TYPES = {
-    "resume",
-    "cover_letter",
-    "take_home_test",
-    "offer_packet",
-    "offer_letter",
-    "signed_offer_letter",
-    "other",
-    "form_attachment",
-    "midfunnel_agreement",
-    "automated_agreement",
-}
+# fmt: off
+ATTACHMENT_TYPES = ("automated_agreement", "cover_letter", "form_attachment", "midfunnel_agreement",
+                    "offer_letter", "offer_packet", "other", "resume", "signed_offer_letter",
+                    "take_home_test")
+# fmt: on
 BLOCKED_EXTENSIONS = {".exe", ".bat", ".cmd", ".com", ".js", ".msi", ".scr", ".sh", ".vbs", ".dll"}
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+def _time_zone(key: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or value.strip().lower() not in TIME_ZONE_LOOKUP):
+        raise _bad(key, "is not included in the list")
+    return None if value is None else TIME_ZONE_LOOKUP[value.strip().lower()]
+
+
+def _contacts(key: str, value: Any) -> list[dict[str, str]]:
+    items = value if value is not None else []
+    if not isinstance(items, list):
+        raise _bad(key, "must be an array")
+    allowed = CONTACT_TYPES[key]
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or not item["value"].strip():
+            raise _bad(key, "each entry needs a non-empty value")
+        if allowed is not None and item.get("type") not in allowed:
+            raise _bad(key, f"type must be one of: {', '.join(allowed)}")
+        if key == "email_addresses" and "@" not in item["value"]:
+            raise _bad(key, f"`{item['value']}` is not a valid email address")
+        out.append(
+            {"value": item["value"]} if allowed is None else {"value": item["value"], "type": item["type"]}
+        )
+    return out
+
+
+def _tags(key: str, value: Any) -> list[str]:
+    tags = value if value is not None else []
+    if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 for t in tags):
+        raise _bad(key, "must be an array of tag names")
+    return list(dict.fromkeys(tags))
+
+
+def _strings(key: str, value: Any) -> list[str]:
+    if not isinstance(value or [], list) or not all(isinstance(o, str) for o in value or []):
+        raise _bad(key, "must be an array of strings")
+    return list(value or [])
+
+
+def _date(key: str, value: Any) -> str | None:
+    dt = parse_ts(str(value)) if value is not None else None
+    if value is not None and dt is None:
+        raise _bad(key, "is not a valid date")
+    return iso_ts(dt) if dt is not None else None
+
+
+def _stamp(key: str, value: Any) -> str | None:
+    if value is None:
+        raise _bad(key, "can't be blank")
+    return _date(key, value)
+
+
+INT, STR, REQUIRED_INT = F("int"), F(), F("int", required=True)
+DRAFT_OR_LIVE = F("enum", required=True, choices=("draft", "live"), message="must be draft or live")
+CANDIDATE = {
+    "first_name": F(required=True),
+    "last_name": F(required=True),
+    **dict.fromkeys(("preferred_name", "company", "title"), STR),
+    "can_email": F("bool", none=False),
+    "is_private": F("bool", none=False, to="private"),
+    "private": F("bool", none=False),
+    "time_zone": F(_time_zone),
+    **dict.fromkeys(CONTACT_TYPES, F(_contacts)),
+    "linked_user_ids": F("ints", ref="users", none=[]),
+    "custom_fields": F("custom_fields", ref="candidate"),
+    "tags": F(_tags),
+}
+APPLICATION = {
+    "job_ids": F("ints", ref="jobs", none=[]),
+    "source_id": F("int", ref="sources"),
+    "referrer_id": INT,
+    "recruiter_id": F("int", ref="users"),
+    "coordinator_id": F("int", ref="users"),
+    "created_at": F(_date),
+    "custom_fields": F("custom_fields", ref="application"),
+}
+PROSPECT_POOL = {"prospect_pool_id": INT, "prospect_pool_stage_id": F("int", to="prospect_stage_id")}
+APPLICATION_UPDATE = {
+    "source_id": F("int", ref="sources"),
+    **dict.fromkeys(
+        ("referrer_id", "recruiter_id", "coordinator_id", "prospect_pool_id", "prospect_stage_id"), INT
+    ),
+    "rejected_at": F(_date),
+    "created_at": F(_stamp),
+    "custom_fields": F("custom_fields", ref="application"),
+}
+JOB = {
+    "template_job_id": REQUIRED_INT,
+    "number_of_openings": REQUIRED_INT,
+    "job_name": STR,
+    "job_post_name": STR,
+    "notes": F(max_len=TEXT),
+    "requisition_id": STR,
+    "opening_ids": F(_strings),
+    "department_id": F("int", ref="departments"),
+    "office_ids": F("ints", ref="offices"),
+}
+JOB_UPDATE = {
+    "name": F(required=True),
+    "notes": F(max_len=TEXT),
+    "requisition_id": STR,
+    "department_id": F("int", ref="departments"),
+    "office_ids": F("ints", ref="offices", none=[]),
+    "custom_fields": F("custom_fields", ref="job"),
+}
+JOB_POST = {
+    "template_job_post_id": F("int", required=True, ref="job_posts"),
+    "job_board_id": F("int", required=True, ref="job_boards"),
+    "title": STR,
+    "content": F(max_len=HTML),
+    "status": DRAFT_OR_LIVE,  # draft when not given
+}
+JOB_POST_UPDATE = {
+    "title": F(required=True),
+    "content": F(max_len=HTML),
+    "job_application_status": DRAFT_OR_LIVE,
+}
+NOTE = {
+    "candidate_id": F("int", required=True, ref="candidates"),
+    "body": F(required=True, max_len=TEXT),
+    "visibility": F("enum", required=True, choices=tuple(VISIBILITY)),
+    "note_type": F("enum", required=True, choices=("NOTE", "ACTIVITY", "EMAIL")),
+    "subject": STR,
+    "application_id": INT,
+    "user_id": F("int", ref="users"),
+}
+EMAIL_FIELDS = ("email_from", "email_to", "email_cc")
+APPLIED_TAG = {
+    "candidate_id": F("int", required=True, ref="candidates"),
+    "candidate_tag_id": F("int", required=True, ref="candidate_tags"),
+}
+ATTACHMENT = {
+    "application_id": F("int", required=True, ref="applications"),
+    "filename": F(required=True),
+    "type": F("enum", required=True, choices=ATTACHMENT_TYPES),
+    "visibility": F("enum", choices=(*VISIBILITY, None)),
+}
+
+
+async def _json_body(request: Request) -> Body:
     raw = await request.body()
-    if not raw.strip():
-        raise _unprocessable("Request body must be a JSON object")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
         raise _unprocessable("Malformed JSON in request body") from None
     if not isinstance(data, dict):
@@ -633,83 +419,53 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _req_int(body: dict[str, Any], key: str) -> int:
-    value = body.get(key)
-    if value is None:
-        raise _unprocessable({key: "is required"})
-    if not _is_int(value):
-        raise _unprocessable({key: "must be an integer"})
-    return int(value)
-
-
-def _opt_int(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not _is_int(value):
-        raise _unprocessable({key: "must be an integer"})
-    return int(value)
-
-
-def _opt_str(body: dict[str, Any], key: str, *, max_len: int = 255, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise _unprocessable({key: "is required"})
-        return None
-    if not isinstance(value, str):
-        raise _unprocessable({key: "must be a string"})
-    if required and not value.strip():
-        raise _unprocessable({key: "can't be blank"})
-    if len(value) > max_len:
-        raise _unprocessable({key: f"is too long (maximum is {max_len} characters)"})
-    return value
-
-
-def _opt_bool(body: dict[str, Any], key: str) -> bool | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _unprocessable({key: "must be true or false"})
-    return value
-
-
-def _int_list(body: dict[str, Any], key: str) -> list[int] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(_is_int(v) for v in value):
-        raise _unprocessable({key: "must be an array of integers"})
-    return list(value)
-
-
-def _contacts(key: str, value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise _unprocessable({key: "must be an array"})
-    allowed = CONTACT_TYPES[key]
-    out = []
-    for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or not item["value"].strip():
-            raise _unprocessable({key: "each entry needs a non-empty value"})
-        entry = {"value": item["value"]}
-        if allowed is not None:
-            kind = item.get("type")
-            if kind not in allowed:
-                raise _unprocessable({key: f"type must be one of: {', '.join(sorted(allowed))}"})
-            entry["type"] = kind
-        if key == "email_addresses" and "@" not in item["value"]:
-            raise _unprocessable({key: f"`{item['value']}` is not a valid email address"})
-        out.append(entry)
-    return out
+def _blob(content: Any) -> bytes:
+    if not isinstance(content, str):
+        raise _bad("content", "must be base64 text")
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad("content", "is not valid base64") from None
 
 
 # --------------------------------------------------------------------------------------------------------
 # the application
+
+
+@dataclass
+class _Config:
+    """The runtime settings (``POST /_sandbox/config`` changes them): a fixed-window rate limit
+    (``rate_limit`` requests per ``rate_window`` seconds, 0 = unlimited), injected latency and faults,
+    the access tokens' lifetime."""
+
+    rate_limit: int = 50
+    rate_window: float = 30.0
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_seed: int = 0
+    token_ttl: int = 3600
+
+
+_STATS_TABLES = (
+    "candidates notes applied_candidate_tags candidate_tags applications jobs job_posts attachments"
+)
+_GATE_REPLIES = {
+    "rate_limited": Reply.json(429, {"message": "Too Many Requests"}, compact=False),
+    "429": Reply.json(429, {"message": "Too Many Requests"}, [(b"retry-after", b"1")], compact=False),
+    "500": Reply.json(500, {"message": "Internal Server Error"}, compact=False),
+    "503": Reply.json(503, {"message": "Service Unavailable"}, compact=False),
+}
+#: custom field value types: what a value must be (select fields and users are checked against the data)
+VALUE_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **dict.fromkeys(
+        ("short_text", "long_text", "rich_text", "url"), (lambda v: isinstance(v, str), "a string")
+    ),
+    "date": (_is_date, "a date YYYY-MM-DD"),
+    "number": (_is_number, "a number"),
+    "yes_no": (lambda v: isinstance(v, bool), "true or false"),
+    "currency": (_is_money, '{"amount": number, "currency_code": "USD"}'),
+    "user": (_is_int, "a user id"),
+}
 
 
 def create_app(
@@ -717,73 +473,35 @@ def create_app(
     *,
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
-    rate_limit: int = 50,
-    rate_window: float = 30.0,
-    latency_ms: float = 0.0,
-    fault_rate: float = 0.0,
-    fault_seed: int = 0,
-    token_ttl: int = 3600,
+    **settings: Any,
 ) -> FastAPI:
-    """Build the sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded)."""
-    config = _Config(rate_limit, rate_window, latency_ms, fault_rate, fault_seed, token_ttl)
+    """Build the sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded);
+    ``settings`` are the runtime settings (:class:`_Config`)."""
+    config = _Config(**settings)
     sb = _Sandbox(db_path, client_id, client_secret, config)
     app = GatedApp(title="Greenhouse Harvest v3 sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
     app.gate = sb.gate
-    _install_error_handlers(app)
-    _install_admin_routes(app, sb)
-    _install_v3_routes(app, sb)
-    return app
 
-
-def _install_error_handlers(app: FastAPI) -> None:
     async def api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+        return JSONResponse(exc.body, status_code=exc.status)
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 404:
-            return JSONResponse({"message": "Resource not found"}, status_code=404)
-        if exc.status_code == 405:  # a known path with an undocumented method: no such route in v3
+        if exc.status_code in (404, 405):  # a known path with an undocumented method: no such route in v3
             return JSONResponse({"message": "Resource not found"}, status_code=404)
         return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
-
-    async def validation_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        errors = [{".".join(str(p) for p in e.get("loc", ())): e.get("msg", "")} for e in exc.errors()]
-        return JSONResponse({"message": "Unprocessable Content", "errors": errors}, status_code=422)
 
     async def unexpected(_request: Request, _exc: Exception) -> Response:
         return JSONResponse({"message": "Internal Server Error"}, status_code=500)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)
-
-
-def _install_admin_routes(app: FastAPI, sb: _Sandbox) -> None:
     install_admin_routes(app, sb, read_json=_json_body)
-
-    @app.post("/token")
-    async def token(request: Request) -> Response:
-        form = await read_form(request, query=True)
-        body = sb.issue_token(request.headers.get("authorization", ""), form)
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-    @app.get("/_sandbox/attachments/{att_id}/content")
-    async def attachment_content(att_id: str) -> Response:
-        rec_id = _path_id(att_id)
-        record = sb.store.require("attachments", rec_id)
-        with sb.store.lock:
-            row = sb.store.conn.execute(
-                "SELECT content FROM attachment_blobs WHERE id = ?", (rec_id,)
-            ).fetchone()
-        if row is None:
-            raise _not_found()
-        mime = mimetypes.guess_type(record["filename"])[0] or "application/octet-stream"
-        return Response(bytes(row[0]), media_type=mime)
+    _install_routes(app, sb)
+    return app
 
 
 def _path_id(text: str) -> int:
@@ -793,729 +511,567 @@ def _path_id(text: str) -> int:
         raise _not_found() from None
 
 
-def _install_v3_routes(app: FastAPI, sb: _Sandbox) -> None:
-    api = _V3(sb)
+Handler = Callable[[Body, Any, str], Any]
 
-    def list_route(resource: str) -> Callable[[Request], Awaitable[Response]]:
+
+def _install_routes(app: FastAPI, sb: _Sandbox) -> None:
+    @app.post("/token")
+    async def token(request: Request) -> Response:
+        body = sb.issue_token(request.headers.get("authorization", ""), await read_form(request, query=True))
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.get("/_sandbox/attachments/{att_id}/content")
+    async def attachment_content(att_id: str) -> Response:
+        rec_id = _path_id(att_id)
+        found = sb.store.require("attachments", rec_id)
+        row = sb.store.one("SELECT content FROM attachment_blobs WHERE id = ?", (rec_id,))
+        if row is None:
+            raise _not_found()
+        mime = mimetypes.guess_type(found["filename"])[0] or "application/octet-stream"
+        return Response(bytes(row[0]), media_type=mime)
+
+    @app.get("/boards/{token}/jobs")
+    async def board_jobs(token: str) -> Response:
+        # the candidate-facing view (Job Board API style, no token): what a person browsing sees
+        return JSONResponse(sb.board_view(token))
+
+    def list_route(resource: str) -> Callable[[Request], Any]:
         async def handler(request: Request) -> Response:
             sb.check_token(request.headers.get("authorization", ""))
-            return api.list_records(resource, request)
+            return sb.list_records(resource, request)
 
         return handler
 
     for resource in LISTS:
         app.add_api_route(f"/v3/{resource}", list_route(resource), methods=["GET"])
 
-    def write_route(
-        method: Callable[[dict[str, Any], int | None, Request], dict[str, Any]],
-        status: int,
-        with_body: bool = True,
-    ) -> Callable[[Request], Awaitable[Response]]:
+    def write_route(method: Handler, verb: str, status: int) -> Callable[[Request], Any]:
         async def handler(request: Request) -> Response:
             sub = sb.check_token(request.headers.get("authorization", ""))
             rec_id = request.path_params.get("rec_id")
-            body = await _json_body(request) if with_body else {}
-            result = method(body, _path_id(rec_id) if rec_id is not None else sub, request)
-            return JSONResponse(result, status_code=status)
+            body = await _json_body(request) if verb != "DELETE" else {}
+            ident = _path_id(rec_id) if rec_id is not None else sub
+            return JSONResponse(method(body, ident, str(request.base_url).rstrip("/")), status_code=status)
 
         return handler
 
-    routes: list[tuple[str, str, Callable[..., dict[str, Any]], int, bool]] = [
-        ("POST", "/v3/candidates", api.create_candidate, 201, True),
-        ("PATCH", "/v3/candidates/{rec_id}", api.update_candidate, 200, True),
-        ("POST", "/v3/applications", api.create_application, 201, True),
-        ("PATCH", "/v3/applications/{rec_id}", api.update_application, 200, True),
-        ("POST", "/v3/applications/{rec_id}/convert_to_candidate", api.convert_to_candidate, 200, True),
-        ("POST", "/v3/jobs", api.create_job, 201, True),
-        ("PATCH", "/v3/jobs/{rec_id}", api.update_job, 200, True),
-        ("POST", "/v3/job_posts", api.create_job_post, 201, True),
-        ("PATCH", "/v3/job_posts/{rec_id}", api.update_job_post, 200, True),
-        ("POST", "/v3/notes", api.create_note, 201, True),
-        ("POST", "/v3/candidate_tags", api.create_candidate_tag, 201, True),
-        ("POST", "/v3/applied_candidate_tags", api.create_applied_tag, 201, True),
-        ("DELETE", "/v3/applied_candidate_tags/{rec_id}", api.delete_applied_tag, 200, False),
-        ("POST", "/v3/attachments", api.create_attachment, 201, True),
+    # A handler gets the body, the path id (or the token's user on a create) and the base URL; a POST
+    # without a path id creates (201), the others answer 200.
+    routes: list[tuple[str, str, Handler]] = [
+        ("POST", "/v3/candidates", sb.create_candidate),
+        ("PATCH", "/v3/candidates/{rec_id}", sb.update_candidate),
+        ("POST", "/v3/applications", sb.create_application),
+        ("PATCH", "/v3/applications/{rec_id}", sb.update_application),
+        ("POST", "/v3/applications/{rec_id}/convert_to_candidate", sb.convert_to_candidate),
+        ("POST", "/v3/jobs", sb.create_job),
+        ("PATCH", "/v3/jobs/{rec_id}", sb.update_job),
+        ("POST", "/v3/job_posts", sb.create_job_post),
+        ("PATCH", "/v3/job_posts/{rec_id}", sb.update_job_post),
+        ("POST", "/v3/notes", sb.create_note),
+        ("POST", "/v3/candidate_tags", sb.create_candidate_tag),
+        ("POST", "/v3/applied_candidate_tags", sb.create_applied_tag),
+        ("DELETE", "/v3/applied_candidate_tags/{rec_id}", sb.delete_applied_tag),
+        ("POST", "/v3/attachments", sb.create_attachment),
     ]
-    for verb, path, method, status, with_body in routes:
-        app.add_api_route(path, write_route(method, status, with_body), methods=[verb])
-
-    async def board_jobs(request: Request) -> Response:
-        # the candidate-facing view (Job Board API style, no token): what a person browsing sees
-        return JSONResponse(api.board_view(str(request.path_params["token"])))
-
-    app.add_api_route("/boards/{token}/jobs", board_jobs, methods=["GET"])
+    for verb, path, method in routes:
+        status = 201 if verb == "POST" and "{" not in path else 200
+        app.add_api_route(path, write_route(method, verb, status), methods=[verb])
 
 
-class _V3:
-    """The /v3 resource handlers. ``sub`` is the token's user (POST) or the path id (PATCH/DELETE)."""
+class _Sandbox:
+    """The state behind one app (store, config, tokens, custom fields, the /v3 gate with its limiter,
+    faults and counters) and the /v3 handlers: ``(body, path id or the token's user, base URL)``."""
 
-    def __init__(self, sb: _Sandbox) -> None:
-        self.sb = sb
-        self.store = sb.store
+    def __init__(self, db_path: str | Path, client_id: str, client_secret: str, config: _Config) -> None:
+        self.store = RecordStore(db_path, TABLES, ensure_schema, first_ids=ID_BASES, missing=_not_found)
+        self._client_id, self._client_secret = client_id, client_secret
+        self.config = config
+        self.limiter = FixedWindow(config.rate_limit, config.rate_window, headers=GREENHOUSE_HEADERS)
+        self.gate = Gate(config, _GATE_REPLIES.__getitem__, limiter=self.limiter, prefix="/v3")
+        self.counters = self.gate.counters
+        self.tokens: dict[str, tuple[float, int | None]] = {}
+        custom_fields = {
+            "custom_fields": lambda _key, items, f: self.custom_fields_from_write(items or [], f.ref)
+        }
+        self.fields = Checker(_bad, self.store.exists, kinds=custom_fields).check
+        self._cf_by_key: dict[str, Body] = {}
+        self._cf_by_id: dict[int, Body] = {}
+        self._options: dict[int, list[Body]] = {}
+        self.reload_custom_fields()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- admin: config, stats, tokens
+    def reconfigure(self, changes: Body) -> Body:
+        types = {f.name: {"int": int, "float": float}[str(f.type)] for f in fields(_Config)}
+        for key, value in changes.items():
+            if key not in types:
+                raise _bad(key, "is not a sandbox setting")
+            if not _is_number(value):
+                raise _bad(key, "must be a number")
+            if value < 0 or (key == "fault_rate" and value > 1):
+                raise _bad(key, "is out of range")
+            setattr(self.config, key, types[key](value))
+        if "rate_limit" in changes or "rate_window" in changes:
+            self.limiter.configure(self.config.rate_limit, self.config.rate_window)
+        if "fault_seed" in changes:
+            self.gate.faults.reseed()
+        return self.config_dict()
+
+    def config_dict(self) -> Body:
+        return asdict(self.config)
+
+    def stats(self) -> dict[str, int]:
+        return {**{t: self.store.count(t) for t in _STATS_TABLES.split()}, **self.counters}
+
+    def issue_token(self, authorization: str, form: dict[str, str]) -> Body:
+        client_id, secret = basic_credentials(authorization) or ("", "")
+        ok_id = secrets.compare_digest(client_id.encode(), self._client_id.encode())
+        ok_secret = secrets.compare_digest(secret.encode(), self._client_secret.encode())
+        if not (client_id and ok_id and ok_secret):
+            raise ApiError(401, {"error": "invalid_client"})
+        if form.get("grant_type", "") != "client_credentials":
+            raise _token_error(f"Must include `grant_type` parameter with one of: {GRANTS}")
+        sub: int | None = None
+        if form.get("sub"):
+            try:
+                sub = int(form["sub"])
+            except ValueError:
+                raise _token_error("sub must be a numeric user id") from None
+            if (self.store.get("users", sub) or {"deactivated": True}).get("deactivated"):
+                raise _token_error("sub is not an active user")
+        now = time.time()
+        self.tokens = {t: v for t, v in self.tokens.items() if v[0] > now}
+        token = "gh3." + secrets.token_urlsafe(32)
+        self.tokens[token] = (now + self.config.token_ttl, sub)
+        expires = iso_ts(datetime.fromtimestamp(now + self.config.token_ttl, UTC))
+        return {"access_token": token, "token_type": "Bearer", "expires_at": expires}
+
+    def check_token(self, authorization: str) -> int | None:
+        scheme, _, token = authorization.partition(" ")
+        entry = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if entry is None or entry[0] <= time.time():
+            raise ApiError(401, {"message": "Unauthorized", "errors": [UNAUTHORIZED_DETAIL]})
+        return entry[1]
+
+    def expire_tokens(self) -> int:
+        count = len(self.tokens)
+        self.tokens.clear()
+        return count
+
+    # ---- custom fields
+    def reload_custom_fields(self) -> None:
+        found = self.store.records("SELECT data FROM custom_fields")
+        self._cf_by_key = {f["name_key"]: f for f in found}
+        self._cf_by_id = {f["id"]: f for f in found}
+        self._options = {}
+        for opt in self.store.records("SELECT data FROM custom_field_options"):
+            self._options.setdefault(opt["custom_field_id"], []).append(opt)
+
+    def custom_fields_from_write(self, items: Any, field_type: str, start: Body | None = None) -> Body:
+        """WRITE shape (list of {name_key|custom_field_id, value}) → READ shape, starting from ``start``."""
+        if not isinstance(items, list):
+            raise _bad("custom_fields", "must be an array")
+        result = dict(start or {})
+        for item in items:
+            if not isinstance(item, dict) or "value" not in item:
+                raise _bad("custom_fields", "each entry needs a value")
+            if ("name_key" in item) == ("custom_field_id" in item):
+                raise _bad("custom_fields", "give exactly one of name_key or custom_field_id")
+            field = self._custom_field(item)
+            if field is None:  # the file may have been seeded after this app started
+                self.reload_custom_fields()
+                field = self._custom_field(item)
+            if field is None or field["field_type"] != field_type or not field["active"]:
+                ident = item.get("name_key", item.get("custom_field_id"))
+                raise _bad("custom_fields", f"unknown {field_type} custom field: {ident}")
+            value = self._custom_field_value(field, item["value"])
+            if value is None:
+                result.pop(field["name_key"], None)
+            else:
+                result[field["name_key"]] = dict(name=field["name"], type=field["value_type"], value=value)
+        return result
+
+    def _custom_field(self, item: Body) -> Body | None:
+        if "name_key" in item:
+            key = item["name_key"]
+            return self._cf_by_key.get(key) if isinstance(key, str) else None
+        fid = item["custom_field_id"]
+        return self._cf_by_id.get(fid) if _is_int(fid) else None
+
+    def _custom_field_value(self, field: Body, value: Any) -> Any:
+        """``value`` checked against the field's value type (a select's option ids become names)."""
+        vtype = field["value_type"]
+        accepts, what = VALUE_TYPES.get(vtype, (lambda v: True, ""))
+        if vtype == "user":
+            accepts = lambda v: self.store.exists("users", v)  # noqa: E731
+        if value is None or vtype not in ("single_select", "multi_select"):
+            if value is not None and not accepts(value):
+                raise _bad("custom_fields", f"{field['name_key']}: value must be {what}")
+            return value
+        options = self._options.get(field["id"], [])
+        names = {o["name"]: o["name"] for o in options} | {o["id"]: o["name"] for o in options}
+        many = vtype == "multi_select"
+        if many and not isinstance(value, list):
+            raise _bad("custom_fields", f"{field['name_key']}: value must be an array")
+        picked = [
+            names.get(v) if _is_int(v) or isinstance(v, str) else None for v in (value if many else [value])
+        ]
+        if None in picked:
+            one_of = ", ".join(o["name"] for o in options)
+            raise _bad("custom_fields", f"{field['name_key']}: value must be one of {one_of}")
+        return picked if many else picked[0]
+
+    def _update(self, table: str, rec_id: int, body: Body, spec: dict[str, F], then: Any = None) -> Body:
+        """A PATCH: the fields given replace the record's (arrays whole); ``then(record, values, now)``
+        runs first."""
+        with self.store.transaction():
+            rec = self.store.require(table, rec_id)
+            values = self.fields(body, spec, partial=True)
+            now = now_ts()
+            if then is not None:
+                then(rec, values, now)
+            rec.update(values, updated_at=now)
+            return self.store.update(table, rec)
 
     # ---- lists
     def list_records(self, resource: str, request: Request) -> Response:
         params = list(request.query_params.multi_items())
-        specs = {**COMMON_FILTERS, **LISTS[resource]}
+        specs = _filters(resource)
         if any(k == "cursor" for k, _ in params):
             if len(params) != 1:
                 raise _unprocessable(CURSOR_WITH_PARAMS)
             state = _decode_cursor(params[0][1])
             if state["r"] != resource or not all(k in specs for k in state["q"]):
-                raise _unprocessable({"cursor": "is invalid"})
+                raise _bad("cursor", "is invalid")
             filters: dict[str, str] = state["q"]
             per_page, after = state["n"], state["a"]
         else:
             filters, per_page, after = {}, DEFAULT_PER_PAGE, None
             for key, value in params:
                 if key == "per_page":
-                    per_page = self._per_page(value)
+                    per_page = _per_page(value)
                 elif key in specs:
                     filters[key] = value
-        where, args, fields = _build_where(resource, filters)
+        where, args, fields = _where(resource, filters)
         if after is not None:
             where.append("id < ?")
             args.append(after)
-        sql = f"SELECT id, data FROM {resource}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        with self.store.lock:
-            rows = self.store.conn.execute(sql, (*args, per_page + 1)).fetchall()
-        more = len(rows) > per_page
-        rows = rows[:per_page]
+        sql = f"SELECT id, data FROM {resource}" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self.store.query(sql + " ORDER BY id DESC LIMIT ?", (*args, per_page + 1))
         base = str(request.base_url).rstrip("/")
-        records = [self.render(resource, json.loads(data), base) for _id, data in rows]
+        records = [self.render(resource, json.loads(data), base) for _id, data in rows[:per_page]]
         if fields is not None:
             records = [{k: r[k] for k in fields if k in r} for r in records]
         headers = {}
-        if more:
-            cursor = _encode_cursor({"r": resource, "q": filters, "n": per_page, "a": rows[-1][0]})
+        if len(rows) > per_page:
+            cursor = _encode_cursor({"r": resource, "q": filters, "n": per_page, "a": rows[per_page - 1][0]})
             headers["Link"] = f'<{base}/v3/{resource}?cursor={cursor}>; rel="next"'
         return JSONResponse(records, headers=headers)
 
     @staticmethod
-    def _per_page(value: str) -> int:
-        try:
-            per_page = int(value)
-        except ValueError:
-            raise _unprocessable({"per_page": f"`{value}` is not a valid integer"}) from None
-        if per_page > MAX_PER_PAGE:
-            raise _unprocessable({"per_page": f"`{per_page}` number is greater than: {MAX_PER_PAGE}"})
-        if per_page < 1:
-            raise _unprocessable({"per_page": f"`{per_page}` number is less than: 1"})
-        return per_page
-
-    @staticmethod
-    def render(resource: str, record: dict[str, Any], base: str) -> dict[str, Any]:
-        if resource == "attachments":
-            out = {k: v for k, v in record.items() if not k.startswith("_")}
-            if record.get("_stored"):
-                out["url"] = f"{base}/_sandbox/attachments/{record['id']}/content"
-            return out
-        return record
+    def render(resource: str, rec: Body, base: str) -> Body:
+        if resource != "attachments":
+            return rec
+        out = {k: v for k, v in rec.items() if not k.startswith("_")}
+        if rec.get("_stored"):
+            out["url"] = f"{base}/_sandbox/attachments/{rec['id']}/content"
+        return out
 
     # ---- candidates
-    def _candidate_changes(
-        self, body: dict[str, Any], record: dict[str, Any], creating: bool
-    ) -> dict[str, Any]:
-        """Validate a candidate body and apply scalar and array fields to ``record``; returns the extras."""
-        for key in ("first_name", "last_name"):
-            if creating or key in body:
-                record[key] = _opt_str(body, key, required=True)
-        for key in ("preferred_name", "company", "title"):
-            if key in body:
-                record[key] = _opt_str(body, key)
-        if "can_email" in body:
-            record["can_email"] = bool(_opt_bool(body, "can_email"))
-        for key in ("is_private", "private"):
-            if key in body:
-                record["private"] = bool(_opt_bool(body, key))
-        if "time_zone" in body:
-            tz = body["time_zone"]
-            if tz is None:
-                record["time_zone"] = None
-            elif isinstance(tz, str) and tz.strip().lower() in TIME_ZONE_LOOKUP:
-                record["time_zone"] = TIME_ZONE_LOOKUP[tz.strip().lower()]
-            else:
-                raise _unprocessable({"time_zone": "is not included in the list"})
-        for key in CONTACT_TYPES:
-            if key in body:
-                record[key] = _contacts(key, body[key] if body[key] is not None else [])
-        if "linked_user_ids" in body:
-            users = _int_list(body, "linked_user_ids") or []
-            for uid in users:
-                if not self.store.exists("users", uid):
-                    raise _unprocessable({"linked_user_ids": f"unknown user {uid}"})
-            record["linked_user_ids"] = users
-        if "custom_fields" in body:
-            record["custom_fields"] = self.sb.custom_fields_from_write(
-                body["custom_fields"] or [], "candidate"
-            )
-        extras: dict[str, Any] = {}
-        if "tags" in body:
-            tags = body["tags"] if body["tags"] is not None else []
-            if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 for t in tags):
-                raise _unprocessable({"tags": "must be an array of tag names"})
-            extras["tags"] = list(dict.fromkeys(tags))
-        return extras
-
-    def _set_emails(self, cand: dict[str, Any]) -> None:
-        conn = self.store.conn
-        conn.execute("DELETE FROM candidate_emails WHERE candidate_id = ?", (cand["id"],))
-        conn.executemany(
-            "INSERT INTO candidate_emails(email, candidate_id, position) VALUES (?, ?, ?)",
-            [(e["value"].strip().lower(), cand["id"], pos) for pos, e in enumerate(cand["email_addresses"])],
-        )
+    def _set_emails(self, cand_id: int, emails: list[dict[str, str]]) -> None:
+        self.store.conn.execute("DELETE FROM candidate_emails WHERE candidate_id = ?", (cand_id,))
+        rows = [(e["value"].strip().lower(), cand_id, pos) for pos, e in enumerate(emails)]
+        self.store.conn.executemany(EMAIL_INSERT, rows)
 
     def _tag_id(self, name: str, now: str, create: bool) -> int | None:
-        row = self.store.conn.execute("SELECT id FROM candidate_tags WHERE name = ?", (name,)).fetchone()
-        if row:
-            return int(row[0])
-        if not create:
-            return None
-        return int(self.store.insert("candidate_tags", tag_shape(name, now))["id"])
+        row = self.store.one("SELECT id FROM candidate_tags WHERE name = ?", (name,))
+        if row or not create:
+            return int(row[0]) if row else None
+        return int(self.store.insert("candidate_tags", make("candidate_tags", None, now, name=name))["id"])
 
-    def _set_tags(self, cand: dict[str, Any], names: list[str], now: str) -> None:
-        conn = self.store.conn
+    def _set_tags(self, cand: Body, names: list[str], now: str) -> None:
         wanted = {self._tag_id(n, now, create=True): n for n in names}
-        current = {
-            r[1]: r[0]
-            for r in conn.execute(
-                "SELECT id, candidate_tag_id FROM applied_candidate_tags WHERE candidate_id = ?",
-                (cand["id"],),
-            )
-        }
+        sql = "SELECT candidate_tag_id, id FROM applied_candidate_tags WHERE candidate_id = ?"
+        current = dict(self.store.query(sql, (cand["id"],)))
         for tag_id, row_id in current.items():
             if tag_id not in wanted:
-                conn.execute("DELETE FROM applied_candidate_tags WHERE id = ?", (row_id,))
+                self.store.conn.execute("DELETE FROM applied_candidate_tags WHERE id = ?", (row_id,))
         for tag_id in wanted:
             if tag_id not in current:
-                self.store.insert("applied_candidate_tags", applied_tag_shape(cand["id"], tag_id, now))
+                applied = dict(candidate_id=cand["id"], candidate_tag_id=tag_id)
+                self.store.insert(
+                    "applied_candidate_tags", make("applied_candidate_tags", None, now, **applied)
+                )
         cand["tags"] = names
 
-    def create_candidate(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        now = now_ts()
-        cand = candidate_shape(None, now, now)
-        extras = self._candidate_changes(body, cand, creating=True)
-        app_body = body.get("application")
-        if app_body is not None and not isinstance(app_body, dict):
-            raise _unprocessable({"application": "must be an object"})
+    def create_candidate(self, body: Body, _sub: Any, _base: str) -> Body:
         with self.store.transaction():
-            self.store.insert("candidates", cand)
-            self._set_emails(cand)
-            if "tags" in extras:
-                self._set_tags(cand, extras["tags"], now)
+            values = self.fields(body, CANDIDATE)
+            app_body = body.get("application")
+            if app_body is not None and not isinstance(app_body, dict):
+                raise _bad("application", "must be an object")
+            now = now_ts()
+            cand = self.store.insert("candidates", make("candidates", None, now, now, **values))
+            self._set_emails(cand["id"], cand["email_addresses"])
+            if "tags" in values:
+                self._set_tags(cand, values["tags"], now)
                 self.store.update("candidates", cand)
-            application = None
-            if app_body is not None:
-                application = self._new_application(cand["id"], app_body, now)
+            application = self._new_application(cand["id"], app_body, now) if app_body is not None else None
         return {"candidate": cand, "application": application}
 
-    def update_candidate(self, body: dict[str, Any], rec_id: int | None, request: Request) -> dict[str, Any]:
-        assert rec_id is not None
-        with self.store.transaction():
-            cand = self.store.require("candidates", rec_id)
-            extras = self._candidate_changes(body, cand, creating=False)
-            now = now_ts()
-            cand["updated_at"] = now
-            if "email_addresses" in body:
-                self._set_emails(cand)
-            if "tags" in extras:
-                self._set_tags(cand, extras["tags"], now)
-            self.store.update("candidates", cand)
-        return cand
+    def update_candidate(self, body: Body, rec_id: int, _base: str) -> Body:
+        def then(cand: Body, values: Body, now: str) -> None:
+            if "email_addresses" in values:
+                self._set_emails(rec_id, values["email_addresses"])
+            if "tags" in values:
+                self._set_tags(cand, values["tags"], now)
+
+        return self._update("candidates", rec_id, body, CANDIDATE, then)
 
     # ---- applications
-    def _new_application(self, cand_id: int, body: dict[str, Any], now: str) -> dict[str, Any]:
+    def _job_for(self, cand_id: int, job_id: int) -> Body:
+        """The job a candidate's application goes on: an existing non-template job they are not on yet."""
+        job = self.store.get("jobs", job_id)
+        if job is None or job["is_template"]:
+            raise _bad("job_id", f"unknown job {job_id}")
+        sql = "SELECT 1 FROM applications WHERE candidate_id = ? AND job_id = ?"
+        if self.store.one(sql, (cand_id, job_id)):
+            raise _bad("job_id", "The candidate already has an application on this job")
+        return job
+
+    def _new_application(self, cand_id: int, body: Body, now: str) -> Body:
         prospect = body.get("prospect") is True
-        job_id = _opt_int(body, "job_id")
-        job: dict[str, Any] | None = None
+        job_id = self.fields(body, {"job_id": INT}).get("job_id")
         if not prospect and job_id is None:
-            raise _unprocessable({"job_id": "is required unless prospect is true"})
-        if job_id is not None:
-            job = self.store.get("jobs", job_id)
-            if job is None or job["is_template"]:
-                raise _unprocessable({"job_id": f"unknown job {job_id}"})
-            dup = self.store.conn.execute(
-                "SELECT 1 FROM applications WHERE candidate_id = ? AND job_id = ?", (cand_id, job_id)
-            ).fetchone()
-            if dup:
-                raise _unprocessable({"job_id": "The candidate already has an application on this job"})
-        prospective = _int_list(body, "job_ids") or []
-        for pj in prospective:
-            if not self.store.exists("jobs", pj):
-                raise _unprocessable({"job_ids": f"unknown job {pj}"})
-        for key in ("source_id", "referrer_id", "recruiter_id", "coordinator_id"):
-            _opt_int(body, key)
-        self._check_source(body)
-        for key in ("recruiter_id", "coordinator_id"):
-            uid = body.get(key)
-            if uid is not None and not self.store.exists("users", uid):
-                raise _unprocessable({key: f"unknown user {uid}"})
-        created = now
-        if body.get("created_at") is not None:
-            dt = parse_ts(str(body["created_at"]))
-            if dt is None:
-                raise _unprocessable({"created_at": "is not a valid date"})
-            created = iso_ts(dt)
-        cf = self.sb.custom_fields_from_write(body.get("custom_fields") or [], "application")
-        post = None
-        if job is not None:
-            row = self.store.conn.execute(
-                "SELECT id FROM job_posts WHERE job_id = ? AND internal = 0 ORDER BY id LIMIT 1", (job["id"],)
-            ).fetchone()
-            post = row[0] if row else None
-        stage = job["id"] * 10 + 1 if job is not None else None
-        pool = {
-            "prospect_pool_id": _opt_int(body, "prospect_pool_id") if prospect else None,
-            "prospect_stage_id": _opt_int(body, "prospect_pool_stage_id") if prospect else None,
-        }
-        record = application_shape(
+            raise _bad("job_id", "is required unless prospect is true")
+        job = self._job_for(cand_id, job_id) if job_id is not None else None
+        values = self.fields(body, APPLICATION)
+        pool = {"prospect_pool_id": None, "prospect_stage_id": None}
+        pool.update(self.fields(body, PROSPECT_POOL) if prospect else {})
+        post_sql = "SELECT id FROM job_posts WHERE job_id = ? AND internal = 0 ORDER BY id LIMIT 1"
+        post = self.store.one(post_sql, (job_id,)) if job is not None else None
+        stage = job_id * 10 + 1 if job_id is not None else None
+        values.update(prospective_job_ids=values.pop("job_ids", []) if prospect else [])
+        app = make(
+            "applications",
             None,
-            cand_id,
-            created,
+            values.pop("created_at", None) or now,
             now,
-            pool=pool,
+            candidate_id=cand_id,
+            **pool,
             job_id=job_id,
-            job_post_id=post,
+            job_post_id=post[0] if post else None,
             prospect=prospect,
-            prospective_job_ids=prospective if prospect else [],
             stage_id=stage,
             job_interview_stage_id=stage,
             stage_name=STAGES[0] if job else None,
-            recruiter_id=body.get("recruiter_id"),
-            coordinator_id=body.get("coordinator_id"),
-            source_id=body.get("source_id"),
-            referrer_id=body.get("referrer_id"),
-            custom_fields=cf,
+            **values,
         )
-        return self.store.insert("applications", record)
+        return self.store.insert("applications", app)
 
-    def create_application(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        cand_id = _req_int(body, "candidate_id")
+    def create_application(self, body: Body, _sub: Any, _base: str) -> Body:
+        cand_id = self.fields(body, {"candidate_id": REQUIRED_INT})["candidate_id"]
         with self.store.transaction():
             if not self.store.exists("candidates", cand_id):
-                raise _unprocessable({"candidate_id": f"unknown candidate {cand_id}"})
+                raise _bad("candidate_id", f"unknown candidate {cand_id}")
             return self._new_application(cand_id, body, now_ts())
 
-    def convert_to_candidate(
-        self, body: dict[str, Any], rec_id: int | None, request: Request
-    ) -> dict[str, Any]:
+    def convert_to_candidate(self, body: Body, rec_id: int, _base: str) -> Body:
         """A prospect application becomes a candidate application on ``job_id`` (200 with it)."""
-        assert rec_id is not None
-        job_id = _req_int(body, "job_id")
+        job_id = self.fields(body, {"job_id": REQUIRED_INT})["job_id"]
         with self.store.transaction():
             app = self.store.require("applications", rec_id)
             if not app.get("prospect"):
-                raise _unprocessable({"application": "is not a prospect application"})
-            job = self.store.get("jobs", job_id)
-            if job is None or job["is_template"]:
-                raise _unprocessable({"job_id": f"unknown job {job_id}"})
-            dup = self.store.conn.execute(
-                "SELECT 1 FROM applications WHERE candidate_id = ? AND job_id = ?",
-                (app["candidate_id"], job_id),
-            ).fetchone()
-            if dup:
-                raise _unprocessable({"job_id": "The candidate already has an application on this job"})
+                raise _bad("application", "is not a prospect application")
+            self._job_for(app["candidate_id"], job_id)
             stage = job_id * 10 + 1
-            app.update(
-                prospect=False,
-                job_id=job_id,
-                prospective_job_ids=[],
-                stage_id=stage,
-                job_interview_stage_id=stage,
-                stage_name=STAGES[0],
-                updated_at=now_ts(),
-            )
-            self.store.update("applications", app)
-        return app
+            app.update(prospect=False, job_id=job_id, prospective_job_ids=[], stage_id=stage)
+            app.update(job_interview_stage_id=stage, stage_name=STAGES[0], updated_at=now_ts())
+            return self.store.update("applications", app)
 
-    def update_application(
-        self, body: dict[str, Any], rec_id: int | None, request: Request
-    ) -> dict[str, Any]:
-        assert rec_id is not None
-        with self.store.transaction():
-            app = self.store.require("applications", rec_id)
-            self._check_source(body)
-            for key in (
-                "source_id",
-                "referrer_id",
-                "recruiter_id",
-                "coordinator_id",
-                "prospect_pool_id",
-                "prospect_stage_id",
-            ):
-                if key in body:
-                    app[key] = _opt_int(body, key)
-            for key in ("rejected_at", "created_at"):
-                if key in body:
-                    if body[key] is None:
-                        if key == "created_at":
-                            raise _unprocessable({key: "can't be blank"})
-                        app[key] = None
-                        continue
-                    dt = parse_ts(str(body[key]))
-                    if dt is None:
-                        raise _unprocessable({key: "is not a valid date"})
-                    app[key] = iso_ts(dt)
-            if "custom_fields" in body:
-                app["custom_fields"] = self.sb.custom_fields_from_write(
-                    body["custom_fields"] or [], "application"
-                )
-            app["updated_at"] = now_ts()
-            self.store.update("applications", app)
-        return app
-
-    def _check_source(self, body: dict[str, Any]) -> None:
-        source = _opt_int(body, "source_id")
-        if source is not None and not self.store.exists("sources", source):
-            raise _unprocessable({"source_id": f"unknown source {source}"})
-
-    def board_view(self, token: str) -> dict[str, Any]:
-        """What a person browsing the board sees (the public Job Board API's job list, reduced): the
-        active, live posts on a live board, with their job's id.  A paused board shows nothing."""
-        row = None
-        for data in self.store.conn.execute("SELECT data FROM job_boards"):
-            board = json.loads(data[0])
-            if board.get("url_token") == token:
-                row = board
-        if row is None:
-            raise _not_found()
-        jobs: list[dict[str, Any]] = []
-        if row.get("live"):
-            for (data,) in self.store.conn.execute(
-                "SELECT data FROM job_posts WHERE job_board_id = ? AND live = 1 AND active = 1 ORDER BY id",
-                (row["id"],),
-            ):
-                post = json.loads(data)
-                jobs.append(
-                    {
-                        "id": post["id"],
-                        "internal_job_id": post["job_id"],
-                        "title": post["title"],
-                        "content": post.get("content"),
-                        "updated_at": post["updated_at"],
-                    }
-                )
-        return {"jobs": jobs, "meta": {"total": len(jobs)}}
+    def update_application(self, body: Body, rec_id: int, _base: str) -> Body:
+        return self._update("applications", rec_id, body, APPLICATION_UPDATE)
 
     # ---- jobs and posts
-    def _office_ids(self, body: dict[str, Any]) -> list[int] | None:
-        offices = _int_list(body, "office_ids")
-        for oid in offices or []:
-            if not self.store.exists("offices", oid):
-                raise _unprocessable({"office_ids": f"unknown office {oid}"})
-        return offices
+    def board_view(self, token: str) -> Body:
+        """What a person browsing the board sees (the public Job Board API's job list, reduced): the
+        active, live posts on a live board, with their job's id.  A paused board shows nothing."""
+        boards = [b for b in self.store.records("SELECT data FROM job_boards") if b.get("url_token") == token]
+        if not boards:
+            raise _not_found()
+        sql = "SELECT data FROM job_posts WHERE job_board_id = ? AND live = 1 AND active = 1 ORDER BY id"
+        posts = self.store.records(sql, (boards[-1]["id"],)) if boards[-1].get("live") else []
+        keys = {"id": "id", "internal_job_id": "job_id", "title": "title", "content": "content"}
+        jobs = [{k: p.get(v) for k, v in keys.items()} | {"updated_at": p["updated_at"]} for p in posts]
+        return {"jobs": jobs, "meta": {"total": len(jobs)}}
 
-    def _department_id(self, body: dict[str, Any]) -> int | None:
-        dept = _opt_int(body, "department_id")
-        if dept is not None and not self.store.exists("departments", dept):
-            raise _unprocessable({"department_id": f"unknown department {dept}"})
-        return dept
-
-    def create_job(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        template_id = _req_int(body, "template_job_id")
-        openings = _req_int(body, "number_of_openings")
-        if not 1 <= openings <= 200:
-            raise _unprocessable({"number_of_openings": "must be between 1 and 200"})
-        name = _opt_str(body, "job_name")
-        post_name = _opt_str(body, "job_post_name")
-        notes = _opt_str(body, "notes", max_len=100_000)
-        requisition = _opt_str(body, "requisition_id")
-        opening_ids = body.get("opening_ids") or []
-        if not isinstance(opening_ids, list) or not all(isinstance(o, str) for o in opening_ids):
-            raise _unprocessable({"opening_ids": "must be an array of strings"})
-        if len(opening_ids) > openings:
-            raise _unprocessable({"opening_ids": "has more entries than number_of_openings"})
+    def create_job(self, body: Body, _sub: Any, _base: str) -> Body:
         with self.store.transaction():
+            values = self.fields(body, JOB)
+            openings, opening_ids = values["number_of_openings"], values.get("opening_ids", [])
+            if not 1 <= openings <= 200:
+                raise _bad("number_of_openings", "must be between 1 and 200")
+            if len(opening_ids) > openings:
+                raise _bad("opening_ids", "has more entries than number_of_openings")
+            template_id = values["template_job_id"]
             template = self.store.get("jobs", template_id)
             if template is None or not template["is_template"]:
-                raise _unprocessable({"template_job_id": f"{template_id} is not a template job"})
-            dept = self._department_id(body)
-            offices = self._office_ids(body)
-            cf = self.sb.custom_fields_from_write(
-                body.get("custom_fields") or [], "job", start=template.get("custom_fields")
+                raise _bad("template_job_id", f"{template_id} is not a template job")
+            items = body.get("custom_fields") or []
+            custom_fields = self.custom_fields_from_write(items, "job", template["custom_fields"])
+            kept = {k: template[k] for k in ("notes", "department_id", "office_ids") if values.get(k) is None}
+            name, now = values.get("job_name") or template["name"], now_ts()
+            job = make(
+                "jobs", None, now, name=name, requisition_id=values.get("requisition_id"), opened_at=now
             )
-            now = now_ts()
-            job = job_shape(
-                None,
-                now,
-                now,
-                name=name or template["name"],
-                requisition_id=requisition,
-                notes=notes if notes is not None else template["notes"],
-                opened_at=now,
-                copied_from_id=template_id,
-                department_id=dept if dept is not None else template["department_id"],
-                office_ids=offices if offices is not None else list(template["office_ids"]),
-                custom_fields=cf,
+            job.update({k: values.get(k) for k in ("notes", "department_id", "office_ids")} | kept)
+            job = self.store.insert(
+                "jobs", job | {"copied_from_id": template_id, "custom_fields": custom_fields}
             )
-            self.store.insert("jobs", job)
-            for n in range(openings):
-                opening_id = opening_ids[n] if n < len(opening_ids) else None
-                self.store.insert("openings", opening_shape(job["id"], opening_id, True, now, n + 1, now))
-            posts = [
-                json.loads(r[0])
-                for r in self.store.conn.execute(
-                    "SELECT data FROM job_posts WHERE job_id = ? AND active = 1 ORDER BY id", (template_id,)
-                )
-            ]
-            for post in posts:
-                self.store.insert(
-                    "job_posts",
-                    {
-                        **post,
-                        "id": None,
-                        "job_id": job["id"],
-                        "title": post_name or job["name"],
-                        "live": False,
-                        "first_published_at": None,
-                        "public_url": None,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
+            for n in range(1, openings + 1):
+                opening_id = opening_ids[n - 1] if n <= len(opening_ids) else None
+                opening = dict(job_id=job["id"], opening_id=opening_id, opened_at=now, sort_order=n)
+                self.store.insert("openings", make("openings", None, now, **opening))
+            sql = "SELECT data FROM job_posts WHERE job_id = ? AND active = 1 ORDER BY id"
+            title = values.get("job_post_name") or name
+            for post in self.store.records(sql, (template_id,)):
+                post.update(id=None, job_id=job["id"], title=title, live=False, first_published_at=None)
+                post.update(public_url=None, created_at=now, updated_at=now)
+                self.store.insert("job_posts", post)
         return job
 
-    def update_job(self, body: dict[str, Any], rec_id: int | None, request: Request) -> dict[str, Any]:
-        assert rec_id is not None
-        with self.store.transaction():
-            job = self.store.require("jobs", rec_id)
-            if "name" in body:
-                job["name"] = _opt_str(body, "name", required=True)
-            if "notes" in body:
-                job["notes"] = _opt_str(body, "notes", max_len=100_000)
-            if "requisition_id" in body:
-                job["requisition_id"] = _opt_str(body, "requisition_id")
-            if "department_id" in body:
-                job["department_id"] = self._department_id(body)
-            if "office_ids" in body:
-                job["office_ids"] = self._office_ids(body) or []
-            if "custom_fields" in body:
-                job["custom_fields"] = self.sb.custom_fields_from_write(body["custom_fields"] or [], "job")
-            job["updated_at"] = now_ts()
-            self.store.update("jobs", job)
-        return job
+    def update_job(self, body: Body, rec_id: int, _base: str) -> Body:
+        return self._update("jobs", rec_id, body, JOB_UPDATE)
 
-    def create_job_post(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        template_id = _req_int(body, "template_job_post_id")
-        board_id = _req_int(body, "job_board_id")
-        title = _opt_str(body, "title")
-        content = _opt_str(body, "content", max_len=1_000_000)
-        status = body.get("status", "draft")
-        if status not in ("draft", "live"):
-            raise _unprocessable({"status": "must be draft or live"})
+    def create_job_post(self, body: Body, _sub: Any, _base: str) -> Body:
         with self.store.transaction():
-            template = self.store.get("job_posts", template_id)
-            if template is None:
-                raise _unprocessable({"template_job_post_id": f"unknown job post {template_id}"})
-            board = self.store.get("job_boards", board_id)
-            if board is None:
-                raise _unprocessable({"job_board_id": f"unknown job board {board_id}"})
+            values = self.fields({"status": "draft", **body}, JOB_POST)
+            post = self.store.require("job_posts", values["template_job_post_id"])
+            board = self.store.require("job_boards", values["job_board_id"])
             now = now_ts()
-            live = status == "live" and bool(board["live"])
-            post = {
-                **template,
-                "id": None,
-                "job_board_id": board_id,
-                "internal": bool(board["internal"]),
-                "title": title if title is not None else template["title"],
-                "content": content if content is not None else template["content"],
-                "live": live,
-                "active": True,
-                "first_published_at": now if live else None,
-                "created_at": now,
-                "updated_at": now,
-            }
-            return self.store.insert("job_posts", post)
+            live = values["status"] == "live" and bool(board["live"])
+            post.update(id=None, job_board_id=board["id"], internal=bool(board["internal"]))
+            post.update({k: values[k] for k in ("title", "content") if values.get(k) is not None})
+            post.update(live=live, active=True, first_published_at=now if live else None)
+            return self.store.insert("job_posts", post | {"created_at": now, "updated_at": now})
 
-    def update_job_post(self, body: dict[str, Any], rec_id: int | None, request: Request) -> dict[str, Any]:
-        assert rec_id is not None
-        with self.store.transaction():
-            post = self.store.require("job_posts", rec_id)
-            if "title" in body:
-                post["title"] = _opt_str(body, "title", required=True)
-            if "content" in body:
-                post["content"] = _opt_str(body, "content", max_len=1_000_000)
-            now = now_ts()
-            if "job_application_status" in body:
-                status = body["job_application_status"]
-                if status not in ("draft", "live"):
-                    raise _unprocessable({"job_application_status": "must be draft or live"})
+    def update_job_post(self, body: Body, rec_id: int, _base: str) -> Body:
+        def then(post: Body, values: Body, now: str) -> None:
+            if "job_application_status" in values:
                 board = self.store.get("job_boards", post["job_board_id"]) or {"live": True}
-                post["live"] = status == "live" and bool(board["live"])
+                post["live"] = values.pop("job_application_status") == "live" and bool(board["live"])
                 if post["live"] and not post.get("first_published_at"):
                     post["first_published_at"] = now
-            post["updated_at"] = now
-            self.store.update("job_posts", post)
-        return post
+
+        return self._update("job_posts", rec_id, body, JOB_POST_UPDATE, then)
 
     # ---- notes
-    def create_note(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        cand_id = _req_int(body, "candidate_id")
-        text = _opt_str(body, "body", max_len=100_000, required=True)
-        visibility = body.get("visibility")
-        if visibility not in VISIBILITY:
-            raise _unprocessable({"visibility": "must be one of: admin_only, private, public"})
-        note_type = body.get("note_type")
-        if note_type not in ("NOTE", "ACTIVITY", "EMAIL"):
-            raise _unprocessable({"note_type": "must be one of: NOTE, ACTIVITY, EMAIL"})
-        subject = _opt_str(body, "subject")
-        email_keys = [k for k in ("email_from", "email_to", "email_cc") if k in body]
-        email: dict[str, Any] = {}
-        if note_type == "EMAIL":
-            if subject is None:
-                raise _unprocessable({"subject": "is required for EMAIL notes"})
-            for key in ("email_from", "email_to", "email_cc"):
-                if not isinstance(body.get(key), list):
-                    raise _unprocessable({key: "is required for EMAIL notes (an array)"})
-                email[key] = body[key]
-        elif email_keys:
-            raise _unprocessable({email_keys[0]: f"is not allowed on {note_type} notes"})
-        app_id = _opt_int(body, "application_id")
-        user_id = _opt_int(body, "user_id")
+    def create_note(self, body: Body, sub: int | None, _base: str) -> Body:
         with self.store.transaction():
-            cand = self.store.get("candidates", cand_id)
-            if cand is None:
-                raise _unprocessable({"candidate_id": f"unknown candidate {cand_id}"})
-            if app_id is not None:
-                app = self.store.get("applications", app_id)
-                if app is None or app["candidate_id"] != cand_id:
-                    raise _unprocessable({"application_id": "does not belong to this candidate"})
-            if user_id is not None and not self.store.exists("users", user_id):
-                raise _unprocessable({"user_id": f"unknown user {user_id}"})
+            values = self.fields(body, NOTE)
+            note_type, cand_id = values["note_type"], values["candidate_id"]
+            app_id = values.get("application_id")
+            email: Body = {}
+            if note_type == "EMAIL":
+                if values.get("subject") is None:
+                    raise _bad("subject", "is required for EMAIL notes")
+                for key in EMAIL_FIELDS:
+                    if not isinstance(body.get(key), list):
+                        raise _bad(key, "is required for EMAIL notes (an array)")
+                    email[key] = body[key]
+            elif given := [k for k in EMAIL_FIELDS if k in body]:
+                raise _bad(given[0], f"is not allowed on {note_type} notes")
+            owner = (
+                cand_id
+                if app_id is None
+                else (self.store.get("applications", app_id) or {}).get("candidate_id")
+            )
+            if owner != cand_id:
+                raise _bad("application_id", "does not belong to this candidate")
+            user_id = values.get("user_id")
             if user_id is None:
                 user_id = sub if sub is not None else self._service_user()
             now = now_ts()
+            visibility = VISIBILITY[values["visibility"]]
             note = note_shape(
-                self.store.next_id("notes"),
-                cand_id,
-                app_id,
-                user_id,
-                text or "",
-                subject,
-                VISIBILITY[visibility],
-                note_type,
-                now,
-                email,
+                self.store.next_id("notes"), now, values["body"], note_type, candidate_id=cand_id
             )
-            self.store.insert("notes", note)
+            note.update(
+                application_id=app_id, user_id=user_id, subject=values.get("subject"), visibility=visibility
+            )
+            self.store.insert("notes", note | email)
+            cand = self.store.require("candidates", cand_id)
             cand["last_activity_at"] = now  # notes bump activity, not updated_at
-            with self.store.lock:
-                self.store.conn.execute(
-                    "UPDATE candidates SET data = ?, last_activity_at = ? WHERE id = ?",
-                    (dumps(cand), now, cand_id),
-                )
-        return note
+            sql = "UPDATE candidates SET data = ?, last_activity_at = ? WHERE id = ?"
+            self.store.conn.execute(sql, (dumps(cand), now, cand_id))
+        return note | email
 
     def _service_user(self) -> int | None:
-        row = self.store.conn.execute(
-            "SELECT id FROM users WHERE service_account = 1 ORDER BY id LIMIT 1"
-        ).fetchone()
+        row = self.store.one("SELECT id FROM users WHERE service_account = 1 ORDER BY id LIMIT 1")
         return int(row[0]) if row else None
 
     # ---- tags
-    def create_candidate_tag(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        name = _opt_str(body, "name", required=True)
-        assert name is not None
+    def create_candidate_tag(self, body: Body, _sub: Any, _base: str) -> Body:
         with self.store.transaction():
+            name = self.fields(body, {"name": F(required=True)})["name"]
             if self._tag_id(name, "", create=False) is not None:
-                raise _unprocessable({"name": "has already been taken"})
-            now = now_ts()
-            return self.store.insert("candidate_tags", tag_shape(name, now))
+                raise _bad("name", "has already been taken")
+            return self.store.insert("candidate_tags", make("candidate_tags", None, now_ts(), name=name))
 
-    def create_applied_tag(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        cand_id = _req_int(body, "candidate_id")
-        tag_id = _req_int(body, "candidate_tag_id")
+    def create_applied_tag(self, body: Body, _sub: Any, _base: str) -> Body:
         with self.store.transaction():
-            cand = self.store.get("candidates", cand_id)
-            if cand is None:
-                raise _unprocessable({"candidate_id": f"unknown candidate {cand_id}"})
-            tag = self.store.get("candidate_tags", tag_id)
-            if tag is None:
-                raise _unprocessable({"candidate_tag_id": f"unknown candidate tag {tag_id}"})
-            dup = self.store.conn.execute(
-                "SELECT 1 FROM applied_candidate_tags WHERE candidate_id = ? AND candidate_tag_id = ?",
-                (cand_id, tag_id),
-            ).fetchone()
-            if dup:
-                raise _unprocessable({"candidate_tag_id": "has already been taken"})
+            values = self.fields(body, APPLIED_TAG)
+            cand_id, tag_id = values["candidate_id"], values["candidate_tag_id"]
+            sql = "SELECT 1 FROM applied_candidate_tags WHERE candidate_id = ? AND candidate_tag_id = ?"
+            if self.store.one(sql, (cand_id, tag_id)):
+                raise _bad("candidate_tag_id", "has already been taken")
             now = now_ts()
-            row = self.store.insert("applied_candidate_tags", applied_tag_shape(cand_id, tag_id, now))
-            cand["tags"] = [*cand["tags"], tag["name"]]
-            cand["updated_at"] = now
-            self.store.update("candidates", cand)
+            row = self.store.insert(
+                "applied_candidate_tags", make("applied_candidate_tags", None, now, **values)
+            )
+            cand = self.store.require("candidates", cand_id)
+            tag = self.store.require("candidate_tags", tag_id)
+            self.store.update("candidates", cand | {"tags": [*cand["tags"], tag["name"]], "updated_at": now})
         return row
 
-    def delete_applied_tag(
-        self, body: dict[str, Any], rec_id: int | None, request: Request
-    ) -> dict[str, Any]:
-        assert rec_id is not None
+    def delete_applied_tag(self, _body: Body, rec_id: int, _base: str) -> Body:
         with self.store.transaction():
             row = self.store.require("applied_candidate_tags", rec_id)
             self.store.conn.execute("DELETE FROM applied_candidate_tags WHERE id = ?", (rec_id,))
             tag = self.store.get("candidate_tags", row["candidate_tag_id"])
             cand = self.store.get("candidates", row["candidate_id"])
             if cand is not None and tag is not None:
-                cand["tags"] = [t for t in cand["tags"] if t != tag["name"]]
-                cand["updated_at"] = now_ts()
+                cand.update(tags=[t for t in cand["tags"] if t != tag["name"]], updated_at=now_ts())
                 self.store.update("candidates", cand)
         return {"message": f"Applied candidate tag {rec_id} deleted successfully"}
 
     # ---- attachments
-    def create_attachment(self, body: dict[str, Any], sub: int | None, request: Request) -> dict[str, Any]:
-        app_id = _req_int(body, "application_id")
-        filename = _opt_str(body, "filename", required=True)
-        assert filename is not None
-        kind = body.get("type")
-        if kind not in ATTACHMENT_TYPES:
-            raise _unprocessable({"type": "must be one of: " + ", ".join(sorted(ATTACHMENT_TYPES))})
-        if Path(filename).suffix.lower() in BLOCKED_EXTENSIONS:
-            raise _unprocessable({"filename": "has a blocked file extension"})
-        content, url = body.get("content"), body.get("url")
-        if (content is None) == (url is None):
-            raise _unprocessable({"content": "give exactly one of content or url"})
-        blob: bytes | None = None
-        if content is not None:
-            if not isinstance(content, str):
-                raise _unprocessable({"content": "must be base64 text"})
-            try:
-                blob = base64.b64decode(content, validate=True)
-            except (binascii.Error, ValueError):
-                raise _unprocessable({"content": "is not valid base64"}) from None
-        elif not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise _unprocessable({"url": "must be a public http(s) URL"})
-        visibility = body.get("visibility")
-        if visibility is not None and visibility not in VISIBILITY:
-            raise _unprocessable({"visibility": "must be one of: admin_only, private, public"})
+    def create_attachment(self, body: Body, _sub: Any, base: str) -> Body:
         with self.store.transaction():
-            app = self.store.get("applications", app_id)
-            if app is None:
-                raise _unprocessable({"application_id": f"unknown application {app_id}"})
+            values = self.fields(body, ATTACHMENT)
+            app_id, kind = values["application_id"], values["type"]
+            if Path(values["filename"]).suffix.lower() in BLOCKED_EXTENSIONS:
+                raise _bad("filename", "has a blocked file extension")
+            content, url = body.get("content"), body.get("url")
+            if (content is None) == (url is None):
+                raise _bad("content", "give exactly one of content or url")
+            blob = _blob(content) if content is not None else None
+            if blob is None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+                raise _bad("url", "must be a public http(s) URL")
             now = now_ts()
-            if kind in ("resume", "cover_letter"):
-                for row in self.store.conn.execute(
-                    "SELECT data FROM attachments WHERE application_id = ? AND type = ?", (app_id, kind)
-                ).fetchall():
-                    old = json.loads(row[0])
-                    old["type"], old["updated_at"] = "other", now
-                    self.store.update("attachments", old)
-            record = {
-                "id": None,
-                "application_id": app_id,
-                "candidate_id": app["candidate_id"],
-                "type": kind,
-                "filename": filename,
-                "url": url if blob is None else None,
-                "visibility": VISIBILITY.get(visibility or "admin_only"),
-                "created_at": now,
-                "updated_at": now,
-                "_stored": blob is not None,
-            }
-            self.store.insert("attachments", record)
+            if kind in ("resume", "cover_letter"):  # a new one demotes the one before
+                sql = "SELECT data FROM attachments WHERE application_id = ? AND type = ?"
+                for old in self.store.records(sql, (app_id, kind)):
+                    self.store.update("attachments", old | {"type": "other", "updated_at": now})
+            cand_id = self.store.require("applications", app_id)["candidate_id"]
+            att = {"id": None, "application_id": app_id, "candidate_id": cand_id, "type": kind}
+            att.update(filename=values["filename"], url=url if blob is None else None)
+            att.update(visibility=VISIBILITY[values.get("visibility") or "admin_only"], created_at=now)
+            att = self.store.insert("attachments", att | {"updated_at": now, "_stored": blob is not None})
             if blob is not None:
                 self.store.conn.execute(
-                    "INSERT INTO attachment_blobs(id, content) VALUES (?, ?)", (record["id"], blob)
+                    "INSERT INTO attachment_blobs(id, content) VALUES (?, ?)", (att["id"], blob)
                 )
-        return self.render("attachments", record, str(request.base_url).rstrip("/"))
+        return self.render("attachments", att, base)

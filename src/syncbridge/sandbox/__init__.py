@@ -8,7 +8,8 @@
 * :mod:`.settings`: runtime settings changed through ``/_sandbox/config`` (checked, typed);
 * :mod:`.seed`: deterministic seed data helpers (names, messy e-mails, phones, timestamps, demo people);
 * :mod:`.cli`: the ``serve`` command line every sandbox's ``main`` uses;
-* :mod:`.plugin`: the plugin methods every kit-built sandbox shares (seed, demo people, server, main).
+* :mod:`.plugin`: the plugin methods every kit-built sandbox shares (seed, demo people, server, main);
+* :mod:`.body`: request bodies checked against tables of fields (types, required, lengths, ids).
 
 A vendor sandbox keeps only what is its own: the HTTP semantics of its API, the shapes of its records
 and its demo fixtures.

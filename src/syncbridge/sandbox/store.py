@@ -5,7 +5,8 @@ connection between uvicorn's threads, guarded by a re-entrant lock (:class:`Stor
 ``BEGIN IMMEDIATE`` transactions under that lock (:meth:`Store.transaction`).
 
 Tables are declared with :class:`Table` (column declarations, indexes); a table that stores each record
-as compact JSON next to the columns its filters need gets its rows from :meth:`Table.row`.
+as compact JSON next to the columns its filters need gets its rows from :meth:`Table.row`, and
+:class:`RecordStore` reads and writes such records by integer id.
 :func:`seed_file` creates and fills a file once (a no-op when already seeded, unless ``reset``).
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "Index",
+    "RecordStore",
     "Store",
     "Table",
     "add_missing_columns",
@@ -228,6 +230,67 @@ class Store:
         """``SELECT COUNT(*) FROM table [where]``."""
         row = self.one(f"SELECT COUNT(*) FROM {table} {where}", args)
         return int(row[0]) if row else 0
+
+
+class RecordStore(Store):
+    """A :class:`Store` of JSON-record tables (``tables``, built with :meth:`Table.records`) whose key is
+    an integer ``id``: records by id, inserts that number new records after the largest id (or after
+    ``first_ids[table]`` in an empty table) and updates.  :meth:`require` raises ``missing()`` (the
+    vendor's 404) when there is no such record."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        tables: Mapping[str, Table],
+        schema: Callable[[sqlite3.Connection], None] | None = None,
+        *,
+        first_ids: Mapping[str, int] | None = None,
+        missing: Callable[[], Exception] = lambda: LookupError("no such record"),
+    ) -> None:
+        super().__init__(db_path, schema)
+        self.tables = tables
+        self.first_ids = dict(first_ids or {})
+        self.missing = missing
+
+    def get(self, table: str, rec_id: int) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.get_json(table, rec_id)
+        return found
+
+    def require(self, table: str, rec_id: int) -> dict[str, Any]:
+        found = self.get(table, rec_id)
+        if found is None:
+            raise self.missing()
+        return found
+
+    def records(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The records a ``SELECT data ...`` statement finds."""
+        return [json.loads(row[0]) for row in self.query(sql, args)]
+
+    def exists(self, table: str, rec_id: Any) -> bool:
+        """Whether ``rec_id`` is an integer (not a boolean) naming a record of ``table``."""
+        if not isinstance(rec_id, int) or isinstance(rec_id, bool):
+            return False
+        return self.one(f"SELECT 1 FROM {table} WHERE id = ?", (rec_id,)) is not None
+
+    def next_id(self, table: str) -> int:
+        found = self.one(f"SELECT MAX(id) FROM {table}")
+        return int((found and found[0]) or self.first_ids.get(table, 0)) + 1
+
+    def insert(self, table: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Store a new record (numbered by :meth:`next_id` when its ``id`` is None); returns it."""
+        with self.lock:
+            if record.get("id") is None:
+                record["id"] = self.next_id(table)
+            self.conn.execute(self.tables[table].insert_sql(), self.tables[table].row(record))
+        return record
+
+    def update(self, table: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Store a changed record: every column but ``id`` and ``created_at`` (set once); returns it."""
+        spec = self.tables[table]
+        columns = [c for c in spec.names if c not in ("id", "created_at")]
+        with self.lock:
+            self.conn.execute(spec.update_sql(columns), (*spec.values(columns, record), record["id"]))
+        return record
 
 
 def seed_file(
