@@ -56,12 +56,3 @@ def test_a_consumer_that_stops_early_stops_and_closes_the_reader() -> None:
     assert closed.is_set()  # the reader's generator was closed before close() returned
     assert len(produced) <= 3 + 1 + 2 + 1  # read ahead by at most the queue depth, not the whole stream
     assert not any(t.name == "syncbridge-read-ahead" for t in threading.enumerate())
-
-
-def test_pages_are_grouped_up_to_a_record_count_in_order() -> None:
-    from syncbridge.readahead import batched
-
-    sizes = [500, 500, 500, 500, 100, 100, 30]
-    groups = list(batched(sizes, lambda n: n, 1000))
-    assert groups == [[500, 500], [500, 500], [100, 100, 30]]
-    assert list(batched([], lambda n: n, 10)) == []

@@ -25,7 +25,7 @@ from syncbridge.fieldtypes import definitions_for
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Action, Plan, make_plan
-from syncbridge.readahead import batched, read_ahead
+from syncbridge.readahead import fewer_collections, read_ahead
 from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
@@ -33,8 +33,8 @@ from syncbridge.store import Store
 log = logging.getLogger("syncbridge.pipeline")
 
 Progress = Callable[[str, int, int | None], None]
-#: records a sync writes per transaction (pages are grouped up to this; memory stays a few MB)
-TX_RECORDS = 2000
+#: pages fetched, mapped and prepared ahead of the one being written
+READ_AHEAD = 3
 
 
 def _noop(_what: str, _done: int, _total: int | None) -> None:
@@ -165,10 +165,14 @@ def sync_stream(
         rt.store.prepare_page(name, spec.entity, stream, privacy.screen_page(rt.store, name, page))
         for page in counted(pages)
     )
-    with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
-        for group in ready:
-            result.records += rt.store.write_pages(group)
-            result.pages += len(group)
+    with (
+        fewer_collections(),
+        rt.store.page_writer() as writer,
+        closing(read_ahead(prepared, READ_AHEAD, idle=writer.commit)) as ready,
+    ):
+        for page in ready:
+            result.records += writer.write(page)
+            result.pages += 1
             progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
