@@ -189,6 +189,74 @@ def test_candidate_from_v3_requires_an_id():
 # --- applications -------------------------------------------------------------------------------------
 
 
+def _state(model: Any) -> tuple[Any, ...]:
+    """Everything pydantic keeps on an instance, key order included."""
+    return (
+        list(model.__dict__.items()),
+        model.__pydantic_fields_set__,
+        model.__pydantic_extra__,
+        model.__pydantic_private__,
+    )
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": 1},
+        {
+            "id": 2,
+            "first_name": "Zoë",
+            "last_name": "",
+            "tags": ["a", {"name": "b"}],
+            "custom_fields": {"k": {"value": [1]}},
+        },
+        {
+            "id": 3,
+            "email_addresses": [{"value": "A@x.org", "type": "work"}, {"value": "b@y.org"}, {"value": ""}],
+            "phone_numbers": [{"value": 5551234, "type": None}],
+            "created_at": "2026-01-02T03:04:05.678Z",
+            "updated_at": "not a time",
+        },
+    ],
+)
+def test_candidate_assembled_without_validation_is_what_validation_builds(record: dict[str, Any]) -> None:
+    """The sync's fast path (values checked by type, the model assembled) gives the very object
+    ``model_validate`` gives: fields, order, fields set, equality, dump."""
+    fast = mapping.candidate_from_v3(record, "gh")
+    validated = Candidate.model_validate(
+        {
+            **{k: getattr(fast, k) for k in fast.model_fields_set},
+            "ref": fast.ref.model_dump(),
+            "emails": [e.model_dump() for e in fast.emails],
+            "phones": [p.model_dump() for p in fast.phones],
+        }
+    )
+    assert _state(fast) == _state(validated)
+    assert fast == validated and fast.model_dump() == validated.model_dump()
+    for mine, theirs in zip(
+        fast.emails + fast.phones + (fast.ref,),
+        validated.emails + validated.phones + (validated.ref,),
+        strict=True,
+    ):
+        assert _state(mine) == _state(theirs)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": 1, "first_name": ["x"]},
+        {"id": 1, "last_name": 7},
+        {"id": 1, "email_addresses": [{"value": "a@x.org", "type": ["work"]}]},
+        {"id": 1, "phone_numbers": [{"value": "555", "type": 3}]},
+    ],
+)
+def test_a_value_of_the_wrong_type_still_goes_through_validation(record: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        mapping.candidate_from_v3(record, "gh")
+
+
 def test_application_from_v3_prospect_in_process():
     prospect, _ = load("applications.json")
     app = mapping.application_from_v3(prospect, "gh")

@@ -2,19 +2,21 @@
 
 Why: a full sync writes every record of an account (a million people is a normal large tenant).  The
 rows of a page are serialized once (orjson) into one JSON array of arrays, and one
-``INSERT … SELECT … FROM json_each(?)`` (SQLite) or ``… FROM json_array_elements(%s::json)``
+``INSERT … SELECT … FROM json_each(?)`` (SQLite) or ``… FROM jsonb_array_elements(%s::jsonb)``
 (PostgreSQL) ``ON CONFLICT … DO UPDATE`` takes them apart inside the database.  With the driver's
-``executemany`` every row was a bind and a step, and every step released and re-took Python's GIL: while
-the sync's reading thread was busy mapping the next page, the writing thread waited for the interpreter
-row by row.  One statement per page holds the GIL once, and the database does the per-row work in C.
+``executemany`` every row was a bind and a step, and on SQLite every step released and re-took Python's
+GIL: while the sync's reading thread was busy mapping the next page, the writing thread waited for the
+interpreter row by row.  One statement per page takes the GIL once, and the database does the per-row
+work in C.
 
-Values are stored exactly as SQLAlchemy stores them (a test compares the rows with a Core upsert on
-SQLite and PostgreSQL): on SQLite each value goes through its column type's own bind processor (the
-same datetime text, the same JSON text, 0/1 for booleans) and the JSON array only carries the result;
-on PostgreSQL JSON columns carry the engine's serializer output and the other values are cast to the
-column's type in SQL.  Where JSON cannot carry a value unchanged, the page goes through ``executemany``
-instead: text with a NUL character (SQLite's JSON functions end a string there), integers wider than 64
-bits, types orjson does not know, SQLite older than 3.38 (no ``->>``), and tables with float columns.
+Values are stored exactly as SQLAlchemy stores them (a test compares the stored text with a Core upsert
+on SQLite and PostgreSQL).  On SQLite each value goes through its column type's own bind processor (the
+same datetime text, 0/1 for booleans) and JSON values travel as JSON, which ``->`` gives back as the very
+text the engine's serializer writes.  On PostgreSQL JSON values travel as the serializer's text and the
+other values are cast to their column's type in SQL.  Where JSON cannot carry a value unchanged, the
+page goes through ``executemany`` instead: text with a NUL character (SQLite's JSON functions end a
+string there), integers wider than 64 bits, types orjson does not write, SQLite older than 3.38 (no
+``->>``), and tables with float columns (orjson writes NaN as null).
 """
 
 from __future__ import annotations
@@ -145,10 +147,13 @@ class BulkUpsert:
         if not self.postgresql:
             carried = carried and sqlite3.sqlite_version_info >= (3, 38)  # the ->> operator
         serializer = getattr(dialect, "_json_serializer", None) or json_text
-        #: JSON values travel as JSON inside the rows and come out as their own text (``->``), which is
-        #: exactly the serializer's text when the serializer is this module's orjson one
+        #: SQLite: JSON values travel as JSON inside the rows and come out as their own text (``->``),
+        #: which is exactly the serializer's text when the serializer is this module's orjson one (on
+        #: PostgreSQL they travel as text: ``jsonb`` would not give the text back as it came)
         self._nested = {
-            n for n in self.varying if isinstance(by_name[n].type, JSON) and serializer is json_text
+            n
+            for n in self.varying
+            if isinstance(by_name[n].type, JSON) and serializer is json_text and not self.postgresql
         }
         self._converters: dict[int, Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
         for i, n in enumerate(self.varying):
@@ -179,12 +184,12 @@ class BulkUpsert:
                 param = "%s" if self.postgresql else "?"
                 exprs.append(f"CAST({param} AS {sql_type})" if self.postgresql and typed else param)
             elif column.name in self._nested:
-                exprs.append(f"r.v->{at}" if self.postgresql else f"value->'$[{at}]'")
+                exprs.append(f"value->'$[{at}]'")
             elif self.postgresql:
                 exprs.append(f"CAST(r.v->>{at} AS {sql_type})" if typed else f"r.v->>{at}")
             else:
                 exprs.append(f"value->>{at}")
-        source = "json_array_elements(%s::json) AS r(v)" if self.postgresql else "json_each(?) WHERE true"
+        source = "jsonb_array_elements(%s::jsonb) AS r(v)" if self.postgresql else "json_each(?) WHERE true"
         target = ", ".join(quote(n) for n in self.names)
         conflict = ", ".join(quote(k) for k in keys)
         if self.update and updates:

@@ -662,24 +662,27 @@ class Store:
         by_id = {c.ref.id: c for c in cands}
         rows = []
         email_rows: list[tuple[str, str, bool]] = []
-        stored = self.stored_email if self.email_key is not None else None
+        hashed = self.email_key is not None
         for remote_id, c in by_id.items():
             emails = c.normalized_emails
-            if stored is not None:
-                emails = [stored(e) for e in emails]
+            if hashed:
+                emails = [self.stored_email(e) for e in emails]
+            first, last = c.first_name, c.last_name
             rows.append(
                 (
                     remote_id,
-                    (c.first_name or "")[:255],
-                    (c.last_name or "")[:255],
+                    first[:255] if first else "",
+                    last[:255] if last else "",
                     emails[0] if emails else None,
-                    list(c.tags),
+                    c.tags,
                     c.updated_at,
                     c.deleted,
-                    self._stored_raw(c.raw),
+                    self._stored_raw(c.raw) if hashed else c.raw,
                 )
             )
-            email_rows.extend((e, remote_id, i == 0) for i, e in enumerate(emails))
+            if emails:
+                email_rows.append((emails[0], remote_id, True))
+                email_rows.extend((e, remote_id, False) for e in emails[1:])
         prepared.add(self._bulk(candidates, ["connector", "remote_id"]).batch(rows, fixed))
         prepared.replace_emails_of = list(by_id)
         emails_bulk = self._bulk(candidate_emails, ["connector", "email", "remote_id"], update=False)
