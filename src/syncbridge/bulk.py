@@ -88,10 +88,10 @@ class Batch:
     """One table's rows of a page, ready for the driver: a statement and its parameters (``many``: a list
     of parameter sets for ``executemany``)."""
 
-    __slots__ = ("many", "params", "sql")
+    __slots__ = ("many", "params", "sql", "table")
 
-    def __init__(self, sql: str, params: Any, many: bool) -> None:
-        self.sql, self.params, self.many = sql, params, many
+    def __init__(self, table: str, sql: str, params: Any, many: bool) -> None:
+        self.table, self.sql, self.params, self.many = table, sql, params, many
 
     def execute(self, conn: Connection) -> None:
         conn.exec_driver_sql(self.sql, self.params)
@@ -116,6 +116,7 @@ class BulkUpsert:
         from sqlalchemy.dialects import postgresql, sqlite
 
         self.postgresql = dialect.name == "postgresql"
+        self.table = table.name
         columns = list(table.columns)
         names = [c.name for c in columns]
         self.names = names
@@ -227,7 +228,7 @@ class BulkUpsert:
                 procs = self.processors
                 params = [procs[n](fixed[n]) if n in procs else fixed[n] for n in self.fixed]
                 params.append(payload)
-                return Batch(self.set_sql, tuple(params), many=False)
+                return Batch(self.table, self.set_sql, tuple(params), many=False)
         return self._row_batch(rows, fixed)
 
     def _row_batch(self, rows: Sequence[Sequence[Any]], fixed: Mapping[str, Any]) -> Batch:
@@ -239,7 +240,7 @@ class BulkUpsert:
             sets.append(
                 converted if self._row_order is None else tuple(converted[n] for n in self._row_order)
             )
-        return Batch(self.row_sql, sets, many=True)
+        return Batch(self.table, self.row_sql, sets, many=True)
 
     def __call__(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write rows given as dicts with every column (for a :class:`BulkUpsert` without fixed columns)."""
@@ -262,6 +263,12 @@ class PreparedPage:
     def add(self, batch: Batch | None) -> None:
         if batch is not None:
             self.batches.append(batch)
+
+    @property
+    def tables(self) -> set[str]:
+        return {b.table for b in self.batches} | (
+            {"sb_candidate_emails"} if self.replace_emails_of else set()
+        )
 
     def write(self, conn: Connection) -> None:
         for batch in self.batches:
