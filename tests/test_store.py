@@ -388,6 +388,31 @@ def test_bulk_batches_store_the_same_text_as_core_for_awkward_values(store: Stor
     assert _stored_text(store, "sb_applications", "fixed") == {k: v for k, v in core.items() if k in "123"}
 
 
+def test_page_writer_commits_in_groups_and_rolls_back_the_open_one(store: Store) -> None:
+    """A sync's writer keeps a transaction open across pages (commit every ``records`` records); an
+    error loses only the pages since the last commit.  On PostgreSQL it refreshes the planner's
+    statistics of the tables it filled (``reltuples`` is -1 until a table is first analyzed)."""
+    from syncbridge.store import PageWriter
+
+    pages = [store.prepare_page("gh", "candidate", "candidates", [cand(i, f"p{i}@x.org")]) for i in range(5)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PageWriter, "records", 2)
+        mp.setattr(PageWriter, "ANALYZE_AFTER", 2)
+        with pytest.raises(RuntimeError), store.page_writer() as writer:
+            for page in pages:
+                writer.write(page)  # commits after pages 2 and 4; page 5 is open when the error comes
+            raise RuntimeError("the vendor failed")
+    assert store.mirror_counts()["gh"]["candidates"] == 4
+    assert [r["remote_id"] for r in store.candidates_by_email("gh", "p3@x.org")] == ["3"]
+    assert store.candidates_by_email("gh", "p4@x.org") == []
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            tuples = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE relname = 'sb_candidate_emails'"
+            ).scalar_one()
+        assert tuples >= 0
+
+
 def test_replacing_a_persons_emails_uses_the_index_not_a_scan(tmp_path: Path) -> None:
     """Each synced page replaces its people's e-mail rows; that DELETE must find them by person through
     the v8 index (a scan of the connector's e-mails made a sync slower the larger the mirror grew)."""
