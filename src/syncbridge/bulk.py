@@ -68,8 +68,8 @@ def _sqlite_datetimes(proc: Callable[[Any], Any]) -> Callable[[tuple[Any, ...]],
     (the same text: ``YYYY-MM-DD HH:MM:SS.ffffff``, the zone ignored)."""
 
     def convert(value: Any) -> Any:
-        if type(value) is datetime:
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        if type(value) is datetime:  # the offset, if any, comes after the 26 characters kept
+            return value.isoformat(" ", "microseconds")[:26]
         return proc(value)
 
     return lambda column: tuple(map(convert, column))
