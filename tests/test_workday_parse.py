@@ -131,28 +131,6 @@ def test_single_and_repeated_elements_read_the_same() -> None:
     assert parse.as_list(None) == [] and parse.as_list("x") == ["x"] and parse.as_list(["x"]) == ["x"]
 
 
-def test_candidates_are_assembled_as_validation_would_build_them() -> None:
-    """The mapping assembles the models without re-validating values that are strings by construction
-    (syncbridge.model.assembled); the result is the object model_validate gives for the same values."""
-    from syncbridge.model import Candidate
-
-    for record in parse.response_records(payload(response(CANDIDATE, SECOND)), "Candidate"):
-        fast = mapping.candidate_from_wd(record, "wd", TAGS)
-        validated = Candidate.model_validate(
-            {
-                **{k: getattr(fast, k) for k in fast.model_fields_set},
-                "ref": fast.ref.model_dump(),
-                "emails": [e.model_dump() for e in fast.emails],
-                "phones": [p.model_dump() for p in fast.phones],
-            }
-        )
-        assert fast == validated and fast.model_dump() == validated.model_dump()
-        assert list(fast.__dict__.items()) == list(validated.__dict__.items())
-        assert fast.model_fields_set == validated.model_fields_set
-        for mine, theirs in zip(fast.emails + fast.phones, validated.emails + validated.phones, strict=True):
-            assert mine.__dict__ == theirs.__dict__ and mine.model_fields_set == theirs.model_fields_set
-
-
 def test_older_email_address_data_shape_is_read_too() -> None:
     record = {
         "Candidate_Reference": {"ID": [{"@type": "WID", "#text": "w1"}]},

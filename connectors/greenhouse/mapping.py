@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from syncbridge.model import Application, Candidate, Email, NewCandidate, Phone, Ref, Requisition, assembled
+from syncbridge.model import Application, Candidate, NewCandidate, Ref, Requisition
 from syncbridge.records import record_id, require_id
 
 
@@ -68,54 +68,31 @@ def _tag_names(value: Any) -> tuple[str, ...]:
 def candidate_from_v3(record: Mapping[str, Any], connector: str) -> Candidate:
     """A candidate record → :class:`Candidate`.
 
-    This is the hot path of a sync (a million people is a normal large account).  The values are
-    gathered into plain dicts; when every one already has its field's exact type (nearly every record),
-    the model is assembled from them without validating them again (:func:`_assembled_candidate`),
-    otherwise the whole candidate is validated in **one** ``model_validate`` call, which refuses what is
-    wrong."""
-    values = {
-        "ref": {"connector": connector, "kind": "candidate", "id": require_id(record, "candidate")},
-        "first_name": record.get("first_name") or None,
-        "last_name": record.get("last_name") or None,
-        "emails": [
-            {"value": str(e["value"]), "type": e.get("type")}
-            for e in _items(record.get("email_addresses"))
-            if e.get("value")
-        ],
-        "phones": [
-            {"value": str(p["value"]), "type": p.get("type")}
-            for p in _items(record.get("phone_numbers"))
-            if p.get("value")
-        ],
-        "tags": _tag_names(record.get("tags")),
-        "custom_fields": read_custom_fields(record.get("custom_fields")),
-        "created_at": parse_ts(record.get("created_at")),
-        "updated_at": parse_ts(record.get("updated_at")),
-        "raw": dict(record),
-    }
-    return _assembled_candidate(values) or Candidate.model_validate(values)
-
-
-_TEXT = (str, type(None))
-
-
-def _assembled_candidate(values: dict[str, Any]) -> Candidate | None:
-    """The :class:`Candidate` that ``model_validate(values)`` would give, when the values need no
-    validation (see :func:`syncbridge.model.assembled`); None when one of them does.  ``ref`` and the
-    e-mail and phone values are strings by construction, the timestamps datetimes or None, the custom
-    field keys strings; the names, the e-mail and phone types and the tags come from the vendor as they
-    are and are checked here."""
-    if type(values["first_name"]) not in _TEXT or type(values["last_name"]) not in _TEXT:
-        return None
-    contacts = {}
-    for key, model in (("emails", Email), ("phones", Phone)):
-        items = values[key]
-        if any(type(item["type"]) not in _TEXT for item in items):
-            return None
-        contacts[key] = tuple(assembled(model, item) for item in items)
-    if any(type(tag) is not str for tag in values["tags"]):
-        return None
-    return assembled(Candidate, {**values, "ref": assembled(Ref, values["ref"]), **contacts})
+    This is the hot path of a sync (a million people is a normal large account): the whole candidate,
+    with its ref, e-mails and phones, is validated in **one** ``model_validate`` call on plain dicts,
+    which costs about 40 % less than building each nested model with its own constructor call."""
+    return Candidate.model_validate(
+        {
+            "ref": {"connector": connector, "kind": "candidate", "id": require_id(record, "candidate")},
+            "first_name": record.get("first_name") or None,
+            "last_name": record.get("last_name") or None,
+            "emails": [
+                {"value": str(e["value"]), "type": e.get("type")}
+                for e in _items(record.get("email_addresses"))
+                if e.get("value")
+            ],
+            "phones": [
+                {"value": str(p["value"]), "type": p.get("type")}
+                for p in _items(record.get("phone_numbers"))
+                if p.get("value")
+            ],
+            "tags": _tag_names(record.get("tags")),
+            "custom_fields": read_custom_fields(record.get("custom_fields")),
+            "created_at": parse_ts(record.get("created_at")),
+            "updated_at": parse_ts(record.get("updated_at")),
+            "raw": dict(record),
+        }
+    )
 
 
 def application_from_v3(record: Mapping[str, Any], connector: str) -> Application:

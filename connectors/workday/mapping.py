@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncbridge.errors import InvalidRecord
-from syncbridge.model import Candidate, Email, NewCandidate, Note, Phone, Ref, Requisition, assembled
+from syncbridge.model import Candidate, Email, NewCandidate, Note, Phone, Ref, Requisition
 from syncbridge.records import record_id
 
 from .envelopes import WdRef
@@ -115,10 +115,7 @@ def _emails(contact: Any) -> tuple[Email, ...]:
     for v in values:
         if v not in seen:
             seen.append(v)
-    # the values are strings by construction (texts): assembled without validating them again
-    return tuple(
-        assembled(Email, {"value": v, "type": "primary" if i == 0 else "other"}) for i, v in enumerate(seen)
-    )
+    return tuple(Email(value=v, type="primary" if i == 0 else "other") for i, v in enumerate(seen))
 
 
 def _phones(contact: Any) -> tuple[Phone, ...]:
@@ -128,8 +125,7 @@ def _phones(contact: Any) -> tuple[Phone, ...]:
     out = []
     for number in texts(contact.get("Phone_Number")):
         value = f"{code} {number}" if code and code.startswith("+") else number
-        kind = descriptor(contact.get("Phone_Device_Type_Reference"))
-        out.append(assembled(Phone, {"value": value, "type": kind}))  # strings by construction
+        out.append(Phone(value=value, type=descriptor(contact.get("Phone_Device_Type_Reference"))))
     return tuple(out)
 
 
@@ -171,21 +167,16 @@ def candidate_from_wd(record: Mapping[str, Any], connector: str, tags: TagNames)
         if isinstance(app, dict)
     ]
     moments = [a for a in applied if a is not None]
-    # every value is already of its field's type (text() gives str or None, the references str, the
-    # dates datetimes): assembled without validating again (syncbridge.model.assembled), a sync's hot path
-    return assembled(
-        Candidate,
-        {
-            "ref": assembled(Ref, {"connector": connector, "kind": "candidate", "id": wid}),
-            "first_name": first,
-            "last_name": last,
-            "emails": _emails(contact),
-            "phones": _phones(contact),
-            "tags": tuple(dict.fromkeys(tag_names)),
-            "application_ids": application_ids(data),
-            "created_at": min(moments) if moments else None,
-            "raw": dict(record),
-        },
+    return Candidate(
+        ref=Ref(connector=connector, kind="candidate", id=wid),
+        first_name=first,
+        last_name=last,
+        emails=_emails(contact),
+        phones=_phones(contact),
+        tags=tuple(dict.fromkeys(tag_names)),
+        application_ids=application_ids(data),
+        created_at=min(moments) if moments else None,
+        raw=dict(record),
     )
 
 

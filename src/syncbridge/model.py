@@ -15,10 +15,9 @@ import hashlib
 import json
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
-from pydantic_core import PydanticUndefined
 
 #: a vendor's original record, kept as the connector's mapping gave it (a dict it built for the purpose):
 #: not re-validated, because checking and copying every key of every record was a quarter of the
@@ -28,40 +27,6 @@ Raw = SkipValidation[dict[str, Any]]
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-M = TypeVar("M", bound=BaseModel)
-_set = object.__setattr__
-_templates: dict[type[BaseModel], tuple[dict[str, Any], list[tuple[str, Any]]]] = {}
-
-
-def assembled(cls: type[M], values: dict[str, Any]) -> M:
-    """``cls.model_validate(values)`` for values that already have their fields' exact types, without
-    validating them again: the same fields in the same order, defaults filled (factories called), and
-    ``model_fields_set`` the keys given.  A sync builds a model per vendor record, and validation was the
-    largest part of that; a mapping uses this only after checking every value's type itself, and sends
-    anything unexpected through ``model_validate`` (which refuses it).  No validators run: only for
-    models without any.  ``tests/test_greenhouse_mapping.py`` checks that both give the same object."""
-    if cls not in _templates:
-        template: dict[str, Any] = {}
-        factories: list[tuple[str, Any]] = []
-        for name, info in cls.model_fields.items():
-            template[name] = None if info.default is PydanticUndefined else info.default
-            if info.default_factory is not None:
-                factories.append((name, info.default_factory))
-        _templates[cls] = (template, factories)
-    template, factories = _templates[cls]
-    fields = template.copy()
-    fields.update(values)
-    for name, factory in factories:
-        if name not in values:
-            fields[name] = factory()
-    model = cls.__new__(cls)
-    _set(model, "__dict__", fields)
-    _set(model, "__pydantic_fields_set__", set(values))
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
 
 
 def normalize_email(value: str | None) -> str | None:
