@@ -24,10 +24,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def run(url: str, tmp: Path, people: list[str], parallelism: int, tag: str) -> dict[str, Any]:
+    from syncbridge.actions import AddNote, NotePayload
     from syncbridge.apply import Applier
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.connectors.greenhouse.connector import GreenhouseConnector, GreenhouseSettings
-    from syncbridge.plan import Action, action_key
+    from syncbridge.plan import action_key
     from syncbridge.store import Store
 
     settings = GreenhouseSettings(
@@ -41,13 +42,14 @@ def run(url: str, tmp: Path, people: list[str], parallelism: int, tag: str) -> d
     connector = GreenhouseConnector("gh", settings)
     store = Store(f"sqlite:///{tmp / f'state-{tag}.db'}")
     actions = [
-        Action(
+        AddNote(
             key=action_key("gh", "add_note", f"BENCH-{tag}-{i}", i),
             connector="gh",
-            kind="add_note",
             outcome_id=f"BENCH-{tag}-{i}",
             target=person,
-            payload={"subject": "Micro-internship", "text": f"Bench note {i} ({tag})"},
+            payload=NotePayload(
+                subject="Micro-internship", text=f"Bench note {i} ({tag})", score=None, evaluation={}
+            ),
             summary="bench note",
         )
         for i, person in enumerate(people)

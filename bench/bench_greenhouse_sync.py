@@ -67,11 +67,11 @@ def start_sandbox(db: Path, limit: int, window: float) -> tuple[subprocess.Popen
 def child_sync(url: str, state: str, page_size: int, baseline: bool) -> dict[str, Any]:
     """Runs inside the child process: one full sync (or the baseline walk) and its figures.
 
-    The sync is the product's own path (``pipeline.sync_stream``: read-ahead, mapping, bulk upserts)."""
+    The sync is the product's own path (``steps.sync_stream``: read-ahead, mapping, bulk upserts)."""
     from syncbridge.config import load_settings
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.connectors.greenhouse.connector import GreenhouseConnector
-    from syncbridge.pipeline import Runtime, sync_stream
+    from syncbridge.steps import Runtime, sync_stream
 
     settings = load_settings(
         {

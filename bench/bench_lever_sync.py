@@ -30,7 +30,7 @@ import requests
 from syncbridge.config import load_settings
 from syncbridge.connectors.lever import sandbox
 from syncbridge.connectors.lever.connector import LeverConnector
-from syncbridge.pipeline import Runtime, sync_stream
+from syncbridge.steps import Runtime, sync_stream
 
 
 @contextmanager

@@ -8,7 +8,7 @@ Not a test: it prints numbers for docs/benchmarks.md.
   ``https://api.lever.co/v1``, so a two-line wrapper patches ``BaseStream.get_url`` to the sandbox; nothing
   else in it is changed.  Its records (Singer ``RECORD`` lines on stdout) are counted and thrown away.
   Its ``start_date`` is the oldest ``updatedAt`` in the data, so it walks exactly the data's time span.
-* **syncbridge** runs ``syncbridge sync``'s own code (``pipeline.sync_stream`` for every stream it syncs
+* **syncbridge** runs ``syncbridge sync``'s own code (``steps.sync_stream`` for every stream it syncs
   from the opportunities, a full read) in a child process, into a fresh SQLite state store: it also
   stores every record, with people and applications mirrored.
 
@@ -98,7 +98,7 @@ def run_measured(cmd: list[str], *, count_records: bool = False) -> dict[str, An
 def child_sync(api: str, state: str) -> dict[str, Any]:
     """Runs in the syncbridge child: a full sync of the opportunity streams, as ``syncbridge sync``."""
     from syncbridge.config import load_settings
-    from syncbridge.pipeline import Runtime, sync_stream
+    from syncbridge.steps import Runtime, sync_stream
 
     # what a user's config says (the sandbox module is not imported here: its web stack is not ours)
     block = {

@@ -63,7 +63,7 @@ def main() -> int:
     from syncbridge.config import load_settings
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.connectors.greenhouse.connector import GreenhouseConnector
-    from syncbridge.pipeline import Runtime, sync_stream
+    from syncbridge.steps import Runtime, sync_stream
 
     with tempfile.TemporaryDirectory(prefix="sb-bench-rerun-") as d:
         tmp = Path(d)

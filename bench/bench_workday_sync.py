@@ -4,7 +4,7 @@ Seeds N candidates (default 20,000), then syncs them twice:
 
 1. **connector only** - ``WorkdayConnector.read("candidates", ...)``: SOAP envelopes out, defusedxml
    parsing, single-vs-list normalisation and mapping to the common model;
-2. **full sync** - ``syncbridge.pipeline.sync_stream`` into a fresh SQLite state store (the real
+2. **full sync** - ``syncbridge.steps.sync_stream`` into a fresh SQLite state store (the real
    ``syncbridge sync`` path: the above plus the mirror upserts).
 
 and prints local records/s and pages/s for each.  Everything runs on 127.0.0.1, so the numbers measure
@@ -28,7 +28,7 @@ from syncbridge.config import load_settings
 from syncbridge.connector import MemoryState, Window
 from syncbridge.connectors.workday import sandbox
 from syncbridge.connectors.workday.connector import WorkdayConnector, WorkdaySettings
-from syncbridge.pipeline import Runtime, sync_stream
+from syncbridge.steps import Runtime, sync_stream
 
 NAME = "bench-workday"
 

@@ -46,8 +46,8 @@ from uuid import UUID
 from prefect.input import RunInput
 from pydantic import Field
 
-from syncbridge.pipeline import Runtime
 from syncbridge.plan import Strong
+from syncbridge.steps import Runtime
 
 log = logging.getLogger("syncbridge.flows.approval")
 #: Prefect's own pause timeout, after syncbridge's deadline: only for when no run ended the wait.

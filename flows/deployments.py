@@ -26,7 +26,7 @@ from prefect.flows import EntrypointType
 from prefect.schedules import Cron, Interval, Schedule
 
 from syncbridge.config import ScheduleSettings, Settings
-from syncbridge.flows.pipeline import FLOWS, FlowParams
+from syncbridge.flows.runs import FLOWS, FlowParams
 from syncbridge.prefect_local import deployment_name, environment_tag
 
 
@@ -118,7 +118,7 @@ def run_once(deployments: list[RunnerDeployment], name: str) -> Any:
 def deploy_to_pool(deployments: list[RunnerDeployment], pool: str) -> list[Any]:
     """Register the deployments for workers of ``pool`` (a process pool is created when missing).
 
-    The flows are referenced by module path (``syncbridge.flows.pipeline.pipeline_flow``), so a worker
+    The flows are referenced by module path (``syncbridge.flows.runs.pipeline_flow``), so a worker
     needs syncbridge installed and the config file at the same path; no image or code storage is used.
     """
     from prefect import deploy, get_client

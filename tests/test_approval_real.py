@@ -37,7 +37,7 @@ from click.testing import CliRunner
 from prefect_real import real_prefect
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.store import Store
 from test_greenhouse_conversion import TEMPLATE_JOB, _mi_jobs
 from test_greenhouse_e2e import GH

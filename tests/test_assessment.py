@@ -18,10 +18,10 @@ from syncbridge.cli import main
 from syncbridge.config import load_settings
 from syncbridge.connectors.greenhouse import sandbox
 from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.errors import ConfigError
-from syncbridge.outcomes import write_demo_outcomes
-from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedApp as Receiver
+from syncbridge.sandbox.server import ThreadedApp as Receiver
+from syncbridge.steps import Runtime
 from syncbridge.webhooks import create_app
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ import requests
 import responses
 
 from syncbridge.connector import Window
-from syncbridge.connectors.greenhouse.client import GreenhouseTokens, build_client, parse_expiry
+from syncbridge.connectors.greenhouse.client import GreenhouseTokens, build_client
 from syncbridge.connectors.greenhouse.connector import GreenhouseConnector, GreenhouseSettings
 from syncbridge.errors import (
     AuthError,
@@ -26,7 +26,7 @@ from syncbridge.errors import (
     TransportError,
     delivery_uncertain,
 )
-from syncbridge.http import ApiClient, HeaderRateLimiter
+from syncbridge.http import ApiClient, HeaderRateLimiter, parse_expiry
 from syncbridge.model import Application, Candidate, NewCandidate, Note, Requisition
 
 BASE = "https://harvest.greenhouse.io"
@@ -277,7 +277,7 @@ def test_token_endpoint_5xx_with_rfc6749_body_is_retried(rsps, clock):
 
 def test_token_response_without_access_token(rsps, clock):
     rsps.post(TOKEN_URL, json={"token_type": "Bearer"})
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(AuthError, match="no access_token"):
         make_tokens(clock).token()
 
 

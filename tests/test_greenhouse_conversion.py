@@ -14,12 +14,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from conftest import crash_after_write
 from syncbridge.cli import main
-from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
-from syncbridge.store import Store
+from syncbridge.demo_data import write_demo_outcomes
 from test_greenhouse_e2e import GH
 
 pytestmark = pytest.mark.e2e
@@ -117,79 +114,9 @@ def _applications_on(api: GH, email: str, job_ids: set[int]) -> list[dict[str, A
     ]
 
 
-def test_auto_conversion_opens_posts_attaches_and_prescreens(
-    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
-) -> None:
-    cfg = _config(write_config, gh, tmp_path)
-    first = _run(cfg)
-    assert first["actions"]["failed"] == 0, first["errors"]
-    strong = [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(first, tmp_path)]
-    assert strong, "the demo data always has strong micro-interns"
-    assert {c["outcome_id"] for c in first["conversions"]} >= {r["outcome_id"] for r in strong}
-
-    api = GH(gh.url)
-    jobs = _mi_jobs(api)
-    codes = {c["code"] for c in first["conversions"]}
-    assert sorted(j["requisition_id"] for j in jobs) == sorted(codes)  # exactly one job per team+role
-    job_ids = {j["id"] for j in jobs}
-    for job in jobs:
-        assert job["custom_fields"]["mi_source_project"]["value"]
-        posts = api.get("/v3/job_posts", job_ids=str(job["id"]))
-        live = [p for p in posts if p["live"]]
-        assert len(live) == 1 and live[0]["internal"] is True
-    for r in strong:
-        [app] = _applications_on(api, r["student_email"], job_ids)
-        assert app["prospect"] is False
-        assert app["custom_fields"]["mi_prescreen_score"]["value"] == float(r["rating"])
-        atts = api.get("/v3/attachments", application_ids=str(app["id"]))
-        assert any(a["filename"].startswith("micro-internship-prescreen-") for a in atts)
-    weak = [r for r in _rows(tmp_path) if r not in _strong(tmp_path)]
-    for r in weak:
-        if len(api.candidates(r["student_email"])) == 1:
-            assert _applications_on(api, r["student_email"], job_ids) == []
-
-    second = _run(cfg)
-    assert second["actions"]["planned"] == 0 and second["actions"]["applied"] == 0
-    assert all("reuses requisition" in c["state"] for c in second["conversions"])
-    assert len(_mi_jobs(api)) == len(jobs)
-
-
 def _ambiguous(summary: dict[str, Any], tmp: Path) -> set[str]:
     ids = {a["outcome_id"] for a in summary["ambiguous"]}
     return {r["student_email"] for r in _rows(tmp) if r["outcome_id"] in ids}
-
-
-def test_manual_approval_through_the_cli(
-    gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
-) -> None:
-    cfg = _config(write_config, gh, tmp_path, approval="manual")
-    first = _run(cfg)
-    waiting = [c for c in first["conversions"] if c["state"] == "awaiting approval"]
-    assert len(waiting) >= 2
-    api = GH(gh.url)
-    assert _mi_jobs(api) == []  # nothing opened without a decision
-    status = CliRunner().invoke(main, ["-c", str(cfg), "status"])
-    assert "approvals waiting:" in status.output and waiting[0]["approval"] in status.output
-
-    yes, no = waiting[0], waiting[1]
-    ok = CliRunner().invoke(main, ["-c", str(cfg), "approve", yes["approval"]])
-    assert ok.exit_code == 0 and "approved" in ok.output
-    rejected = CliRunner().invoke(
-        main, ["-c", str(cfg), "reject", no["outcome_id"], "--reason", "no headcount"]
-    )
-    assert rejected.exit_code == 0 and "rejected" in rejected.output
-    again = CliRunner().invoke(main, ["-c", str(cfg), "approve", no["outcome_id"]])
-    assert "already rejected" in again.output  # a rejection is never reopened
-
-    second = _run(cfg)
-    states = {c["outcome_id"]: c["state"] for c in second["conversions"]}
-    assert states[yes["outcome_id"]].startswith("approved")
-    assert states[no["outcome_id"]] == "rejected"
-    assert {j["requisition_id"] for j in _mi_jobs(api)} == {yes["code"]}
-    store = Store(load_config(cfg).state.url)
-    [row] = store.approvals_for(no["approval"])
-    assert row["status"] == "rejected" and row["reason"] == "no headcount"
-    store.close()
 
 
 def test_reuses_an_open_requisition_with_the_same_code(
@@ -219,29 +146,6 @@ def test_reuses_an_open_requisition_with_the_same_code(
         c["code"] == code and f"reuses requisition {existing['id']}" in c["state"]
         for c in summary["conversions"]
     )
-
-
-def test_crash_after_creating_the_job_is_reconciled_by_code(
-    gh: sandbox.SandboxServer,
-    write_config: Callable[..., Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    cfg = _config(write_config, gh, tmp_path)
-    with (
-        crash_after_write(monkeypatch, "create_requisition") as crashed,
-        pytest.raises(RuntimeError, match="simulated crash"),
-    ):
-        _run(cfg)
-    summary = _run(cfg)
-    assert summary["actions"]["failed"] == 0 and summary["actions"]["reconciled"] >= 1
-    api = GH(gh.url)
-    codes = [j["requisition_id"] for j in _mi_jobs(api)]
-    assert len(codes) == len(set(codes))  # no second job for the crashed code
-    assert codes
-    store = Store(load_config(cfg).state.url)
-    assert store.ledger_get(crashed["key"])["status"] == "done"  # type: ignore[index]
-    store.close()
 
 
 def test_vendor_422_fails_one_action_and_the_rest_apply(
@@ -275,7 +179,7 @@ def test_manual_approval_through_the_flow_pause(
     from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import resume_flow_run
 
-    from syncbridge.flows.pipeline import PipelineParams, pipeline_flow
+    from syncbridge.flows.runs import PipelineParams, pipeline_flow
 
     cfg = _config(write_config, gh, tmp_path, approval="manual")
     out: dict[str, Any] = {}
@@ -420,6 +324,13 @@ def test_created_applications_and_prospects_carry_the_micro_internship_source(
     jobs = {j["id"] for j in _mi_jobs(api)}
     converted = [a for a in api.get("/v3/applications") if a.get("job_id") in jobs]
     assert converted and {a["source_id"] for a in converted} == {source["id"]}
+    # the prescreen on Greenhouse: the application's custom field and the summary as an attachment
+    for r in [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(summary, tmp_path)]:
+        [app] = _applications_on(api, r["student_email"], jobs)
+        assert app["prospect"] is False
+        assert app["custom_fields"]["mi_prescreen_score"]["value"] == float(r["rating"])
+        atts = api.get("/v3/attachments", application_ids=str(app["id"]))
+        assert any(a["filename"].startswith("micro-internship-prescreen-") for a in atts)
 
 
 def test_an_unknown_source_name_is_one_clear_line(

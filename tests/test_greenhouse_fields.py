@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import greenhouse_block
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.fieldtypes import FieldDef, Unfit, fit
-from syncbridge.outcomes import write_demo_outcomes
 from test_greenhouse_e2e import GH
 
 SECRET_ENV = "SB_FIELDS_GH_SECRET"
@@ -306,7 +306,7 @@ def test_field_definitions_are_synced_for_a_plan_when_not_mirrored(
     gh: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     from syncbridge.fieldtypes import definitions_for, mirrored
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
     cfg = _config(write_config, gh, tmp_path)
     with Runtime.from_file(str(cfg)) as rt:

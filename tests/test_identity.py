@@ -16,8 +16,8 @@ from conftest import greenhouse_block
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.identity import Identity, e164, norm_name, person_links
-from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.store import Store
 from test_greenhouse_e2e import GH
 

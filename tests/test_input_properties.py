@@ -179,7 +179,7 @@ def test_csv_lines_are_split_exactly_like_stringio(text: str) -> None:
     import csv
     import io
 
-    from syncbridge.outcomes import _LINE
+    from syncbridge.outcomes.readers import _LINE
 
     def rows(lines: Any) -> list[tuple[list[str], int]] | str:
         reader = csv.reader(lines)

@@ -262,7 +262,7 @@ def test_401_with_oauth_refreshes_once() -> None:
     tokens = LeverOAuthTokens(TOKEN_URL, "cid", "csecret", "rt-0", state=MemoryState())
     client = make_client(tokens=tokens)
     assert client.list_all("stages") == [{"id": "s"}]
-    assert tokens.refreshes == 2
+    assert tokens.issued == 2
 
 
 # --- retries and errors ------------------------------------------------------------------------------------
@@ -960,7 +960,7 @@ def test_hiring_manager_given_by_email_is_resolved_or_left_out() -> None:
 
 def test_applications_stream_is_skipped_only_when_candidates_is_synced_too() -> None:
     from syncbridge.config import load_settings
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
     def streams(chosen: list[str] | None) -> list[str]:
         raw: dict[str, Any] = {

@@ -19,8 +19,8 @@ from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.lever import sandbox
 from syncbridge.connectors.lever.client import LeverClient
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.errors import InvalidRequest
-from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.store import Store
 
 pytestmark = pytest.mark.e2e
@@ -49,9 +49,6 @@ class Api:
         r = self.session.post(f"{self.url}/{path}", json=body, params=params, timeout=10)
         r.raise_for_status()
         return dict(r.json()["data"])
-
-    def stats(self) -> dict[str, Any]:
-        return dict(requests.get(f"{self.root}/_sandbox/stats", timeout=10).json())
 
     def user(self) -> str:
         [user] = self.all("users", email=sandbox.DEMO_PERFORM_AS_EMAIL)
@@ -97,7 +94,6 @@ def _config(
     server: sandbox.SandboxServer,
     tmp: Path,
     *,
-    approval: str = "auto",
     extra_rules: list[dict[str, Any]] | None = None,
 ) -> Path:
     outcomes = tmp / "outcomes.csv"
@@ -125,8 +121,7 @@ def _config(
         history={"note": True, "tags": ["micro-intern"]},
         conversion={
             "enabled": True,
-            "approval": approval,
-            "approval_timeout_minutes": 1,
+            "approval": "auto",
             "rules": [*(extra_rules or []), rule],
         },
     )
@@ -157,24 +152,19 @@ def _ambiguous(summary: dict[str, Any], tmp: Path) -> set[str]:
     return {r["student_email"] for r in _rows(tmp) if r["outcome_id"] in ids}
 
 
-def test_auto_conversion_opens_posts_attaches_and_prescreens(
+def test_conversion_on_lever_is_a_requisition_a_published_posting_and_a_sourced_opportunity(
     lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
+    """How a conversion looks in Lever (that it happens once, and not again, is the conformance suite's)."""
     cfg = _config(write_config, lever, tmp_path)
     first = _run(cfg)
     assert first["actions"]["failed"] == 0, first["errors"]
-    assert not any("cannot" in gap and "requisition" in gap for gap in first["capability_gaps"])
-    strong = [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(first, tmp_path)]
-    assert len(strong) >= 2, "the demo data always has strong micro-interns"
-    assert {c["outcome_id"] for c in first["conversions"]} >= {r["outcome_id"] for r in strong}
     codes = {c["code"] for c in first["conversions"]}
     assert len(codes) < len(first["conversions"])  # two interns for one team+role share a requisition
 
     api = Api(lever)
-    reqs = api.mi_requisitions()
-    assert sorted(r["requisitionCode"] for r in reqs) == sorted(codes)  # exactly one per team+role
     posting_ids: set[str] = set()
-    for req in reqs:
+    for req in api.mi_requisitions():
         assert req["status"] == "open" and req["employmentStatus"] == "intern"
         assert req["customFields"]["mi_source_project"]
         [posting] = api.postings_of(req["requisitionCode"])  # exactly one posting per requisition
@@ -186,7 +176,7 @@ def test_auto_conversion_opens_posts_attaches_and_prescreens(
         assert req["name"] in description and "What it showed" in description
         posting_ids.add(posting["id"])
 
-    for r in strong:
+    for r in [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(first, tmp_path)]:
         [opp] = api.on_postings(r["student_email"], posting_ids)  # a new opportunity on that posting
         assert opp["origin"] == "sourced"
         assert opp["sources"] == ["Micro-internship"]  # attributed, so reports count micro-intern hires
@@ -199,52 +189,6 @@ def test_auto_conversion_opens_posts_attaches_and_prescreens(
         assert "[syncbridge:" in text
         others = [o for o in api.opportunities_of(r["student_email"]) if o["id"] != opp["id"]]
         assert others, "the person's earlier opportunity (or the lead syncbridge made) is left as it was"
-    weak = [r for r in _rows(tmp_path) if r not in _strong(tmp_path)]
-    for r in weak:
-        assert api.on_postings(r["student_email"], posting_ids) == []
-
-    before = api.stats()
-    second = _run(cfg)
-    assert second["actions"]["planned"] == 0 and second["actions"]["applied"] == 0
-    assert all("reuses requisition" in c["state"] for c in second["conversions"])
-    after = api.stats()
-    for counter in ("requisitions_written", "postings_written", "opportunities_created", "notes_written"):
-        assert after[counter] == before[counter], counter
-
-
-def test_manual_approval_through_the_cli(
-    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
-) -> None:
-    cfg = _config(write_config, lever, tmp_path, approval="manual")
-    first = _run(cfg)
-    waiting = [c for c in first["conversions"] if c["state"] == "awaiting approval"]
-    assert len(waiting) >= 2
-    api = Api(lever)
-    assert api.mi_requisitions() == []  # nothing opened without a decision
-    status = CliRunner().invoke(main, ["-c", str(cfg), "status"])
-    assert "approvals waiting:" in status.output and waiting[0]["approval"] in status.output
-
-    yes = waiting[0]
-    no = next(c for c in waiting[1:] if c["code"] != yes["code"])
-    ok = CliRunner().invoke(main, ["-c", str(cfg), "approve", yes["approval"]])
-    assert ok.exit_code == 0 and "approved" in ok.output
-    rejected = CliRunner().invoke(
-        main, ["-c", str(cfg), "reject", no["outcome_id"], "--reason", "no headcount"]
-    )
-    assert rejected.exit_code == 0 and "rejected" in rejected.output
-    again = CliRunner().invoke(main, ["-c", str(cfg), "approve", no["outcome_id"]])
-    assert "already rejected" in again.output  # a rejection is never reopened
-
-    second = _run(cfg)
-    assert second["actions"]["failed"] == 0, second["errors"]
-    states = {c["outcome_id"]: c["state"] for c in second["conversions"]}
-    assert states[yes["outcome_id"]].startswith("approved")
-    assert states[no["outcome_id"]] == "rejected"
-    assert [r["requisitionCode"] for r in api.mi_requisitions()] == [yes["code"]]
-    store = Store(load_config(cfg).state.url)
-    [row] = store.approvals_for(no["approval"])
-    assert row["status"] == "rejected" and row["reason"] == "no headcount"
-    store.close()
 
 
 def test_reuses_an_open_requisition_and_its_posting_with_the_same_code(
@@ -359,37 +303,6 @@ def test_vendor_400_fails_one_action_and_the_rest_apply(
     assert summary["actions"]["applied"] > 0 and summary["actions"]["blocked"] >= 2  # its attach + prescreen
     api = Api(lever)
     assert len(api.mi_requisitions()) == len({c["code"] for c in summary["conversions"]}) - 1
-
-
-def test_faults_converge_to_exactly_one_of_everything(
-    lever: sandbox.SandboxServer, write_config: Callable[..., Path], tmp_path: Path
-) -> None:
-    cfg = _config(write_config, lever, tmp_path)
-    requests.post(f"{lever.url}/_sandbox/config", json={"fault_rate": 0.1, "fault_seed": 5}, timeout=5)
-    for _ in range(5):  # faults stay on; a read that fails for good stops a run, the next one resumes
-        try:
-            summary = _invoke(cfg)[1]
-        except (RuntimeError, ValueError):
-            continue
-        if summary["actions"]["failed"] == 0 and summary["actions"]["blocked"] == 0:
-            break
-    requests.post(f"{lever.url}/_sandbox/config", json={"fault_rate": 0.0}, timeout=5)
-    final = _run(cfg)
-    assert final["actions"]["planned"] == 0, final
-    api = Api(lever)
-    assert api.stats()["faults"] > 0
-    reqs = api.mi_requisitions()
-    codes = [r["requisitionCode"] for r in reqs]
-    assert sorted(codes) == sorted({c["code"] for c in final["conversions"]})
-    posting_ids = set()
-    for code in codes:
-        [posting] = api.postings_of(code)
-        assert posting["state"] == "published"
-        posting_ids.add(posting["id"])
-    for r in [r for r in _strong(tmp_path) if r["student_email"] not in _ambiguous(final, tmp_path)]:
-        [opp] = api.on_postings(r["student_email"], posting_ids)
-        notes = api.all(f"opportunities/{opp['id']}/notes")
-        assert sum("Prescreened through" in n["fields"][0]["value"] for n in notes) == 1
 
 
 def test_a_strong_student_far_from_graduation_becomes_a_tagged_lead_not_a_conversion(

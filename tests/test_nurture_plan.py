@@ -11,7 +11,7 @@ from syncbridge.connector import Capability
 from syncbridge.matching import Link
 from syncbridge.model import Evaluation, MicroInternship, Outcome, Person
 from syncbridge.nurture import months_between, shift_months
-from syncbridge.plan import Plan, make_plan
+from syncbridge.plan import Plan, PlanState, make_plan
 
 SETTINGS = load_settings(
     {
@@ -57,7 +57,7 @@ def _plan(o: Outcome, today: date = TODAY) -> Plan:
         [o],
         [Link("MI-1", "fake", "linked", candidate_id="7")],
         capabilities={"fake": frozenset(Capability)},
-        done=lambda _k: None,
+        state=PlanState(),
         today=today,
     )
 
@@ -66,8 +66,8 @@ def test_a_strong_student_graduating_in_more_than_a_year_is_nurtured_without_app
     plan = _plan(_outcome(date(2028, 8, 31)))
     assert [a.kind for a in plan.actions] == ["nurture"]
     [action] = plan.actions
-    assert action.payload["follow_up"] == "2028-02-29"  # six months before, the day clamped (leap year)
-    assert action.payload["options"] == {"prospect_pool_id": 3} and action.payload["tags"] == ["early-talent"]
+    assert action.payload.follow_up == date(2028, 2, 29)  # six months before, the day clamped (leap year)
+    assert action.payload.options == {"prospect_pool_id": 3} and action.payload.tags == ["early-talent"]
     [strong] = plan.strong
     assert strong.state.startswith("nurture: graduates 2028-08-31 (more than 12 months away)")
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 
 pytestmark = [pytest.mark.prefect, pytest.mark.e2e]
 SECRET_ENV = "SB_OPS_GH_SECRET"
@@ -85,12 +85,20 @@ def test_deployments_from_yaml(
     pipeline = deployments["pipeline-acme-gh"]
     [sched] = pipeline.schedules or []
     assert sched.schedule.interval.total_seconds() == 3600  # type: ignore[union-attr]
-    assert pipeline.entrypoint == "syncbridge.flows.pipeline.pipeline_flow"
+    assert pipeline.entrypoint == "syncbridge.flows.runs.pipeline_flow"
 
-    # a run with bad parameters is refused before it starts
     from prefect import get_client
 
+    # upgrading from a release whose flows lived in syncbridge.flows.pipeline: registering the
+    # deployments again (what serve, serve --once and deploy do at start) replaces them in place
+    stale = pipeline.model_copy(update={"entrypoint": "syncbridge.flows.pipeline.pipeline_flow"})
+    stale_id = stale.apply()
     dep_id = pipeline.apply()
+    assert dep_id == stale_id
+    with get_client(sync_client=True) as client:
+        assert client.read_deployment(dep_id).entrypoint == "syncbridge.flows.runs.pipeline_flow"
+
+    # a run with bad parameters is refused before it starts
     with (
         get_client(sync_client=True) as client,
         pytest.raises(Exception, match=r"(?i)validation|parameter|422"),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.model import Outcome, ProjectStatus, Skill
 from syncbridge.outcomes import (
     CANONICAL_COLUMNS,
@@ -17,7 +18,6 @@ from syncbridge.outcomes import (
     OutcomeSourceSettings,
     parse_row,
     read_outcomes,
-    write_demo_outcomes,
 )
 
 FLAT: dict[str, str] = {

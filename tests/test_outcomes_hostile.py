@@ -17,7 +17,7 @@ from syncbridge.config import load_settings
 from syncbridge.connector import connector_class
 from syncbridge.matching import Link
 from syncbridge.outcomes import CANONICAL_COLUMNS, OutcomeFileError, OutcomeSourceSettings, read_outcomes
-from syncbridge.plan import make_plan
+from syncbridge.plan import PlanState, make_plan
 
 #: what spreadsheets run as a formula when it comes first in a cell (OWASP "CSV injection")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -262,7 +262,7 @@ def _plan(tmp_path: Path, neutralise: bool) -> Any:
     settings = _settings(neutralise)
     caps = {"gh": connector_class("greenhouse").capabilities}
     links = [Link(o.outcome_id, "gh", "unmatched")]
-    return make_plan(settings, [o], links, capabilities=caps, done=lambda _k: None)
+    return make_plan(settings, [o], links, capabilities=caps, state=PlanState())
 
 
 def _strings(node: Any, path: str = "") -> list[tuple[str, str]]:
@@ -287,35 +287,35 @@ def test_every_write_kind_neutralises_formulas(tmp_path: Path) -> None:
         "prescreen",
     }
     for action in plan.actions:
-        for where, text in _strings(action.payload):
+        for where, text in _strings(action.stored_payload()):
             assert not text.startswith(FORMULA_TRIGGERS) or (where.endswith("phone")), (
                 action.kind,
                 where,
                 text,
             )
     by_kind = {a.kind: a for a in plan.actions}
-    create = by_kind["create_candidate"].payload
+    create = by_kind["create_candidate"].stored_payload()
     assert create["first_name"] == "'@SUM(1+1)" and create["last_name"] == "'-2+3"
     assert create["phone"] == "+1-555-0100"  # a phone number stays a phone number
     assert create["tags"] == ["'-sourced"]
-    fields = by_kind["set_fields"].payload["fields"]
+    fields = by_kind["set_fields"].stored_payload()["fields"]
     assert fields["mi_rating"] == 4.8  # numbers are never touched
     assert fields["mi_project"].startswith("'=HYPERLINK(")
     assert fields["mi_skills"].startswith("'@SUM(1+1) (5/5)")
     assert fields["mi_team"] == "'+1+1"
     assert fields["mi_school"] == "'=1+1"  # the reader trimmed the tab, the planner the formula
-    assert by_kind["add_tags"].payload["tags"] == ["'=evil-tag", "micro-intern"]
-    req = by_kind["create_requisition"].payload
+    assert by_kind["add_tags"].payload.tags == ["'=evil-tag", "micro-intern"]
+    req = by_kind["create_requisition"].stored_payload()
     assert req["title"] == "'=cmd|' /C calc'!A0" and req["department"] == "'@dept"
     assert req["fields"]["mi_team"] == "'+1+1" and req["options"] == {
         "template_job_id": 1,
         "publish": "internal",
     }
-    pre = by_kind["prescreen"].payload["prescreen"]
+    pre = by_kind["prescreen"].stored_payload()["prescreen"]
     assert pre["fields"] == {"mi_sup": "'=1+1", "mi_score": 4.8}
     assert pre["skills"][0]["skill"] == "'@SUM(1+1)"
     assert pre["marker"].startswith("syncbridge:")  # markers are never changed
-    note = by_kind["add_note"].payload
+    note = by_kind["add_note"].stored_payload()
     assert note["text"].startswith("Micro-internship completed")
     assert set(by_kind["set_fields"].formulas) == {
         "fields.mi_project",
@@ -332,14 +332,14 @@ def test_turning_neutralisation_off_keeps_the_text_and_still_reports_it(tmp_path
     # same keys either way: switching the setting never writes an outcome twice
     assert [a.key for a in on.actions] == [a.key for a in off.actions]
     fields = next(a for a in off.actions if a.kind == "set_fields")
-    assert fields.payload["fields"]["mi_team"] == "+1+1"
+    assert fields.payload.fields["mi_team"] == "+1+1"
     assert "fields.mi_team" in fields.formulas
 
 
 def test_control_characters_from_the_config_never_reach_a_write(tmp_path: Path) -> None:
     plan = _plan(tmp_path, neutralise=True)
     for action in plan.actions:
-        for _, text in _strings(action.payload):
+        for _, text in _strings(action.stored_payload()):
             assert "\x00" not in text and "\x1b" not in text
 
 

@@ -26,7 +26,7 @@ from syncbridge.model import (
     Ref,
     Skill,
 )
-from syncbridge.plan import make_plan
+from syncbridge.plan import PlanState, make_plan
 from syncbridge.store import Store
 
 
@@ -136,8 +136,19 @@ SETTINGS = load_settings(
 )
 
 
+class Done(PlanState):
+    """A state store whose ledger says ``done(key)``."""
+
+    def __init__(self, done: Any) -> None:
+        self._done = done
+
+    def done(self, key: str) -> str | None:
+        result: str | None = self._done(key)
+        return result
+
+
 def plan_for(outcomes: list[Outcome], links: list[Link], done: Any = lambda _k: None) -> Any:
-    return make_plan(SETTINGS, outcomes, links, capabilities={"fake": Fake.capabilities}, done=done)
+    return make_plan(SETTINGS, outcomes, links, capabilities={"fake": Fake.capabilities}, state=Done(done))
 
 
 def test_plan_is_deterministic_and_reports_capability_gaps() -> None:
@@ -284,7 +295,7 @@ def test_strong_outcome_converts_and_weak_one_does_not() -> None:
         Link("MI-2", "fake", "linked", candidate_id="8"),
     ]
     plan = make_plan(
-        CONVERTING, [outcome(1), outcome(2, rating=3.9)], links, capabilities=CAPS, done=lambda _k: None
+        CONVERTING, [outcome(1), outcome(2, rating=3.9)], links, capabilities=CAPS, state=PlanState()
     )
     assert [(a.kind, a.outcome_id) for a in plan.actions] == [
         ("create_requisition", "MI-1"),
@@ -295,6 +306,14 @@ def test_strong_outcome_converts_and_weak_one_does_not() -> None:
     assert strong.outcome_id == "MI-1" and strong.rule == "strong" and strong.state == "auto, new requisition"
 
 
+class ClosedBefore(PlanState):
+    def done(self, key: str) -> str | None:
+        return "old-job"
+
+    def closed_requisition(self, connector: str, code: str) -> bool:
+        return True
+
+
 def test_a_closed_requisition_is_not_reused_nor_reopened() -> None:
     links = [Link("MI-1", "fake", "linked", candidate_id="7")]
     plan = make_plan(
@@ -302,8 +321,7 @@ def test_a_closed_requisition_is_not_reused_nor_reopened() -> None:
         [outcome(1)],
         links,
         capabilities=CAPS,
-        done=lambda _k: "old-job",
-        closed_requisition=lambda _c, _code: True,
+        state=ClosedBefore(),
     )
     assert plan.actions == []
     assert "is closed: reopen it or change the rule's code" in plan.strong[0].state
@@ -313,20 +331,20 @@ def test_a_closed_requisition_is_not_reused_nor_reopened() -> None:
 def test_plan_add_finds_a_duplicate_key_without_scanning_the_actions() -> None:
     """Planning stays linear: adding an action looks its key up in an index, it does not walk every
     action planned so far (that made a 100,000-action plan take minutes)."""
-    from syncbridge.plan import Action, Plan
+    from syncbridge.actions import Action, AddTags, TagsPayload
+    from syncbridge.plan import Plan
 
     class NoScan(list[Action]):
         def __iter__(self) -> Iterator[Action]:
             raise AssertionError("Plan.add scanned the action list")
 
     def act(i: int) -> Action:
-        return Action(
+        return AddTags(
             key=f"k{i}",
             connector="fake",
-            kind="add_note",
             outcome_id=f"MI-{i}",
             target="1",
-            payload={},
+            payload=TagsPayload(tags=[]),
             summary="",
         )
 

@@ -47,7 +47,7 @@ def _write(tmp_path: Path, data: dict[str, Any], name: str = "syncbridge.yaml") 
 
 
 def test_the_users_prefect_home_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.prefect_local import prepare_prefect_env
 
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "mine"))
     monkeypatch.delenv("PREFECT_API_URL", raising=False)

@@ -23,8 +23,8 @@ from syncbridge import privacy
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.greenhouse import sandbox
+from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.model import Candidate, Email, Phone, Ref
-from syncbridge.outcomes import write_demo_outcomes
 from syncbridge.store import Store, metadata
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from prefect_server import alive, clean_env, free_port, process, stop, syncbridge_cmd, wait_for
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
+from syncbridge.demo_data import write_demo_outcomes
 
 pytestmark = [pytest.mark.e2e]
 SECRET_ENV = "SB_SERVE_GH_SECRET"

@@ -173,8 +173,8 @@ def test_runtime_puts_the_shared_limit_in_front_of_every_connector_type(
     """The setting works for every built-in connector (each sends through syncbridge's HTTP client), keeps
     the connector's own limiter behind it, and is off by default."""
     from syncbridge.config import load_settings
-    from syncbridge.pipeline import Runtime
     from syncbridge.sharedlimit import _api_clients
+    from syncbridge.steps import Runtime
 
     def runtime(extra: dict[str, Any]) -> Runtime:
         return Runtime(

@@ -33,8 +33,8 @@ from syncbridge.errors import (
     delivery_uncertain,
 )
 from syncbridge.http import ApiClient, PageGuard, TokenBucket, safe_url
-from syncbridge.pipeline import Runtime, sync_stream
 from syncbridge.records import Refused, id_problem
+from syncbridge.steps import Runtime, sync_stream
 from syncbridge.store import Store
 
 GH = "https://harvest.greenhouse.io"
@@ -480,7 +480,7 @@ def test_connection_refused_names_host_port_attempts_and_budget():
 
 
 def test_a_spent_retry_budget_is_not_multiplied_by_flow_task_retries():
-    from syncbridge.flows.pipeline import _transient
+    from syncbridge.flows.runs import _transient
 
     port = closed_port()
     client = ApiClient(f"http://127.0.0.1:{port}", connector="gh", max_attempts=2, sleep=no_sleep)
@@ -624,7 +624,7 @@ def test_lookup_by_email_skips_records_without_id(rsps):
 
 def test_run_summary_counts_refused_vendor_records(rsps, tmp_path, capsys):
     from syncbridge.cli import _print_summary
-    from syncbridge.pipeline import run_all
+    from syncbridge.steps import run_all
 
     rsps.get(f"{GH}/v3/candidates", json=[{"id": None, "first_name": "Phantom"}, {"id": 1}])
     rsps.get(re.compile(f"{GH}/v3/(applications|jobs|users|custom_fields|custom_field_options).*"), json=[])

@@ -21,21 +21,17 @@ from sqlalchemy import select
 from conftest import greenhouse_block, greenhouse_sandbox
 from syncbridge.cli import main
 from syncbridge.connectors.greenhouse import sandbox
-from syncbridge.outcomes import write_demo_outcomes
-from syncbridge.pipeline import Runtime
-from syncbridge.sandbox_server import ThreadedApp as Receiver
-from syncbridge.store import events
-from syncbridge.webhooks import (
-    Worker,
-    create_app,
-    drain,
+from syncbridge.connectors.greenhouse.webhooks import (
     greenhouse_event,
     greenhouse_signature,
-    lever_event,
-    lever_signature,
     verify_greenhouse,
-    verify_lever,
 )
+from syncbridge.connectors.lever.webhooks import lever_event, lever_signature, verify_lever
+from syncbridge.demo_data import write_demo_outcomes
+from syncbridge.sandbox.server import ThreadedApp as Receiver
+from syncbridge.steps import Runtime
+from syncbridge.store import events
+from syncbridge.webhooks import Worker, create_app, drain
 
 pytestmark = pytest.mark.e2e
 GH_SECRET = "gh-webhook-secret-123"
@@ -451,7 +447,7 @@ def test_deployment_trigger_starts_a_run_of_the_connectors_deployment(
     from prefect import get_client
     from prefect.flows import EntrypointType
 
-    from syncbridge.flows.pipeline import pipeline_flow
+    from syncbridge.flows.runs import pipeline_flow
     from syncbridge.webhooks import WebhookSettings, make_trigger
 
     deployment = pipeline_flow.to_deployment(

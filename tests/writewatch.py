@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from syncbridge.sandbox_server import drop_connection
+from syncbridge.sandbox.server import drop_connection
 
 _SOAP_READ = re.compile(rb"<(?:[\w-]+:)?Get_\w+")
 

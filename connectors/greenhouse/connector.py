@@ -17,6 +17,7 @@ from syncbridge.connector import (
     StateStore,
     StreamSpec,
     Window,
+    fields_present,
 )
 from syncbridge.errors import InvalidRequest, NotFound
 from syncbridge.http import ApiClient
@@ -33,6 +34,7 @@ from syncbridge.records import checked_dict, map_records
 
 from . import mapping
 from .client import build_client
+from .webhooks import GreenhouseWebhooks
 
 log = logging.getLogger("syncbridge.connectors.greenhouse")
 
@@ -56,14 +58,18 @@ class GreenhouseSettings(ConnectorSettings):
         "null for none",
     )
     source_id: int | None = Field(default=None, description="or that source's id (wins over source_name)")
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
 
 
 class GreenhouseConnector(Connector):
     type = "greenhouse"
     writes_counted = True
+    webhooks = GreenhouseWebhooks()
+    assessment_partner = True
+    erasure_route = (
+        "Greenhouse: notes cannot be deleted through Harvest; erase the person with Harvest's anonymize "
+        "route (PUT /v1/candidates/{id}/anonymize?fields=..., scope harvest:candidates:anonymize) or "
+        "delete the candidate (DELETE /v1/candidates/{id}), or in the Greenhouse UI"
+    )
     settings_model = GreenhouseSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
@@ -108,10 +114,7 @@ class GreenhouseConnector(Connector):
             client_secret=settings.client_secret.get_secret_value(),
             sub=settings.user_id,
             connector=name,
-            timeout=(settings.connect_timeout, settings.read_timeout),
-            max_attempts=settings.max_attempts,
-            retry_deadline=settings.retry_deadline_seconds,
-            max_pages=settings.max_pages,
+            **settings.http_options(),
         )
         self._tag_ids: dict[str, int] | None = None
         self._tag_lock = threading.Lock()
@@ -254,6 +257,8 @@ class GreenhouseConnector(Connector):
     def set_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> None:
         """Custom fields are an array on write and arrays *replace*: send current + new, merged."""
         current = self.get_candidate(candidate_id).custom_fields
+        if fields_present(current, fields):
+            return  # already there (a new state store proving its writes): nothing is sent
         merged = {k: v for k, v in current.items() if v is not None}
         merged.update(fields)
         # not resent after a 5xx or a dropped connection: Greenhouse documents no idempotency, so the

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from syncbridge.sandbox_server import ThreadedSandbox
+from syncbridge.sandbox.server import ThreadedSandbox
 
 
 class GreenhouseSide(ThreadedSandbox):

@@ -17,28 +17,20 @@ Facts (Lever's Data API v1 documentation):
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import requests
 
-from syncbridge.connector import StateStore
 from syncbridge.errors import ApiError, AuthError, InvalidRequest, NotFound, UnexpectedResponse
 from syncbridge.http import (
-    DEFAULT_MAX_PAGES,
-    DEFAULT_RETRY_DEADLINE,
     ApiClient,
-    PageGuard,
+    OffsetTokenPaginator,
     RateLimiter,
+    RotatingRefreshToken,
     TokenProvider,
-    content_type,
     error_from_response,
-    safe_url,
-    token_endpoint_error,
 )
 from syncbridge.redact import register_secret
 
@@ -52,8 +44,6 @@ SANDBOX_TOKEN_URL = "https://sandbox-lever.auth0.com/oauth/token"
 
 MAX_PAGE_SIZE = 100
 OPPORTUNITY_EXPAND = ("applications", "stage")
-REFRESH_EARLY_SECONDS = 120
-DEFAULT_TOKEN_TTL = 3600
 STATE_REFRESH_TOKEN = "oauth.refresh_token"
 STATE_REFRESH_ORIGIN = "oauth.refresh_origin"
 
@@ -99,149 +89,43 @@ def lever_error(response: requests.Response, connector: str | None = None) -> Ap
     return error
 
 
-def _fingerprint(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
-
-
-class LeverOAuthTokens(TokenProvider):
-    """Access tokens from a rotating refresh token.
-
-    Every refresh returns a new refresh token and invalidates the one used, so the new one is written to
-    the connector's :class:`StateStore` *before* the access token is used.  On start the persisted token
-    wins over the configured one, unless the configured one changed since (an admin re-authorized: its
-    fingerprint is stored next to the persisted token).  When a refresh is refused, the state is read once
-    more (another process sharing the state may have rotated the token meanwhile) before giving up.
+class LeverOAuthTokens(RotatingRefreshToken):
+    """Access tokens from Lever's single-use refresh tokens: every refresh returns a new refresh token and
+    invalidates the one used (:class:`RotatingRefreshToken` keeps it).  It is stored under one key with the
+    configured token's fingerprint next to it.
 
     The refresh POST is never retried after it may have reached Lever: a lost answer would have consumed
     the old token anyway, and resending it could only be refused.
     """
 
-    def __init__(
-        self,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        refresh_token: str,
-        *,
-        state: StateStore,
-        connector: str = "lever",
-        timeout: tuple[float, float] = (5.0, 30.0),
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
-        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
-        max_attempts: int = 4,
-    ) -> None:
-        for secret in (client_secret, refresh_token):
-            register_secret(secret)
-        self.token_url = token_url
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._configured = refresh_token
-        self._origin = _fingerprint(refresh_token)
-        self.state = state
-        self.connector = connector
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-        self.refreshes = 0
-        self._http = ApiClient(
-            token_url,
-            connector=connector,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            retry_deadline=retry_deadline,
-            sleep=sleep,
-            session=session,
-            error_mapper=self._token_error,
+    refresh_early = 120.0
+    refused_statuses = (400, 401, 403)
+    idempotent_grant = False
+
+    def __init__(self, *args: Any, connector: str = "lever", **kw: Any) -> None:
+        super().__init__(*args, connector=connector, **kw)
+
+    def stored(self) -> str | None:
+        kept = self.state.get(STATE_REFRESH_TOKEN)
+        return kept if kept and self.state.get(STATE_REFRESH_ORIGIN) == self._origin else None
+
+    def keep(self, refresh_token: str) -> None:
+        self.state.set(STATE_REFRESH_TOKEN, refresh_token)
+        self.state.set(STATE_REFRESH_ORIGIN, self._origin)
+
+    def refused(self, error: ApiError, body: Mapping[str, Any]) -> AuthError:
+        reason = body.get("error_description") or body.get("error") or error.message
+        return AuthError(
+            f"refresh token refused ({reason}); Lever refresh tokens are single-use and expire after 90 days "
+            "unused: authorize the app again and configure the new refresh_token",
+            status=error.status,
+            connector=error.connector,
         )
 
-    def _token_error(self, response: requests.Response, connector: str | None) -> ApiError:
-        error = error_from_response(response, connector)
-        body = error.body if isinstance(error.body, dict) else {}
-        if response.status_code in (400, 401, 403) or body.get("error"):
-            reason = body.get("error_description") or body.get("error") or error.message
-            return AuthError(
-                f"refresh token refused ({reason}); Lever refresh tokens are single-use and "
-                "expire after 90 days unused: authorize the app again and configure the new "
-                "refresh_token",
-                status=response.status_code,
-                connector=connector,
-            )
-        return token_endpoint_error(error, self.token_url)
 
-    def current_refresh_token(self) -> str:
-        persisted = self.state.get(STATE_REFRESH_TOKEN)
-        if persisted and self.state.get(STATE_REFRESH_ORIGIN) == self._origin:
-            register_secret(persisted)
-            return persisted
-        return self._configured
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or self._clock() >= self._expires - REFRESH_EARLY_SECONDS:
-                self._refresh()
-            assert self._token is not None
-            return self._token
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
-    def _post(self, refresh_token: str) -> dict[str, Any]:
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-            "refresh_token": refresh_token,
-        }
-        response = self._http.request("POST", self.token_url, data=form, idempotent=False, write=False)
-        try:
-            body = response.json()
-        except (ValueError, RecursionError):
-            raise AuthError(
-                f"token endpoint {safe_url(self.token_url)} did not answer JSON ({content_type(response)}): "
-                "check token_url",
-                connector=self.connector,
-            ) from None
-        if not isinstance(body, dict) or not body.get("access_token"):
-            raise AuthError("token response has no access_token", connector=self.connector)
-        return body
-
-    def _refresh(self) -> None:
-        used = self.current_refresh_token()
-        try:
-            body = self._post(used)
-        except AuthError:
-            newer = self.current_refresh_token()
-            if newer == used:
-                raise
-            used = newer
-            body = self._post(used)
-        new_refresh = body.get("refresh_token")
-        if isinstance(new_refresh, str) and new_refresh and new_refresh != used:
-            register_secret(new_refresh)
-            self.state.set(STATE_REFRESH_TOKEN, new_refresh)
-            self.state.set(STATE_REFRESH_ORIGIN, self._origin)
-        access = str(body["access_token"])
-        register_secret(access)
-        try:
-            ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL)
-        except (TypeError, ValueError):
-            ttl = DEFAULT_TOKEN_TTL
-        self._token = access
-        self._expires = self._clock() + ttl
-        self.refreshes += 1
-        log.info("lever access token refreshed (rotation %d)", self.refreshes)
-
-    def close(self) -> None:
-        self._http.close()
-
-
-def _envelope(body: Any, path: str, connector: str) -> tuple[list[Any], bool, str | None]:
-    """``data``, ``hasNext`` and ``next`` of a list answer.  The records are passed on as they are (the
-    connector's mapping refuses and counts the ones that are not objects or lack a valid id)."""
+def _envelope(body: Any, path: str, connector: str) -> tuple[list[Any], str | None]:
+    """``data`` of a list answer, and ``next`` while ``hasNext``.  The records are passed on as they are
+    (the connector's mapping refuses and counts the ones that are not objects or lack a valid id)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise UnexpectedResponse(
             f"expected a {{data: [...]}} list envelope from /{path.lstrip('/')}", connector=connector
@@ -251,7 +135,7 @@ def _envelope(body: Any, path: str, connector: str) -> tuple[list[Any], bool, st
         raise UnexpectedResponse(
             f"/{path.lstrip('/')}: the offset token `next` is not a string", connector=connector
         )
-    return body["data"], body.get("hasNext") is True, str(nxt) if nxt not in (None, "") else None
+    return body["data"], str(nxt) if body.get("hasNext") is True and nxt not in (None, "") else None
 
 
 class LeverClient:
@@ -282,25 +166,21 @@ class LeverClient:
         """
         base = {k: v for k, v in (params or {}).items() if v is not None}
         base["limit"] = self.page_size
+
+        def fetch(offset: str | None) -> tuple[list[Any], str | None]:
+            query = base if offset is None else {**base, "offset": offset}
+            return _envelope(self.api.get_json(path, query), path, self.connector)
+
+        paginator = OffsetTokenPaginator(self.connector, f"/{path}", max_pages=self.api.max_pages)
         restarts = 0
-        guard = PageGuard(self.connector, f"/{path}", max_pages=self.api.max_pages)
         while True:
-            offset: str | None = None
-            guard.restart()
             try:
-                while True:
-                    query = dict(base)
-                    if offset is not None:
-                        query["offset"] = offset
-                    guard.visit(offset)
-                    data, has_next, nxt = _envelope(self.api.get_json(path, query), path, self.connector)
+                for data, _next in paginator.pages(fetch):
                     self.stats["pages"] += 1
                     yield data if raw else _objects(data, path)
-                    if not has_next or not nxt:
-                        return
-                    offset = nxt
+                return
             except InvalidOffsetToken:
-                if offset is None or restarts >= self.max_restarts:
+                if paginator.position is None or restarts >= self.max_restarts:
                     raise
                 restarts += 1
                 self.stats["offset_restarts"] += 1
@@ -549,15 +429,10 @@ def build_api(
     limiter: RateLimiter,
     api_key: str | None = None,
     tokens: TokenProvider | None = None,
-    timeout: tuple[float, float] = (5.0, 60.0),
-    max_attempts: int = 6,
-    backoff_base: float = 0.5,
-    retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    sleep: Callable[[float], None] = time.sleep,
-    session: requests.Session | None = None,
+    **http: Any,
 ) -> ApiClient:
-    """The shared :class:`ApiClient`: Basic auth with the key (empty password) or bearer tokens."""
+    """The shared :class:`ApiClient` (``http``: its options): Basic auth with the key (empty password) or
+    bearer tokens."""
     if (api_key is None) == (tokens is None):
         raise ValueError("give exactly one of api_key or tokens")
     auth = None
@@ -570,14 +445,8 @@ def build_api(
         tokens=tokens,
         auth=auth,
         limiter=limiter,
-        timeout=timeout,
-        max_attempts=max_attempts,
-        backoff_base=backoff_base,
-        retry_deadline=retry_deadline,
-        max_pages=max_pages,
-        sleep=sleep,
-        session=session,
         error_mapper=lever_error,
+        **http,
     )
     api.session.headers["Accept"] = "application/json"
     return api

@@ -60,6 +60,7 @@ from .client import (
     LeverOAuthTokens,
     build_api,
 )
+from .webhooks import LeverWebhooks
 
 log = logging.getLogger("syncbridge.connectors.lever")
 
@@ -106,11 +107,7 @@ class LeverSettings(ConnectorSettings):
     page_size: int = Field(default=100, ge=1, le=100)
     window_days: int = Field(default=30, ge=1, description="incremental reads are split in windows this long")
     max_offset_restarts: int = Field(default=3, ge=0, le=10)
-    # transport
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
-    backoff_base: float = Field(default=0.5, gt=0, le=60)
+    # transport: connect_timeout, read_timeout, max_attempts, backoff_base... (HttpSettings)
 
     @model_validator(mode="after")
     def _check(self) -> LeverSettings:
@@ -155,6 +152,14 @@ def _secret(value: SecretStr | None) -> str:
 class LeverConnector(Connector):
     type = "lever"
     writes_counted = True
+    webhooks = LeverWebhooks()
+    erasure_route = (
+        "Lever: notes syncbridge made can be deleted (syncbridge forget --erase-in-ats ERASURE_ID, or "
+        "DELETE /opportunities/{opportunity}/notes/{note}) "
+        "and tags removed with POST /opportunities/{opportunity}/removeTags; anonymize or delete the "
+        "contact in Lever (its data-privacy tools)"
+    )
+    deletable_writes = frozenset({"add_note", "prescreen"})  # notes made through the API
     settings_model = LeverSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
@@ -201,6 +206,7 @@ class LeverConnector(Connector):
         self.tokens: LeverOAuthTokens | None = None
         if client is None:
             self.limiter = TokenBucket(settings.rate_per_second, settings.burst)
+            http = {**settings.http_options(), "sleep": sleep}
             if settings.oauth:
                 self.tokens = LeverOAuthTokens(
                     settings.oauth_token_url(),
@@ -209,10 +215,7 @@ class LeverConnector(Connector):
                     _secret(settings.refresh_token),
                     state=self.state,
                     connector=name,
-                    timeout=(settings.connect_timeout, settings.read_timeout),
-                    retry_deadline=settings.retry_deadline_seconds,
-                    max_attempts=settings.max_attempts,
-                    sleep=sleep,
+                    **http,
                 )
             api = build_api(
                 settings.api_url(),
@@ -220,13 +223,8 @@ class LeverConnector(Connector):
                 limiter=self.limiter,
                 api_key=None if settings.oauth else _secret(settings.api_key),
                 tokens=self.tokens,
-                timeout=(settings.connect_timeout, settings.read_timeout),
-                max_attempts=settings.max_attempts,
-                backoff_base=settings.backoff_base,
-                retry_deadline=settings.retry_deadline_seconds,
-                max_pages=settings.max_pages,
-                sleep=sleep,
                 session=session,
+                **http,
             )
             client = LeverClient(api, page_size=settings.page_size, max_restarts=settings.max_offset_restarts)
         self.client = client

@@ -16,19 +16,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from syncbridge.connector import StateStore
 from syncbridge.errors import (
     ApiError,
     AuthError,
@@ -37,16 +34,13 @@ from syncbridge.errors import (
     ServerError,
 )
 from syncbridge.http import (
-    DEFAULT_MAX_PAGES,
-    DEFAULT_RETRY_DEADLINE,
     ApiClient,
-    PageGuard,
+    PageNumberPaginator,
+    RotatingRefreshToken,
     TokenBucket,
     TokenProvider,
     content_type,
     error_from_response,
-    safe_url,
-    token_endpoint_error,
 )
 from syncbridge.redact import register_secret
 
@@ -70,8 +64,6 @@ from .parse import (
 log = logging.getLogger("syncbridge.connectors.workday")
 
 SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
-REFRESH_EARLY_SECONDS = 60
-DEFAULT_TOKEN_TTL = 3600
 
 
 def service_url(host: str, tenant: str, version: str) -> str:
@@ -142,124 +134,25 @@ def soap_error_mapper(version: str | None = None) -> Callable[[requests.Response
 # --- OAuth refresh-token grant -------------------------------------------------------------------------
 
 
-class WorkdayTokens(TokenProvider):
-    """Bearer tokens from ``grant_type=refresh_token``; cached until a minute before they expire.
+class WorkdayTokens(RotatingRefreshToken):
+    """Bearer tokens from ``grant_type=refresh_token``; a refresh token the endpoint rotates is kept in the
+    state store under a key derived from the *configured* token (:class:`RotatingRefreshToken`)."""
 
-    When the token endpoint rotates the refresh token, the new one is saved in ``state`` under a key
-    derived from the *configured* token, so a restart keeps using the live one and an admin who pastes a
-    new refresh token into the configuration starts afresh.
-    """
+    endpoint_setting = "host and tenant"
 
-    def __init__(
-        self,
-        url: str,
-        client_id: str,
-        client_secret: str,
-        refresh_token: str,
-        *,
-        state: StateStore,
-        connector: str = "workday",
-        timeout: tuple[float, float] = (10.0, 60.0),
-        clock: Callable[[], float] = time.time,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
-        max_attempts: int = 3,
-    ) -> None:
-        for secret in (client_secret, refresh_token):
-            register_secret(secret)
-        self._url = url
-        self._client_id = client_id
-        self._secret = client_secret
-        self._configured = refresh_token
-        self._state = state
-        self._state_key = "oauth.refresh_token." + hashlib.sha256(refresh_token.encode()).hexdigest()[:16]
-        self._connector = connector
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-        self.issued = 0
-        self._http = ApiClient(
-            url,
-            connector=connector,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            retry_deadline=retry_deadline,
-            session=session,
-            sleep=sleep,
-            error_mapper=self._token_error,
+    def refused(self, error: ApiError, body: Mapping[str, Any]) -> AuthError:
+        code = str(body.get("error") or f"HTTP {error.status}")
+        hint = (
+            "the refresh token is expired or revoked: generate a new one with 'Manage Refresh Tokens "
+            "for Integrations'"
+            if code == "invalid_grant"
+            else "check client_id/client_secret ('View API Clients')"
         )
-        stored = state.get(self._state_key)
-        if stored:
-            register_secret(stored)
-
-    @property
-    def refresh_token(self) -> str:
-        return self._state.get(self._state_key) or self._configured
-
-    def _token_error(self, response: requests.Response, connector: str | None) -> ApiError:
-        error = error_from_response(response, connector)
-        body = error.body if isinstance(error.body, dict) else {}
-        if response.status_code in (400, 401) or body.get("error"):
-            code = str(body.get("error") or f"HTTP {response.status_code}")
-            hint = (
-                "the refresh token is expired or revoked: generate a new one with 'Manage Refresh Tokens "
-                "for Integrations'"
-                if code == "invalid_grant"
-                else "check client_id/client_secret ('View API Clients')"
-            )
-            return AuthError(
-                f"Workday refused the refresh-token grant ({code}): {hint}",
-                status=response.status_code,
-                connector=connector,
-            )
-        return token_endpoint_error(error, self._url, "host/tenant")
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or self._clock() >= self._expires - REFRESH_EARLY_SECONDS:
-                self._fetch()
-            assert self._token is not None
-            return self._token
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
-    def _fetch(self) -> None:
-        current = self.refresh_token
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": current,
-            "client_id": self._client_id,
-            "client_secret": self._secret,
-        }
-        response = self._http.request("POST", self._url, data=form, idempotent=True, write=False)
-        try:
-            body = response.json()
-        except (ValueError, RecursionError):
-            raise AuthError(
-                f"the Workday token endpoint {safe_url(self._url)} did not answer JSON "
-                f"({content_type(response)}): check host and tenant",
-                connector=self._connector,
-            ) from None
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AuthError("the Workday token response has no access_token", connector=self._connector)
-        register_secret(token)
-        rotated = body.get("refresh_token")
-        if isinstance(rotated, str) and rotated and rotated != current:
-            register_secret(rotated)
-            self._state.set(self._state_key, rotated)
-            log.info("Workday rotated the refresh token; the new one is kept in the state store")
-        try:
-            ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL)
-        except (TypeError, ValueError):
-            ttl = DEFAULT_TOKEN_TTL
-        self._token = token
-        self._expires = self._clock() + ttl
-        self.issued += 1
+        return AuthError(
+            f"Workday refused the refresh-token grant ({code}): {hint}",
+            status=error.status,
+            connector=error.connector,
+        )
 
 
 def _limiter(rate: float, sleep: Callable[[float], None]) -> TokenBucket:
@@ -296,15 +189,11 @@ class WorkdaySoapClient:
         username: str | None = None,
         password: str | None = None,
         tokens: TokenProvider | None = None,
-        timeout: tuple[float, float] = (10.0, 180.0),
-        max_attempts: int = 5,
         requests_per_second: float = 10.0,
-        backoff_base: float = 0.5,
-        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
-        max_pages: int = DEFAULT_MAX_PAGES,
         sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
+        **http: Any,
     ) -> None:
+        """``http``: :class:`ApiClient` options (timeouts, retry budget, ``max_pages``, a session)."""
         if (username is None) == (tokens is None):
             raise ValueError("use exactly one of a UsernameToken (username/password) or OAuth tokens")
         if password is not None:
@@ -320,14 +209,9 @@ class WorkdaySoapClient:
             connector=connector,
             tokens=tokens,
             limiter=_limiter(requests_per_second, sleep),
-            timeout=timeout,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            retry_deadline=retry_deadline,
-            max_pages=max_pages,
             sleep=sleep,
-            session=session,
             error_mapper=soap_error_mapper(version),
+            **http,
         )
         self.calls: dict[str, int] = {}
 
@@ -383,25 +267,18 @@ class WorkdaySoapClient:
         as_of: datetime | None,
     ) -> Iterator[tuple[PageInfo, list[dict[str, Any]]]]:
         """Pages of one Get_* request: Page=1.. with ``As_Of_Entry_DateTime`` pinned (when given), while
-        ``Page < Total_Pages`` (both read from ``Response_Results``).
+        ``Page < Total_Pages`` (both read from ``Response_Results``); guarded by
+        :class:`PageNumberPaginator` (a server answering the same records again, or more than
+        ``max_pages`` pages, stops the walk with :class:`~syncbridge.errors.PaginationError`)."""
 
-        Guarded (:class:`PageGuard`): a non-empty page whose records are exactly those of an earlier page
-        (a server that ignores the requested ``Page`` and answers page 1 again), or more than ``max_pages``
-        pages (a ``Total_Pages`` that never ends), stops the walk with
-        :class:`~syncbridge.errors.PaginationError`.  The page number itself is driven by this client, so
-        the repeated position is recognised by content."""
-        page = 1
-        guard = PageGuard(self.connector, f"Get {record} pages", max_pages=self.http.max_pages)
-        while True:
+        def fetch(page: int) -> tuple[PageInfo, list[dict[str, Any]]]:
             payload = self.call(build(Paging(page, page_size, as_of)), idempotent=True)
-            info = page_info(payload)
-            records = response_records(payload, record)
-            guard.visit(*([hashlib.sha256(repr(records).encode()).hexdigest()] if records else []))
-            yield info, records
-            current = max(page, info.page)
-            if current >= info.total_pages:
-                return
-            page = current + 1
+            return page_info(payload), response_records(payload, record)
+
+        paginator: PageNumberPaginator[PageInfo, list[dict[str, Any]]] = PageNumberPaginator(
+            self.connector, f"Get {record} pages", max_pages=self.http.max_pages
+        )
+        return paginator.pages(fetch)
 
     # -- operations -------------------------------------------------------------------------------------
     def put_candidate(self, **kw: Any) -> dict[str, str]:

@@ -36,6 +36,7 @@ from syncbridge.connector import (
     Window,
 )
 from syncbridge.errors import InvalidRequest, NotFound
+from syncbridge.http import ConnectTimeout, MaxAttempts, ReadTimeout
 from syncbridge.model import (
     Application,
     Candidate,
@@ -135,9 +136,9 @@ class WorkdaySettings(ConnectorSettings):
     )
     page_size: int = Field(default=100, ge=1, le=999, description="Response_Filter/Count")
     requests_per_second: float = Field(default=10.0, gt=0, le=100)
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=180.0, gt=0, description="Get_* calls can be slow: keep it long")
-    max_attempts: int = Field(default=5, ge=1, le=20)
+    connect_timeout: ConnectTimeout = 10.0
+    read_timeout: ReadTimeout = Field(default=180.0, description="Get_* calls can be slow: keep it long")
+    max_attempts: MaxAttempts = 5
 
     @field_validator("host")
     @classmethod
@@ -188,6 +189,10 @@ class WorkdaySettings(ConnectorSettings):
 class WorkdayConnector(Connector):
     type = "workday"
     writes_counted = True
+    erasure_route = (
+        "Workday: syncbridge has no erasure call there; use the tenant's own data purge tasks for the "
+        "candidate and the job application listed"
+    )
     settings_model = WorkdaySettings
     note_kind = "attachment"
     # set_fields is not declared: WWS has no custom fields on a candidate (see docs/workday.md)
@@ -230,22 +235,18 @@ class WorkdayConnector(Connector):
 
     def _build_client(self, sleep: Callable[[float], None] | None) -> WorkdaySoapClient:
         s = self.cfg
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        common: dict[str, Any] = {
-            "host": s.host,
-            "tenant": s.tenant,
-            "version": s.version,
-            "connector": self.name,
-            "timeout": (s.connect_timeout, s.read_timeout),
-            "max_attempts": s.max_attempts,
-            "retry_deadline": s.retry_deadline_seconds,
-            "max_pages": s.max_pages,
-            "requests_per_second": s.requests_per_second,
-            **extra,
-        }
+        http: dict[str, Any] = {**s.http_options(), **({"sleep": sleep} if sleep is not None else {})}
+        where: dict[str, Any] = {"host": s.host, "tenant": s.tenant, "version": s.version}
+        where["connector"] = self.name
         if s.username is not None:
             assert s.password is not None
-            return WorkdaySoapClient(username=s.username, password=s.password.get_secret_value(), **common)
+            return WorkdaySoapClient(
+                username=s.username,
+                password=s.password.get_secret_value(),
+                requests_per_second=s.requests_per_second,
+                **where,
+                **http,
+            )
         assert s.client_id and s.client_secret is not None and s.refresh_token is not None
         tokens = WorkdayTokens(
             token_url(s.host, s.tenant),
@@ -254,12 +255,9 @@ class WorkdayConnector(Connector):
             s.refresh_token.get_secret_value(),
             state=self.state,
             connector=self.name,
-            timeout=(s.connect_timeout, 60.0),
-            retry_deadline=s.retry_deadline_seconds,
-            max_attempts=s.max_attempts,
-            **extra,
+            **http,
         )
-        return WorkdaySoapClient(tokens=tokens, **common)
+        return WorkdaySoapClient(tokens=tokens, requests_per_second=s.requests_per_second, **where, **http)
 
     # reads ------------------------------------------------------------------------------------------
     def window_bounds(self, window: Window) -> Range | None:
@@ -505,6 +503,8 @@ class WorkdayConnector(Connector):
         ``options.prospect_status`` (a Prospect_Status_ID of the tenant), then the tags (mapped by
         ``tag_ids``).  WWS has no follow-up date on a candidate: the date is in the plan and the note's
         nurture state only.  Both calls set state, so a retry converges."""
+        if self.find_nurture(candidate_id, nurture) is not None:
+            return candidate_id  # already the nurtured prospect (a new state store): nothing is sent
         status = (nurture.get("options") or {}).get("prospect_status")
         self.client.put_candidate(
             candidate=WdRef.wid(candidate_id),
@@ -517,8 +517,19 @@ class WorkdayConnector(Connector):
         return candidate_id
 
     def find_nurture(self, candidate_id: str, nurture: Mapping[str, Any]) -> str | None:
-        """Not read back (the nurture's writes are idempotent updates): a retry sends them again."""
-        return None
+        """The person, when ``Prospect_Data`` already says a prospect in the rule's status and the
+        nurture's tags are on them (one ``Get_Candidates``)."""
+        record = self._candidate_record(candidate_id)
+        prospect = dig(record, "Candidate_Data", "Prospect_Data")
+        flag = text(prospect.get("Prospect")) if isinstance(prospect, dict) else None
+        if not isinstance(prospect, dict) or (flag or "").lower() not in ("1", "true"):
+            return None
+        status = (nurture.get("options") or {}).get("prospect_status")
+        have = ref_ids(prospect.get("Prospect_Status_Reference")).get(self.cfg.prospect_status_id_type)
+        if status and have != str(status):
+            return None
+        tags = mapping.candidate_from_wd(record, self.name, self.tags).tags
+        return candidate_id if all(t in tags for t in nurture.get("tags") or ()) else None
 
     def _tag_error(self, exc: InvalidRequest, sent: list[str]) -> InvalidRequest:
         """Name the tag a validation fault points at (``.../Candidate_Tag_Reference[n]``)."""

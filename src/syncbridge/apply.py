@@ -24,7 +24,8 @@ also proved absent before it is sent, at a cost of at most one read per person:
   marker).  :mod:`syncbridge.writes` counts the write requests such a call sends: none means the ATS
   already had it, and the action is recorded as *reconciled*, not as a new write.
 
-A person this run has just created is new, so its notes need no look-up.
+A person this run has just created is new, so its notes need no look-up.  The calls that send and
+find each kind of write are in :data:`syncbridge.actions.KINDS`.
 """
 
 from __future__ import annotations
@@ -36,11 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncbridge import liveness, writes
+from syncbridge.actions import KINDS, ORDER, Action, Refs, find, send
 from syncbridge.connector import Connector
 from syncbridge.errors import ApiError, delivery_uncertain
 from syncbridge.lanes import run_in_lanes
-from syncbridge.model import NewCandidate, NewRequisition, Note, Prescreen
-from syncbridge.plan import KIND_ORDER, Action
 from syncbridge.records import vendor_answer
 from syncbridge.redact import redact
 from syncbridge.store import Store
@@ -82,120 +82,6 @@ class ApplyResult:
         self.errors.extend(other.errors)
 
 
-def _note(action: Action) -> Note:
-    p = action.payload
-    return Note(subject=p["subject"], text=p["text"], marker=action.marker, score=p.get("score"))
-
-
-@dataclass(frozen=True)
-class Refs:
-    """The ids an action writes to, resolved from the plan or from the ledger of the actions before it."""
-
-    person: str | None = None
-    requisition: str | None = None
-    application: str | None = None
-
-
-def execute(connector: Connector, action: Action, target: str | None, refs: Refs | None = None) -> str:
-    """Send one action to the vendor; returns the remote ref (an id, or the target for list writes)."""
-    return execute_record(connector, action, target, refs)[0]
-
-
-def execute_record(
-    connector: Connector, action: Action, target: str | None, refs: Refs | None = None
-) -> tuple[str, Any]:
-    """Like :func:`execute`, also returning the record a create made (a person or a requisition), so the
-    applier can put it in the mirror at once: the next run links to it even before a sync sees it."""
-    p = action.payload
-    if action.kind == "create_requisition":
-        req = connector.create_requisition(NewRequisition.model_validate(p))
-        return req.ref.id, req
-    if action.kind == "create_candidate":
-        created = connector.create_candidate(
-            NewCandidate(
-                first_name=p["first_name"],
-                last_name=p["last_name"],
-                email=p["email"],
-                phone=p.get("phone"),
-                tags=tuple(p.get("tags") or ()),
-            )
-        )
-        return created.ref.id, created
-    return _execute(connector, action, target, refs or Refs(person=target)), None
-
-
-def _execute(connector: Connector, action: Action, target: str | None, refs: Refs) -> str:
-    p = action.payload
-    if action.kind == "publish":
-        assert refs.requisition is not None
-        return connector.publish(refs.requisition, p.get("options") or {})
-    if action.kind == "nurture":
-        assert target is not None
-        return connector.nurture(target, p)
-    if action.kind == "attach":
-        assert refs.person is not None and refs.requisition is not None
-        return connector.attach(refs.person, refs.requisition, stage=p.get("stage")).ref.id
-    if action.kind == "prescreen":
-        assert refs.application is not None
-        return connector.write_prescreen(refs.application, Prescreen.model_validate(p["prescreen"]))
-    assert target is not None
-    if action.kind == "add_note":
-        return connector.add_note(target, _note(action)) or target
-    if action.kind == "add_tags":
-        connector.add_tags(target, action.payload["tags"])
-        return target
-    if action.kind == "set_fields":
-        connector.set_fields(target, action.payload["fields"])
-        return target
-    raise ValueError(f"unknown action kind {action.kind}")
-
-
-def reconcile(
-    connector: Connector, action: Action, target: str | None, refs: Refs | None = None
-) -> str | None:
-    """Is the action's effect already in the ATS?  Returns the remote ref when it is."""
-    refs = refs or Refs(person=target)
-    p = action.payload
-    if action.kind == "create_requisition":
-        new = NewRequisition.model_validate(p)
-        req = connector.find_requisition(new.code)
-        if req is None:
-            return None
-        connector.complete_requisition(req.ref.id, new)
-        return req.ref.id
-    if action.kind == "publish":
-        return (
-            connector.find_published(refs.requisition, p.get("options") or {}) if refs.requisition else None
-        )
-    if action.kind == "nurture":
-        return connector.find_nurture(target, p) if target is not None else None
-    if action.kind == "attach":
-        if refs.person is None or refs.requisition is None:
-            return None
-        app = connector.find_application(refs.person, refs.requisition)
-        return app.ref.id if app else None
-    if action.kind == "prescreen":
-        if refs.application is None:
-            return None
-        pre = Prescreen.model_validate(p["prescreen"])
-        existing = connector.find_prescreen(refs.application, pre)
-        if existing is not None:
-            connector.complete_prescreen(refs.application, pre)
-        return existing
-    if action.kind == "create_candidate":
-        found = connector.find_candidates(action.payload["email"])
-        return found[0].ref.id if len(found) == 1 else None
-    if target is None:
-        return None
-    if action.kind == "add_note":
-        return connector.find_note(target, action.marker)
-    if action.kind == "add_tags":
-        return target if connector.has_tags(target, action.payload["tags"]) else None
-    if action.kind == "set_fields":
-        return target if connector.has_fields(target, action.payload["fields"]) else None
-    return None
-
-
 class Applier:
     def __init__(
         self,
@@ -222,12 +108,12 @@ class Applier:
         # markers are all looked up with the one read of that person's notes
         self._unproved: dict[tuple[str, str], list[str]] = {}
         for a in actions:
-            if a.kind == "add_note" and a.key not in rows:
+            if KINDS[a.kind].person_note and a.key not in rows:
                 self._unproved.setdefault(_person(a), []).append(a.marker)
         self._notes_seen: dict[tuple[str, str], dict[str, str]] = {}
         self._created: set[str] = set()  # create_candidate keys this run sent (brand-new people)
         # creations first: notes/tags/fields for a new person depend on them
-        ordered = sorted(actions, key=lambda a: KIND_ORDER[a.kind])
+        ordered = sorted(actions, key=lambda a: ORDER[a.kind])
         if any(n > 1 for n in self.parallelism.values()):
             lock = threading.Lock()
 
@@ -268,7 +154,7 @@ class Applier:
     def _refs(self, action: Action) -> tuple[bool, Refs]:
         ok_p, person = self._resolve(action.target, action.depends_on)
         ok_r, requisition = self._resolve(action.requisition, action.requisition_from)
-        ok_a, application = self._resolve(action.payload.get("application"), action.application_from)
+        ok_a, application = self._resolve(action.application, action.application_from)
         return ok_p and ok_r and ok_a, Refs(person, requisition, application)
 
     def _one(self, action: Action, row: dict[str, Any] | None, result: ApplyResult) -> None:
@@ -288,14 +174,14 @@ class Applier:
                 self._busy(action, target, result)
                 return
             try:
-                found = vendor_answer(lambda: reconcile(connector, action, target, refs), action.connector)
+                found = vendor_answer(lambda: find(connector, action, refs), action.connector)
             except ApiError as exc:
                 self._fail(action, target, exc, result)
                 return
             if found is not None:
                 self._found(action, target, found, result)
                 return
-        elif action.kind == "add_note" and target is not None and action.depends_on not in self._created:
+        elif KINDS[action.kind].person_note and target is not None and action.depends_on not in self._created:
             try:  # no ledger entry: prove from the ATS that the note is not there (one read per person)
                 found = self._note_on_person(connector, action, target)
             except ApiError as exc:
@@ -310,15 +196,11 @@ class Applier:
                 return
             sent_before = writes.count()
             try:
-                ref, record = vendor_answer(
-                    lambda: execute_record(connector, action, target, refs), action.connector
-                )
+                ref, record = vendor_answer(lambda: send(connector, action, refs), action.connector)
             except ApiError as exc:
                 if delivery_uncertain(exc) and attempt < MAX_UNCERTAIN_ATTEMPTS:
                     try:
-                        found = vendor_answer(
-                            lambda: reconcile(connector, action, target, refs), action.connector
-                        )
+                        found = vendor_answer(lambda: find(connector, action, refs), action.connector)
                     except ApiError:
                         found = None
                     if found is not None:
@@ -343,7 +225,7 @@ class Applier:
                 self._audit(action, target, "reconciled", f"already in the ATS: {ref}")
                 result.reconciled += 1
                 return
-            if action.kind == "create_candidate":
+            if KINDS[action.kind].makes == "person":
                 self._created.add(action.key)
             self._audit(action, target, "applied", ref)
             result.applied += 1
@@ -380,7 +262,7 @@ class Applier:
                 kind=action.kind,
                 outcome_id=action.outcome_id,
                 target=target,
-                payload=action.payload,
+                payload=action.stored_payload(),
                 run_id=self.run_id,
             )
             > 0

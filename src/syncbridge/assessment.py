@@ -38,7 +38,7 @@ from syncbridge.model import normalize_email
 from syncbridge.store import assessments, outcomes
 
 if TYPE_CHECKING:
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
 log = logging.getLogger("syncbridge.assessment")
 

@@ -11,7 +11,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ class _Ctx:
         self.verbose = verbose
 
     def runtime(self) -> Any:
-        from syncbridge.pipeline import Runtime
+        from syncbridge.steps import Runtime
 
         return Runtime.from_file(self.config)
 
@@ -87,7 +88,44 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@contextmanager
+def _vendor_names_in_help(command: click.Command) -> Iterator[None]:
+    """While help is shown, ``{vendors}`` and ``{sandboxes}`` in the command's and its options' help name
+    the installed vendor plugins (read from the entry points then, nothing imported)."""
+    from syncbridge.plugins import sandbox_vendors, vendors
+
+    names = {
+        "{vendors}": ", ".join(vendors()) or "none installed",
+        "{sandboxes}": ", ".join(sandbox_vendors()) or "none installed",
+    }
+    items: list[Any] = [command, *command.params]
+    saved = [getattr(item, "help", None) for item in items]
+    for item, text in zip(items, saved, strict=True):
+        if text:
+            for placeholder, value in names.items():
+                text = text.replace(placeholder, value)
+            item.help = text
+    try:
+        yield
+    finally:
+        for item, text in zip(items, saved, strict=True):
+            if text:
+                item.help = text
+
+
+class _VendorGroup(click.Group):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with _vendor_names_in_help(self):
+            super().format_help(ctx, formatter)
+
+
+class _VendorCommand(click.Command):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with _vendor_names_in_help(self):
+            super().format_help(ctx, formatter)
+
+
+@click.group(cls=_VendorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c",
     "--config",
@@ -99,7 +137,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.pass_context
 def main(ctx: click.Context, config: str, verbose: int) -> None:
-    """syncbridge: micro-internship outcomes into your ATS (Greenhouse, Lever, Workday).
+    """syncbridge: micro-internship outcomes into your ATS ({vendors}).
 
     \b
     Typical use:
@@ -108,7 +146,7 @@ def main(ctx: click.Context, config: str, verbose: int) -> None:
       syncbridge run               sync, link, plan and apply, as a Prefect flow
       syncbridge status            cursors, links, ledger, recent runs
       syncbridge review            identity links waiting for a person (accept/reject)
-      syncbridge demo              everything against a local Greenhouse sandbox
+      syncbridge demo              everything against a local ATS sandbox (no account needed)
     """
     _setup_logging(verbose)
     ctx.obj = _Ctx(config, verbose)
@@ -148,7 +186,7 @@ def schema() -> None:
 @_handle_errors
 def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: bool) -> None:
     """Read candidates, applications, requisitions... from the ATS into the local mirror."""
-    from syncbridge.pipeline import recorded_run, sync_stream
+    from syncbridge.steps import recorded_run, sync_stream
 
     tty = sys.stderr.isatty()
     with obj.runtime() as rt:
@@ -171,7 +209,7 @@ def sync(obj: _Ctx, connector_name: str | None, streams: tuple[str, ...], full: 
 
 
 def _plan(obj: _Ctx) -> tuple[Any, Any, Any, Any]:
-    from syncbridge.pipeline import link, load_outcomes, new_run_id, plan
+    from syncbridge.steps import link, load_outcomes, new_run_id, plan
 
     rt = obj.runtime()
     batch = load_outcomes(rt, new_run_id())
@@ -194,7 +232,7 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 @_handle_errors
 def plan(obj: _Ctx, as_json: bool) -> None:
     """Dry run: show every write the next apply would make (reads the local mirror; run sync first)."""
-    from syncbridge.pipeline import summarize
+    from syncbridge.steps import summarize
 
     rt, batch, links, the_plan = _plan(obj)
     with rt:
@@ -231,8 +269,8 @@ def plan(obj: _Ctx, as_json: bool) -> None:
 @_handle_errors
 def apply(obj: _Ctx) -> None:
     """Execute the plan: write history to the ATS, exactly once (the ledger remembers every write)."""
-    from syncbridge.pipeline import apply as apply_actions
-    from syncbridge.pipeline import incomplete_message, recorded_run
+    from syncbridge.steps import apply as apply_actions
+    from syncbridge.steps import incomplete_message, recorded_run
 
     tty = sys.stderr.isatty()
     rt, _batch, _links, the_plan = _plan(obj)
@@ -330,7 +368,7 @@ def run(
 ) -> None:
     """Sync, link, plan and apply: the whole pipeline (as the Prefect flow syncbridge-pipeline)."""
     from syncbridge.config import load_config
-    from syncbridge.pipeline import RunFailed
+    from syncbridge.steps import RunFailed
 
     settings = load_config(obj.config)  # refuse a bad config before starting Prefect
     from syncbridge.store import Store
@@ -340,7 +378,7 @@ def run(
         raise ConfigError(f"--connector: {connector_name!r} is not configured")
     try:
         if no_prefect:
-            from syncbridge.pipeline import Runtime, run_all
+            from syncbridge.steps import Runtime, run_all
 
             tty = sys.stderr.isatty()
             with Runtime(settings) as rt:
@@ -349,10 +387,10 @@ def run(
                 ).as_dict()
             _done_progress(tty)
         else:
-            from syncbridge.demo import prepare_prefect_env
+            from syncbridge.prefect_local import prepare_prefect_env
 
             prepare_prefect_env(Path(".syncbridge"), verbose=obj.verbose > 0)
-            from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
+            from syncbridge.flows.runs import PipelineParams, run_and_summarize
 
             params = PipelineParams(
                 config=obj.config,
@@ -477,7 +515,7 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
             click.echo(f"  {a['key'][:12]} outcome {a['outcome_id']} on {a['connector']} ({a['rule']})")
 
 
-@main.command()
+@main.command(cls=_VendorCommand)
 @click.option(
     "--workdir",
     default=".syncbridge",
@@ -499,14 +537,14 @@ def status(obj: _Ctx, as_json: bool, person: str | None) -> None:
     "--vendor",
     "vendor",
     default=None,
-    help="Sandbox(es) to run against: a vendor name, a comma list, or all; default: the first "
-    "(`syncbridge sandbox --help` lists them; each vendor is a different employer, outcomes are routed "
-    "by employer).",
+    help="Sandbox(es) to run against: one of {sandboxes}, a comma list, or all; default: the first "
+    "(each vendor is a different employer, outcomes are routed by employer).",
 )
 @click.option(
     "--events",
     is_flag=True,
-    help="Instead: show a signed Greenhouse webhook and an assessment-partner round trip.",
+    help="Instead: the vendor's event-driven demo, where its sandbox has one (Greenhouse: a signed "
+    "webhook and an assessment-partner round trip).",
 )
 @click.pass_obj
 @_handle_errors
@@ -528,13 +566,17 @@ def demo(
     those writes and plans nothing.  Use --reset to start over.
     """
     if events:
-        from syncbridge.demo_events import run_events_demo
+        from syncbridge.demo import parse_vendors
 
-        result = run_events_demo(workdir, size=min(size, 200), say=click.echo)
-        if as_json:
-            click.echo(json.dumps(result))
+        for chosen in parse_vendors(vendor):
+            result = chosen.events_demo(workdir, size=min(size, 200), say=click.echo)
+            if result is None:
+                raise ConfigError(f"--events: the {chosen.vendor} sandbox has no events demo")
+            if as_json:
+                click.echo(json.dumps(result))
         return
-    from syncbridge.demo import parse_vendors, prepare_prefect_env, run_demo
+    from syncbridge.demo import parse_vendors, run_demo
+    from syncbridge.prefect_local import prepare_prefect_env
 
     vendors = parse_vendors(vendor)
     where = prepare_prefect_env(workdir, verbose=obj.verbose > 0) if not no_prefect else "no Prefect"
@@ -613,7 +655,7 @@ def _resume_waiting(rows: list[dict[str, Any]], decided: list[str], status: str)
     )
     if not any((r.get("summary") or {}).get("flow_run_id") for r in rows if r["key"] in decided):
         return [f"no run is waiting for it: {later}"]
-    from syncbridge.demo import prepare_prefect_env
+    from syncbridge.prefect_local import prepare_prefect_env
 
     prepare_prefect_env(Path(".syncbridge"))
     from syncbridge.flows.approval import resume_waiting
@@ -950,13 +992,15 @@ class _VendorChoice(click.ParamType):
         return str(value)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(
+    cls=_VendorCommand, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
 @click.argument("vendor", type=_VendorChoice())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def sandbox(vendor: str, args: tuple[str, ...]) -> None:
     """Serve a local vendor sandbox, e.g. `syncbridge sandbox greenhouse serve --db gh.db --port 8010`
     (`syncbridge sandbox lever serve --help` lists the options).  VENDOR is any installed vendor plugin
-    that ships a sandbox."""
+    that ships a sandbox: {sandboxes}."""
     from syncbridge.plugins import vendor as find_vendor
 
     sys.exit(find_vendor(vendor).sandbox().main(list(args)))

@@ -15,26 +15,6 @@ import click
 
 from syncbridge.errors import ConfigError
 
-#: Lever events syncbridge acts on (the ones a webhook can be registered for through the API)
-LEVER_EVENTS = (
-    "applicationCreated",
-    "candidateStageChange",
-    "candidateArchiveChange",
-    "candidateHired",
-    "candidateDeleted",
-    "contactCreated",
-    "contactUpdated",
-)
-GREENHOUSE_EVENTS = (
-    "Candidate or prospect updated (update_candidate)",
-    "Candidate has submitted application (new_candidate_application)",
-    "Prospect created (new_prospect_application)",
-    "Candidate has changed stage (candidate_stage_change)",
-    "Candidate or prospect deleted (delete_candidate)",
-    "Candidate merged (merge_candidate)",
-    "Candidate anonymized (candidate_anonymized)",
-)
-
 
 def _inbound_runtime(obj: Any) -> Any:
     rt = obj.runtime()
@@ -64,7 +44,7 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
         """
         import uvicorn
 
-        from syncbridge.sandbox_server import bind
+        from syncbridge.sandbox.server import bind
         from syncbridge.webhooks import create_app, make_worker
 
         rt = _inbound_runtime(obj)
@@ -120,42 +100,37 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
     @webhooks_group.command("register")
     @click.option("--connector", "name", required=True, help="The connector whose ATS should call us.")
     @click.option("--url", required=True, help="The public https URL of /webhooks/<connector>.")
-    @click.option("--event", "events", multiple=True, help="Lever event (repeatable; default: all we use).")
+    @click.option(
+        "--event",
+        "events",
+        multiple=True,
+        help="Event to register where the ATS has an API for it (repeatable; default: all we use).",
+    )
     @click.pass_obj
     @handle_errors
     def webhooks_register(obj: Any, name: str, url: str, events: tuple[str, ...]) -> None:
-        """Lever: create the webhooks through the API and keep their signature tokens in the state store.
-        Greenhouse: print the settings to enter under Configure → Dev Center → Web Hooks."""
+        """Create the webhooks through the ATS's API and keep their signature tokens in the state store
+        (Lever), or print the settings to enter in the ATS (Greenhouse: Configure → Dev Center → Web
+        Hooks)."""
         rt = obj.runtime()
         try:
             block = rt.settings.connectors.get(name)
             if block is None:
                 raise ConfigError(f"--connector: {name!r} is not a configured connector")
             if not url.startswith("https://"):
-                raise ConfigError("--url: Greenhouse and Lever only deliver to https URLs")
-            if block.type == "greenhouse":
-                click.echo("In Greenhouse (Configure → Dev Center → Web Hooks), for each event below:")
-                click.echo(f"  Endpoint URL: {url}")
-                click.echo(f"  Secret key:   the value of webhooks.connectors.{name}.secret in your config")
-                for ev in GREENHOUSE_EVENTS:
-                    click.echo(f"  - {ev}")
-                return
-            if block.type != "lever":
-                raise ConfigError(f"--connector: {block.type} has no webhooks syncbridge reads")
-            from syncbridge.webhooks import remember_signature_token
+                raise ConfigError("--url: ATS webhooks are delivered to https URLs only")
+            from syncbridge.webhooks import reader_for, remember_signature_token
 
-            connector = rt.connector(name)
-            for event in events or LEVER_EVENTS:
-                created = connector.client.create_webhook(url, event)
-                token = (created.get("configuration") or {}).get("signatureToken")
-                if token:
-                    remember_signature_token(rt, name, str(token))
-                click.echo(
-                    f"{name}: webhook {created.get('id', '?')} for {event}"
-                    + (" (token kept)" if token else "")
-                )
-            click.echo(
-                "A Lever Super Admin must still switch these event groups on under Settings → Integrations."
+            reader = reader_for(block.type)
+            if reader is None:
+                raise ConfigError(f"--connector: {block.type} has no webhooks syncbridge reads")
+            reader.register(
+                rt.connector(name),
+                name,
+                url,
+                events,
+                say=click.echo,
+                remember_token=lambda token: remember_signature_token(rt, name, token),
             )
         finally:
             rt.close()

@@ -33,7 +33,7 @@ from pydantic import (
 
 from syncbridge import configcheck
 from syncbridge.assessment import AssessmentSettings
-from syncbridge.connector import ConnectorSettings, connector_class
+from syncbridge.connector import ConnectorSettings, connector_class, connector_types
 from syncbridge.errors import ConfigError
 from syncbridge.outcomes import OutcomeSourceSettings
 from syncbridge.redact import register_secret
@@ -415,7 +415,8 @@ class Settings(_Strict):
                 out[name] = block
                 continue
             if not isinstance(block, dict) or "type" not in block:
-                raise ValueError(f"{name}.type: missing (one of greenhouse, lever, workday)")
+                known = ", ".join(connector_types()) or "no connector is installed"
+                raise ValueError(f"{name}.type: missing (one of {known})")
             try:
                 model = connector_class(str(block["type"])).settings_model
             except ConfigError as exc:
@@ -462,11 +463,12 @@ def _check_inbound(settings: Settings) -> None:
             block = settings.connectors.get(name)
             if block is None:
                 raise ValueError(f"webhooks.connectors.{name}: not a configured connector")
-            if block.type not in ("greenhouse", "lever"):
+            reader = connector_class(block.type).webhooks
+            if reader is None:
                 raise ValueError(
                     f"webhooks.connectors.{name}: {block.type} sends no webhooks syncbridge reads"
                 )
-            if block.type == "greenhouse" and endpoint.secret is None:
+            if reader.secret_required and endpoint.secret is None:
                 raise ValueError(f"webhooks.connectors.{name}.secret: missing (the webhook's secret key)")
             for s in (endpoint.secret, endpoint.previous_secret):
                 if s is not None:
@@ -474,8 +476,11 @@ def _check_inbound(settings: Settings) -> None:
     if settings.assessment is not None:
         name = settings.assessment.connector
         block = settings.connectors.get(name)
-        if block is None or block.type != "greenhouse":
-            raise ValueError(f"assessment.connector: {name!r} is not a configured Greenhouse connector")
+        if block is None or not connector_class(block.type).assessment_partner:
+            raise ValueError(
+                f"assessment.connector: {name!r} is not a configured connector of an ATS that calls "
+                "assessment partners"
+            )
         register_secret(settings.assessment.api_key.get_secret_value())
 
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncbridge.errors import ConfigError
+from syncbridge.http import HttpSettings
 from syncbridge.model import (
     Application,
     Candidate,
@@ -32,6 +33,7 @@ from syncbridge.model import (
     Requisition,
 )
 from syncbridge.records import Refused
+from syncbridge.webhook_reader import WebhookReader
 
 
 class Capability(StrEnum):
@@ -90,24 +92,13 @@ class SharedRateLimit(BaseModel):
     per_seconds: float = Field(gt=0, le=86_400, description="the window of that limit, in seconds")
 
 
-class ConnectorSettings(BaseModel):
-    """Base of every connector's settings block in the YAML (``connectors.<name>``)."""
+class ConnectorSettings(HttpSettings):
+    """Base of every connector's settings block in the YAML (``connectors.<name>``): the vendor's keys, these
+    and the transport's (:class:`~syncbridge.http.HttpSettings`), all flat in the block."""
 
-    # allow_inf_nan: `.inf`/`.nan` in YAML are floats that pass gt=0 checks but mean nothing here
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     type: str
     lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     page_size: int | None = Field(default=None, ge=1)
-    # guards against a misbehaving vendor (docs/security.md, "Untrusted vendor responses")
-    max_pages: int = Field(
-        default=10_000, ge=1, description="most pages one listing may have; more stops it as a runaway loop"
-    )
-    retry_deadline_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        le=3600,
-        description="most seconds one request may spend on retries after failures (with max_attempts)",
-    )
     write_parallelism: int = Field(
         default=1,
         ge=1,
@@ -155,6 +146,15 @@ class Connector(ABC):
     #: True when every write goes through :class:`syncbridge.http.ApiClient`, which counts them
     #: (:mod:`syncbridge.writes`): then a write call that sent nothing is recorded as reconciled
     writes_counted: ClassVar[bool] = False
+    #: how the vendor's webhooks are signed and what they mean; None: it sends none syncbridge reads
+    webhooks: ClassVar[WebhookReader | None] = None
+    #: the vendor calls syncbridge as an assessment partner (:mod:`syncbridge.assessment`)
+    assessment_partner: ClassVar[bool] = False
+    #: how to finish erasing a person in this ATS (``syncbridge forget`` prints it); syncbridge never
+    #: deletes there on its own
+    erasure_route: ClassVar[str | None] = None
+    #: action kinds whose ATS records syncbridge can delete itself (``forget --erase-in-ats``)
+    deletable_writes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, name: str, settings: ConnectorSettings, *, state: StateStore | None = None) -> None:
         self.name = name
@@ -264,8 +264,7 @@ class Connector(ABC):
         return all(t in current for t in tags)
 
     def has_fields(self, candidate_id: str, fields: Mapping[str, Any]) -> bool:
-        current = self.get_candidate(candidate_id).custom_fields
-        return all(_same_value(current.get(k), v) for k, v in fields.items())
+        return fields_present(self.get_candidate(candidate_id).custom_fields, fields)
 
     def check(self) -> dict[str, Any]:
         """A cheap authenticated call proving the credentials work (``syncbridge validate --online``)."""
@@ -279,6 +278,11 @@ class Connector(ABC):
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+def fields_present(current: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    """Whether ``current`` (a person's custom fields) already holds every value of ``fields``."""
+    return all(_same_value(current.get(k), v) for k, v in fields.items())
 
 
 def _same_value(a: Any, b: Any) -> bool:

@@ -9,9 +9,7 @@ nothing.  With several vendors, each one is a different employer and outcomes ar
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -40,28 +38,6 @@ def default_vendor() -> str:
 
         raise ConfigError("no vendor sandbox is installed (entry-point group syncbridge.sandboxes)")
     return names[0]
-
-
-def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
-    """Point Prefect at the demo's own home unless the user chose one (``PREFECT_HOME``) or a server is
-    configured.  Must run before Prefect is imported; returns a one-line description of where runs are
-    recorded."""
-    from syncbridge.prefect_local import prefect_defaults, profile_api_url
-
-    prefect_defaults(verbose=verbose)
-    if os.environ.get("PREFECT_API_URL"):
-        return f"Prefect server at {os.environ['PREFECT_API_URL']}"
-    profile_url = profile_api_url()
-    if profile_url:
-        return f"Prefect server at {profile_url} (from your Prefect profile)"
-    if "prefect" in sys.modules:
-        return "the Prefect API this process already uses"
-    if os.environ.get("PREFECT_HOME"):
-        return f"Prefect ephemeral mode, history in {os.environ['PREFECT_HOME']}"
-    home = (workdir / "prefect").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["PREFECT_HOME"] = str(home)
-    return f"Prefect ephemeral mode, history in {home}"
 
 
 def reset(workdir: Path) -> None:
@@ -120,7 +96,7 @@ def _early_talent_and_review_cases(rows: list[dict[str, str]], people: list[dict
 
 def write_outcomes(path: Path, vendors: list[Sandbox], dbs: dict[str, Path], seed: int) -> None:
     """Sample outcomes for every vendor's employer, in one CSV (ids prefixed per vendor)."""
-    from syncbridge.outcomes import write_demo_outcomes
+    from syncbridge.demo_data import write_demo_outcomes
 
     rows: list[dict[str, str]] = []
     header: list[str] = []
@@ -216,15 +192,15 @@ def run_demo(
             encoding="utf-8",
         )
         if use_prefect:
-            from syncbridge.flows.pipeline import PipelineParams, run_and_summarize
-            from syncbridge.pipeline import RunFailed
+            from syncbridge.flows.runs import PipelineParams, run_and_summarize
+            from syncbridge.steps import RunFailed
 
             try:
                 summary: dict[str, Any] = run_and_summarize("pipeline", PipelineParams(config=str(config)))
             except RunFailed as failed:  # some writes failed: the summary says which
                 summary = failed.summary
         else:
-            from syncbridge.pipeline import Runtime, run_all
+            from syncbridge.steps import Runtime, run_all
 
             with Runtime.from_file(config) as rt:
                 summary = run_all(rt, progress=progress or (lambda *_: None)).as_dict()

@@ -273,7 +273,7 @@ def definitions_for(rt: Any) -> Callable[[str], FieldDefs]:
     """``connector → FieldDefs`` for a plan.  A connector that has definition streams but none mirrored
     yet (a plan before the first sync) syncs them first, so values are never sent unchecked."""
     from syncbridge.connector import connector_class
-    from syncbridge.pipeline import sync_stream
+    from syncbridge.steps import sync_stream
 
     cache: dict[str, FieldDefs] = {}
 

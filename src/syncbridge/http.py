@@ -7,8 +7,12 @@
   only for idempotent requests, or for writes that provably never left this machine (connection
   refused).  ``Retry-After`` is honoured in seconds, as an HTTP date, or as an epoch when huge;
 * typed errors from :mod:`syncbridge.errors`;
-* paginators as generators, each guarded by a :class:`PageGuard` (a repeated page position or more
-  than ``max_pages`` pages stops the listing with :class:`PaginationError`);
+* paginators (:class:`LinkPaginator`, :class:`OffsetTokenPaginator`, :class:`PageNumberPaginator`), each
+  guarded by a :class:`PageGuard` (a repeated page position or more than ``max_pages`` pages stops the
+  listing with :class:`PaginationError`);
+* OAuth2 bearer tokens (:class:`OAuth2Tokens`: client credentials, or a refresh token the endpoint
+  rotates, kept in the connector's state store);
+* :class:`HttpSettings`, the transport settings every connector block carries;
 * response bodies are untrusted: :meth:`ApiClient.decode_json` turns a body that is not JSON (an HTML
   error page from a proxy, a truncated or absurdly nested document) into one
   :class:`UnexpectedResponse` line naming the connector, the URL path and the content type.
@@ -29,12 +33,14 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from syncbridge import writes
@@ -50,7 +56,10 @@ from syncbridge.errors import (
     TransportError,
     UnexpectedResponse,
 )
-from syncbridge.redact import redact
+from syncbridge.redact import redact, register_secret
+
+if TYPE_CHECKING:
+    from syncbridge.connector import StateStore
 
 log = logging.getLogger("syncbridge.http")
 
@@ -58,6 +67,51 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MAX_RETRY_AFTER = 600.0  # never wait longer than this on one Retry-After (client and limiter alike)
 DEFAULT_MAX_PAGES = 10_000  # a listing longer than this is a runaway paginator (settings: max_pages)
 DEFAULT_RETRY_DEADLINE = 60.0  # seconds one logical request may spend retrying (retry_deadline_seconds)
+TOKEN_READ_TIMEOUT = 60.0  # a token endpoint answers at once: an API's long read timeout is not for it
+
+
+# --- settings ------------------------------------------------------------------------------------------
+
+#: the transport settings whose defaults differ by vendor (a connector's settings redeclare the default only)
+ConnectTimeout = Annotated[float, Field(gt=0, description="seconds to wait for a connection")]
+ReadTimeout = Annotated[float, Field(gt=0, description="seconds to wait for an answer")]
+MaxAttempts = Annotated[int, Field(ge=1, le=20, description="tries per request where a retry is safe")]
+
+
+class HttpSettings(BaseModel):
+    """The transport settings of a connector block: flat keys (``connect_timeout: 5``) next to the vendor's
+    own, inherited by every connector's settings through ``ConnectorSettings``."""
+
+    # allow_inf_nan: `.inf`/`.nan` in YAML are floats that pass gt=0 checks but mean nothing here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    connect_timeout: ConnectTimeout = 5.0
+    read_timeout: ReadTimeout = 60.0
+    max_attempts: MaxAttempts = 6
+    backoff_base: float = Field(
+        default=0.5, gt=0, le=60, description="seconds before the first retry (doubled per attempt, jittered)"
+    )
+    retry_deadline_seconds: float = Field(
+        default=DEFAULT_RETRY_DEADLINE,
+        gt=0,
+        le=3600,
+        description="most seconds one request may spend on retries after failures (with max_attempts)",
+    )
+    # guards against a misbehaving vendor (docs/security.md, "Untrusted vendor responses")
+    max_pages: int = Field(
+        default=DEFAULT_MAX_PAGES,
+        ge=1,
+        description="most pages one listing may have; more stops it as a runaway loop",
+    )
+
+    def http_options(self) -> dict[str, Any]:
+        """These settings as :class:`ApiClient` keyword arguments (token providers take them too)."""
+        return {
+            "timeout": (self.connect_timeout, self.read_timeout),
+            "max_attempts": self.max_attempts,
+            "backoff_base": self.backoff_base,
+            "retry_deadline": self.retry_deadline_seconds,
+            "max_pages": self.max_pages,
+        }
 
 
 # --- rate limiting ---------------------------------------------------------------------------------
@@ -338,20 +392,149 @@ class PageGuard:
                 "that long",
                 connector=self.connector,
             )
+        self.also(*positions)
+
+    def also(self, *positions: Hashable) -> None:
+        """More positions of the page last visited, known once it is read (the URL it came from, a
+        fingerprint of its records); one the same page already has is no loop."""
         for position in positions:
             key = hashlib.blake2b(repr(position).encode(), digest_size=12).digest()
-            first = self._seen.get(key)
-            if first is not None:
+            first = self._seen.setdefault(key, self.pages)
+            if first != self.pages:
                 raise PaginationError(
                     f"{self.what}: the vendor's page {self.pages} points back to page {first} already "
                     "read (a pagination loop); stopped instead of reading it again",
                     connector=self.connector,
                 )
-            self._seen[key] = self.pages
 
     def restart(self) -> None:
         """Forget the positions (a listing deliberately read again from its start) but keep counting."""
         self._seen.clear()
+
+
+# --- paginators ----------------------------------------------------------------------------------------
+
+Answer = TypeVar("Answer")
+
+
+class Paginator(ABC, Generic[Answer]):
+    """Walks one listing page by page: where the first page is, and where the next one is from each answer.
+
+    The caller supplies ``fetch(position)`` (one request for the page at ``position``); :meth:`pages` calls
+    it from :attr:`start` on, following :meth:`next_position` until there is none.  Every page goes
+    through the listing's :class:`PageGuard`: its position before it is requested (a position already
+    read is never requested again), and what :meth:`answered` tells about the answer right after, before
+    the page is yielded (a loop is stopped before its records are used twice).  :attr:`position` is the
+    position of the page being read, for a caller that handles a vendor's refusal of it.
+    """
+
+    #: the position of the first page
+    start: ClassVar[Any] = None
+
+    def __init__(self, connector: str | None, what: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> None:
+        self.guard = PageGuard(connector, what, max_pages=max_pages)
+        self.position: Any = self.start
+
+    def pages(self, fetch: Callable[[Any], Answer]) -> Iterator[Answer]:
+        """The answers, page by page.  Called again, it reads the listing again from the first page (a
+        vendor refused a position): the positions read before are forgotten, the page count goes on, so
+        ``max_pages`` bounds every pass together."""
+        self.guard.restart()
+        self.position = self.start
+        while True:
+            self.guard.visit(self.position)
+            answer = fetch(self.position)
+            self.guard.also(*self.answered(answer))
+            yield answer
+            following = self.next_position(answer)
+            if following is None:
+                return
+            self.position = following
+
+    def answered(self, answer: Answer) -> Sequence[Hashable]:
+        """Positions of the page read, known from its answer (none by default)."""
+        return ()
+
+    @abstractmethod
+    def next_position(self, answer: Answer) -> Any:
+        """The position of the page after the one ``answer`` holds; ``None`` after the last page."""
+
+
+class LinkPaginator(Paginator[requests.Response]):
+    """``Link: <url>; rel="next"`` (Greenhouse v3 cursors): positions are URLs, the first page's is ``None``
+    (the caller's path and filters).  The next page is read from the URL exactly as the vendor gave it,
+    never with other parameters (a Greenhouse v3 cursor refuses them), and only on the same origin (the
+    credentials go with every request) and the same endpoint (another endpoint's records would be mapped
+    as this listing's).  A page is also known by the URL it was actually read from."""
+
+    def __init__(self, client: ApiClient, what: str) -> None:
+        super().__init__(client.connector, what, max_pages=client.max_pages)
+        self.client = client
+
+    def answered(self, answer: requests.Response) -> Sequence[Hashable]:
+        return (answer.url,)
+
+    def next_position(self, answer: requests.Response) -> str | None:
+        try:
+            next_url = answer.links.get("next", {}).get("url")
+        except (ValueError, TypeError, AttributeError):  # a malformed Link header is no next page
+            next_url = None
+        if not next_url:
+            return None
+        next_url = self.client.url(next_url)
+        here = urlsplit(answer.url).path
+        if _origin(next_url) != _origin(answer.url):
+            raise UnexpectedResponse(
+                f"{here}: the next-page link points to another origin ({_origin(next_url)}); refused, so "
+                "the credentials are not sent there",
+                connector=self.client.connector,
+            )
+        if urlsplit(next_url).path.rstrip("/") != here.rstrip("/"):
+            raise UnexpectedResponse(
+                f"{here}: the next-page link points to another endpoint ({urlsplit(next_url).path}); refused",
+                connector=self.client.connector,
+            )
+        return next_url
+
+
+class OffsetTokenPaginator(Paginator[tuple[list[Any], str | None]]):
+    """An opaque offset token (Lever's ``next`` while ``hasNext``): positions are tokens, the first page's
+    is ``None``, and each answer is ``(items, the next token or None)``.  A token is valid only for the
+    query that produced it, so the caller keeps every other parameter identical between pages; a vendor
+    that refuses a token is the caller's to handle (:attr:`position` says which page was refused)."""
+
+    def next_position(self, answer: tuple[list[Any], str | None]) -> str | None:
+        return answer[1]
+
+
+class PageNumbers(Protocol):
+    """The page an answer says it is, and how many there are."""
+
+    @property
+    def page(self) -> int: ...
+
+    @property
+    def total_pages(self) -> int: ...
+
+
+Numbers = TypeVar("Numbers", bound=PageNumbers)
+Records = TypeVar("Records", bound=Sequence[Any])
+
+
+class PageNumberPaginator(Paginator[tuple[Numbers, Records]]):
+    """Numbered pages (Workday's ``Get_*`` with ``Page``/``Total_Pages``): positions are page numbers from 1,
+    each answer is ``(its page numbers, its records)``, and the walk goes on while the page read is before
+    the last one.  The client drives the page number, so a server that ignores it and answers the same
+    page again is recognised by content: a non-empty page whose records are exactly an earlier page's."""
+
+    start = 1
+
+    def answered(self, answer: tuple[Numbers, Records]) -> Sequence[Hashable]:
+        return (repr(answer[1]),) if answer[1] else ()
+
+    def next_position(self, answer: tuple[Numbers, Records]) -> int | None:
+        current = max(self.position, answer[0].page)
+        return current + 1 if current < answer[0].total_pages else None
 
 
 # --- the client ---------------------------------------------------------------------------------------
@@ -459,26 +642,18 @@ class ApiClient:
             raise TransportError(
                 _connection_problem(exc, url, method), sent=sent, connector=self.connector
             ) from exc
-        except requests.exceptions.Timeout as exc:
-            if write:
-                writes.sent()
-            raise TransportError(
-                f"no answer from {host_port(url)} to {method} {_path_only(urlsplit(url).path or '/')} within "
-                f"{self.timeout[1]:g} s (read timeout)",
-                sent=True,
-                connector=self.connector,
-            ) from exc
         except requests.exceptions.RequestException as exc:
-            # the answer could not be read (cut off, bad chunking or content encoding, a body where none
-            # may be, too many redirects...): the request was sent, so a write may have been applied
+            # sent, but the answer is lost (a read timeout; or cut off, bad chunking or content encoding, a
+            # body where none may be, too many redirects...): a write may have been applied
             if write:
                 writes.sent()
-            raise TransportError(
-                f"the answer from {host_port(url)} to {method} {urlsplit(url).path or '/'} could not be read "
-                f"({exc.__class__.__name__})",
-                sent=True,
-                connector=self.connector,
-            ) from exc
+            where, path = host_port(url), urlsplit(url).path or "/"
+            problem = (
+                f"no answer from {where} to {method} {path} within {self.timeout[1]:g} s (read timeout)"
+                if isinstance(exc, requests.exceptions.Timeout)
+                else f"the answer from {where} to {method} {path} could not be read ({type(exc).__name__})"
+            )
+            raise TransportError(problem, sent=True, connector=self.connector) from exc
         if write and response.status_code != 429:  # a 429 was not processed
             writes.sent()
         self.stats["requests"] += 1
@@ -637,17 +812,13 @@ class ApiClient:
         return self.decode_json(response)
 
     def paginate_link(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[Any]]:
-        """Pages of a list endpoint paginated by ``Link: <url>; rel="next"``.
+        """Pages (JSON arrays) of a list endpoint paginated by ``Link: <url>; rel="next"``
+        (:class:`LinkPaginator`): filters go on the first request only."""
 
-        Filters go on the first request only; every next page is fetched from the URL exactly as the
-        vendor gave it (Greenhouse v3 refuses a cursor with any other query parameter).  A next URL
-        already read (a cursor pointing back) or more than ``max_pages`` pages stops the listing
-        (:class:`PageGuard`).
-        """
-        guard = PageGuard(self.connector, _path_only(path), max_pages=self.max_pages)
-        response = self.request("GET", path, params=params)
-        guard.visit(response.url)
-        while True:
+        def fetch(next_url: str | None) -> requests.Response:
+            return self.request("GET", next_url or path, params=None if next_url else params)
+
+        for response in LinkPaginator(self, _path_only(path)).pages(fetch):
             page = self.decode_json(response)
             if not isinstance(page, list):
                 raise UnexpectedResponse(
@@ -656,33 +827,232 @@ class ApiClient:
                     status=response.status_code,
                 )
             yield page
-            try:
-                next_url = response.links.get("next", {}).get("url")
-            except (ValueError, TypeError, AttributeError):  # a malformed Link header is no next page
-                next_url = None
-            if not next_url:
-                return
-            next_url = self.url(next_url)
-            if _origin(next_url) != _origin(response.url):
-                # credentials go with every request: never follow a vendor's link to another origin
-                raise UnexpectedResponse(
-                    f"{urlsplit(response.url).path}: the next-page link points to another origin "
-                    f"({_origin(next_url)}); refused, so the credentials are not sent there",
-                    connector=self.connector,
-                )
-            if urlsplit(next_url).path.rstrip("/") != urlsplit(response.url).path.rstrip("/"):
-                # a next page is more of the same list; another endpoint's records would be mapped as
-                # this stream's (users read as candidates)
-                raise UnexpectedResponse(
-                    f"{urlsplit(response.url).path}: the next-page link points to another endpoint "
-                    f"({urlsplit(next_url).path}); refused",
-                    connector=self.connector,
-                )
-            guard.visit(next_url)
-            response = self.request("GET", next_url)
 
     def close(self) -> None:
         self.session.close()
+
+
+# --- OAuth2 bearer tokens --------------------------------------------------------------------------------
+
+DEFAULT_TOKEN_TTL = 3600.0  # seconds, when a token answer says nothing about its expiry
+
+
+def parse_expiry(body: Mapping[str, Any], *, now: float) -> float:
+    """Epoch seconds at which a token expires: ``expires_at`` (ISO-8601, with or without a UTC offset, or an
+    epoch), else ``expires_in`` seconds (a positive number), else an hour."""
+    raw = body.get("expires_at")
+    if isinstance(raw, str) and raw:
+        text = raw.strip().replace("Z", "+00:00")
+        # "+0000" (no colon) is what some live tokens carry
+        if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+            text = text[:-2] + ":" + text[-2:]
+        try:
+            parsed = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:  # a timestamp without an offset is UTC
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)).timestamp()
+    if isinstance(raw, int | float) and raw > 1_000_000_000:
+        return float(raw)
+    try:
+        expires_in = float(body.get("expires_in") or 0)
+    except (TypeError, ValueError):
+        expires_in = 0.0
+    return now + (expires_in if 0 < expires_in < math.inf else DEFAULT_TOKEN_TTL)
+
+
+class OAuth2Tokens(TokenProvider, ABC):
+    """Bearer tokens from an OAuth2 token endpoint: one cached token, asked for again ``refresh_early``
+    seconds before it expires (:func:`parse_expiry`) and after :meth:`invalidate` (which
+    :class:`ApiClient` calls once on a 401).
+
+    The endpoint has its own :class:`ApiClient` (``http``: the connector's transport options) with the
+    connector's retry budget and a read timeout of at most :data:`TOKEN_READ_TIMEOUT`; a failure there is
+    final (the API's client does not retry it again).  Its 429 and 5xx stay retryable; a refusal (a status
+    in ``refused_statuses``, or an RFC 6749 ``error`` body) becomes the :class:`AuthError` of
+    :meth:`refused`; anything else names the endpoint and the setting to check.  Subclasses implement
+    :meth:`grant`.
+    """
+
+    refresh_early: ClassVar[float] = 60.0
+    refused_statuses: ClassVar[tuple[int, ...]] = (400, 401)
+    #: whether a grant may be sent again after a 5xx or a broken connection
+    idempotent_grant: ClassVar[bool] = True
+    #: the setting an operator checks when the endpoint answers something else than tokens
+    endpoint_setting: ClassVar[str] = "token_url"
+
+    def __init__(
+        self, token_url: str, *, connector: str, clock: Callable[[], float] = time.time, **http: Any
+    ) -> None:
+        self.token_url = token_url
+        self.connector = connector
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.issued = 0
+        connect, read = http.pop("timeout", (5.0, TOKEN_READ_TIMEOUT))
+        http.setdefault("max_attempts", 4)
+        self._http = ApiClient(
+            token_url,
+            connector=connector,
+            timeout=(connect, min(read, TOKEN_READ_TIMEOUT)),
+            error_mapper=self._token_error,
+            **http,
+        )
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires - self.refresh_early:
+                body = self.grant()
+                self._token = str(body["access_token"])
+                register_secret(self._token)
+                self._expires = parse_expiry(body, now=self._clock())
+                self.issued += 1
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    @abstractmethod
+    def grant(self) -> dict[str, Any]:
+        """Ask the endpoint for a token (with :meth:`post`); its answer."""
+
+    @abstractmethod
+    def refused(self, error: ApiError, body: Mapping[str, Any]) -> AuthError:
+        """The error for credentials the endpoint refused (``body``: its JSON answer, or empty)."""
+
+    def post(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """POST a grant; the JSON answer, which holds an ``access_token``."""
+        response = self._http.request(
+            "POST", self.token_url, data=dict(form), idempotent=self.idempotent_grant, write=False
+        )
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            raise AuthError(
+                f"token endpoint {safe_url(self.token_url)} did not answer JSON ({content_type(response)}): "
+                f"check {self.endpoint_setting}",
+                connector=self.connector,
+            ) from None
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthError("token response has no access_token", connector=self.connector)
+        return body
+
+    def _token_error(self, response: requests.Response, connector: str | None) -> ApiError:
+        error = error_from_response(response, connector)
+        if isinstance(error, RateLimited | ServerError):
+            return error  # the endpoint's own 429/5xx stay retryable, whatever the body says
+        body = error.body if isinstance(error.body, dict) else {}
+        if response.status_code in self.refused_statuses or body.get("error"):
+            return self.refused(error, body)
+        return token_endpoint_error(error, self.token_url, self.endpoint_setting)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class ClientCredentials(OAuth2Tokens):
+    """``grant_type=client_credentials`` with the client id and secret as HTTP Basic credentials, plus the
+    vendor's ``form`` fields."""
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        connector: str,
+        form: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> None:
+        register_secret(client_secret)
+        super().__init__(token_url, connector=connector, **kw)
+        self.client_id = client_id
+        self._form = {"grant_type": "client_credentials", **(form or {})}
+        self._http.auth = requests.auth.HTTPBasicAuth(client_id, client_secret)
+
+    def grant(self) -> dict[str, Any]:
+        return self.post(self._form)
+
+
+def fingerprint(secret: str) -> str:
+    """A short, stable, non-reversible name for a secret (which refresh token a stored one descends from)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+class RotatingRefreshToken(OAuth2Tokens):
+    """``grant_type=refresh_token`` where the endpoint may answer with a new refresh token (and the used
+    one may stop working).
+
+    A rotated token is written to the connector's :class:`~syncbridge.connector.StateStore` before the
+    access token is used, tied to the *configured* token's :func:`fingerprint`: a restart goes on with the
+    live one, and a newly configured token (an admin authorized again) starts afresh.  When a refresh is
+    refused, the state is read once more (another process sharing it may have rotated the token
+    meanwhile) before giving up.  Where the token is kept is :meth:`stored` / :meth:`keep`.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        state: StateStore,
+        connector: str,
+        **kw: Any,
+    ) -> None:
+        for secret in (client_secret, refresh_token):
+            register_secret(secret)
+        super().__init__(token_url, connector=connector, **kw)
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._configured = refresh_token
+        self._origin = fingerprint(refresh_token)
+        self.state = state
+
+    def stored(self) -> str | None:
+        """The rotated refresh token kept for the configured one, if any."""
+        return self.state.get(f"oauth.refresh_token.{self._origin}")
+
+    def keep(self, refresh_token: str) -> None:
+        self.state.set(f"oauth.refresh_token.{self._origin}", refresh_token)
+
+    def current_refresh_token(self) -> str:
+        kept = self.stored()
+        if kept:
+            register_secret(kept)
+            return kept
+        return self._configured
+
+    def _post(self, refresh_token: str) -> dict[str, Any]:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        return self.post(form)
+
+    def grant(self) -> dict[str, Any]:
+        used = self.current_refresh_token()
+        try:
+            body = self._post(used)
+        except AuthError:
+            newer = self.current_refresh_token()
+            if newer == used:
+                raise
+            used = newer
+            body = self._post(used)
+        rotated = body.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != used:
+            register_secret(rotated)
+            self.keep(rotated)
+            log.info("%s: refresh token rotated; the new one is kept in the state store", self.connector)
+        return body
 
 
 def response_json(response: requests.Response) -> Any:
@@ -741,14 +1111,22 @@ def _connection_problem(exc: requests.exceptions.ConnectionError, url: str, meth
 __all__ = [
     "ApiClient",
     "AuthError",
+    "ClientCredentials",
     "HeaderRateLimiter",
+    "HttpSettings",
     "InvalidRequest",
+    "LinkPaginator",
     "NotFound",
+    "OAuth2Tokens",
+    "OffsetTokenPaginator",
     "PageGuard",
+    "PageNumberPaginator",
     "PaginationError",
+    "Paginator",
     "PermissionDenied",
     "RateLimited",
     "RateLimiter",
+    "RotatingRefreshToken",
     "ServerError",
     "TokenBucket",
     "TokenProvider",

@@ -11,7 +11,8 @@ What stays in order:
   on some vendors, so two at once could lose one of them);
 * the **kinds** run in the applier's order, each kind finishing before the next starts: creations
   (people, requisitions, postings, applications) and the conversion steps that depend on them run
-  exactly as before, one at a time; only ``add_note``, ``add_tags`` and ``set_fields`` fan out.
+  exactly as before, one at a time; only the kinds marked ``lanes`` in :data:`syncbridge.actions.KINDS`
+  (``add_note``, ``add_tags`` and ``set_fields``) fan out.
 """
 
 from __future__ import annotations
@@ -22,10 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from syncbridge.plan import Action
-
-#: the kinds whose writes to different people are independent of each other
-PARALLEL_KINDS = frozenset({"add_note", "add_tags", "set_fields"})
+from syncbridge.actions import KINDS, Action
 
 
 def run_in_lanes(
@@ -61,7 +59,7 @@ def run_in_lanes(
 
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="syncbridge-apply") as pool:
         for kind, group in itertools.groupby(ordered, key=lambda a: a.kind):
-            if kind not in PARALLEL_KINDS or width == 1:
+            if not KINDS[kind].lanes or width == 1:
                 for action in group:
                     run(action)
                 continue

@@ -6,78 +6,100 @@ only known after that run, and the same outcome must still map to the same key, 
 twice.  One outcome is linked to at most one person per connector, so nothing is lost by leaving it out.
 
 Keys already ``done`` in the ledger produce no action, so a second run of the same inputs plans zero
-writes.
+writes.  The planner reads the state only through a :class:`PlanState`; the kinds of action are the
+models of :mod:`syncbridge.actions`.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from syncbridge.actions import (
+    KINDS,
+    Action,
+    AddNote,
+    AddTags,
+    Attach,
+    AttachPayload,
+    CreateCandidate,
+    CreateRequisition,
+    FieldsPayload,
+    NotePayload,
+    Nurture,
+    NurturePayload,
+    PersonPayload,
+    PrescreenPayload,
+    Publish,
+    PublishPayload,
+    SetFields,
+    TagsPayload,
+    WritePrescreen,
+)
 from syncbridge.config import Settings
 from syncbridge.connector import Capability
 from syncbridge.corrections import correction_text, snapshot
 from syncbridge.fieldtypes import FieldDefs, fit_fields
 from syncbridge.matching import Link
-from syncbridge.model import Outcome
+from syncbridge.model import NewRequisition, Outcome, Prescreen, SkillResult
 from syncbridge.nurture import plan_nurture
 from syncbridge.redact import mask_email
-from syncbridge.render import history_subject, history_text
-from syncbridge.safety import sanitise_payload
-
-Kind = Literal[
-    "create_candidate",
-    "add_note",
-    "add_tags",
-    "set_fields",
-    "create_requisition",
-    "publish",
-    "attach",
-    "prescreen",
-    "nurture",
-]
-
-_CAPABILITY: dict[str, Capability] = {
-    "create_candidate": Capability.create_candidate,
-    "add_note": Capability.add_note,
-    "add_tags": Capability.add_tags,
-    "set_fields": Capability.set_fields,
-    "create_requisition": Capability.create_requisition,
-    "publish": Capability.publish,
-    "attach": Capability.attach,
-    "prescreen": Capability.prescreen,
-    "nurture": Capability.nurture,
-}
-#: the order the applier runs kinds in (later kinds may depend on earlier ones)
-KIND_ORDER = {k: i for i, k in enumerate(_CAPABILITY)}
+from syncbridge.render import (
+    history_subject,
+    history_text,
+    prescreen_html,
+    prescreen_text,
+    recommendation,
+    render_template,
+    requisition_code,
+    requisition_description_html,
+)
 
 
-class Action(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class PlanState:
+    """What the planner reads of the state, and nothing else: a read-only view.
 
-    key: str
-    connector: str
-    kind: Kind
-    outcome_id: str
-    target: str | None  # the person's id; None until the create_candidate it depends on is done
-    depends_on: str | None = None
-    requisition: str | None = None  # conversion: the requisition id, when it already exists
-    requisition_from: str | None = None  # ... else the key of the create_requisition that makes it
-    application_from: str | None = None  # prescreen: the key of the attach that makes the application
-    payload: dict[str, Any]
-    summary: str  # one line for the plan table, with no personal data
-    #: payload keys whose text started like a spreadsheet formula (neutralised unless the config says not)
-    formulas: tuple[str, ...] = ()
+    This base is an empty state store (nothing written, no requisitions, decisions, colleagues or field
+    definitions); :class:`syncbridge.steps.StoreView` reads a real one."""
 
-    @property
-    def marker(self) -> str:
-        return f"syncbridge:{self.key}"
+    def done(self, key: str) -> str | None:
+        """The remote ref of a write whose key is done in the ledger, else None."""
+        return None
+
+    def unfinished(self, key: str) -> bool:
+        """Is the key in the ledger but not done (started or failed: a crashed or failed write)?"""
+        return False
+
+    def open_requisition(self, connector: str, code: str) -> str | None:
+        """The id of an open requisition with this code in the mirror."""
+        return None
+
+    def closed_requisition(self, connector: str, code: str) -> bool:
+        """Was a requisition with this code opened before and closed since?"""
+        return False
+
+    def approval(self, key: str) -> str | None:
+        """The recorded decision on a manual approval: ``approved``, ``rejected``, ``pending`` or None."""
+        return None
+
+    def user_for(self, connector: str, email: str) -> str | None:
+        """The ATS user id of a colleague."""
+        return None
+
+    def field_defs(self, connector: str) -> FieldDefs | None:
+        """The mirrored custom-field definitions that mapped values are fitted to."""
+        return None
+
+    def earlier_note(self, connector: str, outcome_id: str) -> Mapping[str, Any] | None:
+        """The last history note written for the outcome (``{"key", "at", "payload"}``): a corrected
+        evaluation's note says it corrects that one, and what changed."""
+        return None
 
 
 @dataclass
@@ -130,8 +152,12 @@ class Plan:
         ]
 
 
+#: what ``json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)`` uses, made once
+_DIGEST = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
+
+
 def action_key(connector: str, kind: str, outcome_id: str, content: Any) -> str:
-    digest = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
+    digest = _DIGEST.encode(content)
     raw = f"{connector}\x1f{kind}\x1f{outcome_id}\x1f{digest}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
@@ -142,186 +168,186 @@ def make_plan(
     links: Sequence[Link],
     *,
     capabilities: Mapping[str, frozenset[Capability]],
-    done: Callable[[str], str | None],
-    open_requisition: Callable[[str, str], str | None] = lambda _c, _code: None,
-    approval: Callable[[str], str | None] = lambda _key: None,
-    user_for: Callable[[str, str], str | None] = lambda _c, _email: None,
-    unfinished: Callable[[str], bool] = lambda _key: False,
-    closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
-    field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
-    earlier_note: Callable[[str, str], dict[str, Any] | None] = lambda _c, _o: None,
+    state: PlanState,
     today: date | None = None,
 ) -> Plan:
     """Plan the history write-back and, for strong micro-interns, the conversion.
 
-    ``done(key)`` returns the remote ref of a done key, else None; ``open_requisition(connector, code)``
-    the id of an open requisition with that code in the mirror; ``approval(key)`` the recorded decision
-    (``approved``/``rejected``/``pending``) of a manual approval; ``user_for(connector, email)`` the ATS
-    user id of a colleague; ``field_defs(connector)`` the mirrored custom-field definitions that mapped
-    values are fitted to (a value that cannot fit is reported in ``skipped`` and not sent);
-    ``earlier_note(connector, outcome_id)`` the last history note written for the outcome (a corrected
-    evaluation's note says it corrects that one, and what changed)."""
-    plan = Plan()
+    A mapped custom-field value that cannot fit its field is reported in ``skipped`` and not sent; so
+    is a write the connector cannot make (it lacks the capability)."""
+    ctx = _Planning(settings, state, capabilities, today or date.today())
     by_id = {o.outcome_id: o for o in outcomes}
-    history = settings.history
-    gaps: set[str] = set()
+    with _no_cycle_collection():
+        for link in links:
+            o = by_id.get(link.outcome_id)
+            if o is not None and link.connector is not None:
+                _plan_outcome(ctx, o, link, link.connector)
+    ctx.plan.skipped = sorted(ctx.gaps | set(ctx.plan.skipped))
+    return ctx.plan
 
-    def add(action: Action) -> bool:
-        if done(action.key) is not None:
-            plan.already_done += 1
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector from walking the plan while it is made.
+
+    A plan allocates several small objects per action (models, their field sets, payload dicts), none
+    in a reference cycle: reference counting frees whatever is dropped.  The cyclic collector would
+    still walk the young objects over and over and every live object (the outcomes and the whole plan
+    so far) at each full pass, which was about half the time of a 100,000-action plan.  So it is
+    paused while planning, and what planning made is then filed with the old objects (``freeze`` +
+    ``unfreeze`` moves every tracked object to the oldest generation without a pass): the plan lives
+    as long as the run, and the next full collection, when it comes, still looks at all of it.  A
+    collector someone else paused stays paused."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.unfreeze()
+        gc.enable()
+
+
+@dataclass
+class _Planning:
+    """One plan being made: what every step reads, and the plan so far."""
+
+    settings: Settings
+    state: PlanState
+    capabilities: Mapping[str, frozenset[Capability]]
+    today: date
+    plan: Plan = field(default_factory=Plan)
+    gaps: set[str] = field(default_factory=set)  # capability gaps, one line each
+
+    def add(self, action: Action) -> bool:
+        if self.state.done(action.key) is not None:
+            self.plan.already_done += 1
             return False
-        if _CAPABILITY[action.kind] not in capabilities.get(action.connector, frozenset()):
-            gaps.add(f"{action.connector}: cannot {action.kind.replace('_', ' ')} (connector lacks it)")
+        if KINDS[action.kind].capability not in self.capabilities.get(action.connector, frozenset()):
+            self.gaps.add(f"{action.connector}: cannot {action.kind.replace('_', ' ')} (connector lacks it)")
             return False
         # the one place every write's text passes: control characters out, formulas neutralised
         # (syncbridge.safety); the key was computed from the content before, so toggling the setting
         # never makes a second write of the same outcome
-        payload, formulas = sanitise_payload(
-            action.payload, neutralise_formulas=settings.safety.neutralise_formulas
-        )
-        plan.add(action.model_copy(update={"payload": payload, "formulas": tuple(formulas)}))
+        self.plan.add(action.sanitised(neutralise_formulas=self.settings.safety.neutralise_formulas))
         return True
 
-    for link in links:
-        o = by_id.get(link.outcome_id)
-        if o is None or link.connector is None:
-            continue
-        c = link.connector
-        target = link.candidate_id
-        depends_on: str | None = None
-        if link.status == "unmatched":
-            if not settings.matching.create_unmatched:
-                continue
-            new = {
-                "first_name": o.student.first_name,
-                "last_name": o.student.last_name,
-                "email": o.student.email,
-                "phone": o.student.phone,
-                "tags": list(settings.matching.new_candidate_tags),
-            }
-            create_key = action_key(c, "create_candidate", o.outcome_id, o.student.email)
-            created_ref = done(create_key)
-            if created_ref is None:
-                add(
-                    Action(
-                        key=create_key,
-                        connector=c,
-                        kind="create_candidate",
-                        outcome_id=o.outcome_id,
-                        target=None,
-                        payload=new,
-                        summary=f"create prospect for {mask_email(o.student.email)}",
-                    )
-                )
-                depends_on = create_key
-            else:
-                plan.already_done += 1
-                target = created_ref
-        elif link.status != "linked":
-            continue
-        elif unfinished(key := action_key(c, "create_candidate", o.outcome_id, o.student.email)):
-            # a creation killed after the vendor made the person: the sync has linked them since.  Plan
-            # it anyway, so the applier finds the person by e-mail and closes the entry (sends nothing)
-            plan.add(
-                Action(
-                    key=key,
+    def fitted(self, o: Outcome, c: str, mapping: Mapping[str, str], scope: str) -> dict[str, Any]:
+        """The mapped custom-field values fitted to the fields' types; what cannot fit goes to ``skipped``."""
+        if not mapping:
+            return {}
+        values, problems = fit_fields(
+            o, mapping, self.state.field_defs(c), scope, user_for=lambda email: self.state.user_for(c, email)
+        )
+        self.plan.skipped.extend(f"outcome {o.outcome_id} on {c}: {p} (not sent)" for p in problems)
+        return values
+
+
+@dataclass(frozen=True)
+class _Person:
+    """Whom an outcome's writes land on: a linked person, or the creation a new one comes from."""
+
+    connector: str
+    outcome_id: str
+    target: str | None
+    depends_on: str | None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "connector": self.connector,
+            "outcome_id": self.outcome_id,
+            "target": self.target,
+            "depends_on": self.depends_on,
+        }
+
+
+def _new_person(ctx: _Planning, o: Outcome) -> PersonPayload:
+    s = o.student
+    return PersonPayload(
+        first_name=s.first_name,
+        last_name=s.last_name,
+        email=s.email,
+        phone=s.phone,
+        tags=list(ctx.settings.matching.new_candidate_tags),
+    )
+
+
+def _plan_outcome(ctx: _Planning, o: Outcome, link: Link, c: str) -> None:
+    target = link.candidate_id
+    depends_on: str | None = None
+    create_key = action_key(c, "create_candidate", o.outcome_id, o.student.email)
+    if link.status == "unmatched":
+        if not ctx.settings.matching.create_unmatched:
+            return
+        created_ref = ctx.state.done(create_key)
+        if created_ref is None:
+            ctx.add(
+                CreateCandidate(
+                    key=create_key,
                     connector=c,
-                    kind="create_candidate",
                     outcome_id=o.outcome_id,
                     target=None,
-                    payload={
-                        "first_name": o.student.first_name,
-                        "last_name": o.student.last_name,
-                        "email": o.student.email,
-                        "phone": o.student.phone,
-                        "tags": list(settings.matching.new_candidate_tags),
-                    },
-                    summary=f"finish the creation of {mask_email(o.student.email)} (crashed run)",
+                    payload=_new_person(ctx, o),
+                    summary=f"create prospect for {mask_email(o.student.email)}",
                 )
             )
-
-        common: dict[str, Any] = {
-            "connector": c,
-            "outcome_id": o.outcome_id,
-            "target": target,
-            "depends_on": depends_on,
-        }
-        earlier = earlier_note(c, o.outcome_id)
-        key = action_key(c, "add_note", o.outcome_id, o.content_hash())
-        correction = correction_text(earlier, o) if earlier and earlier["key"] != key else None
-        if history.note:
-            subject = ("Corrected: " if correction else "") + history_subject(o)
-            add(
-                Action(
-                    key=key,
-                    kind="add_note",
-                    payload={
-                        "subject": subject,
-                        "text": f"{correction}\n\n{history_text(o)}" if correction else history_text(o),
-                        "score": o.evaluation.rating,
-                        "evaluation": snapshot(o),
-                    },
-                    summary=f"note: {subject}",
-                    **common,
-                )
+            depends_on = create_key
+        else:
+            ctx.plan.already_done += 1
+            target = created_ref
+    elif link.status != "linked":
+        return
+    elif ctx.state.unfinished(create_key):
+        # a creation killed after the vendor made the person: the sync has linked them since.  Plan
+        # it anyway, so the applier finds the person by e-mail and closes the entry (sends nothing)
+        ctx.plan.add(
+            CreateCandidate(
+                key=create_key,
+                connector=c,
+                outcome_id=o.outcome_id,
+                target=None,
+                payload=_new_person(ctx, o),
+                summary=f"finish the creation of {mask_email(o.student.email)} (crashed run)",
             )
-        if history.tags:
-            tags = sorted(set(history.tags))
-            add(
-                Action(
-                    key=action_key(c, "add_tags", o.outcome_id, tags),
-                    kind="add_tags",
-                    payload={"tags": tags},
-                    summary="tags: " + ", ".join(tags),
-                    **common,
-                )
-            )
-        values = _fitted(plan, o, c, history.fields, "candidate", field_defs, user_for)
-        if values:
-            add(
-                Action(
-                    key=action_key(c, "set_fields", o.outcome_id, values),
-                    kind="set_fields",
-                    payload={"fields": values},
-                    summary="fields: " + ", ".join(values),
-                    **common,
-                )
-            )
-        _plan_conversion(
-            plan,
-            settings,
-            o,
-            common,
-            add,
-            done,
-            open_requisition,
-            approval,
-            user_for,
-            unfinished,
-            closed_requisition,
-            field_defs,
-            corrected=correction is not None,
-            today=today or date.today(),
         )
-    plan.skipped = sorted(gaps | set(plan.skipped))
-    return plan
 
-
-def _fitted(
-    plan: Plan,
-    o: Outcome,
-    c: str,
-    mapping: Mapping[str, str],
-    scope: str,
-    field_defs: Callable[[str], FieldDefs | None],
-    user_for: Callable[[str, str], str | None],
-) -> dict[str, Any]:
-    """The mapped custom-field values fitted to the fields' types; what cannot fit goes to ``skipped``."""
-    if not mapping:
-        return {}
-    values, problems = fit_fields(o, mapping, field_defs(c), scope, user_for=lambda email: user_for(c, email))
-    plan.skipped.extend(f"outcome {o.outcome_id} on {c}: {p} (not sent)" for p in problems)
-    return values
+    who = _Person(c, o.outcome_id, target, depends_on)
+    history = ctx.settings.history
+    earlier = ctx.state.earlier_note(c, o.outcome_id)
+    key = action_key(c, "add_note", o.outcome_id, o.content_hash())
+    correction = correction_text(earlier, o) if earlier and earlier["key"] != key else None
+    if history.note:
+        subject = ("Corrected: " if correction else "") + history_subject(o)
+        note = NotePayload(
+            subject=subject,
+            text=f"{correction}\n\n{history_text(o)}" if correction else history_text(o),
+            score=o.evaluation.rating,
+            evaluation=snapshot(o),
+        )
+        ctx.add(AddNote(key=key, payload=note, summary=f"note: {subject}", **who.fields()))
+    if history.tags:
+        tags = sorted(set(history.tags))
+        ctx.add(
+            AddTags(
+                key=action_key(c, "add_tags", o.outcome_id, tags),
+                payload=TagsPayload(tags=tags),
+                summary="tags: " + ", ".join(tags),
+                **who.fields(),
+            )
+        )
+    values = ctx.fitted(o, c, history.fields, "candidate")
+    if values:
+        ctx.add(
+            SetFields(
+                key=action_key(c, "set_fields", o.outcome_id, values),
+                payload=FieldsPayload(fields=values),
+                summary="fields: " + ", ".join(values),
+                **who.fields(),
+            )
+        )
+    _plan_conversion(ctx, o, who, corrected=correction is not None)
 
 
 def strong_rule(settings: Settings, o: Outcome) -> tuple[Any, list[str]] | None:
@@ -350,46 +376,20 @@ def strong_rule(settings: Settings, o: Outcome) -> tuple[Any, list[str]] | None:
     return None
 
 
-def _plan_conversion(
-    plan: Plan,
-    settings: Settings,
-    o: Outcome,
-    common: dict[str, Any],
-    add: Callable[[Action], bool],
-    done: Callable[[str], str | None],
-    open_requisition: Callable[[str, str], str | None],
-    approval: Callable[[str], str | None],
-    user_for: Callable[[str, str], str | None],
-    unfinished: Callable[[str], bool],
-    closed_requisition: Callable[[str, str], bool] = lambda _c, _code: False,
-    field_defs: Callable[[str], FieldDefs | None] = lambda _c: None,
-    *,
-    corrected: bool = False,
-    today: date | None = None,
-) -> None:
-    from syncbridge.model import NewRequisition
-    from syncbridge.render import (
-        prescreen_html,
-        prescreen_text,
-        recommendation,
-        render_template,
-        requisition_code,
-        requisition_description_html,
-    )
-
-    found = strong_rule(settings, o)
+def _plan_conversion(ctx: _Planning, o: Outcome, who: _Person, *, corrected: bool) -> None:
+    found = strong_rule(ctx.settings, o)
     if found is not None and found[1] and corrected:
         # a downgraded evaluation: say why a conversion that may have been planned before is not
-        plan.skipped.append(
+        ctx.plan.skipped.append(
             f"{found[0].name}: outcome {o.outcome_id} was corrected and no longer meets the rule "
             f"({'; '.join(found[1])}): not converted"
         )
     if found is None or found[1]:
         return
     rule = found[0]
-    c = common["connector"]
+    c = who.connector
     if rule.connector is not None and rule.connector != c:
-        plan.skipped.append(f"{rule.name}: outcome {o.outcome_id} is routed to {c}, not {rule.connector}")
+        ctx.plan.skipped.append(f"{rule.name}: outcome {o.outcome_id} is routed to {c}, not {rule.connector}")
         return
     tmpl = rule.requisition
     code = requisition_code(tmpl.code, o)
@@ -400,37 +400,36 @@ def _plan_conversion(
         + (", ".join(f"{s.name} {s.level}/5" for s in o.evaluation.skills) or "none")
     )
     strong = Strong(o.outcome_id, c, rule.name, code, "", approval_key, summary)
-    plan.strong.append(strong)
-    conv = settings.conversion
+    ctx.plan.strong.append(strong)
+    conv = ctx.settings.conversion
     if not conv.enabled:
         strong.state = "strong (conversion disabled)"
         return
-    nurture = plan_nurture(rule, o, today or date.today())
+    nurture = plan_nurture(rule, o, ctx.today)
     if nurture is not None:
         # early talent: strong, but graduating too late to hire now; a prospect, not a conversion
         strong.state = nurture["state"]
         follow_field = nurture["payload"]["follow_up_field"]
-        defs = field_defs(c) if follow_field else None
+        defs = ctx.state.field_defs(c) if follow_field else None
         if follow_field and defs:
             found_def = defs.get("candidate", follow_field)
             if found_def is None or found_def.value_type != "date":
-                plan.skipped.append(
+                ctx.plan.skipped.append(
                     f"{rule.name}: nurture.follow_up_field {follow_field} is no candidate date field on "
                     f"{c}; the follow-up date of outcome {o.outcome_id} is not written"
                 )
                 nurture["payload"]["follow_up_field"] = None
-        add(
-            Action(
+        ctx.add(
+            Nurture(
                 key=action_key(c, "nurture", o.outcome_id, nurture["payload"]),
-                kind="nurture",
-                payload=nurture["payload"],
+                payload=NurturePayload(**nurture["payload"]),
                 summary=f"nurture: {nurture['state']}",
-                **common,
+                **who.fields(),
             )
         )
         return
     if conv.approval == "manual":
-        decision = approval(approval_key)
+        decision = ctx.state.approval(approval_key)
         if decision == "rejected":
             strong.state = "rejected"
             return
@@ -443,15 +442,17 @@ def _plan_conversion(
 
     # the requisition: reuse an open one with the same code, or one this tool already created
     create_key = action_key(c, "create_requisition", code, code)
-    existing = open_requisition(c, code)
-    if existing is None and closed_requisition(c, code):
+    existing = ctx.state.open_requisition(c, code)
+    if existing is None and ctx.state.closed_requisition(c, code):
         # the role was opened before and has been closed since: opening another one with the same code
         # would clash (Workday ids are unique) or confuse recruiters, so a person decides
         strong.state += f", requisition {code} is closed: reopen it or change the rule's code"
-        plan.skipped.append(f"{rule.name}: requisition {code} on {c} is closed; outcome {o.outcome_id} waits")
+        ctx.plan.skipped.append(
+            f"{rule.name}: requisition {code} on {c} is closed; outcome {o.outcome_id} waits"
+        )
         return
-    existing = existing or done(create_key)
-    if existing and unfinished(create_key):
+    existing = existing or ctx.state.done(create_key)
+    if existing and ctx.state.unfinished(create_key):
         # a crashed creation that the mirror already shows: plan it anyway so the applier reconciles
         # it by code and closes its ledger entry (nothing is sent: the requisition is found)
         existing = None
@@ -460,29 +461,27 @@ def _plan_conversion(
         strong.state += f", reuses requisition {existing}"
     else:
         supervisor = o.project.supervisor.email if o.project.supervisor else None
-        manager = (user_for(c, supervisor) if supervisor else None) or tmpl.hiring_manager
+        manager = (ctx.state.user_for(c, supervisor) if supervisor else None) or tmpl.hiring_manager
+        title = render_template(tmpl.title, o) or o.project.title
         new = NewRequisition(
             code=code,
-            title=render_template(tmpl.title, o) or o.project.title,
+            title=title,
             openings=tmpl.openings,
             team=o.project.team,
             department=tmpl.department,
             location=tmpl.location,
             hiring_manager=manager,
-            description_html=requisition_description_html(
-                tmpl.description, render_template(tmpl.title, o) or o.project.title, o
-            ),
-            fields=_fitted(plan, o, c, tmpl.fields, "job", field_defs, user_for),
+            description_html=requisition_description_html(tmpl.description, title, o),
+            fields=ctx.fitted(o, c, tmpl.fields, "job"),
             options=dict(tmpl.options),
         )
-        add(
-            Action(
+        ctx.add(
+            CreateRequisition(
                 key=create_key,
                 connector=c,
-                kind="create_requisition",
                 outcome_id=o.outcome_id,
                 target=None,
-                payload=new.model_dump(mode="json"),
+                payload=new,
                 summary=f"open requisition {code} ({new.title})",
             )
         )
@@ -490,36 +489,28 @@ def _plan_conversion(
         strong.state += ", new requisition"
     publish_to = tmpl.options.get("publish")
     if publish_to:
-        add(
-            Action(
+        ctx.add(
+            Publish(
                 key=action_key(c, "publish", code, publish_to),
                 connector=c,
-                kind="publish",
                 outcome_id=o.outcome_id,
                 target=None,
-                payload={"options": dict(tmpl.options)},
+                payload=PublishPayload(options=dict(tmpl.options)),
                 summary=f"publish {code} ({publish_to})",
                 **req_fields,
             )
         )
-    person = {"target": common["target"], "depends_on": common["depends_on"]}
     attach_key = action_key(c, "attach", o.outcome_id, code)
-    add(
-        Action(
+    ctx.add(
+        Attach(
             key=attach_key,
-            connector=c,
-            kind="attach",
-            outcome_id=o.outcome_id,
-            payload={"stage": rule.prescreen.stage},
+            payload=AttachPayload(stage=rule.prescreen.stage),
             summary=f"attach to {code}",
-            **person,
+            **who.fields(),
             **req_fields,
         )
     )
     prescreen_key = action_key(c, "prescreen", o.outcome_id, [code, o.content_hash()])
-    marker = f"syncbridge:{prescreen_key}"
-    from syncbridge.model import Prescreen, SkillResult
-
     pre = Prescreen(
         outcome_id=o.outcome_id,
         score=o.evaluation.rating,
@@ -528,24 +519,19 @@ def _plan_conversion(
         deliverables=o.evaluation.deliverables,
         summary_text=prescreen_text(o),
         summary_html=prescreen_html(o),
-        fields=_fitted(plan, o, c, rule.prescreen.fields, "application", field_defs, user_for),
-        marker=marker,
+        fields=ctx.fitted(o, c, rule.prescreen.fields, "application"),
+        marker=f"syncbridge:{prescreen_key}",
         stage=rule.prescreen.stage,
     )
-    app_ref = done(attach_key)
-    add(
-        Action(
+    app_ref = ctx.state.done(attach_key)
+    ctx.add(
+        WritePrescreen(
             key=prescreen_key,
-            connector=c,
-            kind="prescreen",
-            outcome_id=o.outcome_id,
-            payload={
-                "prescreen": pre.model_dump(mode="json"),
-                "attachment": rule.prescreen.attachment,
-                "application": app_ref,
-            },
+            payload=PrescreenPayload(
+                prescreen=pre, attachment=rule.prescreen.attachment, application=app_ref
+            ),
             application_from=None if app_ref else attach_key,
             summary=f"prescreen on {code}",
-            **person,
+            **who.fields(),
         )
     )

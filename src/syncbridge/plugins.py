@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
@@ -99,6 +99,23 @@ class Sandbox(ABC):
     def history_fields(self) -> dict[str, str]:
         """``history.fields`` the demo writes on this vendor (custom field key → outcome path)."""
         return {}
+
+    def events_demo(self, workdir: Path, *, size: int, say: Callable[[str], None]) -> dict[str, Any] | None:
+        """``syncbridge demo --events``: the vendor's event-driven story on one machine (webhooks in,
+        ...); returns its summary, or None when the vendor has none."""
+        return None
+
+    # the connector conformance suite (tests/conformance) ----------------------------------------------
+    #: options the suite passes to :meth:`server` over ``demo_server_options``, and settings it puts in
+    #: :meth:`connector_block`: waits a test cannot afford (a rate limit, a transaction-log lag) turned off
+    conformance_server_options: ClassVar[Mapping[str, Any]] = {}
+    conformance_block_options: ClassVar[Mapping[str, Any]] = {}
+
+    def note_texts(self, db_path: Path, email: str) -> list[str] | None:
+        """The text of every note (or attachment) on every person with ``email``, read from the sandbox's
+        data, not through the connector (the suite counts syncbridge's markers in them), or None: the
+        sandbox cannot tell, and the suite's checks that need it are skipped."""
+        return None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,26 @@ def profile_api_url() -> str | None:
     return url if isinstance(url, str) and url else None
 
 
+def prepare_prefect_env(workdir: Path, *, verbose: bool = False) -> str:
+    """Point Prefect at ``<workdir>/prefect`` unless the user chose a home (``PREFECT_HOME``) or a server is
+    configured.  Must run before Prefect is imported; returns a one-line description of where runs are
+    recorded."""
+    prefect_defaults(verbose=verbose)
+    if os.environ.get("PREFECT_API_URL"):
+        return f"Prefect server at {os.environ['PREFECT_API_URL']}"
+    profile_url = profile_api_url()
+    if profile_url:
+        return f"Prefect server at {profile_url} (from your Prefect profile)"
+    if "prefect" in sys.modules:
+        return "the Prefect API this process already uses"
+    if os.environ.get("PREFECT_HOME"):
+        return f"Prefect ephemeral mode, history in {os.environ['PREFECT_HOME']}"
+    home = (workdir / "prefect").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(home)
+    return f"Prefect ephemeral mode, history in {home}"
+
+
 def configured_api_url() -> str | None:
     """The Prefect API the user configured (environment, then profile), or None for "none"."""
     if os.environ.get("PREFECT_API_URL"):

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, and_, cast, delete, func, insert, or_, select, update
 
+from syncbridge.actions import KINDS
 from syncbridge.errors import ConfigError
 from syncbridge.model import Application, Candidate, normalize_email
 from syncbridge.store import (
@@ -83,7 +84,14 @@ META_MODE = "email_storage"  # sb_meta: "clear", or "hmac:<key fingerprint>"
 META_SECRET = "privacy_secret"  # sb_meta: this store's own key for the tombstones of e-mails
 _EMAIL = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+")
 #: ledger kinds keyed by requisition code, shared by every intern of one team and role
-_SHARED_KINDS = frozenset({"create_requisition", "publish"})
+_SHARED_KINDS = frozenset(name for name, kind in KINDS.items() if kind.shared)
+
+
+def _makes(kind: str) -> str | None:
+    """What the remote ref of a done write of this kind is, when it is a record of its own (a person
+    syncbridge created, an application)."""
+    found = KINDS.get(kind)
+    return found.makes if found else None
 
 
 def _now() -> datetime:
@@ -469,29 +477,17 @@ def _types(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
     return {r["connector"]: r.get("connector_type", "") for r in rows}
 
 
-#: how to finish an erasure in each ATS (syncbridge never deletes there on its own)
-ERASURE_ROUTES = {
-    "greenhouse": (
-        "Greenhouse: notes cannot be deleted through Harvest; erase the person with Harvest's anonymize "
-        "route (PUT /v1/candidates/{id}/anonymize?fields=..., scope harvest:candidates:anonymize) or "
-        "delete the candidate (DELETE /v1/candidates/{id}), or in the Greenhouse UI"
-    ),
-    "lever": (
-        "Lever: notes syncbridge made can be deleted (syncbridge forget --erase-in-ats ERASURE_ID, or "
-        "DELETE /opportunities/{opportunity}/notes/{note}) "
-        "and tags removed with POST /opportunities/{opportunity}/removeTags; anonymize or delete the "
-        "contact in Lever (its data-privacy tools)"
-    ),
-    "workday": (
-        "Workday: syncbridge has no erasure call there; use the tenant's own data purge tasks for the "
-        "candidate and the job application listed"
-    ),
-}
-
-
 def erasure_route(connector_type: str) -> str:
+    """How to finish an erasure in the ATS of ``connector_type`` (syncbridge never deletes there on its
+    own): the vendor plugin says."""
+    from syncbridge.connector import connector_class
+
     fallback = f"{connector_type or 'this ATS'}: erase the records listed there"
-    return ERASURE_ROUTES.get(connector_type, fallback)
+    try:
+        route = connector_class(connector_type).erasure_route if connector_type else None
+    except ConfigError:  # a connector type no longer installed
+        route = None
+    return route or fallback
 
 
 def forget(
@@ -715,7 +711,7 @@ def _collect(store: Store, stored: set[str], outcome_ids: set[str], persons: set
                         continue
                     if target:
                         persons.add((c, str(target)))
-                    if kind == "create_candidate" and ref:
+                    if _makes(kind) == "person" and ref:
                         persons.add((c, str(ref)))
             if (len(stored), len(outcome_ids), len(persons)) == size:
                 return
@@ -742,15 +738,14 @@ def _ats_records(
                     "ref": r["remote_ref"],
                     "outcome": r["outcome_id"],
                 }
-                if r["kind"] in ("add_note", "prescreen"):
+                kind = KINDS.get(r["kind"])
+                if kind is not None and kind.marked:
                     item["marker"] = f"syncbridge:{r['key']}"
-                if r["kind"] == "add_tags":
-                    item["tags"] = list(payload.get("tags") or [])
-                if r["kind"] == "set_fields":
-                    item["fields"] = sorted((payload.get("fields") or {}).keys())
+                if kind is not None:
+                    item.update(kind.model.listed(payload))  # tag and field names
                 rows.append(item)
     written = {(r["connector"], r["person"]) for r in rows} | {
-        (r["connector"], r["ref"]) for r in rows if r["kind"] == "create_candidate"
+        (r["connector"], r["ref"]) for r in rows if _makes(r["kind"]) == "person"
     }
     for c, pid in sorted(persons):
         if (c, pid) not in written:
@@ -874,7 +869,7 @@ def _apply(
         )
         for key, c, kind, ref in conn.execute(q):
             keys.append(key)
-            if kind == "attach" and ref:
+            if _makes(kind) == "application" and ref:
                 app_refs.append((c, str(ref)))
     apps_made = (
         or_(*[and_(applications.c.connector == c, applications.c.remote_id == r) for c, r in app_refs])
@@ -1016,29 +1011,17 @@ def privacy_log_rows(store: Store) -> list[dict[str, Any]]:
 
 def handle_webhook(store: Store, connector: str, vendor: str, body: dict[str, Any]) -> Erasure | None:
     """Erase locally what a verified webhook delivery says the ATS erased; None for other events.
+    ``vendor`` is the connector type, whose webhook reader says which deliveries are erasures."""
+    from syncbridge.connector import connector_class
 
-    Greenhouse: ``candidate_anonymized`` (``payload.candidate_id``) and ``delete_candidate``
-    (``payload.person.id``).  ``merge_candidate`` is not an erasure (the person lives on under another
-    id).  Lever: ``candidateDeleted`` (``data.contactId``, else the opportunity's contact from the mirror).
-    """
-    event = str(body.get("action") or body.get("event") or "")
-    if vendor == "greenhouse":
-        payload: dict[str, Any] = body["payload"] if isinstance(body.get("payload"), dict) else {}
-        if event == "candidate_anonymized":
-            cid = payload.get("candidate_id")
-            return _signal(store, connector, cid, "anonymized in Greenhouse (candidate_anonymized)")
-        if event == "delete_candidate":
-            person: dict[str, Any] = payload["person"] if isinstance(payload.get("person"), dict) else {}
-            return _signal(store, connector, person.get("id"), "deleted in Greenhouse (delete_candidate)")
+    reader = connector_class(vendor).webhooks
+    signal = reader.erasure(body) if reader is not None else None
+    if signal is None:
         return None
-    if vendor == "lever" and event == "candidateDeleted":
-        data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
-        contact = data.get("contactId")
-        if contact is None:
-            opp = data.get("opportunityId") or data.get("candidateId")
-            contact = _contact_of(store, connector, opp) if opp else None
-        return _signal(store, connector, contact, "deleted in Lever (candidateDeleted)")
-    return None
+    person = signal.person_id
+    if person is None and signal.candidacy_id is not None:
+        person = _contact_of(store, connector, signal.candidacy_id)
+    return _signal(store, connector, person, signal.reason)
 
 
 def _signal(store: Store, connector: str, candidate_id: Any, reason: str) -> Erasure | None:
@@ -1061,17 +1044,16 @@ def confirm_online(erasure: Erasure, connector_for: Callable[[str], Connector]) 
     from syncbridge.errors import ApiError, NotFound
 
     for r in erasure.ats_records:
-        person, kind = (
-            r.get("person") or (r["ref"] if r["kind"] in ("person", "create_candidate") else None),
-            r["kind"],
-        )
+        a_person = r["kind"] == "person" or _makes(r["kind"]) == "person"
+        person = r.get("person") or (r["ref"] if a_person else None)
+        kind = KINDS.get(r["kind"])
         try:
             connector = connector_for(r["connector"])
-            if kind == "add_note" and person and r.get("marker"):
+            if kind is not None and kind.person_note and person and r.get("marker"):
                 found: bool | None = connector.find_note(person, r["marker"]) is not None
-            elif kind == "add_tags" and person and r.get("tags"):
+            elif person and r.get("tags"):  # only tag writes list tags
                 found = connector.has_tags(person, r["tags"])
-            elif kind in ("person", "create_candidate") and person:
+            elif a_person and person:
                 try:
                     connector.get_candidate(person)
                     found = True
@@ -1085,8 +1067,14 @@ def confirm_online(erasure: Erasure, connector_for: Callable[[str], Connector]) 
         r["online"] = "not checked" if found is None else "present" if found else "absent"
 
 
-#: ATS records syncbridge can delete itself, by connector type: the vendor documents a delete for them
-DELETABLE = {"lever": frozenset({"add_note", "prescreen"})}  # Lever: notes made through the API
+def _deletable(connector_type: str) -> frozenset[str]:
+    """Kinds of ATS records syncbridge can delete itself (the vendor documents a delete for them)."""
+    from syncbridge.connector import connector_class
+
+    try:
+        return connector_class(connector_type).deletable_writes
+    except ConfigError:  # a connector type no longer installed
+        return frozenset()
 
 
 def erasure_records(store: Store, erasure_id: str) -> list[dict[str, Any]]:
@@ -1107,9 +1095,7 @@ def deletable(records: Sequence[dict[str, Any]], types: dict[str, str]) -> list[
     return [
         r
         for r in records
-        if r["kind"] in DELETABLE.get(types.get(r["connector"], ""), ())
-        and r.get("person")
-        and r.get("marker")
+        if r["kind"] in _deletable(types.get(r["connector"], "")) and r.get("person") and r.get("marker")
     ]
 
 

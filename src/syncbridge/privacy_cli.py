@@ -35,7 +35,7 @@ def _email_arg(email: str | None) -> str | None:
 
 def _erase_in_ats(settings: Any, store: Any, erasure_id: str, *, yes: bool, requested_by: str | None) -> None:
     from syncbridge import privacy
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
     rt = Runtime(settings, store=store)  # closing it closes the store too
     try:
@@ -161,7 +161,7 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
             }
             preview = privacy.forget(store, dry_run=True, **kw)
             if online:
-                from syncbridge.pipeline import Runtime
+                from syncbridge.steps import Runtime
 
                 rt = Runtime(settings, store=store)
                 try:

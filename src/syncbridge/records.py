@@ -3,7 +3,7 @@
 Design: one rule (:func:`record_id`) decides whether a record has a usable id, and one wrapper
 (:func:`map_records`) applies a connector's mapping to each record of a page, turning a record that has no
 valid id or is malformed into a :class:`Refused` placeholder instead of an exception.  The placeholder
-travels in the page so :func:`syncbridge.pipeline.sync_stream` can count it (``skipped_invalid`` in the
+travels in the page so :func:`syncbridge.steps.sync_stream` can count it (``skipped_invalid`` in the
 sync summary); :meth:`syncbridge.store.Store.upsert_page` never stores it, and also refuses any plain
 dict record whose ``id`` fails :func:`record_id` (the store's upsert dispatch is the last line for every
 stream of every vendor).

@@ -78,28 +78,74 @@ def neutralise(text: str) -> str:
 
 
 def sanitise_payload(payload: Any, *, neutralise_formulas: bool = True) -> tuple[Any, list[str]]:
-    """A copy of ``payload`` with every free-text value cleaned; and the dotted keys whose text was a
-    formula (neutralised, or left as is when ``neutralise_formulas`` is false, so the plan can warn)."""
-    formulas: list[str] = []
+    """``payload`` with every free-text value cleaned; and the dotted keys whose text was a formula
+    (neutralised, or left as is when ``neutralise_formulas`` is false, so the plan can warn).
 
-    def clean(node: Any, key: str, path: str, exempt: bool = False) -> Any:
-        exempt = exempt or key in EXEMPT_KEYS
+    A payload is dicts, lists, tuples and pydantic models (walked field by field) of plain values.
+    Nothing that needs no cleaning is copied: a clean payload comes back as the same object, and a
+    changed model is copied with ``model_copy`` (its types are kept: only strings change)."""
+    walk = _Walk(neutralise_formulas)
+    return walk.clean(payload, "", (), False), walk.formulas
+
+
+def _plain(value: Any) -> bool:
+    """Certainly left as it is: a number, or text with no control character and no formula start
+    (``isprintable`` is a fast way to rule out every control character)."""
+    kind = type(value)
+    if kind is str:
+        return not value.startswith(FORMULA_TRIGGERS) and (
+            value.isprintable() or CONTROL_CHARACTERS.search(value) is None
+        )
+    return kind is int or kind is float or kind is bool or value is None
+
+
+class _Walk:
+    """One sanitising walk (a class, not nested functions: those would make a reference cycle per
+    payload, garbage only the cyclic collector frees, and the planner keeps that collector paused)."""
+
+    __slots__ = ("formulas", "neutralise_formulas")
+
+    def __init__(self, neutralise_formulas: bool) -> None:
+        self.neutralise_formulas = neutralise_formulas
+        self.formulas: list[str] = []
+
+    def clean(self, node: Any, key: str, path: tuple[Any, ...], exempt: bool) -> Any:
+        if isinstance(node, str):
+            text = CONTROL_CHARACTERS.sub("", node) if CONTROL_CHARACTERS.search(node) is not None else node
+            if (
+                exempt
+                or not text.startswith(FORMULA_TRIGGERS)
+                or (key == "phone" and _PHONE.match(text.strip()))
+            ):
+                return text
+            self.formulas.append(".".join(map(str, path)))
+            return neutralise(text) if self.neutralise_formulas else text
         if isinstance(node, dict):
-            return {k: clean(v, str(k), f"{path}.{k}" if path else str(k), exempt) for k, v in node.items()}
+            changed = self.entries(node, path, exempt)
+            return node if changed is None else {k: changed.get(k, v) for k, v in node.items()}
         if isinstance(node, list | tuple):
-            return [clean(v, key, f"{path}.{i}", exempt) for i, v in enumerate(node)]
-        if not isinstance(node, str):
-            return node
-        text = strip_controls(node)
-        if exempt or (key == "phone" and _PHONE.match(text.strip())):
-            return text
-        if is_formula(text):
-            formulas.append(path)
-            if neutralise_formulas:
-                text = neutralise(text)
-        return text
+            if all(map(_plain, node)):
+                return node
+            items = [self.clean(v, key, (*path, i), exempt) for i, v in enumerate(node)]
+            if all(a is b for a, b in zip(items, node, strict=True)):
+                return node
+            return tuple(items) if isinstance(node, tuple) else items
+        if isinstance(node, BaseModel):
+            changed = self.entries(node.__dict__, path, exempt)
+            return node if changed is None else node.model_copy(update=changed)
+        return node
 
-    return clean(payload, "", ""), formulas
+    def entries(self, items: dict[Any, Any], path: tuple[Any, ...], exempt: bool) -> dict[Any, Any] | None:
+        """The entries of a dict (or a model's fields) that cleaning changed; None when none did."""
+        changed: dict[Any, Any] | None = None
+        for k, v in items.items():
+            if _plain(v):
+                continue
+            new = self.clean(v, str(k), (*path, k), exempt or k in EXEMPT_KEYS)
+            if new is not v:
+                changed = changed or {}
+                changed[k] = new
+        return changed
 
 
 def formula_lines(actions: Any, neutralised: bool) -> list[str]:

@@ -168,9 +168,12 @@ class SharedLimiter(RateLimiter):
                 )
 
 
-def _api_clients(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator[ApiClient]:
+def _api_clients(
+    obj: Any, depth: int = 0, seen: set[int] | None = None, packages: tuple[str, ...] = ("syncbridge",)
+) -> Iterator[ApiClient]:
     """The :class:`ApiClient` objects a connector holds (its API client and, for OAuth vendors, its
-    token client), found through its attributes so that no connector needs code for this."""
+    token client), found through its attributes so that no connector needs code for this.  Only objects
+    of ``packages`` (syncbridge's and the connector plugin's own) are looked into."""
     seen = set() if seen is None else seen
     if id(obj) in seen or depth > 3:
         return
@@ -181,8 +184,8 @@ def _api_clients(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iter
     for value in list(getattr(obj, "__dict__", {}).values()):
         if isinstance(value, str | int | float | bytes | dict | list | tuple | set | type(None)):
             continue
-        if type(value).__module__.startswith(("syncbridge", "connectors")):
-            yield from _api_clients(value, depth + 1, seen)
+        if type(value).__module__.partition(".")[0] in packages:
+            yield from _api_clients(value, depth + 1, seen, packages)
 
 
 def attach(connector: Connector, store: Store) -> int:
@@ -191,7 +194,8 @@ def attach(connector: Connector, store: Store) -> int:
     limit = connector.settings.shared_rate_limit
     if limit is None:
         return 0
-    clients = list(_api_clients(connector))
+    plugin = type(connector).__module__.partition(".")[0]  # a vendor plugin's own package
+    clients = list(_api_clients(connector, packages=("syncbridge", plugin)))
     for client in clients:
         if not isinstance(client.limiter, SharedLimiter):
             client.limiter = SharedLimiter(store.engine, limit, local=client.limiter)

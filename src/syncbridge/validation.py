@@ -43,7 +43,7 @@ def validate(config: str, *, online: bool, strict: bool, echo: Echo) -> int:
     if not online:
         return 0
 
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
     # a state store that cannot be opened raises StateStoreError (one line) from here
     refused: list[str] = []

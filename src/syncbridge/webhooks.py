@@ -6,15 +6,9 @@ answers 200.  A single worker thread drains the queue afterwards, so a burst of 
 a handful of people becomes a handful of targeted refreshes and at most one pipeline run per
 connector per drain (``debounce_seconds`` apart).
 
-Signatures, per vendor:
-
-* **Greenhouse**: ``Signature: sha256 <hex>`` is HMAC-SHA256(secret key, raw request body).  It is
-  computed over the bytes received, never over re-serialised JSON (Greenhouse escapes unicode before
-  signing).  De-duplication uses the ``Greenhouse-Event-ID`` header.
-* **Lever**: ``signature`` in the body is HMAC-SHA256(signature token, ``token`` + ``triggeredAt``).  It
-  does not cover the body, so an event whose ``triggeredAt`` is outside ``replay_window_seconds`` is
-  refused, and the event ``id`` and ``token`` are remembered so a captured delivery cannot be replayed
-  inside the window either.
+How a vendor signs its webhooks and what its events mean is the vendor plugin's business: its connector
+class's ``webhooks`` (a :class:`syncbridge.webhook_reader.WebhookReader`); this module never names a
+vendor.
 
 Unsigned, wrongly signed and replayed events never reach the store; they are answered 401 and logged
 without their body.
@@ -22,13 +16,11 @@ without their body.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,14 +37,21 @@ from syncbridge.assessment import install_partner_api
 from syncbridge.errors import NotFound, SyncbridgeError
 from syncbridge.redact import register_secret
 from syncbridge.store import events, ledger, links, outcomes
+from syncbridge.webhook_reader import Event, WebhookReader
+
+__all__ = ["Event", "WebhookSettings", "create_app", "drain", "enqueue", "reader_for"]
 
 if TYPE_CHECKING:
-    from syncbridge.pipeline import Runtime
+    from syncbridge.steps import Runtime
 
 log = logging.getLogger("syncbridge.webhooks")
 
-#: vendors whose webhooks the receiver understands (the connector's ``type``)
-SUPPORTED = ("greenhouse", "lever")
+
+def reader_for(connector_type: str) -> WebhookReader | None:
+    """The connector type's webhook reader, None when its vendor sends no webhooks syncbridge reads."""
+    from syncbridge.connector import connector_class
+
+    return connector_class(connector_type).webhooks
 
 
 class WebhookEndpoint(BaseModel):
@@ -61,8 +60,8 @@ class WebhookEndpoint(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     secret: SecretStr | None = Field(
         default=None,
-        description="Greenhouse: the webhook's secret key; Lever: the webhook's signature token. "
-        "Lever: may be left out when `syncbridge webhooks register` stored the token it was given.",
+        description="the webhook's shared secret (secret key, signature token: the vendor's name for it); "
+        "may be left out where `syncbridge webhooks register` stored the token the vendor gave",
     )
     previous_secret: SecretStr | None = Field(
         default=None, description="the secret before a rotation, accepted until you remove it"
@@ -78,7 +77,10 @@ class WebhookSettings(BaseModel):
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=50 * 1024 * 1024)
     replay_window_seconds: int = Field(
-        default=900, ge=30, le=86_400, description="Lever: oldest accepted `triggeredAt`, in seconds"
+        default=900,
+        ge=30,
+        le=86_400,
+        description="oldest accepted event time, in seconds, where the signature does not cover the body",
     )
     trigger: Literal["inline", "deployment", "none"] = Field(
         default="inline",
@@ -92,136 +94,6 @@ class WebhookSettings(BaseModel):
     )
     debounce_seconds: float = Field(default=5.0, ge=0, le=3600, description="drain the queue this often")
     max_queue: int = Field(default=10_000, ge=10, description="queued events before answering 503")
-
-
-# -- signatures ---------------------------------------------------------------------------------------
-
-
-def greenhouse_signature(secret: str, raw: bytes) -> str:
-    """The ``Signature`` header value Greenhouse sends for ``raw`` (also used by tests and the demo)."""
-    return "sha256 " + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-
-
-def verify_greenhouse(secrets: Iterable[str], raw: bytes, header: str | None) -> bool:
-    if not header:
-        return False
-    algo, _, digest = header.strip().partition(" ")
-    if algo.lower() != "sha256" or not digest:
-        return False
-    return any(
-        hmac.compare_digest(hmac.new(s.encode(), raw, hashlib.sha256).hexdigest(), digest.strip().lower())
-        for s in secrets
-    )
-
-
-def lever_signature(token_secret: str, token: str, triggered_at: int | str) -> str:
-    return hmac.new(token_secret.encode(), f"{token}{triggered_at}".encode(), hashlib.sha256).hexdigest()
-
-
-def verify_lever(secrets: Iterable[str], body: dict[str, Any]) -> bool:
-    token, at, signature = body.get("token"), body.get("triggeredAt"), body.get("signature")
-    if not isinstance(token, str) or not isinstance(signature, str) or isinstance(at, bool):
-        return False
-    if not isinstance(at, int | str):
-        return False
-    return any(hmac.compare_digest(lever_signature(s, token, at), signature) for s in secrets)
-
-
-# -- events ---------------------------------------------------------------------------------------------
-
-Work = Literal["refresh", "erase", "ignore"]
-
-GREENHOUSE_ERASE = frozenset({"delete_candidate", "candidate_anonymized"})
-# a merge is not an erasure: the person lives on in the surviving record.  Refreshing the id the event
-# names keeps the mirror right either way (the survivor is re-read; a merged-away id is gone and marked
-# deleted in the mirror, so nothing is written to it again).
-GREENHOUSE_REFRESH = frozenset(
-    {
-        "merge_candidate",
-        "new_candidate_application",
-        "new_prospect_application",
-        "application_updated",
-        "delete_application",
-        "candidate_stage_change",
-        "update_candidate",
-        "hire_candidate",
-        "unhire_candidate",
-        "reject_candidate",
-        "unreject_candidate",
-        "offer_created",
-        "offer_approved",
-        "offer_updated",
-        "offer_deleted",
-    }
-)
-LEVER_ERASE = frozenset({"candidateDeleted"})
-LEVER_REFRESH = frozenset(
-    {
-        "applicationCreated",
-        "candidateHired",
-        "candidateStageChange",
-        "candidateArchiveChange",
-        "contactCreated",
-        "contactUpdated",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Event:
-    connector: str
-    event_id: str
-    action: str
-    person_id: str | None
-    work: Work
-
-
-def _id_at(node: Any, *path: str) -> str | None:
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    if isinstance(node, bool) or not isinstance(node, int | str) or str(node).strip() == "":
-        return None
-    return str(node)
-
-
-def greenhouse_event(connector: str, event_id: str, body: dict[str, Any]) -> Event:
-    action = str(body.get("action") or "")
-    payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
-    person = (
-        _id_at(payload, "application", "candidate", "id")
-        or _id_at(payload, "candidate", "id")
-        or _id_at(payload, "person", "id")
-        or _id_at(payload, "candidate_id")
-        or _id_at(payload, "application", "candidate_id")
-    )
-    if action in GREENHOUSE_ERASE:
-        work: Work = "erase"
-    elif action in GREENHOUSE_REFRESH:
-        work = "refresh"
-    else:
-        work = "ignore"
-    if person is None:
-        work = "ignore"
-    return Event(connector, event_id, action or "unknown", person, work)
-
-
-def lever_event(connector: str, body: dict[str, Any]) -> Event:
-    action = str(body.get("event") or "")
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    # Lever's contact is the person; older payloads call the same id candidateId
-    person = _id_at(data, "contactId") or _id_at(data, "candidateId")
-    if action in LEVER_ERASE:
-        work: Work = "erase"
-    elif action in LEVER_REFRESH:
-        work = "refresh"
-    else:
-        work = "ignore"
-    if person is None:  # e.g. the UI's test request, whose data is {}
-        work = "ignore"
-    event_id = _id_at(body, "id") or f"token:{body.get('token')}"
-    return Event(connector, event_id, action or "unknown", person, work)
 
 
 # -- the queue ------------------------------------------------------------------------------------------
@@ -400,8 +272,8 @@ def drain(
 
 def _is_erase(rt: Runtime, connector: str, action: str) -> bool:
     block = rt.settings.connectors.get(connector)
-    kind = block.type if block is not None else ""
-    return action in (GREENHOUSE_ERASE if kind == "greenhouse" else LEVER_ERASE)
+    reader = reader_for(block.type) if block is not None else None
+    return reader is not None and action in reader.erase_actions
 
 
 def make_trigger(rt: Runtime, settings: WebhookSettings) -> Trigger | None:
@@ -411,7 +283,7 @@ def make_trigger(rt: Runtime, settings: WebhookSettings) -> Trigger | None:
     if settings.trigger == "inline":
 
         def run_inline(connector: str) -> None:
-            from syncbridge.pipeline import run_all
+            from syncbridge.steps import run_all
 
             summary = run_all(rt, connector=connector)
             log.info(
@@ -488,7 +360,7 @@ _TOKENS_KEY = "webhook_signature_tokens"
 
 
 def remember_signature_token(rt: Runtime, connector: str, token: str) -> None:
-    """Keep a Lever webhook's signature token (Lever shows it only when the webhook is created)."""
+    """Keep a webhook's signature token that the vendor showed only when the webhook was created."""
     state = rt.store.state_for(connector)
     tokens = json.loads(state.get(_TOKENS_KEY) or "[]")
     if token not in tokens:
@@ -517,7 +389,7 @@ def make_worker(rt: Runtime) -> Worker | None:
     drain it also tells Greenhouse about ordered micro-internships that are complete."""
     if rt.settings.webhooks is None:
         return None
-    from syncbridge.pipeline import notify_assessments
+    from syncbridge.steps import notify_assessments
 
     return Worker(rt, rt.settings.webhooks, erase=erase_person_locally, after=notify_assessments)
 
@@ -548,7 +420,8 @@ def create_app(
     async def receive(connector: str, request: Request) -> JSONResponse:
         assert settings is not None
         block = rt.settings.connectors.get(connector)
-        if connector not in settings.connectors or block is None or block.type not in SUPPORTED:
+        reader = reader_for(block.type) if block is not None else None
+        if connector not in settings.connectors or reader is None:
             return answer(404, "no webhook endpoint for this connector")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
@@ -571,29 +444,21 @@ def create_app(
             return answer(400, "body is not a JSON object")
         # the store is synchronous: keep its calls off the event loop
         secrets = await run_in_threadpool(_secrets, rt, settings, connector)
-        if block.type == "greenhouse":
-            if not verify_greenhouse(secrets, bytes(raw), request.headers.get("signature")):
-                if body.get("action") == "ping" and set(body) <= {"action", "payload"}:
-                    # the ping on saving a webhook: answering it stores nothing, so it needs no proof
-                    return answer(200, "pong")
-                log.warning("webhook %s: missing or wrong signature; refused", connector)
-                return answer(401, "signature does not match")
-            event_id = request.headers.get("greenhouse-event-id") or hashlib.sha256(raw).hexdigest()
-            if body.get("action") == "ping":
-                return answer(200, "pong")
-            event = greenhouse_event(connector, event_id, body)
-        else:
-            if not verify_lever(secrets, body):
-                log.warning("webhook %s: missing or wrong signature; refused", connector)
-                return answer(401, "signature does not match")
-            try:
-                at = int(body["triggeredAt"]) / 1000.0
-            except (TypeError, ValueError):
-                return answer(401, "triggeredAt is not a time")
-            if abs(time.time() - at) > settings.replay_window_seconds:
-                log.warning("webhook %s: triggeredAt outside the replay window; refused", connector)
-                return answer(401, "event too old (or from the future): possible replay")
-            event = lever_event(connector, body)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        refused = reader.refusal(
+            secrets,
+            bytes(raw),
+            headers,
+            body,
+            now=time.time(),
+            replay_window_seconds=settings.replay_window_seconds,
+        )
+        if reader.is_ping(body, verified=refused is None):  # answering a ping stores nothing
+            return answer(200, "pong")
+        if refused is not None:
+            log.warning("webhook %s: %s; refused", connector, refused)
+            return answer(401, refused)
+        event = reader.event(connector, bytes(raw), headers, body)
         try:
             fresh = await run_in_threadpool(enqueue, rt, event, max_queue=settings.max_queue)
         except QueueFull as exc:

@@ -1,4 +1,5 @@
-"""``syncbridge demo --events``: the event-driven side on one machine.
+"""``syncbridge demo --events`` for Greenhouse (the sandbox plugin's ``events_demo``): the event-driven
+side on one machine.
 
 Against a local Greenhouse sandbox, with the webhook receiver and the assessment-partner API running in
 this process, it shows two stories a recruiter would notice:
@@ -23,7 +24,7 @@ from typing import Any
 import requests
 import yaml
 
-from syncbridge.sandbox_server import ThreadedApp
+from syncbridge.sandbox.server import ThreadedApp
 
 WEBHOOK_SECRET = "demo-webhook-secret"
 PARTNER_KEY = "demo-partner-key"
@@ -33,8 +34,8 @@ def run_events_demo(
     workdir: Path, *, size: int = 200, seed: int = 7, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
-    from syncbridge.outcomes import write_demo_outcomes
-    from syncbridge.pipeline import Runtime, run_all
+    from syncbridge.demo_data import write_demo_outcomes
+    from syncbridge.steps import Runtime, run_all
     from syncbridge.webhooks import Worker, create_app
 
     home = workdir / "events"
@@ -120,9 +121,9 @@ def _stories(
 ) -> dict[str, Any]:
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.connectors.greenhouse.partner_sim import GreenhouseSide
-    from syncbridge.pipeline import run_all
+    from syncbridge.connectors.greenhouse.webhooks import greenhouse_signature
     from syncbridge.redact import mask_email
-    from syncbridge.webhooks import greenhouse_signature
+    from syncbridge.steps import run_all
 
     token = requests.post(
         f"{gh.url}/token",

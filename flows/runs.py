@@ -1,13 +1,13 @@
 """Prefect flows: ``sync``, ``link``, ``history`` and ``pipeline`` (all of them).
 
-Orchestration only: each task calls a function of :mod:`syncbridge.pipeline`.  Task grain is
+Orchestration only: each task calls a function of :mod:`syncbridge.steps`.  Task grain is
 (connector, stream) for reads and a batch of actions for writes, never one task per record.  Reads are
 retried by Prefect as whole units (HTTP-level retries already happen inside the connector); writes are
 not, because the applier's ledger decides what may be sent again.
 
 Every flow takes one pydantic parameter model, so a run started from the Prefect UI with bad parameters
 is refused before it starts.  A run whose writes partly failed ends **Failed** (after publishing its
-artifacts) with :class:`~syncbridge.pipeline.RunFailed`, which carries the summary.
+artifacts) with :class:`~syncbridge.steps.RunFailed`, which carries the summary.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from syncbridge import pipeline as steps
+from syncbridge import steps
+from syncbridge.actions import Action
 from syncbridge.apply import ApplyResult
 from syncbridge.flows import approval
 from syncbridge.outcomes import OutcomeBatch
-from syncbridge.pipeline import RunFailed, RunSummary, Runtime
-from syncbridge.plan import Action, Plan
+from syncbridge.plan import Plan
 from syncbridge.redact import redact
+from syncbridge.steps import RunFailed, RunSummary, Runtime
 
 APPLY_BATCH = 200
 

@@ -1,6 +1,6 @@
 """Running a vendor sandbox (an ASGI app) in a background thread: shared by every connector's sandbox.
 
-Each ``connectors/<vendor>/sandbox.py`` defines ``create_app(db_path, **options)`` and a
+Each vendor sandbox (``connectors/<vendor>/sandbox``) defines ``create_app(db_path, **options)`` and a
 ``SandboxServer`` subclass of :class:`ThreadedSandbox` naming it.  The server binds its own TCP socket
 (port 0 = a free one) with ``IPPROTO_TCP`` set explicitly, because asyncio only enables TCP_NODELAY on
 sockets whose protocol says TCP; without it small responses wait ~40 ms for Nagle's algorithm.
@@ -11,8 +11,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 
@@ -117,9 +118,16 @@ class ThreadedSandbox:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
 
+    #: ``factory(db_path, **app_kwargs)`` builds the app (a vendor names its ``create_app`` here, or
+    #: overrides :meth:`create_app`)
+    factory: ClassVar[Callable[..., Any] | None] = None
+
     # the two hooks a vendor fills in
-    def create_app(self) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
+    def create_app(self) -> Any:
+        factory = type(self).factory
+        if factory is None:  # pragma: no cover - interface
+            raise NotImplementedError
+        return factory(self.db_path, **self.app_kwargs)
 
     def close_app(self, app: Any) -> None:
         """Release what the app holds (its SQLite connection) after the server stopped."""
@@ -132,15 +140,7 @@ class ThreadedSandbox:
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            proxy_headers=False,
-            timeout_graceful_shutdown=3,
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(_config(app))
         thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [sock]},

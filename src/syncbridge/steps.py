@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,21 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from syncbridge import privacy, sharedlimit
+from syncbridge.actions import Action
 from syncbridge.apply import Applier, ApplyResult
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
 from syncbridge.corrections import earlier_notes
 from syncbridge.errors import SyncbridgeError
-from syncbridge.fieldtypes import definitions_for
+from syncbridge.fieldtypes import FieldDefs, definitions_for
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
-from syncbridge.plan import Action, Plan, make_plan
+from syncbridge.plan import Plan, PlanState, make_plan
 from syncbridge.readahead import fewer_collections, read_ahead
 from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
 
-log = logging.getLogger("syncbridge.pipeline")
+log = logging.getLogger("syncbridge.steps")
 
 Progress = Callable[[str, int, int | None], None]
 #: pages fetched, mapped and prepared ahead of the one being written
@@ -209,34 +210,51 @@ def link(rt: Runtime, batch: OutcomeBatch) -> LinkSummary:
     return link_outcomes(rt.store, rt.settings, batch.outcomes)
 
 
+class StoreView(PlanState):
+    """The planner's read-only view of the state store (ledger look-ups cached for one plan)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.store = rt.store
+        self._done: dict[str, str | None] = {}
+        self._field_defs = definitions_for(rt)
+        self._earlier = earlier_notes(rt.store)
+
+    def done(self, key: str) -> str | None:
+        if key not in self._done:
+            row = self.store.ledger_get(key)
+            self._done[key] = row["remote_ref"] if row and row["status"] == "done" else None
+        return self._done[key]
+
+    def unfinished(self, key: str) -> bool:
+        row = self.store.ledger_get(key)
+        return row is not None and row["status"] != "done"
+
+    def open_requisition(self, connector: str, code: str) -> str | None:
+        return self.store.open_requisition(connector, code)
+
+    def closed_requisition(self, connector: str, code: str) -> bool:
+        return self.store.closed_requisition(connector, code)
+
+    def approval(self, key: str) -> str | None:
+        return self.store.approval_status(key)
+
+    def user_for(self, connector: str, email: str) -> str | None:
+        return self.store.user_id_by_email(connector, email)
+
+    def field_defs(self, connector: str) -> FieldDefs | None:
+        return self._field_defs(connector)
+
+    def earlier_note(self, connector: str, outcome_id: str) -> Mapping[str, Any] | None:
+        return self._earlier(connector, outcome_id)
+
+
 def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str | None = None) -> Plan:
     """Plan the writes; with ``connector``, only those for outcomes routed to that connector."""
     capabilities = {
         name: connector_class(block.type).capabilities for name, block in rt.settings.connectors.items()
     }
-    done_cache: dict[str, str | None] = {}
-
-    def done(key: str) -> str | None:
-        if key not in done_cache:
-            row = rt.store.ledger_get(key)
-            done_cache[key] = row["remote_ref"] if row and row["status"] == "done" else None
-        return done_cache[key]
-
     chosen = [lk for lk in links.links if connector is None or lk.connector == connector]
-    the_plan = make_plan(
-        rt.settings,
-        batch.outcomes,
-        chosen,
-        capabilities=capabilities,
-        done=done,
-        open_requisition=rt.store.open_requisition,
-        approval=rt.store.approval_status,
-        user_for=rt.store.user_id_by_email,
-        unfinished=lambda key: (row := rt.store.ledger_get(key)) is not None and row["status"] != "done",
-        closed_requisition=rt.store.closed_requisition,
-        field_defs=definitions_for(rt),
-        earlier_note=earlier_notes(rt.store),
-    )
+    the_plan = make_plan(rt.settings, batch.outcomes, chosen, capabilities=capabilities, state=StoreView(rt))
     for s in the_plan.strong:
         if s.state == "awaiting approval" and rt.store.request_approval(
             s.approval_key, outcome_id=s.outcome_id, connector=s.connector, rule=s.rule, summary=s.summary

@@ -1,0 +1,1 @@
+"""The connector conformance suite (see conftest.py)."""
