@@ -10,13 +10,14 @@ interpreter row by row.  One statement per page takes the GIL once, and the data
 work in C.
 
 Values are stored exactly as SQLAlchemy stores them (a test compares the stored text with a Core upsert
-on SQLite and PostgreSQL).  On SQLite each value goes through its column type's own bind processor (the
-same datetime text, 0/1 for booleans) and JSON values travel as JSON, which ``->`` gives back as the very
-text the engine's serializer writes.  On PostgreSQL JSON values travel as the serializer's text and the
-other values are cast to their column's type in SQL.  Where JSON cannot carry a value unchanged, the
-page goes through ``executemany`` instead: text with a NUL character (SQLite's JSON functions end a
-string there), integers wider than 64 bits, types orjson does not write, SQLite older than 3.38 (no
-``->>``), and tables with float columns (orjson writes NaN as null).
+on SQLite and PostgreSQL).  On SQLite a value that is not plain goes through its column type's own bind
+processor, datetimes get SQLAlchemy's text in SQL, booleans read back as 0/1, and JSON values travel as
+JSON, which ``->`` gives back as the very text the engine's serializer writes.  On PostgreSQL JSON
+values travel as the serializer's text and the other values are cast to their column's type in SQL.
+Where JSON cannot carry a value unchanged, the page goes through ``executemany`` instead: text with a
+NUL character (SQLite's JSON functions end a string there), integers wider than 64 bits, types orjson
+does not write, SQLite older than 3.38 (no ``->>``), and tables with float columns (orjson writes NaN
+as null).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from syncbridge.records import json_dumps
 #: column types whose values a JSON text carries unchanged (a float's NaN would become NULL)
 _CARRIED = (String, JSON, DateTime, Boolean, Integer)
 #: orjson writes NUL as this escape; SQLite's ``->>`` would cut the string there
-_NUL = "\\u0000"
+_NUL = b"\\u0000"
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
@@ -63,16 +64,14 @@ def _only(column: tuple[Any, ...], kind: type) -> bool:
     return set(map(type, column)) <= {kind, type(None)}
 
 
-def _sqlite_datetimes(proc: Callable[[Any], Any]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """SQLAlchemy's SQLite DATETIME bind processor over a column, with a fast path for plain datetimes
-    (the same text: ``YYYY-MM-DD HH:MM:SS.ffffff``, the zone ignored)."""
-
-    def convert(value: Any) -> Any:
-        if type(value) is datetime:  # the offset, if any, comes after the 26 characters kept
-            return value.isoformat(" ", "microseconds")[:26]
-        return proc(value)
-
-    return lambda column: tuple(map(convert, column))
+#: SQLite: the text SQLAlchemy's DATETIME processor writes (``YYYY-MM-DD HH:MM:SS.ffffff``, the zone
+#: ignored), made in SQL from orjson's ISO form of a datetime (``T`` between date and time, microseconds
+#: left out when 0, an offset when the datetime has a zone).  Text already in SQLAlchemy's form comes out
+#: unchanged, so a column that is not all datetimes goes through the processor first.
+_SQLITE_DATETIME = (
+    "substr({v}, 1, 10) || ' ' || substr({v}, 12, 8) || "
+    "CASE WHEN substr({v}, 20, 1) = '.' THEN substr({v}, 20, 7) ELSE '.000000' END"
+)
 
 
 def _each(proc: Callable[[Any], Any]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
@@ -157,6 +156,7 @@ class BulkUpsert:
             if isinstance(by_name[n].type, JSON) and serializer is json_text and not self.postgresql
         }
         self._converters: dict[int, Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
+        self._datetimes: set[str] = set()
         for i, n in enumerate(self.varying):
             kind, proc = by_name[n].type, self.processors.get(n)
             if n in self._nested:
@@ -165,8 +165,9 @@ class BulkUpsert:
                 self._converters[i] = _each(serializer if self.postgresql or proc is None else proc)
             elif proc is None:
                 continue
-            elif isinstance(kind, DateTime) and not self.postgresql:
-                self._converters[i] = _sqlite_datetimes(proc)
+            elif isinstance(kind, DateTime) and not self.postgresql:  # see _SQLITE_DATETIME
+                self._datetimes.add(n)
+                self._converters[i] = _unless_only(datetime, proc)
             elif isinstance(kind, Boolean):  # JSON true reads back as 1 (SQLite) or true (PostgreSQL)
                 self._converters[i] = _unless_only(bool, proc)
             else:
@@ -188,9 +189,16 @@ class BulkUpsert:
                 exprs.append(f"value->'$[{at}]'")
             elif self.postgresql:
                 exprs.append(f"CAST(r.v->>{at} AS {sql_type})" if typed else f"r.v->>{at}")
+            elif column.name in self._datetimes:
+                exprs.append(_SQLITE_DATETIME.format(v=f"(value->>{at})"))
             else:
                 exprs.append(f"value->>{at}")
-        source = "jsonb_array_elements(%s::jsonb) AS r(v)" if self.postgresql else "json_each(?) WHERE true"
+        # the rows come as UTF-8 bytes (no str made of them in Python), read as text by the database
+        source = (
+            "jsonb_array_elements(convert_from(%s, 'UTF8')::jsonb) AS r(v)"
+            if self.postgresql
+            else "json_each(CAST(? AS TEXT)) WHERE true"
+        )
         target = ", ".join(quote(n) for n in self.names)
         conflict = ", ".join(quote(k) for k in keys)
         if self.update and updates:
@@ -221,7 +229,7 @@ class BulkUpsert:
             for i, convert in self._converters.items():
                 columns[i] = convert(columns[i])
             try:
-                payload = orjson.dumps(list(zip(*columns, strict=True)), option=_OPTIONS).decode()
+                payload: bytes | None = orjson.dumps(list(zip(*columns, strict=True)), option=_OPTIONS)
             except TypeError:  # a value orjson does not write (an integer wider than 64 bits...)
                 payload = None
             if payload is not None and _NUL not in payload:
