@@ -18,22 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from syncbridge.connectors.lever.sandbox.demo import DEFAULT_REFRESH_TOKEN
-from syncbridge.sandbox.seed import (
-    FIRST_NAMES,
-    LAST_NAMES,
-    PERSONAL_DOMAINS,
-    SCHOOL_DOMAINS,
-    WORK_DOMAINS,
-    ascii_fold,
-    phone_digits,
-    rng_for,
-    seed_anchor,
-    uuid_from,
-)
+from syncbridge.sandbox import seed as kit
 from syncbridge.sandbox.store import Index, Table, dumps, ensure_tables, seed_file
 
+#: the credentials the sandbox accepts (the refresh token is seeded)
+DEFAULT_API_KEY = "sbx-lever-key-3c9d2f71b8e4"
+DEFAULT_CLIENT_ID = "sbx-lever-client-1"
+DEFAULT_CLIENT_SECRET = "sbx-lever-secret-8a41c7e09d"
+DEFAULT_REFRESH_TOKEN = "sbx-lever-refresh-initial-5e2b"
 DAY_MS = 86_400_000
+Record = dict[str, Any]
 
 
 def now_ms() -> int:
@@ -43,84 +37,47 @@ def now_ms() -> int:
 # --------------------------------------------------------------------------------------------------------
 # tables
 
-Record = dict[str, Any]
+#: how a filter column is computed from a record (a column without a getter is the record's own key)
+_GETTERS: dict[str, Callable[[Record], Any]] = {
+    "email_lc": lambda r: (r.get("email") or "").strip().lower(),
+    "deactivated": lambda r: r.get("deactivatedAt") is not None,
+    "updated_at": lambda r: r.get("updatedAt"),
+    "code": lambda r: r.get("requisitionCode"),
+    "archived": lambda r: bool(r.get("archived")),
+    "confidential": lambda r: r.get("confidentiality") == "confidential",
+    "opp_id": lambda r: r["_opp"],
+}
+# fmt: off
+#: table: (its filter columns, the record key its ``sort`` is, its other indexes as ``name=columns;...``)
+_TABLES = {
+    "users": ("email_lc deactivated", "createdAt", "ix_users_email=email_lc"),
+    "stages": ("", "_pos", ""),
+    "archive_reasons": ("", "createdAt", ""),
+    "requisition_fields": ("", "createdAt", ""),
+    "postings": ("updated_at state confidential", "createdAt", ""),
+    "requisitions": ("updated_at code status confidential", "createdAt", "ix_req_code=code"),
+    "contacts": ("", "createdAt", ""),
+    "opportunities": ("contact updated_at archived confidential", "createdAt",
+                      "ix_opp_contact=contact;ix_opp_updated=updated_at"),
+    "notes": ("opp_id", "createdAt", "ix_notes_opp=opp_id, sort, id"),
+    "deleted_opportunities": ("contact", "deletedAt", ""),
+}
+# fmt: on
 
 
-def _confidential(rec: Record) -> bool:
-    return rec.get("confidentiality") == "confidential"
-
-
-def _updated(rec: Record) -> Any:
-    return rec.get("updatedAt")
-
-
-def _table(
-    name: str,
-    columns: tuple[str, ...] = (),
-    getters: dict[str, Callable[[Record], Any]] | None = None,
-    indexes: tuple[Index, ...] = (),
-    sort: Callable[[Record], int] = lambda r: int(r.get("createdAt") or 0),
-) -> Table:
+def _table(name: str, columns: str, sort: str, indexes: str) -> Table:
     """``id``, ``sort``, the JSON ``data`` and the filter ``columns`` (the index on ``sort, id`` first)."""
+    extra = [Index(ix, cols) for ix, cols in (spec.split("=") for spec in indexes.split(";") if spec)]
     return Table.records(
         name,
         ("id TEXT PRIMARY KEY", "sort INTEGER NOT NULL"),
-        columns,
-        indexes=(Index(f"ix_{name}_sort", "sort, id"), *indexes),
-        getters={"sort": sort, **(getters or {})},
+        columns.split(),
+        indexes=(Index(f"ix_{name}_sort", "sort, id"), *extra),
+        getters={"sort": lambda r: int(r.get(sort) or 0), **_GETTERS},
     )
 
 
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        _table(
-            "users",
-            ("email_lc", "deactivated"),
-            {
-                "email_lc": lambda r: (r.get("email") or "").strip().lower(),
-                "deactivated": lambda r: r.get("deactivatedAt") is not None,
-            },
-            (Index("ix_users_email", "email_lc"),),
-        ),
-        _table("stages", sort=lambda r: int(r.get("_pos", 0))),
-        _table("archive_reasons"),
-        _table("requisition_fields"),
-        _table(
-            "postings",
-            ("updated_at", "state", "confidential"),
-            {"updated_at": _updated, "confidential": _confidential},
-        ),
-        _table(
-            "requisitions",
-            ("updated_at", "code", "status", "confidential"),
-            {
-                "updated_at": _updated,
-                "code": lambda r: r.get("requisitionCode"),
-                "confidential": _confidential,
-            },
-            (Index("ix_req_code", "code"),),
-        ),
-        _table("contacts"),
-        _table(
-            "opportunities",
-            ("contact", "updated_at", "archived", "confidential"),
-            {
-                "updated_at": _updated,
-                "archived": lambda r: bool(r.get("archived")),
-                "confidential": _confidential,
-            },
-            (Index("ix_opp_contact", "contact"), Index("ix_opp_updated", "updated_at")),
-        ),
-        _table(
-            "notes",
-            ("opp_id",),
-            {"opp_id": lambda r: r["_opp"]},
-            (Index("ix_notes_opp", "opp_id, sort, id"),),
-        ),
-        _table("deleted_opportunities", ("contact",), sort=lambda r: int(r.get("deletedAt") or 0)),
-    )
-}
+TABLES = {name: _table(name, *spec) for name, spec in _TABLES.items()}
 CONTACT_EMAILS = Table(
     "contact_emails",
     ("email TEXT NOT NULL", "contact TEXT NOT NULL", "position INTEGER NOT NULL"),
@@ -140,12 +97,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     ensure_tables(conn, (*TABLES.values(), *_OTHER_TABLES))
 
 
-def put_sql(table: str) -> str:
-    return TABLES[table].insert_sql("INSERT OR REPLACE")
-
-
-def row(table: str, rec: Record) -> tuple[Any, ...]:
-    return TABLES[table].row(rec)
+def put(conn: sqlite3.Connection, table: str, *records: Record) -> None:
+    """Insert or replace ``records`` in ``table``."""
+    conn.executemany(TABLES[table].insert_sql("INSERT OR REPLACE"), [TABLES[table].row(r) for r in records])
 
 
 def email_rows(contact: Record) -> list[tuple[str, str, int]]:
@@ -153,130 +107,71 @@ def email_rows(contact: Record) -> list[tuple[str, str, int]]:
     return [(e.strip().lower(), contact["id"], i) for i, e in enumerate(contact.get("emails") or [])]
 
 
+def add_refresh_token(conn: sqlite3.Connection, token: str = DEFAULT_REFRESH_TOKEN) -> None:
+    sql = "INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)"
+    conn.execute(sql, (token, now_ms()))
+
+
 # --------------------------------------------------------------------------------------------------------
-# shapes shared by the seed and the API
+# shapes shared by the seed and the API: each record's keys in Lever's order, with their defaults
+
+# fmt: off
+CONTACT: Record = dict.fromkeys(["id", "name", "headline", "location", "emails", "phones", "links"]) | {
+    "isAnonymized": False, "createdAt": None}
+APPLICATION: Record = dict.fromkeys([
+    "id", "opportunityId", "candidateId", "createdAt", "type", "posting", "postingOwner",
+    "postingHiringManager", "user", "name", "email", "phone", "company", "links", "comments",
+    "customQuestions", "archived", "requisitionForHire"])
+OPPORTUNITY: Record = dict.fromkeys([
+    "id", "contact", "createdAt", "updatedAt", "lastInteractionAt", "lastAdvancedAt", "snoozedUntil",
+    "archived", "stage", "stageChanges", "owner", "followers", "tags", "sources", "origin", "sourcedBy",
+    "confidentiality", "dataProtection", "isAnonymized", "opportunityLocation", "_applications"])
+NOTE: Record = {"id": None, "_opp": None, "text": "Note", "fields": None, "user": None, "secret": False,
+                "createdAt": None, "completedAt": None, "deletedAt": None}
+NOTE_FIELD: Record = {"type": "note", "text": "Comment", "value": None, "createdAt": None, "user": None,
+                      "score": None, "stage": None}
+REQUISITION: Record = dict.fromkeys([
+    "id", "requisitionCode", "name", "backfill", "confidentiality", "createdAt", "creator",
+    "headcountHired", "headcountTotal", "status", "hiringManager", "owner", "compensationBand",
+    "employmentStatus", "location", "internalNotes", "postings", "department", "team", "offerIds",
+    "approval", "customFields", "closedAt", "timeToFillStartAt", "timeToFillEndAt", "updatedAt"])
+# fmt: on
 
 
-def contact_shape(
-    cid: str, name: str, headline: str, location: Any, emails: list[str], phones: list[Any], links: list[str]
-) -> Record:
-    return {
-        "id": cid,
-        "name": name,
-        "headline": headline,
-        "location": location,
-        "emails": emails,
-        "phones": phones,
-        "links": links,
-        "isAnonymized": False,
-    }
+def shape(template: Record, **values: Any) -> Record:
+    """A record with ``template``'s keys in its order, ``values`` in place of the defaults."""
+    assert values.keys() <= template.keys(), values.keys() - template.keys()
+    return {**template, **values}
 
 
 def application_shape(
-    app_id: str,
-    opp_id: str,
-    created: int,
-    posting: Record,
-    contact: Record,
-    kind: str,
-    *,
-    user: str | None = None,
-    phone: Any = None,
-    archived: Any = None,
+    app_id: str, opp_id: str, created: int, posting: Record, contact: Record, kind: str, **values: Any
 ) -> Record:
-    return {
-        "id": app_id,
-        "opportunityId": opp_id,
-        "candidateId": opp_id,
-        "createdAt": created,
-        "type": kind,
-        "posting": posting["id"],
-        "postingOwner": posting["owner"],
-        "postingHiringManager": posting["hiringManager"],
-        "user": user,
-        "name": contact["name"],
-        "email": (contact["emails"] or [None])[0],
-        "phone": phone,
-        "company": None,
-        "links": None,
-        "comments": None,
-        "customQuestions": [],
-        "archived": archived,
-        "requisitionForHire": None,
-    }
+    """An application of ``contact`` to ``posting`` (``values``: ``user``, ``phone``, ``archived``)."""
+    app = shape(APPLICATION, id=app_id, opportunityId=opp_id, candidateId=opp_id, createdAt=created)
+    app.update(type=kind, posting=posting["id"], postingOwner=posting["owner"], name=contact["name"])
+    app.update(postingHiringManager=posting["hiringManager"], email=(contact["emails"] or [None])[0])
+    return app | {"customQuestions": [], **values}
 
 
-def opportunity_shape(
-    oid: str,
-    contact: str,
-    created: int,
-    updated: int | None,
-    touched: int,
-    *,
-    archived: Any,
-    stage: str,
-    stage_change: Record,
-    owner: str | None,
-    followers: list[Any],
-    tags: list[str],
-    sources: list[str],
-    origin: str,
-    sourced_by: str | None,
-    confidential: bool,
-    location: Any,
-    applications: list[Record],
-) -> Record:
+def opportunity_shape(touched: int, posting: Record | None, **values: Any) -> Record:
     """An opportunity as stored (``_applications`` is rendered as ``applications``); ``touched`` is its
-    last interaction and advance."""
-    return {
-        "id": oid,
-        "contact": contact,
-        "createdAt": created,
-        "updatedAt": updated,
-        "lastInteractionAt": touched,
-        "lastAdvancedAt": touched,
-        "snoozedUntil": None,
-        "archived": archived,
-        "stage": stage,
-        "stageChanges": [stage_change],
-        "owner": owner,
-        "followers": followers,
-        "tags": tags,
-        "sources": sources,
-        "origin": origin,
-        "sourcedBy": sourced_by,
-        "confidentiality": "confidential" if confidential else "non-confidential",
-        "dataProtection": None,
-        "isAnonymized": False,
-        "opportunityLocation": location,
-        "_applications": applications,
-    }
+    last interaction and advance; it is confidential when its ``posting`` is."""
+    secret = bool(posting and posting["confidentiality"] == "confidential")
+    opp = shape(OPPORTUNITY, lastInteractionAt=touched, lastAdvancedAt=touched, isAnonymized=False)
+    return opp | {"confidentiality": "confidential" if secret else "non-confidential", **values}
+
+
+def stage_change(stage: str, index: int, user: str | None, at: int) -> Record:
+    return {"toStageId": stage, "toStageIndex": index, "userId": user, "updatedAt": at}
 
 
 def note_shape(
-    note_id: str, opp_id: str, value: str, user: str | None, ts: int, *, secret: bool, score: int | None
+    note_id: str, opp_id: str, value: str, user: str | None, ts: int, secret: bool = False, score: Any = None
 ) -> Record:
-    return {
-        "id": note_id,
-        "_opp": opp_id,
-        "text": "Note",
-        "fields": [
-            {
-                "type": "note",
-                "text": "Comment",
-                "value": value,
-                "createdAt": ts,
-                "user": user,
-                "score": score,
-                "stage": None,
-            }
-        ],
-        "user": user,
-        "secret": secret,
-        "createdAt": ts,
-        "completedAt": ts,
-        "deletedAt": None,
-    }
+    field = shape(NOTE_FIELD, value=value, createdAt=ts, user=user, score=score)
+    note = shape(NOTE, id=note_id, _opp=opp_id, fields=[field], user=user, secret=secret)
+    return note | {"createdAt": ts, "completedAt": ts}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -286,24 +181,14 @@ SEED_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN_MS = 730 * DAY_MS
 NOTE_CAP = 5_000
 
-# the kit's names and domains but for a few (what a seed draws from these lists must not move)
-FIRST = [
-    name
-    for name, _ in FIRST_NAMES
-    if name
-    not in {"Jean-Luc", "Ольга", "Sergei", "Hana", "Ava", "Dorothée", "Ana", "Ethan", "Amara", "Nikolai"}
-]
-LAST = [
-    name
-    for name, _ in LAST_NAMES
-    if name not in {"D'Angelo", "李", "Williams", "Brown", "Lefèvre", "St. John", "Lopez"}
-]
-DOMAINS = (
-    [d for d in PERSONAL_DOMAINS if d not in ("hotmail.co.uk", "web.de")]
-    + SCHOOL_DOMAINS[:3]
-    + WORK_DOMAINS[:3]
-)
 # fmt: off
+# the kit's names and domains but for a few (what a seed draws from these lists must not move)
+_NOT_FIRST = {"Jean-Luc", "Ольга", "Sergei", "Hana", "Ava", "Dorothée", "Ana", "Ethan", "Amara", "Nikolai"}
+FIRST = [name for name, _ in kit.FIRST_NAMES if name not in _NOT_FIRST]
+LAST = [name for name, _ in kit.LAST_NAMES
+        if name not in {"D'Angelo", "李", "Williams", "Brown", "Lefèvre", "St. John", "Lopez"}]
+DOMAINS = ([d for d in kit.PERSONAL_DOMAINS if d not in ("hotmail.co.uk", "web.de")]
+           + kit.SCHOOL_DOMAINS[:3] + kit.WORK_DOMAINS[:3])
 HEADLINES = ["Student", "Software Engineer at Globex", "Data Analyst", "Research Assistant", "Barista",
              "Product Designer", "Marketing Intern", "Junior Developer", "Étudiante en informatique",
              "学生", "Студент"]
@@ -341,11 +226,12 @@ REQ_FIELDS = [{"id": "cost_center", "text": "Cost center", "type": "text", "isRe
 NOTE_TEXTS = ["Great phone screen, strong SQL.", "Asked to follow up in Q3.", "Prefers remote roles.",
               "Relocating to Berlin — check visa.", "Référence vérifiée.", "候補者と面談済み。"]
 REQ_STATUS = {"published": "open", "internal": "open", "closed": "closed", "draft": "draft"}
+USER_EMPTY = ("photo", "externalDirectoryId", "linkedContactIds", "jobTitle", "managerId")
 # fmt: on
 
 
 def _phone(rng: random.Random) -> str:
-    a, b, c = phone_digits(rng)
+    a, b, c = kit.phone_digits(rng)
     return [f"({a}) {b}-{c}", f"+1 {a} {b} {c}", f"+44 20 {b}{c}", f"+49{a}{b}{c}"][rng.randrange(4)]
 
 
@@ -358,121 +244,65 @@ class _World:
     postings: list[Record]
 
 
-def _insert(conn: sqlite3.Connection, table: str, records: list[Record]) -> None:
-    conn.executemany(put_sql(table), [row(table, r) for r in records])
+def _posting(rng: random.Random, k: int, anchor: int, active: list[str]) -> Record:
+    title, team, dept, state, confidential = POSTINGS[k]
+    created = anchor - SPAN_MS + rng.randrange(SPAN_MS // 2)
+    pid = kit.uuid_from(rng)
+    rec: Record = {"id": pid, "text": title, "createdAt": created}
+    rec["updatedAt"] = created + rng.randrange(SPAN_MS // 2)
+    rec |= {"user": active[0], "owner": active[1 + k % 3], "hiringManager": active[3]}
+    rec["confidentiality"] = "confidential" if confidential else "non-confidential"
+    where, site = LOCATIONS[k % 4], f"https://jobs.sandbox.example/acme/{pid}"
+    rec["categories"] = {"team": team, "department": dept, "location": where, "allLocations": [where]}
+    rec["categories"] |= {"commitment": "Full-time", "level": None}
+    lists = [{"text": "Requirements", "content": "<li>Curiosity</li><li>Teamwork</li>"}]
+    html = f"<div>Join us as a {title}.</div>"
+    rec["content"] = {"description": f"Join us as a {title}.", "descriptionHtml": html, "lists": lists}
+    rec["content"] |= {"closing": "", "closingHtml": ""}
+    rec |= {"country": "US", "tags": [], "state": state, "distributionChannels": ["internal", "public"]}
+    rec |= {"reqCode": f"REQ-{1001 + k}", "requisitionCodes": [f"REQ-{1001 + k}"]}
+    rec |= dict.fromkeys(("salaryDescription", "salaryDescriptionHtml", "salaryRange"))
+    rec["urls"] = {"list": "https://jobs.sandbox.example/acme", "show": site, "apply": f"{site}/apply"}
+    return rec | {"workplaceType": ["onsite", "remote", "hybrid"][k % 3], "followers": []}
 
 
 def _seed_dictionaries(conn: sqlite3.Connection, rng: random.Random) -> _World:
-    anchor = int(seed_anchor(SEED_ANCHOR).timestamp() * 1000)
+    anchor = int(kit.seed_anchor(SEED_ANCHOR).timestamp() * 1000)
     early = anchor - SPAN_MS - 200 * DAY_MS
     users: list[Record] = []
     for name, email, role, deactivated in USERS:
         created = early + rng.randrange(100 * DAY_MS)
-        users.append(
-            {
-                "id": uuid_from(rng),
-                "name": name,
-                "username": email.split("@")[0],
-                "email": email,
-                "createdAt": created,
-                "deactivatedAt": created + DAY_MS if deactivated else None,
-                "accessRole": role,
-                **dict.fromkeys(
-                    ("photo", "externalDirectoryId", "linkedContactIds", "jobTitle", "managerId")
-                ),
-            }
-        )
-    _insert(conn, "users", users)
-    stages: list[Record] = [{"id": sid, "text": text, "_pos": i} for i, (sid, text) in enumerate(STAGES)]
-    _insert(conn, "stages", stages)
+        user: Record = {"id": kit.uuid_from(rng), "name": name, "username": email.split("@")[0]}
+        gone = created + DAY_MS if deactivated else None
+        user |= {"email": email, "createdAt": created, "deactivatedAt": gone}
+        users.append(user | {"accessRole": role, **dict.fromkeys(USER_EMPTY)})
+    put(conn, "users", *users)
+    put(conn, "stages", *({"id": sid, "text": text, "_pos": i} for i, (sid, text) in enumerate(STAGES)))
     reasons: list[Record] = [
-        {"id": uuid_from(rng), "text": text, "status": "active", "type": kind, "createdAt": early}
+        {"id": kit.uuid_from(rng), "text": text, "status": "active", "type": kind, "createdAt": early}
         for text, kind in ARCHIVE_REASONS
     ]
-    _insert(conn, "archive_reasons", reasons)
-    _insert(conn, "requisition_fields", [{**f, "createdAt": early + i} for i, f in enumerate(REQ_FIELDS)])
+    put(conn, "archive_reasons", *reasons)
+    put(conn, "requisition_fields", *({**f, "createdAt": early + i} for i, f in enumerate(REQ_FIELDS)))
     active = [u["id"] for u in users if u["deactivatedAt"] is None]
-    postings: list[Record] = []
-    for k, (title, team, dept, state, confidential) in enumerate(POSTINGS):
-        created = anchor - SPAN_MS + rng.randrange(SPAN_MS // 2)
-        pid = uuid_from(rng)
-        where = LOCATIONS[k % 4]
-        site = f"https://jobs.sandbox.example/acme/{pid}"
-        postings.append(
-            {
-                "id": pid,
-                "text": title,
-                "createdAt": created,
-                "updatedAt": created + rng.randrange(SPAN_MS // 2),
-                "user": active[0],
-                "owner": active[1 + k % 3],
-                "hiringManager": active[3],
-                "confidentiality": "confidential" if confidential else "non-confidential",
-                "categories": {
-                    "team": team,
-                    "department": dept,
-                    "location": where,
-                    "allLocations": [where],
-                    "commitment": "Full-time",
-                    "level": None,
-                },
-                "content": {
-                    "description": f"Join us as a {title}.",
-                    "descriptionHtml": f"<div>Join us as a {title}.</div>",
-                    "lists": [{"text": "Requirements", "content": "<li>Curiosity</li><li>Teamwork</li>"}],
-                    "closing": "",
-                    "closingHtml": "",
-                },
-                "country": "US",
-                "tags": [],
-                "state": state,
-                "distributionChannels": ["internal", "public"],
-                "reqCode": f"REQ-{1001 + k}",
-                "requisitionCodes": [f"REQ-{1001 + k}"],
-                **dict.fromkeys(("salaryDescription", "salaryDescriptionHtml", "salaryRange")),
-                "urls": {"list": "https://jobs.sandbox.example/acme", "show": site, "apply": f"{site}/apply"},
-                "workplaceType": ["onsite", "remote", "hybrid"][k % 3],
-                "followers": [],
-            }
-        )
-    _insert(conn, "postings", postings)
-    reqs: list[Record] = []
+    postings = [_posting(rng, k, anchor, active) for k in range(len(POSTINGS))]
+    put(conn, "postings", *postings)
     for k, p in enumerate(postings):
-        reqs.append(
-            {
-                "id": uuid_from(rng),
-                "requisitionCode": f"REQ-{1001 + k}",
-                "name": p["text"],
-                "backfill": k == 3,
-                "confidentiality": p["confidentiality"],
-                "createdAt": p["createdAt"] - DAY_MS,
-                "creator": active[0],
-                "headcountHired": 0,
-                "headcountTotal": "unlimited" if k == 1 else 1 + k % 3,
-                "status": REQ_STATUS[p["state"]],
-                "hiringManager": active[3],
-                "owner": active[1],
-                "compensationBand": None,
-                "employmentStatus": "full-time",
-                "location": p["categories"]["location"],
-                "internalNotes": "",
-                "postings": [p["id"]],
-                "department": p["categories"]["department"],
-                "team": p["categories"]["team"],
-                "offerIds": [],
-                "approval": None,
-                "customFields": {"cost_center": f"CC-{100 + k}"},
-                **dict.fromkeys(("closedAt", "timeToFillStartAt", "timeToFillEndAt")),
-                "updatedAt": None if k == 0 else p["updatedAt"],
-            }
-        )
-    _insert(conn, "requisitions", reqs)
-    return _World(anchor, active, [s["id"] for s in stages], [r["id"] for r in reasons], postings)
+        cats = p["categories"]
+        req = shape(REQUISITION, id=kit.uuid_from(rng), requisitionCode=f"REQ-{1001 + k}", name=p["text"])
+        req.update(backfill=k == 3, confidentiality=p["confidentiality"], createdAt=p["createdAt"] - DAY_MS)
+        req.update(creator=active[0], headcountHired=0, headcountTotal="unlimited" if k == 1 else 1 + k % 3)
+        req.update(status=REQ_STATUS[p["state"]], hiringManager=active[3], owner=active[1])
+        req.update(employmentStatus="full-time", location=cats["location"], internalNotes="")
+        req.update(postings=[p["id"]], department=cats["department"], team=cats["team"], offerIds=[])
+        req.update(customFields={"cost_center": f"CC-{100 + k}"}, updatedAt=p["updatedAt"] if k else None)
+        put(conn, "requisitions", req)
+    return _World(anchor, active, [s for s, _ in STAGES], [r["id"] for r in reasons], postings)
 
 
 def _gen_contact(rng: random.Random, i: int, recent: list[str], shared: set[str]) -> Record:
     first, last = rng.choice(FIRST), rng.choice(LAST)
-    fa, la = ascii_fold(first) or "x", ascii_fold(last) or "y"
+    fa, la = kit.ascii_fold(first) or "x", kit.ascii_fold(last) or "y"
     roll = rng.random()
     count = 0 if roll < 0.02 else 1 if roll < 0.72 else 2 if roll < 0.94 else 3
     emails = []
@@ -498,19 +328,15 @@ def _gen_contact(rng: random.Random, i: int, recent: list[str], shared: set[str]
         if rng.random() > 0.2:  # the type is optional
             phone["type"] = rng.choice(["mobile", "mobile", "home", "work", "other"])
         phones.append(phone)
-    return contact_shape(
-        "",
-        name=f"{first} {last}" if rng.random() > 0.01 else first,
-        headline=rng.choice(HEADLINES) if rng.random() < 0.6 else "",
-        location=rng.choice(LOCATIONS) if rng.random() < 0.7 else None,
-        emails=emails,
-        phones=phones,
-        links=[f"https://www.linkedin.com/in/{fa}-{la}-{i}"] if rng.random() < 0.15 else [],
-    )
+    contact = shape(CONTACT, name=f"{first} {last}" if rng.random() > 0.01 else first)
+    contact["headline"] = rng.choice(HEADLINES) if rng.random() < 0.6 else ""
+    contact["location"] = rng.choice(LOCATIONS) if rng.random() < 0.7 else None
+    linkedin = [f"https://www.linkedin.com/in/{fa}-{la}-{i}"] if rng.random() < 0.15 else []
+    return contact | {"emails": emails, "phones": phones, "links": linkedin}
 
 
 def _gen_opportunity(rng: random.Random, w: _World, contact: Record, created: int) -> Record:
-    oid = uuid_from(rng)
+    oid = kit.uuid_from(rng)
     on_posting = rng.random() < 0.7
     posting = None
     if on_posting:
@@ -523,48 +349,32 @@ def _gen_opportunity(rng: random.Random, w: _World, contact: Record, created: in
     stage = rng.choice(w.stages[3:] if on_posting else w.stages[:3])
     archived = None
     if rng.random() < 0.35:
-        archived = {
-            "archivedAt": (updated or created) - rng.randrange(0, 1000),
-            "reason": rng.choice(w.reasons),
-        }
+        at = (updated or created) - rng.randrange(0, 1000)
+        archived = {"archivedAt": at, "reason": rng.choice(w.reasons)}
     apps = []
     if posting is not None:
         phone = contact["phones"][0] if contact["phones"] else None
-        app = application_shape(
-            uuid_from(rng), oid, created, posting, contact, "posting", phone=phone, archived=archived
-        )
-        apps.append(app)
+        app = application_shape(kit.uuid_from(rng), oid, created, posting, contact, "posting", phone=phone)
+        apps.append(app | {"archived": archived})
     owner = rng.choice(w.users)
-    change = {
-        "toStageId": stage,
-        "toStageIndex": w.stages.index(stage),
-        "userId": owner,
-        "updatedAt": created,
-    }
-    return opportunity_shape(
-        oid,
-        contact["id"],
-        created,
-        updated,
-        updated or created,
-        archived=archived,
-        stage=stage,
-        stage_change=change,
-        owner=owner,
-        followers=[owner],
-        tags=rng.sample(TAGS, rng.choice([1, 1, 2])) if rng.random() < 0.2 else [],
-        sources=[rng.choice(SOURCES)] if rng.random() < 0.6 else [],
-        origin="applied" if on_posting else rng.choice(ORIGINS),
-        sourced_by=None if on_posting else owner,
-        confidential=bool(posting and posting["confidentiality"] == "confidential"),
-        location=contact.get("location"),
-        applications=apps,
-    )
+    opp = opportunity_shape(updated or created, posting, id=oid, contact=contact["id"], createdAt=created)
+    opp.update(updatedAt=updated, archived=archived, stage=stage, owner=owner, followers=[owner])
+    opp["stageChanges"] = [stage_change(stage, w.stages.index(stage), owner, created)]
+    opp["tags"] = rng.sample(TAGS, rng.choice([1, 1, 2])) if rng.random() < 0.2 else []
+    opp["sources"] = [rng.choice(SOURCES)] if rng.random() < 0.6 else []
+    opp["origin"] = "applied" if on_posting else rng.choice(ORIGINS)
+    opp.update(sourcedBy=None if on_posting else owner, opportunityLocation=contact.get("location"))
+    return opp | {"_applications": apps}
 
 
 #: how a file is filled: in one big transaction, without a WAL copy of every page and with a page cache
-#: that holds the random-UUID indexes (without it a million-row seed slows down quadratically)
-_FILL_PRAGMAS = ("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-262144")
+#: that holds the random-UUID indexes (without it a million-row seed slows down quadratically); the fill
+#: wrote no WAL: nothing to checkpoint
+_FILL: dict[str, Any] = {
+    "pragmas": ("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-262144"),
+    "restore": ("journal_mode=WAL", "synchronous=NORMAL"),
+    "checkpoint": False,
+}
 
 
 def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = False) -> None:
@@ -579,76 +389,53 @@ def seed(db_path: str | Path, size: int = 200, seed: int = 7, *, reset: bool = F
         return dumps({"size": size, "seed": seed, "at": now_ms()})
 
     fill = functools.partial(_seed_all, size=size, seed_value=seed)
-    after = ("journal_mode=WAL", "synchronous=NORMAL")  # the fill wrote no WAL: nothing to checkpoint
-    seed_file(
-        db_path,
-        ensure_schema,
-        fill,
-        seeded=marker,
-        reset=reset,
-        pragmas=_FILL_PRAGMAS,
-        restore=after,
-        checkpoint=False,
-    )
-
-
-def add_refresh_token(conn: sqlite3.Connection, token: str = DEFAULT_REFRESH_TOKEN) -> None:
-    conn.execute(
-        "INSERT OR IGNORE INTO refresh_tokens(token, used, created_at) VALUES (?, 0, ?)", (token, now_ms())
-    )
+    seed_file(db_path, ensure_schema, fill, seeded=marker, reset=reset, **_FILL)
 
 
 def _seed_all(conn: sqlite3.Connection, size: int, seed_value: int) -> None:
-    w = _seed_dictionaries(conn, rng_for("lever-sandbox", seed_value, "dicts"))
-    rng = rng_for("lever-sandbox", seed_value, "people")
-    note_rng = rng_for("lever-sandbox", seed_value, "notes")
+    w = _seed_dictionaries(conn, kit.rng_for("lever-sandbox", seed_value, "dicts"))
+    rng = kit.rng_for("lever-sandbox", seed_value, "people")
+    note_rng = kit.rng_for("lever-sandbox", seed_value, "notes")
     start = w.anchor - SPAN_MS
     recent: list[str] = []
     shared: set[str] = set()
-    batches: dict[str, list[tuple[Any, ...]]] = {
-        t: [] for t in ("contacts", "contact_emails", "opportunities", "notes", "deleted_opportunities")
-    }
-    made = 0
-    i = 0
+    batches = {t: list[Record]() for t in ("contacts", "opportunities", "notes", "deleted_opportunities")}
+    emails: list[tuple[str, str, int]] = []
+    made = i = 0
 
     def flush() -> None:
-        for table, rows in batches.items():
-            sql = CONTACT_EMAILS.insert_sql() if table == "contact_emails" else put_sql(table)
-            conn.executemany(sql, rows)
-            rows.clear()
+        for table, records in batches.items():
+            put(conn, table, *records)
+            records.clear()
+        conn.executemany(CONTACT_EMAILS.insert_sql(), emails)
+        emails.clear()
 
     while made < size:
         i += 1
         contact = _gen_contact(rng, i, recent, shared)
-        contact["id"] = uuid_from(rng)
+        contact["id"] = kit.uuid_from(rng)
         roll = rng.random()
         n_opps = min(size - made, 1 if roll < 0.82 else 2 if roll < 0.96 else 3)
         first_created = start + int(SPAN_MS * (made + rng.random()) / size)
         contact["createdAt"] = first_created
-        batches["contacts"].append(row("contacts", contact))
-        batches["contact_emails"].extend(email_rows(contact))
+        batches["contacts"].append(contact)
+        emails.extend(email_rows(contact))
         for k in range(n_opps):
-            created = (
-                first_created if k == 0 else min(w.anchor, first_created + rng.randrange(1, 90 * DAY_MS))
-            )
+            created = min(w.anchor, first_created + rng.randrange(1, 90 * DAY_MS)) if k else first_created
             opp = _gen_opportunity(rng, w, contact, created)
-            batches["opportunities"].append(row("opportunities", opp))
+            batches["opportunities"].append(opp)
             made += 1
             if len(batches["notes"]) < NOTE_CAP and note_rng.random() < 0.25:
                 ts = created + note_rng.randrange(1, DAY_MS)
-                note_id, text, user = (
-                    uuid_from(note_rng),
-                    note_rng.choice(NOTE_TEXTS),
-                    note_rng.choice(w.users),
-                )
-                note = note_shape(note_id, opp["id"], text, user, ts, secret=False, score=None)
-                batches["notes"].append(row("notes", note))
+                note_id, text = kit.uuid_from(note_rng), note_rng.choice(NOTE_TEXTS)
+                user = note_rng.choice(w.users)
+                batches["notes"].append(note_shape(note_id, opp["id"], text, user, ts))
         if rng.random() < 0.005:  # an opportunity of this person that was deleted last month
             when = w.anchor - rng.randrange(1, 30 * DAY_MS)
             gone = _gen_opportunity(rng, w, contact, first_created)
             gone.pop("_applications")
             gone.update({"deletedBy": w.users[0], "deletedAt": when, "applications": []})
-            batches["deleted_opportunities"].append(row("deleted_opportunities", gone))
+            batches["deleted_opportunities"].append(gone)
         if len(batches["opportunities"]) >= 5000:
             flush()
     flush()

@@ -5,113 +5,175 @@ shapes the connector expects (``docs/workday.md``):
 
 * **auth**: a WS-Security UsernameToken (``user@tenant``, PasswordText) or an OAuth bearer token from
   ``POST /ccx/oauth2/{tenant}/token`` (refresh-token grant, optional refresh-token rotation);
-* **operations**: Get_Candidates (Request_References or Request_Criteria with
-  Transaction_Log_Criteria_Data, Candidate_Email_Address, Applied_From/Through, Created_From/Through,
-  Candidate_Tag_Reference), Get_Job_Requisitions, Put_Candidate (create, or update with a *replacing*
-  tag list; missing or inactive tags are validation faults; ``Job_Application_Data`` applies the person
-  to a requisition), Put_Candidate_Attachment (on the candidate or, with Job_Application_Attachment_Data,
-  on one of its job applications; stored and listed back inline by Get_Candidates when attachments are
-  not excluded), Create_Job_Requisition (root ``Create_Requisition_Request``; a given Job_Requisition_ID
-  must be unique; unknown organisations, reasons, profiles, locations, worker and time types are
-  validation faults with an Xpath), Post_Job and Get_Job_Postings (only an *Open* requisition can be
-  posted, once per site), and Move_Candidate;
-* **paging**: Response_Filter Page/Count (1..999) with ``As_Of_Entry_DateTime`` honoured (later records
-  and transaction-log entries are invisible), Response_Results with Total_Results/Total_Pages;
-* **faults**: SOAP 1.1 ``Fault`` with ``faultcode``/``faultstring`` and a ``detail`` holding
-  ``wd:Validation_Fault`` (Message, Detail_Message, Xpath) or ``wd:Processing_Fault``, HTTP 500;
-* a tenant **version cap** (a request above ``max_version`` is refused the way tenants refuse it), a
-  switch that makes the tenant refuse the transaction-log criterion, injected latency, a fixed-window
-  rate limit (429 + Retry-After) and injected faults (429, Processing_Fault 500, 503, dropped connection)
-  that happen **before** a request has any effect;
+* **operations**: Get_Candidates (Request_References, or Request_Criteria: the transaction log, e-mail,
+  applied and created ranges, tags), Get_Job_Requisitions, Put_Candidate (create, or update with a
+  *replacing* tag list; ``Job_Application_Data`` applies the person to a requisition),
+  Put_Candidate_Attachment (on the candidate or one of its job applications; listed back inline by
+  Get_Candidates unless attachments are excluded), Create_Job_Requisition (root
+  ``Create_Requisition_Request``), Post_Job and Get_Job_Postings, Move_Candidate; unknown references and
+  missing data are validation faults with an Xpath;
+* **paging**: Response_Filter Page/Count (1..999) with ``As_Of_Entry_DateTime`` honoured, and
+  Response_Results; **faults**: SOAP 1.1 ``Fault`` with a ``wd:Validation_Fault`` (Message,
+  Detail_Message, Xpath) or ``wd:Processing_Fault`` detail, HTTP 500;
+* a tenant **version cap**, a switch refusing the transaction-log criterion, and the kit's gate
+  (latency, a fixed-window rate limit, injected 429/500/503/dropped connections before any effect);
 * ``/_sandbox/...`` admin endpoints: ``config`` (GET/POST), ``stats``, ``health``, ``expire_tokens``,
   ``candidates/{wid}``, ``requisitions/{id}`` (GET, and POST ``{"status": "Open"}`` to finish an approval).
 
-Requisitions created without ``Auto_Complete`` wait in status *Awaiting Approval* (the tenant's approval
-process); candidates can be applied to them, but they cannot be posted until they are Open.
+Requisitions created without ``Auto_Complete`` wait in *Awaiting Approval* (candidates can be applied to
+them, but they cannot be posted until they are Open).  One liberty, for the matching tests: a v46
+``Contact_Data`` carries one ``Email_Address``; the sandbox repeats it for people with several addresses.
 
-One liberty, for the matching tests: a v46 ``Contact_Data`` carries one ``Email_Address``; the sandbox
-repeats the element for people with several addresses (the connector reads both shapes).
-
-Data lives in one SQLite file (WAL) and survives restarts.  The parts: :mod:`.api` (the SOAP semantics,
-OAuth, admin endpoints), :mod:`.seed` (the tenant's reference data, tables and seed), :mod:`.demo` (the
-demo's people, connector block and conversion rule); storage, the gate, the rate limit, seed helpers and
-the command line come from :mod:`syncbridge.sandbox`.
-
+Data lives in one SQLite file (WAL) and survives restarts.  :mod:`.api` is the API, :mod:`.tenant` the
+tenant's reference data, tables and seed; this module the demo's people, block and rule and the plugin.
 Run it with ``python -m syncbridge.connectors.workday.sandbox serve --db PATH``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import random
 import sqlite3
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from syncbridge.connectors.workday.sandbox.api import create_app
-from syncbridge.connectors.workday.sandbox.demo import (
-    DEMO_ENV,
-    demo_connector_block,
-    demo_conversion_rule,
-    demo_people,
-    history_snapshot,
-)
-from syncbridge.connectors.workday.sandbox.seed import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
+from syncbridge.connectors.workday.sandbox.tenant import DEFAULT_CLIENT_ID as DEFAULT_CLIENT_ID
+from syncbridge.connectors.workday.sandbox.tenant import DEFAULT_CLIENT_SECRET as DEFAULT_CLIENT_SECRET
+from syncbridge.connectors.workday.sandbox.tenant import (
     DEFAULT_DOCUMENT_CATEGORY,
     DEFAULT_MAX_VERSION,
     DEFAULT_PASSWORD,
-    DEFAULT_REFRESH_TOKEN,
     DEFAULT_TENANT,
     DEFAULT_USERNAME,
     DEFAULT_VERSION,
     DOCUMENT_CATEGORY_TYPE,
-    JOB_PROFILES,
-    LOCATIONS,
     MAX_SIZE,
     MIN_SIZE,
-    ORGS,
-    REASONS,
-    REQUISITIONS,
-    STAGES,
-    TIME_TYPES,
-    WORKER_TYPES,
+    TAG_ID_TYPE,
     seed,
 )
+from syncbridge.connectors.workday.sandbox.tenant import DEFAULT_REFRESH_TOKEN as DEFAULT_REFRESH_TOKEN
+from syncbridge.connectors.workday.sandbox.tenant import JOB_PROFILES as JOB_PROFILES
+from syncbridge.connectors.workday.sandbox.tenant import LOCATIONS as LOCATIONS
+from syncbridge.connectors.workday.sandbox.tenant import ORGS as ORGS
+from syncbridge.connectors.workday.sandbox.tenant import REASONS as REASONS
+from syncbridge.connectors.workday.sandbox.tenant import REQUISITIONS as REQUISITIONS
+from syncbridge.connectors.workday.sandbox.tenant import STAGES as STAGES
+from syncbridge.connectors.workday.sandbox.tenant import TIME_TYPES as TIME_TYPES
+from syncbridge.connectors.workday.sandbox.tenant import WORKER_TYPES as WORKER_TYPES
 from syncbridge.sandbox.cli import ServeCommand, add_fixed_window, fixed_window_options
 from syncbridge.sandbox.plugin import KitSandbox
+from syncbridge.sandbox.seed import classify_emails, conversion_rule, made_up_people, pick_people
 from syncbridge.sandbox.server import ThreadedSandbox
 
-__all__ = [
-    "DEFAULT_CLIENT_ID",
-    "DEFAULT_CLIENT_SECRET",
-    "DEFAULT_DOCUMENT_CATEGORY",
-    "DEFAULT_MAX_VERSION",
-    "DEFAULT_PASSWORD",
-    "DEFAULT_REFRESH_TOKEN",
-    "DEFAULT_TENANT",
-    "DEFAULT_USERNAME",
-    "DEFAULT_VERSION",
-    "DEMO_ENV",
-    "DOCUMENT_CATEGORY_TYPE",
-    "JOB_PROFILES",
-    "LOCATIONS",
-    "ORGS",
-    "REASONS",
-    "REQUISITIONS",
-    "STAGES",
-    "TIME_TYPES",
-    "WORKER_TYPES",
-    "SandboxServer",
-    "WorkdaySandbox",
-    "create_app",
-    "demo_connector_block",
-    "demo_conversion_rule",
-    "demo_people",
-    "history_snapshot",
-    "main",
-    "seed",
-]
+# fmt: off
+#: env names the demo config refers to → the sandbox credentials
+DEMO_ENV = {"SB_DEMO_WD_USERNAME": DEFAULT_USERNAME, "SB_DEMO_WD_PASSWORD": DEFAULT_PASSWORD}
+#: people nobody has (the demo's unmatched outcomes)
+MADE_UP_NAMES = [("Imogen", "Achterberg"), ("Bartholomew", "Nkemelu"), ("Solveig", "Quispe"),
+                 ("Rafferty", "Oyelaran")]
+#: the demo's connector block (its host aside)
+_DEMO_BLOCK: dict[str, Any] = {
+    "type": "workday", "host": "", "tenant": DEFAULT_TENANT, "version": DEFAULT_VERSION,
+    "username": "${SB_DEMO_WD_USERNAME}", "password": "${SB_DEMO_WD_PASSWORD}",
+    "document_category": DEFAULT_DOCUMENT_CATEGORY, "document_category_id_type": DOCUMENT_CATEGORY_TYPE,
+    "tag_ids": {"micro-intern": "MICRO_INTERN", "micro-intern-sourced": "MICRO_INTERN_SOURCED"},
+    "tag_id_type": TAG_ID_TYPE, "application_stage": "Review", "move_to_step": "Screen", "lag_minutes": 60,
+    "lookback_minutes": 10, "page_size": 100, "requests_per_second": 50.0, "connect_timeout": 5.0,
+    "read_timeout": 60.0, "max_attempts": 5,
+}
+#: how the demo's conversion rule opens a requisition: seeded reference data
+_DEMO_REQUISITION = {
+    "supervisory_organization": "SUP-DATA", "reason": "INTERN_CONVERSION", "job_profile": "JP-GRADUATE",
+    "location": "REMOTE", "worker_type": "Employee", "time_type": "Full_time", "target_hire_days": 60,
+}
+# fmt: on
+
+
+def demo_people(db_path: str | Path, n: int = 12, seed: int = 7) -> list[dict[str, Any]]:
+    """Deterministic people for a demo outcomes file: ``n - 4`` matched by their primary e-mail, one by
+    a secondary e-mail, one by an e-mail two people share (ambiguous) and two nobody has (unmatched)."""
+    with closing(sqlite3.connect(str(db_path))) as conn:
+        rng, window = random.Random(f"wd-sandbox-demo:{seed}"), 5000
+        sql = "SELECT email_lc, COUNT(DISTINCT cand_pk) FROM candidate_emails WHERE email_lc IN "
+        sql += "(SELECT email_lc FROM candidate_emails WHERE cand_pk <= ?) GROUP BY email_lc"
+        counts = dict(conn.execute(sql, (window,)).fetchall())
+        rows = conn.execute(
+            "SELECT e.email_lc, e.raw, e.cand_pk, e.position, c.first_name, c.last_name "
+            "FROM candidate_emails e JOIN candidates c ON c.pk = e.cand_pk "
+            "WHERE e.cand_pk <= ? AND c.origin = 'seed' ORDER BY e.cand_pk, e.position",
+            (window,),
+        ).fetchall()
+        names = {r[2]: (r[4], r[5]) for r in rows}
+        raw = {(r[0], r[2]): r[1] for r in reversed(rows)}  # the first address of each
+        # a person found by an e-mail of their own needs a first name; an ambiguous one need not
+        primary, secondary, _ = classify_emails([(r[0], r[2], r[3]) for r in rows if r[4]], counts)
+        ambiguous = classify_emails([(r[0], r[2], r[3]) for r in rows], counts)[2]
+
+        def owners(email: str) -> list[int]:
+            sql = "SELECT DISTINCT cand_pk FROM candidate_emails WHERE email_lc = ? ORDER BY cand_pk"
+            return [r[0] for r in conn.execute(sql, (email,))]
+
+        def person(pk: int, email_lc: str, kind: str) -> dict[str, Any]:
+            first, last = names[pk]
+            email = str(raw[email_lc, pk]).strip()
+            return {"email": email, "first_name": first or "Alex", "last_name": last, "kind": kind}
+
+        def taken(email: str) -> bool:
+            sql = "SELECT 1 FROM candidate_emails WHERE email_lc = ?"
+            return conn.execute(sql, (email,)).fetchone() is not None
+
+        pick = partial(pick_people, rng, n=n, owners=owners, person=person, rare_first=False)
+        out = pick(primary=primary, secondary=secondary, ambiguous=ambiguous)
+        return out + made_up_people(rng, taken, names=MADE_UP_NAMES, domain="nobody-here.example")
+
+
+def history_snapshot(db_path: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """What the API changed, per e-mail: for every person written to (tags set, attachments added or
+    created through the API), their tag ids and the comments and contents of API-written attachments.
+    Ids and timestamps are left out, so two identically seeded sandboxes can be compared."""
+    with closing(sqlite3.connect(str(db_path))) as conn:
+        touched = conn.execute(
+            "SELECT pk FROM candidates WHERE touched = 1 OR origin = 'api' "
+            "UNION SELECT cand_pk FROM attachments WHERE origin = 'api'"
+        ).fetchall()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for (pk,) in touched:
+            sql = "SELECT email_lc FROM candidate_emails WHERE cand_pk = ? ORDER BY position"
+            addresses = [r[0] for r in conn.execute(sql, (pk,))]
+            sql = (
+                "SELECT t.tag_id FROM candidate_tags ct JOIN tags t ON t.pk = ct.tag_pk WHERE ct.cand_pk = ?"
+            )
+            tag_ids = sorted(r[0] for r in conn.execute(sql, (pk,)))
+            sql = "SELECT comment, content FROM attachments WHERE cand_pk = ? AND origin = 'api'"
+            notes = sorted(
+                (r[0] or "", bytes(r[1]).decode("utf-8", "replace")) for r in conn.execute(sql, (pk,))
+            )
+            state = {"tags": tag_ids, "attachments": [list(n) for n in notes]}
+            out.setdefault(addresses[0] if addresses else f"(no e-mail #{pk})", []).append(state)
+        for states in out.values():
+            states.sort(key=lambda s: json.dumps(s, sort_keys=True))
+        return out
+
+
+def demo_connector_block(base_url: str) -> dict[str, Any]:
+    """The YAML connector block the demo uses against a sandbox at ``base_url`` (every setting spelled
+    out; secrets as ``${ENV}`` references, see :data:`DEMO_ENV`)."""
+    return copy.deepcopy({**_DEMO_BLOCK, "host": base_url.rstrip("/")})
+
+
+def demo_conversion_rule(employer: str) -> dict[str, Any]:
+    """The demo's conversion rule for this sandbox: a strong micro-intern gets a job requisition per team
+    and role in the seeded Data & Analytics organisation (its approval process left to run), and is
+    applied to it, moved on to the Screen step, with the prescreen summary on the job application."""
+    fields = {"mi_prescreen_score": "prescreen.score", "mi_supervisor": "project.supervisor.name"}
+    prescreen = {"fields": fields, "stage": "Review"}
+    return conversion_rule("workday", employer, dict(_DEMO_REQUISITION), prescreen=prescreen)
 
 
 class SandboxServer(ThreadedSandbox):
@@ -121,32 +183,22 @@ class SandboxServer(ThreadedSandbox):
     factory = create_app
 
     @property
-    def tenant(self) -> str:
-        return str(self.app_kwargs.get("tenant", DEFAULT_TENANT))
-
-    @property
     def service_url(self) -> str:
-        return f"{self.url}/ccx/service/{self.tenant}/Recruiting/{DEFAULT_VERSION}"
+        tenant = self.app_kwargs.get("tenant", DEFAULT_TENANT)
+        return f"{self.url}/ccx/service/{tenant}/Recruiting/{DEFAULT_VERSION}"
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-version", default=DEFAULT_MAX_VERSION, help="highest WWS version accepted")
-    parser.add_argument(
-        "--no-transaction-log",
-        action="store_true",
-        help="refuse Transaction_Log_Criteria_Data like some tenants do",
-    )
+    refuse = "refuse Transaction_Log_Criteria_Data like some tenants do"
+    parser.add_argument("--no-transaction-log", action="store_true", help=refuse)
     add_fixed_window(parser, limit=0, window=60.0)
     parser.add_argument("--rotate-refresh-tokens", action="store_true")
 
 
 def _app_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        **fixed_window_options(args),
-        "max_version": args.max_version,
-        "transaction_log": not args.no_transaction_log,
-        "rotate_refresh_tokens": args.rotate_refresh_tokens,
-    }
+    options = {"max_version": args.max_version, "transaction_log": not args.no_transaction_log}
+    return {**fixed_window_options(args), **options, "rotate_refresh_tokens": args.rotate_refresh_tokens}
 
 
 SERVE = ServeCommand(

@@ -2,8 +2,8 @@
 and the admin endpoints (see the package docstring).
 
 Latency, the rate limit and injected faults are the kit's gate in front of ``/ccx``; this module answers
-what passes it.  Responses are built as strings (they are large and simple); requests are parsed with
-defusedxml, DTDs and entities refused (the sandbox is a server too).
+what passes it.  Requests are parsed with defusedxml (DTDs and entities refused) and read through
+:class:`_Node`, which knows each element's Xpath (where a fault points); responses are built as strings.
 """
 
 from __future__ import annotations
@@ -16,65 +16,31 @@ import secrets
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Container
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as _safe_fromstring
+from defusedxml.ElementTree import fromstring
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from syncbridge.connectors.workday.envelopes import MAX_COUNT, SOAP_NS
-from syncbridge.connectors.workday.envelopes import NS as WD_NS
+from syncbridge.connectors.workday.envelopes import MAX_COUNT, NS, SOAP_NS
 from syncbridge.connectors.workday.parse import local
-from syncbridge.connectors.workday.sandbox.seed import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_MAX_VERSION,
-    DEFAULT_PASSWORD,
-    DEFAULT_TENANT,
-    DEFAULT_USERNAME,
-    DISPOSITIONS,
-    DOCUMENT_CATEGORIES,
-    DOCUMENT_CATEGORY_TYPE,
-    JOB_POSTING_SITES,
-    JOB_PROFILES,
-    LOCATIONS,
-    NOT_OPEN_FOR_APPLICATIONS,
-    ORGS,
-    PROSPECT_STATUSES,
-    REASONS,
-    SOURCE_IDS,
-    STAGES,
-    TAG_ID_TYPE,
-    TIME_TYPES,
-    WORKER_TYPES,
-    ensure_schema,
-    insert_sql,
-    make_wid,
-    now_ts,
-    ts,
-)
+from syncbridge.connectors.workday.sandbox import tenant as wd
 from syncbridge.sandbox.faults import Gate, GatedApp, Reply, Settings
 from syncbridge.sandbox.limits import FixedWindow
+from syncbridge.sandbox.settings import setting_problem
 from syncbridge.sandbox.store import Store
 from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
 
 VERSION_INVALID = "The web service or version is invalid for the requested operation."
 Ids = list[tuple[str, str]]
 Desc = Callable[[str | None], str | None]
+Conn = sqlite3.Connection
 Row = dict[str, Any]
-
-# --------------------------------------------------------------------------------------------------------
-# time and versions
-
-
-def _out_ts(stored: str) -> str:
-    """Stored text → what the sandbox sends (ISO with an explicit offset, milliseconds)."""
-    return stored[:23] + "+00:00"
 
 
 def _parse_dt(text: str | None) -> datetime | None:
@@ -104,28 +70,19 @@ def _version_tuple(version: str) -> tuple[int, int] | None:
 
 
 def _esc(value: str) -> str:
-    """XML text escaping (faster than ``saxutils.escape`` on large pages)."""
-    if "&" in value:
-        value = value.replace("&", "&amp;")
-    if "<" in value:
-        value = value.replace("<", "&lt;")
-    if ">" in value:
-        value = value.replace(">", "&gt;")
-    return value
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _attr(value: str) -> str:
-    value = _esc(value)
-    return value.replace('"', "&quot;") if '"' in value else value
+    return _esc(value).replace('"', "&quot;")
 
 
 def _t(name: str, value: Any) -> str:
     """A leaf element; ``None`` gives nothing."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    return f"<wd:{name}>{_esc(str(value))}</wd:{name}>"
+    text = ("true" if value else "false") if isinstance(value, bool) else _esc(str(value))
+    return f"<wd:{name}>{text}</wd:{name}>"
 
 
 def _e(name: str, inner: str, descriptor: str | None = None) -> str:
@@ -133,7 +90,7 @@ def _e(name: str, inner: str, descriptor: str | None = None) -> str:
     return f"<wd:{name}{attrs}>{inner}</wd:{name}>"
 
 
-def _ref(name: str, ids: Sequence[tuple[str, str]], descriptor: str | None = None) -> str:
+def _ref(name: str, ids: Ids, descriptor: str | None = None) -> str:
     inner = "".join(f'<wd:ID wd:type="{_attr(t)}">{_esc(v)}</wd:ID>' for t, v in ids if v)
     return _e(name, inner, descriptor)
 
@@ -141,6 +98,15 @@ def _ref(name: str, ids: Sequence[tuple[str, str]], descriptor: str | None = Non
 def _opt(name: str, id_type: str, value: str | None, descriptor: str | None = None) -> str:
     """A reference with one ID, or nothing when there is no value."""
     return _ref(name, [(id_type, value)], descriptor) if value else ""
+
+
+def _wid(name: str, wid: str) -> str:
+    return _ref(name, [("WID", wid)])
+
+
+def _key(kind: str, wid: str, key: str, descriptor: str | None = None) -> str:
+    """``{kind}_Reference`` by WID and ``{kind}_ID``."""
+    return _ref(f"{kind}_Reference", [("WID", wid), (f"{kind}_ID", key)], descriptor)
 
 
 @dataclass(eq=False)
@@ -155,40 +121,32 @@ class _Fault(Exception):
     status: int = 500
 
 
-def _validation(message: str, xpath: str | None = None, detail: str | None = None) -> _Fault:
-    return _Fault("validation", message, xpath, detail)
-
-
 def _invalid_id(value: str, id_type: str, xpath: str) -> _Fault:
-    return _validation(f"Invalid ID value.  '{value}' is not a valid ID value for type = '{id_type}'", xpath)
+    message = f"Invalid ID value.  '{value}' is not a valid ID value for type = '{id_type}'"
+    return _Fault("validation", message, xpath)
 
 
 def _fault_xml(fault: _Fault) -> str:
-    code_el = _t("Code", fault.code) if fault.code else ""
+    code_el = _t("Code", fault.code)
     if fault.kind == "validation":
         code, string = "SOAP-ENV:Client.validationError", f"Validation error occurred. {fault.message}"
         inner = _t("Message", fault.message) + _t("Detail_Message", fault.detail or fault.message)
-        inner += (_t("Xpath", fault.xpath) if fault.xpath else "") + code_el
-        detail = (
-            f"<detail><wd:Validation_Fault>{_e('Validation_Error', inner)}</wd:Validation_Fault></detail>"
-        )
+        detail = _e("Validation_Fault", _e("Validation_Error", inner + _t("Xpath", fault.xpath) + code_el))
     elif fault.kind == "processing":
         code, string = "SOAP-ENV:Client.processingError", f"Processing error occurred. {fault.message}"
-        inner = _t("Detail_Message", fault.message) + code_el
-        detail = f"<detail><wd:Processing_Fault>{inner}</wd:Processing_Fault></detail>"
+        detail = _e("Processing_Fault", _t("Detail_Message", fault.message) + code_el)
     else:
         code, string, detail = "SOAP-ENV:Client.authenticationError", fault.message, ""
+    detail = f"<detail>{detail}</detail>" if detail else ""
     return (
-        f'<SOAP-ENV:Fault xmlns:SOAP-ENV="{SOAP_NS}" xmlns:wd="{WD_NS}"><faultcode>{code}</faultcode>'
+        f'<SOAP-ENV:Fault xmlns:SOAP-ENV="{SOAP_NS}" xmlns:wd="{NS}"><faultcode>{code}</faultcode>'
         f"<faultstring>{_esc(string)}</faultstring>{detail}</SOAP-ENV:Fault>"
     )
 
 
 def _envelope(inner: str) -> bytes:
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{SOAP_NS}">'
-        f"<env:Body>{inner}</env:Body></env:Envelope>"
-    ).encode()
+    head = f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{SOAP_NS}">'
+    return f"{head}<env:Body>{inner}</env:Body></env:Envelope>".encode()
 
 
 def _file_xml(f: Row, d: Desc) -> str:
@@ -198,28 +156,17 @@ def _file_xml(f: Row, d: Desc) -> str:
     return _t("Filename", f["filename"]) + content + mime + _t("Comment", f["comment"])
 
 
+def _results(total: int, page: int, count: int, shown: int, body: str) -> str:
+    pages = math.ceil(total / count) if total else 0
+    results = _t("Total_Results", total) + _t("Total_Pages", pages) + _t("Page_Results", shown)
+    return _e("Response_Results", results + _t("Page", page)) + _e("Response_Data", body)
+
+
 # --------------------------------------------------------------------------------------------------------
 # XML input
 
 
-def _kid(el: ET.Element | None, name: str) -> ET.Element | None:
-    return None if el is None else next((c for c in el if local(c.tag) == name), None)
-
-
-def _kids(el: ET.Element | None, name: str) -> list[ET.Element]:
-    return [] if el is None else [c for c in el if local(c.tag) == name]
-
-
-def _txt(el: ET.Element | None, name: str) -> str | None:
-    c = _kid(el, name)
-    return None if c is None or c.text is None else c.text.strip() or None
-
-
-def _attr_of(el: ET.Element | None, name: str) -> str | None:
-    return None if el is None else next((v for k, v in el.attrib.items() if local(k) == name), None)
-
-
-def _bool_text(value: str | None, default: bool = False) -> bool:
+def _truthy(value: str | None, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() in ("true", "1")
 
 
@@ -229,46 +176,70 @@ class _Node:
     def __init__(self, el: ET.Element | None, xpath: str) -> None:
         self.el, self.xpath = el, xpath
 
+    def _kids(self, name: str) -> list[ET.Element]:
+        return [] if self.el is None else [c for c in self.el if local(c.tag) == name]
+
     def __getitem__(self, name: str) -> _Node:
-        return _Node(_kid(self.el, name), f"{self.xpath}/wd:{name}[1]")
+        return _Node(next(iter(self._kids(name)), None), f"{self.xpath}/wd:{name}[1]")
 
     def all(self, name: str) -> list[_Node]:
-        return [_Node(c, f"{self.xpath}/wd:{name}[{n}]") for n, c in enumerate(_kids(self.el, name), 1)]
+        return [_Node(c, f"{self.xpath}/wd:{name}[{n}]") for n, c in enumerate(self._kids(name), 1)]
 
     @property
     def missing(self) -> bool:
         return self.el is None
 
+    def attr(self, name: str) -> str | None:
+        items = () if self.el is None else self.el.attrib.items()
+        return next((v for k, v in items if local(k) == name), None)
+
     def text(self, name: str) -> str | None:
-        return _txt(self.el, name)
+        el = self[name].el
+        return None if el is None or el.text is None else el.text.strip() or None
 
     def flag(self, name: str, default: bool = False) -> bool:
-        return _bool_text(_txt(self.el, name), default)
+        return _truthy(self.text(name), default)
 
     @property
     def ids(self) -> Ids:
-        kids = _kids(self.el, "ID")
-        return [(_attr_of(c, "type") or "", c.text.strip()) for c in kids if c.text and c.text.strip()]
+        kids = self._kids("ID")
+        return [(_Node(c, "").attr("type") or "", c.text.strip()) for c in kids if c.text and c.text.strip()]
 
     @property
     def value(self) -> str | None:
         """The first ID's value."""
         return next((v for _k, v in self.ids), None)
 
+    def id_of(self, id_type: str) -> str | None:
+        return next((v for k, v in self.ids if k == id_type), None)
+
     def bad(self, message: str, detail: str | None = None) -> _Fault:
-        return _validation(message, self.xpath, detail)
+        return _Fault("validation", message, self.xpath, detail)
+
+    def check(self, ok: Any, message: str, detail: str | None = None) -> None:
+        """A validation fault here unless ``ok``."""
+        if not ok:
+            raise self.bad(message, detail)
+
+    def need(self, name: str) -> _Node:
+        """The child ``name``, which the request must have."""
+        self.check(not self[name].missing, f"{name} is required.")
+        return self[name]
 
     def unknown(self, id_type: str = "WID", at: str = "") -> _Fault:
         """The fault for a reference that names nothing (its first ID, else an empty ``id_type``)."""
         kind, value = self.ids[0] if self.ids else (id_type, "")
         return _invalid_id(value, kind, self.xpath + at)
 
-    def known(self, table: dict[str, str], id_type: str) -> str | None:
-        """The value of a reference to seeded reference data (None when it has no ID)."""
-        ids = self.ids
-        if ids and ids[0][1] not in table:
-            raise _invalid_id(ids[0][1], ids[0][0] or id_type, self.xpath)
-        return ids[0][1] if ids else None
+    def known(
+        self, table: Container[str], id_type: str = "", fixed: bool = False, required: bool = False
+    ) -> Any:
+        """The first ID's value, which must be in ``table`` (``None`` when there is none, a fault if
+        ``required``); a fault names the ID's own type (else ``id_type``), or ``id_type`` when ``fixed``."""
+        kind, value = self.ids[0] if self.ids else (id_type, None)
+        if (value is None and required) or (value is not None and value not in table):
+            raise _invalid_id(value or "", id_type if fixed else kind or id_type, self.xpath)
+        return value
 
 
 def _by(rows: list[Row], key: str) -> dict[Any, list[Row]]:
@@ -284,8 +255,8 @@ def _decoded(rows: list[Row]) -> list[Row]:
     return rows
 
 
-def _next_pk(conn: sqlite3.Connection, table: str) -> int:
-    return int(conn.execute(f"SELECT COALESCE(MAX(pk), 0) + 1 FROM {table}").fetchone()[0])
+def _insert(conn: Conn, table: str, row: Row) -> None:
+    conn.execute(wd.insert_sql(table, ", ".join(row)), tuple(row.values()))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -294,51 +265,19 @@ def _next_pk(conn: sqlite3.Connection, table: str) -> int:
 
 @dataclass
 class _Config(Settings):
-    """The tenant's settings, all changeable while it runs (``/_sandbox/config``): the gate's latency
-    and faults (the kit's), and these."""
+    """The tenant's settings, all changeable while it runs (``/_sandbox/config``): the gate's latency and
+    faults (the kit's); the highest WWS version accepted and whether Transaction_Log_Criteria_Data is; the
+    fixed window (``rate_limit`` 0: unlimited); OAuth's access-token lifetime and refresh-token rotation."""
 
-    #: the highest WWS version accepted; whether Transaction_Log_Criteria_Data is
-    max_version: str = DEFAULT_MAX_VERSION
+    max_version: str = wd.DEFAULT_MAX_VERSION
     transaction_log: bool = True
-    #: the fixed window (``rate_limit`` 0: unlimited)
     rate_limit: int = 0
     rate_window: float = 60.0
-    #: OAuth: access-token lifetime, refresh-token rotation
     token_ttl: int = 3600
     rotate_refresh_tokens: bool = False
 
 
-#: what ``/_sandbox/config`` may change, with its type
-_SETTING_TYPES: dict[str, type] = {
-    f.name: {"str": str, "bool": bool, "int": int, "float": float}[str(f.type)] for f in fields(_Config)
-}
-
-
-def _setting_problem(key: str, value: Any) -> str | None:
-    kind = _SETTING_TYPES.get(key)
-    if kind is None:
-        return f"not a sandbox setting (one of {', '.join(sorted(_SETTING_TYPES))})"
-    if kind is bool:
-        return None if isinstance(value, bool) else "must be true or false"
-    if kind is str:
-        return None if isinstance(value, str) and _version_tuple(value) else "must look like v46.0"
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return None if number and value >= 0 and not (key == "fault_rate" and value > 1) else "out of range"
-
-
-_COUNTERS = ["requests", "faults", "rate_limited", "soap_faults", "auth_failures", "attachments_written"]
-_COUNTERS += ["candidates_created", "tag_updates", "requisitions_created", "applications_created"]
-_COUNTERS += ["application_attachments_written", "jobs_posted", "moves", "tokens_issued"]
-_STATS = {
-    "candidates": ("candidates", ""),
-    "requisitions": ("requisitions", ""),
-    "applications": ("applications", ""),
-    "tags_applied": ("candidate_tags", ""),
-    "attachments": ("attachments", ""),
-    "notes": ("attachments", "WHERE origin = 'api' AND app_pk IS NULL"),
-    "application_attachments": ("attachments", "WHERE app_pk IS NOT NULL"),
-    "job_postings": ("job_postings", ""),
-}
+_SETTING_TYPES = {name: type(value) for name, value in asdict(_Config()).items()}
 _TEXT = b"text/plain; charset=utf-8"
 _UNEXPECTED = _Fault("processing", "An unexpected error occurred; please try again.", code="S99")
 _GATE_REPLIES = {
@@ -347,34 +286,53 @@ _GATE_REPLIES = {
     "500": Reply(500, _envelope(_fault_xml(_UNEXPECTED)), b"text/xml; charset=utf-8"),
     "503": Reply(503, b"<html><body>Service Unavailable</body></html>", b"text/html"),
 }
-#: the columns a reference's ID types name, per table
-_KEYS = {
-    "candidates": {"WID": "wid", "Candidate_ID": "candidate_id"},
-    "requisitions": {"WID": "wid", "Job_Requisition_ID": "req_id"},
-    "applications": {"WID": "wid", "Job_Application_ID": "app_id"},
-    "tags": {"WID": "wid", TAG_ID_TYPE: "tag_id"},
-}
-#: request element → handler method; the response element is named after the request's
-_HANDLERS = {
-    "Get_Candidates_Request": "get_candidates",
-    "Get_Job_Requisitions_Request": "get_job_requisitions",
-    "Put_Candidate_Request": "put_candidate",
-    "Put_Candidate_Attachment_Request": "put_candidate_attachment",
-    "Create_Requisition_Request": "create_requisition",
-    "Move_Candidate_Request": "move_candidate",
-    "Post_Job_Request": "post_job",
-    "Get_Job_Postings_Request": "get_job_postings",
-}
-_RESPONSES = {"Create_Requisition_Request": "Create_Job_Requisition_Response"}
+_CREDENTIALS = {"username": wd.DEFAULT_USERNAME, "password": wd.DEFAULT_PASSWORD}
+_CREDENTIALS |= {"client_id": wd.DEFAULT_CLIENT_ID, "client_secret": wd.DEFAULT_CLIENT_SECRET}
 _TX = "INSERT INTO tx_log(kind, rec_pk, at) VALUES (?, ?, ?)"
-_APPLICANT_SOURCE = ("Source_Reference", "Applicant_Source_ID")
+_SOURCE = ("Source_Reference", "Applicant_Source_ID")
+# fmt: off
+_COUNTERS = ["requests", "faults", "rate_limited", "soap_faults", "auth_failures", "attachments_written",
+             "candidates_created", "tag_updates", "requisitions_created", "applications_created",
+             "application_attachments_written", "jobs_posted", "moves", "tokens_issued"]
+#: what ``/_sandbox/stats`` counts: name → (table, condition)
+_STATS = {"candidates": ("candidates", ""), "requisitions": ("requisitions", ""),
+          "applications": ("applications", ""), "tags_applied": ("candidate_tags", ""),
+          "attachments": ("attachments", ""),
+          "notes": ("attachments", "WHERE origin = 'api' AND app_pk IS NULL"),
+          "application_attachments": ("attachments", "WHERE app_pk IS NOT NULL"),
+          "job_postings": ("job_postings", "")}
+#: the columns a reference's ID types name, per table
+_KEYS = {"candidates": {"WID": "wid", "Candidate_ID": "candidate_id"},
+         "requisitions": {"WID": "wid", "Job_Requisition_ID": "req_id"},
+         "applications": {"WID": "wid", "Job_Application_ID": "app_id"},
+         "tags": {"WID": "wid", wd.TAG_ID_TYPE: "tag_id"}}
+#: the request elements answered, each by the method named after it (the response is named after it too)
+_OPERATIONS = {"Get_Candidates_Request", "Get_Job_Requisitions_Request", "Put_Candidate_Request",
+               "Put_Candidate_Attachment_Request", "Create_Requisition_Request", "Move_Candidate_Request",
+               "Post_Job_Request", "Get_Job_Postings_Request"}
+#: a created requisition's columns ← its Job_Requisition_Data: texts, and references to the tenant's values
+#: (element, the values, ID type, whether a fault names that type whatever the request's)
+_REQUISITION_TEXTS = {"description": "Job_Description", "start_date": "Recruiting_Start_Date",
+                      "target_hire_date": "Target_Hire_Date", "justification": "Justification"}
+_REQUISITION_REFS = {
+    "location_id": ("Primary_Location_Reference", wd.LOCATIONS, "Location_ID", True),
+    "job_profile": ("Job_Profile_Reference", wd.JOB_PROFILES, "Job_Profile_ID", False),
+    "worker_type": ("Worker_Type_Reference", wd.WORKER_TYPES, "Worker_Type_ID", False),
+    "time_type": ("Position_Time_Type_Reference", wd.TIME_TYPES, "Position_Time_Type_ID", False),
+}
+#: a requisition's references in Hiring_Requirement_Data: element, ID type, column, the tenant's names
+_HIRING_REFS = [("Job_Profile_Reference", "Job_Profile_ID", "job_profile", wd.JOB_PROFILES),
+                ("Worker_Type_Reference", "Worker_Type_ID", "worker_type", {}),
+                ("Primary_Location_Reference", "Location_ID", "location_id", wd.LOCATIONS),
+                ("Time_Type_Reference", "Position_Time_Type_ID", "time_type", {})]
+# fmt: on
 
 
 class _Tenant(Store):
     """Everything behind one app: the SQLite file, the config, tokens, counters and the operations."""
 
     def __init__(self, db_path: str | Path, config: _Config, tenant: str, **credentials: str) -> None:
-        super().__init__(db_path, ensure_schema)
+        super().__init__(db_path, wd.ensure_schema)
         row = self.one("SELECT value FROM meta WHERE key = 'seed'")
         self.seed_value = row[0] if row else "unseeded"
         self.config, self.tenant, self.credentials = config, tenant, credentials
@@ -384,17 +342,23 @@ class _Tenant(Store):
         self.gate = Gate(config, replies, limiter=self.limiter, prefix="/ccx", counters=self.counters)
         self.access_tokens: dict[str, float] = {}
         self.ops: dict[str, int] = {}
-        self._walks: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._walks: dict[tuple[Any, ...], tuple[int, dict[int, int]]] = {}
 
-    # ---- admin: config, stats, tokens
+    # ---- admin: config, stats, tokens, records
     def config_dict(self) -> dict[str, Any]:
         return {"tenant": self.tenant, **asdict(self.config)}
 
     def reconfigure(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change settings: all of them, or none when one cannot be changed (``ValueError``)."""
-        problem = next((f"{k}: {p}" for k, v in changes.items() if (p := _setting_problem(k, v))), None)
-        if problem is not None:
-            raise ValueError(problem)
+
+        def problem(key: str, value: Any) -> str | None:
+            if key != "max_version":
+                return setting_problem(self.config, key, value)
+            return None if isinstance(value, str) and _version_tuple(value) else "must look like v46.0"
+
+        bad = next((f"{k} {p}" for k, v in changes.items() if (p := problem(k, v))), None)
+        if bad is not None:
+            raise ValueError(bad)
         for key, value in changes.items():
             setattr(self.config, key, _SETTING_TYPES[key](value))
         if changes.keys() & {"rate_limit", "rate_window"}:
@@ -411,6 +375,53 @@ class _Tenant(Store):
         count = len(self.access_tokens)
         self.access_tokens.clear()
         return count
+
+    def person(self, wid: str) -> Row | None:
+        columns = "pk, wid, prospect, prospect_status, candidate_id, first_name, last_name, origin"
+        rows = self.dicts(f"SELECT {columns} FROM candidates WHERE wid = ?", (wid,))
+        if not rows:
+            return None
+        out, pk = rows[0], rows[0].pop("pk")
+        out["prospect"] = bool(out["prospect"])
+        sql = "SELECT raw FROM candidate_emails WHERE cand_pk = ? ORDER BY position"
+        out["emails"] = [r[0] for r in self.query(sql, (pk,))]
+        sql = "SELECT t.tag_id FROM candidate_tags ct JOIN tags t ON t.pk = ct.tag_pk WHERE ct.cand_pk = ?"
+        out["tags"] = [r[0] for r in self.query(f"{sql} ORDER BY ct.position", (pk,))]
+        sql = "SELECT wid, filename, comment, category, origin, content FROM attachments WHERE cand_pk = ?"
+        out["attachments"] = _decoded(self.dicts(f"{sql} AND app_pk IS NULL ORDER BY pk", (pk,)))
+        out["applications"] = self.dicts(
+            "SELECT a.wid, a.app_id AS application_id, q.wid AS requisition_wid, q.req_id AS requisition_id, "
+            "a.stage, a.disposition, a.source, a.pk FROM applications a "
+            "JOIN requisitions q ON q.pk = a.req_pk WHERE a.cand_pk = ? ORDER BY a.pk",
+            (pk,),
+        )
+        for app in out["applications"]:
+            sql = "SELECT wid, filename, comment, content FROM attachments WHERE app_pk = ? ORDER BY pk"
+            app["attachments"] = _decoded(self.dicts(sql, (app.pop("pk"),)))
+        return out
+
+    def requisition(self, req_id: str) -> Row | None:
+        """One requisition by Job_Requisition_ID or WID, with its postings."""
+        pk = self._pk("requisitions", [("Job_Requisition_ID", req_id), ("WID", req_id)])
+        if pk is None:
+            return None
+        columns = "wid, req_id, title, status, allocated, description, org_id, location_id, start_date, "
+        columns += "target_hire_date, job_profile, worker_type, time_type, justification, reason, origin"
+        out = self.dicts(f"SELECT {columns} FROM requisitions WHERE pk = ?", (pk,))[0]
+        sql = "SELECT posting_id, site, start_date, end_date, active FROM job_postings WHERE req_pk = ?"
+        postings = self.dicts(f"{sql} ORDER BY pk", (pk,))
+        return {**out, "postings": [{**p, "active": bool(p["active"])} for p in postings]}
+
+    def set_requisition_status(self, req_id: str, status: str) -> Row | None:
+        """Move a requisition to ``status`` (e.g. finish its approval with ``Open``)."""
+        pk = self._pk("requisitions", [("Job_Requisition_ID", req_id), ("WID", req_id)])
+        if pk is None:
+            return None
+        now = wd.now_ts()
+        with self.transaction() as conn:
+            conn.execute("UPDATE requisitions SET status = ?, updated_at = ? WHERE pk = ?", (status, now, pk))
+            conn.execute(_TX, ("requisition", pk, now))
+        return self.requisition(req_id)
 
     # ---- OAuth
     def issue_token(self, tenant: str, authorization: str, form: dict[str, str]) -> tuple[int, Row]:
@@ -431,12 +442,10 @@ class _Tenant(Store):
                 return 400, {"error": "invalid_grant"}
             body: Row = {"token_type": "Bearer", "expires_in": self.config.token_ttl}
             if self.config.rotate_refresh_tokens:
-                new = "sbx-wd-refresh-" + secrets.token_hex(12)
+                body["refresh_token"] = new = "sbx-wd-refresh-" + secrets.token_hex(12)
                 conn.execute("UPDATE refresh_tokens SET active = 0 WHERE token = ?", (token,))
-                conn.execute(insert_sql("refresh_tokens", "token, active, created_at"), (new, 1, now_ts()))
-                body["refresh_token"] = new
-        access = "wdsbx." + secrets.token_urlsafe(24)
-        now = time.time()
+                _insert(conn, "refresh_tokens", {"token": new, "active": 1, "created_at": wd.now_ts()})
+        access, now = "wdsbx." + secrets.token_urlsafe(24), time.time()
         self.access_tokens = {t: exp for t, exp in self.access_tokens.items() if exp > now}
         self.access_tokens[access] = now + self.config.token_ttl
         self.counters["tokens_issued"] += 1
@@ -447,23 +456,22 @@ class _Tenant(Store):
         try:
             payload, descriptors = self._authenticate(tenant, version, authorization, body)
             op = local(payload.tag)
-            if op not in _HANDLERS:
-                raise _validation(
-                    f"Invalid request element '{op}' for the Recruiting web service.", f"/wd:{op}[1]"
-                )
-            root_version = _attr_of(payload, "version")
+            if op not in _OPERATIONS:
+                message = f"Invalid request element '{op}' for the Recruiting web service."
+                raise _Fault("validation", message, f"/wd:{op}[1]")
+            root_version = _Node(payload, "").attr("version")
             if root_version is not None and self._over_cap(root_version):
-                raise _validation(VERSION_INVALID, f"/wd:{op}[1]/@wd:version")
+                raise _Fault("validation", VERSION_INVALID, f"/wd:{op}[1]/@wd:version")
             self.ops[op] = self.ops.get(op, 0) + 1
             d: Desc = (lambda value: value) if descriptors else (lambda value: None)
-            inner = getattr(self, _HANDLERS[op])(_Node(payload, f"/wd:{op}[1]"), d)
-            name = _RESPONSES.get(op, op.replace("_Request", "_Response"))
-            head = f'<wd:{name} xmlns:wd="{WD_NS}" wd:version="{_attr(version)}">'
-            return 200, _envelope(f"{head}{inner}</wd:{name}>")
+            inner = getattr(self, op.removesuffix("_Request").lower())(_Node(payload, f"/wd:{op}[1]"), d)
+            name = op.replace("Create_Requisition", "Create_Job_Requisition").replace("_Request", "_Response")
+            return 200, _envelope(
+                f'<wd:{name} xmlns:wd="{NS}" wd:version="{_attr(version)}">{inner}</wd:{name}>'
+            )
         except _Fault as fault:
             self.counters["soap_faults"] += 1
-            if fault.kind == "authentication":
-                self.counters["auth_failures"] += 1
+            self.counters["auth_failures"] += fault.kind == "authentication"
             return fault.status, _envelope(_fault_xml(fault))
 
     def _over_cap(self, version: str) -> bool:
@@ -475,41 +483,33 @@ class _Tenant(Store):
             raise _Fault("authentication", f"Invalid tenant '{tenant}'", status=404)
         if self._over_cap(version):
             detail = f"The highest version this tenant accepts is {self.config.max_version}."
-            raise _validation(VERSION_INVALID, detail=detail)
+            raise _Fault("validation", VERSION_INVALID, detail=detail)
         try:
-            root = _safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+            envelope = fromstring(body, forbid_dtd=True)
         except DefusedXmlException:
-            raise _validation("DTDs and entity declarations are not allowed.") from None
+            raise _Fault("validation", "DTDs and entity declarations are not allowed.") from None
         except ET.ParseError as exc:
-            raise _validation(f"The request is not well-formed XML: {exc}") from None
-        if local(root.tag) != "Envelope" or _kid(root, "Body") is None:
-            raise _validation("The request is not a SOAP 1.1 envelope.")
-        header = _kid(root, "Header")
-        payload = next(iter(_kid(root, "Body") or []), None)
-        if payload is None:
-            raise _validation("The SOAP Body is empty.")
+            raise _Fault("validation", f"The request is not well-formed XML: {exc}") from None
+        header, soap_body = _Node(envelope, "")["Header"], _Node(envelope, "")["Body"].el
+        if local(envelope.tag) != "Envelope" or soap_body is None:
+            raise _Fault("validation", "The request is not a SOAP 1.1 envelope.")
+        if (payload := next(iter(soap_body), None)) is None:
+            raise _Fault("validation", "The SOAP Body is empty.")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer":
-            expires = self.access_tokens.get(token.strip())
-            if expires is None or expires <= time.time():
+            if self.access_tokens.get(token.strip(), 0) <= time.time():
                 raise _Fault("authentication", "invalid or expired access token")
         else:
-            utoken = _kid(_kid(header, "Security"), "UsernameToken")
-            user, password = _txt(utoken, "Username"), _txt(utoken, "Password")
-            if utoken is None:
+            utoken = header["Security"]["UsernameToken"]
+            user, password = utoken.text("Username"), utoken.text("Password")
+            if utoken.missing:
                 raise _Fault("authentication", "no WS-Security UsernameToken and no bearer token")
-            wanted = self.credentials["password"].encode()
-            if not (
-                user
-                and password
-                and user.lower() == self.credentials["username"].lower()
-                and secrets.compare_digest(password.encode(), wanted)
-            ):
+            same = secrets.compare_digest((password or "").encode(), self.credentials["password"].encode())
+            if not (user and password and user.lower() == self.credentials["username"].lower() and same):
                 raise _Fault("authentication", "invalid username or password")
-        common = _kid(header, "Workday_Common_Header")
-        return payload, _bool_text(_txt(common, "Include_Reference_Descriptors_In_Response"))
+        return payload, header["Workday_Common_Header"].flag("Include_Reference_Descriptors_In_Response")
 
-    # ---- shared request pieces
+    # ---- reading requests
     def _find(self, table: str, ids: Ids, select: str = "pk") -> tuple[Any, ...] | None:
         """The first row a reference's IDs name (tried in order)."""
         for kind, value in ids:
@@ -523,36 +523,41 @@ class _Tenant(Store):
         row = self._find(table, ids)
         return int(row[0]) if row else None
 
+    def _named(self, table: str, ref: _Node, select: str = "pk", id_type: str = "WID", at: str = "") -> Any:
+        """The row a reference names (a fault when it names nothing)."""
+        if (row := self._find(table, ref.ids, select)) is None:
+            raise ref.unknown(id_type, at)
+        return row
+
+    def _tag(self, ref: _Node) -> tuple[Any, ...]:
+        return self._named("tags", ref, "pk, wid, tag_id, name, active", wd.TAG_ID_TYPE, "/wd:ID[1]")
+
     def _paging(self, req: _Node) -> tuple[int, int, str]:
         rf = req["Response_Filter"]
         try:
             page, count = int(float(rf.text("Page") or 1)), int(float(rf.text("Count") or 100))
         except ValueError:
             raise rf.bad("Page and Count must be numbers.") from None
-        if page < 1:
-            raise rf["Page"].bad("Page must be greater than 0.")
-        if not 1 <= count <= MAX_COUNT:
-            raise rf["Count"].bad(f"Count must be between 1 and {MAX_COUNT}.")
+        rf["Page"].check(page >= 1, "Page must be greater than 0.")
+        rf["Count"].check(1 <= count <= MAX_COUNT, f"Count must be between 1 and {MAX_COUNT}.")
         as_of_text = rf.text("As_Of_Entry_DateTime")
         as_of = _parse_dt(as_of_text) if as_of_text else datetime.now(UTC)
         if as_of is None:
             raise rf["As_Of_Entry_DateTime"].bad("As_Of_Entry_DateTime is not a valid dateTime.")
-        return page, count, ts(as_of)
+        return page, count, wd.ts(as_of)
 
     def _range(self, node: _Node, lo: str, hi: str, *, not_future: bool = False) -> tuple[str, str] | None:
         start_text, end_text = node.text(lo), node.text(hi)
         if start_text is None and end_text is None:
             return None
-        if start_text is None or end_text is None:
-            raise node.bad(f"{lo} and {hi} must be given together.")
+        node.check(start_text and end_text, f"{lo} and {hi} must be given together.")
         start, end = _parse_dt(start_text), _parse_dt(end_text)
         if start is None or end is None:
             raise node.bad(f"{lo}/{hi} must be valid dateTimes.")
-        if start > end:
-            raise node.bad(f"{lo} must not be later than {hi}.")
-        if not_future and end > datetime.now(UTC) + timedelta(seconds=1):
-            raise node[hi].bad(f"{hi} must not be later than the current moment.")
-        return ts(start), ts(end)
+        node.check(start <= end, f"{lo} must not be later than {hi}.")
+        future = not_future and end > datetime.now(UTC) + timedelta(seconds=1)
+        node[hi].check(not future, f"{hi} must not be later than the current moment.")
+        return wd.ts(start), wd.ts(end)
 
     def _criteria(self, req: _Node, kind: str, as_of: str) -> tuple[list[str], list[Any]]:
         """The WHERE parts of Request_Criteria common to both lists: the entry moment, the transaction log."""
@@ -560,12 +565,9 @@ class _Tenant(Store):
         tl = req["Request_Criteria"]["Transaction_Log_Criteria_Data"]
         if tl.missing:
             return where, args
-        if not self.config.transaction_log:
-            raise tl.bad("Transaction_Log_Criteria_Data is not enabled for this tenant.")
-        bounds = self._range(
-            tl["Transaction_Date_Range_Data"], "Updated_From", "Updated_Through", not_future=True
-        )
-        if bounds is not None:
+        tl.check(self.config.transaction_log, "Transaction_Log_Criteria_Data is not enabled for this tenant.")
+        dates = tl["Transaction_Date_Range_Data"]
+        if (bounds := self._range(dates, "Updated_From", "Updated_Through", not_future=True)) is not None:
             where.append(
                 "pk IN (SELECT rec_pk FROM tx_log WHERE kind = ? AND at >= ? AND at <= ? AND at <= ?)"
             )
@@ -574,38 +576,30 @@ class _Tenant(Store):
 
     def _page(
         self, table: str, where: list[str], args: list[Any], page: int, count: int, stable: bool
-    ) -> list[Any]:
-        """[Total_Results, the pks of one page].  A walk with a pinned As_Of_Entry_DateTime sees a result set
+    ) -> Any:
+        """(Total_Results, the pks of one page).  A walk with a pinned As_Of_Entry_DateTime sees a result set
         that later writes cannot change, so its total and page boundaries are remembered and the next page
         continues after the last pk (keyset) instead of re-scanning an OFFSET."""
         clause = " AND ".join(where)
         key = (table, clause, tuple(args), count)
         walk = self._walks.get(key) if stable else None
         if walk is None:
-            walk = {"total": self.count(table, f"WHERE {clause}", args), "after": {0: 0}}
+            walk = (self.count(table, f"WHERE {clause}", args), {0: 0})
             if stable:
                 if len(self._walks) >= 64:
                     self._walks.pop(next(iter(self._walks)))
                 self._walks[key] = walk
-        after = walk["after"].get(page - 1)
-        if after is not None:
-            sql, more = (
-                f"SELECT pk FROM {table} WHERE {clause} AND pk > ? ORDER BY pk LIMIT ?",
-                [after, count],
-            )
-        else:
-            sql, more = (
-                f"SELECT pk FROM {table} WHERE {clause} ORDER BY pk LIMIT ? OFFSET ?",
-                [count, (page - 1) * count],
-            )
-        selected = [int(r[0]) for r in self.query(sql, [*args, *more])]
+        after = walk[1].get(page - 1)
+        offset = 0 if after is not None else (page - 1) * count
+        sql = f"SELECT pk FROM {table} WHERE {clause} AND pk > ? ORDER BY pk LIMIT ? OFFSET ?"
+        selected = [int(r[0]) for r in self.query(sql, [*args, after or 0, count, offset])]
         if stable and selected:
-            walk["after"][page] = selected[-1]
-        return [int(walk["total"]), selected]
+            walk[1][page] = selected[-1]
+        return walk[0], selected
 
-    def _listing(self, refs: _Node, name: str, table: str, skip: bool, page: int, count: int) -> list[Any]:
-        """[Total_Results, the pks of one page] of Request_References: distinct, a missing one a fault
-        unless ``skip``."""
+    def _listing(self, refs: _Node, name: str, table: str, skip: bool, page: int, count: int) -> Any:
+        """(Total_Results, the pks of one page) of Request_References: distinct, a missing one a fault unless
+        ``skip``."""
         pks: list[int] = []
         for ref in refs.all(name):
             pk = self._pk(table, ref.ids)
@@ -613,226 +607,169 @@ class _Tenant(Store):
                 raise ref.unknown()
             if pk is not None and pk not in pks:
                 pks.append(pk)
-        return [len(pks), pks[(page - 1) * count : page * count]]
+        return len(pks), pks[(page - 1) * count : page * count]
 
-    @staticmethod
-    def _results(total: int, page: int, count: int, shown: int, body: str) -> str:
-        pages = math.ceil(total / count) if total else 0
-        results = _t("Total_Results", total) + _t("Total_Pages", pages) + _t("Page_Results", shown)
-        return _e("Response_Results", results + _t("Page", page)) + _e("Response_Data", body)
-
-    # ---- Get_Candidates
+    # ---- Get_Candidates / Get_Job_Requisitions
     def get_candidates(self, req: _Node, d: Desc) -> str:
         page, count, as_of = self._paging(req)
         include_att = not req["Response_Group"].flag("Exclude_All_Attachments", True)
-        refs = req["Request_References"]
-        if not refs.missing:
-            skip = _bool_text(_attr_of(refs.el, "Skip_Non_Existing_Instances"))
+        if not (refs := req["Request_References"]).missing:
+            skip = _truthy(refs.attr("Skip_Non_Existing_Instances"))
             total, selected = self._listing(refs, "Candidate_Reference", "candidates", skip, page, count)
         else:
             criteria = req["Request_Criteria"]
             where, args = self._criteria(req, "candidate", as_of)
-            email = criteria.text("Candidate_Email_Address")
-            if email:
+            if email := criteria.text("Candidate_Email_Address"):
                 where.append("pk IN (SELECT cand_pk FROM candidate_emails WHERE email_lc = ?)")
                 args.append(email.strip().lower())
-            applied = self._range(criteria, "Applied_From", "Applied_Through")
-            if applied:
+            if applied := self._range(criteria, "Applied_From", "Applied_Through"):
                 where.append(
                     "pk IN (SELECT cand_pk FROM applications WHERE applied_at >= ? AND applied_at <= ?)"
                 )
                 args.extend(applied)
-            created = self._range(criteria, "Created_From", "Created_Through")
-            if created:
+            if created := self._range(criteria, "Created_From", "Created_Through"):
                 where.append("created_at >= ? AND created_at <= ?")
                 args.extend(created)
-            tag_refs = criteria.all("Candidate_Tag_Reference")
-            for tag_ref in tag_refs:
+            for tag_ref in (tag_refs := criteria.all("Candidate_Tag_Reference")):
                 where.append("pk IN (SELECT cand_pk FROM candidate_tags WHERE tag_pk = ?)")
                 args.append(self._tag(tag_ref)[0])
             pinned = not req["Response_Filter"]["As_Of_Entry_DateTime"].missing
-            stable = pinned and as_of <= now_ts() and not email and not tag_refs
+            stable = pinned and as_of <= wd.now_ts() and not email and not tag_refs
             total, selected = self._page("candidates", where, args, page, count, stable)
-        return self._results(
-            total, page, count, len(selected), self._candidates_xml(selected, d, include_att)
-        )
+        return _results(total, page, count, len(selected), self._candidates_xml(selected, d, include_att))
 
     def _candidates_xml(self, pks: list[int], d: Desc, include_att: bool) -> str:
-        if not pks:
-            return ""
         marks = ",".join("?" * len(pks))
 
-        def grouped(key: str, sql: str) -> dict[Any, list[Row]]:
-            return _by(self.dicts(sql.format(marks=marks), pks), key)
+        def grouped(key: str, columns: str, tables: str, order: str) -> dict[Any, list[Row]]:
+            sql = f"SELECT {columns} FROM {tables} WHERE {order.split(',')[0]} IN ({marks}) ORDER BY {order}"
+            return _by(self.dicts(sql, pks), key)
 
-        cands = {c["pk"]: c for c in self.dicts(f"SELECT * FROM candidates WHERE pk IN ({marks})", pks)}
-        emails = grouped(
-            "cand_pk",
-            "SELECT cand_pk, raw FROM candidate_emails WHERE cand_pk IN ({marks}) ORDER BY cand_pk, position",
-        )
-        tags = grouped(
-            "cand_pk",
-            "SELECT ct.cand_pk, t.wid, t.tag_id, t.name FROM candidate_tags ct JOIN tags t "
-            "ON t.pk = ct.tag_pk WHERE ct.cand_pk IN ({marks}) ORDER BY ct.cand_pk, ct.position",
-        )
-        apps = grouped(
-            "cand_pk",
-            "SELECT a.*, r.wid AS r_wid, r.req_id, r.title FROM applications a JOIN requisitions r "
-            "ON r.pk = a.req_pk WHERE a.cand_pk IN ({marks}) ORDER BY a.cand_pk, a.pk",
-        )
-        sql = "SELECT * FROM attachments WHERE cand_pk IN ({marks}) ORDER BY cand_pk, pk"
-        files = grouped("app_pk", sql) if include_att else {}
-        on_candidate = _by(files.get(None, []), "cand_pk")
-        out = ""
-        for pk in pks:
-            c = cands.get(pk)
-            if c is None:
-                continue
-            first, last, cid, country, code = (
-                c[k] for k in ("first_name", "last_name", "candidate_id", "country", "phone_code")
+        cands = grouped("pk", "*", "candidates", "pk")
+        emails = grouped("cand_pk", "cand_pk, raw", "candidate_emails", "cand_pk, position")
+        tags = "candidate_tags ct JOIN tags t ON t.pk = ct.tag_pk"
+        tags_of = grouped("cand_pk", "ct.cand_pk, t.wid, t.tag_id, t.name", tags, "ct.cand_pk, ct.position")
+        apps = "applications a JOIN requisitions r ON r.pk = a.req_pk"
+        apps_of = grouped("cand_pk", "a.*, r.wid AS r_wid, r.req_id, r.title", apps, "a.cand_pk, a.pk")
+        files = grouped("app_pk", "*", "attachments", "cand_pk, pk") if include_att else {}
+        on_candidate, out = _by(files.get(None, []), "cand_pk"), ""
+        for c in (cands[pk][0] for pk in pks if pk in cands):
+            pk, first, last, cid, country, code = (
+                c[k] for k in ("pk", "first_name", "last_name", "candidate_id", "country", "phone_code")
             )
             contact = ""
-            if c["phone"]:
-                if code:
-                    code_ids = [("Country_Phone_Code_ID", f"{country}_{code[1:]}")]
-                    contact += _ref("Country_Phone_Code_Reference", code_ids, d(code))
-                contact += _t("Phone_Number", c["phone"])
+            if c["phone"] and code:
+                code_ids = [("Country_Phone_Code_ID", f"{country}_{code[1:]}")]
+                contact += _ref("Country_Phone_Code_Reference", code_ids, d(code))
+            contact += _t("Phone_Number", c["phone"] or None)
             contact += "".join(_t("Email_Address", e["raw"]) for e in emails.get(pk, []))
             location = _ref("Country_Reference", [("ISO_3166-1_Alpha-3_Code", country)], d(country))
-            location += _t("City", c["city"] or None)
+            contact += _e("Location_Data", location + _t("City", c["city"] or None))
             name = _e("Name_Detail_Data", _t("First_Name", first) + _t("Last_Name", last))
             status = _t("Do_Not_Hire", bool(c["do_not_hire"])) + _t("Withdrawn", bool(c["withdrawn"]))
             parts = _t("Candidate_ID", cid) + _e("Name_Data", _e("Legal_Name", name))
-            parts += _e("Contact_Data", contact + _e("Location_Data", location)) + _e("Status_Data", status)
-            parts += "".join(self._application_xml(a, files.get(a["pk"], []), d) for a in apps.get(pk, []))
+            parts += _e("Contact_Data", contact) + _e("Status_Data", status)
+            parts += "".join(self._application_xml(a, files.get(a["pk"], []), d) for a in apps_of.get(pk, []))
             if c["prospect"]:
-                prospect_status, source = c["prospect_status"], c["source"]
+                status_id, source = c["prospect_status"], c["source"]
                 prospect = _t("Prospect", True)
-                prospect += _opt(
-                    "Prospect_Status_Reference", "Prospect_Status_ID", prospect_status, d(prospect_status)
-                )
-                parts += _e("Prospect_Data", prospect + _opt(*_APPLICANT_SOURCE, source, d(source)))
-            for t in tags.get(pk, []):
-                parts += _ref(
-                    "Candidate_Tag_Reference", [("WID", t["wid"]), (TAG_ID_TYPE, t["tag_id"])], d(t["name"])
-                )
+                prospect += _opt("Prospect_Status_Reference", "Prospect_Status_ID", status_id, d(status_id))
+                parts += _e("Prospect_Data", prospect + _opt(*_SOURCE, source, d(source)))
+            for t in tags_of.get(pk, []):
+                tag = [("WID", t["wid"]), (wd.TAG_ID_TYPE, t["tag_id"])]
+                parts += _ref("Candidate_Tag_Reference", tag, d(t["name"]))
             for f in on_candidate.get(pk, []):
-                category = DOCUMENT_CATEGORIES.get(f["category"], (f["category"], True))[0]
-                attachment = _ref("Candidate_Attachment_Reference", [("WID", f["wid"])])
+                category = [(wd.DOCUMENT_CATEGORY_TYPE, f["category"])]
+                category_name = wd.DOCUMENT_CATEGORIES.get(f["category"], (f["category"], True))[0]
+                attachment = _wid("Candidate_Attachment_Reference", f["wid"])
                 attachment += _e("Attachment_Data", _file_xml(f, d))
-                attachment += _ref(
-                    "Document_Category_Reference", [(DOCUMENT_CATEGORY_TYPE, f["category"])], d(category)
-                )
+                attachment += _ref("Document_Category_Reference", category, d(category_name))
                 parts += _e("Candidate_Attachment_Data", attachment)
             full = " ".join(p for p in (first, last) if p)
-            ref = _ref("Candidate_Reference", [("WID", c["wid"]), ("Candidate_ID", cid)], d(full or cid))
+            ref = _key("Candidate", c["wid"], cid, d(full or cid))
             out += _e("Candidate", ref + _e("Candidate_Data", parts))
         return out
 
     @staticmethod
     def _application_xml(a: Row, files: list[Row], d: Desc) -> str:
-        disp, source, req_id = a["disposition"], a["source"], a["req_id"]
-        requisition = [("WID", a["r_wid"]), ("Job_Requisition_ID", req_id)]
-        applied = (
-            _t("Job_Application_ID", a["app_id"])
-            + _ref("Job_Requisition_Reference", requisition, d(f"{req_id} {a['title']}"))
-            + _t("Job_Application_Date", _out_ts(a["applied_at"]))
-            + _ref("Stage_Reference", [("Recruiting_Stage_ID", a["stage"])], d(a["stage"]))
-            + _opt(
-                "Disposition_Reference", "Recruiting_Disposition_ID", disp, d(DISPOSITIONS.get(disp, disp))
-            )
-            + _t("Status_Timestamp", _out_ts(a["status_at"]))
-            + _opt(*_APPLICANT_SOURCE, source, d(source))
-        )
+        disp, req_id = a["disposition"], a["req_id"]
+        applied = _t("Job_Application_ID", a["app_id"])
+        applied += _key("Job_Requisition", a["r_wid"], req_id, d(f"{req_id} {a['title']}"))
+        applied += _t("Job_Application_Date", a["applied_at"][:23] + "+00:00")  # stored UTC, sent with offset
+        applied += _ref("Stage_Reference", [("Recruiting_Stage_ID", a["stage"])], d(a["stage"]))
+        disp_name = d(wd.DISPOSITIONS.get(disp, disp))
+        applied += _opt("Disposition_Reference", "Recruiting_Disposition_ID", disp, disp_name)
+        applied += _t("Status_Timestamp", a["status_at"][:23] + "+00:00")
+        applied += _opt(*_SOURCE, a["source"], d(a["source"]))
         resumes = "".join(_e("Resume_Attachment_Data", _t("ID", f["wid"]) + _file_xml(f, d)) for f in files)
-        ref = _ref("Job_Application_Reference", [("WID", a["wid"]), ("Job_Application_ID", a["app_id"])])
+        ref = _key("Job_Application", a["wid"], a["app_id"])
         return _e("Job_Application_Data", ref + _e("Job_Applied_To_Data", applied) + resumes)
 
-    # ---- Get_Job_Requisitions
     def get_job_requisitions(self, req: _Node, d: Desc) -> str:
         page, count, as_of = self._paging(req)
-        refs = req["Request_References"]
-        if not refs.missing:
-            total, selected = self._listing(
-                refs, "Job_Requisition_Reference", "requisitions", True, page, count
-            )
+        if not (refs := req["Request_References"]).missing:
+            name = "Job_Requisition_Reference"
+            total, selected = self._listing(refs, name, "requisitions", True, page, count)
         else:
             where, args = self._criteria(req, "requisition", as_of)
             total, selected = self._page("requisitions", where, args, page, count, False)
         out = ""
         for pk in selected:
             r = self.dicts("SELECT * FROM requisitions WHERE pk = ?", (pk,))[0]
-            profile, worker, loc, time_type, org = (
-                r[k] for k in ("job_profile", "worker_type", "location_id", "time_type", "org_id")
-            )
             detail = _t("Job_Posting_Title", r["title"]) + _t("Positions_Allocated", r["allocated"])
             detail += _t("Positions_Available", r["available"]) + _t("Job_Description", r["description"])
             detail += _t("Confidential_Job_Requisition", bool(r["confidential"]))
-            hiring = (
-                _t("Recruiting_Start_Date", r["start_date"])
-                + _t("Target_Hire_Date", r["target_hire_date"])
-                + _opt("Job_Profile_Reference", "Job_Profile_ID", profile, d(JOB_PROFILES.get(profile)))
-                + _opt("Worker_Type_Reference", "Worker_Type_ID", worker, d(worker))
-                + _opt("Primary_Location_Reference", "Location_ID", loc, d(LOCATIONS.get(loc, loc)))
-                + _opt("Time_Type_Reference", "Position_Time_Type_ID", time_type, d(time_type))
-            )
-            data = _ref(
-                "Job_Requisition_Status_Reference",
-                [("Job_Requisition_Status_ID", r["status"])],
-                d(r["status"]),
-            )
+            hiring = _t("Recruiting_Start_Date", r["start_date"])
+            hiring += _t("Target_Hire_Date", r["target_hire_date"])
+            for name, id_type, column, names in _HIRING_REFS:
+                hiring += _opt(name, id_type, r[column], d(names.get(r[column], r[column])))
+            status, org = r["status"], r["org_id"]
+            status_ids = [("Job_Requisition_Status_ID", status)]
+            data = _ref("Job_Requisition_Status_Reference", status_ids, d(status))
             data += _e("Job_Requisition_Detail_Data", detail) + _e("Hiring_Requirement_Data", hiring)
-            data += _opt(
-                "Supervisory_Organization_Reference", "Organization_Reference_ID", org, d(ORGS.get(org, org))
-            )
-            ref = _ref(
-                "Job_Requisition_Reference",
-                [("WID", r["wid"]), ("Job_Requisition_ID", r["req_id"])],
-                d(r["title"]),
-            )
+            org_name = d(wd.ORGS.get(org, org))
+            data += _opt("Supervisory_Organization_Reference", "Organization_Reference_ID", org, org_name)
+            ref = _key("Job_Requisition", r["wid"], r["req_id"], d(r["title"]))
             out += _e("Job_Requisition", ref + _e("Job_Requisition_Data", data))
-        return self._results(total, page, count, len(selected), out)
+        return _results(total, page, count, len(selected), out)
 
     # ---- writes
-    def _tag(self, ref: _Node) -> tuple[Any, ...]:
-        found = self._find("tags", ref.ids, "pk, wid, tag_id, name, active")
-        if found is None:
-            raise ref.unknown(TAG_ID_TYPE, "/wd:ID[1]")
-        return found
+    def _ids(self, conn: Conn, table: str, kind: str) -> tuple[int, str]:
+        """The next pk of ``table`` and its WID."""
+        pk = int(conn.execute(f"SELECT COALESCE(MAX(pk), 0) + 1 FROM {table}").fetchone()[0])
+        return pk, wd.make_wid(self.seed_value, kind, pk)
 
-    def _touch(self, conn: sqlite3.Connection, cand_pk: int, now: str) -> None:
+    def _touch(self, conn: Conn, cand_pk: int, now: str) -> None:
         conn.execute("UPDATE candidates SET updated_at = ?, touched = 1 WHERE pk = ?", (now, cand_pk))
         conn.execute(_TX, ("candidate", cand_pk, now))
 
+    def _event(self, conn: Conn, kind: str, now: str, detail: str) -> str:
+        """Record a business process event; its ``Event_Reference``."""
+        pk, wid = self._ids(conn, "events", "event")
+        _insert(conn, "events", {"pk": pk, "wid": wid, "kind": kind, "at": now, "detail": detail})
+        return _wid("Event_Reference", wid)
+
     def _candidate_ref(self, pk: int) -> str:
         wid, cid = self.one("SELECT wid, candidate_id FROM candidates WHERE pk = ?", (pk,)) or ("", "")
-        return _ref("Candidate_Reference", [("WID", wid), ("Candidate_ID", cid)])
+        return _key("Candidate", wid, cid)
 
     def put_candidate(self, req: _Node, d: Desc) -> str:
-        data = req["Candidate_Data"]
-        if data.missing:
-            raise req.bad("Candidate_Data is required.")
-        name = data["Name_Data"]["Legal_Name"]["Name_Detail_Data"]
+        data = req.need("Candidate_Data")
+        name, contact = data["Name_Data"]["Legal_Name"]["Name_Detail_Data"], data["Contact_Data"]
         first, last = name.text("First_Name"), name.text("Last_Name")
-        email, phone = data["Contact_Data"].text("Email_Address"), data["Contact_Data"].text("Phone_Number")
-        prospect_el = data["Prospect_Data"]
-        tag_refs = data.all("Candidate_Tag_Reference")
-        tags = []
+        email, phone = contact.text("Email_Address"), contact.text("Phone_Number")
+        prospect_el, tag_refs, tags = data["Prospect_Data"], data.all("Candidate_Tag_Reference"), []
         for n, tag_ref in enumerate(tag_refs, 1):
             tag = self._tag(tag_ref)
-            if not tag[4]:
-                inactive = f"Candidate Tag '{tag[3]}' is inactive. Enter active candidate tags."
-                raise tag_ref.bad("Enter active candidate tags.", inactive)
+            inactive = f"Candidate Tag '{tag[3]}' is inactive. Enter active candidate tags."
+            tag_ref.check(tag[4], "Enter active candidate tags.", inactive)
             tags.append((tag[0], n))
         applications = self._job_applications(data)
-        now = now_ts()
-        ref = req["Candidate_Reference"]
+        now, ref = wd.now_ts(), req["Candidate_Reference"]
         if not ref.missing:
-            pk = self._pk("candidates", ref.ids)
-            if pk is None:
-                raise ref.unknown()
-            if _bool_text(_attr_of(req.el, "Add_Only")):
-                raise ref.bad("The candidate already exists; Add_Only does not allow updates.")
+            pk = self._named("candidates", ref)[0]
+            add_only = _truthy(req.attr("Add_Only"))
+            ref.check(not add_only, "The candidate already exists; Add_Only does not allow updates.")
             with self.transaction() as conn:
                 if first is not None or last is not None:
                     names = "first_name = COALESCE(?, first_name), last_name = COALESCE(?, last_name)"
@@ -840,163 +777,89 @@ class _Tenant(Store):
                 if phone is not None:
                     conn.execute("UPDATE candidates SET phone = ? WHERE pk = ?", (phone, pk))
                 if not prospect_el.missing:
-                    status_ref = prospect_el["Prospect_Status_Reference"]
-                    status = status_ref.value
-                    if status is not None and status not in PROSPECT_STATUSES:
-                        raise status_ref.unknown()
+                    status = prospect_el["Prospect_Status_Reference"].known(wd.PROSPECT_STATUSES)
                     sql = "UPDATE candidates SET prospect = ?, prospect_status = COALESCE(?, prospect_status)"
                     conn.execute(f"{sql} WHERE pk = ?", (int(prospect_el.flag("Prospect", True)), status, pk))
                 if email is not None:
                     conn.execute("DELETE FROM candidate_emails WHERE cand_pk = ? AND position = 0", (pk,))
-                    self._add_email(conn, pk, email)
                 if tag_refs:
                     conn.execute("DELETE FROM candidate_tags WHERE cand_pk = ?", (pk,))
-                    self._add_tags(conn, pk, tags)
                     self.counters["tag_updates"] += 1
-                created_apps = self._apply(conn, pk, applications, now)
+                created = self._add(conn, pk, email, tags, applications, now)
                 self._touch(conn, pk, now)
         else:
-            if not last:
-                raise data["Name_Data"].bad("Enter a name for the candidate.")
-            if not email and not phone:
-                raise data["Contact_Data"].bad("Enter an email address or a phone number.")
-            if prospect_el.missing and data["Job_Application_Data"].missing:
-                raise data.bad("Enter Job Application Data or Prospect Data for a new candidate.")
+            data["Name_Data"].check(last, "Enter a name for the candidate.")
+            data["Contact_Data"].check(email or phone, "Enter an email address or a phone number.")
+            wanted = "Enter Job Application Data or Prospect Data for a new candidate."
+            data.check(not prospect_el.missing or not data["Job_Application_Data"].missing, wanted)
             prospect = 0 if prospect_el.missing else int(prospect_el.flag("Prospect", True))
-            source = self._source(prospect_el["Source_Reference"])
+            source = prospect_el["Source_Reference"].known(wd.SOURCE_IDS)
             with self.transaction() as conn:
-                pk = _next_pk(conn, "candidates")
-                person = (
-                    pk,
-                    make_wid(self.seed_value, "created-candidate", pk),
-                    f"C{pk:07d}",
-                    first,
-                    last,
-                    phone,
-                )
-                columns = (
-                    "pk, wid, candidate_id, first_name, last_name, phone, country, prospect, origin, touched"
-                )
-                sql = insert_sql("candidates", f"{columns}, created_at, updated_at, source")
-                conn.execute(sql, (*person, "USA", prospect, "api", 1, now, now, source))
-                if email:
-                    self._add_email(conn, pk, email)
-                self._add_tags(conn, pk, tags)
-                created_apps = self._apply(conn, pk, applications, now)
+                pk, wid = self._ids(conn, "candidates", "created-candidate")
+                row = {"pk": pk, "wid": wid, "candidate_id": f"C{pk:07d}", "first_name": first}
+                row |= {"last_name": last, "phone": phone, "country": "USA", "prospect": prospect}
+                row |= {"origin": "api", "touched": 1, "created_at": now, "updated_at": now, "source": source}
+                _insert(conn, "candidates", row)
+                created = self._add(conn, pk, email, tags, applications, now)
                 conn.execute(_TX, ("candidate", pk, now))
             self.counters["candidates_created"] += 1
-        applied = "".join(
-            _e(
-                "Candidate_Job_Application_Data",
-                _ref("Job_Application_Reference", [("WID", a_wid), ("Job_Application_ID", app_id)])
-                + _ref("Job_Requisition_Reference", [("WID", r_wid), ("Job_Requisition_ID", req_id)]),
-            )
-            for a_wid, app_id, r_wid, req_id in created_apps
-        )
-        return self._candidate_ref(pk) + applied
-
-    @staticmethod
-    def _add_email(conn: sqlite3.Connection, pk: int, email: str) -> None:
-        sql = insert_sql("candidate_emails", "email_lc, raw, cand_pk, position")
-        conn.execute(sql, (email.strip().lower(), email, pk, 0))
-
-    @staticmethod
-    def _add_tags(conn: sqlite3.Connection, pk: int, tags: list[tuple[int, int]]) -> None:
-        sql = insert_sql("candidate_tags", "cand_pk, tag_pk, position", "INSERT OR IGNORE")
-        conn.executemany(sql, [(pk, tag_pk, n) for tag_pk, n in tags])
-
-    def _source(self, ref: _Node) -> str | None:
-        if ref.value is not None and ref.value not in SOURCE_IDS:
-            raise ref.unknown()
-        return ref.value
+        refs = (_key("Job_Application", *app) + _key("Job_Requisition", *req) for app, req in created)
+        return self._candidate_ref(pk) + "".join(_e("Candidate_Job_Application_Data", r) for r in refs)
 
     def _job_applications(self, data: _Node) -> list[tuple[int, str, str | None, _Node]]:
         """Validate ``Job_Application_Data*/Job_Applied_To_Data``: (requisition pk, stage, source, node)."""
         out = []
-        for app_el in data.all("Job_Application_Data"):
-            for applied in app_el.all("Job_Applied_To_Data"):
-                req_ref = applied["Job_Requisition_Reference"]
-                found = self._find("requisitions", req_ref.ids, "pk, req_id, status")
-                if found is None:
-                    raise req_ref.unknown("Job_Requisition_ID")
-                req_pk, req_id, status = found
-                if status in NOT_OPEN_FOR_APPLICATIONS:
-                    raise req_ref.bad(
-                        f"Job Requisition {req_id} is {status} and does not accept applications."
-                    )
-                stage = applied["Stage_Reference"]
-                if stage.value is None:
-                    raise applied.bad("Enter a Stage for the job application.")
-                if stage.value not in STAGES:
-                    raise stage.unknown()
-                out.append((int(req_pk), stage.value, self._source(applied["Source_Reference"]), applied))
+        for app in data.all("Job_Application_Data"):
+            for applied in app.all("Job_Applied_To_Data"):
+                out.append(self._job_application(applied))
         return out
 
-    def _apply(
-        self, conn: sqlite3.Connection, cand_pk: int, applications: list[Any], now: str
-    ) -> list[tuple[str, ...]]:
-        """Insert the job applications; (application WID, Job_Application_ID, requisition WID, its ID)."""
-        created: list[tuple[str, ...]] = []
-        for req_pk, stage, source, applied in applications:
-            if conn.execute(
-                "SELECT 1 FROM applications WHERE cand_pk = ? AND req_pk = ?", (cand_pk, req_pk)
-            ).fetchone():
-                name, req_id = conn.execute(
-                    "SELECT COALESCE(c.first_name || ' ', '') || c.last_name, r.req_id FROM candidates c, "
-                    "requisitions r WHERE c.pk = ? AND r.pk = ?",
-                    (cand_pk, req_pk),
-                ).fetchone()
-                raise applied.bad(f"{name} has already applied to {req_id}.")
-            pk = _next_pk(conn, "applications")
-            wid, app_id = make_wid(self.seed_value, "created-application", pk), f"JA-{pk:07d}"
-            columns = "pk, wid, app_id, cand_pk, req_pk, applied_at, stage, source, status_at"
-            conn.execute(
-                insert_sql("applications", columns),
-                (pk, wid, app_id, cand_pk, req_pk, now, stage, source, now),
-            )
-            r_wid, req_id = conn.execute(
-                "SELECT wid, req_id FROM requisitions WHERE pk = ?", (req_pk,)
-            ).fetchone()
-            created.append((wid, app_id, r_wid, req_id))
+    def _job_application(self, applied: _Node) -> tuple[int, str, str | None, _Node]:
+        req_ref = applied["Job_Requisition_Reference"]
+        found = self._named("requisitions", req_ref, "pk, req_id, status", "Job_Requisition_ID")
+        req_pk, req_id, status = found
+        closed = f"Job Requisition {req_id} is {status} and does not accept applications."
+        req_ref.check(status not in wd.NOT_OPEN_FOR_APPLICATIONS, closed)
+        stage = applied["Stage_Reference"].known(wd.STAGES)
+        applied.check(stage, "Enter a Stage for the job application.")
+        return int(req_pk), stage, applied["Source_Reference"].known(wd.SOURCE_IDS), applied
+
+    def _add(
+        self, conn: Conn, cand_pk: int, email: str | None, tags: list[Any], apps: list[Any], now: str
+    ) -> list[Any]:
+        """Add a candidate's first e-mail, tags and job applications; ((WID, ID) of each application, and
+        of its requisition)."""
+        if email is not None:
+            emails = {"email_lc": email.strip().lower(), "raw": email, "cand_pk": cand_pk, "position": 0}
+            _insert(conn, "candidate_emails", emails)
+        sql = wd.insert_sql("candidate_tags", "cand_pk, tag_pk, position", "INSERT OR IGNORE")
+        conn.executemany(sql, [(cand_pk, tag_pk, n) for tag_pk, n in tags])
+        created = []
+        for req_pk, stage, source, applied in apps:
+            requisition = self.query("SELECT wid, req_id FROM requisitions WHERE pk = ?", (req_pk,))[0]
+            if self.one("SELECT 1 FROM applications WHERE cand_pk = ? AND req_pk = ?", (cand_pk, req_pk)):
+                sql = "SELECT COALESCE(first_name || ' ', '') || last_name FROM candidates WHERE pk = ?"
+                name = self.query(sql, (cand_pk,))[0][0]
+                raise applied.bad(f"{name} has already applied to {requisition[1]}.")
+            pk, wid = self._ids(conn, "applications", "created-application")
+            row = {"pk": pk, "wid": wid, "app_id": f"JA-{pk:07d}", "cand_pk": cand_pk, "req_pk": req_pk}
+            row |= {"applied_at": now, "stage": stage, "source": source, "status_at": now}
+            _insert(conn, "applications", row)
+            created.append(((wid, row["app_id"]), requisition))
             self.counters["applications_created"] += 1
         return created
 
-    def _add_attachment(self, conn: sqlite3.Connection, *values: Any) -> str:
-        """Insert (cand_pk, filename, content, comment, category, mime, created_at, app_pk); its WID."""
-        pk = _next_pk(conn, "attachments")
-        wid = make_wid(self.seed_value, "created-attachment", pk)
-        columns = "pk, wid, cand_pk, filename, content, comment, category, mime, origin, created_at, app_pk"
-        conn.execute(insert_sql("attachments", columns), (pk, wid, *values[:6], "api", *values[6:]))
+    def _add_file(self, conn: Conn, cand_pk: int, file: Any, category: str, now: str, app_pk: Any) -> str:
+        """Insert a file (Filename, content, Comment, Content_Type_ID); its WID."""
+        pk, wid = self._ids(conn, "attachments", "created-attachment")
+        filename, content, comment, mime = file
+        row = {"pk": pk, "wid": wid, "cand_pk": cand_pk, "filename": filename, "content": content}
+        row |= {"comment": comment, "category": category, "mime": mime or "text/plain", "origin": "api"}
+        _insert(conn, "attachments", {**row, "created_at": now, "app_pk": app_pk})
         return wid
 
-    def put_candidate_attachment(self, req: _Node, d: Desc) -> str:
-        ref = req["Candidate_Reference"]
-        pk = self._pk("candidates", ref.ids)
-        if pk is None:
-            raise ref.unknown()
-        cad = req["Candidate_Attachment_Data"]
-        if cad.missing:
-            if req.all("Job_Application_Attachment_Data"):
-                return self._put_application_attachments(req, pk)
-            raise req.bad("Candidate_Attachment_Data or Job_Application_Attachment_Data is required.")
-        filename, content, comment, mime = self._attachment_content(cad["Attachment_Data"])
-        category_ref = cad["Document_Category_Reference"]
-        category = next((v for k, v in category_ref.ids if k == DOCUMENT_CATEGORY_TYPE), None)
-        if category is None or category not in DOCUMENT_CATEGORIES:
-            raise category_ref.unknown(DOCUMENT_CATEGORY_TYPE)
-        if not DOCUMENT_CATEGORIES[category][1]:
-            raise category_ref.bad("You must have access to the document category.")
-        now = now_ts()
-        with self.transaction() as conn:
-            wid = self._add_attachment(
-                conn, pk, filename, content, comment, category, mime or "text/plain", now, None
-            )
-            self._touch(conn, pk, now)
-        self.counters["attachments_written"] += 1
-        return _ref("Attachment_Reference", [("WID", wid)])
-
     @staticmethod
-    def _attachment_content(att: _Node) -> tuple[str, bytes, str | None, str | None]:
+    def _file(att: _Node) -> tuple[str, bytes, str | None, str | None]:
         """(Filename, decoded File_Content, Comment, Content_Type_ID) of an Attachment_WWS_Data."""
         filename, content_b64 = att.text("Filename"), att.text("File_Content")
         if not filename or not content_b64:
@@ -1005,204 +868,128 @@ class _Tenant(Store):
             content = base64.b64decode(content_b64, validate=True)
         except (binascii.Error, ValueError):
             raise att["File_Content"].bad("File_Content is not valid base64.") from None
-        mime = next((v for k, v in att["Mime_Type_Reference"].ids if k == "Content_Type_ID"), None)
-        return filename, content, att.text("Comment"), mime
+        return filename, content, att.text("Comment"), att["Mime_Type_Reference"].id_of("Content_Type_ID")
 
-    def _put_application_attachments(self, req: _Node, cand_pk: int) -> str:
+    def put_candidate_attachment(self, req: _Node, d: Desc) -> str:
+        cand_pk = self._named("candidates", req["Candidate_Reference"])[0]
+        cad, now = req["Candidate_Attachment_Data"], wd.now_ts()
+        if cad.missing:
+            jads = req.all("Job_Application_Attachment_Data")
+            req.check(jads, "Candidate_Attachment_Data or Job_Application_Attachment_Data is required.")
+            return self._put_application_attachments(jads, cand_pk, now)
+        file = self._file(cad["Attachment_Data"])
+        category_ref = cad["Document_Category_Reference"]
+        if (category := category_ref.id_of(wd.DOCUMENT_CATEGORY_TYPE)) not in wd.DOCUMENT_CATEGORIES:
+            raise category_ref.unknown(wd.DOCUMENT_CATEGORY_TYPE)
+        allowed = wd.DOCUMENT_CATEGORIES[str(category)][1]
+        category_ref.check(allowed, "You must have access to the document category.")
+        with self.transaction() as conn:
+            wid = self._add_file(conn, cand_pk, file, str(category), now, None)
+            self._touch(conn, cand_pk, now)
+        self.counters["attachments_written"] += 1
+        return _wid("Attachment_Reference", wid)
+
+    def _put_application_attachments(self, jads: list[_Node], cand_pk: int, now: str) -> str:
         """``Job_Application_Attachment_Data*``: files on job applications of the candidate."""
         items = []
-        for jad in req.all("Job_Application_Attachment_Data"):
+        for jad in jads:
             app_ref = jad["Job_Application_Reference"]
-            row = self._find("applications", app_ref.ids, "pk, cand_pk, wid, app_id")
-            if row is None:
-                raise app_ref.unknown("Job_Application_ID")
-            if row[1] != cand_pk:
-                raise app_ref.bad("The job application does not belong to the candidate.")
+            app = self._named("applications", app_ref, "pk, cand_pk, wid, app_id", "Job_Application_ID")
+            app_ref.check(app[1] == cand_pk, "The job application does not belong to the candidate.")
             attachments = jad.all("Attachment_Data")
-            if not attachments:
-                raise jad["Attachment_Data"].bad("Enter the Filename and File Content.")
-            items += [(row, self._attachment_content(att)) for att in attachments]
-        now = now_ts()
-        written: list[tuple[str, str, list[str]]] = []
+            jad["Attachment_Data"].check(attachments, "Enter the Filename and File Content.")
+            items += [(app, self._file(att)) for att in attachments]
+        written: list[tuple[tuple[str, str], list[str]]] = []  # (application WID, ID), its new files
         with self.transaction() as conn:
-            for (app_pk, _cand, app_wid, app_id), (filename, content, comment, mime) in items:
-                file = (filename, content, comment, "JOB_APPLICATION", mime or "text/plain")
-                wid = self._add_attachment(conn, cand_pk, *file, now, app_pk)
-                if written and written[-1][0] == app_wid:
-                    written[-1][2].append(wid)
-                else:
-                    written.append((app_wid, app_id, [wid]))
+            for (app_pk, _cand, app_wid, app_id), file in items:
+                if not written or written[-1][0] != (app_wid, app_id):
+                    written.append(((app_wid, app_id), []))
+                written[-1][1].append(self._add_file(conn, cand_pk, file, "JOB_APPLICATION", now, app_pk))
             self._touch(conn, cand_pk, now)
         self.counters["application_attachments_written"] += len(items)
-        return self._candidate_ref(cand_pk) + "".join(
-            _e(
-                "Job_Application_Attachment_Data",
-                _ref("Job_Application_Reference", [("WID", a_wid), ("Job_Application_ID", a_id)])
-                + "".join(_ref("Job_Application_Attachment_Reference", [("WID", w)]) for w in wids),
-            )
-            for a_wid, a_id, wids in written
-        )
+        out = self._candidate_ref(cand_pk)
+        for app, wids in written:
+            files = "".join(_wid("Job_Application_Attachment_Reference", w) for w in wids)
+            out += _e("Job_Application_Attachment_Data", _key("Job_Application", *app) + files)
+        return out
 
     def create_requisition(self, req: _Node, d: Desc) -> str:
         auto_complete = req["Business_Process_Parameters"].flag("Auto_Complete")
-        data = req["Create_Job_Requisition_Data"]
-        if data.missing:
-            raise req.bad("Create_Job_Requisition_Data is required.")
+        data = req.need("Create_Job_Requisition_Data")
         org_ref = data["Supervisory_Organization_Reference"]
-        if bool(org_ref.ids) == bool(data["Position_Restriction_Reference"].ids):
-            raise data.bad("Enter either a Supervisory Organization or a Position Restriction.")
-        org = org_ref.value
-        if org is not None and org not in ORGS:
-            raise org_ref.unknown()
-        reason_ref = data["Create_Job_Requisition_Reason_Reference"]
-        reason = reason_ref.value
-        if reason not in REASONS:
-            raise _invalid_id(reason or "", "General_Event_Subcategory_ID", reason_ref.xpath)
+        one_of = bool(org_ref.ids) != bool(data["Position_Restriction_Reference"].ids)
+        data.check(one_of, "Enter either a Supervisory Organization or a Position Restriction.")
+        org, reason_ref = org_ref.known(wd.ORGS), data["Create_Job_Requisition_Reason_Reference"]
+        reason = reason_ref.known(wd.REASONS, "General_Event_Subcategory_ID", fixed=True, required=True)
         try:
             openings = int(float(data.text("Number_of_Openings") or "0"))
         except ValueError:
             openings = 0
-        if openings < 1:
-            raise data["Number_of_Openings"].bad("Number of Openings must be at least 1.")
+        data["Number_of_Openings"].check(openings >= 1, "Number of Openings must be at least 1.")
         jrd = data["Job_Requisition_Data"]
-        title = jrd.text("Job_Posting_Title")
-        if not title:
-            raise jrd.bad("Enter a Job Posting Title.")
-        wanted_id = jrd.text("Job_Requisition_ID")
-        if wanted_id is not None and self.one("SELECT 1 FROM requisitions WHERE req_id = ?", (wanted_id,)):
-            detail = f"Job Requisition ID '{wanted_id}' already exists. Enter a unique ID."
-            raise jrd["Job_Requisition_ID"].bad(
-                f"The Job Requisition ID '{wanted_id}' is already in use.", detail
-            )
-        location_ref = jrd["Primary_Location_Reference"]
-        location = location_ref.value
-        if location is not None and location not in LOCATIONS:
-            raise _invalid_id(location, "Location_ID", location_ref.xpath)
-        profile = jrd["Job_Profile_Reference"].known(JOB_PROFILES, "Job_Profile_ID")
-        worker_type = jrd["Worker_Type_Reference"].known(WORKER_TYPES, "Worker_Type_ID")
-        time_type = jrd["Position_Time_Type_Reference"].known(TIME_TYPES, "Position_Time_Type_ID")
-        now = now_ts()
+        title, wanted_id = jrd.text("Job_Posting_Title"), jrd.text("Job_Requisition_ID")
+        jrd.check(title, "Enter a Job Posting Title.")
+        taken = wanted_id is not None and self._pk("requisitions", [("Job_Requisition_ID", wanted_id)])
+        message = f"The Job Requisition ID '{wanted_id}' is already in use."
+        detail = f"Job Requisition ID '{wanted_id}' already exists. Enter a unique ID."
+        jrd["Job_Requisition_ID"].check(not taken, message, detail)
+        row: Row = {column: jrd.text(name) for column, name in _REQUISITION_TEXTS.items()}
+        for column, (name, values, id_type, fixed) in _REQUISITION_REFS.items():
+            row[column] = jrd[name].known(values, id_type, fixed)
+        now = wd.now_ts()
         with self.transaction() as conn:
-            pk = _next_pk(conn, "requisitions")
-            wid, req_id = make_wid(self.seed_value, "created-requisition", pk), wanted_id or f"R-{pk:05d}"
-            status = "Open" if auto_complete else "Awaiting Approval"
-            head = (
-                pk,
-                wid,
-                req_id,
-                title,
-                status,
-                openings,
-                openings,
-                jrd.text("Job_Description"),
-                org,
-                location,
-            )
-            dates = (jrd.text("Recruiting_Start_Date"), jrd.text("Target_Hire_Date"), "api", now, now)
-            kinds = (profile, worker_type, time_type, jrd.text("Justification"), reason)
-            columns = (
-                "pk, wid, req_id, title, status, allocated, available, description, org_id, location_id, "
-                "start_date, target_hire_date, origin, created_at, updated_at, job_profile, worker_type, "
-                "time_type, justification, reason"
-            )
-            conn.execute(insert_sql("requisitions", columns), (*head, *dates, *kinds))
+            pk, wid = self._ids(conn, "requisitions", "created-requisition")
+            req_id, status = wanted_id or f"R-{pk:05d}", "Open" if auto_complete else "Awaiting Approval"
+            row |= {"pk": pk, "wid": wid, "req_id": req_id, "title": title, "status": status, "org_id": org}
+            row |= {"allocated": openings, "available": openings, "reason": reason, "origin": "api"}
+            _insert(conn, "requisitions", {**row, "created_at": now, "updated_at": now})
             conn.execute(_TX, ("requisition", pk, now))
             event = self._event(conn, "Create_Job_Requisition", now, req_id)
         self.counters["requisitions_created"] += 1
-        ids = [("WID", wid), ("Job_Requisition_ID", req_id)]
-        return _ref("Event_Reference", [("WID", event)]) + _ref("Job_Requisition_Reference", ids)
+        return event + _key("Job_Requisition", wid, req_id)
 
-    def set_requisition_status(self, req_id: str, status: str) -> Row | None:
-        """Admin: move a requisition to ``status`` (e.g. finish its approval with ``Open``)."""
-        pk = self._pk("requisitions", [("Job_Requisition_ID", req_id), ("WID", req_id)])
-        if pk is None:
-            return None
-        now = now_ts()
-        with self.transaction() as conn:
-            conn.execute("UPDATE requisitions SET status = ?, updated_at = ? WHERE pk = ?", (status, now, pk))
-            conn.execute(_TX, ("requisition", pk, now))
-        return self.requisition(req_id)
-
-    def requisition(self, req_id: str) -> Row | None:
-        """Admin: one requisition by Job_Requisition_ID or WID, with its postings."""
-        pk = self._pk("requisitions", [("Job_Requisition_ID", req_id), ("WID", req_id)])
-        if pk is None:
-            return None
-        out = self.dicts(
-            "SELECT wid, req_id, title, status, allocated, description, org_id, location_id, start_date, "
-            "target_hire_date, job_profile, worker_type, time_type, justification, reason, origin "
-            "FROM requisitions WHERE pk = ?",
-            (pk,),
-        )[0]
-        sql = "SELECT posting_id, site, start_date, end_date, active FROM job_postings WHERE req_pk = ?"
-        out["postings"] = [
-            {**p, "active": bool(p["active"])} for p in self.dicts(f"{sql} ORDER BY pk", (pk,))
-        ]
-        return out
-
-    # ---- Post_Job / Get_Job_Postings
+    # ---- Post_Job / Get_Job_Postings / Move_Candidate
     def post_job(self, req: _Node, d: Desc) -> str:
-        data = req["Post_Job_Data"]
-        if data.missing:
-            raise req.bad("Post_Job_Data is required.")
+        data = req.need("Post_Job_Data")
         req_ref = data["Job_Requisition_Reference"]
-        found = self._find("requisitions", req_ref.ids, "pk, req_id, status, title")
-        if found is None:
-            raise req_ref.unknown("Job_Requisition_ID")
+        found = self._named("requisitions", req_ref, "pk, req_id, status, title", "Job_Requisition_ID")
         req_pk, req_id, status, title = found
-        if status != "Open":
-            detail = f"Job Requisition {req_id} is {status}; it can be posted once its approval is complete."
-            raise req_ref.bad(f"Job Requisition {req_id} must be open to be posted.", detail)
-        sites = data.all("Job_Posting_Site_Data")
-        if not sites:
-            raise data.bad("Enter at least one job posting site.")
+        detail = f"Job Requisition {req_id} is {status}; it can be posted once its approval is complete."
+        req_ref.check(status == "Open", f"Job Requisition {req_id} must be open to be posted.", detail)
+        data.check(sites := data.all("Job_Posting_Site_Data"), "Enter at least one job posting site.")
         rows = []
         for site_el in sites:
             site_ref = site_el["Job_Posting_Site_Reference"]
-            site = site_ref.known(JOB_POSTING_SITES, "Job_Posting_Site_ID")
-            if site is None:
-                raise site_el.bad("Enter a job posting site.")
-            start_text, end_text = (
-                site_el.text("Job_Posting_Start_Date"),
-                site_el.text("Job_Posting_End_Date"),
-            )
-            start = _parse_date(start_text)
-            if start is None:
-                raise site_el["Job_Posting_Start_Date"].bad("Enter a valid Job Posting Start Date.")
-            end = _parse_date(end_text) if end_text else None
-            if end_text and (end is None or end < start):
-                message = "The Job Posting End Date must be on or after the start date."
-                raise site_el["Job_Posting_End_Date"].bad(message)
-            if self.one(
-                "SELECT 1 FROM job_postings WHERE req_pk = ? AND site = ? AND active = 1", (req_pk, site)
-            ):
-                raise site_ref.bad(
-                    f"Job Requisition {req_id} is already posted on {JOB_POSTING_SITES[site]}."
-                )
-            rows.append(
-                (site, start.isoformat(), end.isoformat() if end else None, site_el.flag("Primary_Posting"))
-            )
-        now = now_ts()
-        out = ""
+            site = site_ref.known(wd.JOB_POSTING_SITES, "Job_Posting_Site_ID")
+            site_el.check(site, "Enter a job posting site.")
+            start = _parse_date(site_el.text("Job_Posting_Start_Date"))
+            site_el["Job_Posting_Start_Date"].check(start, "Enter a valid Job Posting Start Date.")
+            end = _parse_date(end_text) if (end_text := site_el.text("Job_Posting_End_Date")) else None
+            ok = not end_text or (end is not None and start is not None and end >= start)
+            message = "The Job Posting End Date must be on or after the start date."
+            site_el["Job_Posting_End_Date"].check(ok, message)
+            sql = "SELECT 1 FROM job_postings WHERE req_pk = ? AND site = ? AND active = 1"
+            taken = f"Job Requisition {req_id} is already posted on {wd.JOB_POSTING_SITES[site]}."
+            site_ref.check(not self.one(sql, (req_pk, site)), taken)
+            dates = {"start_date": str(start), "end_date": end and end.isoformat()}
+            rows.append({"site": site, **dates, "primary_posting": site_el.flag("Primary_Posting")})
+        now, out = wd.now_ts(), ""
         with self.transaction() as conn:
-            for site, start_s, end_s, primary in rows:
-                pk = _next_pk(conn, "job_postings")
-                wid, posting_id = make_wid(self.seed_value, "job-posting", pk), f"JOB_POSTING-{pk:05d}"
-                columns = "pk, wid, posting_id, req_pk, site, start_date, end_date, primary_posting, active"
-                values = (pk, wid, posting_id, req_pk, site, start_s, end_s, int(primary), 1, now)
-                conn.execute(insert_sql("job_postings", f"{columns}, created_at"), values)
-                posting = _ref("Job_Posting_Reference", [("WID", wid), ("Job_Posting_ID", posting_id)], title)
-                posting += _ref("Job_Posting_Site_Reference", [("Job_Posting_Site_ID", site)])
-                out += _e("Job_Posting_Data", posting + _t("Primary_Posting", primary))
+            for row in rows:
+                pk, wid = self._ids(conn, "job_postings", "job-posting")
+                posting = {"pk": pk, "wid": wid, "posting_id": f"JOB_POSTING-{pk:05d}", "req_pk": req_pk}
+                _insert(conn, "job_postings", {**posting, **row, "active": 1, "created_at": now})
+                xml = _key("Job_Posting", wid, posting["posting_id"], title)
+                xml += _ref("Job_Posting_Site_Reference", [("Job_Posting_Site_ID", row["site"])])
+                out += _e("Job_Posting_Data", xml + _t("Primary_Posting", row["primary_posting"]))
             conn.execute(_TX, ("requisition", req_pk, now))
             event = self._event(conn, "Post_Job", now, req_id)
         self.counters["jobs_posted"] += len(rows)
-        return _ref("Event_Reference", [("WID", event)]) + out
+        return event + out
 
     def get_job_postings(self, req: _Node, d: Desc) -> str:
         page, count, as_of = self._paging(req)
-        criteria = req["Request_Criteria"]
-        where: list[str] = ["p.created_at <= ?"]
+        criteria, where = req["Request_Criteria"], ["p.created_at <= ?"]
         args: list[Any] = [as_of]
         req_pks = [self._pk("requisitions", ref.ids) for ref in criteria.all("Job_Requisition_Reference")]
         sites = [ref.value for ref in criteria.all("Job_Posting_Site_Reference") if ref.value is not None]
@@ -1214,69 +1001,48 @@ class _Tenant(Store):
             where.append("p.active = 1")
         clause = " AND ".join(where)
         total = self.count("job_postings p", f"WHERE {clause}", args)
+        sql = "SELECT p.*, r.wid AS r_wid, r.req_id, r.title FROM job_postings p JOIN requisitions r"
+        sql += " ON r.pk = p.req_pk"
         rows = self.dicts(
-            "SELECT p.*, r.wid AS r_wid, r.req_id, r.title FROM job_postings p "
-            f"JOIN requisitions r ON r.pk = p.req_pk WHERE {clause} ORDER BY p.pk LIMIT ? OFFSET ?",
-            [*args, count, (page - 1) * count],
+            f"{sql} WHERE {clause} ORDER BY p.pk LIMIT ? OFFSET ?", [*args, count, (page - 1) * count]
         )
         body = ""
         for p in rows:
-            site, posting = p["site"], [("WID", p["wid"]), ("Job_Posting_ID", p["posting_id"])]
+            site = [("Job_Posting_Site_ID", p["site"])]
             data = _t("Job_Posting_ID", p["posting_id"]) + _t("Job_Posting_Title", p["title"])
-            data += _ref(
-                "Job_Requisition_Reference", [("WID", p["r_wid"]), ("Job_Requisition_ID", p["req_id"])]
-            )
-            data += _ref(
-                "Job_Posting_Site_Reference", [("Job_Posting_Site_ID", site)], d(JOB_POSTING_SITES.get(site))
-            )
+            data += _key("Job_Requisition", p["r_wid"], p["req_id"])
+            data += _ref("Job_Posting_Site_Reference", site, d(wd.JOB_POSTING_SITES.get(p["site"])))
             data += _t("Job_Posting_Start_Date", p["start_date"]) + _t("Job_Posting_End_Date", p["end_date"])
             data += _t("Primary_Posting", bool(p["primary_posting"]))
-            body += _e("Job_Posting", _ref("Job_Posting_Reference", posting) + _e("Job_Posting_Data", data))
-        return self._results(total, page, count, len(rows), body)
-
-    def _event(self, conn: sqlite3.Connection, kind: str, now: str, detail: str) -> str:
-        pk = _next_pk(conn, "events")
-        wid = make_wid(self.seed_value, "event", pk)
-        conn.execute(insert_sql("events", "pk, wid, kind, at, detail"), (pk, wid, kind, now, detail))
-        return wid
+            posting = _key("Job_Posting", p["wid"], p["posting_id"])
+            body += _e("Job_Posting", posting + _e("Job_Posting_Data", data))
+        return _results(total, page, count, len(rows), body)
 
     def move_candidate(self, req: _Node, d: Desc) -> str:
-        mcd = req["Move_Candidate_Data"]
-        if mcd.missing:
-            raise req.bad("Move_Candidate_Data is required.")
-        app_ref = mcd["Job_Application_Reference"]
-        if app_ref.ids:
-            row = self._find("applications", app_ref.ids, "pk, cand_pk, disposition")
-            if row is None:
-                raise app_ref.unknown()
+        mcd = req.need("Move_Candidate_Data")
+        if (app_ref := mcd["Job_Application_Reference"]).ids:
+            row = self._named("applications", app_ref, "pk, cand_pk, disposition")
         else:
             ccd = mcd["Candidate_Criteria_Data"]
             cand_pk = self._pk("candidates", ccd["Candidate_Reference"].ids)
             req_pk = self._pk("requisitions", ccd["Requisition_Reference"].ids)
-            if cand_pk is None or req_pk is None:
-                raise mcd.bad(
-                    "Enter a Candidate Reference and a Requisition Reference, or a Job Application."
-                )
-            row = self.one(
-                "SELECT pk, cand_pk, disposition FROM applications WHERE cand_pk = ? AND req_pk = ?",
-                (cand_pk, req_pk),
-            )
-            if row is None:
+            wanted = "Enter a Candidate Reference and a Requisition Reference, or a Job Application."
+            mcd.check(cand_pk is not None and req_pk is not None, wanted)
+            sql = "SELECT pk, cand_pk, disposition FROM applications WHERE cand_pk = ? AND req_pk = ?"
+            found = self.one(sql, (cand_pk, req_pk))
+            if found is None:
                 raise ccd.bad("The candidate has no job application for this requisition.")
+            row = found
         app_pk, cand_pk, disposition = row
-        if disposition:
-            raise mcd.bad("An in-progress Job Application event is required.")
+        mcd.check(not disposition, "An in-progress Job Application event is required.")
         dbp = req["Dynamic_Business_Process_Parameters"]
         next_ref, disp_ref = dbp["Next_Step_Reference"], dbp["Disposition_Step_Reference"]
-        if (next_ref.value is None) == (disp_ref.value is None):
-            raise dbp.bad("Enter either a Next Step or a Disposition Step.")
-        for ref, allowed in ((next_ref, STAGES), (disp_ref, DISPOSITIONS)):
-            if ref.value is not None and ref.value not in allowed:
-                raise _invalid_id(ref.value, "Workflow_Step_ID", ref.xpath)
-        column, value = (
-            ("stage", next_ref.value) if next_ref.value is not None else ("disposition", disp_ref.value)
-        )
-        now = now_ts()
+        one_of = (next_ref.value is None) != (disp_ref.value is None)
+        dbp.check(one_of, "Enter either a Next Step or a Disposition Step.")
+        stage = next_ref.known(wd.STAGES, "Workflow_Step_ID", fixed=True)
+        disposition = disp_ref.known(wd.DISPOSITIONS, "Workflow_Step_ID", fixed=True)
+        column, value = ("stage", stage) if stage is not None else ("disposition", disposition)
+        now = wd.now_ts()
         with self.transaction() as conn:
             conn.execute(
                 f"UPDATE applications SET {column} = ?, status_at = ? WHERE pk = ?", (value, now, app_pk)
@@ -1284,33 +1050,7 @@ class _Tenant(Store):
             self._touch(conn, cand_pk, now)
             event = self._event(conn, "Move_Candidate", now, str(app_pk))
         self.counters["moves"] += 1
-        return _ref("Event_Reference", [("WID", event)])
-
-    # ---- admin
-    def person(self, wid: str) -> Row | None:
-        columns = "pk, wid, prospect, prospect_status, candidate_id, first_name, last_name, origin"
-        rows = self.dicts(f"SELECT {columns} FROM candidates WHERE wid = ?", (wid,))
-        if not rows:
-            return None
-        out = rows[0]
-        pk = out.pop("pk")
-        out["prospect"] = bool(out["prospect"])
-        sql = "SELECT raw FROM candidate_emails WHERE cand_pk = ? ORDER BY position"
-        out["emails"] = [r[0] for r in self.query(sql, (pk,))]
-        sql = "SELECT t.tag_id FROM candidate_tags ct JOIN tags t ON t.pk = ct.tag_pk WHERE ct.cand_pk = ?"
-        out["tags"] = [r[0] for r in self.query(f"{sql} ORDER BY ct.position", (pk,))]
-        sql = "SELECT wid, filename, comment, category, origin, content FROM attachments WHERE cand_pk = ?"
-        out["attachments"] = _decoded(self.dicts(f"{sql} AND app_pk IS NULL ORDER BY pk", (pk,)))
-        out["applications"] = self.dicts(
-            "SELECT a.wid, a.app_id AS application_id, q.wid AS requisition_wid, q.req_id AS requisition_id, "
-            "a.stage, a.disposition, a.source, a.pk FROM applications a "
-            "JOIN requisitions q ON q.pk = a.req_pk WHERE a.cand_pk = ? ORDER BY a.pk",
-            (pk,),
-        )
-        for app in out["applications"]:
-            sql = "SELECT wid, filename, comment, content FROM attachments WHERE app_pk = ? ORDER BY pk"
-            app["attachments"] = _decoded(self.dicts(sql, (app.pop("pk"),)))
-        return out
+        return event
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -1328,24 +1068,15 @@ def _found(record: Row | None) -> Response:
     return JSONResponse({"message": "not found"}, status_code=404) if record is None else JSONResponse(record)
 
 
-def create_app(
-    db_path: str | Path,
-    *,
-    tenant: str = DEFAULT_TENANT,
-    username: str = DEFAULT_USERNAME,
-    password: str = DEFAULT_PASSWORD,
-    client_id: str = DEFAULT_CLIENT_ID,
-    client_secret: str = DEFAULT_CLIENT_SECRET,
-    **settings: Any,
-) -> FastAPI:
+def create_app(db_path: str | Path, *, tenant: str = wd.DEFAULT_TENANT, **options: Any) -> FastAPI:
     """The sandbox ASGI app over the SQLite file ``db_path`` (schema created if missing, not seeded).
 
-    ``settings`` are the tenant's runtime settings (:class:`_Config`: ``max_version``,
+    ``options`` are the credentials (``username``, ``password``, ``client_id``, ``client_secret``: those
+    of :mod:`.tenant` unless given) and the tenant's runtime settings (:class:`_Config`: ``max_version``,
     ``transaction_log``, ``rate_limit`` (0 = unlimited), ``rate_window``, ``latency_ms``, ``fault_rate``,
     ``fault_seed``, ``token_ttl``, ``rotate_refresh_tokens``)."""
-    credentials = {"username": username, "password": password}
-    credentials |= {"client_id": client_id, "client_secret": client_secret}
-    sb = _Tenant(db_path, _Config(**settings), tenant, **credentials)
+    credentials = {key: options.pop(key, default) for key, default in _CREDENTIALS.items()}
+    sb = _Tenant(db_path, _Config(**options), tenant, **credentials)
     app = GatedApp(title="Workday Recruiting (WWS) sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sb
     app.gate = sb.gate
