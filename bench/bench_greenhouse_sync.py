@@ -14,6 +14,9 @@ What it measures, each sync in a fresh child process so peak RSS is that sync's 
 3. **peak RSS** of the sync for the large size vs a size ten times smaller (memory must not grow with the
    number of candidates).
 
+The state store is a fresh SQLite file per sync, or with ``--state-url postgresql+psycopg://…/db`` a fresh
+PostgreSQL database per sync (created next to ``db`` on that server and dropped afterwards).
+
 The sandbox runs as its own process, so it does not compete with the client for the GIL.
 """
 
@@ -28,6 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +141,29 @@ def run_child(url: str, state: str, page_size: int, baseline: bool = False) -> d
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def fresh_state(tmp: Path, name: str, server: str | None) -> Iterator[str]:
+    """A state-store URL nobody has used: a new SQLite file in ``tmp``, or a new database on ``server``."""
+    if server is None:
+        state_db = tmp / f"{name}.db"
+        for old in tmp.glob(f"{state_db.name}*"):
+            old.unlink()
+        yield f"sqlite:///{state_db}"
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    database = f"sb_bench_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{database}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def scenario(
     tmp: Path,
     size: int,
@@ -145,6 +174,7 @@ def scenario(
     baseline: bool = False,
     label: str,
     rounds: int = 1,
+    state_url: str | None = None,
 ) -> dict[str, Any]:
     """Seed (or reuse) a sandbox of ``size`` candidates and sync it; with ``baseline``, alternate
     ``rounds`` baseline walks and syncs against the same sandbox, so both see the same machine load."""
@@ -162,10 +192,8 @@ def scenario(
         for i in range(rounds if baseline else 1):
             if baseline:
                 base_s.append(run_child(url, "sqlite://", page_size, baseline=True)["seconds"])
-            state_db = tmp / f"state-{label}-{i}.db"
-            for old in tmp.glob(f"{state_db.name}*"):
-                old.unlink()
-            result = run_child(url, f"sqlite:///{state_db}", page_size)
+            with fresh_state(tmp, f"state-{label}-{i}", state_url) as state:
+                result = run_child(url, state, page_size)
             sync_s.append(result["seconds"])
         if baseline:
             result["baseline_seconds"] = base_s
@@ -203,6 +231,11 @@ def main() -> int:
         "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {', '.join(SCENARIOS)}"
     )
     ap.add_argument("--workdir", type=Path, help="keep seeded sandboxes here and reuse them")
+    ap.add_argument(
+        "--state-url",
+        help="sync into a fresh database on this PostgreSQL server (a URL naming any database on it) "
+        "instead of a fresh SQLite file",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
@@ -231,10 +264,13 @@ def main() -> int:
                 label="no-limit-small",
             ),
         ]
+        if {"no-limit-large", "no-limit-small"} <= wanted:
+            # the small sync runs before and after the large one: the machine's load moves in between
+            plan.insert(2, {**plan[3], "label": "no-limit-small-before"})
         for spec in plan:
-            if spec["label"] not in wanted:
+            if spec["label"] not in wanted | {"no-limit-small-before"}:
                 continue
-            r = scenario(tmp, **spec)  # type: ignore[arg-type]
+            r = scenario(tmp, **spec, state_url=args.state_url)  # type: ignore[arg-type]
             results.append(r)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}))
     by = {r["label"]: r for r in results}
@@ -246,13 +282,19 @@ def main() -> int:
             f"over {len(r['sync_seconds'])} rounds)"
         )
     if "no-limit-large" in by and "no-limit-small" in by:
-        large, small = by["no-limit-large"], by["no-limit-small"]
-        rss = large["peak_rss_mb"] / small["peak_rss_mb"]
+        large = by["no-limit-large"]
+        smalls = [r for r in results if r["label"].startswith("no-limit-small")]
+        small_rate = sum(r["records_per_s"] for r in smalls) / len(smalls)
+        small_cpu = sum(r["cpu_seconds"] / r["records"] for r in smalls) / len(smalls)
+        large_cpu = large["cpu_seconds"] / large["records"]
+        rss = large["peak_rss_mb"] / max(r["peak_rss_mb"] for r in smalls)
         print(
             f"peak RSS: {large['peak_rss_mb']:.0f} MB for {large['size']} candidates vs "
-            f"{small['peak_rss_mb']:.0f} MB for {small['size']} (ratio {rss:.2f}); "
-            f"records/s {large['records_per_s']:.0f} vs {small['records_per_s']:.0f} "
-            f"(ratio {large['records_per_s'] / small['records_per_s']:.2f})"
+            f"{max(r['peak_rss_mb'] for r in smalls):.0f} MB for {smalls[0]['size']} (ratio {rss:.2f}); "
+            f"records/s {large['records_per_s']:.0f} vs {small_rate:.0f} "
+            f"({' and '.join(str(round(r['records_per_s'])) for r in smalls)}, before and after): "
+            f"ratio {large['records_per_s'] / small_rate:.2f}; client CPU per record "
+            f"{large_cpu * 1e6:.0f} vs {small_cpu * 1e6:.0f} us (ratio {small_cpu / large_cpu:.2f})"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

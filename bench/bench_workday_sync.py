@@ -46,9 +46,11 @@ def _line(label: str, records: int, pages: int, seconds: float) -> str:
     )
 
 
-def run(size: int, args: argparse.Namespace, tmp: Path) -> tuple[int, int, float, int, int, float]:
-    """Seed ``size`` candidates; read them with the connector alone, then sync them into a fresh store."""
-    db = args.db or tmp / f"workday-{size}.db"
+def run(size: int, args: argparse.Namespace, tmp: Path) -> tuple[int, int, float, int, int, float, float]:
+    """Seed ``size`` candidates; read them with the connector alone, then sync them into a fresh store.
+    Returns the read's records, pages and seconds, then the sync's records, pages, seconds and CPU
+    seconds (this process: the sandbox runs in it too)."""
+    db = args.db or (args.workdir or tmp) / f"workday-{size}.db"
     started = time.perf_counter()
     sandbox.seed(db, size=size, seed=args.seed)
     print(f"seeded {size:,} candidates in {time.perf_counter() - started:.1f} s ({db})")
@@ -70,17 +72,22 @@ def run(size: int, args: argparse.Namespace, tmp: Path) -> tuple[int, int, float
         read_seconds = time.perf_counter() - started
         connector.close()
 
+        state = tmp / f"state-{size}.db"
+        for old in tmp.glob(f"{state.name}*"):
+            old.unlink()
         config = load_settings(
             {
-                "state": {"url": f"sqlite:///{tmp / f'state-{size}.db'}"},
+                "state": {"url": f"sqlite:///{state}"},
                 "outcomes": {"path": str(tmp / "unused.csv")},
                 "connectors": {NAME: _block(server.url, args.page_size)},
                 "routing": [{"employer": "*", "connector": NAME}],
             }
         )
+        cpu = time.process_time()
         with Runtime(config) as rt:
             result = sync_stream(rt, NAME, "candidates", full=True)
-    return records, pages, read_seconds, result.records, result.pages, result.seconds
+        cpu = time.process_time() - cpu
+    return records, pages, read_seconds, result.records, result.pages, result.seconds, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=100, help="Response_Filter/Count (1..999)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", type=Path, help="sandbox SQLite file to reuse (default: a temporary one)")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the seeded sandboxes here (workday-SIZE.db) and reuse them"
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="sandbox latency per request")
     args = parser.parse_args(argv)
 
@@ -103,19 +113,32 @@ def main(argv: list[str] | None = None) -> int:
         f"Workday sandbox, page size {args.page_size}, {os.cpu_count()} CPU(s), "
         f"Python {sys.version.split()[0]}"
     )
-    rates = []
+    rates: dict[int, list[float]] = {}
+    cpus: dict[int, list[float]] = {}
+    # with --compare-size the small sync runs before and after the large one (the machine's load moves)
+    sizes = [args.size] + ([args.compare_size, args.size] if args.compare_size else [])
     with tempfile.TemporaryDirectory(prefix="sb-wd-bench-") as t:
-        for size in [args.size] + ([args.compare_size] if args.compare_size else []):
-            records, pages, read_seconds, synced, sync_pages, sync_seconds = run(size, args, Path(t))
+        for size in sizes:
+            records, pages, read_seconds, synced, sync_pages, sync_seconds, cpu = run(size, args, Path(t))
             if not args.skip_read:
                 print(_line("connector only", records, pages, read_seconds))
-            print(_line("full sync", synced, sync_pages, sync_seconds))
-            rates.append(synced / sync_seconds)
+            print(
+                _line("full sync", synced, sync_pages, sync_seconds)
+                + f"  {cpu * 1e6 / synced:6.0f} us CPU/record"
+            )
+            rates.setdefault(size, []).append(synced / sync_seconds)
+            cpus.setdefault(size, []).append(cpu / synced)
             if synced != size or (not args.skip_read and records != size):
                 print(f"warning: expected {size:,} records", file=sys.stderr)
                 return 1
-    if len(rates) == 2:
-        print(f"full sync records/s at {args.compare_size:,} / at {args.size:,}: {rates[1] / rates[0]:.2f}")
+    if args.compare_size:
+        small, large = (sum(rates[k]) / len(rates[k]) for k in (args.size, args.compare_size))
+        small_cpu, large_cpu = (sum(cpus[k]) / len(cpus[k]) for k in (args.size, args.compare_size))
+        print(
+            f"full sync records/s at {args.compare_size:,} / at {args.size:,}: {large / small:.2f} "
+            f"({large:,.0f} vs {small:,.0f}, the small one the mean of the runs before and after); "
+            f"CPU per record {small_cpu / large_cpu:.2f} ({large_cpu * 1e6:.0f} vs {small_cpu * 1e6:.0f} us)"
+        )
     return 0
 
 

@@ -58,10 +58,32 @@ def test_a_consumer_that_stops_early_stops_and_closes_the_reader() -> None:
     assert not any(t.name == "syncbridge-read-ahead" for t in threading.enumerate())
 
 
-def test_pages_are_grouped_up_to_a_record_count_in_order() -> None:
-    from syncbridge.readahead import batched
+def test_idle_is_called_in_the_consumers_thread_when_the_next_item_is_slow() -> None:
+    """A sync commits while it waits for a slow vendor page, so it holds no lock meanwhile."""
+    import time
 
-    sizes = [500, 500, 500, 500, 100, 100, 30]
-    groups = list(batched(sizes, lambda n: n, 1000))
-    assert groups == [[500, 500], [500, 500], [100, 100, 30]]
-    assert list(batched([], lambda n: n, 10)) == []
+    calls: list[str] = []
+
+    def pages() -> Iterator[int]:
+        yield 1
+        time.sleep(0.3)  # slower than idle_after
+        yield 2
+
+    got = list(
+        read_ahead(pages(), idle=lambda: calls.append(threading.current_thread().name), idle_after=0.05)
+    )
+    assert got == [1, 2]
+    assert calls and set(calls) == {threading.current_thread().name}
+
+
+def test_fewer_collections_raises_the_young_threshold_while_any_sync_runs() -> None:
+    import gc
+
+    from syncbridge.readahead import fewer_collections
+
+    before = gc.get_threshold()
+    with fewer_collections(50_000):
+        with fewer_collections(50_000):  # nested (two syncs at once): restored when the last one ends
+            assert gc.get_threshold()[0] == max(50_000, before[0])
+        assert gc.get_threshold()[0] == max(50_000, before[0])
+    assert gc.get_threshold() == before

@@ -37,12 +37,12 @@ def window_filter(since: datetime | None, until: datetime) -> str:
 def _items(value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, list):
         return []
-    return [v for v in value if isinstance(v, Mapping)]
+    return [v for v in value if type(v) is dict or isinstance(v, Mapping)]  # dict first: no ABC check
 
 
 def read_custom_fields(value: Any) -> dict[str, Any]:
     """Read shape ``{name_key: {"name", "type", "value"}}`` → ``{name_key: value}``."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         return {}
     out: dict[str, Any] = {}
     for key, field in value.items():

@@ -89,7 +89,7 @@ def record_id(value: Any, what: str = "record", key: str = "id") -> str:
 
 def require_id(record: Any, what: str = "record", key: str = "id") -> str:
     """The id ``record[key]`` of a raw vendor record; missing, null or malformed → InvalidRecord."""
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):  # dict first: no ABC check
         raise InvalidRecord(f"{what} refused: not an object but {_kind(record)}")
     if key not in record:
         raise InvalidRecord(f"{what} refused: {key} is missing")
@@ -142,7 +142,7 @@ def map_records(
     out: list[T | Refused] = []
     for raw in records:
         try:
-            if not isinstance(raw, Mapping):
+            if type(raw) is not dict and not isinstance(raw, Mapping):
                 raise InvalidRecord(f"record refused: not an object but {_kind(raw)}")
             out.append(convert(raw))
         except RECORD_ERRORS as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from typing import Any
 from syncbridge import privacy, sharedlimit
 from syncbridge.actions import Action
 from syncbridge.apply import Applier, ApplyResult
+from syncbridge.bulk import PreparedPage
 from syncbridge.config import Settings, load_config
 from syncbridge.connector import Connector, Window, connector_class
 from syncbridge.corrections import earlier_notes
@@ -26,7 +27,7 @@ from syncbridge.fieldtypes import FieldDefs, definitions_for
 from syncbridge.matching import LinkSummary, link_outcomes
 from syncbridge.outcomes import OutcomeBatch, read_outcomes
 from syncbridge.plan import Plan, PlanState, make_plan
-from syncbridge.readahead import batched, read_ahead
+from syncbridge.readahead import fewer_collections, read_ahead
 from syncbridge.records import count_refused
 from syncbridge.redact import redact
 from syncbridge.store import Store
@@ -34,8 +35,8 @@ from syncbridge.store import Store
 log = logging.getLogger("syncbridge.steps")
 
 Progress = Callable[[str, int, int | None], None]
-#: records a sync writes per transaction (pages are grouped up to this; memory stays a few MB)
-TX_RECORDS = 2000
+#: pages fetched, mapped and prepared ahead of the one being written
+READ_AHEAD = 3
 
 
 def _noop(_what: str, _done: int, _total: int | None) -> None:
@@ -153,23 +154,29 @@ def sync_stream(
     since = cursor - lookback if cursor else None
     result = SyncResult(name, stream, window_since=since, window_until=until)
     started = time.monotonic()
-    # the next pages are fetched, mapped and turned into rows while these are written (readahead.py)
-    pages = connector.read(stream, Window(since, until))
+    # three threads (readahead.py): one fetches and maps the vendor's pages (the connector's read), one
+    # screens them and turns them into rows, this one writes; each waits on the one before only when it
+    # runs ahead.  The fetching thread asks for the next page as soon as it has mapped one, so the
+    # vendor builds it while the rows of the last one are prepared and written
+    fetched = read_ahead(connector.read(stream, Window(since, until)), READ_AHEAD, name="syncbridge-fetch")
 
-    def counted(pages: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
-        for page in pages:  # refused vendor records (syncbridge.records.Refused): counted, never stored
-            result.skipped_invalid += count_refused(page)
-            yield page
+    def prepared() -> Iterator[PreparedPage]:
+        with closing(fetched):  # closed (and its thread stopped) when the writer stops this one
+            for page in fetched:
+                result.skipped_invalid += count_refused(page)  # Refused records: counted, never stored
+                # forgotten people are dropped, deletions in the ATS erased locally, before the rows
+                yield rt.store.prepare_page(
+                    name, spec.entity, stream, privacy.screen_page(rt.store, name, page)
+                )
 
-    prepared = (
-        # forgotten people are dropped, and deletions in the ATS erased locally, before a page is prepared
-        rt.store.prepare_page(name, spec.entity, stream, privacy.screen_page(rt.store, name, page))
-        for page in counted(pages)
-    )
-    with closing(read_ahead(batched(prepared, lambda p: p.count, TX_RECORDS))) as ready:
-        for group in ready:
-            result.records += rt.store.write_pages(group)
-            result.pages += len(group)
+    with (
+        fewer_collections(),
+        rt.store.page_writer() as writer,
+        closing(read_ahead(prepared(), READ_AHEAD, idle=writer.commit)) as ready,
+    ):
+        for page in ready:
+            result.records += writer.write(page)
+            result.pages += 1
             progress(f"{name}/{stream}", result.records, None)
     rt.store.set_cursor(name, stream, until)
     result.seconds = time.monotonic() - started
