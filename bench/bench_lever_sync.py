@@ -36,6 +36,13 @@ from syncbridge.steps import Runtime, sync_stream
 @contextmanager
 def serve(db: Path, *, rate: float, burst: int) -> Iterator[str]:
     """The sandbox in its own process (as a real API would be: it does not share this process's GIL)."""
+    with serve_process(db, rate=rate, burst=burst) as (url, _pid):
+        yield url
+
+
+@contextmanager
+def serve_process(db: Path, *, rate: float, burst: int) -> Iterator[tuple[str, int]]:
+    """:func:`serve`, yielding the URL and the sandbox's process id (to read its CPU time)."""
     cmd = [
         sys.executable,
         "-m",
@@ -55,7 +62,7 @@ def serve(db: Path, *, rate: float, burst: int) -> Iterator[str]:
         match = re.search(r"listening on (http://\S+)", line)
         if match is None:
             raise RuntimeError(f"the sandbox did not start: {line!r}")
-        yield match.group(1)
+        yield match.group(1), proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=15)

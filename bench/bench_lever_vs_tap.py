@@ -8,14 +8,16 @@ Not a test: it prints numbers for docs/benchmarks.md.
   ``https://api.lever.co/v1``, so a two-line wrapper patches ``BaseStream.get_url`` to the sandbox; nothing
   else in it is changed.  Its records (Singer ``RECORD`` lines on stdout) are counted and thrown away.
   Its ``start_date`` is the oldest ``updatedAt`` in the data, so it walks exactly the data's time span.
-* **syncbridge** runs ``syncbridge sync``'s own code (``steps.sync_stream`` for every stream it syncs
-  from the opportunities, a full read) in a child process, into a fresh SQLite state store: it also
-  stores every record, with people and applications mirrored.
+* **syncbridge** runs as its users run it: ``syncbridge -c lever.yaml sync --full`` in a child process,
+  a full read of the opportunities into a fresh SQLite state store, so it also stores every record
+  (people and applications mirrored).  Both tools ask for pages of 100 (Lever's maximum; tap-lever's
+  fixed ``limit``).
 
 A record is one opportunity on both sides.  For each run it prints wall time, the child's CPU time
-(user + system, from ``wait4``), records, records/s and CPU per record; then the two ratios the issue asks
-for: syncbridge records/s ÷ tap-lever records/s, and tap-lever CPU per record ÷ syncbridge CPU per record
-(both above 1.0 = syncbridge ahead).  Rounds alternate the two tools so both see the same machine load.
+(user + system, from ``wait4``), records, records/s and CPU per record, and the CPU the sandbox spent
+answering (its ``/proc`` times: what each tool's queries cost the server); then the two ratios the issue
+asks for: syncbridge records/s ÷ tap-lever records/s, and tap-lever CPU per record ÷ syncbridge CPU per
+record (both above 1.0 = syncbridge ahead).  Rounds alternate the two tools so both see the same load.
 
     .venv/bin/python bench/bench_lever_vs_tap.py                     # 20,000 opportunities, 2 rounds
     .venv/bin/python bench/bench_lever_vs_tap.py --size 5000 --rounds 1
@@ -66,75 +68,82 @@ def tap_python() -> Path:
     return python
 
 
-def run_measured(cmd: list[str], *, count_records: bool = False) -> dict[str, Any]:
-    """Run ``cmd``; wall time, its CPU time (wait4 rusage), and its stdout (or the RECORD lines counted)."""
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(
+    cmd: list[str], *, server: int, count_records: bool = False, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``cmd``; wall time, its CPU time (wait4 rusage), the CPU the sandbox (``server``, a pid) spent
+    meanwhile, and its stdout lines (or the RECORD lines counted)."""
+    server_before = process_cpu(server)
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     records = 0
     ids: set[str] = set()
-    tail = b""
+    lines: list[str] = []
     for line in proc.stdout:
         if count_records:
             if b'"type": "RECORD"' in line[:40]:
                 records += 1
                 ids.add(str(json.loads(line)["record"].get("id")))
         else:
-            tail = line
+            lines.append(line.decode())
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}")
-    out: dict[str, Any] = {"seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime}
+    out: dict[str, Any] = {
+        "seconds": wall,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "server_cpu_seconds": process_cpu(server) - server_before,
+    }
     if count_records:  # duplicates (its 7-day windows overlap at the edges) are counted: its favour
         out["records"] = records
         out["distinct"] = len(ids)
     else:
-        out.update(json.loads(tail))
+        out["output"] = lines
     return out
 
 
-def child_sync(api: str, state: str) -> dict[str, Any]:
-    """Runs in the syncbridge child: a full sync of the opportunity streams, as ``syncbridge sync``."""
-    from syncbridge.config import load_settings
-    from syncbridge.steps import Runtime, sync_stream
-
-    # what a user's config says (the sandbox module is not imported here: its web stack is not ours)
+def sync_config(work: Path, api: str, state: Path) -> Path:
+    """A user's config for the local Lever API: the key from the environment, limits off."""
     block = {
         "type": "lever",
         "base_url": api,
-        "api_key": os.environ["BENCH_LEVER_API_KEY"],
+        "api_key": "${BENCH_LEVER_API_KEY}",
         "rate_per_second": 1000.0,
         "burst": 1000,
     }
-    settings = load_settings(
-        {
-            "state": {"url": state},
-            "outcomes": {"path": "unused.csv"},
-            "connectors": {"lever": block},
-            "routing": [{"employer": "*", "connector": "lever"}],
-            "sync": {"streams": {"lever": ["candidates", "applications"]}},
-        }
-    )
-    with Runtime(settings) as rt:
-        streams = rt.streams_for("lever")
-        stored = sum(sync_stream(rt, "lever", s, full=True).records for s in streams)
-        counts = rt.store.mirror_counts()["lever"]
-        requests = rt.connector("lever").client.api.stats["requests"]  # type: ignore[attr-defined]
-    return {
-        "records": counts.get("applications", 0),  # one application row per opportunity read
-        "people": counts.get("candidates", 0),
-        "rows_stored": stored,
-        "streams": streams,
-        "requests": requests,
+    config = {
+        "version": 1,
+        "state": {"url": f"sqlite:///{state}"},
+        "outcomes": {"path": str(work / "unused.csv")},
+        "connectors": {"lever": block},
+        "routing": [{"employer": "*", "connector": "lever"}],
+        "sync": {"streams": {"lever": ["candidates", "applications"]}},
     }
+    path = work / "lever.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def stored(state: Path) -> dict[str, int]:
+    from syncbridge.store import Store
+
+    store = Store(f"sqlite:///{state}")
+    try:
+        return store.mirror_counts()["lever"]
+    finally:
+        store.close()
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(child_sync(sys.argv[2], sys.argv[3])))
-        return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=20_000, help="opportunities to seed (default 20,000)")
     ap.add_argument("--seed", type=int, default=7)
@@ -143,7 +152,7 @@ def main() -> int:
     args = ap.parse_args()
 
     sys.path.insert(0, str(HERE))
-    from bench_lever_sync import serve  # the sandbox in its own process
+    from bench_lever_sync import serve_process  # the sandbox in its own process
 
     from syncbridge.connectors.lever import sandbox
 
@@ -167,7 +176,9 @@ def main() -> int:
         )
         config.write_text(json.dumps({"token": sandbox.DEFAULT_API_KEY, "start_date": start.isoformat()}))
         runs: list[dict[str, Any]] = []
-        with serve(db, rate=0.0, burst=20) as url:
+        syncbridge = str(Path(sys.executable).parent / "syncbridge")
+        env = {**os.environ, "BENCH_LEVER_API_KEY": sandbox.DEFAULT_API_KEY}
+        with serve_process(db, rate=0.0, burst=20) as (url, server):
             api = f"{url.rstrip('/')}/v1"
             discovered = subprocess.run(
                 [str(python), str(wrapper), api, "--config", str(config), "--discover"],
@@ -189,14 +200,22 @@ def main() -> int:
                     old.unlink()
                 tap = run_measured(
                     [str(python), str(wrapper), api, "--config", str(config), "--catalog", str(catalog_path)],
+                    server=server,
                     count_records=True,
                 )
-                os.environ["BENCH_LEVER_API_KEY"] = sandbox.DEFAULT_API_KEY
-                sb = run_measured([sys.executable, __file__, "--child", api, f"sqlite:///{state}"])
+                cfg = sync_config(work, api, state)
+                sb = run_measured([syncbridge, "-c", str(cfg), "sync", "--full"], server=server, env=env)
+                counts = stored(state)
+                sb.update(
+                    records=counts.get("applications", 0),  # one application row per opportunity read
+                    people=counts.get("candidates", 0),
+                    printed=[line.strip() for line in sb.pop("output")],  # streams, records, pages
+                )
                 for name, r in (("tap-lever", tap), ("syncbridge", sb)):
                     r.update(tool=name, round=i + 1)
                     r["records_per_s"] = r["records"] / r["seconds"]
                     r["cpu_ms_per_1000_records"] = 1e6 * r["cpu_seconds"] / max(1, r["records"])
+                    r["server_cpu_ms_per_1000_records"] = 1e6 * r["server_cpu_seconds"] / max(1, r["records"])
                     runs.append(r)
                     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}))
     tap_runs = [r for r in runs if r["tool"] == "tap-lever"]
@@ -220,6 +239,14 @@ def main() -> int:
     print(
         f"CPU per 1,000 records: syncbridge {1000 * cpu_per_record(sb_runs):.3f} s, tap-lever "
         f"{1000 * cpu_per_record(tap_runs):.3f} s: ratio (tap / syncbridge) {cpu:.2f}"
+    )
+    served = {
+        name: 1000 * sum(r["server_cpu_seconds"] for r in rs) / sum(r["records"] for r in rs)
+        for name, rs in (("syncbridge", sb_runs), ("tap-lever", tap_runs))
+    }
+    print(
+        f"sandbox CPU per 1,000 records served: syncbridge {served['syncbridge']:.3f} s, "
+        f"tap-lever {served['tap-lever']:.3f} s"
     )
     return 0
 

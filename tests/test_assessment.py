@@ -22,7 +22,7 @@ from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.errors import ConfigError
 from syncbridge.sandbox.server import ThreadedApp as Receiver
 from syncbridge.steps import Runtime
-from syncbridge.webhooks import create_app
+from syncbridge.webhook_app import create_app
 
 pytestmark = pytest.mark.e2e
 KEY = "partner-org-key-0123456789"

@@ -31,7 +31,8 @@ from syncbridge.demo_data import write_demo_outcomes
 from syncbridge.sandbox.server import ThreadedApp as Receiver
 from syncbridge.steps import Runtime
 from syncbridge.store import events
-from syncbridge.webhooks import Worker, create_app, drain
+from syncbridge.webhook_app import create_app
+from syncbridge.webhooks import Worker, drain
 
 pytestmark = pytest.mark.e2e
 GH_SECRET = "gh-webhook-secret-123"

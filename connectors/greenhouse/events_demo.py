@@ -36,7 +36,8 @@ def run_events_demo(
     from syncbridge.connectors.greenhouse import sandbox
     from syncbridge.demo_data import write_demo_outcomes
     from syncbridge.steps import Runtime, run_all
-    from syncbridge.webhooks import Worker, create_app
+    from syncbridge.webhook_app import create_app
+    from syncbridge.webhooks import Worker
 
     home = workdir / "events"
     home.mkdir(parents=True, exist_ok=True)

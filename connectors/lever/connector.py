@@ -291,13 +291,14 @@ class LeverConnector(Connector):
         """Opportunity pages of a window.
 
         Incremental (``since`` set): ``updated_at_start/_end`` in windows of ``window_days``, so a refused
-        offset token only re-reads one window.  Full read (``since`` None): by ``created_at_end`` with no
-        update filter, which is also the backfill of old opportunities whose ``updatedAt`` is null (an
-        ``updated_at`` filter never returns those).  Run a full sync now and then
-        (``syncbridge sync --full``).
+        offset token only re-reads one window.  Full read (``since`` None): every opportunity, with no time
+        filter, which is also the backfill of old opportunities whose ``updatedAt`` is null (an
+        ``updated_at`` filter never returns those).  It needs no upper bound: one created while the read
+        runs is stored now and read again by the next incremental sync (the mirror upserts).  Run a full
+        sync now and then (``syncbridge sync --full``).
         """
         if window.since is None:
-            yield from self.client.opportunities({"created_at_end": mapping.to_ms(window.until)}, raw=raw)
+            yield from self.client.opportunities({}, raw=raw)
             return
         for start, end in self._windows(window):
             yield from self.client.opportunities({"updated_at_start": start, "updated_at_end": end}, raw=raw)
@@ -308,13 +309,23 @@ class LeverConnector(Connector):
         not read again in the same sync.  Opportunities without a valid id are refused and counted."""
         seen: OrderedDict[str, Candidate] = OrderedDict()
         for page in self._opportunity_pages(window, raw=True):
-            checked = map_records(page, checked_dict, connector=self.name, stream="candidates")
-            out: list[Candidate | Application | Refused] = [r for r in checked if isinstance(r, Refused)]
-            groups = mapping.group_by_contact(r for r in checked if not isinstance(r, Refused))
+            # each opportunity is read once (OpportunityView) for both its person and its application
+            checked = map_records(
+                page, lambda o: mapping.OpportunityView(o, "record"), connector=self.name, stream="candidates"
+            )
+            out: list[Candidate | Application | Refused] = []
+            valid: list[mapping.OpportunityView] = []
+            groups: dict[str, list[mapping.OpportunityView]] = {}
+            for r in checked:
+                if isinstance(r, Refused):
+                    out.append(r)
+                else:
+                    valid.append(r)
+                    groups.setdefault(r.contact, []).append(r)
             people: list[Candidate] = []
             for group in groups.values():
                 try:
-                    people.append(mapping.candidate_from_opportunities(group, self.name))
+                    people.append(mapping.candidate_from_views(group, self.name))
                 except RECORD_ERRORS as exc:
                     out.append(refuse(self.name, "candidates", exc))
             for cand in people:
@@ -325,15 +336,11 @@ class LeverConnector(Connector):
                 if len(seen) > CONTACT_CACHE_SIZE:
                     seen.popitem(last=False)
                 out.append(cand)
-            valid = [r for r in checked if not isinstance(r, Refused)]
-            out.extend(
-                map_records(
-                    valid,
-                    lambda o: mapping.application_from_opportunity(o, self.name),
-                    connector=self.name,
-                    stream="candidates",
-                )
-            )
+            for view in valid:
+                try:
+                    out.append(mapping.application_from_view(view, self.name))
+                except RECORD_ERRORS as exc:
+                    out.append(refuse(self.name, "candidates", exc))
             yield out
 
     def _read_deleted(self, window: Window) -> Iterator[list[Candidate | Refused]]:

@@ -23,7 +23,6 @@ from syncbridge.model import (
     Candidate,
     NewCandidate,
     NewRequisition,
-    Phone,
     Ref,
     Requisition,
 )
@@ -69,7 +68,7 @@ def from_ms(value: Any) -> datetime | None:
 
 def _id_of(value: Any) -> str | None:
     """An id given as a string or as an expanded object ``{"id": ...}``."""
-    if isinstance(value, Mapping):
+    if type(value) is not str and isinstance(value, Mapping):
         value = value.get("id")
     if id_problem(value) is not None:  # null, booleans, objects, arrays, blank...: no id
         return None
@@ -79,7 +78,7 @@ def _id_of(value: Any) -> str | None:
 def archived_at(opp: Mapping[str, Any]) -> int | None:
     """When the opportunity was archived (ms), from either documented shape; None when active."""
     nested = opp.get("archived")
-    if isinstance(nested, Mapping):
+    if nested is not None and isinstance(nested, Mapping):
         when = _ms_or_none(nested.get("archivedAt"))
         if when is not None:
             return when
@@ -138,15 +137,16 @@ def opportunity_emails(opp: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def opportunity_phones(opp: Mapping[str, Any]) -> list[Phone]:
-    out: list[Phone] = []
+def opportunity_phones(opp: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """(number, type) of each phone on the opportunity."""
+    out: list[tuple[str, str | None]] = []
     for p in _list(opp.get("phones")):
         if isinstance(p, Mapping):
             value, kind = p.get("value"), p.get("type")
         else:
             value, kind = p, None
         if isinstance(value, str) and value.strip():
-            out.append(Phone(value=value, type=str(kind) if kind else None))
+            out.append((value, str(kind) if kind else None))
     return out
 
 
@@ -174,14 +174,50 @@ def _closed(opp: Mapping[str, Any]) -> bool:
     return flag if isinstance(flag, bool) else is_archived(opp)
 
 
-def _summary(opp: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": require_id(opp, "opportunity"),
-        "archived": is_archived(opp),
-        "createdAt": _ms_or_none(opp.get("createdAt")),
-        "updatedAt": _ms_or_none(opp.get("updatedAt")),
-        "tags": _tags(opp),
-    }
+class OpportunityView:
+    """What a person is built from, read once from one opportunity: a sync maps every opportunity of an
+    account, so each field is looked at once rather than once per use.  :class:`InvalidRecord` (naming
+    ``what``) when the opportunity has no valid id."""
+
+    __slots__ = (
+        "archived",
+        "closed",
+        "contact",
+        "created",
+        "emails",
+        "id",
+        "phones",
+        "rec",
+        "tags",
+        "updated",
+    )
+
+    def __init__(self, opp: Mapping[str, Any], what: str = "opportunity") -> None:
+        self.rec = opp
+        self.id = require_id(opp, what)
+        self.contact = _id_of(opp.get("contact")) or self.id  # as contact_id()
+        self.created = _ms_or_none(opp.get("createdAt"))
+        self.updated = _ms_or_none(opp.get("updatedAt"))
+        self.archived = is_archived(opp)
+        flag = opp.get("archived")
+        self.closed = flag if isinstance(flag, bool) else self.archived  # as _closed()
+        self.emails = opportunity_emails(opp)
+        self.phones = opportunity_phones(opp)
+        self.tags = _tags(opp)
+
+    @property
+    def recency(self) -> int:
+        return self.updated or self.created or 0
+
+    def summary(self) -> dict[str, Any]:
+        """The compact record kept in ``Candidate.raw["opportunities"]``."""
+        return {
+            "id": self.id,
+            "archived": self.archived,
+            "createdAt": self.created,
+            "updatedAt": self.updated,
+            "tags": self.tags,
+        }
 
 
 # --- people -----------------------------------------------------------------------------------------------
@@ -193,45 +229,52 @@ def candidate_from_opportunities(opps: Sequence[Mapping[str, Any]], connector: s
     ``raw`` is compact: the contact's identity fields and one summary per opportunity (id, archived,
     createdAt, updatedAt, tags), which is what :func:`relevant_opportunity` needs.
     """
-    if not opps:
+    return candidate_from_views([OpportunityView(o) for o in opps], connector)
+
+
+def candidate_from_views(views: Sequence[OpportunityView], connector: str) -> Candidate:
+    """:func:`candidate_from_opportunities` on opportunities already read."""
+    if not views:
         raise ValueError("at least one opportunity is needed")
-    ordered = sorted(opps, key=_recency, reverse=True)
-    best = relevant_opportunity(ordered) or ordered[0]
+    ordered = sorted(views, key=lambda v: v.recency, reverse=True)
+    # the opportunity history is written to, as relevant_opportunity() picks it
+    pool = [v for v in ordered if not v.closed] or ordered
+    best = max(pool, key=lambda v: (v.recency, v.created or 0, v.id))
     emails: list[str] = []
-    phones: list[Phone] = []
+    phones: dict[str, str | None] = {}  # value → type, the first one seen
     tags: list[str] = []
-    for opp in [best, *ordered]:
-        for e in opportunity_emails(opp):
+    for v in [best, *ordered]:
+        for e in v.emails:
             if e not in emails:
                 emails.append(e)
-        for p in opportunity_phones(opp):
-            if all(p.value != q.value for q in phones):
-                phones.append(p)
-        for t in _tags(opp):
+        for value, kind in v.phones:
+            phones.setdefault(value, kind)
+        for t in v.tags:
             if t not in tags:
                 tags.append(t)
-    first, last = split_name(best.get("name"))
-    created = [c for c in (_ms_or_none(o.get("createdAt")) for o in ordered) if c is not None]
-    updated = [u for u in (_ms_or_none(o.get("updatedAt")) for o in ordered) if u is not None]
-    summaries = {s["id"]: s for s in (_summary(o) for o in reversed(ordered))}
+    rec = best.rec
+    first, last = split_name(rec.get("name"))
+    created = [v.created for v in ordered if v.created is not None]
+    updated = [v.updated for v in ordered if v.updated is not None]
+    summaries = {v.id: v.summary() for v in reversed(ordered)}
     raw = {
-        "contact": contact_id(best),
-        "name": best.get("name"),
-        "headline": best.get("headline"),
-        "location": best.get("location"),
-        "isAnonymized": bool(best.get("isAnonymized")),
+        "contact": best.contact,
+        "name": rec.get("name"),
+        "headline": rec.get("headline"),
+        "location": rec.get("location"),
+        "isAnonymized": bool(rec.get("isAnonymized")),
         "opportunities": list(summaries.values()),
     }
     # one validation call for the whole person (a sync maps every opportunity: see the Greenhouse mapping)
     return Candidate.model_validate(
         {
-            "ref": {"connector": connector, "kind": "contact", "id": contact_id(best)},
+            "ref": {"connector": connector, "kind": "contact", "id": best.contact},
             "first_name": first,
             "last_name": last,
             "emails": [{"value": e} for e in emails],
-            "phones": phones,
+            "phones": [{"value": value, "type": kind} for value, kind in phones.items()],
             "tags": tags,
-            "application_ids": [s["id"] for s in summaries.values()],
+            "application_ids": list(summaries),
             "created_at": from_ms(min(created)) if created else None,
             "updated_at": from_ms(max(updated)) if updated else None,
             "raw": raw,
@@ -281,6 +324,15 @@ def candidates_from_page(opps: Iterable[Mapping[str, Any]], connector: str) -> l
 def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Application:
     """One opportunity = one candidacy.  ``requisition_id`` is the posting it is on (Lever's "job");
     ``prospect`` marks an opportunity on no posting (a sourced lead)."""
+    return application_from_view(OpportunityView(opp), connector, raw=dict(opp))
+
+
+def application_from_view(
+    view: OpportunityView, connector: str, *, raw: dict[str, Any] | None = None
+) -> Application:
+    """:func:`application_from_opportunity` on an opportunity already read; ``raw`` is the record kept
+    (by default the opportunity itself, not copied: a sync's page is its own)."""
+    opp = view.rec
     posting: str | None = None
     for app in opp.get("applications") or []:
         if isinstance(app, Mapping):
@@ -291,15 +343,15 @@ def application_from_opportunity(opp: Mapping[str, Any], connector: str) -> Appl
         posting = _id_of(opp["postings"][0])
     return Application.model_validate(
         {
-            "ref": {"connector": connector, "kind": "application", "id": require_id(opp, "opportunity")},
-            "candidate_id": contact_id(opp),
+            "ref": {"connector": connector, "kind": "application", "id": view.id},
+            "candidate_id": view.contact,
             "requisition_id": posting,
-            "status": "archived" if is_archived(opp) else "active",
+            "status": "archived" if view.archived else "active",
             "stage": stage_name(opp),
             "prospect": posting is None,
-            "created_at": from_ms(opp.get("createdAt")),
-            "updated_at": from_ms(opp.get("updatedAt")),
-            "raw": dict(opp),
+            "created_at": from_ms(view.created),
+            "updated_at": from_ms(view.updated),
+            "raw": opp if raw is None else raw,
         }
     )
 

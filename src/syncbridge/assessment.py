@@ -10,6 +10,8 @@ Greenhouse calls four URLs that the partner hosts (Basic auth, the org key as us
   rating), ``partner_profile_url`` and flat ``metadata`` once the matching outcome has arrived;
 * ``POST response_error``: Greenhouse reports a response it could not use; we log it in one line.
 
+The endpoints are in :mod:`syncbridge.assessment_api` (the web stack is imported only by the server).
+
 When an outcome for an ordered candidate arrives (the pipeline loads outcomes), :func:`notify_completed`
 sends the documented ``PATCH`` with no body to the URL Greenhouse gave in ``send_test``; Greenhouse then
 calls ``test_status``, so the result shows without polling.
@@ -17,22 +19,17 @@ calls ``test_status``, so the result shows without polling.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import secrets
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from sqlalchemy import Text, and_, cast, insert, select, update
+from sqlalchemy import Text, cast, select, update
 
 from syncbridge.model import normalize_email
 from syncbridge.store import assessments, outcomes
@@ -95,7 +92,7 @@ class AssessmentSettings(BaseModel):
         return self
 
 
-def _callback_allowed(url: str) -> bool:
+def callback_allowed(url: str) -> bool:
     """Greenhouse's callback URL must be https; plain http only to this machine (the sandbox)."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
@@ -188,7 +185,7 @@ def notify_completed(rt: Runtime, session: requests.Session | None = None) -> di
                     .values(status="complete", outcome_id=outcome_id, completed_at=_now())
                 )
             counts["completed"] += 1
-        if not _callback_allowed(row.callback_url):
+        if not callback_allowed(row.callback_url):
             counts["failed"] += 1
             log.warning("assessment %s: callback URL is not https; not notified", row.partner_interview_id)
             continue
@@ -216,7 +213,7 @@ def notify_completed(rt: Runtime, session: requests.Session | None = None) -> di
 # -- the partner API ---------------------------------------------------------------------------------------
 
 
-def _hand_off(settings: AssessmentSettings, order: dict[str, Any], base: Path | None) -> None:
+def hand_off(settings: AssessmentSettings, order: dict[str, Any], base: Path | None) -> None:
     handoff = settings.handoff
     if handoff.file is not None:
         path = Path(handoff.file)
@@ -229,133 +226,6 @@ def _hand_off(settings: AssessmentSettings, order: dict[str, Any], base: Path | 
     assert handoff.url is not None
     reply = requests.post(handoff.url, json=order, timeout=handoff.timeout_seconds)
     reply.raise_for_status()
-
-
-def install_partner_api(rt: Runtime, app: FastAPI, *, base_dir: Path | None = None) -> None:
-    """Mount the four partner endpoints under ``/assessment/`` on ``app``."""
-    settings = rt.settings.assessment
-    if settings is None:
-        return
-    basic = HTTPBasic(auto_error=False)
-    key = settings.api_key.get_secret_value().encode()
-
-    def refuse(status: int, message: str) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Basic"} if status == 401 else None
-        return JSONResponse({"errors": [message]}, status_code=status, headers=headers)
-
-    def authorised(creds: HTTPBasicCredentials | None) -> bool:
-        return creds is not None and hmac.compare_digest(creds.username.encode(), key)
-
-    @app.get("/assessment/list_tests")
-    def list_tests(creds: HTTPBasicCredentials | None = Depends(basic)) -> Any:
-        if not authorised(creds):
-            return refuse(401, "unknown partner key")
-        return [{"partner_test_id": t.id, "partner_test_name": t.name} for t in settings.tests]
-
-    @app.post("/assessment/send_test")
-    async def send_test(request: Request, creds: HTTPBasicCredentials | None = Depends(basic)) -> Any:
-        if not authorised(creds):
-            return refuse(401, "unknown partner key")
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, RecursionError):
-            return refuse(400, "body is not JSON")
-        if not isinstance(body, dict):
-            return refuse(400, "body is not a JSON object")
-        test_id = body.get("partner_test_id")
-        test = next((t for t in settings.tests if t.id == str(test_id)), None)
-        if test is None:
-            return refuse(400, f"unknown partner_test_id {test_id!r}")
-        raw_candidate = body.get("candidate")
-        candidate: dict[str, Any] = raw_candidate if isinstance(raw_candidate, dict) else {}
-        email = normalize_email(str(candidate.get("email") or ""))
-        url = body.get("url")
-        if email is None:
-            return refuse(400, "candidate.email: missing or not an e-mail address")
-        if not isinstance(url, str) or not _callback_allowed(url):
-            return refuse(400, "url: missing or not an https URL")
-        clear_email, email = email, rt.store.stored_email(email)  # a keyed hash with privacy.hash_emails
-        with rt.store.tx() as conn:
-            existing = conn.execute(
-                select(assessments.c.partner_interview_id).where(
-                    and_(
-                        assessments.c.partner_test_id == test.id,
-                        assessments.c.email == email,
-                        assessments.c.callback_url == url,
-                    )
-                )
-            ).scalar()
-        if existing:  # Greenhouse sent the same order again: same answer, nothing handed off twice
-            return {"partner_interview_id": existing}
-        interview_id = uuid.uuid4().hex
-        person = {
-            "first_name": str(candidate.get("first_name") or ""),
-            "last_name": str(candidate.get("last_name") or ""),
-            "greenhouse_profile_url": str(candidate.get("greenhouse_profile_url") or ""),
-        }
-        order = {
-            "partner_interview_id": interview_id,
-            "partner_test_id": test.id,
-            "test_name": test.name,
-            "candidate": {**person, "email": clear_email},
-            "sent_by": str(body.get("sent_by") or ""),
-            "requested_at": _now().isoformat(),
-        }
-        try:
-            _hand_off(settings, order, base_dir)
-        except (OSError, requests.RequestException) as exc:
-            log.error("assessment order could not be handed off: %s", exc.__class__.__name__)
-            return refuse(502, "the micro-internship platform did not take the order; try again")
-        with rt.store.tx() as conn:
-            conn.execute(
-                insert(assessments).values(
-                    partner_interview_id=interview_id,
-                    partner_test_id=test.id,
-                    email=email,
-                    candidate=person,
-                    sent_by=str(body.get("sent_by") or "")[:320],
-                    callback_url=url,
-                    status="requested",
-                    requested_at=_now(),
-                )
-            )
-        log.info("assessment ordered: test %s, interview %s", test.id, interview_id)
-        return {"partner_interview_id": interview_id}
-
-    @app.get("/assessment/test_status")
-    def test_status(
-        partner_interview_id: str = "", creds: HTTPBasicCredentials | None = Depends(basic)
-    ) -> Any:
-        if not authorised(creds):
-            return refuse(401, "unknown partner key")
-        with rt.store.tx() as conn:
-            row = conn.execute(
-                select(assessments).where(assessments.c.partner_interview_id == partner_interview_id)
-            ).first()
-        if row is None:
-            return refuse(404, "unknown partner_interview_id")
-        found = matching_outcome(rt, settings, row)
-        if found is None:
-            return {"partner_status": "in_progress"}
-        return status_body(settings, found)
-
-    @app.post("/assessment/response_error")
-    async def response_error(request: Request, creds: HTTPBasicCredentials | None = Depends(basic)) -> Any:
-        if not authorised(creds):
-            return refuse(401, "unknown partner key")
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, RecursionError):
-            body = {}
-        body = body if isinstance(body, dict) else {}
-        raw_errors = body.get("errors")
-        errors: list[Any] = raw_errors if isinstance(raw_errors, list) else []
-        log.warning(
-            "Greenhouse could not use our %s answer: %s",
-            str(body.get("api_call", "?"))[:64],
-            "; ".join(str(e)[:200] for e in errors[:5]) or "no detail",
-        )
-        return {"ok": True}
 
 
 def new_api_key() -> str:

@@ -45,7 +45,8 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
         import uvicorn
 
         from syncbridge.sandbox.server import bind
-        from syncbridge.webhooks import create_app, make_worker
+        from syncbridge.webhook_app import create_app
+        from syncbridge.webhooks import make_worker
 
         rt = _inbound_runtime(obj)
         worker = make_worker(rt)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -30,6 +31,8 @@ from syncbridge.errors import InvalidRecord, UnexpectedResponse
 log = logging.getLogger("syncbridge.records")
 
 MAX_ID_LENGTH = 255
+#: ASCII control characters (C0 and DEL), refused in ids
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 T = TypeVar("T")
 
@@ -59,16 +62,18 @@ def id_problem(value: Any, key: str = "id") -> str | None:
     WIDs); anything else (null, booleans, fractions, objects, arrays, blank or over-long strings, control
     characters) is refused.
     """
-    if isinstance(value, bool):
-        return f"{key} is a boolean"
-    if isinstance(value, int):
-        return None if len(str(value)) <= MAX_ID_LENGTH else f"{key} is too long"
+    if type(value) is not str:  # strings (nearly every id) skip the other kinds' checks
+        if isinstance(value, bool):
+            return f"{key} is a boolean"
+        if isinstance(value, int):
+            return None if len(str(value)) <= MAX_ID_LENGTH else f"{key} is too long"
     if isinstance(value, str):
         if not value.strip():
             return f"{key} is blank"
         if len(value) > MAX_ID_LENGTH:
             return f"{key} is too long"
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        # ``isprintable`` (C) settles nearly every id; only the rest is searched for ASCII controls
+        if not value.isprintable() and _CONTROL.search(value):
             return f"{key} has control characters"
         return None
     return f"{key} is {_kind(value)}"

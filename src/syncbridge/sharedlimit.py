@@ -40,7 +40,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Engine, Float, case, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from syncbridge.connector import Connector, SharedRateLimit
@@ -100,6 +99,8 @@ class SharedLimiter(RateLimiter):
         values: dict[str, Any] = {"name": self.name, "tokens": float(self.capacity), "updated": now}
         dialect = self.engine.dialect.name
         with self.engine.begin() as conn:
+            from sqlalchemy.dialects import postgresql, sqlite  # the dialect in use only
+
             if dialect == "postgresql":
                 conn.execute(postgresql.insert(rate_limits).values(**values).on_conflict_do_nothing())
             elif dialect == "sqlite":

@@ -201,12 +201,22 @@ def sync_stream(
 
 
 def load_outcomes(rt: Runtime, run_id: str) -> OutcomeBatch:
+    batch = read_outcome_batch(rt)
+    record_quarantine(rt, run_id, batch)
+    return batch
+
+
+def read_outcome_batch(rt: Runtime) -> OutcomeBatch:
+    """The outcomes file, read and screened (forgotten people), its outcomes recorded in the store."""
     batch = privacy.screen_outcomes(rt.store, read_outcomes(rt.settings.outcomes))  # forgotten people
     rt.store.record_outcomes(batch.outcomes)
+    return batch
+
+
+def record_quarantine(rt: Runtime, run_id: str, batch: OutcomeBatch) -> None:
     rt.store.record_quarantine(run_id, str(rt.settings.outcomes.path), batch.quarantined)
     for q in batch.quarantined:
         log.info("outcome row %d quarantined: %s", q.line, q.reason)
-    return batch
 
 
 def link(rt: Runtime, batch: OutcomeBatch) -> LinkSummary:
@@ -251,16 +261,28 @@ class StoreView(PlanState):
         return self._earlier(connector, outcome_id)
 
 
-def plan(rt: Runtime, batch: OutcomeBatch, links: LinkSummary, *, connector: str | None = None) -> Plan:
-    """Plan the writes; with ``connector``, only those for outcomes routed to that connector."""
+def plan(
+    rt: Runtime,
+    batch: OutcomeBatch,
+    links: LinkSummary,
+    *,
+    connector: str | None = None,
+    request_approvals: bool = True,
+) -> Plan:
+    """Plan the writes; with ``connector``, only those for outcomes routed to that connector.  Conversions
+    that wait for approval are recorded as pending approvals unless ``request_approvals`` is False."""
     capabilities = {
         name: connector_class(block.type).capabilities for name, block in rt.settings.connectors.items()
     }
     chosen = [lk for lk in links.links if connector is None or lk.connector == connector]
     the_plan = make_plan(rt.settings, batch.outcomes, chosen, capabilities=capabilities, state=StoreView(rt))
     for s in the_plan.strong:
-        if s.state == "awaiting approval" and rt.store.request_approval(
-            s.approval_key, outcome_id=s.outcome_id, connector=s.connector, rule=s.rule, summary=s.summary
+        if (
+            request_approvals
+            and s.state == "awaiting approval"
+            and rt.store.request_approval(
+                s.approval_key, outcome_id=s.outcome_id, connector=s.connector, rule=s.rule, summary=s.summary
+            )
         ):
             log.info("conversion of outcome %s waits for approval (%s)", s.outcome_id, s.approval_key[:12])
     return the_plan
@@ -391,12 +413,7 @@ def run_all(
 ) -> RunSummary:
     """The whole pipeline without Prefect (``syncbridge run --no-prefect`` and the tests)."""
     with recorded_run(rt, "pipeline", connector) as info:
-        synced: dict[str, int] = {}
-        for name in [connector] if connector else list(rt.settings.connectors):
-            for stream in rt.streams_for(name):
-                synced[f"{name}/{stream}"] = sync_stream(
-                    rt, name, stream, full=full, progress=progress
-                ).records
+        synced = sync_all(rt, connector=connector, full=full, progress=progress)
         batch = load_outcomes(rt, info["run_id"])
         links = link(rt, batch)
         the_plan = plan(rt, batch, links, connector=connector)
@@ -408,6 +425,50 @@ def run_all(
         info["failed"] = bool(result and result.incomplete)
         if result and result.incomplete:
             info["error"] = incomplete_message(result)
+    return summary
+
+
+def sync_all(
+    rt: Runtime, *, connector: str | None = None, full: bool = False, progress: Progress = _noop
+) -> dict[str, int]:
+    """Every stream of one connector (or of all): ``connector/stream`` → records stored."""
+    synced: dict[str, int] = {}
+    for name in [connector] if connector else list(rt.settings.connectors):
+        for stream in rt.streams_for(name):
+            synced[f"{name}/{stream}"] = sync_stream(rt, name, stream, full=full, progress=progress).records
+    return synced
+
+
+def settled_run(
+    rt: Runtime, *, connector: str | None = None, dry_run: bool = False, progress: Progress = _noop
+) -> RunSummary | None:
+    """A pipeline run that turns out to have nothing to do, finished without an orchestrator.
+
+    ``syncbridge run`` calls this before it starts Prefect, whose start-up and bookkeeping are nearly all
+    of the time of a run that writes nothing.  It syncs every stream (incrementally), then reads, links
+    and plans the outcomes.  When the plan writes nothing, no conversion waits for approval, no run is
+    suspended waiting for a decision, and every quarantined outcome row was already reported by an
+    earlier run, the run ends here: recorded in ``sb_runs`` as a completed ``pipeline`` run, with the
+    summary the flow would have given, which is returned.  Otherwise it returns None having written only
+    the synced records, the outcomes and their links (what the flow writes first, the same way): the
+    caller runs the pipeline flow, whose sync then reads only what changed since, within the lookback."""
+    synced = sync_all(rt, connector=connector, progress=progress)
+    batch = read_outcome_batch(rt)
+    source = str(rt.settings.outcomes.path)
+    if rt.store.pending_approvals() or not rt.store.quarantine_reported(source, batch.quarantined):
+        return None
+    links = link(rt, batch)
+    the_plan = plan(rt, batch, links, connector=connector, request_approvals=False)
+    if the_plan.actions or any(s.state == "awaiting approval" for s in the_plan.strong):
+        return None
+    with recorded_run(rt, "pipeline", connector) as info:
+        record_quarantine(rt, info["run_id"], batch)
+        result = None if dry_run else ApplyResult()  # nothing to apply
+        if not dry_run:
+            notify_assessments(rt)
+        summary = summarize(batch, links, the_plan, result, synced, rt.skipped_invalid)
+        info["counts"] = summary.as_dict()["actions"] | summary.as_dict()["outcomes"]
+    log.info("nothing to write: the run finished without an orchestrator")
     return summary
 
 

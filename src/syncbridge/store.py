@@ -821,6 +821,20 @@ class Store:
             with self.tx() as conn:
                 conn.execute(insert(quarantine), rows)
 
+    def quarantine_reported(self, source: str, items: Iterable[Any]) -> bool:
+        """True when every quarantined row (line, outcome id, reason) of ``source`` was already recorded
+        by an earlier run."""
+        wanted = {(q.line, q.outcome_id, q.reason) for q in items}
+        if not wanted:
+            return True
+        with self.engine.connect() as conn:
+            known = conn.execute(
+                select(quarantine.c.line, quarantine.c.outcome_id, quarantine.c.reason)
+                .where(quarantine.c.source == source)
+                .distinct()
+            )
+            return wanted <= {tuple(r) for r in known}
+
     # -- links
     def save_links(self, rows: Sequence[dict[str, Any]]) -> None:
         now = _now()

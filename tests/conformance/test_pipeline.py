@@ -4,6 +4,8 @@ brand-new state store writes nothing again.  What landed is checked through the 
 
 from __future__ import annotations
 
+import csv
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +178,57 @@ def test_a_brand_new_state_store_writes_nothing_again(runs: Runs, new_state: Cal
     # people and requisitions the first run created come back through the new store's full sync (linked,
     # reused), so they are not even planned; everything else is planned and proved present
     assert made - {"create_candidate", "create_requisition"} <= proved
+
+
+def test_a_run_with_nothing_to_do_finishes_without_prefect(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``syncbridge run`` starts the pipeline flow only when the run has something to write or to report
+    (``steps.settled_run``); a run with nothing to do is finished and recorded without Prefect."""
+    import syncbridge.flows.runs as flow_runs
+
+    flows: list[Any] = []
+
+    def flow(name: str, params: Any) -> dict[str, Any]:
+        flows.append(params)
+        return {"outcomes": {}, "actions": {}, "synced": {}}
+
+    monkeypatch.setattr(flow_runs, "run_and_summarize", flow)
+    world = runs.world
+    outcomes = world.folder / "settled-outcomes.csv"
+    outcomes.write_bytes(world.outcomes.read_bytes())  # the same rows, from a file no run has read yet
+    config = world.write_config(world.folder / "settled.yaml", outcomes={"path": str(outcomes)})
+
+    def prefect_run(*args: str) -> dict[str, Any]:
+        code, stdout, output = cli(config, "run", "--json", *args)
+        assert code == 0, output[-2000:]
+        return dict(json.loads(stdout))
+
+    prefect_run()  # its quarantined rows were never reported: the flow runs (and would report them)
+    assert len(flows) == 1 and flows[0].config == str(config)
+    reported = world.run(config)
+    assert reported.finished and reported.outcomes["quarantined"] > 0
+    settled = prefect_run()
+    assert len(flows) == 1, "a run with nothing to do started the flow"
+    assert settled["actions"]["planned"] == 0 and settled["actions"]["applied"] == 0
+    assert settled["actions"]["already_done"] == reported.actions["already_done"] > 0
+    assert settled["outcomes"] == reported.outcomes and set(settled["synced"]) == set(
+        reported.summary["synced"]
+    )
+    last = json.loads(cli(config, "status", "--json")[1])["last_runs"][0]
+    assert last["flow"] == "pipeline" and last["status"] == "completed"
+
+    with outcomes.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    new = {**next(r for r in rows if r["student_email"]), "outcome_id": "MI-NEW-1", "project_id": "MI-NEW"}
+    with outcomes.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([*rows, new])
+    prefect_run()  # a new outcome: writes to plan
+    assert len(flows) == 2
+    prefect_run("--full")  # a full re-read always runs the flow
+    assert len(flows) == 3 and flows[2].full
 
 
 def test_manual_approval_opens_only_what_was_approved(vendor: str, tmp_path: Path) -> None:
