@@ -78,8 +78,7 @@ SERVE = ServeCommand(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    return SERVE.main(argv)
+main = SERVE.main  # the sandbox's command line (``python -m`` and ``syncbridge sandbox``)
 
 
 class GreenhouseSandbox(KitSandbox):

@@ -41,6 +41,7 @@ from syncbridge.connectors.greenhouse.sandbox.seed import (
 from syncbridge.sandbox.body import Checker
 from syncbridge.sandbox.body import Field as F
 from syncbridge.sandbox.faults import Gate, GatedApp, Reply
+from syncbridge.sandbox.faults import Settings as FaultGateSettings
 from syncbridge.sandbox.limits import GREENHOUSE_HEADERS, FixedWindow
 from syncbridge.sandbox.store import RecordStore, dumps
 from syncbridge.sandbox.web import basic_credentials, install_admin_routes, read_form
@@ -433,16 +434,13 @@ def _blob(content: Any) -> bytes:
 
 
 @dataclass
-class _Config:
-    """The runtime settings (``POST /_sandbox/config`` changes them): a fixed-window rate limit
-    (``rate_limit`` requests per ``rate_window`` seconds, 0 = unlimited), injected latency and faults,
-    the access tokens' lifetime."""
+class _Config(FaultGateSettings):
+    """The runtime settings (``POST /_sandbox/config`` changes them): injected latency and faults (the
+    kit's), a fixed-window rate limit (``rate_limit`` requests per ``rate_window`` seconds, 0 =
+    unlimited), the access tokens' lifetime."""
 
     rate_limit: int = 50
     rate_window: float = 30.0
-    latency_ms: float = 0.0
-    fault_rate: float = 0.0
-    fault_seed: int = 0
     token_ttl: int = 3600
 
 

@@ -180,8 +180,7 @@ SERVE = ServeCommand(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    return SERVE.main(argv)
+main = SERVE.main  # the sandbox's command line (``python -m`` and ``syncbridge sandbox``)
 
 
 class LeverSandbox(KitSandbox):

@@ -46,6 +46,7 @@ from syncbridge.connectors.lever.sandbox.seed import (
     stage_change,
 )
 from syncbridge.sandbox.faults import Gate, GatedApp, Reply
+from syncbridge.sandbox.faults import Settings as FaultGateSettings
 from syncbridge.sandbox.limits import TokenBucket
 from syncbridge.sandbox.seed import uuid_from
 from syncbridge.sandbox.settings import apply_settings
@@ -86,12 +87,9 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 @dataclass
-class _Config:
+class _Config(FaultGateSettings):
     rate_per_second: float = 10.0
     burst: int = 20
-    latency_ms: float = 0.0
-    fault_rate: float = 0.0
-    fault_seed: int = 0
     offset_fault_rate: float = 0.0
     token_ttl: int = 3600
     send_retry_after: bool = False

@@ -213,8 +213,7 @@ SERVE = ServeCommand(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    return SERVE.main(argv)
+main = SERVE.main  # the sandbox's command line (``python -m`` and ``syncbridge sandbox``)
 
 
 class WorkdaySandbox(KitSandbox):
