@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
-from syncbridge.webhook_reader import ErasureSignal, Event, WebhookReader, id_at, work_for
-
-if TYPE_CHECKING:
-    from syncbridge.connector import Connector
+from syncbridge.webhook_reader import (
+    Delivery,
+    ErasureSignal,
+    Event,
+    Registration,
+    WebhookReader,
+    id_at,
+    work_for,
+)
 
 ERASE = frozenset({"delete_candidate", "candidate_anonymized"})
 # a merge is not an erasure: the person lives on in the surviving record.  Refreshing the id the event
@@ -89,23 +94,14 @@ class GreenhouseWebhooks(WebhookReader):
         # saving a webhook sends a ping that may come unsigned; it stores nothing, so needs no proof
         return body.get("action") == "ping" and (verified or set(body) <= {"action", "payload"})
 
-    def refusal(
-        self,
-        secrets: Iterable[str],
-        raw: bytes,
-        headers: Mapping[str, str],
-        body: Mapping[str, Any],
-        *,
-        now: float,
-        replay_window_seconds: int,
-    ) -> str | None:
-        if verify_greenhouse(secrets, raw, headers.get("signature")):
+    def refusal(self, secrets: Iterable[str], delivery: Delivery) -> str | None:
+        if verify_greenhouse(secrets, delivery.raw, delivery.headers.get("signature")):
             return None
         return "signature does not match"
 
-    def event(self, connector: str, raw: bytes, headers: Mapping[str, str], body: dict[str, Any]) -> Event:
-        event_id = headers.get("greenhouse-event-id") or hashlib.sha256(raw).hexdigest()
-        return greenhouse_event(connector, event_id, body)
+    def event(self, connector: str, delivery: Delivery) -> Event:
+        event_id = delivery.headers.get("greenhouse-event-id") or hashlib.sha256(delivery.raw).hexdigest()
+        return greenhouse_event(connector, event_id, delivery.body)
 
     def erasure(self, body: Mapping[str, Any]) -> ErasureSignal | None:
         """``candidate_anonymized`` names ``payload.candidate_id``, ``delete_candidate``
@@ -122,19 +118,10 @@ class GreenhouseWebhooks(WebhookReader):
             )
         return None
 
-    def register(
-        self,
-        connector: Connector,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        *,
-        say: Callable[[str], None],
-        remember_token: Callable[[str], None],
-    ) -> None:
+    def register(self, reg: Registration) -> None:
         """Harvest has no API to create webhooks: say what to enter in the Greenhouse UI."""
-        say("In Greenhouse (Configure → Dev Center → Web Hooks), for each event below:")
-        say(f"  Endpoint URL: {url}")
-        say(f"  Secret key:   the value of webhooks.connectors.{name}.secret in your config")
+        reg.say("In Greenhouse (Configure → Dev Center → Web Hooks), for each event below:")
+        reg.say(f"  Endpoint URL: {reg.url}")
+        reg.say(f"  Secret key:   the value of webhooks.connectors.{reg.name}.secret in your config")
         for ev in EVENTS:
-            say(f"  - {ev}")
+            reg.say(f"  - {ev}")

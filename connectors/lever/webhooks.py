@@ -9,14 +9,19 @@ created through the API, so ``syncbridge webhooks register`` keeps it in the sta
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from hashlib import sha256
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from syncbridge.webhook_reader import ErasureSignal, Event, WebhookReader, id_at, work_for
-
-if TYPE_CHECKING:
-    from syncbridge.connector import Connector
+from syncbridge.webhook_reader import (
+    Delivery,
+    ErasureSignal,
+    Event,
+    Registration,
+    WebhookReader,
+    id_at,
+    work_for,
+)
 
 ERASE = frozenset({"candidateDeleted"})
 REFRESH = frozenset(
@@ -67,28 +72,20 @@ class LeverWebhooks(WebhookReader):
     secret_required: ClassVar[bool] = False  # `syncbridge webhooks register` keeps the tokens it is given
     erase_actions: ClassVar[frozenset[str]] = ERASE
 
-    def refusal(
-        self,
-        secrets: Iterable[str],
-        raw: bytes,
-        headers: Mapping[str, str],
-        body: Mapping[str, Any],
-        *,
-        now: float,
-        replay_window_seconds: int,
-    ) -> str | None:
+    def refusal(self, secrets: Iterable[str], delivery: Delivery) -> str | None:
+        body = delivery.body
         if not verify_lever(secrets, body):
             return "signature does not match"
         try:
             at = int(body["triggeredAt"]) / 1000.0
         except (TypeError, ValueError):
             return "triggeredAt is not a time"
-        if abs(now - at) > replay_window_seconds:
+        if abs(delivery.now - at) > delivery.replay_window_seconds:
             return "event too old (or from the future): possible replay"
         return None
 
-    def event(self, connector: str, raw: bytes, headers: Mapping[str, str], body: dict[str, Any]) -> Event:
-        return lever_event(connector, body)
+    def event(self, connector: str, delivery: Delivery) -> Event:
+        return lever_event(connector, delivery.body)
 
     def erasure(self, body: Mapping[str, Any]) -> ErasureSignal | None:
         """``candidateDeleted`` names ``data.contactId``, else the opportunity (whose contact the mirror
@@ -101,21 +98,13 @@ class LeverWebhooks(WebhookReader):
             candidacy_id=id_at(body, "data", "opportunityId") or id_at(body, "data", "candidateId"),
         )
 
-    def register(
-        self,
-        connector: Connector,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        *,
-        say: Callable[[str], None],
-        remember_token: Callable[[str], None],
-    ) -> None:
+    def register(self, reg: Registration) -> None:
         """``POST /webhooks`` per event; the signature token in each answer is kept."""
-        for event in events or EVENTS:
-            created = connector.client.create_webhook(url, event)  # type: ignore[attr-defined]
+        for event in reg.events or EVENTS:
+            created = reg.connector.client.create_webhook(reg.url, event)  # type: ignore[attr-defined]
             token = (created.get("configuration") or {}).get("signatureToken")
             if token:
-                remember_token(str(token))
-            say(f"{name}: webhook {created.get('id', '?')} for {event}" + (" (token kept)" if token else ""))
-        say("A Lever Super Admin must still switch these event groups on under Settings → Integrations.")
+                reg.remember_token(str(token))
+            kept = " (token kept)" if token else ""
+            reg.say(f"{reg.name}: webhook {created.get('id', '?')} for {event}{kept}")
+        reg.say("A Lever Super Admin must still switch these event groups on under Settings → Integrations.")

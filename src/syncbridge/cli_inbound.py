@@ -120,18 +120,21 @@ def register(main: click.Group, handle_errors: Callable[..., Any]) -> None:
                 raise ConfigError(f"--connector: {name!r} is not a configured connector")
             if not url.startswith("https://"):
                 raise ConfigError("--url: ATS webhooks are delivered to https URLs only")
+            from syncbridge.webhook_reader import Registration
             from syncbridge.webhooks import reader_for, remember_signature_token
 
             reader = reader_for(block.type)
             if reader is None:
                 raise ConfigError(f"--connector: {block.type} has no webhooks syncbridge reads")
             reader.register(
-                rt.connector(name),
-                name,
-                url,
-                events,
-                say=click.echo,
-                remember_token=lambda token: remember_signature_token(rt, name, token),
+                Registration(
+                    rt.connector(name),
+                    name,
+                    url,
+                    events,
+                    say=click.echo,
+                    remember_token=lambda token: remember_signature_token(rt, name, token),
+                )
             )
         finally:
             rt.close()

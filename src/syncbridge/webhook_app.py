@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from syncbridge.assessment_api import install_partner_api
+from syncbridge.webhook_reader import Delivery
 from syncbridge.webhooks import (
     QueueFull,
     WebhookSettings,
@@ -82,20 +83,14 @@ def create_app(
         # the store is synchronous: keep its calls off the event loop
         secrets = await run_in_threadpool(endpoint_secrets, rt, settings, connector)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        refused = reader.refusal(
-            secrets,
-            bytes(raw),
-            headers,
-            body,
-            now=time.time(),
-            replay_window_seconds=settings.replay_window_seconds,
-        )
+        delivery = Delivery(bytes(raw), headers, body, time.time(), settings.replay_window_seconds)
+        refused = reader.refusal(secrets, delivery)
         if reader.is_ping(body, verified=refused is None):  # answering a ping stores nothing
             return answer(200, "pong")
         if refused is not None:
             log.warning("webhook %s: %s; refused", connector, refused)
             return answer(401, refused)
-        event = reader.event(connector, bytes(raw), headers, body)
+        event = reader.event(connector, delivery)
         try:
             fresh = await run_in_threadpool(enqueue, rt, event, max_queue=settings.max_queue)
         except QueueFull as exc:

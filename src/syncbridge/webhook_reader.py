@@ -58,6 +58,31 @@ def work_for(action: str, person: str | None, erase: frozenset[str], refresh: fr
     return "refresh" if action in refresh else "ignore"
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook request as received: the raw body (signatures cover bytes), its headers (names
+    lower-cased), the parsed JSON object, and the receiver's clock and replay window."""
+
+    raw: bytes
+    headers: Mapping[str, str]
+    body: dict[str, Any]
+    now: float
+    replay_window_seconds: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    """``syncbridge webhooks register``: the connector and the URL to register, the events asked for
+    (empty = the reader's own list), where to say what happened and how to keep a signature token."""
+
+    connector: Connector
+    name: str
+    url: str
+    events: Sequence[str]
+    say: Callable[[str], None]
+    remember_token: Callable[[str], None]
+
+
 class WebhookReader(ABC):
     """One vendor's webhooks (the connector class's ``webhooks`` attribute)."""
 
@@ -72,36 +97,17 @@ class WebhookReader(ABC):
         return False
 
     @abstractmethod
-    def refusal(
-        self,
-        secrets: Iterable[str],
-        raw: bytes,
-        headers: Mapping[str, str],
-        body: Mapping[str, Any],
-        *,
-        now: float,
-        replay_window_seconds: int,
-    ) -> str | None:
-        """Why the delivery is refused (bad or missing signature, replay), or None when it is genuine.
-        ``headers`` are lower-cased."""
+    def refusal(self, secrets: Iterable[str], delivery: Delivery) -> str | None:
+        """Why the delivery is refused (bad or missing signature, replay), or None when it is genuine."""
 
     @abstractmethod
-    def event(self, connector: str, raw: bytes, headers: Mapping[str, str], body: dict[str, Any]) -> Event:
+    def event(self, connector: str, delivery: Delivery) -> Event:
         """The verified delivery as an :class:`Event`."""
 
     def erasure(self, body: Mapping[str, Any]) -> ErasureSignal | None:
         """What a delivery says was erased in the ATS (None: not an erasure)."""
         return None
 
-    def register(
-        self,
-        connector: Connector,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        *,
-        say: Callable[[str], None],
-        remember_token: Callable[[str], None],
-    ) -> None:
-        """``syncbridge webhooks register``: create the webhooks through the API, or say how to."""
-        say(f"{connector.type}: register {url} in the ATS for the events syncbridge reads")
+    def register(self, reg: Registration) -> None:
+        """Create the webhooks through the vendor's API, or say how to."""
+        reg.say(f"{reg.connector.type}: register {reg.url} in the ATS for the events syncbridge reads")
