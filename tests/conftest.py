@@ -7,6 +7,7 @@ from the developer's environment.  Flow tests opt in to one Prefect test harness
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 import uuid
@@ -176,3 +177,18 @@ def greenhouse_block(server: Any, *, secret_env: str = GH_SECRET_ENV) -> dict[st
         "base_url": server.url,
         "token_url": f"{server.url}/token",
     }
+
+
+def edit_outcome(path: Path, outcome_id: str, **changes: str) -> None:
+    """Rewrite the outcomes CSV at ``path`` with ``changes`` applied to the row of ``outcome_id`` (a
+    supervisor corrects an evaluation after the first run)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        names, rows = list(reader.fieldnames or []), list(reader)
+    for r in rows:
+        if r["outcome_id"] == outcome_id:
+            r.update(changes)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)

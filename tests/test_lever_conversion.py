@@ -14,7 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from conftest import crash_after_write
+from conftest import crash_after_write, edit_outcome
 from syncbridge.cli import main
 from syncbridge.config import load_config
 from syncbridge.connectors.lever import sandbox
@@ -356,17 +356,7 @@ def test_a_corrected_evaluation_adds_a_note_that_says_what_it_corrects(
     assert first["actions"]["failed"] == 0, first["errors"]
     ambiguous = _ambiguous(first, tmp_path)
     row = next(r for r in _rows(tmp_path) if r["student_email"] not in ambiguous and float(r["rating"]) < 4.0)
-    path = tmp_path / "outcomes.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        names, rows = list(reader.fieldnames or []), list(reader)
-    for r in rows:
-        if r["outcome_id"] == row["outcome_id"]:
-            r["rating"] = "4.1"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=names)
-        writer.writeheader()
-        writer.writerows(rows)
+    edit_outcome(tmp_path / "outcomes.csv", row["outcome_id"], rating="4.1")
     second = _run(cfg)
     assert second["actions"]["failed"] == 0, second["errors"]
     api = Api(lever)

@@ -17,6 +17,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from conftest import edit_outcome
 from syncbridge.cli import main
 from syncbridge.connectors.workday import envelopes, parse, sandbox
 from syncbridge.connectors.workday.envelopes import NewJobRequisition, WdRef
@@ -342,17 +343,7 @@ def test_a_strong_student_far_from_graduation_becomes_a_nurtured_prospect(
     ambiguous = _ambiguous(_invoke(cfg, "--dry-run")[1], tmp_path)
     early = next(r for r in _strong(tmp_path) if r["student_email"] not in ambiguous)
     far = date.today() + timedelta(days=800)
-    path = tmp_path / "outcomes.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        names, rows = list(reader.fieldnames or []), list(reader)
-    for row in rows:
-        if row["outcome_id"] == early["outcome_id"]:
-            row["graduation_date"] = far.isoformat()
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=names)
-        writer.writeheader()
-        writer.writerows(rows)
+    edit_outcome(tmp_path / "outcomes.csv", early["outcome_id"], graduation_date=far.isoformat())
     rule = _rule()
     rule["nurture_when"] = {"graduation_after_months": 12}
     rule["nurture"] = {"tags": ["early-talent"], "options": {"prospect_status": "NURTURE"}}
@@ -386,17 +377,7 @@ def test_a_corrected_evaluation_adds_a_history_that_says_what_it_corrects(
         and float(r["rating"]) < 4.0
         and len(tenant.wids(r["student_email"])) == 1
     )
-    path = tmp_path / "outcomes.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        names, rows = list(reader.fieldnames or []), list(reader)
-    for r in rows:
-        if r["outcome_id"] == row["outcome_id"]:
-            r["rating"] = "4.1"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=names)
-        writer.writeheader()
-        writer.writerows(rows)
+    edit_outcome(tmp_path / "outcomes.csv", row["outcome_id"], rating="4.1")
     second = _run(cfg)
     assert second["actions"]["failed"] == 0, second["errors"]
     [wid] = tenant.wids(row["student_email"])
