@@ -151,11 +151,23 @@ def _load(target: str) -> Any:
 
 
 def vendors() -> dict[str, Vendor]:
-    """Every vendor whose connector is registered, by type name (sorted; read from the entry points on
-    each call, so a plugin installed or put on ``sys.path`` after start-up is seen)."""
+    """Every vendor whose connector is registered, by type name (sorted).  The entry points are read
+    once per process (a scan of every installed distribution's metadata takes milliseconds, and the
+    receiver and the privacy code look a type up per event and per record); :func:`refresh` reads
+    them again, e.g. after installing a plugin into a running interpreter."""
+    return dict(_registry())
+
+
+@cache
+def _registry() -> tuple[tuple[str, Vendor], ...]:
     connectors = {ep.name: ep.value for ep in entry_points(group=CONNECTOR_GROUP)}
     sandboxes = {ep.name: ep.value for ep in entry_points(group=SANDBOX_GROUP)}
-    return {name: Vendor(name, connectors[name], sandboxes.get(name)) for name in sorted(connectors)}
+    return tuple((name, Vendor(name, connectors[name], sandboxes.get(name))) for name in sorted(connectors))
+
+
+def refresh() -> None:
+    """Forget the entry points read so far (the next lookup reads them again)."""
+    _registry.cache_clear()
 
 
 def vendor(name: str) -> Vendor:
